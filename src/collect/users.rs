@@ -1,0 +1,60 @@
+//! User names for socket uids, from the system's user database (NSS, so LDAP/sssd users
+//! resolve too), cached per uid.
+
+use std::collections::HashMap;
+use std::ffi::CStr;
+
+#[derive(Debug, Default)]
+pub struct UserNames {
+    cache: HashMap<u32, Option<String>>,
+}
+
+impl UserNames {
+    pub fn name(&mut self, uid: u32) -> Option<String> {
+        self.cache.entry(uid).or_insert_with(|| lookup(uid)).clone()
+    }
+}
+
+fn lookup(uid: u32) -> Option<String> {
+    let mut buf = vec![0u8; 1024];
+    loop {
+        // SAFETY: `passwd` is plain data that getpwuid_r fills in; its string pointers
+        // point into `buf`, which outlives every use of them below.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = unsafe {
+            libc::getpwuid_r(
+                uid,
+                &mut pwd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
+            return None;
+        }
+        // SAFETY: on success pw_name is a NUL-terminated string inside `buf`.
+        let name = unsafe { CStr::from_ptr(pwd.pw_name) };
+        return Some(String::from_utf8_lossy(name.to_bytes()).into_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_is_root() {
+        assert_eq!(UserNames::default().name(0).as_deref(), Some("root"));
+    }
+
+    #[test]
+    fn unknown_uid_has_no_name() {
+        assert_eq!(UserNames::default().name(4_000_000_000), None);
+    }
+}

@@ -1,0 +1,84 @@
+//! Make attacker-chosen text (process and user names) safe to print on a terminal.
+//!
+//! Anyone can name a process; a name carrying escape sequences could rewrite the
+//! screen, and bidi overrides could make `nginx` read as something else. Every such
+//! character is shown as a visible escape instead; a backslash is doubled so that an
+//! escape we print cannot be mistaken for one the name spelled out itself.
+
+use std::borrow::Cow;
+use std::fmt::Write;
+
+pub fn for_terminal(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x100 && needs_escape(c) => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{{{:04x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    matches!(c,
+        '\\'
+        | '\u{0}'..='\u{1f}'              // C0 controls, ESC among them
+        | '\u{7f}'..='\u{9f}'             // DEL and the C1 controls (CSI is U+009B)
+        | '\u{202a}'..='\u{202e}'         // bidi embeddings and overrides
+        | '\u{2066}'..='\u{2069}'         // bidi isolates
+        | '\u{200e}' | '\u{200f}'         // left-to-right / right-to-left marks
+        | '\u{fffd}'                      // where a name's bytes were not UTF-8
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_names_pass_unchanged() {
+        assert!(matches!(
+            for_terminal("nginx: worker"),
+            Cow::Borrowed("nginx: worker")
+        ));
+        assert_eq!(for_terminal("café"), "café");
+    }
+
+    #[test]
+    fn controls_become_visible() {
+        assert_eq!(for_terminal("evil\x1b[2Jname"), "evil\\x1b[2Jname");
+        assert_eq!(for_terminal("a\nb\tc\rd\x07"), "a\\x0ab\\x09c\\x0dd\\x07");
+        assert_eq!(for_terminal("del\x7f"), "del\\x7f");
+        assert_eq!(for_terminal("csi\u{9b}31m"), "csi\\x9b31m");
+    }
+
+    #[test]
+    fn bidi_overrides_become_visible() {
+        assert_eq!(for_terminal("x\u{202e}dhss"), "x\\u{202e}dhss");
+        assert_eq!(for_terminal("\u{2066}a\u{2069}"), "\\u{2066}a\\u{2069}");
+    }
+
+    #[test]
+    fn backslash_is_doubled_so_escapes_are_unambiguous() {
+        assert_eq!(for_terminal("a\\x1b"), "a\\\\x1b");
+    }
+
+    #[test]
+    fn no_output_char_is_a_control() {
+        let all: String = (0u32..0x3000).filter_map(char::from_u32).collect();
+        let out = for_terminal(&all);
+        assert!(
+            !out.chars()
+                .any(|c| c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c))
+        );
+    }
+}

@@ -1,0 +1,102 @@
+//! `--json`: one document, schema_version 1. This is a contract scripts rely on (see
+//! README.md, "JSON output"): fields are only ever added, and a change in meaning bumps
+//! the version. The types here are the schema; they are separate from our internal
+//! records on purpose, so that refactoring cannot change the output by accident.
+
+use serde::Serialize;
+
+use crate::classify::{Exposure, Scope};
+use crate::collect::{Family, Protocol};
+use crate::error::Error;
+use crate::policy::{Audit, Verdict};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Document<'a> {
+    schema_version: u32,
+    /// Which collector read the sockets.
+    collector: &'static str,
+    sockets: Vec<Socket<'a>>,
+    summary: Summary,
+    warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct Socket<'a> {
+    protocol: Protocol,
+    family: Family,
+    address: String,
+    port: u16,
+    scope: Scope,
+    exposure: Exposure,
+    verdict: Verdict,
+    uid: u32,
+    user: Option<&'a str>,
+    inode: u64,
+    processes: Vec<Process<'a>>,
+}
+
+#[derive(Serialize)]
+struct Process<'a> {
+    pid: i32,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    listening: usize,
+    exposed: usize,
+    internal: usize,
+    allowed: usize,
+    local: usize,
+    strict: bool,
+    exit_code: u8,
+}
+
+pub fn render(audit: &Audit) -> Result<String, Error> {
+    let sockets = audit
+        .findings
+        .iter()
+        .map(|f| Socket {
+            protocol: f.listener.protocol,
+            family: f.listener.family,
+            address: f.listener.address.to_string(),
+            port: f.listener.port,
+            scope: f.scope,
+            exposure: f.exposure,
+            verdict: f.verdict,
+            uid: f.listener.uid,
+            user: f.listener.user.as_deref(),
+            inode: f.listener.inode,
+            processes: f
+                .listener
+                .processes
+                .iter()
+                .map(|p| Process {
+                    pid: p.pid,
+                    name: &p.name,
+                })
+                .collect(),
+        })
+        .collect();
+    let document = Document {
+        schema_version: SCHEMA_VERSION,
+        collector: "proc",
+        sockets,
+        summary: Summary {
+            listening: audit.findings.len(),
+            exposed: audit.count(Verdict::Exposed),
+            internal: audit.count(Verdict::Internal),
+            allowed: audit.count(Verdict::Allowed),
+            local: audit.count(Verdict::Local),
+            strict: audit.strict,
+            exit_code: audit.outcome.code(),
+        },
+        warnings: &audit.warnings,
+    };
+    let mut text = serde_json::to_string_pretty(&document)
+        .map_err(|e| Error::new(format!("cannot encode the JSON report: {e}")))?;
+    text.push('\n');
+    Ok(text)
+}

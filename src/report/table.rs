@@ -1,0 +1,155 @@
+//! The table for people: netstat-style rows, most severe first, then a one-line summary
+//! (`5 listening, 1 exposed: 11211/udp memcached`). Every name in it is escaped.
+
+use std::fmt::Write;
+
+use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
+
+use super::escape::for_terminal;
+use crate::collect::{Family, Listener};
+use crate::policy::{Audit, Finding, Verdict};
+
+/// Owners shown per row; the rest are counted (`+6`). JSON lists them all.
+const SHOWN_PROCESSES: usize = 2;
+
+pub fn render(audit: &Audit, color: bool) -> String {
+    let mut out = String::new();
+    if audit.findings.is_empty() {
+        out.push_str("No listening sockets.\n");
+    } else {
+        out.push_str(&table(audit, color).trim_fmt());
+        out.push('\n');
+    }
+    out.push_str(&summary(audit));
+    out.push('\n');
+    out
+}
+
+fn table(audit: &Audit, color: bool) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header([
+            "Proto",
+            "Local Address",
+            "Port",
+            "Scope",
+            "Process",
+            "User",
+            "Verdict",
+        ]);
+    if color {
+        table.enforce_styling();
+    }
+    for finding in &audit.findings {
+        let l = &finding.listener;
+        let verdict = if finding.fails {
+            finding.verdict.name().to_uppercase()
+        } else {
+            finding.verdict.name().to_string()
+        };
+        let cells = [
+            proto(l),
+            l.address.to_string(),
+            l.port.to_string(),
+            finding.scope.name().to_string(),
+            processes(l),
+            user(l),
+            verdict,
+        ];
+        table.add_row(
+            cells
+                .into_iter()
+                .map(|text| style(Cell::new(text), finding, color)),
+        );
+    }
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    table
+}
+
+fn style(cell: Cell, finding: &Finding, color: bool) -> Cell {
+    if !color {
+        return cell;
+    }
+    match finding.verdict {
+        _ if finding.fails => cell.fg(Color::Red).add_attribute(Attribute::Bold),
+        Verdict::Internal => cell.fg(Color::Yellow),
+        Verdict::Exposed | Verdict::Allowed | Verdict::Local => cell,
+    }
+}
+
+/// netstat's names: tcp, tcp6, udp, udp6.
+fn proto(l: &Listener) -> String {
+    match l.family {
+        Family::Ipv4 => l.protocol.name().to_string(),
+        Family::Ipv6 => format!("{}6", l.protocol.name()),
+    }
+}
+
+fn processes(l: &Listener) -> String {
+    if l.processes.is_empty() {
+        return "-".to_string();
+    }
+    let mut text = l
+        .processes
+        .iter()
+        .take(SHOWN_PROCESSES)
+        .map(|p| format!("{}/{}", p.pid, for_terminal(&p.name)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if l.processes.len() > SHOWN_PROCESSES {
+        let _ = write!(text, " +{}", l.processes.len() - SHOWN_PROCESSES);
+    }
+    text
+}
+
+fn user(l: &Listener) -> String {
+    match &l.user {
+        Some(name) => for_terminal(name).into_owned(),
+        None => l.uid.to_string(),
+    }
+}
+
+/// `7 listening, 2 exposed: 9000/tcp python3, 11211/udp memcached; 1 internal: 8080/tcp web`
+fn summary(audit: &Audit) -> String {
+    let exposed = audit.count(Verdict::Exposed);
+    let mut line = format!("{} listening, {exposed} exposed", audit.findings.len());
+    if exposed > 0 {
+        let _ = write!(line, ": {}", items(audit, Verdict::Exposed));
+    }
+    let internal = audit.count(Verdict::Internal);
+    if internal > 0 {
+        let _ = write!(
+            line,
+            "; {internal} internal: {}",
+            items(audit, Verdict::Internal)
+        );
+        if !audit.strict {
+            line.push_str(" (not failing without --strict)");
+        }
+    }
+    line
+}
+
+/// `PORT/PROTO NAME` for each finding with this verdict, once each.
+fn items(audit: &Audit, verdict: Verdict) -> String {
+    let mut items: Vec<String> = Vec::new();
+    for f in audit.findings.iter().filter(|f| f.verdict == verdict) {
+        let l = &f.listener;
+        let mut names: Vec<&str> = l.processes.iter().map(|p| p.name.as_str()).collect();
+        names.dedup();
+        let owner = if names.is_empty() {
+            "?".to_string()
+        } else {
+            names.join(",")
+        };
+        let item = format!("{}/{} {}", l.port, l.protocol.name(), for_terminal(&owner));
+        if !items.contains(&item) {
+            items.push(item);
+        }
+    }
+    items.join(", ")
+}

@@ -31,6 +31,8 @@ Run as root to see which process owns every socket.";
 #[command(
     name = "portaudit",
     version,
+    // A later flag wins over an earlier one (`alias portaudit='portaudit --color never'`).
+    args_override_self = true,
     about = "Audit the listening TCP and UDP sockets of this host: what listens, on which \
              addresses, owned by which process, and what is exposed that should not be.",
     after_help = AFTER_HELP

@@ -29,7 +29,6 @@ fn table(audit: &Audit, color: bool) -> Table {
     let mut table = Table::new();
     table
         .load_style(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header([
             "Proto",
             "Local Address",
@@ -66,6 +65,10 @@ fn table(audit: &Audit, color: bool) -> Table {
     }
     for column in table.column_iter_mut() {
         column.set_padding((0, 2));
+    }
+    // Fit a terminal's width; a pty that reports no size (width 0) or a pipe gets full rows.
+    if table.width().is_some_and(|w| w >= 40) {
+        table.set_content_arrangement(ContentArrangement::Dynamic);
     }
     table
 }

@@ -1,0 +1,193 @@
+//! Shared helpers: run the binary, read its JSON into typed structs, read fixtures.
+//!
+//! The JSON types here are written from the README's schema, not shared with the
+//! program, so a change in the output shows up as a failing test.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub collector: String,
+    pub sockets: Vec<Socket>,
+    pub summary: Summary,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Socket {
+    pub protocol: String,
+    pub family: String,
+    pub address: String,
+    pub port: u16,
+    pub scope: String,
+    pub exposure: String,
+    pub verdict: String,
+    pub uid: u32,
+    pub user: Option<String>,
+    pub inode: u64,
+    pub processes: Vec<Process>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Process {
+    pub pid: i32,
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Summary {
+    pub listening: usize,
+    pub exposed: usize,
+    pub internal: usize,
+    pub allowed: usize,
+    pub local: usize,
+    pub strict: bool,
+    pub exit_code: u8,
+}
+
+impl Report {
+    /// The sockets on this (protocol, address, port); several when SO_REUSEPORT or tcp+tcp6.
+    pub fn find(&self, protocol: &str, address: &str, port: u16) -> Vec<&Socket> {
+        self.sockets
+            .iter()
+            .filter(|s| s.protocol == protocol && s.address == address && s.port == port)
+            .collect()
+    }
+
+    /// Exactly one socket on (protocol, address, port), or a panic that shows the report.
+    pub fn one(&self, protocol: &str, address: &str, port: u16) -> &Socket {
+        match self.find(protocol, address, port).as_slice() {
+            [one] => one,
+            other => panic!(
+                "expected one {protocol} {address}:{port} socket, found {}:\n{self:#?}",
+                other.len()
+            ),
+        }
+    }
+}
+
+/// What a run of the binary left behind.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Parse stdout as the JSON report, with the whole run in the panic message if it is not.
+    pub fn report(&self) -> Report {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not a JSON report ({e}):\n{self:#?}"))
+    }
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_portaudit")
+}
+
+pub fn portaudit() -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.env_remove("NO_COLOR");
+    cmd
+}
+
+pub fn run(cmd: &mut Command) -> Run {
+    let out = cmd.output().expect("cannot start portaudit");
+    Run {
+        code: out.status.code().expect("portaudit was killed by a signal"),
+        stdout: String::from_utf8(out.stdout).expect("stdout is not UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("stderr is not UTF-8"),
+    }
+}
+
+/// `portaudit ARGS`.
+pub fn run_args(args: &[&str]) -> Run {
+    run(portaudit().args(args))
+}
+
+pub fn fixture(scenario: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(scenario)
+}
+
+/// One line of a fixture's binds.txt: what the capture script bound.
+#[derive(Debug, Clone)]
+pub struct Bind {
+    pub protocol: String,
+    pub address: String,
+    pub port: u16,
+    pub listens: bool,
+    pub comm: String,
+}
+
+pub fn binds(scenario: &str) -> Vec<Bind> {
+    let path = fixture(scenario).join("binds.txt");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .map(|line| line.split('#').next().unwrap().trim())
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(f.len(), 5, "{}: bad line {line:?}", path.display());
+            Bind {
+                protocol: f[0].to_string(),
+                address: f[1].to_string(),
+                port: f[2].parse().unwrap(),
+                listens: match f[3] {
+                    "listen" => true,
+                    "nonlistener" => false,
+                    other => panic!("{}: bad kind {other:?}", path.display()),
+                },
+                comm: f[4].to_string(),
+            }
+        })
+        .collect()
+}
+
+/// A directory under the system temp dir, removed on drop (even when the test fails).
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let path = std::env::temp_dir().join(format!("portaudit-test-{}-{n}-{label}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Copy a fixture's proc tree into `dest`, keeping the fd symlinks as symlinks.
+pub fn copy_tree(from: &Path, dest: &Path) {
+    std::fs::create_dir_all(dest).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = dest.join(entry.file_name());
+        let kind = entry.file_type().unwrap();
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &target).unwrap();
+        } else if kind.is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}

@@ -15,7 +15,7 @@ const AFTER_HELP: &str = "\
 Examples:
   portaudit                          audit this host; exit 1 if anything unexpected is exposed
   portaudit --allow 5432/tcp         PostgreSQL may be reachable too
-  portaudit --allow 8000-8100,dns    a port range and a service name (both tcp and udp)
+  portaudit --allow 8000-8100,domain a port range, and a service name (DNS: 53 tcp and udp)
   portaudit --json | jq '.sockets[] | select(.verdict == \"exposed\")'
   portaudit || exit 1                gate a provisioning script
 

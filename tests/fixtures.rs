@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::util::{self, Report, TempDir, binds, fixture, run, run_args};
+use crate::util::{self, Report, TempDir, binds, fixture, run_args};
 
 fn proc_root(scenario: &str) -> String {
     fixture(scenario).join("proc").display().to_string()
@@ -31,14 +31,20 @@ fn audit_table(scenario: &str, extra: &[&str]) -> util::Run {
 /// The listeners portaudit reports must be exactly those the capture script bound.
 fn assert_same_listeners(scenario: &str) {
     let (report, _) = audit_json(scenario, &[]);
-    let reported: BTreeSet<(String, String, u16)> =
-        report.sockets.iter().map(|s| (s.protocol.clone(), s.address.clone(), s.port)).collect();
+    let reported: BTreeSet<(String, String, u16)> = report
+        .sockets
+        .iter()
+        .map(|s| (s.protocol.clone(), s.address.clone(), s.port))
+        .collect();
     let bound: BTreeSet<(String, String, u16)> = binds(scenario)
         .into_iter()
         .filter(|b| b.listens)
         .map(|b| (b.protocol, b.address, b.port))
         .collect();
-    assert_eq!(reported, bound, "{scenario}: reported listeners differ from binds.txt");
+    assert_eq!(
+        reported, bound,
+        "{scenario}: reported listeners differ from binds.txt"
+    );
     assert_eq!(report.sockets.len(), report.summary.listening);
 
     for bind in binds(scenario).iter().filter(|b| b.listens) {
@@ -65,15 +71,22 @@ fn listeners_match_what_was_bound() {
 fn established_and_connected_sockets_are_not_listeners() {
     let (report, _) = audit_json("mixed", &[]);
     let nonlisteners: Vec<_> = binds("mixed").into_iter().filter(|b| !b.listens).collect();
-    assert!(nonlisteners.len() >= 3, "the fixture should have an established pair and a connected UDP socket");
+    assert!(
+        nonlisteners.len() >= 3,
+        "the fixture should have an established pair and a connected UDP socket"
+    );
     for b in nonlisteners {
-        let still_listening = binds("mixed")
-            .iter()
-            .any(|l| l.listens && l.protocol == b.protocol && l.address == b.address && l.port == b.port);
+        let still_listening = binds("mixed").iter().any(|l| {
+            l.listens && l.protocol == b.protocol && l.address == b.address && l.port == b.port
+        });
         let found = report.find(&b.protocol, &b.address, b.port);
         // An accepted connection shares its listener's port: only the listener may show.
         let expected = usize::from(still_listening);
-        assert_eq!(found.len(), expected, "{b:?} must not be reported as a listener: {found:?}");
+        assert_eq!(
+            found.len(),
+            expected,
+            "{b:?} must not be reported as a listener: {found:?}"
+        );
     }
 }
 
@@ -83,26 +96,97 @@ fn every_address_class_is_classified_and_judged() {
     let expect = |proto: &str, addr: &str, port: u16, family, scope, exposure, verdict| {
         let s = report.one(proto, addr, port);
         assert_eq!(
-            (s.family.as_str(), s.scope.as_str(), s.exposure.as_str(), s.verdict.as_str()),
+            (
+                s.family.as_str(),
+                s.scope.as_str(),
+                s.exposure.as_str(),
+                s.verdict.as_str()
+            ),
             (family, scope, exposure, verdict),
             "{proto} {addr}:{port}"
         );
     };
-    expect("tcp", "0.0.0.0", 22, "ipv4", "wildcard", "public", "allowed");
+    expect(
+        "tcp", "0.0.0.0", 22, "ipv4", "wildcard", "public", "allowed",
+    );
     expect("tcp", "::", 22, "ipv6", "wildcard", "public", "allowed");
     expect("tcp", "::", 80, "ipv6", "wildcard", "public", "allowed");
-    expect("tcp", "0.0.0.0", 3000, "ipv4", "wildcard", "public", "exposed");
-    expect("tcp", "127.0.0.1", 5432, "ipv4", "loopback", "none", "local");
+    expect(
+        "tcp", "0.0.0.0", 3000, "ipv4", "wildcard", "public", "exposed",
+    );
+    expect(
+        "tcp",
+        "127.0.0.1",
+        5432,
+        "ipv4",
+        "loopback",
+        "none",
+        "local",
+    );
     expect("tcp", "::1", 6379, "ipv6", "loopback", "none", "local");
-    expect("tcp", "10.1.2.3", 8080, "ipv4", "specific", "internal", "internal");
-    expect("tcp", "100.64.0.7", 8081, "ipv4", "specific", "internal", "internal");
-    expect("tcp", "169.254.10.1", 8082, "ipv4", "specific", "internal", "internal");
-    expect("tcp", "192.0.2.10", 9000, "ipv4", "specific", "public", "exposed");
-    expect("tcp", "fd00::10", 9100, "ipv6", "specific", "internal", "internal");
-    expect("tcp", "2001:db8::10", 9200, "ipv6", "specific", "public", "exposed");
-    expect("tcp", "::ffff:127.0.0.1", 7000, "ipv6", "loopback", "none", "local");
-    expect("tcp", "::ffff:10.1.2.3", 7001, "ipv6", "specific", "internal", "internal");
-    expect("udp", "0.0.0.0", 11211, "ipv4", "wildcard", "public", "exposed");
+    expect(
+        "tcp", "10.1.2.3", 8080, "ipv4", "specific", "internal", "internal",
+    );
+    expect(
+        "tcp",
+        "100.64.0.7",
+        8081,
+        "ipv4",
+        "specific",
+        "internal",
+        "internal",
+    );
+    expect(
+        "tcp",
+        "169.254.10.1",
+        8082,
+        "ipv4",
+        "specific",
+        "internal",
+        "internal",
+    );
+    expect(
+        "tcp",
+        "192.0.2.10",
+        9000,
+        "ipv4",
+        "specific",
+        "public",
+        "exposed",
+    );
+    expect(
+        "tcp", "fd00::10", 9100, "ipv6", "specific", "internal", "internal",
+    );
+    expect(
+        "tcp",
+        "2001:db8::10",
+        9200,
+        "ipv6",
+        "specific",
+        "public",
+        "exposed",
+    );
+    expect(
+        "tcp",
+        "::ffff:127.0.0.1",
+        7000,
+        "ipv6",
+        "loopback",
+        "none",
+        "local",
+    );
+    expect(
+        "tcp",
+        "::ffff:10.1.2.3",
+        7001,
+        "ipv6",
+        "specific",
+        "internal",
+        "internal",
+    );
+    expect(
+        "udp", "0.0.0.0", 11211, "ipv4", "wildcard", "public", "exposed",
+    );
     expect("udp", "::", 5353, "ipv6", "wildcard", "public", "exposed");
     expect("udp", "127.0.0.53", 53, "ipv4", "loopback", "none", "local");
     expect("udp", "::1", 123, "ipv6", "loopback", "none", "local");
@@ -122,7 +206,11 @@ fn owners_users_and_shared_sockets() {
     assert_ne!(sshd.inode, 0);
 
     let nginx = report.one("tcp", "::", 80);
-    assert_eq!(nginx.processes.len(), 2, "master and worker share the socket: {nginx:?}");
+    assert_eq!(
+        nginx.processes.len(),
+        2,
+        "master and worker share the socket: {nginx:?}"
+    );
     assert!(nginx.processes.iter().all(|p| p.name == "nginx"));
     assert_ne!(nginx.processes[0].pid, nginx.processes[1].pid);
 
@@ -130,22 +218,45 @@ fn owners_users_and_shared_sockets() {
     let fd_dirs: Vec<PathBuf> = nginx
         .processes
         .iter()
-        .map(|p| fixture("mixed").join("proc").join(p.pid.to_string()).join("fd"))
+        .map(|p| {
+            fixture("mixed")
+                .join("proc")
+                .join(p.pid.to_string())
+                .join("fd")
+        })
         .collect();
     for dir in fd_dirs {
         let links: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
-            .map(|e| std::fs::read_link(e.unwrap().path()).unwrap().display().to_string())
+            .map(|e| {
+                std::fs::read_link(e.unwrap().path())
+                    .unwrap()
+                    .display()
+                    .to_string()
+            })
             .collect();
-        assert!(links.contains(&format!("socket:[{}]", nginx.inode)), "{}: {links:?}", dir.display());
+        assert!(
+            links.contains(&format!("socket:[{}]", nginx.inode)),
+            "{}: {links:?}",
+            dir.display()
+        );
     }
 }
 
 #[test]
 fn sorted_by_severity_then_port() {
     let (report, _) = audit_json("mixed", &[]);
-    let rank = |v: &str| ["exposed", "internal", "allowed", "local"].iter().position(|x| *x == v).unwrap();
-    let keys: Vec<(usize, u16)> = report.sockets.iter().map(|s| (rank(&s.verdict), s.port)).collect();
+    let rank = |v: &str| {
+        ["exposed", "internal", "allowed", "local"]
+            .iter()
+            .position(|x| *x == v)
+            .unwrap()
+    };
+    let keys: Vec<(usize, u16)> = report
+        .sockets
+        .iter()
+        .map(|s| (rank(&s.verdict), s.port))
+        .collect();
     let mut sorted = keys.clone();
     sorted.sort();
     assert_eq!(keys, sorted);
@@ -156,14 +267,28 @@ fn allow_flags_change_verdicts_and_exit_code() {
     // Allow everything exposed in `mixed`: internal findings remain, which only --strict fails.
     let exposed = "3000/tcp,5353/udp,9000/tcp,9200";
     let (report, code) = audit_json("mixed", &["--allow", exposed, "--allow", "11211/udp"]);
-    assert_eq!((code, report.summary.exposed, report.summary.internal), (0, 0, 5));
+    assert_eq!(
+        (code, report.summary.exposed, report.summary.internal),
+        (0, 0, 5)
+    );
     assert_eq!(report.one("tcp", "192.0.2.10", 9000).verdict, "allowed");
 
-    let (_, code) = audit_json("mixed", &["--allow", exposed, "--allow", "11211/udp", "--strict"]);
+    let (_, code) = audit_json(
+        "mixed",
+        &["--allow", exposed, "--allow", "11211/udp", "--strict"],
+    );
     assert_eq!(code, 1, "--strict fails on internal findings");
 
-    let (report, code) =
-        audit_json("mixed", &["--strict", "--allow", exposed, "--allow", "11211/udp,7001,8080-8082/tcp,9100/tcp"]);
+    let (report, code) = audit_json(
+        "mixed",
+        &[
+            "--strict",
+            "--allow",
+            exposed,
+            "--allow",
+            "11211/udp,7001,8080-8082/tcp,9100/tcp",
+        ],
+    );
     assert_eq!((code, report.summary.internal), (0, 0));
     assert!(report.summary.strict);
 
@@ -201,7 +326,11 @@ fn memcached_as_shipped_before_1_5_6_is_exposed() {
     let out = audit_table("memcached", &[]);
     assert_eq!(out.code, 1);
     assert!(
-        out.stdout.lines().last().unwrap().starts_with("2 listening, 2 exposed: 11211/tcp memcached, 11211/udp memcached"),
+        out.stdout
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("2 listening, 2 exposed: 11211/tcp memcached, 11211/udp memcached"),
         "{}",
         out.stdout
     );
@@ -212,8 +341,25 @@ fn table_shows_every_column_and_marks_exposed_rows() {
     let out = audit_table("mixed", &[]);
     assert_eq!(out.code, 1);
     let mut lines = out.stdout.lines();
-    let header: Vec<&str> = lines.next().unwrap().split("  ").map(str::trim).filter(|s| !s.is_empty()).collect();
-    assert_eq!(header, ["Proto", "Local Address", "Port", "Scope", "Process", "User", "Verdict"]);
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap()
+        .split("  ")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "Proto",
+            "Local Address",
+            "Port",
+            "Scope",
+            "Process",
+            "User",
+            "Verdict"
+        ]
+    );
     let memcached = out.stdout.lines().find(|l| l.contains("11211")).unwrap();
     let cells: Vec<&str> = memcached.split_whitespace().collect();
     assert_eq!(cells[0], "udp");
@@ -226,10 +372,23 @@ fn table_shows_every_column_and_marks_exposed_rows() {
     let loopback = out.stdout.lines().find(|l| l.contains("5432")).unwrap();
     assert!(loopback.trim_end().ends_with("local"), "{loopback}");
     let summary = out.stdout.lines().last().unwrap();
-    assert!(summary.starts_with("20 listening, 5 exposed: "), "{summary}");
-    assert!(summary.contains("11211/udp memcached") && summary.contains("5 internal"), "{summary}");
-    assert!(!out.stdout.contains('\x1b'), "no colour unless asked: {:?}", out.stdout);
-    assert!(out.stdout.lines().all(|l| l == l.trim_end()), "no trailing blanks");
+    assert!(
+        summary.starts_with("20 listening, 5 exposed: "),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("11211/udp memcached") && summary.contains("5 internal"),
+        "{summary}"
+    );
+    assert!(
+        !out.stdout.contains('\x1b'),
+        "no colour unless asked: {:?}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.lines().all(|l| l == l.trim_end()),
+        "no trailing blanks"
+    );
 }
 
 #[test]
@@ -251,13 +410,26 @@ fn missing_ipv6_tables_are_normal() {
 #[test]
 fn malformed_row_is_an_error_naming_file_and_line() {
     let note = std::fs::read_to_string(fixture("malformed").join("README")).unwrap();
-    let line: usize = note.split("line ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let line: usize = note
+        .split("line ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     for args in [&["--json"][..], &[][..]] {
         let out = audit_table("malformed", args);
         assert_eq!(out.code, 2, "{out:#?}");
         assert_eq!(out.stdout, "", "no report when the audit could not be done");
-        let expected = format!("malformed/proc/net/tcp:{line}: bad local address \"ZZZZZZZZ:0016\"");
-        assert!(out.stderr.starts_with("portaudit: ") && out.stderr.contains(&expected), "{}", out.stderr);
+        let expected =
+            format!("malformed/proc/net/tcp:{line}: bad local address \"ZZZZZZZZ:0016\"");
+        assert!(
+            out.stderr.starts_with("portaudit: ") && out.stderr.contains(&expected),
+            "{}",
+            out.stderr
+        );
         assert_eq!(out.stderr.lines().count(), 1, "one line: {}", out.stderr);
     }
 }
@@ -271,27 +443,54 @@ fn unreadable_or_missing_tables_are_errors() {
     assert_eq!(out.code, 2);
     assert_eq!(
         out.stderr,
-        format!("portaudit: cannot read {}/net/tcp: no such file or directory\n", dir.path().display())
+        format!(
+            "portaudit: cannot read {}/net/tcp: no such file or directory\n",
+            dir.path().display()
+        )
     );
 
     std::fs::write(dir.path().join("net/tcp"), "").unwrap();
     let out = run_args(&["--proc-root", &dir.path().display().to_string()]);
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("net/tcp:1: expected the table's header line"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("net/tcp:1: expected the table's header line"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn usage_errors_exit_2_with_one_line() {
     for (args, says) in [
-        (&["--allow", "70000"][..], "invalid --allow value \"70000\": port 70000 is out of range (1-65535)"),
-        (&["--allow", "80/sctp"][..], "invalid --allow value \"80/sctp\": unknown protocol \"sctp\""),
-        (&["--allow", "no-such-service"][..], "invalid --allow value \"no-such-service\": unknown service name"),
-        (&["--allow", "9-1"][..], "range start 9 is greater than its end 1"),
-        (&["--proc-root", "/nonexistent/proc"][..], "--proc-root /nonexistent/proc: not a directory"),
+        (
+            &["--allow", "70000"][..],
+            "invalid --allow value \"70000\": port 70000 is out of range (1-65535)",
+        ),
+        (
+            &["--allow", "80/sctp"][..],
+            "invalid --allow value \"80/sctp\": unknown protocol \"sctp\"",
+        ),
+        (
+            &["--allow", "no-such-service"][..],
+            "invalid --allow value \"no-such-service\": unknown service name",
+        ),
+        (
+            &["--allow", "9-1"][..],
+            "range start 9 is greater than its end 1",
+        ),
+        (
+            &["--proc-root", "/nonexistent/proc"][..],
+            "--proc-root /nonexistent/proc: not a directory",
+        ),
     ] {
         let out = run_args(args);
         assert_eq!(out.code, 2, "{args:?}: {out:#?}");
-        assert!(out.stderr.starts_with("portaudit: ") && out.stderr.contains(says), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.starts_with("portaudit: ") && out.stderr.contains(says),
+            "{args:?}: {}",
+            out.stderr
+        );
         assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
         assert_eq!(out.stdout, "");
     }
@@ -303,7 +502,11 @@ fn usage_errors_exit_2_with_one_line() {
 #[test]
 fn colour_only_when_asked_or_on_a_terminal() {
     let out = audit_table("memcached", &["--color", "always"]);
-    assert!(out.stdout.contains("\x1b["), "--color always colours: {:?}", out.stdout);
+    assert!(
+        out.stdout.contains("\x1b["),
+        "--color always colours: {:?}",
+        out.stdout
+    );
 
     // On a real terminal (util-linux `script` gives the program a pty): colour by default,
     // none with NO_COLOR.
@@ -320,9 +523,15 @@ fn colour_only_when_asked_or_on_a_terminal() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let coloured = on_tty(false);
-    assert!(coloured.contains("EXPOSED") && coloured.contains("\x1b["), "{coloured:?}");
+    assert!(
+        coloured.contains("EXPOSED") && coloured.contains("\x1b["),
+        "{coloured:?}"
+    );
     let plain = on_tty(true);
-    assert!(plain.contains("EXPOSED") && !plain.contains("\x1b["), "{plain:?}");
+    assert!(
+        plain.contains("EXPOSED") && !plain.contains("\x1b["),
+        "{plain:?}"
+    );
 }
 
 #[test]
@@ -335,17 +544,32 @@ fn hostile_process_names_cannot_reach_the_terminal() {
         .find(|n| n.parse::<u32>().is_ok())
         .unwrap();
     // ESC to clear the screen, a bidi override, a bell, and a byte that is not UTF-8.
-    std::fs::write(dir.path().join(&pid).join("comm"), b"ev\x1b[2Jil\xe2\x80\xaex\x07\xff\n").unwrap();
+    std::fs::write(
+        dir.path().join(&pid).join("comm"),
+        b"ev\x1b[2Jil\xe2\x80\xaex\x07\xff\n",
+    )
+    .unwrap();
     let root = dir.path().display().to_string();
 
     let out = run_args(&["--color", "never", "--proc-root", &root]);
     assert_eq!(out.code, 1);
-    assert!(out.stdout.contains("ev\\x1b[2Jil\\u{202e}x\\x07\\u{fffd}"), "{}", out.stdout);
-    assert!(!out.stdout.contains('\x1b') && !out.stdout.contains('\u{202e}') && !out.stdout.contains('\x07'));
+    assert!(
+        out.stdout.contains("ev\\x1b[2Jil\\u{202e}x\\x07\\u{fffd}"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains('\x1b')
+            && !out.stdout.contains('\u{202e}')
+            && !out.stdout.contains('\x07')
+    );
 
     let out = run_args(&["--json", "--proc-root", &root]);
     let report = out.report();
-    assert_eq!(report.one("tcp", "0.0.0.0", 11211).processes[0].name, "ev\x1b[2Jil\u{202e}x\x07\u{fffd}");
+    assert_eq!(
+        report.one("tcp", "0.0.0.0", 11211).processes[0].name,
+        "ev\x1b[2Jil\u{202e}x\x07\u{fffd}"
+    );
 }
 
 #[test]
@@ -360,8 +584,16 @@ fn closed_stdout_ends_quietly_with_the_verdicts_code() {
                 .output()
                 .unwrap();
             let stdout = String::from_utf8_lossy(&out.stdout);
-            assert_eq!(stdout.trim(), "1", "`portaudit {format} | {reader}` must exit 1");
-            assert_eq!(String::from_utf8_lossy(&out.stderr), "", "no panic or error on a closed pipe");
+            assert_eq!(
+                stdout.trim(),
+                "1",
+                "`portaudit {format} | {reader}` must exit 1"
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&out.stderr),
+                "",
+                "no panic or error on a closed pipe"
+            );
         }
     }
 }

@@ -4,6 +4,7 @@
 //! - `live`: real sockets bound by the test itself on ephemeral ports;
 //! - `daemon`: a real memcached in a network namespace of its own (root).
 
+mod netns;
 mod util;
 
 mod daemon;

@@ -113,7 +113,9 @@ pub fn run_args(args: &[&str]) -> Run {
 }
 
 pub fn fixture(scenario: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(scenario)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(scenario)
 }
 
 /// One line of a fixture's binds.txt: what the capture script bound.
@@ -158,7 +160,8 @@ impl TempDir {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let path = std::env::temp_dir().join(format!("portaudit-test-{}-{n}-{label}", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("portaudit-test-{}-{n}-{label}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).unwrap();
         TempDir(path)

@@ -34,19 +34,25 @@ impl OwnerScan {
         }
         if unowned > 0 && self.denied > 0 {
             return Some(format!(
-                "could not read the open files of {} processes (permission denied): \
-                 {unowned} listening sockets show no process; run as root for full attribution",
-                self.denied
+                "could not read the open files of {} (permission denied): {} no process; \
+                 run as root for full attribution",
+                plural(self.denied, "process", "processes"),
+                plural(unowned, "listening socket shows", "listening sockets show"),
             ));
         }
         if unowned > 0 {
             return Some(format!(
-                "{unowned} listening sockets have no owning process in /proc: held by the kernel \
-                 or by a process in another PID namespace"
+                "{} no owning process in /proc: held by the kernel or by a process in another \
+                 PID namespace",
+                plural(unowned, "listening socket has", "listening sockets have"),
             ));
         }
         None
     }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 pub fn scan(proc_root: &Path, wanted: HashSet<u64>) -> OwnerScan {

@@ -27,17 +27,15 @@ pub fn render(audit: &Audit, color: bool) -> String {
 
 fn table(audit: &Audit, color: bool) -> Table {
     let mut table = Table::new();
-    table
-        .load_style(presets::NOTHING)
-        .set_header([
-            "Proto",
-            "Local Address",
-            "Port",
-            "Scope",
-            "Process",
-            "User",
-            "Verdict",
-        ]);
+    table.load_style(presets::NOTHING).set_header([
+        "Proto",
+        "Local Address",
+        "Port",
+        "Scope",
+        "Process",
+        "User",
+        "Verdict",
+    ]);
     if color {
         table.enforce_styling();
     }

@@ -1,0 +1,206 @@
+//! Helpers for tests that start things: private network namespaces, child processes,
+//! and the rule for tests that need root or a program the host may lack.
+//!
+//! Every namespace and child is held by a guard whose `Drop` removes it, so a failing
+//! assertion (a panic) still cleans up. Tests run in parallel inside one process, so
+//! namespace names carry our pid and a counter.
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// CI sets `CI=true`: there a test must run, never skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Say why `test` cannot run here and return false; in CI, fail instead.
+pub fn skip(test: &str, why: &str) -> bool {
+    if in_ci() {
+        panic!("{test}: {why}; CI must run this test, so it fails instead of skipping");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+    false
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// True when we are root; otherwise a SKIPPED line (or, in CI, a panic).
+pub fn require_root(test: &str) -> bool {
+    is_root() || skip(test, "needs root")
+}
+
+/// Whether `name` is an executable file on PATH, where `Command::new(name)` looks.
+pub fn has_program(name: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(path) = std::env::var_os("PATH") else {
+        return false;
+    };
+    std::env::split_paths(&path).any(|dir| {
+        std::fs::metadata(dir.join(name))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
+/// True when `name` is on PATH; otherwise a SKIPPED line (or, in CI, a panic).
+pub fn require_program(test: &str, name: &str) -> bool {
+    has_program(name) || skip(test, &format!("no `{name}` program on PATH"))
+}
+
+/// Call `check` until it gives a value, at most for `timeout`; then fail naming `what`.
+pub fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A network namespace of our own (`ip netns add`), with `lo` up; deleted on drop.
+#[derive(Debug)]
+pub struct NetNs {
+    name: String,
+}
+
+impl NetNs {
+    /// Create `pa-test-<pid>-<n>`. Needs root.
+    pub fn new() -> NetNs {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("pa-test-{}-{n}", std::process::id());
+        ip(&["netns", "add", &name]);
+        // From here on the guard exists, so a failure below still deletes the namespace.
+        let ns = NetNs { name };
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        ns
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `ip netns exec NAME program args…`. Without `-b`, `ip` execs the program in place
+    /// of itself, so the child's pid is the program's.
+    pub fn exec<I, S>(&self, program: impl AsRef<OsStr>, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name])
+            .arg(program)
+            .args(args)
+            .env_remove("NO_COLOR");
+        cmd
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        // Never panic here: we may already be unwinding from a failed assertion.
+        match Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .stdin(Stdio::null())
+            .output()
+        {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!(
+                "warning: ip netns del {} failed: {}",
+                self.name,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            Err(e) => eprintln!("warning: cannot run ip netns del {}: {e}", self.name),
+        }
+    }
+}
+
+/// Run `ip ARGS`, failing the test with ip's stderr if it does not succeed.
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run ip {}: {e}", args.join(" ")));
+    assert!(
+        out.status.success(),
+        "ip {} failed ({}): {}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+}
+
+/// A child process that is killed (by its pid) and reaped on drop.
+#[derive(Debug)]
+pub struct Child {
+    child: std::process::Child,
+    what: String,
+}
+
+impl Child {
+    /// Start `cmd`; its stderr is kept to explain an early exit.
+    pub fn spawn(cmd: &mut Command) -> Child {
+        let what = format!("{cmd:?}");
+        let child = cmd
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        Child { child, what }
+    }
+
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).expect("pid fits in i32")
+    }
+
+    /// The kernel's name for the process, `/proc/<pid>/comm`.
+    pub fn comm(&self) -> Option<String> {
+        let path = Path::new("/proc").join(self.pid().to_string()).join("comm");
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim_end_matches('\n').to_string())
+    }
+
+    /// Fail the test, with the child's stderr, if it has exited.
+    pub fn assert_running(&mut self) {
+        let Ok(Some(status)) = self.child.try_wait() else {
+            return;
+        };
+        let mut stderr = String::new();
+        if let Some(pipe) = self.child.stderr.as_mut() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        panic!(
+            "{} exited early ({status}); its stderr:\n{stderr}",
+            self.what
+        );
+    }
+
+    /// Wait until the process is `name`: the pid we hold must be the program itself, not
+    /// a wrapper that forked it (`ip netns exec` must exec, not fork).
+    pub fn wait_for_comm(&mut self, name: &str, timeout: Duration) {
+        let what = format!("pid {} to be {name:?}", self.pid());
+        wait_until(&what, timeout, || {
+            self.assert_running();
+            (self.comm().as_deref() == Some(name)).then_some(())
+        });
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        // SIGKILL by pid, then reap it so no zombie outlives the test.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -83,6 +83,8 @@ fn memcached_on_every_interface_is_exposed_over_tcp_and_udp() {
     let owner = Process {
         pid: memcached.pid(),
         name: "memcached".into(),
+        name_bytes: None,
+        exe: Some(util::program_path("memcached")),
     };
 
     let run = audit(&ns, &["--json"]);
@@ -124,6 +126,8 @@ fn memcached_on_loopback_is_local() {
     let owner = Process {
         pid: memcached.pid(),
         name: "memcached".into(),
+        name_bytes: None,
+        exe: Some(util::program_path("memcached")),
     };
 
     let run = audit(&ns, &["--json"]);

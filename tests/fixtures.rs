@@ -554,7 +554,7 @@ fn hostile_process_names_cannot_reach_the_terminal() {
     let out = run_args(&["--color", "never", "--proc-root", &root]);
     assert_eq!(out.code, 1);
     assert!(
-        out.stdout.contains("ev\\x1b[2Jil\\u{202e}x\\x07\\u{fffd}"),
+        out.stdout.contains("ev\\x1b[2Jil\\u{202e}x\\x07\\xff"),
         "{}",
         out.stdout
     );
@@ -566,10 +566,20 @@ fn hostile_process_names_cannot_reach_the_terminal() {
 
     let out = run_args(&["--json", "--proc-root", &root]);
     let report = out.report();
+    let process = &report.one("tcp", "0.0.0.0", 11211).processes[0];
+    assert_eq!(process.name, "ev\x1b[2Jil\u{202e}x\x07\u{fffd}");
     assert_eq!(
-        report.one("tcp", "0.0.0.0", 11211).processes[0].name,
-        "ev\x1b[2Jil\u{202e}x\x07\u{fffd}"
+        process.name_bytes.as_deref(),
+        Some(&b"ev\x1b[2Jil\xe2\x80\xaex\x07\xff"[..]),
+        "the original bytes are kept"
     );
+    let (untouched, _) = audit_json("memcached", &[]);
+    let process = &untouched.one("tcp", "0.0.0.0", 11211).processes[0];
+    assert_eq!(
+        process.name_bytes, None,
+        "name_bytes only when comm is not UTF-8"
+    );
+    assert_eq!(process.exe, None, "a captured tree has no exe links");
 }
 
 #[test]

@@ -34,9 +34,12 @@ fn audit(args: &[&str]) -> (Run, Report) {
 /// This test process, as portaudit should name it.
 fn me() -> Process {
     let comm = std::fs::read_to_string("/proc/self/comm").expect("read /proc/self/comm");
+    let exe = std::env::current_exe().expect("our own executable");
     Process {
         pid: std::process::id() as i32,
         name: comm.trim().to_string(),
+        name_bytes: None,
+        exe: Some(exe.display().to_string()),
     }
 }
 
@@ -292,6 +295,8 @@ fn socket_shared_with_a_child_lists_both_processes() {
         &Process {
             pid: child.pid(),
             name: "sleep".into(),
+            name_bytes: None,
+            exe: Some(util::program_path("sleep")),
         },
     );
     let mut pids: Vec<i32> = s.processes.iter().map(|p| p.pid).collect();

@@ -38,6 +38,10 @@ pub struct Socket {
 pub struct Process {
     pub pid: i32,
     pub name: String,
+    /// Present only when `comm` is not UTF-8.
+    #[serde(default)]
+    pub name_bytes: Option<Vec<u8>>,
+    pub exe: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -193,4 +197,16 @@ pub fn copy_tree(from: &Path, dest: &Path) {
             std::fs::copy(entry.path(), &target).unwrap();
         }
     }
+}
+
+/// Where `program` really is, as /proc/<pid>/exe would name it: found on PATH, links resolved.
+pub fn program_path(program: &str) -> String {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+        .and_then(|found| std::fs::canonicalize(found).ok())
+        .unwrap_or_else(|| panic!("{program} is not on PATH"))
+        .display()
+        .to_string()
 }

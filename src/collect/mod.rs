@@ -9,8 +9,9 @@ pub mod procnet;
 #[cfg(target_os = "linux")]
 mod users;
 
+use std::borrow::Cow;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -43,8 +44,18 @@ pub enum Family {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Process {
     pub pid: i32,
-    /// The kernel's `comm`: chosen by whoever started the process, so never trusted.
-    pub name: String,
+    /// The kernel's `comm`, as raw bytes: chosen by whoever started the process, so
+    /// neither trusted nor assumed to be UTF-8.
+    pub comm: Vec<u8>,
+    /// The executable (`/proc/<pid>/exe`), when we may read it.
+    pub exe: Option<PathBuf>,
+}
+
+impl Process {
+    /// The name as text; bytes that are not UTF-8 become U+FFFD.
+    pub fn name(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.comm)
+    }
 }
 
 /// One listening socket: a TCP socket in LISTEN, or a bound, unconnected UDP socket.

@@ -87,15 +87,17 @@ pub fn scan(proc_root: &Path, wanted: HashSet<u64>) -> OwnerScan {
         if held.is_empty() {
             continue;
         }
-        let Some(name) = comm(proc_root, process.pid) else {
+        let Some(comm) = comm(proc_root, process.pid) else {
             continue; // exited between reading its fds and its name
         };
+        let exe = process.exe().ok();
         held.sort_unstable();
         held.dedup(); // a process may hold one socket under several fds
         for inode in held {
             scan.owners.entry(inode).or_default().push(Process {
                 pid: process.pid,
-                name: name.clone(),
+                comm: comm.clone(),
+                exe: exe.clone(),
             });
         }
     }
@@ -105,11 +107,13 @@ pub fn scan(proc_root: &Path, wanted: HashSet<u64>) -> OwnerScan {
     scan
 }
 
-/// The process name from `comm`, read as bytes: it is not guaranteed to be UTF-8.
-fn comm(proc_root: &Path, pid: i32) -> Option<String> {
-    let bytes = std::fs::read(proc_root.join(pid.to_string()).join("comm")).ok()?;
-    let bytes = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-    Some(String::from_utf8_lossy(bytes).into_owned())
+/// The process name from `comm`, as bytes: it is not guaranteed to be UTF-8.
+fn comm(proc_root: &Path, pid: i32) -> Option<Vec<u8>> {
+    let mut bytes = std::fs::read(proc_root.join(pid.to_string()).join("comm")).ok()?;
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+    }
+    Some(bytes)
 }
 
 fn describe_proc_error(root: &Path, e: ProcError) -> String {

@@ -8,6 +8,21 @@
 use std::borrow::Cow;
 use std::fmt::Write;
 
+/// Like [`for_terminal`], for bytes that may not be UTF-8: each invalid byte shows as `\xNN`.
+pub fn bytes_for_terminal(bytes: &[u8]) -> Cow<'_, str> {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return for_terminal(text);
+    }
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(&for_terminal(chunk.valid()));
+        for byte in chunk.invalid() {
+            let _ = write!(out, "\\x{byte:02x}");
+        }
+    }
+    Cow::Owned(out)
+}
+
 pub fn for_terminal(text: &str) -> Cow<'_, str> {
     if !text.chars().any(needs_escape) {
         return Cow::Borrowed(text);
@@ -70,6 +85,15 @@ mod tests {
     #[test]
     fn backslash_is_doubled_so_escapes_are_unambiguous() {
         assert_eq!(for_terminal("a\\x1b"), "a\\\\x1b");
+    }
+
+    #[test]
+    fn invalid_utf8_bytes_show_as_hex() {
+        assert_eq!(bytes_for_terminal(b"ok"), "ok");
+        assert_eq!(
+            bytes_for_terminal(b"ev\xff\x1bil\xe2\x80"),
+            "ev\\xff\\x1bil\\xe2\\x80"
+        );
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! the version. The types here are the schema; they are separate from our internal
 //! records on purpose, so that refactoring cannot change the output by accident.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use crate::classify::{Exposure, Scope};
@@ -40,7 +42,12 @@ struct Socket<'a> {
 #[derive(Serialize)]
 struct Process<'a> {
     pid: i32,
-    name: &'a str,
+    /// `comm` as text; bytes that are not UTF-8 become U+FFFD.
+    name: Cow<'a, str>,
+    /// The exact bytes of `comm`, only when they are not UTF-8 (so `name` lost some).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name_bytes: Option<&'a [u8]>,
+    exe: Option<Cow<'a, str>>,
 }
 
 #[derive(Serialize)]
@@ -75,7 +82,11 @@ pub fn render(audit: &Audit) -> Result<String, Error> {
                 .iter()
                 .map(|p| Process {
                     pid: p.pid,
-                    name: &p.name,
+                    name: p.name(),
+                    name_bytes: std::str::from_utf8(&p.comm)
+                        .is_err()
+                        .then_some(p.comm.as_slice()),
+                    exe: p.exe.as_deref().map(|e| e.to_string_lossy()),
                 })
                 .collect(),
         })

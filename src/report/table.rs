@@ -1,11 +1,12 @@
 //! The table for people: netstat-style rows, most severe first, then a one-line summary
 //! (`5 listening, 1 exposed: 11211/udp memcached`). Every name in it is escaped.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
 
-use super::escape::for_terminal;
+use super::escape::{bytes_for_terminal, for_terminal};
 use crate::collect::{Family, Listener};
 use crate::policy::{Audit, Finding, Verdict};
 
@@ -98,7 +99,7 @@ fn processes(l: &Listener) -> String {
         .processes
         .iter()
         .take(SHOWN_PROCESSES)
-        .map(|p| format!("{}/{}", p.pid, for_terminal(&p.name)))
+        .map(|p| format!("{}/{}", p.pid, bytes_for_terminal(&p.comm)))
         .collect::<Vec<_>>()
         .join(", ");
     if l.processes.len() > SHOWN_PROCESSES {
@@ -140,14 +141,18 @@ fn items(audit: &Audit, verdict: Verdict) -> String {
     let mut items: Vec<String> = Vec::new();
     for f in audit.findings.iter().filter(|f| f.verdict == verdict) {
         let l = &f.listener;
-        let mut names: Vec<&str> = l.processes.iter().map(|p| p.name.as_str()).collect();
+        let mut names: Vec<Cow<str>> = l
+            .processes
+            .iter()
+            .map(|p| bytes_for_terminal(&p.comm))
+            .collect();
         names.dedup();
         let owner = if names.is_empty() {
             "?".to_string()
         } else {
             names.join(",")
         };
-        let item = format!("{}/{} {}", l.port, l.protocol.name(), for_terminal(&owner));
+        let item = format!("{}/{} {owner}", l.port, l.protocol.name());
         if !items.contains(&item) {
             items.push(item);
         }

@@ -72,6 +72,16 @@ fn assert_memcached_sockets(report: &Report, address: &str, memcached: &Process,
     assert!(report.warnings.is_empty(), "{:#?}", report.warnings);
 }
 
+/// How portaudit should name the memcached we started.
+fn owner_of(memcached: &Child) -> Process {
+    Process {
+        pid: memcached.pid(),
+        name: "memcached".into(),
+        name_bytes: None,
+        exe: Some(util::program_path("memcached")),
+    }
+}
+
 #[test]
 fn memcached_on_every_interface_is_exposed_over_tcp_and_udp() {
     if !can_run("memcached_on_every_interface_is_exposed_over_tcp_and_udp") {
@@ -80,12 +90,7 @@ fn memcached_on_every_interface_is_exposed_over_tcp_and_udp() {
     // Locals drop in reverse order: memcached is killed before its namespace is deleted.
     let ns = NetNs::new();
     let memcached = start_memcached(&ns, "0.0.0.0");
-    let owner = Process {
-        pid: memcached.pid(),
-        name: "memcached".into(),
-        name_bytes: None,
-        exe: Some(util::program_path("memcached")),
-    };
+    let owner = owner_of(&memcached);
 
     let run = audit(&ns, &["--json"]);
     assert_eq!(
@@ -123,12 +128,7 @@ fn memcached_on_loopback_is_local() {
     }
     let ns = NetNs::new();
     let memcached = start_memcached(&ns, "127.0.0.1");
-    let owner = Process {
-        pid: memcached.pid(),
-        name: "memcached".into(),
-        name_bytes: None,
-        exe: Some(util::program_path("memcached")),
-    };
+    let owner = owner_of(&memcached);
 
     let run = audit(&ns, &["--json"]);
     assert_eq!(run.code, 0, "loopback-only memcached is clean:\n{run:#?}");

@@ -59,6 +59,37 @@ fn inode(fd: &impl AsRawFd) -> u64 {
         .unwrap_or_else(|| panic!("fd link {text:?} is not socket:[N]"))
 }
 
+/// How portaudit classified and judged a socket.
+fn assert_judged(s: &Socket, family: &str, scope: &str, exposure: &str, verdict: &str) {
+    assert_eq!(
+        (
+            s.family.as_str(),
+            s.scope.as_str(),
+            s.exposure.as_str(),
+            s.verdict.as_str()
+        ),
+        (family, scope, exposure, verdict),
+        "{s:#?}"
+    );
+}
+
+/// A TCP listener on `address` port 0, or None (and a SKIPPED line) on a host without IPv6.
+fn bind_v6_or_skip(address: Ipv6Addr, test: &str) -> Option<TcpListener> {
+    match TcpListener::bind((address, 0)) {
+        Ok(listener) => Some(listener),
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::AddrNotAvailable | ErrorKind::Unsupported
+            ) =>
+        {
+            eprintln!("SKIPPED {test}: no IPv6 on this host ({e})");
+            None
+        }
+        Err(e) => panic!("bind [{address}]:0: {e}"),
+    }
+}
+
 fn assert_owned_by(socket: &Socket, process: &Process) {
     assert!(
         socket.processes.contains(process),
@@ -81,10 +112,7 @@ fn tcp_on_ipv4_loopback_is_local_and_ours() {
     let port = listener.local_addr().unwrap().port();
     let (_, report) = audit(&[]);
     let s = report.one("tcp", "127.0.0.1", port);
-    assert_eq!(s.family, "ipv4");
-    assert_eq!(s.scope, "loopback");
-    assert_eq!(s.exposure, "none");
-    assert_eq!(s.verdict, "local");
+    assert_judged(s, "ipv4", "loopback", "none", "local");
     assert_eq!(s.uid, euid());
     assert_eq!(s.inode, inode(&listener));
     assert_owned_by(s, &me());
@@ -92,26 +120,14 @@ fn tcp_on_ipv4_loopback_is_local_and_ours() {
 
 #[test]
 fn tcp_on_ipv6_loopback_is_local() {
-    let listener = match TcpListener::bind((Ipv6Addr::LOCALHOST, 0)) {
-        Ok(listener) => listener,
-        Err(e)
-            if matches!(
-                e.kind(),
-                ErrorKind::AddrNotAvailable | ErrorKind::Unsupported
-            ) =>
-        {
-            eprintln!("SKIPPED tcp_on_ipv6_loopback_is_local: no IPv6 on this host ({e})");
-            return;
-        }
-        Err(e) => panic!("bind [::1]:0: {e}"),
+    let Some(listener) = bind_v6_or_skip(Ipv6Addr::LOCALHOST, "tcp_on_ipv6_loopback_is_local")
+    else {
+        return;
     };
     let port = listener.local_addr().unwrap().port();
     let (_, report) = audit(&[]);
     let s = report.one("tcp", "::1", port);
-    assert_eq!(s.family, "ipv6");
-    assert_eq!(s.scope, "loopback");
-    assert_eq!(s.exposure, "none");
-    assert_eq!(s.verdict, "local");
+    assert_judged(s, "ipv6", "loopback", "none", "local");
     assert_eq!(s.inode, inode(&listener));
     assert_owned_by(s, &me());
 }
@@ -123,10 +139,7 @@ fn tcp_on_ipv4_wildcard_is_exposed_unless_allowed() {
 
     let (run, report) = audit(&[]);
     let s = report.one("tcp", "0.0.0.0", port);
-    assert_eq!(s.family, "ipv4");
-    assert_eq!(s.scope, "wildcard");
-    assert_eq!(s.exposure, "public");
-    assert_eq!(s.verdict, "exposed");
+    assert_judged(s, "ipv4", "wildcard", "public", "exposed");
     assert_eq!(s.inode, inode(&listener));
     assert_owned_by(s, &me());
     assert_eq!(run.code, 1, "an exposed socket must fail the audit");
@@ -141,26 +154,14 @@ fn tcp_on_ipv4_wildcard_is_exposed_unless_allowed() {
 #[test]
 fn tcp_on_ipv6_wildcard_is_exposed() {
     // std binds :: with IPV6_V6ONLY as net.ipv6.bindv6only says: usually dual-stack.
-    let listener = match TcpListener::bind((Ipv6Addr::UNSPECIFIED, 0)) {
-        Ok(listener) => listener,
-        Err(e)
-            if matches!(
-                e.kind(),
-                ErrorKind::AddrNotAvailable | ErrorKind::Unsupported
-            ) =>
-        {
-            eprintln!("SKIPPED tcp_on_ipv6_wildcard_is_exposed: no IPv6 on this host ({e})");
-            return;
-        }
-        Err(e) => panic!("bind [::]:0: {e}"),
+    let Some(listener) = bind_v6_or_skip(Ipv6Addr::UNSPECIFIED, "tcp_on_ipv6_wildcard_is_exposed")
+    else {
+        return;
     };
     let port = listener.local_addr().unwrap().port();
     let (run, report) = audit(&[]);
     let s = report.one("tcp", "::", port);
-    assert_eq!(s.family, "ipv6");
-    assert_eq!(s.scope, "wildcard");
-    assert_eq!(s.exposure, "public");
-    assert_eq!(s.verdict, "exposed");
+    assert_judged(s, "ipv6", "wildcard", "public", "exposed");
     assert_eq!(s.inode, inode(&listener));
     assert_owned_by(s, &me());
     assert_eq!(run.code, 1);
@@ -173,10 +174,7 @@ fn udp_on_ipv4_wildcard_is_exposed_unless_allowed_for_udp() {
 
     let (run, report) = audit(&[]);
     let s = report.one("udp", "0.0.0.0", port);
-    assert_eq!(s.family, "ipv4");
-    assert_eq!(s.scope, "wildcard");
-    assert_eq!(s.exposure, "public");
-    assert_eq!(s.verdict, "exposed");
+    assert_judged(s, "ipv4", "wildcard", "public", "exposed");
     assert_eq!(s.inode, inode(&socket));
     assert_owned_by(s, &me());
     assert_eq!(run.code, 1);

@@ -7,6 +7,8 @@
 mod netns;
 mod util;
 
+mod ansible;
 mod daemon;
 mod fixtures;
 mod live;
+mod policy;

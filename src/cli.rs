@@ -28,12 +28,13 @@ Examples:
   portaudit --save-baseline /var/lib/portaudit/baseline.json
   portaudit --baseline /var/lib/portaudit/baseline.json
                                      fail on listeners that are new since the baseline
-  portaudit --format prometheus > /var/lib/node_exporter/textfile/portaudit.prom.tmp
+  portaudit --format prometheus      metrics for node_exporter's textfile collector
   portaudit --generate man > portaudit.1
 
 Exit status:
   0  nothing unexpected is reachable from outside
-  1  something is exposed (or internal, with --strict)
+  1  something is exposed, denied by a rule or new since --baseline (or internal,
+     with --strict); --advisory exits 0 instead
   2  usage error, or the audit could not be done (a bad policy or baseline file too)
 
 By default only ssh, http and https (22, 80, 443/tcp) may be reachable from outside.

@@ -1,13 +1,18 @@
 //! The command line: clap parses raw flags, [`Cli::into_config`] checks them once and
 //! turns them into the [`Config`] the rest of the program trusts.
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, Parser, ValueEnum};
 
+use crate::baseline;
+use crate::collect::sysctl;
 use crate::error::Error;
+use crate::exit::Outcome;
 use crate::policy::Policy;
+use crate::policy::file;
 use crate::policy::services::Services;
 use crate::report::Format;
 
@@ -18,11 +23,19 @@ Examples:
   portaudit --allow 8000-8100,domain a port range, and a service name (DNS: 53 tcp and udp)
   portaudit --json | jq '.sockets[] | select(.verdict == \"exposed\")'
   portaudit || exit 1                gate a provisioning script
+  portaudit --config policy.toml     judge by a policy file (default: /etc/portaudit/portaudit.toml)
+  portaudit --advisory               report what the policy would fail, but exit 0
+  portaudit --save-baseline /var/lib/portaudit/baseline.json
+  portaudit --baseline /var/lib/portaudit/baseline.json
+                                     fail on listeners that are new since the baseline
+  portaudit --format prometheus      metrics for node_exporter's textfile collector
+  portaudit --generate man > portaudit.1
 
 Exit status:
   0  nothing unexpected is reachable from outside
-  1  something is exposed (or internal, with --strict)
-  2  usage error, or the audit could not be done
+  1  something is exposed, denied by a rule or new since --baseline (or internal,
+     with --strict); --advisory exits 0 instead
+  2  usage error, or the audit could not be done (a bad policy or baseline file too)
 
 By default only ssh, http and https (22, 80, 443/tcp) may be reachable from outside.
 Run as root to see which process owns every socket.";
@@ -52,8 +65,9 @@ pub struct Cli {
     #[arg(long)]
     strict: bool,
 
-    /// Print one JSON document (schema_version 1) instead of the table
-    #[arg(long)]
+    /// Print one JSON document (schema_version 1) instead of the table: short for
+    /// --format json
+    #[arg(long, overrides_with = "format")]
     json: bool,
 
     /// Read the socket tables and processes under DIR instead of /proc
@@ -63,6 +77,56 @@ pub struct Cli {
     /// When to colour the table
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = Color::Auto)]
     color: Color,
+
+    /// The output format
+    #[arg(long, value_enum, value_name = "FORMAT", overrides_with = "json")]
+    format: Option<FormatArg>,
+
+    /// Judge by this policy file (TOML) [default: /etc/portaudit/portaudit.toml when it
+    /// exists]
+    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
+    config: Option<PathBuf>,
+
+    /// Ignore /etc/portaudit/portaudit.toml
+    #[arg(long)]
+    no_config: bool,
+
+    /// Report findings but exit 0 on them (roll a policy out before enforcing it); an
+    /// audit that could not be done still exits 2
+    #[arg(long)]
+    advisory: bool,
+
+    /// Write the current listeners to FILE, as the baseline for --baseline
+    #[arg(long, value_name = "FILE")]
+    save_baseline: Option<PathBuf>,
+
+    /// Fail (exit 1) on listeners that are not in the baseline FILE; removed ones are
+    /// reported, not failed
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+
+    /// Print a man page or a shell completion script, then exit
+    #[arg(long, value_enum, value_name = "WHAT")]
+    generate: Option<Generate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FormatArg {
+    /// Rows for people, with a summary line
+    Table,
+    /// One JSON document (schema_version 1)
+    Json,
+    /// node_exporter's textfile-collector format
+    Prometheus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generate {
+    /// A man page (roff), for man1
+    Man,
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -80,42 +144,94 @@ pub struct Config {
     pub format: Format,
     pub proc_root: PathBuf,
     pub color: bool,
+    /// `--save-baseline FILE`.
+    pub save_baseline: Option<PathBuf>,
+    /// `--baseline FILE`, read and checked.
+    pub baseline: Option<(PathBuf, BTreeSet<baseline::Key>)>,
 }
 
 impl Cli {
     pub fn into_config(self) -> Result<Config, Error> {
         let services = Services::load()?;
-        let policy = Policy::new(&self.allow, !self.no_default_allow, self.strict, &services)?;
+        let mut policy = Policy::new(&self.allow, !self.no_default_allow, self.strict, &services)?;
+        let system = Path::new(file::SYSTEM_FILE);
+        if let Some(path) = file::discover(self.config.as_deref(), self.no_config, system) {
+            policy.add_file(file::load(&path, &services)?);
+        }
+        policy.advisory |= self.advisory;
         if !self.proc_root.is_dir() {
             return Err(Error::new(format!(
                 "--proc-root {}: not a directory",
                 self.proc_root.display()
             )));
         }
+        policy.ephemeral_ports = sysctl::ephemeral_ports(&self.proc_root)?;
+        let baseline = match self.baseline {
+            Some(path) => {
+                let listeners = baseline::load(&path)?;
+                Some((path, listeners))
+            }
+            None => None,
+        };
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let color = match self.color {
             Color::Always => true,
             Color::Never => false,
             Color::Auto => !no_color && std::io::stdout().is_terminal(),
         };
-        let format = if self.json {
-            Format::Json
-        } else {
-            Format::Table
+        let format = match (self.json, self.format) {
+            (true, _) | (false, Some(FormatArg::Json)) => Format::Json,
+            (false, Some(FormatArg::Prometheus)) => Format::Prometheus,
+            (false, Some(FormatArg::Table) | None) => Format::Table,
         };
         Ok(Config {
             policy,
             format,
             proc_root: self.proc_root,
             color,
+            save_baseline: self.save_baseline,
+            baseline,
         })
+    }
+
+    /// `--generate WHAT`, if asked for: it replaces the audit.
+    pub fn generate(&self) -> Option<Generate> {
+        self.generate
+    }
+}
+
+/// Write the man page or a completion script, made from this clap definition, to stdout.
+pub fn generate(what: Generate) -> Result<Outcome, Error> {
+    use clap_complete::Shell;
+    let mut command = Cli::command();
+    let mut out = Vec::new();
+    match what {
+        Generate::Man => clap_mangen::Man::new(command)
+            .render(&mut out)
+            .map_err(|e| Error::new(format!("cannot render the man page: {e}")))?,
+        Generate::Bash | Generate::Zsh | Generate::Fish => {
+            let shell = match what {
+                Generate::Bash => Shell::Bash,
+                Generate::Zsh => Shell::Zsh,
+                _ => Shell::Fish,
+            };
+            clap_complete::generate(shell, &mut command, "portaudit", &mut out);
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(&out).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(Outcome::Clean),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Outcome::Clean),
+        Err(e) => Err(Error::new(format!(
+            "cannot write: {}",
+            crate::error::describe_io(&e)
+        ))),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn clap_definition_is_consistent() {

@@ -5,6 +5,7 @@
 //! kernel's socket tables, owners) → classify (what a bind address reaches) → policy
 //! (allowlist, verdicts) → report (table or JSON). The exit code is the verdict.
 
+mod baseline;
 mod classify;
 mod cli;
 mod collect;
@@ -32,9 +33,18 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<Outcome, Error> {
+    if let Some(what) = cli.generate() {
+        return cli::generate(what);
+    }
     let config = cli.into_config()?;
     let collection = collect::collect(&config.proc_root)?;
-    let audit = config.policy.judge(collection);
+    let mut audit = config.policy.judge(collection);
+    if let Some((path, listeners)) = &config.baseline {
+        baseline::compare(&mut audit, listeners, path);
+    }
+    if let Some(path) = &config.save_baseline {
+        baseline::save(&audit, path)?;
+    }
     report::print(&audit, config.format, config.color)?;
     Ok(audit.outcome)
 }

@@ -1,9 +1,19 @@
 //! Policy: which reachable sockets are expected, and the verdict on each listener.
 //!
-//! The allowlist says which ports may be reachable from outside (by default ssh, http
-//! and https: 22, 80 and 443/tcp). Judging is pure: a listener and its classification
-//! in, a verdict out.
+//! A policy is an ordered list of rules; the first that matches a socket decides
+//! (see README, "Policy file"). In order:
+//! 1. `--allow` flags (the command line wins over the file);
+//! 2. the policy file's `[[rule]]`s, top to bottom;
+//! 3. built-ins: loopback is fine (`default loopback`), wildcard UDP on an ephemeral port
+//!    is a client's (`default ephemeral-udp`, unless `ephemeral_udp = "judge"`), and the
+//!    default allowlist, ssh, http and https (`default 22/tcp`, …).
+//!
+//! A socket no rule matches is `internal` or `exposed` by its exposure. Judging is pure:
+//! a listener and its classification in, a verdict out.
 
+pub mod advice;
+pub mod file;
+pub mod rules;
 pub mod services;
 
 use std::ops::RangeInclusive;
@@ -11,9 +21,13 @@ use std::ops::RangeInclusive;
 use serde::Serialize;
 
 use crate::classify::{self, Exposure, Scope};
+use crate::collect::sysctl::EphemeralPorts;
 use crate::collect::{Collection, Listener, Protocol};
 use crate::error::Error;
 use crate::exit::Outcome;
+use advice::Advice;
+use file::{EphemeralUdp, PolicyFile};
+use rules::{Action, Match, Rule};
 use services::Services;
 
 /// Ordered by severity: the report sorts on it.
@@ -22,6 +36,8 @@ use services::Services;
 pub enum Verdict {
     /// Reachable from anywhere and not on the allowlist.
     Exposed,
+    /// A `deny` rule matched it: fails whatever its exposure.
+    Denied,
     /// Reachable from a private network and not on the allowlist.
     Internal,
     /// Reachable, and on the allowlist.
@@ -34,6 +50,7 @@ impl Verdict {
     pub fn name(self) -> &'static str {
         match self {
             Verdict::Exposed => "exposed",
+            Verdict::Denied => "denied",
             Verdict::Internal => "internal",
             Verdict::Allowed => "allowed",
             Verdict::Local => "local",
@@ -43,6 +60,11 @@ impl Verdict {
 
 /// The ports that may be reachable unless `--no-default-allow`: ssh, http, https.
 pub const DEFAULT_ALLOW: [&str; 3] = ["22/tcp", "80/tcp", "443/tcp"];
+
+/// The label of the built-in rule that keeps loopback sockets `local`.
+pub const LOOPBACK_RULE: &str = "default loopback";
+/// The label of the built-in rule that allows wildcard UDP on ephemeral ports.
+pub const EPHEMERAL_RULE: &str = "default ephemeral-udp";
 
 /// One allowlist entry: a port range, on one protocol or both.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,9 +81,26 @@ impl Allow {
 
 #[derive(Debug, Clone)]
 pub struct Policy {
-    pub allow: Vec<Allow>,
+    /// `--allow` rules, then the policy file's, in the order they are tried.
+    pub rules: Vec<Rule>,
+    /// The default allowlist (empty with `--no-default-allow`), tried last.
+    pub defaults: Vec<Rule>,
     /// Fail on `internal` verdicts too.
     pub strict: bool,
+    /// Report, but exit 0 on findings (rolling a policy out before enforcing it).
+    pub advisory: bool,
+    pub ephemeral_udp: EphemeralUdp,
+    pub ephemeral_ports: EphemeralPorts,
+    /// The policy file in use, if any.
+    pub file: Option<std::path::PathBuf>,
+}
+
+/// How one socket was judged.
+struct Decision {
+    verdict: Verdict,
+    rule: Option<String>,
+    /// A rule on owners was skipped because the owners are not known.
+    skipped_owner_rule: bool,
 }
 
 impl Policy {
@@ -72,33 +111,95 @@ impl Policy {
         strict: bool,
         services: &Services,
     ) -> Result<Policy, Error> {
-        let defaults = DEFAULT_ALLOW
-            .iter()
-            .filter(|_| default_allow)
-            .map(|s| s.to_string());
-        let mut allow = Vec::new();
-        for spec in defaults.chain(specs.iter().cloned()) {
-            let entries = parse_allow(&spec, services)
-                .map_err(|why| Error::new(format!("invalid --allow value {spec:?}: {why}")))?;
-            allow.extend(entries);
+        let mut rules = Vec::new();
+        for spec in specs {
+            rules.push(allow_rule(
+                format!("--allow {}", spec.trim()),
+                spec,
+                services,
+            )?);
         }
-        Ok(Policy { allow, strict })
+        let mut defaults = Vec::new();
+        for spec in DEFAULT_ALLOW.iter().filter(|_| default_allow) {
+            defaults.push(allow_rule(format!("default {spec}"), spec, services)?);
+        }
+        Ok(Policy {
+            rules,
+            defaults,
+            strict,
+            advisory: false,
+            ephemeral_udp: EphemeralUdp::default(),
+            ephemeral_ports: EphemeralPorts::default(),
+            file: None,
+        })
     }
 
-    pub fn verdict(&self, protocol: Protocol, port: u16, exposure: Exposure) -> Verdict {
-        let allowed = || self.allow.iter().any(|a| a.matches(protocol, port));
-        match exposure {
-            Exposure::None => Verdict::Local,
-            _ if allowed() => Verdict::Allowed,
-            Exposure::Internal => Verdict::Internal,
-            Exposure::Public => Verdict::Exposed,
+    /// Add a policy file: its rules after the `--allow` flags, its settings where the
+    /// command line did not already decide (a flag can only make the policy stricter or
+    /// advisory, never undo the file's `default_allow = false`).
+    pub fn add_file(&mut self, file: PolicyFile) {
+        self.rules.extend(file.rules);
+        self.strict |= file.strict.unwrap_or(false);
+        self.advisory |= file.advisory.unwrap_or(false);
+        if file.default_allow == Some(false) {
+            self.defaults.clear();
+        }
+        if let Some(ephemeral) = file.ephemeral_udp {
+            self.ephemeral_udp = ephemeral;
+        }
+        self.file = Some(file.path);
+    }
+
+    /// A UDP socket on a wildcard address and a port from the kernel's ephemeral range:
+    /// most likely a client's (a resolver, an NTP client), not a service.
+    pub fn is_ephemeral(&self, listener: &Listener, scope: Scope) -> bool {
+        listener.protocol == Protocol::Udp
+            && scope == Scope::Wildcard
+            && self.ephemeral_ports.range.contains(&listener.port)
+    }
+
+    /// The first rule that matches decides; the built-ins come last.
+    fn decide(&self, listener: &Listener, exposure: Exposure, ephemeral: bool) -> Decision {
+        let mut skipped_owner_rule = false;
+        for rule in self.rules.iter() {
+            match rule.matches(listener, exposure, ephemeral) {
+                Match::Yes => {
+                    return Decision {
+                        verdict: action_verdict(rule.action, exposure),
+                        rule: Some(rule.label.clone()),
+                        skipped_owner_rule,
+                    };
+                }
+                Match::Unknown => skipped_owner_rule = true,
+                Match::No => {}
+            }
+        }
+        let builtin = if exposure == Exposure::None {
+            Some(LOOPBACK_RULE.to_string())
+        } else if ephemeral && self.ephemeral_udp == EphemeralUdp::Allow {
+            Some(EPHEMERAL_RULE.to_string())
+        } else {
+            self.defaults
+                .iter()
+                .find(|r| r.matches(listener, exposure, ephemeral) == Match::Yes)
+                .map(|r| r.label.clone())
+        };
+        let verdict = match (&builtin, exposure) {
+            (Some(_), _) => action_verdict(Action::Allow, exposure),
+            (None, Exposure::Internal) => Verdict::Internal,
+            (None, _) => Verdict::Exposed,
+        };
+        Decision {
+            verdict,
+            rule: builtin,
+            skipped_owner_rule,
         }
     }
 
-    /// Whether this verdict makes the audit fail (exit 1).
+    /// Whether this verdict makes the audit fail (exit 1, unless advisory).
     pub fn fails(&self, verdict: Verdict) -> bool {
         match verdict {
-            Verdict::Exposed => true,
+            Verdict::Exposed | Verdict::Denied => true,
             Verdict::Internal => self.strict,
             Verdict::Allowed | Verdict::Local => false,
         }
@@ -106,18 +207,32 @@ impl Policy {
 
     /// Classify and judge every listener; sorted by severity, then port.
     pub fn judge(&self, collection: Collection) -> Audit {
+        let mut unattributed = 0;
         let mut findings: Vec<Finding> = collection
             .listeners
             .into_iter()
             .map(|listener| {
                 let (scope, exposure) = classify::classify(listener.address);
-                let verdict = self.verdict(listener.protocol, listener.port, exposure);
+                let ephemeral = self.is_ephemeral(&listener, scope);
+                let decision = self.decide(&listener, exposure, ephemeral);
+                if decision.skipped_owner_rule {
+                    unattributed += 1;
+                }
+                let verdict = decision.verdict;
+                let fails = self.fails(verdict);
+                let advice = (fails && exposure != Exposure::None)
+                    .then(|| advice::lookup(listener.protocol, listener.port))
+                    .flatten();
                 Finding {
                     listener,
                     scope,
                     exposure,
                     verdict,
-                    fails: self.fails(verdict),
+                    fails,
+                    rule: decision.rule,
+                    ephemeral,
+                    advice,
+                    drift: None,
                 }
             })
             .collect();
@@ -138,12 +253,50 @@ impl Policy {
         } else {
             Outcome::Clean
         };
+        // Advisory mode reports findings but does not fail on them; an audit that could
+        // not be done still does.
+        let outcome = if self.advisory && outcome == Outcome::Exposed {
+            Outcome::Clean
+        } else {
+            outcome
+        };
+        let mut warnings = collection.warnings;
+        if unattributed > 0 {
+            warnings.push(format!(
+                "{unattributed} listening socket{} no known owning process: rules that name a \
+                 process or executable were skipped for {}, and later rules decided",
+                if unattributed == 1 { " has" } else { "s have" },
+                if unattributed == 1 { "it" } else { "them" },
+            ));
+        }
         Audit {
             findings,
-            warnings: collection.warnings,
+            warnings,
             strict: self.strict,
             outcome,
+            advisory: self.advisory,
+            ephemeral_ports: self.ephemeral_ports.clone(),
+            policy_file: self.file.clone(),
+            baseline: None,
         }
+    }
+}
+
+fn allow_rule(label: String, spec: &str, services: &Services) -> Result<Rule, Error> {
+    let ports = parse_allow(spec, services)
+        .map_err(|why| Error::new(format!("invalid --allow value {spec:?}: {why}")))?;
+    Ok(Rule {
+        ports,
+        ..Rule::new(label, Action::Allow)
+    })
+}
+
+/// What a matching rule's action means for a socket of this exposure.
+fn action_verdict(action: Action, exposure: Exposure) -> Verdict {
+    match (action, exposure) {
+        (Action::Deny, _) => Verdict::Denied,
+        (Action::Allow, Exposure::None) => Verdict::Local,
+        (Action::Allow, _) => Verdict::Allowed,
     }
 }
 
@@ -154,8 +307,16 @@ pub struct Finding {
     pub scope: Scope,
     pub exposure: Exposure,
     pub verdict: Verdict,
-    /// This finding alone would make the audit exit 1.
+    /// This finding alone would make the audit exit 1 (when not advisory).
     pub fails: bool,
+    /// The label of the rule that decided the verdict; `None` when no rule matched.
+    pub rule: Option<String>,
+    /// UDP on a wildcard address and an ephemeral port: probably a client's socket.
+    pub ephemeral: bool,
+    /// What we know about the service, for failing reachable findings.
+    pub advice: Option<&'static Advice>,
+    /// Compared with `--baseline`: new or known. `None` without a baseline.
+    pub drift: Option<crate::baseline::Drift>,
 }
 
 /// The whole judged audit: what the report shows and the exit code follows.
@@ -165,6 +326,12 @@ pub struct Audit {
     pub warnings: Vec<String>,
     pub strict: bool,
     pub outcome: Outcome,
+    /// Findings were reported but did not fail the audit.
+    pub advisory: bool,
+    pub ephemeral_ports: EphemeralPorts,
+    pub policy_file: Option<std::path::PathBuf>,
+    /// The comparison with `--baseline`, when given.
+    pub baseline: Option<crate::baseline::Comparison>,
 }
 
 impl Audit {
@@ -230,7 +397,7 @@ pub fn parse_allow(spec: &str, services: &Services) -> Result<Vec<Allow>, String
     Ok(entries)
 }
 
-fn parse_protocol(text: &str) -> Result<Protocol, String> {
+pub(crate) fn parse_protocol(text: &str) -> Result<Protocol, String> {
     match text.to_ascii_lowercase().as_str() {
         "tcp" => Ok(Protocol::Tcp),
         "udp" => Ok(Protocol::Udp),
@@ -251,6 +418,215 @@ fn parse_port(text: &str) -> Result<u16, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::collect::{Family, Process};
+    use std::net::IpAddr;
+
+    impl Policy {
+        /// The verdict for an ownerless socket with this exposure (address chosen to fit).
+        fn verdict(&self, protocol: Protocol, port: u16, exposure: Exposure) -> Verdict {
+            let address = match exposure {
+                Exposure::None => "127.0.0.1",
+                Exposure::Internal => "10.0.0.1",
+                Exposure::Public => "192.0.2.1",
+            };
+            self.decide(&socket(protocol, address, port, &[]), exposure, false)
+                .verdict
+        }
+
+        /// Verdict and rule for a socket, judged as `judge` would.
+        fn judge_one(&self, l: Listener) -> (Verdict, Option<String>) {
+            let audit = self.judge(Collection {
+                listeners: vec![l],
+                warnings: Vec::new(),
+            });
+            let f = &audit.findings[0];
+            (f.verdict, f.rule.clone())
+        }
+    }
+
+    fn socket(protocol: Protocol, address: &str, port: u16, owners: &[&str]) -> Listener {
+        let address: IpAddr = address.parse().unwrap();
+        Listener {
+            protocol,
+            family: if address.is_ipv4() {
+                Family::Ipv4
+            } else {
+                Family::Ipv6
+            },
+            address,
+            port,
+            uid: 0,
+            inode: 1,
+            user: Some("root".into()),
+            processes: owners
+                .iter()
+                .map(|comm| Process {
+                    pid: 1,
+                    comm: comm.as_bytes().to_vec(),
+                    exe: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn with_file(text: &str) -> Policy {
+        let services = services();
+        let file = file::parse(text, std::path::Path::new("t.toml"), &services).unwrap();
+        let mut policy = Policy::new(&[], true, false, &services).unwrap();
+        policy.add_file(file);
+        policy
+    }
+
+    /// The README's examples, as the README shows them (examples/portaudit.toml).
+    const EXAMPLE: &str = include_str!("../examples/portaudit.toml");
+
+    #[test]
+    fn readme_example_postgres_on_10_slash_8_only() {
+        let policy = with_file(EXAMPLE);
+        let pg = |address| policy.judge_one(socket(Protocol::Tcp, address, 5432, &["postgres"]));
+        assert_eq!(
+            pg("10.1.2.3"),
+            (Verdict::Allowed, Some("postgres on 10.0.0.0/8".into()))
+        );
+        assert_eq!(
+            pg("192.168.1.5"),
+            (Verdict::Denied, Some("postgres nowhere else".into()))
+        );
+        assert_eq!(
+            pg("0.0.0.0"),
+            (Verdict::Denied, Some("postgres nowhere else".into()))
+        );
+        assert_eq!(
+            pg("127.0.0.1"),
+            (Verdict::Local, Some("loopback is fine".into()))
+        );
+    }
+
+    #[test]
+    fn readme_example_node_exporter_only_as_itself() {
+        let policy = with_file(EXAMPLE);
+        let on_9100 =
+            |owners: &[&str]| policy.judge_one(socket(Protocol::Tcp, "0.0.0.0", 9100, owners));
+        assert_eq!(
+            on_9100(&["node_exporter"]),
+            (Verdict::Allowed, Some("node_exporter".into()))
+        );
+        let denied = (Verdict::Denied, Some("9100 is node_exporter's".into()));
+        assert_eq!(on_9100(&["nc"]), denied);
+        assert_eq!(on_9100(&["node_exporter", "nc"]), denied);
+        assert_eq!(
+            on_9100(&[]),
+            denied,
+            "no known owner is never allowed by owner"
+        );
+        let audit = policy.judge(Collection {
+            listeners: vec![socket(Protocol::Tcp, "0.0.0.0", 9100, &[])],
+            warnings: Vec::new(),
+        });
+        assert!(
+            audit.warnings[0].contains("no known owning process"),
+            "{:?}",
+            audit.warnings
+        );
+    }
+
+    #[test]
+    fn readme_example_no_public_udp() {
+        let policy = with_file(EXAMPLE);
+        let udp = |address, port| policy.judge_one(socket(Protocol::Udp, address, port, &["x"]));
+        assert_eq!(
+            udp("0.0.0.0", 5353),
+            (Verdict::Denied, Some("no public UDP".into()))
+        );
+        assert_eq!(
+            udp("192.0.2.1", 53),
+            (Verdict::Denied, Some("no public UDP".into()))
+        );
+        assert_eq!(udp("10.0.0.1", 53).0, Verdict::Internal);
+        assert_eq!(udp("127.0.0.53", 53).0, Verdict::Local);
+        // A wildcard client socket on an ephemeral port is left to ephemeral_udp.
+        assert_eq!(
+            udp("0.0.0.0", 40000),
+            (Verdict::Allowed, Some(EPHEMERAL_RULE.into()))
+        );
+    }
+
+    #[test]
+    fn first_match_wins_and_flags_come_first() {
+        let services = services();
+        let file = file::parse(
+            "[[rule]]\nname = \"deny\"\nport = 8080\naction = \"deny\"\n[[rule]]\nname = \"allow\"\nport = 8080\naction = \"allow\"\n",
+            std::path::Path::new("t.toml"),
+            &services,
+        )
+        .unwrap();
+        let mut policy = Policy::new(&["8080/tcp".into()], true, false, &services).unwrap();
+        policy.add_file(file);
+        let l = || socket(Protocol::Tcp, "0.0.0.0", 8080, &[]);
+        assert_eq!(
+            policy.judge_one(l()),
+            (Verdict::Allowed, Some("--allow 8080/tcp".into()))
+        );
+        policy.rules.remove(0);
+        assert_eq!(
+            policy.judge_one(l()),
+            (Verdict::Denied, Some("deny".into()))
+        );
+        assert_eq!(
+            policy.judge_one(socket(Protocol::Tcp, "0.0.0.0", 22, &[])),
+            (Verdict::Allowed, Some("default 22/tcp".into()))
+        );
+        assert_eq!(
+            policy.judge_one(socket(Protocol::Tcp, "0.0.0.0", 23, &[])),
+            (Verdict::Exposed, None)
+        );
+    }
+
+    #[test]
+    fn ephemeral_udp_is_a_policy_decision() {
+        let mut policy = Policy::new(&[], true, false, &services()).unwrap();
+        let client = || socket(Protocol::Udp, "0.0.0.0", 45000, &["resolver"]);
+        let (scope, _) = classify::classify(client().address);
+        assert!(policy.is_ephemeral(&client(), scope));
+        assert_eq!(
+            policy.judge_one(client()),
+            (Verdict::Allowed, Some(EPHEMERAL_RULE.into()))
+        );
+        policy.ephemeral_udp = EphemeralUdp::Judge;
+        assert_eq!(policy.judge_one(client()), (Verdict::Exposed, None));
+        // Only UDP, only wildcard binds, only inside the range.
+        for l in [
+            socket(Protocol::Tcp, "0.0.0.0", 45000, &[]),
+            socket(Protocol::Udp, "192.0.2.1", 45000, &[]),
+            socket(Protocol::Udp, "0.0.0.0", 11211, &[]),
+        ] {
+            let (scope, _) = classify::classify(l.address);
+            assert!(!policy.is_ephemeral(&l, scope), "{l:?}");
+        }
+        assert!(policy.is_ephemeral(&socket(Protocol::Udp, "::", 60999, &[]), Scope::Wildcard));
+    }
+
+    #[test]
+    fn advisory_reports_but_exits_clean() {
+        let mut policy = Policy::new(&[], true, false, &services()).unwrap();
+        let audit = |p: &Policy| {
+            p.judge(Collection {
+                listeners: vec![socket(Protocol::Udp, "0.0.0.0", 11211, &["memcached"])],
+                warnings: Vec::new(),
+            })
+        };
+        assert_eq!(audit(&policy).outcome, Outcome::Exposed);
+        policy.advisory = true;
+        let advisory = audit(&policy);
+        assert_eq!(advisory.outcome, Outcome::Clean);
+        assert!(
+            advisory.findings[0].fails,
+            "the finding still says it would fail"
+        );
+        let advice = advisory.findings[0].advice.expect("memcached advice");
+        assert_eq!(advice.service, "memcached");
+    }
 
     fn services() -> Services {
         Services::parse(

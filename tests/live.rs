@@ -171,23 +171,56 @@ fn tcp_on_ipv6_wildcard_is_exposed() {
 fn udp_on_ipv4_wildcard_is_exposed_unless_allowed_for_udp() {
     let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap();
     let port = socket.local_addr().unwrap().port();
+    // Port 0 on a wildcard is a port from ip_local_port_range: by default the policy
+    // takes such a socket for a client's. Judge it like any socket here.
+    let dir = util::TempDir::new("udp-judge");
+    let config = dir.path().join("policy.toml");
+    std::fs::write(&config, "ephemeral_udp = \"judge\"\n").unwrap();
+    let config = config.display().to_string();
 
-    let (run, report) = audit(&[]);
+    let (run, report) = audit(&["--config", &config]);
     let s = report.one("udp", "0.0.0.0", port);
     assert_judged(s, "ipv4", "wildcard", "public", "exposed");
+    assert!(s.ephemeral, "{s:?}");
+    assert_eq!(s.rule, None);
     assert_eq!(s.inode, inode(&socket));
     assert_owned_by(s, &me());
     assert_eq!(run.code, 1);
 
     let allow_udp = format!("{port}/udp");
-    let (_, report) = audit(&["--allow", &allow_udp]);
+    let (_, report) = audit(&["--config", &config, "--allow", &allow_udp]);
     assert_eq!(report.one("udp", "0.0.0.0", port).verdict, "allowed");
 
     // Allowing the port over TCP says nothing about UDP.
     let allow_tcp = format!("{port}/tcp");
-    let (run, report) = audit(&["--allow", &allow_tcp]);
+    let (run, report) = audit(&["--config", &config, "--allow", &allow_tcp]);
     assert_eq!(report.one("udp", "0.0.0.0", port).verdict, "exposed");
     assert_eq!(run.code, 1);
+}
+
+#[test]
+fn udp_on_a_wildcard_ephemeral_port_is_a_client_by_default() {
+    let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    let (_, report) = audit(&["--no-config"]);
+    assert_eq!(
+        report.ephemeral_ports.source.as_deref(),
+        Some("/proc/sys/net/ipv4/ip_local_port_range")
+    );
+    let low_high: Vec<u16> = range
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(
+        [report.ephemeral_ports.low, report.ephemeral_ports.high],
+        [low_high[0], low_high[1]]
+    );
+    let s = report.one("udp", "0.0.0.0", port);
+    assert!(s.ephemeral, "{s:?}");
+    assert_eq!(s.verdict, "allowed");
+    assert_eq!(s.rule.as_deref(), Some("default ephemeral-udp"));
+    assert!(!s.fails);
 }
 
 #[test]

@@ -2,11 +2,15 @@
 //!
 //! - `fixtures`: proc trees captured from a live kernel, read through `--proc-root`;
 //! - `live`: real sockets bound by the test itself on ephemeral ports;
-//! - `daemon`: a real memcached in a network namespace of its own (root).
+//! - `daemon`: a real memcached in a network namespace of its own (root);
+//! - `policy`: policy files, advisory mode, advice, ephemeral UDP, drift, Prometheus;
+//! - `ansible`: the example playbook, run with ansible-core against localhost.
 
 mod netns;
 mod util;
 
+mod ansible;
 mod daemon;
 mod fixtures;
 mod live;
+mod policy;

@@ -17,6 +17,39 @@ pub struct Report {
     pub sockets: Vec<Socket>,
     pub summary: Summary,
     pub warnings: Vec<String>,
+    pub policy_file: Option<String>,
+    pub ephemeral_ports: EphemeralPorts,
+    pub baseline: Option<Baseline>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EphemeralPorts {
+    pub low: u16,
+    pub high: u16,
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Baseline {
+    pub file: String,
+    pub new: usize,
+    pub removed: Vec<BaselineKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct BaselineKey {
+    pub protocol: String,
+    pub class: String,
+    pub port: u16,
+    pub executable: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Advice {
+    pub service: String,
+    pub severity: String,
+    pub why: String,
+    pub fix: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -32,6 +65,11 @@ pub struct Socket {
     pub user: Option<String>,
     pub inode: u64,
     pub processes: Vec<Process>,
+    pub rule: Option<String>,
+    pub ephemeral: bool,
+    pub fails: bool,
+    pub advice: Option<Advice>,
+    pub drift: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -53,6 +91,8 @@ pub struct Summary {
     pub local: usize,
     pub strict: bool,
     pub exit_code: u8,
+    pub denied: usize,
+    pub advisory: bool,
 }
 
 impl Report {

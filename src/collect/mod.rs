@@ -6,6 +6,7 @@
 #[cfg(target_os = "linux")]
 mod owners;
 pub mod procnet;
+pub mod sysctl;
 #[cfg(target_os = "linux")]
 mod users;
 

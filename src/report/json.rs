@@ -7,9 +7,11 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
+use crate::baseline::{Drift, Key};
 use crate::classify::{Exposure, Scope};
 use crate::collect::{Family, Protocol};
 use crate::error::Error;
+use crate::policy::advice::Severity;
 use crate::policy::{Audit, Verdict};
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -22,6 +24,33 @@ struct Document<'a> {
     sockets: Vec<Socket<'a>>,
     summary: Summary,
     warnings: &'a [String],
+    /// The policy file used, if any.
+    policy_file: Option<Cow<'a, str>>,
+    ephemeral_ports: EphemeralPorts<'a>,
+    baseline: Option<Baseline<'a>>,
+}
+
+#[derive(Serialize)]
+struct EphemeralPorts<'a> {
+    low: u16,
+    high: u16,
+    /// The file read; null when absent and the kernel's default was assumed.
+    source: Option<Cow<'a, str>>,
+}
+
+#[derive(Serialize)]
+struct Baseline<'a> {
+    file: Cow<'a, str>,
+    new: usize,
+    removed: &'a [Key],
+}
+
+#[derive(Serialize)]
+struct Advice {
+    service: &'static str,
+    severity: Severity,
+    why: &'static str,
+    fix: &'static str,
 }
 
 #[derive(Serialize)]
@@ -37,6 +66,14 @@ struct Socket<'a> {
     user: Option<&'a str>,
     inode: u64,
     processes: Vec<Process<'a>>,
+    /// The rule that decided the verdict.
+    rule: Option<&'a str>,
+    /// UDP on a wildcard address and an ephemeral port.
+    ephemeral: bool,
+    /// This socket makes the audit fail (exit 1 unless advisory).
+    fails: bool,
+    advice: Option<Advice>,
+    drift: Option<Drift>,
 }
 
 #[derive(Serialize)]
@@ -59,6 +96,8 @@ struct Summary {
     local: usize,
     strict: bool,
     exit_code: u8,
+    denied: usize,
+    advisory: bool,
 }
 
 pub fn render(audit: &Audit) -> Result<String, Error> {
@@ -89,6 +128,16 @@ pub fn render(audit: &Audit) -> Result<String, Error> {
                     exe: p.exe.as_deref().map(|e| e.to_string_lossy()),
                 })
                 .collect(),
+            rule: f.rule.as_deref(),
+            ephemeral: f.ephemeral,
+            fails: f.fails,
+            advice: f.advice.map(|a| Advice {
+                service: a.service,
+                severity: a.severity,
+                why: a.why,
+                fix: a.fix,
+            }),
+            drift: f.drift,
         })
         .collect();
     let document = Document {
@@ -103,8 +152,25 @@ pub fn render(audit: &Audit) -> Result<String, Error> {
             local: audit.count(Verdict::Local),
             strict: audit.strict,
             exit_code: audit.outcome.code(),
+            denied: audit.count(Verdict::Denied),
+            advisory: audit.advisory,
         },
         warnings: &audit.warnings,
+        policy_file: audit.policy_file.as_deref().map(|p| p.to_string_lossy()),
+        ephemeral_ports: EphemeralPorts {
+            low: *audit.ephemeral_ports.range.start(),
+            high: *audit.ephemeral_ports.range.end(),
+            source: audit
+                .ephemeral_ports
+                .source
+                .as_deref()
+                .map(|p| p.to_string_lossy()),
+        },
+        baseline: audit.baseline.as_ref().map(|b| Baseline {
+            file: b.path.to_string_lossy(),
+            new: b.new,
+            removed: &b.removed,
+        }),
     };
     let mut text = serde_json::to_string_pretty(&document)
         .map_err(|e| Error::new(format!("cannot encode the JSON report: {e}")))?;

@@ -1,4 +1,5 @@
-//! Report: show a judged audit — a table for people, JSON for scripts.
+//! Report: show a judged audit — a table for people, JSON for scripts, Prometheus
+//! metrics for fleets.
 //!
 //! The one place that picks the output format. The verdict is decided before anything
 //! is printed, and a closed stdout (`portaudit | head -1`) ends the output quietly: the
@@ -6,6 +7,7 @@
 
 mod escape;
 mod json;
+mod prometheus;
 mod table;
 
 use std::io::{self, Write};
@@ -17,6 +19,8 @@ use crate::policy::Audit;
 pub enum Format {
     Table,
     Json,
+    /// node_exporter's textfile-collector format.
+    Prometheus,
 }
 
 /// Write the report to stdout and the warnings to stderr.
@@ -24,6 +28,7 @@ pub fn print(audit: &Audit, format: Format, color: bool) -> Result<(), Error> {
     let text = match format {
         Format::Table => table::render(audit, color),
         Format::Json => json::render(audit)?,
+        Format::Prometheus => prometheus::render(audit, std::time::SystemTime::now()),
     };
     let mut stdout = io::stdout().lock();
     match stdout

@@ -7,7 +7,9 @@ use std::fmt::Write;
 use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
 
 use super::escape::{bytes_for_terminal, for_terminal};
+use crate::baseline::{self, Drift};
 use crate::collect::{Family, Listener};
+use crate::policy::advice::Advice;
 use crate::policy::{Audit, Finding, Verdict};
 
 /// Owners shown per row; the rest are counted (`+6`). JSON lists them all.
@@ -21,6 +23,7 @@ pub fn render(audit: &Audit, color: bool) -> String {
         out.push_str(&table(audit, color).trim_fmt());
         out.push('\n');
     }
+    out.push_str(&footer(audit));
     out.push_str(&summary(audit));
     out.push('\n');
     out
@@ -28,7 +31,7 @@ pub fn render(audit: &Audit, color: bool) -> String {
 
 fn table(audit: &Audit, color: bool) -> Table {
     let mut table = Table::new();
-    table.load_style(presets::NOTHING).set_header([
+    let mut header = vec![
         "Proto",
         "Local Address",
         "Port",
@@ -36,18 +39,25 @@ fn table(audit: &Audit, color: bool) -> Table {
         "Process",
         "User",
         "Verdict",
-    ]);
+    ];
+    // Which rule decided: shown when a policy file is in use.
+    let show_rule = audit.policy_file.is_some();
+    if show_rule {
+        header.push("Rule");
+    }
+    table.load_style(presets::NOTHING).set_header(header);
     if color {
         table.enforce_styling();
     }
     for finding in &audit.findings {
         let l = &finding.listener;
-        let verdict = if finding.fails {
+        let mut verdict = if finding.fails {
             finding.verdict.name().to_uppercase()
         } else {
             finding.verdict.name().to_string()
         };
-        let cells = [
+        verdict.push_str(&notes(finding));
+        let mut cells = vec![
             proto(l),
             l.address.to_string(),
             l.port.to_string(),
@@ -56,6 +66,9 @@ fn table(audit: &Audit, color: bool) -> Table {
             user(l),
             verdict,
         ];
+        if show_rule {
+            cells.push(for_terminal(finding.rule.as_deref().unwrap_or("-")).into_owned());
+        }
         table.add_row(
             cells
                 .into_iter()
@@ -79,7 +92,7 @@ fn style(cell: Cell, finding: &Finding, color: bool) -> Cell {
     match finding.verdict {
         _ if finding.fails => cell.fg(Color::Red).add_attribute(Attribute::Bold),
         Verdict::Internal => cell.fg(Color::Yellow),
-        Verdict::Exposed | Verdict::Allowed | Verdict::Local => cell,
+        Verdict::Exposed | Verdict::Denied | Verdict::Allowed | Verdict::Local => cell,
     }
 }
 
@@ -115,12 +128,99 @@ fn user(l: &Listener) -> String {
     }
 }
 
+/// What the verdict cell adds: `(ephemeral)`, `(new)`.
+fn notes(f: &Finding) -> String {
+    let mut notes = Vec::new();
+    if f.ephemeral {
+        notes.push("ephemeral");
+    }
+    if f.drift == Some(Drift::New) {
+        notes.push("new");
+    }
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", notes.join(", "))
+    }
+}
+
+/// Lines between the table and the summary: advice on dangerous services, then drift.
+fn footer(audit: &Audit) -> String {
+    let mut out = String::new();
+    let mut seen: Vec<*const Advice> = Vec::new();
+    for f in &audit.findings {
+        let Some(advice) = f.advice else { continue };
+        if seen.contains(&(advice as *const Advice)) {
+            continue;
+        }
+        seen.push(advice);
+        let _ = writeln!(
+            out,
+            "{}/{} {} ({}): {}. Fix: {}.",
+            f.listener.port,
+            f.listener.protocol.name(),
+            advice.service,
+            advice.severity.name(),
+            advice.why,
+            advice.fix
+        );
+    }
+    if let Some(baseline) = &audit.baseline {
+        let file = baseline.path.display();
+        if baseline.new > 0 {
+            let mut new: Vec<String> = audit
+                .findings
+                .iter()
+                .filter(|f| f.drift == Some(Drift::New))
+                .map(|f| {
+                    let k = baseline::key(f);
+                    format!(
+                        "{}/{} {} {}",
+                        k.port,
+                        k.protocol,
+                        k.class,
+                        for_terminal(&k.executable)
+                    )
+                })
+                .collect();
+            new.dedup();
+            let _ = writeln!(out, "{} new since {file}: {}", baseline.new, new.join(", "));
+        }
+        if !baseline.removed.is_empty() {
+            let removed: Vec<String> = baseline
+                .removed
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{}/{} {} {}",
+                        k.port,
+                        k.protocol,
+                        k.class,
+                        for_terminal(&k.executable)
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "{} gone since {file} (not failing): {}",
+                baseline.removed.len(),
+                removed.join(", ")
+            );
+        }
+    }
+    out
+}
+
 /// `7 listening, 2 exposed: 9000/tcp python3, 11211/udp memcached; 1 internal: 8080/tcp web`
 fn summary(audit: &Audit) -> String {
     let exposed = audit.count(Verdict::Exposed);
     let mut line = format!("{} listening, {exposed} exposed", audit.findings.len());
     if exposed > 0 {
         let _ = write!(line, ": {}", items(audit, Verdict::Exposed));
+    }
+    let denied = audit.count(Verdict::Denied);
+    if denied > 0 {
+        let _ = write!(line, "; {denied} denied: {}", items(audit, Verdict::Denied));
     }
     let internal = audit.count(Verdict::Internal);
     if internal > 0 {
@@ -132,6 +232,9 @@ fn summary(audit: &Audit) -> String {
         if !audit.strict {
             line.push_str(" (not failing without --strict)");
         }
+    }
+    if audit.advisory {
+        line.push_str(" [advisory: exit 0]");
     }
     line
 }

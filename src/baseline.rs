@@ -1,0 +1,175 @@
+//! Drift: what listens now compared with a saved baseline (`--save-baseline FILE`,
+//! `--baseline FILE`).
+//!
+//! A listener is keyed on (protocol, bind class, port, executable) — not pid, inode or
+//! exact address — so restarts are not drift. The bind class is how far it reaches:
+//! `loopback`, `wildcard`, `internal` or `public` (a specific address of that kind).
+//! The executable is the owners' executables (their names when the executable cannot
+//! be read; `-` when no owner is known).
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::classify::{Exposure, Scope};
+use crate::error::Error;
+use crate::exit::Outcome;
+use crate::policy::{Audit, Finding};
+
+/// The baseline file's own format version.
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Key {
+    pub protocol: String,
+    pub class: String,
+    pub port: u16,
+    pub executable: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Drift {
+    /// Not in the baseline: fails the audit.
+    New,
+    /// In the baseline.
+    Known,
+}
+
+/// The comparison: how many findings are new, and what is gone.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    pub path: PathBuf,
+    pub new: usize,
+    /// In the baseline, not listening now: reported, never failing.
+    pub removed: Vec<Key>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    portaudit_baseline: u32,
+    listeners: Vec<Key>,
+}
+
+/// How far a bind reaches, in one word: `loopback`, `wildcard`, `internal`, `public`.
+pub fn bind_class(scope: Scope, exposure: Exposure) -> &'static str {
+    match (scope, exposure) {
+        (Scope::Loopback, _) | (_, Exposure::None) => "loopback",
+        (Scope::Wildcard, _) => "wildcard",
+        (Scope::Specific, Exposure::Internal) => "internal",
+        (Scope::Specific, Exposure::Public) => "public",
+    }
+}
+
+pub fn key(f: &Finding) -> Key {
+    let class = bind_class(f.scope, f.exposure);
+    let mut owners: Vec<String> = f
+        .listener
+        .processes
+        .iter()
+        .map(|p| match &p.exe {
+            Some(exe) => exe.to_string_lossy().into_owned(),
+            None => p.name().into_owned(),
+        })
+        .collect();
+    owners.sort();
+    owners.dedup();
+    Key {
+        protocol: f.listener.protocol.name().to_string(),
+        class: class.to_string(),
+        port: f.listener.port,
+        executable: if owners.is_empty() {
+            "-".to_string()
+        } else {
+            owners.join(",")
+        },
+    }
+}
+
+/// Write the current listeners to `path`, atomically (a temporary file, then rename).
+pub fn save(audit: &Audit, path: &Path) -> Result<(), Error> {
+    let listeners: BTreeSet<Key> = audit.findings.iter().map(key).collect();
+    let file = File {
+        portaudit_baseline: FORMAT,
+        listeners: listeners.into_iter().collect(),
+    };
+    let mut text = serde_json::to_string_pretty(&file)
+        .map_err(|e| Error::new(format!("cannot encode the baseline: {e}")))?;
+    text.push('\n');
+    let name = path.file_name().ok_or_else(|| {
+        Error::new(format!(
+            "--save-baseline {}: not a file name",
+            path.display()
+        ))
+    })?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let write = || -> std::io::Result<()> {
+        let mut out = std::fs::File::create(&tmp)?;
+        out.write_all(text.as_bytes())?;
+        out.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io("write", path, &e)
+    })
+}
+
+pub fn load(path: &Path) -> Result<BTreeSet<Key>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, &e))?;
+    let file: File = serde_json::from_str(&text).map_err(|e| {
+        Error::new(format!(
+            "{}:{}: not a portaudit baseline: {}",
+            path.display(),
+            e.line(),
+            strip_position(&e.to_string())
+        ))
+    })?;
+    if file.portaudit_baseline != FORMAT {
+        return Err(Error::new(format!(
+            "{}: baseline format {} is not supported (expected {FORMAT})",
+            path.display(),
+            file.portaudit_baseline
+        )));
+    }
+    Ok(file.listeners.into_iter().collect())
+}
+
+/// serde_json appends " at line L column C"; we already say the line.
+fn strip_position(message: &str) -> &str {
+    message
+        .rfind(" at line ")
+        .map_or(message, |cut| &message[..cut])
+}
+
+/// Mark each finding new or known; new listeners fail the audit (unless advisory).
+pub fn compare(audit: &mut Audit, baseline: &BTreeSet<Key>, path: &Path) {
+    let mut now = BTreeSet::new();
+    let mut new = 0;
+    for finding in &mut audit.findings {
+        let key = key(finding);
+        let drift = if baseline.contains(&key) {
+            Drift::Known
+        } else {
+            new += 1;
+            Drift::New
+        };
+        finding.drift = Some(drift);
+        now.insert(key);
+    }
+    let removed = baseline.difference(&now).cloned().collect();
+    if new > 0 && !audit.advisory && audit.outcome == Outcome::Clean {
+        audit.outcome = Outcome::Exposed;
+    }
+    audit.baseline = Some(Comparison {
+        path: path.to_path_buf(),
+        new,
+        removed,
+    });
+}

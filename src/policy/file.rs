@@ -1,0 +1,404 @@
+//! The policy file (TOML): settings and `[[rule]]` tables, checked once into [`Rule`]s.
+//!
+//! Every mistake is reported as `FILE:LINE: what is wrong`, so that a policy kept in git
+//! and rolled out to many hosts fails loudly and precisely (exit 2), never half-applied.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::rules::{Action, Cidr, Rule, UserMatch};
+use super::services::Services;
+use super::{parse_allow, parse_protocol};
+use crate::classify::Exposure;
+use crate::error::Error;
+
+/// Where a policy file is looked for when `--config` is not given.
+pub const SYSTEM_FILE: &str = "/etc/portaudit/portaudit.toml";
+
+/// What a listener on a wildcard address and an ephemeral UDP port gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EphemeralUdp {
+    /// Allowed by a built-in rule after the file's own rules (the default).
+    #[default]
+    Allow,
+    /// Judged like any other socket.
+    Judge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Mode {
+    Enforce,
+    Advisory,
+}
+
+/// A checked policy file.
+#[derive(Debug, Default)]
+pub struct PolicyFile {
+    pub path: PathBuf,
+    pub advisory: Option<bool>,
+    pub strict: Option<bool>,
+    pub default_allow: Option<bool>,
+    pub ephemeral_udp: Option<EphemeralUdp>,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    mode: Option<Mode>,
+    strict: Option<bool>,
+    default_allow: Option<bool>,
+    ephemeral_udp: Option<EphemeralUdp>,
+    #[serde(default)]
+    rule: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: Option<String>,
+    action: Spanned<String>,
+    protocol: Option<Spanned<String>>,
+    port: Option<Spanned<OneOrMany<PortValue>>>,
+    exposure: Option<Spanned<OneOrMany<String>>>,
+    address: Option<Spanned<OneOrMany<String>>>,
+    process: Option<Spanned<OneOrMany<String>>>,
+    exe: Option<Spanned<OneOrMany<String>>>,
+    user: Option<Spanned<OneOrMany<PortValue>>>,
+    ephemeral: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    fn into_vec(self) -> Vec<T> {
+        match self {
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        }
+    }
+}
+
+/// A port (or uid) as a number, or text: `"8000-8100"`, `"postgresql"`, `"nobody"`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum PortValue {
+    Number(i64),
+    Text(String),
+}
+
+impl PortValue {
+    fn text(&self) -> String {
+        match self {
+            PortValue::Number(n) => n.to_string(),
+            PortValue::Text(t) => t.clone(),
+        }
+    }
+}
+
+/// The file to use: `--config`, else the system file when it exists, unless `--no-config`.
+pub fn discover(config: Option<&Path>, no_config: bool, system: &Path) -> Option<PathBuf> {
+    match config {
+        Some(path) => Some(path.to_path_buf()),
+        None if no_config => None,
+        None => system.exists().then(|| system.to_path_buf()),
+    }
+}
+
+pub fn load(path: &Path, services: &Services) -> Result<PolicyFile, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, &e))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::new(format!("{}: not UTF-8 text", path.display())))?;
+    parse(&text, path, services)
+}
+
+pub fn parse(text: &str, path: &Path, services: &Services) -> Result<PolicyFile, Error> {
+    let at = |span: Option<Range<usize>>, what: &str| {
+        let line = span.map_or(String::new(), |s| format!(":{}", line_of(text, s.start)));
+        Error::new(format!("{}{line}: {what}", path.display()))
+    };
+    let raw: RawFile = toml::from_str(text).map_err(|e| at(e.span(), e.message().trim()))?;
+    let mut rules = Vec::new();
+    for (i, spanned) in raw.rule.into_iter().enumerate() {
+        let span = spanned.span();
+        let raw = spanned.into_inner();
+        let label = raw
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("rule {}", i + 1));
+        let rule = check_rule(raw, label, services).map_err(|(span2, why)| {
+            at(
+                Some(span2.unwrap_or(span.clone())),
+                &format!("[[rule]] {}: {why}", i + 1),
+            )
+        })?;
+        rules.push(rule);
+    }
+    Ok(PolicyFile {
+        path: path.to_path_buf(),
+        advisory: raw.mode.map(|m| m == Mode::Advisory),
+        strict: raw.strict,
+        default_allow: raw.default_allow,
+        ephemeral_udp: raw.ephemeral_udp,
+        rules,
+    })
+}
+
+type RuleError = (Option<Range<usize>>, String);
+
+/// Check every field of one `[[rule]]`; an error carries the span of the field at fault.
+fn check_rule(raw: RawRule, label: String, services: &Services) -> Result<Rule, RuleError> {
+    let action = match raw.action.get_ref().as_str() {
+        "allow" => Action::Allow,
+        "deny" => Action::Deny,
+        other => {
+            return Err((
+                Some(raw.action.span()),
+                format!("action {other:?}: expected \"allow\" or \"deny\""),
+            ));
+        }
+    };
+    let mut rule = Rule::new(label, action);
+    rule.ephemeral = raw.ephemeral;
+    if let Some(protocol) = raw.protocol {
+        rule.protocol =
+            Some(parse_protocol(protocol.get_ref()).map_err(|why| (Some(protocol.span()), why))?);
+    }
+    for_each(raw.port, |value| {
+        let spec = value.text();
+        let entries =
+            parse_allow(&spec, services).map_err(|why| format!("port {spec:?}: {why}"))?;
+        rule.ports.extend(entries);
+        Ok(())
+    })?;
+    for_each(raw.exposure, |value| {
+        let exposure = match value.as_str() {
+            "none" => Exposure::None,
+            "internal" => Exposure::Internal,
+            "public" => Exposure::Public,
+            other => {
+                return Err(format!(
+                    "exposure {other:?}: expected \"none\" (loopback), \"internal\" or \"public\""
+                ));
+            }
+        };
+        rule.exposures.push(exposure);
+        Ok(())
+    })?;
+    for_each(raw.address, |value| {
+        let cidr = Cidr::parse(&value).map_err(|why| format!("address {value:?}: {why}"))?;
+        rule.addresses.push(cidr);
+        Ok(())
+    })?;
+    for_each(raw.process, |value| {
+        if value.is_empty() || value.len() > 15 {
+            return Err(format!(
+                "process {value:?}: a process name (comm) is 1 to 15 bytes"
+            ));
+        }
+        rule.processes.push(value.into_bytes());
+        Ok(())
+    })?;
+    for_each(raw.exe, |value| {
+        if !value.starts_with('/') {
+            return Err(format!("exe {value:?}: expected an absolute path"));
+        }
+        rule.exes.push(PathBuf::from(value));
+        Ok(())
+    })?;
+    for_each(raw.user, |value| {
+        let user = match value {
+            PortValue::Number(n) => {
+                UserMatch::Uid(u32::try_from(n).map_err(|_| format!("user {n}: not a uid"))?)
+            }
+            PortValue::Text(t) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => {
+                UserMatch::Uid(t.parse().map_err(|_| format!("user {t:?}: not a uid"))?)
+            }
+            PortValue::Text(t) if t.is_empty() => return Err("user \"\": empty name".into()),
+            PortValue::Text(t) => UserMatch::Name(t),
+        };
+        rule.users.push(user);
+        Ok(())
+    })?;
+    Ok(rule)
+}
+
+/// Check each item of a one-or-many field; an error points at the field.
+fn for_each<T>(
+    field: Option<Spanned<OneOrMany<T>>>,
+    mut check: impl FnMut(T) -> Result<(), String>,
+) -> Result<(), RuleError> {
+    let Some(field) = field else { return Ok(()) };
+    let span = field.span();
+    let values = field.into_inner().into_vec();
+    if values.is_empty() {
+        return Err((
+            Some(span),
+            "an empty list matches nothing; leave the key out to match any".into(),
+        ));
+    }
+    for value in values {
+        check(value).map_err(|why| (Some(span.clone()), why))?;
+    }
+    Ok(())
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn services() -> Services {
+        Services::parse(
+            "postgresql 5432/tcp postgres\ndomain 53/tcp\ndomain 53/udp\n",
+            "test".into(),
+        )
+    }
+
+    fn parse_text(text: &str) -> Result<PolicyFile, String> {
+        parse(text, Path::new("p.toml"), &services()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_full_file() {
+        let file = parse_text(
+            r#"
+mode = "advisory"
+strict = true
+default_allow = false
+ephemeral_udp = "judge"
+
+[[rule]]
+name = "postgres on 10/8"
+port = "postgresql"
+address = ["10.0.0.0/8"]
+action = "allow"
+
+[[rule]]
+protocol = "udp"
+exposure = "public"
+port = [53, "60000-61000"]
+process = ["unbound"]
+exe = "/usr/sbin/unbound"
+user = ["unbound", 0]
+ephemeral = false
+action = "deny"
+"#,
+        )
+        .unwrap();
+        assert_eq!(file.advisory, Some(true));
+        assert_eq!(file.strict, Some(true));
+        assert_eq!(file.default_allow, Some(false));
+        assert_eq!(file.ephemeral_udp, Some(EphemeralUdp::Judge));
+        assert_eq!(file.rules.len(), 2);
+        assert_eq!(file.rules[0].label, "postgres on 10/8");
+        assert_eq!(file.rules[0].action, Action::Allow);
+        assert_eq!(file.rules[0].ports.len(), 1);
+        assert_eq!(file.rules[1].label, "rule 2");
+        assert_eq!(file.rules[1].ports.len(), 2, "port 53 and a range");
+        assert_eq!(
+            file.rules[1].users,
+            [UserMatch::Name("unbound".into()), UserMatch::Uid(0)]
+        );
+    }
+
+    #[test]
+    fn an_empty_file_is_the_default_policy() {
+        let file = parse_text("").unwrap();
+        assert!(file.rules.is_empty());
+        assert_eq!(file.advisory, None);
+    }
+
+    #[test]
+    fn mistakes_name_the_file_and_line() {
+        for (text, says) in [
+            ("mode = \"loud\"\n", "p.toml:1: unknown variant `loud`"),
+            ("strict = yes\n", "p.toml:1: "),
+            ("colour = 1\n", "p.toml:1: unknown field `colour`"),
+            (
+                "\n[[rule]]\nport = 22\n",
+                "p.toml:2: missing field `action`",
+            ),
+            (
+                "[[rule]]\naction = \"allow\"\nports = 22\n",
+                "p.toml:3: unknown field `ports`",
+            ),
+            (
+                "[[rule]]\naction = \"permit\"\n",
+                "p.toml:2: [[rule]] 1: action \"permit\": expected",
+            ),
+            (
+                "[[rule]]\naction = \"allow\"\n\nport = 70000\n",
+                "p.toml:4: [[rule]] 1: port \"70000\": port 70000 is out of range",
+            ),
+            (
+                "[[rule]]\naction = \"allow\"\nport = \"nonesuch\"\n",
+                "p.toml:3: [[rule]] 1: port \"nonesuch\": unknown service name",
+            ),
+            (
+                "[[rule]]\naction = \"allow\"\naddress = [\"10.0.0.0/8\", \"10.0.0.0/33\"]\n",
+                "p.toml:3: [[rule]] 1: address \"10.0.0.0/33\": prefix length",
+            ),
+            (
+                "[[rule]]\naction = \"allow\"\nexposure = \"loopback\"\n",
+                "p.toml:3: [[rule]] 1: exposure \"loopback\"",
+            ),
+            (
+                "[[rule]]\naction = \"allow\"\nprotocol = \"sctp\"\n",
+                "p.toml:3: [[rule]] 1: unknown protocol",
+            ),
+            (
+                "[[rule]]\naction = \"allow\"\nexe = \"node\"\n",
+                "p.toml:3: [[rule]] 1: exe \"node\": expected an absolute path",
+            ),
+            (
+                "[[rule]]\naction = \"allow\"\nprocess = \"a-very-long-process-name\"\n",
+                "p.toml:3: [[rule]] 1: process",
+            ),
+            (
+                "[[rule]]\naction = \"allow\"\nuser = -1\n",
+                "p.toml:3: [[rule]] 1: user -1: not a uid",
+            ),
+            (
+                "[[rule]]\naction = \"allow\"\naddress = []\n",
+                "p.toml:3: [[rule]] 1: an empty list",
+            ),
+            ("[[rule]\n", "p.toml:1: "),
+        ] {
+            let err = parse_text(text).unwrap_err();
+            assert!(err.starts_with(says), "{text:?} gave {err:?}");
+            assert!(!err.contains('\n'), "one line: {err:?}");
+        }
+    }
+
+    #[test]
+    fn discovery() {
+        let system = Path::new("/nonexistent/portaudit.toml");
+        assert_eq!(discover(None, false, system), None);
+        let here = Path::new("Cargo.toml");
+        assert_eq!(discover(None, false, here), Some(here.to_path_buf()));
+        assert_eq!(discover(None, true, here), None);
+        let given = Path::new("x.toml");
+        assert_eq!(
+            discover(Some(given), false, here),
+            Some(given.to_path_buf())
+        );
+    }
+}

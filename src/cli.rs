@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
+use crate::collect;
 use crate::error::Error;
 use crate::policy::Policy;
 use crate::policy::services::Services;
@@ -63,6 +64,24 @@ pub struct Cli {
     /// When to colour the table
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = Color::Auto)]
     color: Color,
+
+    /// How to read the sockets: netlink (sock_diag: tells dual-stack and bound devices),
+    /// proc (/proc/net), or auto: netlink on this host, proc with --proc-root or where
+    /// netlink is refused
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = CollectorArg::Auto)]
+    collector: CollectorArg,
+
+    /// Do not look for the processes that own the sockets (faster; no root needed for a
+    /// complete answer)
+    #[arg(long)]
+    no_processes: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CollectorArg {
+    Auto,
+    Netlink,
+    Proc,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -78,8 +97,9 @@ enum Color {
 pub struct Config {
     pub policy: Policy,
     pub format: Format,
-    pub proc_root: PathBuf,
     pub color: bool,
+    /// Which collector, and whether to find owners.
+    pub collect: collect::Options,
 }
 
 impl Cli {
@@ -103,11 +123,20 @@ impl Cli {
         } else {
             Format::Table
         };
+        let collect = collect::Options {
+            proc_root: self.proc_root,
+            collector: match self.collector {
+                CollectorArg::Auto => collect::Choice::Auto,
+                CollectorArg::Netlink => collect::Choice::Netlink,
+                CollectorArg::Proc => collect::Choice::Proc,
+            },
+            processes: !self.no_processes,
+        };
         Ok(Config {
             policy,
             format,
-            proc_root: self.proc_root,
             color,
+            collect,
         })
     }
 }

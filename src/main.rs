@@ -33,7 +33,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<Outcome, Error> {
     let config = cli.into_config()?;
-    let collection = collect::collect(&config.proc_root)?;
+    let collection = collect::collect(&config.collect)?;
     let audit = config.policy.judge(collection);
     report::print(&audit, config.format, config.color)?;
     Ok(audit.outcome)

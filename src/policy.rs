@@ -11,7 +11,7 @@ use std::ops::RangeInclusive;
 use serde::Serialize;
 
 use crate::classify::{self, Exposure, Scope};
-use crate::collect::{Collection, Listener, Protocol};
+use crate::collect::{Collection, Collector, Listener, Protocol};
 use crate::error::Error;
 use crate::exit::Outcome;
 use services::Services;
@@ -110,7 +110,8 @@ impl Policy {
             .listeners
             .into_iter()
             .map(|listener| {
-                let (scope, exposure) = classify::classify(listener.address);
+                let loopback_device = listener.detail.device.as_ref().is_some_and(|d| d.loopback);
+                let (scope, exposure) = classify::classify_bound(listener.address, loopback_device);
                 let verdict = self.verdict(listener.protocol, listener.port, exposure);
                 Finding {
                     listener,
@@ -143,6 +144,7 @@ impl Policy {
             warnings: collection.warnings,
             strict: self.strict,
             outcome,
+            collector: collection.collector,
         }
     }
 }
@@ -165,6 +167,8 @@ pub struct Audit {
     pub warnings: Vec<String>,
     pub strict: bool,
     pub outcome: Outcome,
+    /// Which collector read the sockets.
+    pub collector: Collector,
 }
 
 impl Audit {

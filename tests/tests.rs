@@ -2,11 +2,14 @@
 //!
 //! - `fixtures`: proc trees captured from a live kernel, read through `--proc-root`;
 //! - `live`: real sockets bound by the test itself on ephemeral ports;
-//! - `daemon`: a real memcached in a network namespace of its own (root).
+//! - `daemon`: a real memcached in a network namespace of its own (root);
+//! - `collectors`: netlink against /proc/net on real sockets in a namespace (root), and
+//!   a sandbox that refuses netlink.
 
 mod netns;
 mod util;
 
+mod collectors;
 mod daemon;
 mod fixtures;
 mod live;

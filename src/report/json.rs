@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
-use crate::classify::{Exposure, Scope};
+use crate::classify::{self, Exposure, Scope};
 use crate::collect::{Family, Protocol};
 use crate::error::Error;
 use crate::policy::{Audit, Verdict};
@@ -37,6 +37,22 @@ struct Socket<'a> {
     user: Option<&'a str>,
     inode: u64,
     processes: Vec<Process<'a>>,
+    /// Can an IPv4 client connect? For a `::` bind: unless IPV6_V6ONLY; null when the
+    /// collector cannot tell.
+    ipv4_reachable: Option<bool>,
+    /// When `ipv4_reachable` is null on a `::` bind: what net.ipv6.bindv6only makes the
+    /// default, a guess.
+    ipv4_reachable_guess: Option<bool>,
+    /// The device the socket is bound to (SO_BINDTODEVICE).
+    device: Option<&'a str>,
+    /// For wildcard binds: the host's addresses it is reachable on.
+    reachable_on: Option<Vec<HostAddress<'a>>>,
+}
+
+#[derive(Serialize)]
+struct HostAddress<'a> {
+    address: String,
+    device: &'a str,
 }
 
 #[derive(Serialize)]
@@ -89,11 +105,28 @@ pub fn render(audit: &Audit) -> Result<String, Error> {
                     exe: p.exe.as_deref().map(|e| e.to_string_lossy()),
                 })
                 .collect(),
+            ipv4_reachable: classify::ipv4_reachable(f.listener.address, f.listener.detail.v6only),
+            ipv4_reachable_guess: if f.listener.address.is_unspecified()
+                && f.listener.detail.v6only.is_none()
+            {
+                f.listener.detail.v6only_default.map(|only| !only)
+            } else {
+                None
+            },
+            device: f.listener.detail.device.as_ref().map(|d| d.name.as_str()),
+            reachable_on: f.listener.detail.reachable_on.as_ref().map(|all| {
+                all.iter()
+                    .map(|h| HostAddress {
+                        address: h.address.to_string(),
+                        device: &h.device,
+                    })
+                    .collect()
+            }),
         })
         .collect();
     let document = Document {
         schema_version: SCHEMA_VERSION,
-        collector: "proc",
+        collector: audit.collector.name(),
         sockets,
         summary: Summary {
             listening: audit.findings.len(),

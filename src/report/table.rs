@@ -118,11 +118,10 @@ fn collector_note(audit: &Audit) -> String {
                 .findings
                 .iter()
                 .any(|f| f.listener.family == Family::Ipv6 && f.listener.address.is_unspecified());
-            let mut line = "Read from /proc/net (no bound devices".to_string();
+            let mut line = "Read from /proc/net: bound devices not visible".to_string();
             if dual {
-                line.push_str("; `?`: dual-stack guessed from net.ipv6.bindv6only");
+                line.push_str("; ?: dual-stack guessed from net.ipv6.bindv6only");
             }
-            line.push(')');
             line
         }
         Collector::Netlink => {

@@ -50,6 +50,31 @@ pub fn classify(address: IpAddr) -> (Scope, Exposure) {
     }
 }
 
+/// Like [`classify`], for a socket that may be bound to a device (SO_BINDTODEVICE): bound
+/// to the loopback device, it can only be reached from this host, whatever its address.
+/// Bound to another device it is reachable only through that device, but as far as
+/// its address reaches there: the report names the device.
+pub fn classify_bound(address: IpAddr, loopback_device: bool) -> (Scope, Exposure) {
+    let (scope, exposure) = classify(address);
+    if loopback_device {
+        (scope, Exposure::None)
+    } else {
+        (scope, exposure)
+    }
+}
+
+/// Whether an IPv4 client can reach a socket bound to `address`: IPv4 binds and
+/// IPv4-mapped ones yes, other IPv6 ones no, and a `::` bind unless it is IPV6_V6ONLY
+/// (`None`: not known).
+pub fn ipv4_reachable(address: IpAddr, v6only: Option<bool>) -> Option<bool> {
+    match address {
+        IpAddr::V4(_) => Some(true),
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => Some(true),
+        IpAddr::V6(v6) if v6.is_unspecified() => v6only.map(|only| !only),
+        IpAddr::V6(_) => Some(false),
+    }
+}
+
 fn classify_v4(ip: Ipv4Addr) -> (Scope, Exposure) {
     let [a, b, c, _] = ip.octets();
     if ip.is_unspecified() {
@@ -174,6 +199,28 @@ mod tests {
         ] {
             assert_eq!(check(a), (Scope::Specific, Exposure::Public), "{a}");
         }
+    }
+
+    #[test]
+    fn bound_to_loopback_device_is_local_whatever_the_address() {
+        for a in ["0.0.0.0", "::", "192.0.2.10", "10.0.0.1"] {
+            let (scope, _) = check(a);
+            let bound = classify_bound(a.parse().unwrap(), true);
+            assert_eq!(bound, (scope, Exposure::None), "{a}");
+            assert_eq!(classify_bound(a.parse().unwrap(), false), check(a), "{a}");
+        }
+    }
+
+    #[test]
+    fn ipv4_reaches_dual_stack_wildcards_only() {
+        let v4 = |a: &str, v6only| ipv4_reachable(a.parse().unwrap(), v6only);
+        assert_eq!(v4("0.0.0.0", None), Some(true));
+        assert_eq!(v4("::", Some(false)), Some(true));
+        assert_eq!(v4("::", Some(true)), Some(false));
+        assert_eq!(v4("::", None), None);
+        assert_eq!(v4("::1", None), Some(false));
+        assert_eq!(v4("2001:db8::1", Some(false)), Some(false));
+        assert_eq!(v4("::ffff:127.0.0.1", Some(false)), Some(true));
     }
 
     #[test]

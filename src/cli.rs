@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::{CommandFactory, Parser, ValueEnum};
 
 use crate::baseline;
+use crate::collect;
 use crate::collect::sysctl;
 use crate::error::Error;
 use crate::exit::Outcome;
@@ -108,6 +109,17 @@ pub struct Cli {
     /// Print a man page or a shell completion script, then exit
     #[arg(long, value_enum, value_name = "WHAT")]
     generate: Option<Generate>,
+
+    /// How to read the sockets: netlink (sock_diag: tells dual-stack and bound devices),
+    /// proc (/proc/net), or auto: netlink on this host, proc with --proc-root or where
+    /// netlink is refused
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = CollectorArg::Auto)]
+    collector: CollectorArg,
+
+    /// Do not look for the processes that own the sockets (faster; no root needed for a
+    /// complete answer)
+    #[arg(long)]
+    no_processes: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -130,6 +142,13 @@ pub enum Generate {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CollectorArg {
+    Auto,
+    Netlink,
+    Proc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Color {
     /// On a terminal, unless NO_COLOR is set
     Auto,
@@ -142,12 +161,13 @@ enum Color {
 pub struct Config {
     pub policy: Policy,
     pub format: Format,
-    pub proc_root: PathBuf,
     pub color: bool,
     /// `--save-baseline FILE`.
     pub save_baseline: Option<PathBuf>,
     /// `--baseline FILE`, read and checked.
     pub baseline: Option<(PathBuf, BTreeSet<baseline::Key>)>,
+    /// Which collector, and whether to find owners.
+    pub collect: collect::Options,
 }
 
 impl Cli {
@@ -184,13 +204,22 @@ impl Cli {
             (false, Some(FormatArg::Prometheus)) => Format::Prometheus,
             (false, Some(FormatArg::Table) | None) => Format::Table,
         };
+        let collect = collect::Options {
+            proc_root: self.proc_root,
+            collector: match self.collector {
+                CollectorArg::Auto => collect::Choice::Auto,
+                CollectorArg::Netlink => collect::Choice::Netlink,
+                CollectorArg::Proc => collect::Choice::Proc,
+            },
+            processes: !self.no_processes,
+        };
         Ok(Config {
             policy,
             format,
-            proc_root: self.proc_root,
             color,
             save_baseline: self.save_baseline,
             baseline,
+            collect,
         })
     }
 

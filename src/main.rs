@@ -37,7 +37,7 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
         return cli::generate(what);
     }
     let config = cli.into_config()?;
-    let collection = collect::collect(&config.proc_root)?;
+    let collection = collect::collect(&config.collect)?;
     let mut audit = config.policy.judge(collection);
     if let Some((path, listeners)) = &config.baseline {
         baseline::compare(&mut audit, listeners, path);

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::classify::{self, Exposure, Scope};
 use crate::collect::sysctl::EphemeralPorts;
-use crate::collect::{Collection, Listener, Protocol};
+use crate::collect::{Collection, Collector, Listener, Protocol};
 use crate::error::Error;
 use crate::exit::Outcome;
 use advice::Advice;
@@ -212,7 +212,8 @@ impl Policy {
             .listeners
             .into_iter()
             .map(|listener| {
-                let (scope, exposure) = classify::classify(listener.address);
+                let loopback_device = listener.detail.device.as_ref().is_some_and(|d| d.loopback);
+                let (scope, exposure) = classify::classify_bound(listener.address, loopback_device);
                 let ephemeral = self.is_ephemeral(&listener, scope);
                 let decision = self.decide(&listener, exposure, ephemeral);
                 if decision.skipped_owner_rule {
@@ -278,6 +279,7 @@ impl Policy {
             ephemeral_ports: self.ephemeral_ports.clone(),
             policy_file: self.file.clone(),
             baseline: None,
+            collector: collection.collector,
         }
     }
 }
@@ -332,6 +334,8 @@ pub struct Audit {
     pub policy_file: Option<std::path::PathBuf>,
     /// The comparison with `--baseline`, when given.
     pub baseline: Option<crate::baseline::Comparison>,
+    /// Which collector read the sockets.
+    pub collector: Collector,
 }
 
 impl Audit {
@@ -439,6 +443,7 @@ mod tests {
             let audit = self.judge(Collection {
                 listeners: vec![l],
                 warnings: Vec::new(),
+                collector: Default::default(),
             });
             let f = &audit.findings[0];
             (f.verdict, f.rule.clone())
@@ -458,6 +463,7 @@ mod tests {
             port,
             uid: 0,
             inode: 1,
+            detail: Default::default(),
             user: Some("root".into()),
             processes: owners
                 .iter()
@@ -523,6 +529,7 @@ mod tests {
         let audit = policy.judge(Collection {
             listeners: vec![socket(Protocol::Tcp, "0.0.0.0", 9100, &[])],
             warnings: Vec::new(),
+            collector: Default::default(),
         });
         assert!(
             audit.warnings[0].contains("no known owning process"),
@@ -614,6 +621,7 @@ mod tests {
             p.judge(Collection {
                 listeners: vec![socket(Protocol::Udp, "0.0.0.0", 11211, &["memcached"])],
                 warnings: Vec::new(),
+                collector: Default::default(),
             })
         };
         assert_eq!(audit(&policy).outcome, Outcome::Exposed);

@@ -90,6 +90,13 @@ impl NetNs {
         &self.name
     }
 
+    /// `ip -n NAME ARGS…`, failing the test if it fails.
+    pub fn ip(&self, args: &[&str]) {
+        let mut all = vec!["-n", &self.name];
+        all.extend_from_slice(args);
+        ip(&all);
+    }
+
     /// `ip netns exec NAME program args…`. Without `-b`, `ip` execs the program in place
     /// of itself, so the child's pid is the program's.
     pub fn exec<I, S>(&self, program: impl AsRef<OsStr>, args: I) -> Command

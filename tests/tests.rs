@@ -5,11 +5,14 @@
 //! - `daemon`: a real memcached in a network namespace of its own (root);
 //! - `policy`: policy files, advisory mode, advice, ephemeral UDP, drift, Prometheus;
 //! - `ansible`: the example playbook, run with ansible-core against localhost.
+//! - `collectors`: netlink against /proc/net on real sockets in a namespace (root), and
+//!   a sandbox that refuses netlink.
 
 mod netns;
 mod util;
 
 mod ansible;
+mod collectors;
 mod daemon;
 mod fixtures;
 mod live;

@@ -70,6 +70,30 @@ pub struct Socket {
     pub fails: bool,
     pub advice: Option<Advice>,
     pub drift: Option<String>,
+    /// null only when the collector cannot tell (a `::` bind under /proc).
+    #[serde(deserialize_with = "required")]
+    pub ipv4_reachable: Option<bool>,
+    #[serde(deserialize_with = "required")]
+    pub ipv4_reachable_guess: Option<bool>,
+    #[serde(deserialize_with = "required")]
+    pub device: Option<String>,
+    #[serde(deserialize_with = "required")]
+    pub reachable_on: Option<Vec<HostAddress>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct HostAddress {
+    pub address: String,
+    pub device: String,
+}
+
+/// A nullable field that must be present: serde lets a plain `Option` field be missing.
+fn required<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

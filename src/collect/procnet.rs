@@ -106,6 +106,7 @@ pub fn read_listeners(proc_root: &Path) -> Result<Vec<Listener>, Error> {
                     inode: row.inode,
                     user: None,
                     processes: Vec::new(),
+                    detail: Default::default(),
                 });
             }
         }

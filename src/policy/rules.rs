@@ -217,6 +217,7 @@ mod tests {
             port,
             uid: 0,
             inode: 1,
+            detail: Default::default(),
             user: Some("root".into()),
             processes: owners
                 .iter()

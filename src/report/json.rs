@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use serde::Serialize;
 
 use crate::baseline::{Drift, Key};
-use crate::classify::{Exposure, Scope};
+use crate::classify::{self, Exposure, Scope};
 use crate::collect::{Family, Protocol};
 use crate::error::Error;
 use crate::policy::advice::Severity;
@@ -74,6 +74,22 @@ struct Socket<'a> {
     fails: bool,
     advice: Option<Advice>,
     drift: Option<Drift>,
+    /// Can an IPv4 client connect? For a `::` bind: unless IPV6_V6ONLY; null when the
+    /// collector cannot tell.
+    ipv4_reachable: Option<bool>,
+    /// When `ipv4_reachable` is null on a `::` bind: what net.ipv6.bindv6only makes the
+    /// default, a guess.
+    ipv4_reachable_guess: Option<bool>,
+    /// The device the socket is bound to (SO_BINDTODEVICE).
+    device: Option<&'a str>,
+    /// For wildcard binds: the host's addresses it is reachable on.
+    reachable_on: Option<Vec<HostAddress<'a>>>,
+}
+
+#[derive(Serialize)]
+struct HostAddress<'a> {
+    address: String,
+    device: &'a str,
 }
 
 #[derive(Serialize)]
@@ -138,11 +154,28 @@ pub fn render(audit: &Audit) -> Result<String, Error> {
                 fix: a.fix,
             }),
             drift: f.drift,
+            ipv4_reachable: classify::ipv4_reachable(f.listener.address, f.listener.detail.v6only),
+            ipv4_reachable_guess: if f.listener.address.is_unspecified()
+                && f.listener.detail.v6only.is_none()
+            {
+                f.listener.detail.v6only_default.map(|only| !only)
+            } else {
+                None
+            },
+            device: f.listener.detail.device.as_ref().map(|d| d.name.as_str()),
+            reachable_on: f.listener.detail.reachable_on.as_ref().map(|all| {
+                all.iter()
+                    .map(|h| HostAddress {
+                        address: h.address.to_string(),
+                        device: &h.device,
+                    })
+                    .collect()
+            }),
         })
         .collect();
     let document = Document {
         schema_version: SCHEMA_VERSION,
-        collector: "proc",
+        collector: audit.collector.name(),
         sockets,
         summary: Summary {
             listening: audit.findings.len(),

@@ -8,7 +8,7 @@ use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
 
 use super::escape::{bytes_for_terminal, for_terminal};
 use crate::baseline::{self, Drift};
-use crate::collect::{Family, Listener};
+use crate::collect::{Collector, Family, Listener};
 use crate::policy::advice::Advice;
 use crate::policy::{Audit, Finding, Verdict};
 
@@ -24,6 +24,8 @@ pub fn render(audit: &Audit, color: bool) -> String {
         out.push('\n');
     }
     out.push_str(&footer(audit));
+    out.push_str(&collector_note(audit));
+    out.push('\n');
     out.push_str(&summary(audit));
     out.push('\n');
     out
@@ -59,7 +61,7 @@ fn table(audit: &Audit, color: bool) -> Table {
         verdict.push_str(&notes(finding));
         let mut cells = vec![
             proto(l),
-            l.address.to_string(),
+            address(l),
             l.port.to_string(),
             finding.scope.name().to_string(),
             processes(l),
@@ -96,11 +98,64 @@ fn style(cell: Cell, finding: &Finding, color: bool) -> Cell {
     }
 }
 
-/// netstat's names: tcp, tcp6, udp, udp6.
+/// netstat's names: tcp, tcp6, udp, udp6; and, as BSD's netstat says it, `tcp46` for a
+/// `::` bind that IPv4 reaches too. `?` marks a guess (the /proc collector cannot tell
+/// and net.ipv6.bindv6only gives the default).
 fn proto(l: &Listener) -> String {
+    let name = l.protocol.name();
     match l.family {
-        Family::Ipv4 => l.protocol.name().to_string(),
-        Family::Ipv6 => format!("{}6", l.protocol.name()),
+        Family::Ipv4 => name.to_string(),
+        Family::Ipv6 if !l.address.is_unspecified() => format!("{name}6"),
+        Family::Ipv6 => match (l.detail.v6only, l.detail.v6only_default) {
+            (Some(true), _) => format!("{name}6"),
+            (Some(false), _) => format!("{name}46"),
+            (None, Some(false)) => format!("{name}46?"),
+            (None, _) => format!("{name}6?"),
+        },
+    }
+}
+
+/// The bind address, with `%DEVICE` when bound to one (as `ss` writes it).
+fn address(l: &Listener) -> String {
+    match &l.detail.device {
+        Some(device) => format!("{}%{}", l.address, for_terminal(&device.name)),
+        None => l.address.to_string(),
+    }
+}
+
+/// One line on what the collector could see, and where the wildcard binds are reachable.
+fn collector_note(audit: &Audit) -> String {
+    match audit.collector {
+        Collector::Proc => {
+            let dual = audit
+                .findings
+                .iter()
+                .any(|f| f.listener.family == Family::Ipv6 && f.listener.address.is_unspecified());
+            let mut line = "Read from /proc/net: bound devices not visible".to_string();
+            if dual {
+                line.push_str("; ?: dual-stack guessed from net.ipv6.bindv6only");
+            }
+            line
+        }
+        Collector::Netlink => {
+            let mut reach: Vec<String> = Vec::new();
+            for f in &audit.findings {
+                for h in f.listener.detail.reachable_on.iter().flatten() {
+                    let item = format!("{} ({})", h.address, for_terminal(&h.device));
+                    if !reach.contains(&item) {
+                        reach.push(item);
+                    }
+                }
+            }
+            if reach.is_empty() {
+                "Read with netlink sock_diag".to_string()
+            } else {
+                format!(
+                    "Read with netlink sock_diag; wildcard binds reach {}",
+                    reach.join(", ")
+                )
+            }
+        }
     }
 }
 

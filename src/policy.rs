@@ -135,6 +135,8 @@ impl Policy {
         });
         let outcome = if findings.iter().any(|f| f.fails) {
             Outcome::Exposed
+        } else if collection.incomplete {
+            Outcome::Incomplete
         } else {
             Outcome::Clean
         };
@@ -142,6 +144,7 @@ impl Policy {
             findings,
             warnings: collection.warnings,
             strict: self.strict,
+            incomplete: collection.incomplete,
             outcome,
         }
     }
@@ -164,6 +167,8 @@ pub struct Audit {
     pub findings: Vec<Finding>,
     pub warnings: Vec<String>,
     pub strict: bool,
+    /// Part of a socket table could not be read (see `warnings`).
+    pub incomplete: bool,
     pub outcome: Outcome,
 }
 

@@ -85,6 +85,7 @@ fn memcached_on_every_interface_is_exposed_over_tcp_and_udp() {
         name: "memcached".into(),
         name_bytes: None,
         exe: Some(util::program_path("memcached")),
+        exe_bytes: None,
     };
 
     let run = audit(&ns, &["--json"]);
@@ -128,6 +129,7 @@ fn memcached_on_loopback_is_local() {
         name: "memcached".into(),
         name_bytes: None,
         exe: Some(util::program_path("memcached")),
+        exe_bytes: None,
     };
 
     let run = audit(&ns, &["--json"]);

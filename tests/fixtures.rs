@@ -407,31 +407,96 @@ fn missing_ipv6_tables_are_normal() {
     assert_eq!(out.stderr, "");
 }
 
-#[test]
-fn malformed_row_is_an_error_naming_file_and_line() {
+/// The line `malformed/README` says was corrupted.
+fn malformed_line() -> usize {
     let note = std::fs::read_to_string(fixture("malformed").join("README")).unwrap();
-    let line: usize = note
-        .split("line ")
+    note.split("line ")
         .nth(1)
         .unwrap()
         .split_whitespace()
         .next()
         .unwrap()
         .parse()
-        .unwrap();
-    for args in [&["--json"][..], &[][..]] {
-        let out = audit_table("malformed", args);
-        assert_eq!(out.code, 2, "{out:#?}");
-        assert_eq!(out.stdout, "", "no report when the audit could not be done");
-        let expected =
-            format!("malformed/proc/net/tcp:{line}: bad local address \"ZZZZZZZZ:0016\"");
-        assert!(
-            out.stderr.starts_with("portaudit: ") && out.stderr.contains(&expected),
-            "{}",
-            out.stderr
-        );
-        assert_eq!(out.stderr.lines().count(), 1, "one line: {}", out.stderr);
-    }
+        .unwrap()
+}
+
+#[test]
+fn malformed_row_is_a_warning_naming_file_and_line_and_the_rest_is_judged() {
+    let line = malformed_line();
+    let expected = format!("malformed/proc/net/tcp:{line}: bad local address \"ZZZZZZZZ:0016\"");
+    // `mixed` exposes sockets: the lost row cannot make that any better, so exit 1.
+    let (report, code) = audit_json("malformed", &[]);
+    assert_eq!(code, 1);
+    assert!(!report.summary.complete);
+    assert_eq!(report.summary.exit_code, 1);
+    assert_eq!(report.warnings.len(), 1, "{:#?}", report.warnings);
+    assert!(
+        report.warnings[0].contains(&expected),
+        "{:?}",
+        report.warnings
+    );
+    assert!(
+        report.warnings[0].contains("incomplete"),
+        "{:?}",
+        report.warnings
+    );
+    // Every other socket of `mixed` is still there: one bad row costs only that row.
+    let (whole, _) = audit_json("mixed", &[]);
+    assert_eq!(report.sockets.len(), whole.sockets.len() - 1);
+
+    let out = audit_table("malformed", &[]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert_eq!(out.stderr.lines().count(), 1, "one warning: {}", out.stderr);
+    assert!(
+        out.stderr.starts_with("portaudit: warning: ") && out.stderr.contains(&expected),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.lines().last().unwrap().contains("INCOMPLETE"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn malformed_row_on_an_otherwise_clean_host_exits_2() {
+    // `clean` with one row spoiled the way `malformed` spoils `mixed`.
+    let dir = TempDir::new("clean-malformed");
+    util::copy_tree(&fixture("clean").join("proc"), dir.path());
+    let tcp = dir.path().join("net/tcp");
+    let text = std::fs::read_to_string(&tcp).unwrap();
+    let mut lines: Vec<String> = text.split('\n').map(String::from).collect();
+    let colon = lines[1].find(':').unwrap();
+    lines[1].replace_range(colon + 2..colon + 10, "ZZZZZZZZ");
+    std::fs::write(&tcp, lines.join("\n")).unwrap();
+    let root = dir.path().display().to_string();
+
+    let out = run_args(&["--json", "--proc-root", &root]);
+    assert_eq!(
+        out.code, 2,
+        "a row we could not read might have been a listener: {out:#?}"
+    );
+    let report = out.report();
+    assert_eq!(
+        (report.summary.exit_code, report.summary.complete),
+        (2, false)
+    );
+    assert_eq!(report.summary.exposed, 0);
+    assert_eq!(
+        report.sockets.len(),
+        3,
+        "the other sockets are still reported"
+    );
+    assert!(
+        report.warnings[0].contains("net/tcp:2: bad local address"),
+        "{:?}",
+        report.warnings
+    );
+
+    let out = run_args(&["--color", "never", "--proc-root", &root]);
+    assert_eq!(out.code, 2, "{out:#?}");
+    assert!(out.stdout.contains("INCOMPLETE"), "{}", out.stdout);
 }
 
 #[test]

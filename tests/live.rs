@@ -40,6 +40,7 @@ fn me() -> Process {
         name: comm.trim().to_string(),
         name_bytes: None,
         exe: Some(exe.display().to_string()),
+        exe_bytes: None,
     }
 }
 
@@ -297,6 +298,7 @@ fn socket_shared_with_a_child_lists_both_processes() {
             name: "sleep".into(),
             name_bytes: None,
             exe: Some(util::program_path("sleep")),
+            exe_bytes: None,
         },
     );
     let mut pids: Vec<i32> = s.processes.iter().map(|p| p.pid).collect();

@@ -30,8 +30,12 @@ pub struct Socket {
     pub verdict: String,
     pub uid: u32,
     pub user: Option<String>,
+    /// Present only when the user name is not UTF-8.
+    #[serde(default)]
+    pub user_bytes: Option<Vec<u8>>,
     pub inode: u64,
     pub processes: Vec<Process>,
+    pub processes_complete: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -42,6 +46,9 @@ pub struct Process {
     #[serde(default)]
     pub name_bytes: Option<Vec<u8>>,
     pub exe: Option<String>,
+    /// Present only when the executable's path is not UTF-8.
+    #[serde(default)]
+    pub exe_bytes: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,6 +59,7 @@ pub struct Summary {
     pub allowed: usize,
     pub local: usize,
     pub strict: bool,
+    pub complete: bool,
     pub exit_code: u8,
 }
 

@@ -4,6 +4,8 @@
 //! records plus the warnings for what it could not see; it judges nothing.
 
 #[cfg(target_os = "linux")]
+mod host;
+#[cfg(target_os = "linux")]
 mod owners;
 pub mod procnet;
 #[cfg(target_os = "linux")]
@@ -67,10 +69,21 @@ pub struct Listener {
     pub port: u16,
     pub uid: u32,
     pub inode: u64,
-    /// `None` when the uid has no name in the user database.
-    pub user: Option<String>,
+    /// The uid's name as the user database has it (bytes: not assumed to be UTF-8);
+    /// `None` when it has none.
+    pub user: Option<Vec<u8>>,
     /// Empty when no owner was found (or we were not allowed to look).
     pub processes: Vec<Process>,
+    /// Every process could be inspected, so `processes` is the whole list. False when
+    /// some were out of reach (no root, hidepid): the owners we did not see are unknown.
+    pub processes_complete: bool,
+}
+
+impl Listener {
+    /// The user name as text; bytes that are not UTF-8 become U+FFFD.
+    pub fn user_name(&self) -> Option<Cow<'_, str>> {
+        self.user.as_deref().map(String::from_utf8_lossy)
+    }
 }
 
 /// Everything the collect stage saw.
@@ -79,15 +92,31 @@ pub struct Collection {
     pub listeners: Vec<Listener>,
     /// Non-fatal trouble, said once each: what we could not see.
     pub warnings: Vec<String>,
+    /// Part of a socket table could not be read: a listener may be missing, so the audit
+    /// cannot pass (exit 2), though it can still fail (exit 1).
+    pub incomplete: bool,
 }
 
 /// Read the socket tables under `proc_root` (normally `/proc`) and attribute owners.
 #[cfg(target_os = "linux")]
 pub fn collect(proc_root: &Path) -> Result<Collection, Error> {
-    let mut listeners = procnet::read_listeners(proc_root)?;
-    let mut warnings = Vec::new();
+    let tables = procnet::read_listeners(proc_root)?;
+    let mut listeners = tables.listeners;
+    let incomplete = !tables.bad_rows.is_empty();
+    let mut warnings: Vec<String> = tables
+        .bad_rows
+        .into_iter()
+        .map(|row| format!("{row}; row skipped, so the audit is incomplete"))
+        .collect();
 
-    let scan = owners::scan(proc_root, listeners.iter().map(|l| l.inode).collect());
+    let wanted = listeners
+        .iter()
+        .map(|l| l.inode)
+        .filter(|&i| i != 0)
+        .collect();
+    let scan = owners::scan(proc_root, &wanted);
+    let hidepid = host::hidepid(proc_root);
+    let complete = scan.complete(hidepid.as_deref());
     let mut users = users::UserNames::default();
     for listener in &mut listeners {
         listener.processes = scan
@@ -95,15 +124,25 @@ pub fn collect(proc_root: &Path) -> Result<Collection, Error> {
             .get(&listener.inode)
             .cloned()
             .unwrap_or_default();
+        listener.processes_complete = complete;
         listener.user = users.name(listener.uid);
     }
     let unowned = listeners.iter().filter(|l| l.processes.is_empty()).count();
-    if let Some(warning) = scan.warning(unowned) {
-        warnings.push(warning);
+    warnings.extend(scan.warning(unowned, hidepid.as_deref(), proc_root));
+    if let Some(overflow) = host::unmapped_uid() {
+        let shown = listeners.iter().filter(|l| l.uid == overflow).count();
+        if shown > 0 {
+            warnings.push(format!(
+                "portaudit runs in a user namespace: {shown} listening socket{} uid {overflow}, \
+                 the kernel's stand-in for an owner who has no uid in this namespace",
+                if shown == 1 { " shows" } else { "s show" },
+            ));
+        }
     }
     Ok(Collection {
         listeners,
         warnings,
+        incomplete,
     })
 }
 

@@ -4,6 +4,7 @@
 //! records on purpose, so that refactoring cannot change the output by accident.
 
 use std::borrow::Cow;
+use std::os::unix::ffi::OsStrExt;
 
 use serde::Serialize;
 
@@ -34,9 +35,15 @@ struct Socket<'a> {
     exposure: Exposure,
     verdict: Verdict,
     uid: u32,
-    user: Option<&'a str>,
+    /// The uid's name as text; bytes that are not UTF-8 become U+FFFD.
+    user: Option<Cow<'a, str>>,
+    /// The exact bytes of the user name, only when they are not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_bytes: Option<&'a [u8]>,
     inode: u64,
     processes: Vec<Process<'a>>,
+    /// Every process was inspected, so `processes` is the whole list.
+    processes_complete: bool,
 }
 
 #[derive(Serialize)]
@@ -48,6 +55,9 @@ struct Process<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     name_bytes: Option<&'a [u8]>,
     exe: Option<Cow<'a, str>>,
+    /// The exact bytes of the executable's path, only when they are not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exe_bytes: Option<&'a [u8]>,
 }
 
 #[derive(Serialize)]
@@ -58,7 +68,15 @@ struct Summary {
     allowed: usize,
     local: usize,
     strict: bool,
+    /// False when a row of a socket table could not be read (see `warnings`).
+    complete: bool,
     exit_code: u8,
+}
+
+/// The bytes themselves when text cannot carry them: strings in JSON are Unicode, so a
+/// name that is not UTF-8 is also given as an array of its bytes.
+fn unless_utf8(bytes: &[u8]) -> Option<&[u8]> {
+    std::str::from_utf8(bytes).is_err().then_some(bytes)
 }
 
 pub fn render(audit: &Audit) -> Result<String, Error> {
@@ -74,8 +92,10 @@ pub fn render(audit: &Audit) -> Result<String, Error> {
             exposure: f.exposure,
             verdict: f.verdict,
             uid: f.listener.uid,
-            user: f.listener.user.as_deref(),
+            user: f.listener.user_name(),
+            user_bytes: f.listener.user.as_deref().and_then(unless_utf8),
             inode: f.listener.inode,
+            processes_complete: f.listener.processes_complete,
             processes: f
                 .listener
                 .processes
@@ -83,10 +103,12 @@ pub fn render(audit: &Audit) -> Result<String, Error> {
                 .map(|p| Process {
                     pid: p.pid,
                     name: p.name(),
-                    name_bytes: std::str::from_utf8(&p.comm)
-                        .is_err()
-                        .then_some(p.comm.as_slice()),
+                    name_bytes: unless_utf8(&p.comm),
                     exe: p.exe.as_deref().map(|e| e.to_string_lossy()),
+                    exe_bytes: p
+                        .exe
+                        .as_deref()
+                        .and_then(|e| unless_utf8(e.as_os_str().as_bytes())),
                 })
                 .collect(),
         })
@@ -102,6 +124,7 @@ pub fn render(audit: &Audit) -> Result<String, Error> {
             allowed: audit.count(Verdict::Allowed),
             local: audit.count(Verdict::Local),
             strict: audit.strict,
+            complete: !audit.incomplete,
             exit_code: audit.outcome.code(),
         },
         warnings: &audit.warnings,

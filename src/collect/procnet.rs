@@ -141,9 +141,9 @@ pub fn read_listeners(proc_root: &Path) -> Result<Tables, Error> {
     let mut buf = Buffer::default();
     for table in &TABLES {
         let path = proc_root.join("net").join(table.file);
-        for pass in 0..MAX_PASSES {
+        for (pass, &first_read) in FIRST_READ.iter().enumerate() {
             let listening_only = pass > 0 && table.protocol == Protocol::Tcp;
-            match buf.read_pass(&path, FIRST_READ[pass], listening_only) {
+            match buf.read_pass(&path, first_read, listening_only) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound && !table.required => break,
                 Err(e) => return Err(Error::io("read", &path, &e)),

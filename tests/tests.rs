@@ -9,4 +9,5 @@ mod util;
 
 mod daemon;
 mod fixtures;
+mod hostile;
 mod live;

@@ -78,7 +78,7 @@ fn ss_listeners() -> BTreeSet<Endpoint> {
 }
 
 /// portaudit in the calling thread's namespace; it must finish (exit 0 or 1).
-fn audit() -> (util::Run, Report) {
+pub fn audit() -> (util::Run, Report) {
     let run = util::run_args(&["--json"]);
     assert!(
         run.code == 0 || run.code == 1,
@@ -285,7 +285,7 @@ impl Round {
 }
 
 /// Run `body` in a thread of its own inside a fresh namespace with test addresses.
-fn in_namespace(test: &str, body: impl FnOnce(&NetNs) + Send) -> bool {
+pub fn in_namespace(test: &str, body: impl FnOnce(&NetNs) + Send) -> bool {
     if !netns::require_root(test)
         || !netns::require_program(test, "ip")
         || !netns::require_program(test, "ss")

@@ -8,9 +8,7 @@
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::netns::{self, Child};
@@ -314,32 +312,13 @@ fn socket_shared_with_a_child_lists_both_processes() {
 // `--strict` needs a listener on a private (internal) address, which we may not bind
 // on an arbitrary host; the fixtures cover it.
 
-/// Whether a user other than the owner (like nobody) may execute `path`: the file and
-/// every directory above it need the "other" execute bit.
-fn others_can_execute(path: &Path) -> bool {
-    let Ok(path) = path.canonicalize() else {
-        return false;
-    };
-    path.ancestors()
-        .all(|p| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
-}
-
 #[test]
 fn unprivileged_run_lists_sockets_without_owners_and_warns_once() {
     const TEST: &str = "unprivileged_run_lists_sockets_without_owners_and_warns_once";
     if !netns::require_root(TEST) || !netns::require_program(TEST, "setpriv") {
         return;
     }
-    // The build tree may sit where nobody cannot reach (/root/...): run a copy from /tmp.
-    let dir = util::TempDir::new("unprivileged");
-    let bin = dir.path().join("portaudit");
-    std::fs::copy(util::bin(), &bin).unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    assert!(
-        others_can_execute(&bin),
-        "{} should be executable by nobody",
-        bin.display()
-    );
+    let (_dir, bin) = util::binary_for_nobody();
     // Held by us, root: nobody may not read our fds, so no owner can be shown.
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -11,3 +11,4 @@ mod daemon;
 mod fixtures;
 mod hostile;
 mod live;
+mod privilege;

@@ -218,3 +218,23 @@ pub fn program_path(program: &str) -> String {
         .display()
         .to_string()
 }
+
+/// A copy of the binary that any user can run: the build tree may sit where nobody
+/// cannot reach (/root/...). The copy lives as long as the returned directory.
+pub fn binary_for_nobody() -> (TempDir, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("for-nobody");
+    let copy = dir.path().join("portaudit");
+    std::fs::copy(bin(), &copy).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The file and every directory above it need the "other" execute bit.
+    let reachable = copy
+        .ancestors()
+        .all(|p| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0));
+    assert!(
+        reachable,
+        "{} should be executable by nobody",
+        copy.display()
+    );
+    (dir, copy)
+}

@@ -59,15 +59,12 @@ impl OwnerScan {
         if let Some(option) = hidepid {
             let denied = match self.denied {
                 0 => String::new(),
-                n => format!(
-                    " and the open files of {} could not be read (permission denied)",
-                    plural(n, "process", "processes")
-                ),
+                n => format!(" ({n} could not be read)"),
             };
             return Some(format!(
-                "{} is mounted with {option}: the processes of other users are hidden{denied}, \
-                 and a hidden process looks exactly like one that has exited; {sockets} no \
-                 process; run as root for full attribution",
+                "{} is mounted with {option}, which keeps other users' processes from us{denied}; \
+                 a hidden process looks exactly like one that has exited; {sockets} no process; \
+                 run as root for full attribution",
                 proc_root.display(),
             ));
         }
@@ -166,8 +163,9 @@ impl Inspected {
 trait PidDir {
     /// `stat`'s starttime: with the pid, what tells this process from a later one.
     fn start_time(&self) -> io::Result<u64>;
-    /// Push the inode of every `socket:[N]` fd; a link that cannot be read is skipped
-    /// (the fd was closed meanwhile).
+    /// Push the inode of every `socket:[N]` fd. A link that is gone (the fd was closed
+    /// meanwhile) is skipped; one we may not read makes the whole process unreadable:
+    /// inside a user namespace the fd directory lists, but its links do not resolve.
     fn socket_inodes(&self, found: &mut Vec<u64>) -> io::Result<()>;
     fn comm(&self) -> io::Result<Vec<u8>>;
     fn exe(&self) -> Option<PathBuf>;
@@ -213,7 +211,11 @@ impl PidDir for ProcDir {
         let fds = open_dir(Some(&self.0), Path::new("fd"))?;
         let mut link = Vec::with_capacity(32);
         for entry in Dir::read_from(&fds)? {
-            let Ok(entry) = entry else { continue };
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) if denied(e) => return Err(e.into()),
+                Err(_) => continue,
+            };
             let name = entry.file_name();
             if name.to_bytes().starts_with(b".") {
                 continue;
@@ -226,6 +228,7 @@ impl PidDir for ProcDir {
                     }
                     target.into_bytes()
                 }
+                Err(e) if denied(e) => return Err(e.into()),
                 Err(_) => Vec::with_capacity(32),
             };
         }
@@ -245,6 +248,10 @@ impl PidDir for ProcDir {
             .ok()
             .map(|target| PathBuf::from(OsString::from_vec(target.into_bytes())))
     }
+}
+
+fn denied(e: rustix::io::Errno) -> bool {
+    e == rustix::io::Errno::ACCESS || e == rustix::io::Errno::PERM
 }
 
 fn open_dir(parent: Option<&OwnedFd>, path: &Path) -> io::Result<OwnedFd> {

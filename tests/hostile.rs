@@ -319,6 +319,14 @@ fn listeners_equal_what_ss_reports_over_random_rounds() {
         let mut rng = Rng(seed);
         let mut total = 0;
         for n in 0..rounds {
+            // The last round's sockets are closed, but a child that another test forks
+            // (from this process, so holding all our fds until it execs) can keep one
+            // alive for a moment: start from an empty namespace.
+            netns::wait_until(
+                "the last round's sockets to close",
+                Duration::from_secs(10),
+                || ss_listeners().is_empty().then_some(()),
+            );
             let round = Round::build(&mut rng);
             let (_, report) = audit();
             let ours = reported(&report);
@@ -525,4 +533,129 @@ fn churn_never_hides_a_stable_listener_nor_fails_the_audit() {
             );
         },
     );
+}
+
+/// nginx workers with `reuseport`, a DNS server's threads: several sockets on one port.
+/// A person sees one service (one row that counts them); JSON keeps every socket.
+#[test]
+fn reuseport_groups_are_one_row_and_every_socket_in_json() {
+    in_namespace(
+        "reuseport_groups_are_one_row_and_every_socket_in_json",
+        |_| {
+            let group = |tcp: bool, address: IpAddr, n: usize| -> (Vec<Socket>, u16) {
+                let first = socket(tcp, address, true, true).unwrap();
+                first.bind(&SocketAddr::new(address, 0).into()).unwrap();
+                let port = local(&first).port();
+                let mut all = vec![first];
+                for _ in 1..n {
+                    let s = socket(tcp, address, true, true).unwrap();
+                    s.bind(&SocketAddr::new(address, port).into()).unwrap();
+                    all.push(s);
+                }
+                for s in all.iter().filter(|_| tcp) {
+                    s.listen(16).unwrap();
+                }
+                (all, port)
+            };
+            let (_workers, tcp_port) = group(true, Ipv4Addr::UNSPECIFIED.into(), 4);
+            let (_threads, udp_port) = group(false, Ipv6Addr::UNSPECIFIED.into(), 3);
+
+            let (_, report) = audit();
+            let tcp = report.find("tcp", "0.0.0.0", tcp_port);
+            let udp = report.find("udp", "::", udp_port);
+            assert_eq!((tcp.len(), udp.len()), (4, 3), "{report:#?}");
+            let inodes: BTreeSet<u64> = tcp.iter().chain(&udp).map(|s| s.inode).collect();
+            assert_eq!(inodes.len(), 7, "each socket once, with its own inode");
+
+            let table = util::run_args(&["--color", "never"]);
+            let rows = |port: u16| -> Vec<String> {
+                table
+                    .stdout
+                    .lines()
+                    .filter(|l| l.split_whitespace().nth(2) == Some(&port.to_string()))
+                    .map(String::from)
+                    .collect()
+            };
+            let tcp_rows = rows(tcp_port);
+            assert_eq!(tcp_rows.len(), 1, "{}", table.stdout);
+            assert!(tcp_rows[0].contains("(4 sockets)"), "{}", tcp_rows[0]);
+            let udp_rows = rows(udp_port);
+            assert_eq!(udp_rows.len(), 1, "{}", table.stdout);
+            assert!(
+                udp_rows[0].starts_with("udp6") && udp_rows[0].contains("(3 sockets)"),
+                "{}",
+                udp_rows[0]
+            );
+            // The summary counts sockets, and names the service once.
+            let summary = table.stdout.lines().last().unwrap();
+            assert!(summary.starts_with("7 listening, 7 exposed"), "{summary}");
+            assert_eq!(
+                summary.matches(&format!("{tcp_port}/tcp")).count(),
+                1,
+                "{summary}"
+            );
+        },
+    );
+}
+
+/// `portaudit | head -1` and `portaudit --json | head -c1` on a report far bigger than a
+/// pipe holds, so that the writes really meet a closed pipe: quiet, and exit 1.
+#[test]
+fn closed_stdout_on_a_big_report_ends_quietly_with_the_verdicts_code() {
+    in_namespace(
+        "closed_stdout_on_a_big_report_ends_quietly_with_the_verdicts_code",
+        |_| {
+            raise_fd_limit(4096);
+            let held: Vec<UdpSocket> = (0..1500)
+                .map(|_| UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap())
+                .collect();
+            let full = util::run_args(&["--json"]);
+            assert!(
+                full.stdout.len() > 256 * 1024,
+                "{} bytes",
+                full.stdout.len()
+            );
+            for (args, reader) in [
+                ("", "head -1"),
+                ("--json", "head -c1"),
+                ("", "head -c1"),
+                ("--json", "head -1"),
+            ] {
+                let script =
+                    format!("\"$0\" {args} | {reader} >/dev/null; echo \"${{PIPESTATUS[0]}}\"");
+                let out = Command::new("bash")
+                    .args(["-c", &script, util::bin()])
+                    .output()
+                    .unwrap();
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                assert_eq!(
+                    stdout.trim(),
+                    "1",
+                    "`portaudit {args} | {reader}` must exit 1"
+                );
+                assert_eq!(
+                    String::from_utf8_lossy(&out.stderr),
+                    "",
+                    "no panic or error on a closed pipe"
+                );
+            }
+            drop(held);
+        },
+    );
+}
+
+/// Let this process hold `n` fds, as far as the hard limit allows.
+fn raise_fd_limit(n: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit/setrlimit on a struct we own.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        if limit.rlim_cur < n {
+            limit.rlim_cur = n.min(limit.rlim_max);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+        }
+    }
 }

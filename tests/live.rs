@@ -328,7 +328,7 @@ fn unprivileged_run_lists_sockets_without_owners_and_warns_once() {
         .arg(&bin)
         .arg("--json")
         .env_remove("NO_COLOR");
-    let run = util::run(&mut cmd);
+    let run = util::run_when_not_busy(&mut cmd);
     assert!(
         run.code == 0 || run.code == 1,
         "an unprivileged audit must still finish (exit 0 or 1):\n{run:#?}"

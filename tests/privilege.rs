@@ -51,7 +51,7 @@ fn run_as(wrapper: &[&str], bin: &Path, args: &[&str]) -> Run {
         .arg(bin)
         .args(args)
         .env_remove("NO_COLOR");
-    util::run(&mut cmd)
+    util::run_when_not_busy(&mut cmd)
 }
 
 const NOBODY: [&str; 4] = [

@@ -11,4 +11,5 @@ mod daemon;
 mod fixtures;
 mod hostile;
 mod live;
+mod names;
 mod privilege;

@@ -219,22 +219,44 @@ pub fn program_path(program: &str) -> String {
         .to_string()
 }
 
-/// A copy of the binary that any user can run: the build tree may sit where nobody
-/// cannot reach (/root/...). The copy lives as long as the returned directory.
+/// The binary where any user can run it: the build tree may sit where nobody cannot
+/// reach (/root/...), and then a copy is made, which lives as long as the directory.
 pub fn binary_for_nobody() -> (TempDir, PathBuf) {
     use std::os::unix::fs::PermissionsExt;
+    // The file and every directory above it need the "other" execute bit.
+    let reachable = |path: &Path| {
+        path.ancestors()
+            .all(|p| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
+    };
     let dir = TempDir::new("for-nobody");
+    let original = std::fs::canonicalize(bin()).unwrap();
+    if reachable(&original) {
+        return (dir, original);
+    }
     let copy = dir.path().join("portaudit");
     std::fs::copy(bin(), &copy).unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    // The file and every directory above it need the "other" execute bit.
-    let reachable = copy
-        .ancestors()
-        .all(|p| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0));
     assert!(
-        reachable,
+        reachable(&copy),
         "{} should be executable by nobody",
         copy.display()
     );
     (dir, copy)
+}
+
+/// Run `cmd`, again if the binary it starts was "text file busy": a child that another
+/// test forked while a copy of the binary was being written holds it open for writing
+/// until that child execs.
+pub fn run_when_not_busy(cmd: &mut Command) -> Run {
+    let start = std::time::Instant::now();
+    loop {
+        let out = run(cmd);
+        if out.code != 126
+            || !out.stderr.contains("Text file busy")
+            || start.elapsed().as_secs() > 10
+        {
+            return out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

@@ -186,11 +186,21 @@ fn inspect(dir: &impl PidDir, pid: i32, wanted: &HashSet<u64>) -> Inspected {
     }
     held.sort_unstable();
     held.dedup(); // a process may hold one socket under several fds
+    let exe = dir.exe();
     let comm = match dir.comm() {
         Ok(comm) => comm,
         Err(e) => return Inspected::failed(&e),
     };
-    let exe = dir.exe();
+    // Still holding them once named: a process that exec'd meanwhile has a new name and
+    // has closed its close-on-exec fds, and must not lend the new name to the socket.
+    let mut still = Vec::with_capacity(held.len());
+    if let Err(e) = dir.socket_inodes(&mut still) {
+        return Inspected::failed(&e);
+    }
+    held.retain(|inode| still.contains(inode));
+    if held.is_empty() {
+        return Inspected::Gone;
+    }
     // The same process from the first read to the last, or nothing at all.
     match dir.start_time() {
         Ok(after) if after == before => Inspected::Holds(Process { pid, comm, exe }, held),
@@ -317,6 +327,9 @@ mod tests {
         start_times: [io::Result<u64>; 2],
         calls: Cell<usize>,
         fds: io::Result<Vec<u64>>,
+        /// What the fds are when read again, after the name; `None`: unchanged.
+        fds_after: Option<Vec<u64>>,
+        fd_reads: Cell<usize>,
         comm: io::Result<Vec<u8>>,
     }
 
@@ -329,6 +342,8 @@ mod tests {
             start_times: [Ok(100), Ok(100)],
             calls: Cell::new(0),
             fds: Ok(vec![7, 9, 7]),
+            fds_after: None,
+            fd_reads: Cell::new(0),
             comm: Ok(b"nginx".to_vec()),
         }
     }
@@ -342,6 +357,11 @@ mod tests {
             }
         }
         fn socket_inodes(&self, found: &mut Vec<u64>) -> io::Result<()> {
+            let read = self.fd_reads.replace(self.fd_reads.get() + 1);
+            if let (1, Some(after)) = (read, &self.fds_after) {
+                found.extend(after);
+                return Ok(());
+            }
             match &self.fds {
                 Ok(inodes) => {
                     found.extend(inodes);
@@ -380,6 +400,13 @@ mod tests {
     fn pid_reused_between_fds_and_name_is_no_owner() {
         let mut dir = staged();
         dir.start_times = [Ok(100), Ok(250)];
+        assert_eq!(inspect(&dir, 42, &wanted()), Inspected::Gone);
+    }
+
+    #[test]
+    fn a_process_that_execd_and_closed_the_socket_is_no_owner() {
+        let mut dir = staged();
+        dir.fds_after = Some(vec![9]);
         assert_eq!(inspect(&dir, 42, &wanted()), Inspected::Gone);
     }
 

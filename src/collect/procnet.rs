@@ -230,6 +230,9 @@ impl Buffer {
             self.len += n;
             want = READ_SIZE;
             if listening_only && past_listeners(&self.data[..self.len], from) {
+                // A read that asked for less than a page can end inside a row: keep whole rows.
+                let text = &self.data[..self.len];
+                self.len = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
                 return Ok(());
             }
         }

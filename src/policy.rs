@@ -386,4 +386,61 @@ mod tests {
             "invalid --allow value \"7o\": \"7o\" is not a port number"
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn protocol() -> impl Strategy<Value = Option<Protocol>> {
+            prop_oneof![
+                Just(None),
+                Just(Some(Protocol::Tcp)),
+                Just(Some(Protocol::Udp))
+            ]
+        }
+
+        fn suffix(protocol: Option<Protocol>, upper: bool) -> String {
+            match protocol {
+                None => String::new(),
+                Some(p) if upper => format!("/{}", p.name().to_uppercase()),
+                Some(p) => format!("/{}", p.name()),
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn port_specs_round_trip(port in 1u16..=65535, protocol in protocol(), upper in any::<bool>()) {
+                let spec = format!("{port}{}", suffix(protocol, upper));
+                prop_assert_eq!(allow(&spec), Ok(one(port..=port, protocol)));
+            }
+
+            #[test]
+            fn range_specs_round_trip(a in 1u16..=65535, b in 1u16..=65535, protocol in protocol()) {
+                let spec = format!("{a}-{b}{}", suffix(protocol, false));
+                let parsed = allow(&spec);
+                if a <= b {
+                    prop_assert_eq!(parsed, Ok(one(a..=b, protocol)));
+                } else {
+                    prop_assert!(parsed.unwrap_err().contains("greater than"));
+                }
+            }
+
+            #[test]
+            fn any_spec_is_parsed_or_refused_never_a_panic(spec in "\\PC{0,40}") {
+                if let Ok(entries) = allow(&spec) {
+                    prop_assert!(!entries.is_empty());
+                    for entry in entries {
+                        prop_assert!(*entry.ports.start() >= 1 && entry.ports.start() <= entry.ports.end());
+                    }
+                }
+            }
+
+            #[test]
+            fn spec_shaped_text_is_parsed_or_refused_never_a_panic(
+                spec in "[0-9]{0,7}(-[0-9]{0,7})?(/[a-zA-Z]{0,4})?",
+            ) {
+                let _ = allow(&spec);
+            }
+        }
+    }
 }

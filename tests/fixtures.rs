@@ -71,28 +71,56 @@ fn listeners_match_what_was_bound() {
 fn busy_tables_past_9999_rows_with_time_wait_and_reuseport_groups() {
     let tcp = std::fs::read_to_string(fixture("busy").join("proc/net/tcp")).unwrap();
     // The shapes this scenario exists for, as the kernel printed them.
-    assert!(tcp.lines().any(|l| l.starts_with("10000: ")), "`sl` past 9999 has no leading space");
+    assert!(
+        tcp.lines().any(|l| l.starts_with("10000: ")),
+        "`sl` past 9999 has no leading space"
+    );
     let time_wait = tcp
         .lines()
         .filter(|l| l.split_whitespace().nth(3) == Some("06"))
-        .inspect(|l| assert_eq!(l.split_whitespace().nth(9), Some("0"), "TIME_WAIT has inode 0: {l}"))
+        .inspect(|l| {
+            assert_eq!(
+                l.split_whitespace().nth(9),
+                Some("0"),
+                "TIME_WAIT has inode 0: {l}"
+            )
+        })
         .count();
     assert!(time_wait >= 10_000, "{time_wait} TIME_WAIT rows");
     let udp6 = std::fs::read_to_string(fixture("busy").join("proc/net/udp6")).unwrap();
-    let buckets: Vec<&str> = udp6.lines().skip(1).map(|l| l.split_whitespace().next().unwrap()).collect();
-    assert!(buckets.len() >= 3 && buckets.iter().all(|b| *b == buckets[0]), "one bucket: {buckets:?}");
+    let buckets: Vec<&str> = udp6
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert!(
+        buckets.len() >= 3 && buckets.iter().all(|b| *b == buckets[0]),
+        "one bucket: {buckets:?}"
+    );
 
     let (report, code) = audit_json("busy", &[]);
     assert_eq!(code, 1);
-    assert!(report.summary.complete && report.warnings.is_empty(), "{:#?}", report.warnings);
+    assert!(
+        report.summary.complete && report.warnings.is_empty(),
+        "{:#?}",
+        report.warnings
+    );
     let listening = binds("busy").iter().filter(|b| b.listens).count();
     assert_eq!(report.sockets.len(), listening);
     let nginx = report.find("tcp", "0.0.0.0", 8080);
     let inodes: BTreeSet<u64> = nginx.iter().map(|s| s.inode).collect();
-    assert_eq!((nginx.len(), inodes.len()), (4, 4), "every socket of the group, once");
+    assert_eq!(
+        (nginx.len(), inodes.len()),
+        (4, 4),
+        "every socket of the group, once"
+    );
 
     let out = audit_table("busy", &[]);
-    let rows: Vec<&str> = out.stdout.lines().filter(|l| l.contains(" 8080 ")).collect();
+    let rows: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" 8080 "))
+        .collect();
     assert_eq!(rows.len(), 1, "{}", out.stdout);
     assert!(rows[0].contains("/nginx (4 sockets)"), "{}", rows[0]);
 }
@@ -100,7 +128,10 @@ fn busy_tables_past_9999_rows_with_time_wait_and_reuseport_groups() {
 #[test]
 fn tables_read_in_a_user_namespace_show_the_overflow_uid() {
     let (report, code) = audit_json("userns", &[]);
-    assert_eq!(code, 1, "node on 0.0.0.0:3000 is exposed whatever its uid says");
+    assert_eq!(
+        code, 1,
+        "node on 0.0.0.0:3000 is exposed whatever its uid says"
+    );
     for s in &report.sockets {
         assert_eq!(s.uid, 65534, "{s:?}");
     }

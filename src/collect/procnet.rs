@@ -587,4 +587,110 @@ mod tests {
                 .is_err()
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A row as the kernel prints it (`%4d: %08X:%04X ...`), any slot number, with the
+        /// padding and the extra columns of whichever table.
+        fn kernel_row(
+            sl: u32,
+            local: (IpAddr, u16),
+            remote: (IpAddr, u16),
+            (state, uid, inode): (u8, u32, u64),
+            tail: &str,
+        ) -> String {
+            let hex = |ip: IpAddr| match ip {
+                IpAddr::V4(v4) => format!("{:08X}", u32::from_ne_bytes(v4.octets())),
+                IpAddr::V6(v6) => kernel_hex_v6(v6),
+            };
+            format!(
+                "{sl:4}: {}:{:04X} {}:{:04X} {state:02X} 00000000:00000000 00:00000000 00000000 {uid:5} {:8} {inode} {tail}",
+                hex(local.0),
+                local.1,
+                hex(remote.0),
+                remote.1,
+                0
+            )
+        }
+
+        fn address(family: Family) -> BoxedStrategy<IpAddr> {
+            match family {
+                Family::Ipv4 => any::<[u8; 4]>().prop_map(IpAddr::from).boxed(),
+                Family::Ipv6 => any::<[u8; 16]>().prop_map(IpAddr::from).boxed(),
+            }
+        }
+
+        fn family() -> impl Strategy<Value = Family> {
+            prop_oneof![Just(Family::Ipv4), Just(Family::Ipv6)]
+        }
+
+        proptest! {
+            #[test]
+            fn rows_round_trip_every_address_and_column(
+                (family, local, remote) in family().prop_flat_map(|f| (Just(f), address(f), address(f))),
+                ports in any::<(u16, u16)>(),
+                columns in any::<(u8, u32, u64)>(),
+                sl in 0u32..200_000,
+                tail in "( [0-9a-f]{1,16}){0,8} {0,40}",
+            ) {
+                let line = kernel_row(sl, (local, ports.0), (remote, ports.1), columns, &tail);
+                let row = parse_row(&line, family).unwrap();
+                prop_assert_eq!(row, Row {
+                    local,
+                    local_port: ports.0,
+                    remote,
+                    remote_port: ports.1,
+                    state: columns.0,
+                    uid: columns.1,
+                    inode: columns.2,
+                });
+            }
+
+            #[test]
+            fn any_row_text_is_parsed_or_refused_never_a_panic(line in "\\PC{0,200}") {
+                let _ = parse_row(&line, Family::Ipv4);
+                let _ = parse_row(&line, Family::Ipv6);
+            }
+
+            #[test]
+            fn any_table_bytes_are_parsed_or_refused_never_a_panic(
+                bytes in proptest::collection::vec(any::<u8>(), 0..600),
+            ) {
+                for family in [Family::Ipv4, Family::Ipv6] {
+                    let _ = parse_table(&bytes, family);
+                    let with_header = [HEADER.as_bytes(), &bytes].concat();
+                    let parsed = parse_table(&with_header, family).unwrap();
+                    // Every line is accounted for: a row, a refusal, or blank.
+                    let lines = with_header.split(|&b| b == b'\n').skip(1)
+                        .filter(|l| !l.trim_ascii().is_empty()).count();
+                    prop_assert_eq!(parsed.rows.len() + parsed.bad.len(), lines);
+                }
+            }
+
+            #[test]
+            fn a_damaged_row_costs_only_itself(
+                keep in proptest::collection::vec(any::<(u16, u64)>(), 1..20),
+                damage in 0usize..20,
+                junk in "[^\n]{0,80}",
+            ) {
+                let mut text = HEADER.to_string();
+                for (i, (port, inode)) in keep.iter().enumerate() {
+                    let row = kernel_row(i as u32, (Ipv4Addr::LOCALHOST.into(), *port), (Ipv4Addr::UNSPECIFIED.into(), 0), (0x0A, 0, *inode), "1 0");
+                    text.push_str(&row);
+                    text.push('\n');
+                    if i == damage {
+                        text.push_str(&junk);
+                        text.push('\n');
+                    }
+                }
+                let parsed = parse_table(text.as_bytes(), Family::Ipv4).unwrap();
+                let inodes: Vec<u64> = parsed.rows.iter().map(|r| r.inode).collect();
+                let wanted: Vec<u64> = keep.iter().map(|k| k.1).collect();
+                // The junk line may itself happen to be a row; every real row survives.
+                prop_assert!(wanted.iter().all(|w| inodes.contains(w)));
+            }
+        }
+    }
 }

@@ -22,7 +22,8 @@ Examples:
 Exit status:
   0  nothing unexpected is reachable from outside
   1  something is exposed (or internal, with --strict)
-  2  usage error, or the audit could not be done
+  2  usage error, or the audit could not be done or is incomplete
+     (a row of a socket table could not be read, and nothing is exposed)
 
 By default only ssh, http and https (22, 80, 443/tcp) may be reachable from outside.
 Run as root to see which process owns every socket.";

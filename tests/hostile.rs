@@ -10,7 +10,6 @@ use std::collections::BTreeSet;
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -452,15 +451,7 @@ fn churn_never_hides_a_stable_listener_nor_fails_the_audit() {
                     while running() {
                         let mut cmd = Command::new("true");
                         cmd.stdin(Stdio::null());
-                        // SAFETY: only the async-signal-safe dup2 between fork and exec.
-                        unsafe {
-                            cmd.pre_exec(move || {
-                                if libc::dup2(shared_fd, 3) == -1 {
-                                    return Err(std::io::Error::last_os_error());
-                                }
-                                Ok(())
-                            });
-                        }
+                        util::inherit_as_fd3(&mut cmd, shared_fd);
                         if let Ok(mut child) = cmd.spawn() {
                             let _ = child.wait();
                             children.fetch_add(1, Ordering::Relaxed);
@@ -621,23 +612,9 @@ fn closed_stdout_on_a_big_report_ends_quietly_with_the_verdicts_code() {
                 ("", "head -c1"),
                 ("--json", "head -1"),
             ] {
-                let script =
-                    format!("\"$0\" {args} | {reader} >/dev/null; echo \"${{PIPESTATUS[0]}}\"");
-                let out = Command::new("bash")
-                    .args(["-c", &script, util::bin()])
-                    .output()
-                    .unwrap();
-                let stdout = String::from_utf8_lossy(&out.stdout);
-                assert_eq!(
-                    stdout.trim(),
-                    "1",
-                    "`portaudit {args} | {reader}` must exit 1"
-                );
-                assert_eq!(
-                    String::from_utf8_lossy(&out.stderr),
-                    "",
-                    "no panic or error on a closed pipe"
-                );
+                let (code, stderr) = util::behind_a_pipe(args, reader);
+                assert_eq!(code, "1", "`portaudit {args} | {reader}` must exit 1");
+                assert_eq!(stderr, "", "no panic or error on a closed pipe");
             }
             drop(held);
         },

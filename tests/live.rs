@@ -8,7 +8,6 @@
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use crate::netns::{self, Child};
@@ -265,22 +264,7 @@ fn socket_shared_with_a_child_lists_both_processes() {
     // `sleep` inherits the listener as its fd 3, as a forked server worker would.
     let mut cmd = Command::new("sleep");
     cmd.arg("30").stdin(Stdio::null()).stdout(Stdio::null());
-    // SAFETY: the closure runs between fork and exec and only calls the
-    // async-signal-safe dup2 and fcntl.
-    unsafe {
-        cmd.pre_exec(move || {
-            // dup2 clears FD_CLOEXEC on the copy; if fd already is 3, clear it ourselves.
-            let rc = if fd == 3 {
-                libc::fcntl(3, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(fd, 3)
-            };
-            if rc == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    util::inherit_as_fd3(&mut cmd, fd);
     // std's spawn returns after the exec succeeded: the pid is already `sleep`'s.
     let child = Child::spawn(&mut cmd);
     assert_eq!(child.comm().as_deref(), Some("sleep"));

@@ -6,7 +6,6 @@ use std::ffi::OsStr;
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use crate::netns::{self, Child};
@@ -109,21 +108,7 @@ fn an_executable_path_that_is_not_utf8_is_kept_as_bytes() {
     let fd = listener.as_raw_fd();
     let mut cmd = Command::new(&exe);
     cmd.arg("30").stdin(Stdio::null()).stdout(Stdio::null());
-    // SAFETY: only the async-signal-safe dup2 and fcntl between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            // dup2 clears FD_CLOEXEC on the copy; if fd already is 3, clear it ourselves.
-            let rc = if fd == 3 {
-                libc::fcntl(3, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(fd, 3)
-            };
-            if rc == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    util::inherit_as_fd3(&mut cmd, fd);
     let mut child = Child::spawn(&mut cmd);
     child.assert_running();
     let run = util::run_args(&["--json"]);

@@ -260,3 +260,38 @@ pub fn run_when_not_busy(cmd: &mut Command) -> Run {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// Have the program `cmd` starts inherit `fd` as its fd 3, as a forked server worker
+/// inherits its listener.
+pub fn inherit_as_fd3(cmd: &mut Command, fd: std::os::fd::RawFd) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec and only calls the
+    // async-signal-safe dup2 and fcntl.
+    unsafe {
+        cmd.pre_exec(move || {
+            // dup2 clears FD_CLOEXEC on the copy; if fd already is 3, clear it ourselves.
+            let rc = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if rc == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// `portaudit ARGS | READER` in bash: portaudit's own exit status and stderr.
+pub fn behind_a_pipe(args: &str, reader: &str) -> (String, String) {
+    let script = format!("\"$0\" {args} | {reader} >/dev/null; echo \"${{PIPESTATUS[0]}}\"");
+    let out = Command::new("bash")
+        .args(["-c", &script, bin()])
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

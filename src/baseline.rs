@@ -164,7 +164,8 @@ pub fn compare(audit: &mut Audit, baseline: &BTreeSet<Key>, path: &Path) {
         now.insert(key);
     }
     let removed = baseline.difference(&now).cloned().collect();
-    if new > 0 && !audit.advisory && audit.outcome == Outcome::Clean {
+    // New listeners fail the audit, as an exposed one would (even an incomplete one: 1 beats 2).
+    if new > 0 && !audit.advisory {
         audit.outcome = Outcome::Exposed;
     }
     audit.baseline = Some(Comparison {

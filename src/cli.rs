@@ -36,7 +36,8 @@ Exit status:
   0  nothing unexpected is reachable from outside
   1  something is exposed, denied by a rule or new since --baseline (or internal,
      with --strict); --advisory exits 0 instead
-  2  usage error, or the audit could not be done (a bad policy or baseline file too)
+  2  usage error, or the audit could not be done or is incomplete (a row of a socket
+     table could not be read and nothing fails); a bad policy or baseline file too
 
 By default only ssh, http and https (22, 80, 443/tcp) may be reachable from outside.
 Run as root to see which process owns every socket.";

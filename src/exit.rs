@@ -1,8 +1,9 @@
 //! Exit codes are the product's API: provisioning gates on them (`portaudit || exit 1`).
 //!
 //! 0: nothing unexpected is reachable. 1: something is exposed (or internal, under
-//! `--strict`). 2: a usage error, or the audit could not be done — never 0 when we could
-//! not look.
+//! `--strict`). 2: a usage error, or the audit could not be done, or not whole (a row of
+//! a socket table could not be read) — never 0 when we could not look. A finding that
+//! fails the audit wins over an incomplete one: exposed is exposed.
 
 use std::process::ExitCode;
 
@@ -15,6 +16,9 @@ pub const TROUBLE: u8 = 2;
 pub enum Outcome {
     Clean,
     Exposed,
+    /// Nothing failed among what we saw, but part of a socket table could not be read:
+    /// the rows we lost might have been listeners.
+    Incomplete,
 }
 
 impl Outcome {
@@ -22,6 +26,7 @@ impl Outcome {
         match self {
             Outcome::Clean => CLEAN,
             Outcome::Exposed => EXPOSED,
+            Outcome::Incomplete => TROUBLE,
         }
     }
 

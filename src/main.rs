@@ -1,50 +1,18 @@
-//! portaudit: what is listening on this host, on which addresses, owned by which
-//! process — and is anything reachable from outside that should not be?
-//!
-//! The pipeline, one module per stage: cli (flags → checked config) → collect (the
-//! kernel's socket tables, owners) → classify (what a bind address reaches) → policy
-//! (allowlist, verdicts) → report (table or JSON). The exit code is the verdict.
-
-mod baseline;
-mod classify;
-mod cli;
-mod collect;
-mod error;
-mod exit;
-mod policy;
-mod report;
+//! The `portaudit` command: parse the flags, run the audit, exit with its verdict.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::Cli;
-use error::Error;
-use exit::Outcome;
+use portaudit::cli::Cli;
+use portaudit::exit;
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    match portaudit::run(Cli::parse()) {
         Ok(outcome) => outcome.exit_code(),
         Err(e) => {
             eprintln!("portaudit: {e}");
             ExitCode::from(exit::TROUBLE)
         }
     }
-}
-
-fn run(cli: Cli) -> Result<Outcome, Error> {
-    if let Some(what) = cli.generate() {
-        return cli::generate(what);
-    }
-    let config = cli.into_config()?;
-    let collection = collect::collect(&config.collect)?;
-    let mut audit = config.policy.judge(collection);
-    if let Some((path, listeners)) = &config.baseline {
-        baseline::compare(&mut audit, listeners, path);
-    }
-    if let Some(path) = &config.save_baseline {
-        baseline::save(&audit, path)?;
-    }
-    report::print(&audit, config.format, config.color)?;
-    Ok(audit.outcome)
 }

@@ -249,17 +249,15 @@ impl Policy {
             };
             key(a).cmp(&key(b))
         });
-        let outcome = if findings.iter().any(|f| f.fails) {
-            Outcome::Exposed
-        } else {
-            Outcome::Clean
-        };
         // Advisory mode reports findings but does not fail on them; an audit that could
-        // not be done still does.
-        let outcome = if self.advisory && outcome == Outcome::Exposed {
-            Outcome::Clean
+        // not be done, or not completely, still exits 2.
+        let fails = !self.advisory && findings.iter().any(|f| f.fails);
+        let outcome = if fails {
+            Outcome::Exposed
+        } else if collection.incomplete {
+            Outcome::Incomplete
         } else {
-            outcome
+            Outcome::Clean
         };
         let mut warnings = collection.warnings;
         if unattributed > 0 {
@@ -274,6 +272,7 @@ impl Policy {
             findings,
             warnings,
             strict: self.strict,
+            incomplete: collection.incomplete,
             outcome,
             advisory: self.advisory,
             ephemeral_ports: self.ephemeral_ports.clone(),
@@ -327,6 +326,8 @@ pub struct Audit {
     pub findings: Vec<Finding>,
     pub warnings: Vec<String>,
     pub strict: bool,
+    /// Part of a socket table could not be read (see `warnings`).
+    pub incomplete: bool,
     pub outcome: Outcome,
     /// Findings were reported but did not fail the audit.
     pub advisory: bool,
@@ -444,6 +445,7 @@ mod tests {
                 listeners: vec![l],
                 warnings: Vec::new(),
                 collector: Default::default(),
+                incomplete: false,
             });
             let f = &audit.findings[0];
             (f.verdict, f.rule.clone())
@@ -464,6 +466,7 @@ mod tests {
             uid: 0,
             inode: 1,
             detail: Default::default(),
+            processes_complete: true,
             user: Some("root".into()),
             processes: owners
                 .iter()
@@ -530,6 +533,7 @@ mod tests {
             listeners: vec![socket(Protocol::Tcp, "0.0.0.0", 9100, &[])],
             warnings: Vec::new(),
             collector: Default::default(),
+            incomplete: false,
         });
         assert!(
             audit.warnings[0].contains("no known owning process"),
@@ -622,6 +626,7 @@ mod tests {
                 listeners: vec![socket(Protocol::Udp, "0.0.0.0", 11211, &["memcached"])],
                 warnings: Vec::new(),
                 collector: Default::default(),
+                incomplete: false,
             })
         };
         assert_eq!(audit(&policy).outcome, Outcome::Exposed);
@@ -764,5 +769,62 @@ mod tests {
             err.to_string(),
             "invalid --allow value \"7o\": \"7o\" is not a port number"
         );
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn protocol() -> impl Strategy<Value = Option<Protocol>> {
+            prop_oneof![
+                Just(None),
+                Just(Some(Protocol::Tcp)),
+                Just(Some(Protocol::Udp))
+            ]
+        }
+
+        fn suffix(protocol: Option<Protocol>, upper: bool) -> String {
+            match protocol {
+                None => String::new(),
+                Some(p) if upper => format!("/{}", p.name().to_uppercase()),
+                Some(p) => format!("/{}", p.name()),
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn port_specs_round_trip(port in 1u16..=65535, protocol in protocol(), upper in any::<bool>()) {
+                let spec = format!("{port}{}", suffix(protocol, upper));
+                prop_assert_eq!(allow(&spec), Ok(one(port..=port, protocol)));
+            }
+
+            #[test]
+            fn range_specs_round_trip(a in 1u16..=65535, b in 1u16..=65535, protocol in protocol()) {
+                let spec = format!("{a}-{b}{}", suffix(protocol, false));
+                let parsed = allow(&spec);
+                if a <= b {
+                    prop_assert_eq!(parsed, Ok(one(a..=b, protocol)));
+                } else {
+                    prop_assert!(parsed.unwrap_err().contains("greater than"));
+                }
+            }
+
+            #[test]
+            fn any_spec_is_parsed_or_refused_never_a_panic(spec in "\\PC{0,40}") {
+                if let Ok(entries) = allow(&spec) {
+                    prop_assert!(!entries.is_empty());
+                    for entry in entries {
+                        prop_assert!(*entry.ports.start() >= 1 && entry.ports.start() <= entry.ports.end());
+                    }
+                }
+            }
+
+            #[test]
+            fn spec_shaped_text_is_parsed_or_refused_never_a_panic(
+                spec in "[0-9]{0,7}(-[0-9]{0,7})?(/[a-zA-Z]{0,4})?",
+            ) {
+                let _ = allow(&spec);
+            }
+        }
     }
 }

@@ -79,6 +79,7 @@ fn owner_of(memcached: &Child) -> Process {
         name: "memcached".into(),
         name_bytes: None,
         exe: Some(util::program_path("memcached")),
+        exe_bytes: None,
     }
 }
 

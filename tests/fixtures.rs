@@ -62,9 +62,82 @@ fn assert_same_listeners(scenario: &str) {
 
 #[test]
 fn listeners_match_what_was_bound() {
-    for scenario in ["mixed", "clean", "memcached", "no-ipv6"] {
+    for scenario in ["mixed", "clean", "memcached", "no-ipv6", "busy", "userns"] {
         assert_same_listeners(scenario);
     }
+}
+
+#[test]
+fn busy_tables_past_9999_rows_with_time_wait_and_reuseport_groups() {
+    let tcp = std::fs::read_to_string(fixture("busy").join("proc/net/tcp")).unwrap();
+    // The shapes this scenario exists for, as the kernel printed them.
+    assert!(
+        tcp.lines().any(|l| l.starts_with("10000: ")),
+        "`sl` past 9999 has no leading space"
+    );
+    let time_wait = tcp
+        .lines()
+        .filter(|l| l.split_whitespace().nth(3) == Some("06"))
+        .inspect(|l| {
+            assert_eq!(
+                l.split_whitespace().nth(9),
+                Some("0"),
+                "TIME_WAIT has inode 0: {l}"
+            )
+        })
+        .count();
+    assert!(time_wait >= 10_000, "{time_wait} TIME_WAIT rows");
+    let udp6 = std::fs::read_to_string(fixture("busy").join("proc/net/udp6")).unwrap();
+    let buckets: Vec<&str> = udp6
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert!(
+        buckets.len() >= 3 && buckets.iter().all(|b| *b == buckets[0]),
+        "one bucket: {buckets:?}"
+    );
+
+    let (report, code) = audit_json("busy", &[]);
+    assert_eq!(code, 1);
+    assert!(
+        report.summary.complete && report.warnings.is_empty(),
+        "{:#?}",
+        report.warnings
+    );
+    let listening = binds("busy").iter().filter(|b| b.listens).count();
+    assert_eq!(report.sockets.len(), listening);
+    let nginx = report.find("tcp", "0.0.0.0", 8080);
+    let inodes: BTreeSet<u64> = nginx.iter().map(|s| s.inode).collect();
+    assert_eq!(
+        (nginx.len(), inodes.len()),
+        (4, 4),
+        "every socket of the group, once"
+    );
+
+    let out = audit_table("busy", &[]);
+    let rows: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" 8080 "))
+        .collect();
+    assert_eq!(rows.len(), 1, "{}", out.stdout);
+    assert!(rows[0].contains("/nginx (4 sockets)"), "{}", rows[0]);
+}
+
+#[test]
+fn tables_read_in_a_user_namespace_show_the_overflow_uid() {
+    let (report, code) = audit_json("userns", &[]);
+    assert_eq!(
+        code, 1,
+        "node on 0.0.0.0:3000 is exposed whatever its uid says"
+    );
+    for s in &report.sockets {
+        assert_eq!(s.uid, 65534, "{s:?}");
+    }
+    assert_eq!(report.one("tcp", "0.0.0.0", 22).verdict, "allowed");
+    assert_eq!(report.one("tcp", "0.0.0.0", 3000).verdict, "exposed");
+    assert_eq!(report.one("udp", "127.0.0.1", 323).verdict, "local");
 }
 
 #[test]
@@ -407,31 +480,96 @@ fn missing_ipv6_tables_are_normal() {
     assert_eq!(out.stderr, "");
 }
 
-#[test]
-fn malformed_row_is_an_error_naming_file_and_line() {
+/// The line `malformed/README` says was corrupted.
+fn malformed_line() -> usize {
     let note = std::fs::read_to_string(fixture("malformed").join("README")).unwrap();
-    let line: usize = note
-        .split("line ")
+    note.split("line ")
         .nth(1)
         .unwrap()
         .split_whitespace()
         .next()
         .unwrap()
         .parse()
-        .unwrap();
-    for args in [&["--json"][..], &[][..]] {
-        let out = audit_table("malformed", args);
-        assert_eq!(out.code, 2, "{out:#?}");
-        assert_eq!(out.stdout, "", "no report when the audit could not be done");
-        let expected =
-            format!("malformed/proc/net/tcp:{line}: bad local address \"ZZZZZZZZ:0016\"");
-        assert!(
-            out.stderr.starts_with("portaudit: ") && out.stderr.contains(&expected),
-            "{}",
-            out.stderr
-        );
-        assert_eq!(out.stderr.lines().count(), 1, "one line: {}", out.stderr);
-    }
+        .unwrap()
+}
+
+#[test]
+fn malformed_row_is_a_warning_naming_file_and_line_and_the_rest_is_judged() {
+    let line = malformed_line();
+    let expected = format!("malformed/proc/net/tcp:{line}: bad local address \"ZZZZZZZZ:0016\"");
+    // `mixed` exposes sockets: the lost row cannot make that any better, so exit 1.
+    let (report, code) = audit_json("malformed", &[]);
+    assert_eq!(code, 1);
+    assert!(!report.summary.complete);
+    assert_eq!(report.summary.exit_code, 1);
+    assert_eq!(report.warnings.len(), 1, "{:#?}", report.warnings);
+    assert!(
+        report.warnings[0].contains(&expected),
+        "{:?}",
+        report.warnings
+    );
+    assert!(
+        report.warnings[0].contains("incomplete"),
+        "{:?}",
+        report.warnings
+    );
+    // Every other socket of `mixed` is still there: one bad row costs only that row.
+    let (whole, _) = audit_json("mixed", &[]);
+    assert_eq!(report.sockets.len(), whole.sockets.len() - 1);
+
+    let out = audit_table("malformed", &[]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert_eq!(out.stderr.lines().count(), 1, "one warning: {}", out.stderr);
+    assert!(
+        out.stderr.starts_with("portaudit: warning: ") && out.stderr.contains(&expected),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.lines().last().unwrap().contains("INCOMPLETE"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn malformed_row_on_an_otherwise_clean_host_exits_2() {
+    // `clean` with one row spoiled the way `malformed` spoils `mixed`.
+    let dir = TempDir::new("clean-malformed");
+    util::copy_tree(&fixture("clean").join("proc"), dir.path());
+    let tcp = dir.path().join("net/tcp");
+    let text = std::fs::read_to_string(&tcp).unwrap();
+    let mut lines: Vec<String> = text.split('\n').map(String::from).collect();
+    let colon = lines[1].find(':').unwrap();
+    lines[1].replace_range(colon + 2..colon + 10, "ZZZZZZZZ");
+    std::fs::write(&tcp, lines.join("\n")).unwrap();
+    let root = dir.path().display().to_string();
+
+    let out = run_args(&["--json", "--proc-root", &root]);
+    assert_eq!(
+        out.code, 2,
+        "a row we could not read might have been a listener: {out:#?}"
+    );
+    let report = out.report();
+    assert_eq!(
+        (report.summary.exit_code, report.summary.complete),
+        (2, false)
+    );
+    assert_eq!(report.summary.exposed, 0);
+    assert_eq!(
+        report.sockets.len(),
+        3,
+        "the other sockets are still reported"
+    );
+    assert!(
+        report.warnings[0].contains("net/tcp:2: bad local address"),
+        "{:?}",
+        report.warnings
+    );
+
+    let out = run_args(&["--color", "never", "--proc-root", &root]);
+    assert_eq!(out.code, 2, "{out:#?}");
+    assert!(out.stdout.contains("INCOMPLETE"), "{}", out.stdout);
 }
 
 #[test]
@@ -586,24 +724,10 @@ fn hostile_process_names_cannot_reach_the_terminal() {
 fn closed_stdout_ends_quietly_with_the_verdicts_code() {
     for reader in ["head -1", "head -c1", "true"] {
         for format in ["", "--json"] {
-            let script = format!(
-                "\"$0\" {format} --proc-root \"$1\" | {reader} >/dev/null; echo \"${{PIPESTATUS[0]}}\""
-            );
-            let out = Command::new("bash")
-                .args(["-c", &script, util::bin(), &proc_root("memcached")])
-                .output()
-                .unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            assert_eq!(
-                stdout.trim(),
-                "1",
-                "`portaudit {format} | {reader}` must exit 1"
-            );
-            assert_eq!(
-                String::from_utf8_lossy(&out.stderr),
-                "",
-                "no panic or error on a closed pipe"
-            );
+            let args = format!("{format} --proc-root '{}'", proc_root("memcached"));
+            let (code, stderr) = util::behind_a_pipe(&args, reader);
+            assert_eq!(code, "1", "`portaudit {format} | {reader}` must exit 1");
+            assert_eq!(stderr, "", "no panic or error on a closed pipe");
         }
     }
 }

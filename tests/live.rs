@@ -8,9 +8,6 @@
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::netns::{self, Child};
@@ -40,6 +37,7 @@ fn me() -> Process {
         name: comm.trim().to_string(),
         name_bytes: None,
         exe: Some(exe.display().to_string()),
+        exe_bytes: None,
     }
 }
 
@@ -297,22 +295,7 @@ fn socket_shared_with_a_child_lists_both_processes() {
     // `sleep` inherits the listener as its fd 3, as a forked server worker would.
     let mut cmd = Command::new("sleep");
     cmd.arg("30").stdin(Stdio::null()).stdout(Stdio::null());
-    // SAFETY: the closure runs between fork and exec and only calls the
-    // async-signal-safe dup2 and fcntl.
-    unsafe {
-        cmd.pre_exec(move || {
-            // dup2 clears FD_CLOEXEC on the copy; if fd already is 3, clear it ourselves.
-            let rc = if fd == 3 {
-                libc::fcntl(3, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(fd, 3)
-            };
-            if rc == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    util::inherit_as_fd3(&mut cmd, fd);
     // std's spawn returns after the exec succeeded: the pid is already `sleep`'s.
     let child = Child::spawn(&mut cmd);
     assert_eq!(child.comm().as_deref(), Some("sleep"));
@@ -328,6 +311,7 @@ fn socket_shared_with_a_child_lists_both_processes() {
             name: "sleep".into(),
             name_bytes: None,
             exe: Some(util::program_path("sleep")),
+            exe_bytes: None,
         },
     );
     let mut pids: Vec<i32> = s.processes.iter().map(|p| p.pid).collect();
@@ -343,32 +327,13 @@ fn socket_shared_with_a_child_lists_both_processes() {
 // `--strict` needs a listener on a private (internal) address, which we may not bind
 // on an arbitrary host; the fixtures cover it.
 
-/// Whether a user other than the owner (like nobody) may execute `path`: the file and
-/// every directory above it need the "other" execute bit.
-fn others_can_execute(path: &Path) -> bool {
-    let Ok(path) = path.canonicalize() else {
-        return false;
-    };
-    path.ancestors()
-        .all(|p| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
-}
-
 #[test]
 fn unprivileged_run_lists_sockets_without_owners_and_warns_once() {
     const TEST: &str = "unprivileged_run_lists_sockets_without_owners_and_warns_once";
     if !netns::require_root(TEST) || !netns::require_program(TEST, "setpriv") {
         return;
     }
-    // The build tree may sit where nobody cannot reach (/root/...): run a copy from /tmp.
-    let dir = util::TempDir::new("unprivileged");
-    let bin = dir.path().join("portaudit");
-    std::fs::copy(util::bin(), &bin).unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    assert!(
-        others_can_execute(&bin),
-        "{} should be executable by nobody",
-        bin.display()
-    );
+    let (_dir, bin) = util::binary_for_nobody();
     // Held by us, root: nobody may not read our fds, so no owner can be shown.
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -378,7 +343,7 @@ fn unprivileged_run_lists_sockets_without_owners_and_warns_once() {
         .arg(&bin)
         .arg("--json")
         .env_remove("NO_COLOR");
-    let run = util::run(&mut cmd);
+    let run = util::run_when_not_busy(&mut cmd);
     assert!(
         run.code == 0 || run.code == 1,
         "an unprivileged audit must still finish (exit 0 or 1):\n{run:#?}"

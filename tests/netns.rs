@@ -97,6 +97,48 @@ impl NetNs {
         ip(&all);
     }
 
+    /// Move the calling thread into this namespace: the sockets it creates from then on
+    /// live there, and so do the processes it starts. Only this thread moves, so a test
+    /// does it in a thread of its own.
+    pub fn enter(&self) {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::File::open(Path::new("/run/netns").join(&self.name))
+            .unwrap_or_else(|e| panic!("open /run/netns/{}: {e}", self.name));
+        // SAFETY: setns on a namespace fd we hold open; it changes only this thread.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(
+            rc,
+            0,
+            "setns {}: {}",
+            self.name,
+            std::io::Error::last_os_error()
+        );
+    }
+
+    /// Put these addresses (`10.7.0.1/24`, `fd00:7::1/64`) on a dummy interface `d0`, so
+    /// that sockets can bind them. Nothing outside the namespace can reach them.
+    pub fn add_addresses(&self, addresses: &[&str]) {
+        let dummy = Command::new("ip")
+            .args(["-n", &self.name, "link", "add", "d0", "type", "dummy"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !dummy {
+            // Kernels without CONFIG_DUMMY: a bridge with no ports is as isolated.
+            ip(&["-n", &self.name, "link", "add", "d0", "type", "bridge"]);
+        }
+        ip(&["-n", &self.name, "link", "set", "d0", "up"]);
+        for address in addresses {
+            if address.contains(':') {
+                ip(&[
+                    "-n", &self.name, "-6", "addr", "add", address, "dev", "d0", "nodad",
+                ]);
+            } else {
+                ip(&["-n", &self.name, "addr", "add", address, "dev", "d0"]);
+            }
+        }
+    }
+
     /// `ip netns exec NAME program args…`. Without `-b`, `ip` execs the program in place
     /// of itself, so the child's pid is the program's.
     pub fn exec<I, S>(&self, program: impl AsRef<OsStr>, args: I) -> Command

@@ -572,7 +572,21 @@ fn prometheus_recipe_writes_the_textfile_atomically() {
         "{metrics}"
     );
 
-    let failed = run_script("malformed");
+    // A corrupted row: the rest is still reported, marked incomplete.
+    let partial = run_script("malformed");
+    assert_eq!(partial.code, 0, "{partial:#?}");
+    let metrics = std::fs::read_to_string(dir.path().join("portaudit.prom")).unwrap();
+    assert!(
+        metrics.contains("\nportaudit_audit_complete 0\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nportaudit_audit_success 1\n"),
+        "{metrics}"
+    );
+
+    // No audit at all (a proc tree that does not exist): success 0 and nothing else.
+    let failed = run_script("no-such-scenario");
     assert_eq!(failed.code, 0, "{failed:#?}");
     let metrics = std::fs::read_to_string(dir.path().join("portaudit.prom")).unwrap();
     assert!(

@@ -15,5 +15,8 @@ mod ansible;
 mod collectors;
 mod daemon;
 mod fixtures;
+mod hostile;
 mod live;
+mod names;
 mod policy;
+mod privilege;

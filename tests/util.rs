@@ -63,6 +63,9 @@ pub struct Socket {
     pub verdict: String,
     pub uid: u32,
     pub user: Option<String>,
+    /// Present only when the user name is not UTF-8.
+    #[serde(default)]
+    pub user_bytes: Option<Vec<u8>>,
     pub inode: u64,
     pub processes: Vec<Process>,
     pub rule: Option<String>,
@@ -79,6 +82,7 @@ pub struct Socket {
     pub device: Option<String>,
     #[serde(deserialize_with = "required")]
     pub reachable_on: Option<Vec<HostAddress>>,
+    pub processes_complete: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -104,6 +108,9 @@ pub struct Process {
     #[serde(default)]
     pub name_bytes: Option<Vec<u8>>,
     pub exe: Option<String>,
+    /// Present only when the executable's path is not UTF-8.
+    #[serde(default)]
+    pub exe_bytes: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,6 +121,7 @@ pub struct Summary {
     pub allowed: usize,
     pub local: usize,
     pub strict: bool,
+    pub complete: bool,
     pub exit_code: u8,
     pub denied: usize,
     pub advisory: bool,
@@ -273,4 +281,81 @@ pub fn program_path(program: &str) -> String {
         .unwrap_or_else(|| panic!("{program} is not on PATH"))
         .display()
         .to_string()
+}
+
+/// The binary where any user can run it: the build tree may sit where nobody cannot
+/// reach (/root/...), and then a copy is made, which lives as long as the directory.
+pub fn binary_for_nobody() -> (TempDir, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    // The file and every directory above it need the "other" execute bit.
+    let reachable = |path: &Path| {
+        path.ancestors()
+            .all(|p| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
+    };
+    let dir = TempDir::new("for-nobody");
+    let original = std::fs::canonicalize(bin()).unwrap();
+    if reachable(&original) {
+        return (dir, original);
+    }
+    let copy = dir.path().join("portaudit");
+    std::fs::copy(bin(), &copy).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(
+        reachable(&copy),
+        "{} should be executable by nobody",
+        copy.display()
+    );
+    (dir, copy)
+}
+
+/// Run `cmd`, again if the binary it starts was "text file busy": a child that another
+/// test forked while a copy of the binary was being written holds it open for writing
+/// until that child execs.
+pub fn run_when_not_busy(cmd: &mut Command) -> Run {
+    let start = std::time::Instant::now();
+    loop {
+        let out = run(cmd);
+        if out.code != 126
+            || !out.stderr.contains("Text file busy")
+            || start.elapsed().as_secs() > 10
+        {
+            return out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Have the program `cmd` starts inherit `fd` as its fd 3, as a forked server worker
+/// inherits its listener.
+pub fn inherit_as_fd3(cmd: &mut Command, fd: std::os::fd::RawFd) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec and only calls the
+    // async-signal-safe dup2 and fcntl.
+    unsafe {
+        cmd.pre_exec(move || {
+            // dup2 clears FD_CLOEXEC on the copy; if fd already is 3, clear it ourselves.
+            let rc = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if rc == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// `portaudit ARGS | READER` in bash: portaudit's own exit status and stderr.
+pub fn behind_a_pipe(args: &str, reader: &str) -> (String, String) {
+    let script = format!("\"$0\" {args} | {reader} >/dev/null; echo \"${{PIPESTATUS[0]}}\"");
+    let out = Command::new("bash")
+        .args(["-c", &script, bin()])
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

@@ -7,6 +7,7 @@
 //! fast, and it tells dual-stack and bound devices) and `proc` (the /proc/net tables: a
 //! captured tree, a container's proc, or a sandbox that refuses netlink).
 
+mod host;
 #[cfg(target_os = "linux")]
 mod netlink;
 #[cfg(target_os = "linux")]
@@ -75,12 +76,23 @@ pub struct Listener {
     pub port: u16,
     pub uid: u32,
     pub inode: u64,
-    /// `None` when the uid has no name in the user database.
-    pub user: Option<String>,
+    /// The uid's name as the user database has it (bytes: not assumed to be UTF-8);
+    /// `None` when it has none.
+    pub user: Option<Vec<u8>>,
     /// Empty when no owner was found (or we were not allowed to look).
     pub processes: Vec<Process>,
     /// What only the netlink collector can tell.
     pub detail: Detail,
+    /// Every process could be inspected, so `processes` is the whole list. False when
+    /// some were out of reach (no root, hidepid): the owners we did not see are unknown.
+    pub processes_complete: bool,
+}
+
+impl Listener {
+    /// The user name as text; bytes that are not UTF-8 become U+FFFD.
+    pub fn user_name(&self) -> Option<Cow<'_, str>> {
+        self.user.as_deref().map(String::from_utf8_lossy)
+    }
 }
 
 /// What a socket's bind means beyond address and port; `None` where the collector that
@@ -163,6 +175,9 @@ pub struct Collection {
     /// Non-fatal trouble, said once each: what we could not see.
     pub warnings: Vec<String>,
     pub collector: Collector,
+    /// Part of a socket table could not be read: a listener may be missing, so the audit
+    /// cannot pass (exit 2), though it can still fail (exit 1).
+    pub incomplete: bool,
 }
 
 /// Read the sockets with the chosen collector and, unless told not to, attribute owners.
@@ -170,6 +185,7 @@ pub struct Collection {
 pub fn collect(options: &Options) -> Result<Collection, Error> {
     let proc_root = options.proc_root.as_path();
     let mut warnings = Vec::new();
+    let mut incomplete = false;
     let (mut listeners, collector) = match options.collector {
         Choice::Netlink if !options.live() => {
             return Err(Error::new(format!(
@@ -189,11 +205,15 @@ pub fn collect(options: &Options) -> Result<Collection, Error> {
                     "{why}; read /proc/net instead, which cannot tell dual-stack from \
                      IPv6-only sockets nor show bound devices"
                 ));
-                (from_proc(proc_root)?, Collector::Proc)
+                let listeners = from_proc(proc_root, &mut warnings, &mut incomplete)?;
+                (listeners, Collector::Proc)
             }
             Err(netlink::NetlinkError::Failed(why)) => return Err(Error::new(why)),
         },
-        Choice::Auto | Choice::Proc => (from_proc(proc_root)?, Collector::Proc),
+        Choice::Auto | Choice::Proc => {
+            let listeners = from_proc(proc_root, &mut warnings, &mut incomplete)?;
+            (listeners, Collector::Proc)
+        }
     };
 
     let mut users = users::UserNames::default();
@@ -201,31 +221,61 @@ pub fn collect(options: &Options) -> Result<Collection, Error> {
         listener.user = users.name(listener.uid);
     }
     if options.processes {
-        let scan = owners::scan(proc_root, listeners.iter().map(|l| l.inode).collect());
+        let wanted = listeners
+            .iter()
+            .map(|l| l.inode)
+            .filter(|&i| i != 0)
+            .collect();
+        let scan = owners::scan(proc_root, &wanted);
+        let hidepid = host::hidepid(proc_root);
+        let complete = scan.complete(hidepid.as_deref());
         for listener in &mut listeners {
             listener.processes = scan
                 .owners
                 .get(&listener.inode)
                 .cloned()
                 .unwrap_or_default();
+            listener.processes_complete = complete;
         }
         let unowned = listeners.iter().filter(|l| l.processes.is_empty()).count();
-        if let Some(warning) = scan.warning(unowned) {
-            warnings.push(warning);
+        warnings.extend(scan.warning(unowned, hidepid.as_deref(), proc_root));
+    }
+    if let Some(overflow) = host::unmapped_uid() {
+        let shown = listeners.iter().filter(|l| l.uid == overflow).count();
+        if shown > 0 {
+            warnings.push(format!(
+                "portaudit runs in a user namespace: {shown} listening socket{} uid {overflow}, \
+                 the kernel's stand-in for an owner who has no uid in this namespace",
+                if shown == 1 { " shows" } else { "s show" },
+            ));
         }
     }
     Ok(Collection {
         listeners,
         warnings,
         collector,
+        incomplete,
     })
 }
 
 /// /proc/net: the sockets, with IPV6_V6ONLY's default (net.ipv6.bindv6only) as the only
 /// hint about dual-stack.
 #[cfg(target_os = "linux")]
-fn from_proc(proc_root: &Path) -> Result<Vec<Listener>, Error> {
-    let mut listeners = procnet::read_listeners(proc_root)?;
+/// /proc/net; a row that cannot be parsed is a warning and makes the audit incomplete.
+fn from_proc(
+    proc_root: &Path,
+    warnings: &mut Vec<String>,
+    incomplete: &mut bool,
+) -> Result<Vec<Listener>, Error> {
+    let tables = procnet::read_listeners(proc_root)?;
+    *incomplete |= !tables.bad_rows.is_empty();
+    warnings.extend(
+        tables
+            .bad_rows
+            .into_iter()
+            .map(|row| format!("{row}; row skipped, so the audit is incomplete")),
+    );
+    let mut listeners = tables.listeners;
     let bindv6only = std::fs::read_to_string(proc_root.join("sys/net/ipv6/bindv6only"))
         .ok()
         .and_then(|text| match text.trim() {

@@ -274,6 +274,7 @@ pub fn parse_inet_diag(payload: &[u8], protocol: Protocol) -> Result<Option<Diag
             inode,
             user: None,
             processes: Vec::new(),
+            processes_complete: false,
             detail: Default::default(),
         },
         v6only: if family == Family::Ipv6 { v6only } else { None },

@@ -1,15 +1,22 @@
 //! Find the processes that hold each listening socket open.
 //!
-//! A socket's owners are the processes with an fd linking to `socket:[INODE]`. We walk
-//! /proc/<pid>/fd with the procfs crate, keeping only the inodes that are listening.
-//! Processes can vanish mid-scan (not an error) and other users' fds cannot be read
-//! without root (counted, and said once in a warning).
+//! A socket's owners are the processes with an fd linking to `socket:[INODE]`. The host
+//! moves under us while we look: processes exit (their files vanish: ENOENT, ESRCH), fds
+//! close, and a pid can be handed to a new process between two reads. So each process
+//! is read through a handle on its own /proc/<pid> directory, which stays bound to that
+//! process (a new process with the same pid is another directory), and its start time in
+//! `stat` is compared before and after: a process that changed or went away mid-read is
+//! dropped, never attributed. Other users' fds cannot be read without root (counted, and
+//! said once in a warning).
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::ffi::OsString;
+use std::io::{self, Read};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
 
-use procfs::ProcError;
-use procfs::process::{FDTarget, all_processes_with_root};
+use rustix::fs::{Dir, Mode, OFlags};
 
 use super::Process;
 use crate::error::describe_io;
@@ -20,34 +27,59 @@ pub struct OwnerScan {
     pub owners: HashMap<u64, Vec<Process>>,
     /// Processes whose fds we were not allowed to read.
     pub denied: usize,
+    /// Processes that exited, or were replaced under their pid, while we read them.
+    pub vanished: usize,
     /// Set when the process list itself could not be read.
     pub unlisted: Option<String>,
 }
 
 impl OwnerScan {
+    /// Whether every process was inspected, so that a socket's owner list is whole.
+    pub fn complete(&self, hidepid: Option<&str>) -> bool {
+        self.denied == 0 && self.unlisted.is_none() && hidepid.is_none()
+    }
+
     /// The one warning to print when some listener is left without an owner, if any.
-    pub fn warning(&self, unowned: usize) -> Option<String> {
+    /// `hidepid` is the proc mount's option when it hides processes from us.
+    pub fn warning(
+        &self,
+        unowned: usize,
+        hidepid: Option<&str>,
+        proc_root: &Path,
+    ) -> Option<String> {
         if let Some(why) = &self.unlisted {
             return Some(format!(
                 "could not list processes ({why}): no socket shows its owner"
             ));
         }
-        if unowned > 0 && self.denied > 0 {
+        if unowned == 0 {
+            return None;
+        }
+        let sockets = plural(unowned, "listening socket shows", "listening sockets show");
+        if let Some(option) = hidepid {
+            let denied = match self.denied {
+                0 => String::new(),
+                n => format!(" ({n} could not be read)"),
+            };
             return Some(format!(
-                "could not read the open files of {} (permission denied): {} no process; \
+                "{} is mounted with {option}, which keeps other users' processes from us{denied}; \
+                 a hidden process looks exactly like one that has exited; {sockets} no process; \
                  run as root for full attribution",
-                plural(self.denied, "process", "processes"),
-                plural(unowned, "listening socket shows", "listening sockets show"),
+                proc_root.display(),
             ));
         }
-        if unowned > 0 {
+        if self.denied > 0 {
             return Some(format!(
-                "{} no owning process in /proc: held by the kernel or by a process in another \
-                 PID namespace",
-                plural(unowned, "listening socket has", "listening sockets have"),
+                "could not read the open files of {} (permission denied): {sockets} no \
+                 process; run as root for full attribution",
+                plural(self.denied, "process", "processes"),
             ));
         }
-        None
+        Some(format!(
+            "{} no owning process in /proc: held by the kernel, by a process in another PID \
+             namespace, or by one that exited during the audit",
+            plural(unowned, "listening socket has", "listening sockets have"),
+        ))
     }
 }
 
@@ -55,50 +87,46 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-pub fn scan(proc_root: &Path, wanted: HashSet<u64>) -> OwnerScan {
+/// Walk every process under `proc_root` and note which of the `wanted` inodes it holds.
+pub fn scan(proc_root: &Path, wanted: &HashSet<u64>) -> OwnerScan {
     let mut scan = OwnerScan::default();
     if wanted.is_empty() {
         return scan;
     }
-    let processes = match all_processes_with_root(proc_root) {
-        Ok(processes) => processes,
+    let listing = open_dir(None, proc_root).and_then(|root| {
+        let pids = Dir::read_from(&root)?;
+        Ok((root, pids))
+    });
+    let (root, pids) = match listing {
+        Ok(listing) => listing,
         Err(e) => {
-            scan.unlisted = Some(describe_proc_error(proc_root, e));
+            scan.unlisted = Some(format!("{}: {}", proc_root.display(), describe_io(&e)));
             return scan;
         }
     };
-    for process in processes.flatten() {
-        let fds = match process.fd() {
-            Ok(fds) => fds,
-            Err(ProcError::PermissionDenied(_)) => {
-                scan.denied += 1;
-                continue;
+    for entry in pids {
+        let Ok(entry) = entry else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .ok()
+            .and_then(|name| name.parse::<i32>().ok())
+        else {
+            continue; // not a process: net, sys, self, ...
+        };
+        let inspected = match open_dir(Some(&root), Path::new(&pid.to_string())) {
+            Ok(dir) => inspect(&ProcDir(dir), pid, wanted),
+            Err(e) => Inspected::failed(&e),
+        };
+        match inspected {
+            Inspected::Holds(process, inodes) => {
+                for inode in inodes {
+                    scan.owners.entry(inode).or_default().push(process.clone());
+                }
             }
-            // Exited since we listed it, or a kernel thread: nothing to attribute.
-            Err(_) => continue,
-        };
-        let mut held: Vec<u64> = fds
-            .flatten()
-            .filter_map(|fd| match fd.target {
-                FDTarget::Socket(inode) if wanted.contains(&inode) => Some(inode),
-                _ => None,
-            })
-            .collect();
-        if held.is_empty() {
-            continue;
-        }
-        let Some(comm) = comm(proc_root, process.pid) else {
-            continue; // exited between reading its fds and its name
-        };
-        let exe = process.exe().ok();
-        held.sort_unstable();
-        held.dedup(); // a process may hold one socket under several fds
-        for inode in held {
-            scan.owners.entry(inode).or_default().push(Process {
-                pid: process.pid,
-                comm: comm.clone(),
-                exe: exe.clone(),
-            });
+            Inspected::Nothing => {}
+            Inspected::Denied => scan.denied += 1,
+            Inspected::Gone => scan.vanished += 1,
         }
     }
     for owners in scan.owners.values_mut() {
@@ -107,20 +135,306 @@ pub fn scan(proc_root: &Path, wanted: HashSet<u64>) -> OwnerScan {
     scan
 }
 
-/// The process name from `comm`, as bytes: it is not guaranteed to be UTF-8.
-fn comm(proc_root: &Path, pid: i32) -> Option<Vec<u8>> {
-    let mut bytes = std::fs::read(proc_root.join(pid.to_string()).join("comm")).ok()?;
-    if bytes.last() == Some(&b'\n') {
-        bytes.pop();
-    }
-    Some(bytes)
+/// What reading one process told us.
+#[derive(Debug, PartialEq, Eq)]
+enum Inspected {
+    /// It holds these wanted inodes (sorted, each once).
+    Holds(Process, Vec<u64>),
+    /// It holds none of them.
+    Nothing,
+    /// We may not read its fds.
+    Denied,
+    /// It exited, or its pid now names another process.
+    Gone,
 }
 
-fn describe_proc_error(root: &Path, e: ProcError) -> String {
-    match e {
-        ProcError::PermissionDenied(_) => format!("{}: permission denied", root.display()),
-        ProcError::NotFound(_) => format!("{}: no such file or directory", root.display()),
-        ProcError::Io(io, _) => format!("{}: {}", root.display(), describe_io(&io)),
-        other => format!("{}: {other}", root.display()),
+impl Inspected {
+    fn failed(e: &io::Error) -> Inspected {
+        match e.kind() {
+            io::ErrorKind::PermissionDenied => Inspected::Denied,
+            // ENOENT, ESRCH and the rest: whatever it was, it is no longer there to read.
+            _ => Inspected::Gone,
+        }
+    }
+}
+
+/// The reads one process takes. A trait so that the tests can stage a process that
+/// exits or is replaced at each step.
+trait PidDir {
+    /// `stat`'s starttime: with the pid, what tells this process from a later one.
+    fn start_time(&self) -> io::Result<u64>;
+    /// Push the inode of every `socket:[N]` fd. A link that is gone (the fd was closed
+    /// meanwhile) is skipped; one we may not read makes the whole process unreadable:
+    /// inside a user namespace the fd directory lists, but its links do not resolve.
+    fn socket_inodes(&self, found: &mut Vec<u64>) -> io::Result<()>;
+    fn comm(&self) -> io::Result<Vec<u8>>;
+    fn exe(&self) -> Option<PathBuf>;
+}
+
+fn inspect(dir: &impl PidDir, pid: i32, wanted: &HashSet<u64>) -> Inspected {
+    let before = match dir.start_time() {
+        Ok(time) => time,
+        Err(e) => return Inspected::failed(&e),
+    };
+    let mut held = Vec::new();
+    if let Err(e) = dir.socket_inodes(&mut held) {
+        return Inspected::failed(&e);
+    }
+    held.retain(|inode| wanted.contains(inode));
+    if held.is_empty() {
+        return Inspected::Nothing;
+    }
+    held.sort_unstable();
+    held.dedup(); // a process may hold one socket under several fds
+    let exe = dir.exe();
+    let comm = match dir.comm() {
+        Ok(comm) => comm,
+        Err(e) => return Inspected::failed(&e),
+    };
+    // Still holding them once named: a process that exec'd meanwhile has a new name and
+    // has closed its close-on-exec fds, and must not lend the new name to the socket.
+    let mut still = Vec::with_capacity(held.len());
+    if let Err(e) = dir.socket_inodes(&mut still) {
+        return Inspected::failed(&e);
+    }
+    held.retain(|inode| still.contains(inode));
+    if held.is_empty() {
+        return Inspected::Gone;
+    }
+    // The same process from the first read to the last, or nothing at all.
+    match dir.start_time() {
+        Ok(after) if after == before => Inspected::Holds(Process { pid, comm, exe }, held),
+        _ => Inspected::Gone,
+    }
+}
+
+/// A handle on one /proc/<pid> directory.
+struct ProcDir(OwnedFd);
+
+impl PidDir for ProcDir {
+    fn start_time(&self) -> io::Result<u64> {
+        let stat = read_at(&self.0, "stat")?;
+        parse_start_time(&stat).ok_or_else(|| io::Error::other("unexpected stat format"))
+    }
+
+    fn socket_inodes(&self, found: &mut Vec<u64>) -> io::Result<()> {
+        let fds = open_dir(Some(&self.0), Path::new("fd"))?;
+        let mut link = Vec::with_capacity(32);
+        for entry in Dir::read_from(&fds)? {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) if denied(e) => return Err(e.into()),
+                Err(_) => continue,
+            };
+            let name = entry.file_name();
+            if name.to_bytes().starts_with(b".") {
+                continue;
+            }
+            // Each buffer is reused: no allocation per fd.
+            link = match rustix::fs::readlinkat(&fds, name, std::mem::take(&mut link)) {
+                Ok(target) => {
+                    if let Some(inode) = socket_inode(target.as_bytes()) {
+                        found.push(inode);
+                    }
+                    target.into_bytes()
+                }
+                Err(e) if denied(e) => return Err(e.into()),
+                Err(_) => Vec::with_capacity(32),
+            };
+        }
+        Ok(())
+    }
+
+    fn comm(&self) -> io::Result<Vec<u8>> {
+        let mut comm = read_at(&self.0, "comm")?;
+        if comm.last() == Some(&b'\n') {
+            comm.pop();
+        }
+        Ok(comm)
+    }
+
+    fn exe(&self) -> Option<PathBuf> {
+        rustix::fs::readlinkat(&self.0, "exe", Vec::new())
+            .ok()
+            .map(|target| PathBuf::from(OsString::from_vec(target.into_bytes())))
+    }
+}
+
+fn denied(e: rustix::io::Errno) -> bool {
+    e == rustix::io::Errno::ACCESS || e == rustix::io::Errno::PERM
+}
+
+fn open_dir(parent: Option<&OwnedFd>, path: &Path) -> io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let fd = match parent {
+        Some(parent) => rustix::fs::openat(parent, path, flags, Mode::empty()),
+        None => rustix::fs::open(path, flags, Mode::empty()),
+    };
+    fd.map_err(io::Error::from)
+}
+
+fn read_at(dir: &OwnedFd, name: &str) -> io::Result<Vec<u8>> {
+    let fd = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let mut bytes = Vec::with_capacity(512);
+    std::fs::File::from(fd).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// `socket:[12345]` → 12345.
+fn socket_inode(link: &[u8]) -> Option<u64> {
+    let digits = link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// Field 22 of `stat`. The name in field 2 is chosen by the process and may hold spaces
+/// and parentheses, so the fields are counted from the last `)`.
+fn parse_start_time(stat: &[u8]) -> Option<u64> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
+    // After the name: field 3 (state) onwards, so starttime is the 20th.
+    rest.split_ascii_whitespace().nth(19)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    #[test]
+    fn start_time_survives_a_hostile_name() {
+        let stat = b"4242 (a) b) (c 0 0) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0\n";
+        assert_eq!(parse_start_time(stat), Some(987654));
+        assert_eq!(parse_start_time(b"4242 (x) S 1"), None);
+        assert_eq!(parse_start_time(b"no parenthesis"), None);
+    }
+
+    #[test]
+    fn socket_links() {
+        assert_eq!(socket_inode(b"socket:[12345]"), Some(12345));
+        for other in [
+            &b"pipe:[12345]"[..],
+            b"/dev/null",
+            b"socket:[]",
+            b"socket:[1x]",
+            b"anon_inode:[eventfd]",
+        ] {
+            assert_eq!(socket_inode(other), None);
+        }
+    }
+
+    /// A process whose reads fail, or whose start time changes, at a chosen step.
+    struct Staged {
+        start_times: [io::Result<u64>; 2],
+        calls: Cell<usize>,
+        fds: io::Result<Vec<u64>>,
+        /// What the fds are when read again, after the name; `None`: unchanged.
+        fds_after: Option<Vec<u64>>,
+        fd_reads: Cell<usize>,
+        comm: io::Result<Vec<u8>>,
+    }
+
+    fn err(kind: io::ErrorKind) -> io::Error {
+        io::Error::from(kind)
+    }
+
+    fn staged() -> Staged {
+        Staged {
+            start_times: [Ok(100), Ok(100)],
+            calls: Cell::new(0),
+            fds: Ok(vec![7, 9, 7]),
+            fds_after: None,
+            fd_reads: Cell::new(0),
+            comm: Ok(b"nginx".to_vec()),
+        }
+    }
+
+    impl PidDir for Staged {
+        fn start_time(&self) -> io::Result<u64> {
+            let call = self.calls.replace(self.calls.get() + 1);
+            match &self.start_times[call.min(1)] {
+                Ok(t) => Ok(*t),
+                Err(e) => Err(err(e.kind())),
+            }
+        }
+        fn socket_inodes(&self, found: &mut Vec<u64>) -> io::Result<()> {
+            let read = self.fd_reads.replace(self.fd_reads.get() + 1);
+            if let (1, Some(after)) = (read, &self.fds_after) {
+                found.extend(after);
+                return Ok(());
+            }
+            match &self.fds {
+                Ok(inodes) => {
+                    found.extend(inodes);
+                    Ok(())
+                }
+                Err(e) => Err(err(e.kind())),
+            }
+        }
+        fn comm(&self) -> io::Result<Vec<u8>> {
+            match &self.comm {
+                Ok(c) => Ok(c.clone()),
+                Err(e) => Err(err(e.kind())),
+            }
+        }
+        fn exe(&self) -> Option<PathBuf> {
+            None
+        }
+    }
+
+    fn wanted() -> HashSet<u64> {
+        HashSet::from([7])
+    }
+
+    #[test]
+    fn a_steady_process_is_an_owner_once_per_socket() {
+        let got = inspect(&staged(), 42, &wanted());
+        let process = Process {
+            pid: 42,
+            comm: b"nginx".to_vec(),
+            exe: None,
+        };
+        assert_eq!(got, Inspected::Holds(process, vec![7]));
+    }
+
+    #[test]
+    fn pid_reused_between_fds_and_name_is_no_owner() {
+        let mut dir = staged();
+        dir.start_times = [Ok(100), Ok(250)];
+        assert_eq!(inspect(&dir, 42, &wanted()), Inspected::Gone);
+    }
+
+    #[test]
+    fn a_process_that_execd_and_closed_the_socket_is_no_owner() {
+        let mut dir = staged();
+        dir.fds_after = Some(vec![9]);
+        assert_eq!(inspect(&dir, 42, &wanted()), Inspected::Gone);
+    }
+
+    #[test]
+    fn exits_at_any_step_are_not_errors() {
+        use io::ErrorKind::NotFound;
+        let mut dir = staged();
+        dir.start_times = [Err(err(NotFound)), Ok(100)];
+        assert_eq!(inspect(&dir, 42, &wanted()), Inspected::Gone);
+        let mut dir = staged();
+        dir.fds = Err(err(NotFound));
+        assert_eq!(inspect(&dir, 42, &wanted()), Inspected::Gone);
+        let mut dir = staged();
+        // ESRCH: the task is gone though its directory handle is still open.
+        dir.comm = Err(io::Error::from_raw_os_error(libc::ESRCH));
+        assert_eq!(inspect(&dir, 42, &wanted()), Inspected::Gone);
+        let mut dir = staged();
+        dir.start_times = [Ok(100), Err(err(NotFound))];
+        assert_eq!(inspect(&dir, 42, &wanted()), Inspected::Gone);
+    }
+
+    #[test]
+    fn unreadable_fds_are_denied_and_unrelated_processes_are_nothing() {
+        let mut dir = staged();
+        dir.fds = Err(err(io::ErrorKind::PermissionDenied));
+        assert_eq!(inspect(&dir, 42, &wanted()), Inspected::Denied);
+        let mut dir = staged();
+        dir.fds = Ok(vec![1, 2]);
+        assert_eq!(inspect(&dir, 42, &wanted()), Inspected::Nothing);
     }
 }

@@ -6,16 +6,17 @@ use std::ffi::CStr;
 
 #[derive(Debug, Default)]
 pub struct UserNames {
-    cache: HashMap<u32, Option<String>>,
+    cache: HashMap<u32, Option<Vec<u8>>>,
 }
 
 impl UserNames {
-    pub fn name(&mut self, uid: u32) -> Option<String> {
+    /// The name's bytes, as the user database has them: not assumed to be UTF-8.
+    pub fn name(&mut self, uid: u32) -> Option<Vec<u8>> {
         self.cache.entry(uid).or_insert_with(|| lookup(uid)).clone()
     }
 }
 
-fn lookup(uid: u32) -> Option<String> {
+fn lookup(uid: u32) -> Option<Vec<u8>> {
     let mut buf = vec![0u8; 1024];
     loop {
         // SAFETY: `passwd` is plain data that getpwuid_r fills in; its string pointers
@@ -40,7 +41,7 @@ fn lookup(uid: u32) -> Option<String> {
         }
         // SAFETY: on success pw_name is a NUL-terminated string inside `buf`.
         let name = unsafe { CStr::from_ptr(pwd.pw_name) };
-        return Some(String::from_utf8_lossy(name.to_bytes()).into_owned());
+        return Some(name.to_bytes().to_vec());
     }
 }
 
@@ -50,7 +51,7 @@ mod tests {
 
     #[test]
     fn root_is_root() {
-        assert_eq!(UserNames::default().name(0).as_deref(), Some("root"));
+        assert_eq!(UserNames::default().name(0).as_deref(), Some(&b"root"[..]));
     }
 
     #[test]

@@ -190,7 +190,7 @@ impl Rule {
 fn user_fits(user: &UserMatch, l: &Listener) -> bool {
     match user {
         UserMatch::Uid(uid) => *uid == l.uid,
-        UserMatch::Name(name) => l.user.as_deref() == Some(name.as_str()),
+        UserMatch::Name(name) => l.user.as_deref() == Some(name.as_bytes()),
     }
 }
 
@@ -218,6 +218,7 @@ mod tests {
             uid: 0,
             inode: 1,
             detail: Default::default(),
+            processes_complete: true,
             user: Some("root".into()),
             processes: owners
                 .iter()

@@ -51,6 +51,12 @@ fn needs_escape(c: char) -> bool {
         | '\u{202a}'..='\u{202e}'         // bidi embeddings and overrides
         | '\u{2066}'..='\u{2069}'         // bidi isolates
         | '\u{200e}' | '\u{200f}'         // left-to-right / right-to-left marks
+        | '\u{061c}'                      // Arabic letter mark, another bidi mark
+        | '\u{200b}'..='\u{200d}'         // zero-width space and joiners: invisible
+        | '\u{2060}'..='\u{2065}'         // word joiner and invisible operators
+        | '\u{feff}'                      // zero-width no-break space (BOM)
+        | '\u{2028}' | '\u{2029}'         // line and paragraph separators
+        | '\u{fff9}'..='\u{fffb}'         // interlinear annotation controls
         | '\u{fffd}'                      // where a name's bytes were not UTF-8
     )
 }
@@ -80,6 +86,13 @@ mod tests {
     fn bidi_overrides_become_visible() {
         assert_eq!(for_terminal("x\u{202e}dhss"), "x\\u{202e}dhss");
         assert_eq!(for_terminal("\u{2066}a\u{2069}"), "\\u{2066}a\\u{2069}");
+    }
+
+    #[test]
+    fn invisible_and_line_breaking_characters_become_visible() {
+        assert_eq!(for_terminal("ss\u{200b}hd"), "ss\\u{200b}hd");
+        assert_eq!(for_terminal("a\u{2028}b"), "a\\u{2028}b");
+        assert_eq!(for_terminal("\u{feff}x\u{061c}"), "\\u{feff}x\\u{061c}");
     }
 
     #[test]

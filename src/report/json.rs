@@ -4,6 +4,7 @@
 //! records on purpose, so that refactoring cannot change the output by accident.
 
 use std::borrow::Cow;
+use std::os::unix::ffi::OsStrExt;
 
 use serde::Serialize;
 
@@ -63,7 +64,11 @@ struct Socket<'a> {
     exposure: Exposure,
     verdict: Verdict,
     uid: u32,
-    user: Option<&'a str>,
+    /// The uid's name as text; bytes that are not UTF-8 become U+FFFD.
+    user: Option<Cow<'a, str>>,
+    /// The exact bytes of the user name, only when they are not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_bytes: Option<&'a [u8]>,
     inode: u64,
     processes: Vec<Process<'a>>,
     /// The rule that decided the verdict.
@@ -84,6 +89,8 @@ struct Socket<'a> {
     device: Option<&'a str>,
     /// For wildcard binds: the host's addresses it is reachable on.
     reachable_on: Option<Vec<HostAddress<'a>>>,
+    /// Every process was inspected, so `processes` is the whole list.
+    processes_complete: bool,
 }
 
 #[derive(Serialize)]
@@ -101,6 +108,9 @@ struct Process<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     name_bytes: Option<&'a [u8]>,
     exe: Option<Cow<'a, str>>,
+    /// The exact bytes of the executable's path, only when they are not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exe_bytes: Option<&'a [u8]>,
 }
 
 #[derive(Serialize)]
@@ -111,9 +121,17 @@ struct Summary {
     allowed: usize,
     local: usize,
     strict: bool,
+    /// False when a row of a socket table could not be read (see `warnings`).
+    complete: bool,
     exit_code: u8,
     denied: usize,
     advisory: bool,
+}
+
+/// The bytes themselves when text cannot carry them: strings in JSON are Unicode, so a
+/// name that is not UTF-8 is also given as an array of its bytes.
+fn unless_utf8(bytes: &[u8]) -> Option<&[u8]> {
+    std::str::from_utf8(bytes).is_err().then_some(bytes)
 }
 
 pub fn render(audit: &Audit) -> Result<String, Error> {
@@ -129,8 +147,10 @@ pub fn render(audit: &Audit) -> Result<String, Error> {
             exposure: f.exposure,
             verdict: f.verdict,
             uid: f.listener.uid,
-            user: f.listener.user.as_deref(),
+            user: f.listener.user_name(),
+            user_bytes: f.listener.user.as_deref().and_then(unless_utf8),
             inode: f.listener.inode,
+            processes_complete: f.listener.processes_complete,
             processes: f
                 .listener
                 .processes
@@ -138,10 +158,12 @@ pub fn render(audit: &Audit) -> Result<String, Error> {
                 .map(|p| Process {
                     pid: p.pid,
                     name: p.name(),
-                    name_bytes: std::str::from_utf8(&p.comm)
-                        .is_err()
-                        .then_some(p.comm.as_slice()),
+                    name_bytes: unless_utf8(&p.comm),
                     exe: p.exe.as_deref().map(|e| e.to_string_lossy()),
+                    exe_bytes: p
+                        .exe
+                        .as_deref()
+                        .and_then(|e| unless_utf8(e.as_os_str().as_bytes())),
                 })
                 .collect(),
             rule: f.rule.as_deref(),
@@ -184,6 +206,7 @@ pub fn render(audit: &Audit) -> Result<String, Error> {
             allowed: audit.count(Verdict::Allowed),
             local: audit.count(Verdict::Local),
             strict: audit.strict,
+            complete: !audit.incomplete,
             exit_code: audit.outcome.code(),
             denied: audit.count(Verdict::Denied),
             advisory: audit.advisory,

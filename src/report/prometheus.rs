@@ -94,7 +94,7 @@ pub fn render(audit: &Audit, now: SystemTime) -> String {
     gauge(
         &mut out,
         "portaudit_exit_code",
-        "The audit's exit status: 0 clean, 1 exposed.",
+        "The audit's exit status: 0 clean, 1 exposed, 2 incomplete.",
         usize::from(audit.outcome.code()),
     );
     gauge(
@@ -102,6 +102,12 @@ pub fn render(audit: &Audit, now: SystemTime) -> String {
         "portaudit_audit_success",
         "1 when the audit ran to the end (the README's recipe writes 0 when it could not).",
         1,
+    );
+    gauge(
+        &mut out,
+        "portaudit_audit_complete",
+        "0 when a row of a socket table could not be read, so a listener may be missing.",
+        usize::from(!audit.incomplete),
     );
     let seconds = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     header(

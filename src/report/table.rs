@@ -1,5 +1,9 @@
 //! The table for people: netstat-style rows, most severe first, then a one-line summary
 //! (`5 listening, 1 exposed: 11211/udp memcached`). Every name in it is escaped.
+//!
+//! Sockets that share protocol, address, port and owner uid (an SO_REUSEPORT group:
+//! nginx workers, a DNS server's threads) are one service to a person: they share a
+//! row, which counts them (`(4 sockets)`). The JSON keeps every socket.
 
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -8,7 +12,7 @@ use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
 
 use super::escape::{bytes_for_terminal, for_terminal};
 use crate::baseline::{self, Drift};
-use crate::collect::{Collector, Family, Listener};
+use crate::collect::{Collector, Family, Listener, Process};
 use crate::policy::advice::Advice;
 use crate::policy::{Audit, Finding, Verdict};
 
@@ -51,7 +55,8 @@ fn table(audit: &Audit, color: bool) -> Table {
     if color {
         table.enforce_styling();
     }
-    for finding in &audit.findings {
+    for group in groups(audit) {
+        let finding = group.finding;
         let l = &finding.listener;
         let mut verdict = if finding.fails {
             finding.verdict.name().to_uppercase()
@@ -64,7 +69,7 @@ fn table(audit: &Audit, color: bool) -> Table {
             address(l),
             l.port.to_string(),
             finding.scope.name().to_string(),
-            processes(l),
+            processes(&group),
             user(l),
             verdict,
         ];
@@ -159,26 +164,78 @@ fn collector_note(audit: &Audit) -> String {
     }
 }
 
-fn processes(l: &Listener) -> String {
-    if l.processes.is_empty() {
-        return "-".to_string();
+/// The sockets of one table row: the same protocol, address, port and uid.
+struct Group<'a> {
+    /// The first of them; the others differ only in inode and owners.
+    finding: &'a Finding,
+    sockets: usize,
+    /// Every owner of any of them, each once, in pid order.
+    processes: Vec<&'a Process>,
+    /// Whether every owner of every socket could be seen.
+    complete: bool,
+}
+
+fn groups(audit: &Audit) -> Vec<Group<'_>> {
+    let mut groups: Vec<Group> = Vec::new();
+    for finding in &audit.findings {
+        let l = &finding.listener;
+        let same = |g: &&mut Group| {
+            let first = &g.finding.listener;
+            (
+                first.protocol,
+                first.family,
+                first.address,
+                first.port,
+                first.uid,
+            ) == (l.protocol, l.family, l.address, l.port, l.uid)
+        };
+        match groups.iter_mut().find(same) {
+            Some(group) => {
+                group.sockets += 1;
+                group.processes.extend(&l.processes);
+                group.complete &= l.processes_complete;
+            }
+            None => groups.push(Group {
+                finding,
+                sockets: 1,
+                processes: l.processes.iter().collect(),
+                complete: l.processes_complete,
+            }),
+        }
     }
-    let mut text = l
-        .processes
-        .iter()
-        .take(SHOWN_PROCESSES)
-        .map(|p| format!("{}/{}", p.pid, bytes_for_terminal(&p.comm)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if l.processes.len() > SHOWN_PROCESSES {
-        let _ = write!(text, " +{}", l.processes.len() - SHOWN_PROCESSES);
+    for group in &mut groups {
+        group.processes.sort_by_key(|p| p.pid);
+        group.processes.dedup_by_key(|p| p.pid);
+    }
+    groups
+}
+
+/// `pid/name` of the first owners and how many more; `-` when there are none, `?` when
+/// we could not see them.
+fn processes(group: &Group) -> String {
+    let mut text = if group.processes.is_empty() {
+        if group.complete { "-" } else { "?" }.to_string()
+    } else {
+        group
+            .processes
+            .iter()
+            .take(SHOWN_PROCESSES)
+            .map(|p| format!("{}/{}", p.pid, bytes_for_terminal(&p.comm)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if group.processes.len() > SHOWN_PROCESSES {
+        let _ = write!(text, " +{}", group.processes.len() - SHOWN_PROCESSES);
+    }
+    if group.sockets > 1 {
+        let _ = write!(text, " ({} sockets)", group.sockets);
     }
     text
 }
 
 fn user(l: &Listener) -> String {
     match &l.user {
-        Some(name) => for_terminal(name).into_owned(),
+        Some(name) => bytes_for_terminal(name).into_owned(),
         None => l.uid.to_string(),
     }
 }
@@ -288,8 +345,11 @@ fn summary(audit: &Audit) -> String {
             line.push_str(" (not failing without --strict)");
         }
     }
-    if audit.advisory {
+    if audit.advisory && !audit.incomplete {
         line.push_str(" [advisory: exit 0]");
+    }
+    if audit.incomplete {
+        line.push_str("; INCOMPLETE: rows of the socket tables could not be read (see warnings)");
     }
     line
 }

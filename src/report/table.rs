@@ -284,34 +284,13 @@ fn footer(audit: &Audit) -> String {
                 .findings
                 .iter()
                 .filter(|f| f.drift == Some(Drift::New))
-                .map(|f| {
-                    let k = baseline::key(f);
-                    format!(
-                        "{}/{} {} {}",
-                        k.port,
-                        k.protocol,
-                        k.class,
-                        for_terminal(&k.executable)
-                    )
-                })
+                .map(|f| drift_item(&baseline::key(f)))
                 .collect();
             new.dedup();
             let _ = writeln!(out, "{} new since {file}: {}", baseline.new, new.join(", "));
         }
         if !baseline.removed.is_empty() {
-            let removed: Vec<String> = baseline
-                .removed
-                .iter()
-                .map(|k| {
-                    format!(
-                        "{}/{} {} {}",
-                        k.port,
-                        k.protocol,
-                        k.class,
-                        for_terminal(&k.executable)
-                    )
-                })
-                .collect();
+            let removed: Vec<String> = baseline.removed.iter().map(drift_item).collect();
             let _ = writeln!(
                 out,
                 "{} gone since {file} (not failing): {}",
@@ -376,4 +355,15 @@ fn items(audit: &Audit, verdict: Verdict) -> String {
         }
     }
     items.join(", ")
+}
+
+/// `PORT/PROTO CLASS EXECUTABLE`: one baseline key, as the drift lines name it.
+fn drift_item(k: &baseline::Key) -> String {
+    format!(
+        "{}/{} {} {}",
+        k.port,
+        k.protocol,
+        k.class,
+        for_terminal(&k.executable)
+    )
 }

@@ -69,9 +69,16 @@ impl OwnerScan {
             ));
         }
         if self.denied > 0 {
+            // Root can be refused too: a process of a parent user namespace, or an LSM.
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            let hint = if unsafe { libc::geteuid() } == 0 {
+                "denied even to root (a process outside our user namespace, or an LSM policy)"
+            } else {
+                "run as root for full attribution"
+            };
             return Some(format!(
                 "could not read the open files of {} (permission denied): {sockets} no \
-                 process; run as root for full attribution",
+                 process; {hint}",
                 plural(self.denied, "process", "processes"),
             ));
         }

@@ -424,8 +424,7 @@ fn parse_port(text: &str) -> Result<u16, String> {
 mod tests {
     use super::*;
 
-    use crate::collect::{Family, Process};
-    use std::net::IpAddr;
+    use crate::collect::Process;
 
     impl Policy {
         /// The verdict for an ownerless socket with this exposure (address chosen to fit).
@@ -453,21 +452,9 @@ mod tests {
     }
 
     fn socket(protocol: Protocol, address: &str, port: u16, owners: &[&str]) -> Listener {
-        let address: IpAddr = address.parse().unwrap();
         Listener {
-            protocol,
-            family: if address.is_ipv4() {
-                Family::Ipv4
-            } else {
-                Family::Ipv6
-            },
-            address,
-            port,
-            uid: 0,
-            inode: 1,
-            detail: Default::default(),
-            processes_complete: true,
             user: Some("root".into()),
+            processes_complete: true,
             processes: owners
                 .iter()
                 .map(|comm| Process {
@@ -476,6 +463,7 @@ mod tests {
                     exe: None,
                 })
                 .collect(),
+            ..Listener::new(protocol, address.parse().unwrap(), port, 0, 1)
         }
     }
 

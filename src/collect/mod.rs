@@ -89,6 +89,26 @@ pub struct Listener {
 }
 
 impl Listener {
+    /// A socket as a collector reads it, before users and owners are looked up. The
+    /// family is the address's: a `::ffff:a.b.c.d` bind is an IPv6 socket.
+    pub fn new(protocol: Protocol, address: IpAddr, port: u16, uid: u32, inode: u64) -> Listener {
+        Listener {
+            protocol,
+            family: match address {
+                IpAddr::V4(_) => Family::Ipv4,
+                IpAddr::V6(_) => Family::Ipv6,
+            },
+            address,
+            port,
+            uid,
+            inode,
+            user: None,
+            processes: Vec::new(),
+            processes_complete: false,
+            detail: Detail::default(),
+        }
+    }
+
     /// The user name as text; bytes that are not UTF-8 become U+FFFD.
     pub fn user_name(&self) -> Option<Cow<'_, str>> {
         self.user.as_deref().map(String::from_utf8_lossy)

@@ -265,18 +265,7 @@ pub fn parse_inet_diag(payload: &[u8], protocol: Protocol) -> Result<Option<Diag
         .find(|(kind, data)| *kind == INET_DIAG_SKV6ONLY && !data.is_empty())
         .map(|(_, data)| data[0] != 0);
     Ok(Some(Diag {
-        listener: Listener {
-            protocol,
-            family,
-            address: local,
-            port: sport,
-            uid,
-            inode,
-            user: None,
-            processes: Vec::new(),
-            processes_complete: false,
-            detail: Default::default(),
-        },
+        listener: Listener::new(protocol, local, sport, uid, inode),
         v6only: if family == Family::Ipv6 { v6only } else { None },
         ifindex,
     }))

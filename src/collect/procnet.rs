@@ -163,18 +163,13 @@ pub fn read_listeners(proc_root: &Path) -> Result<Tables, Error> {
                     && seen.insert(SocketKey::of(table.protocol, &row))
                 {
                     new += 1;
-                    tables.listeners.push(Listener {
-                        protocol: table.protocol,
-                        family: table.family,
-                        address: row.local,
-                        port: row.local_port,
-                        uid: row.uid,
-                        inode: row.inode,
-                        user: None,
-                        processes: Vec::new(),
-                        processes_complete: false,
-                        detail: Default::default(),
-                    });
+                    tables.listeners.push(Listener::new(
+                        table.protocol,
+                        row.local,
+                        row.local_port,
+                        row.uid,
+                        row.inode,
+                    ));
                 }
             }
             // The first pass finds everything; a later one that finds nothing new says the

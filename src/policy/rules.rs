@@ -197,7 +197,6 @@ fn user_fits(user: &UserMatch, l: &Listener) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::Family;
 
     fn listener(
         protocol: Protocol,
@@ -205,21 +204,9 @@ mod tests {
         port: u16,
         owners: &[(&str, Option<&str>)],
     ) -> Listener {
-        let address: IpAddr = address.parse().unwrap();
         Listener {
-            protocol,
-            family: if address.is_ipv4() {
-                Family::Ipv4
-            } else {
-                Family::Ipv6
-            },
-            address,
-            port,
-            uid: 0,
-            inode: 1,
-            detail: Default::default(),
-            processes_complete: true,
             user: Some("root".into()),
+            processes_complete: true,
             processes: owners
                 .iter()
                 .enumerate()
@@ -229,6 +216,7 @@ mod tests {
                     exe: exe.map(PathBuf::from),
                 })
                 .collect(),
+            ..Listener::new(protocol, address.parse().unwrap(), port, 0, 1)
         }
     }
 

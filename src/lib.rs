@@ -14,6 +14,7 @@ pub mod cli;
 pub mod collect;
 pub mod error;
 pub mod exit;
+pub mod firewall;
 pub mod policy;
 pub mod report;
 

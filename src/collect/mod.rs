@@ -7,12 +7,21 @@
 //! fast, and it tells dual-stack and bound devices) and `proc` (the /proc/net tables: a
 //! captured tree, a container's proc, or a sandbox that refuses netlink).
 
+#[cfg(target_os = "linux")]
+#[allow(dead_code)] // until the collect stage uses it (issue 6)
+mod container;
 mod host;
 #[cfg(target_os = "linux")]
 mod netlink;
 #[cfg(target_os = "linux")]
+pub mod netns;
+#[cfg(target_os = "linux")]
+#[allow(dead_code)] // until the collect stage uses it (issue 6)
+mod nft;
+#[cfg(target_os = "linux")]
 mod owners;
 pub mod procnet;
+pub mod proxy;
 pub mod sysctl;
 #[cfg(target_os = "linux")]
 mod users;
@@ -86,6 +95,32 @@ pub struct Listener {
     /// Every process could be inspected, so `processes` is the whole list. False when
     /// some were out of reach (no root, hidepid): the owners we did not see are unknown.
     pub processes_complete: bool,
+    /// The network namespace it lives in; `None` when not known (`--proc-root`).
+    pub netns: Option<Netns>,
+    /// The container its processes (or its namespace's) run in, if any.
+    pub container: Option<Container>,
+}
+
+/// A network namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Netns {
+    /// Its inode number, as `lsns -t net` and `readlink /proc/PID/ns/net` show it.
+    pub inode: u64,
+    /// Its name under /run/netns (`ip netns add NAME`), if any.
+    pub name: Option<String>,
+    /// The namespace portaudit runs in: the host this audit describes.
+    pub host: bool,
+}
+
+/// A container, as its runtime's cgroup names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    /// `docker`, `containerd`, `podman`, `kubepods`, …
+    pub runtime: String,
+    /// The full id (64 hex digits for most runtimes).
+    pub id: String,
+    /// The name, where the runtime's state on disk gives it.
+    pub name: Option<String>,
 }
 
 impl Listener {
@@ -106,6 +141,8 @@ impl Listener {
             processes: Vec::new(),
             processes_complete: false,
             detail: Detail::default(),
+            netns: None,
+            container: None,
         }
     }
 

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::classify::{Exposure, Scope};
 use crate::error::Error;
 use crate::exit::Outcome;
-use crate::policy::{Audit, Finding};
+use crate::policy::{Audit, Finding, Verdict};
 
 /// The baseline file's own format version.
 pub const FORMAT: u32 = 1;
@@ -64,8 +64,13 @@ pub fn bind_class(scope: Scope, exposure: Exposure) -> &'static str {
     }
 }
 
+/// A published socket is keyed on its host side; a contained one says so.
 pub fn key(f: &Finding) -> Key {
-    let class = bind_class(f.scope, f.exposure);
+    let class = if f.verdict == Verdict::Contained {
+        "contained"
+    } else {
+        bind_class(f.scope, f.exposure)
+    };
     let mut owners: Vec<String> = f
         .listener
         .processes
@@ -80,7 +85,7 @@ pub fn key(f: &Finding) -> Key {
     Key {
         protocol: f.listener.protocol.name().to_string(),
         class: class.to_string(),
-        port: f.listener.port,
+        port: f.port(),
         executable: if owners.is_empty() {
             "-".to_string()
         } else {

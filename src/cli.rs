@@ -121,6 +121,27 @@ pub struct Cli {
     /// complete answer)
     #[arg(long)]
     no_processes: bool,
+
+    /// Audit every network namespace (containers'): theirs are `contained` unless this
+    /// host publishes them (DNAT, docker-proxy)
+    #[arg(long, conflicts_with = "netns")]
+    all_netns: bool,
+
+    /// Audit one network namespace: a name under /run/netns, a path to one, or a pid
+    #[arg(long, value_name = "NAME|PATH|PID")]
+    netns: Option<String>,
+
+    /// Do not read the nftables ruleset (no DNAT publishes, no firewall column)
+    #[arg(long, conflicts_with = "ruleset")]
+    no_firewall: bool,
+
+    /// Read the ruleset from FILE (saved `nft -j list ruleset`) instead of running nft
+    #[arg(long, value_name = "FILE")]
+    ruleset: Option<PathBuf>,
+
+    /// Let sockets pass that the host firewall drops on every way in (verdict `filtered`)
+    #[arg(long)]
+    trust_firewall: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -180,6 +201,7 @@ impl Cli {
             policy.add_file(file::load(&path, &services)?);
         }
         policy.advisory |= self.advisory;
+        policy.trust_firewall |= self.trust_firewall;
         if !self.proc_root.is_dir() {
             return Err(Error::new(format!(
                 "--proc-root {}: not a directory",
@@ -205,6 +227,13 @@ impl Cli {
             (false, Some(FormatArg::Prometheus)) => Format::Prometheus,
             (false, Some(FormatArg::Table) | None) => Format::Table,
         };
+        let firewall = match self.ruleset {
+            Some(path) => collect::FirewallSource::File(path),
+            None if self.no_firewall || self.proc_root != Path::new("/proc") => {
+                collect::FirewallSource::Off
+            }
+            None => collect::FirewallSource::Nft,
+        };
         let collect = collect::Options {
             proc_root: self.proc_root,
             collector: match self.collector {
@@ -213,6 +242,12 @@ impl Cli {
                 CollectorArg::Proc => collect::Choice::Proc,
             },
             processes: !self.no_processes,
+            namespaces: match (self.all_netns, self.netns) {
+                (true, _) => collect::Namespaces::All,
+                (false, Some(spec)) => collect::Namespaces::One(spec),
+                (false, None) => collect::Namespaces::Own,
+            },
+            firewall,
         };
         Ok(Config {
             policy,

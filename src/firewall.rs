@@ -91,6 +91,11 @@ impl Ruleset {
         Vec::new()
     }
 
+    /// One line per DNAT statement whose target could not be read (a map, say).
+    pub fn unread_dnats(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// What `hook` does with a new connection from outside to `port` at each of
     /// `destinations`: accepted when any is accepted, dropped when all are dropped.
     pub fn judge(

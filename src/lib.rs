@@ -16,6 +16,7 @@ pub mod error;
 pub mod exit;
 pub mod firewall;
 pub mod policy;
+pub mod reach;
 pub mod report;
 
 use cli::Cli;

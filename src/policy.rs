@@ -22,9 +22,11 @@ use serde::Serialize;
 
 use crate::classify::{self, Exposure, Scope};
 use crate::collect::sysctl::EphemeralPorts;
-use crate::collect::{Collection, Collector, Listener, Protocol};
+use crate::collect::{Collection, Collector, Listener, NamespaceSeen, Protocol, Via};
 use crate::error::Error;
 use crate::exit::Outcome;
+use crate::firewall::{Destination, FirewallVerdict, Hook, Judgement, Ruleset};
+use crate::reach::{self, Published, Subject};
 use advice::Advice;
 use file::{EphemeralUdp, PolicyFile};
 use rules::{Action, Match, Rule};
@@ -44,6 +46,11 @@ pub enum Verdict {
     Allowed,
     /// Not reachable from outside the host.
     Local,
+    /// Dropped by the host firewall on every way in, and `trust_firewall` lets that pass.
+    Filtered,
+    /// In another network namespace than the host's, and not published: not reachable
+    /// from outside.
+    Contained,
 }
 
 impl Verdict {
@@ -54,6 +61,8 @@ impl Verdict {
             Verdict::Internal => "internal",
             Verdict::Allowed => "allowed",
             Verdict::Local => "local",
+            Verdict::Filtered => "filtered",
+            Verdict::Contained => "contained",
         }
     }
 }
@@ -93,6 +102,8 @@ pub struct Policy {
     pub ephemeral_ports: EphemeralPorts,
     /// The policy file in use, if any.
     pub file: Option<std::path::PathBuf>,
+    /// A socket the host firewall drops on every way in passes (`filtered`).
+    pub trust_firewall: bool,
 }
 
 /// How one socket was judged.
@@ -131,6 +142,7 @@ impl Policy {
             ephemeral_udp: EphemeralUdp::default(),
             ephemeral_ports: EphemeralPorts::default(),
             file: None,
+            trust_firewall: false,
         })
     }
 
@@ -141,6 +153,7 @@ impl Policy {
         self.rules.extend(file.rules);
         self.strict |= file.strict.unwrap_or(false);
         self.advisory |= file.advisory.unwrap_or(false);
+        self.trust_firewall |= file.trust_firewall.unwrap_or(false);
         if file.default_allow == Some(false) {
             self.defaults.clear();
         }
@@ -201,50 +214,38 @@ impl Policy {
         match verdict {
             Verdict::Exposed | Verdict::Denied => true,
             Verdict::Internal => self.strict,
-            Verdict::Allowed | Verdict::Local => false,
+            Verdict::Allowed | Verdict::Local | Verdict::Filtered | Verdict::Contained => false,
         }
     }
 
     /// Classify and judge every listener; sorted by severity, then port.
     pub fn judge(&self, collection: Collection) -> Audit {
         let mut unattributed = 0;
-        let mut findings: Vec<Finding> = collection
-            .listeners
+        let subjects = reach::resolve(
+            collection.listeners,
+            &collection.publishes,
+            &collection.namespaces,
+        );
+        let firewall = collection
+            .firewall_read
+            .then_some(collection.firewall.as_ref());
+        let mut findings: Vec<Finding> = subjects
             .into_iter()
-            .map(|listener| {
-                let loopback_device = listener.detail.device.as_ref().is_some_and(|d| d.loopback);
-                let (scope, exposure) = classify::classify_bound(listener.address, loopback_device);
-                let ephemeral = self.is_ephemeral(&listener, scope);
-                let decision = self.decide(&listener, exposure, ephemeral);
-                if decision.skipped_owner_rule {
-                    unattributed += 1;
-                }
-                let verdict = decision.verdict;
-                let fails = self.fails(verdict);
-                let advice = (fails && exposure != Exposure::None)
-                    .then(|| advice::lookup(listener.protocol, listener.port))
-                    .flatten();
-                Finding {
-                    listener,
-                    scope,
-                    exposure,
-                    verdict,
-                    fails,
-                    rule: decision.rule,
-                    ephemeral,
-                    advice,
-                    drift: None,
-                }
+            .map(|subject| {
+                let (finding, skipped_owner_rule) = self.finding(subject, firewall);
+                unattributed += usize::from(skipped_owner_rule);
+                finding
             })
             .collect();
         findings.sort_by(|a, b| {
             let key = |f: &Finding| {
                 (
                     f.verdict,
-                    f.listener.port,
+                    f.port(),
                     f.listener.protocol,
                     f.listener.family,
-                    f.listener.address,
+                    f.address(),
+                    f.listener.port,
                 )
             };
             key(a).cmp(&key(b))
@@ -279,8 +280,142 @@ impl Policy {
             policy_file: self.file.clone(),
             baseline: None,
             collector: collection.collector,
+            namespaces: collection.namespaces,
+            firewall_read: collection.firewall_read,
         }
     }
+
+    /// One subject's finding, and whether a rule on owners was skipped for it.
+    fn finding(&self, subject: Subject, firewall: Option<Option<&Ruleset>>) -> (Finding, bool) {
+        let Subject {
+            listener,
+            published,
+            listening,
+            contained,
+        } = subject;
+        if contained {
+            let (scope, _) = classify::classify(listener.address);
+            let finding = Finding {
+                listener,
+                scope,
+                exposure: Exposure::None,
+                verdict: Verdict::Contained,
+                fails: false,
+                rule: None,
+                ephemeral: false,
+                advice: None,
+                drift: None,
+                published: None,
+                listening,
+                firewall: None,
+            };
+            return (finding, false);
+        }
+        // A published socket is judged as the host side: that is what the outside reaches.
+        let view = published.as_ref().map(|host| {
+            let mut view = Listener::new(
+                host.protocol,
+                host.address,
+                *host.ports.start(),
+                listener.uid,
+                listener.inode,
+            );
+            view.processes = listener.processes.clone();
+            view.processes_complete = listener.processes_complete;
+            view.user = listener.user.clone();
+            view
+        });
+        let judged = view.as_ref().unwrap_or(&listener);
+        let loopback_device = judged.detail.device.as_ref().is_some_and(|d| d.loopback);
+        let (scope, exposure) = classify::classify_bound(judged.address, loopback_device);
+        let ephemeral = published.is_none() && self.is_ephemeral(judged, scope);
+        let decision = self.decide(judged, exposure, ephemeral);
+        let firewall = match firewall {
+            Some(ruleset) if exposure != Exposure::None => Some(firewall_judgement(
+                ruleset,
+                judged,
+                &listener,
+                published.as_ref(),
+            )),
+            _ => None,
+        };
+        let mut verdict = decision.verdict;
+        let mut rule = decision.rule;
+        if self.trust_firewall
+            && matches!(verdict, Verdict::Exposed | Verdict::Internal)
+            && firewall
+                .as_ref()
+                .is_some_and(|j| j.verdict == FirewallVerdict::Dropped)
+        {
+            verdict = Verdict::Filtered;
+            rule = Some(FIREWALL_RULE.to_string());
+        }
+        let fails = self.fails(verdict);
+        let advice = (fails && exposure != Exposure::None)
+            .then(|| advice::lookup(judged.protocol, judged.port))
+            .flatten();
+        let finding = Finding {
+            listener,
+            scope,
+            exposure,
+            verdict,
+            fails,
+            rule,
+            ephemeral,
+            advice,
+            drift: None,
+            published,
+            listening,
+            firewall,
+        };
+        (finding, decision.skipped_owner_rule)
+    }
+}
+
+/// The label of the rule that lets a firewall-dropped socket pass (`trust_firewall`).
+pub const FIREWALL_RULE: &str = "trust_firewall";
+
+/// What the host's firewall does with a new connection from outside: the input hook for
+/// the host's own sockets (and a docker-proxy's), the forward hook for a DNAT target.
+fn firewall_judgement(
+    ruleset: Option<&Ruleset>,
+    judged: &Listener,
+    listener: &Listener,
+    published: Option<&Published>,
+) -> Judgement {
+    let Some(ruleset) = ruleset else {
+        return Judgement {
+            verdict: FirewallVerdict::Unknown,
+            why: "the ruleset could not be read (see warnings)".into(),
+        };
+    };
+    if let Some(host) = published.filter(|p| matches!(p.via, Via::Dnat { .. })) {
+        let destination = Destination {
+            address: host.target,
+            device: None,
+        };
+        return ruleset.judge(
+            Hook::Forward,
+            listener.protocol,
+            listener.port,
+            &[destination],
+        );
+    }
+    let device = judged.detail.device.as_ref().map(|d| d.name.clone());
+    let destinations: Vec<Destination> = match &judged.detail.reachable_on {
+        Some(all) if !all.is_empty() => all
+            .iter()
+            .map(|h| Destination {
+                address: h.address,
+                device: Some(h.device.clone()),
+            })
+            .collect(),
+        _ => vec![Destination {
+            address: judged.address,
+            device,
+        }],
+    };
+    ruleset.judge(Hook::Input, judged.protocol, judged.port, &destinations)
 }
 
 fn allow_rule(label: String, spec: &str, services: &Services) -> Result<Rule, Error> {
@@ -318,6 +453,35 @@ pub struct Finding {
     pub advice: Option<&'static Advice>,
     /// Compared with `--baseline`: new or known. `None` without a baseline.
     pub drift: Option<crate::baseline::Drift>,
+    /// The host side, when the host publishes this socket (DNAT, docker-proxy); the
+    /// verdict is the host side's.
+    pub published: Option<Published>,
+    /// Whether a socket listens behind it (see [`reach::Subject::listening`]).
+    pub listening: Option<bool>,
+    /// What the host firewall does with a new connection from outside; `None` when not
+    /// asked (not reachable from outside, or the ruleset was not to be read).
+    pub firewall: Option<Judgement>,
+}
+
+impl Finding {
+    /// The port the outside reaches: the host side's when published.
+    pub fn port(&self) -> u16 {
+        self.published
+            .as_ref()
+            .map_or(self.listener.port, |p| *p.ports.start())
+    }
+
+    /// The address the outside reaches: the host side's when published.
+    pub fn address(&self) -> std::net::IpAddr {
+        self.published
+            .as_ref()
+            .map_or(self.listener.address, |p| p.address)
+    }
+
+    /// The protocol, the same on both sides.
+    pub fn protocol(&self) -> Protocol {
+        self.listener.protocol
+    }
 }
 
 /// The whole judged audit: what the report shows and the exit code follows.
@@ -337,6 +501,10 @@ pub struct Audit {
     pub baseline: Option<crate::baseline::Comparison>,
     /// Which collector read the sockets.
     pub collector: Collector,
+    /// The network namespaces considered, the host's first.
+    pub namespaces: Vec<NamespaceSeen>,
+    /// The host's ruleset was to be read: the report has a firewall column.
+    pub firewall_read: bool,
 }
 
 impl Audit {
@@ -445,6 +613,7 @@ mod tests {
                 warnings: Vec::new(),
                 collector: Default::default(),
                 incomplete: false,
+                ..Default::default()
             });
             let f = &audit.findings[0];
             (f.verdict, f.rule.clone())
@@ -522,6 +691,7 @@ mod tests {
             warnings: Vec::new(),
             collector: Default::default(),
             incomplete: false,
+            ..Default::default()
         });
         assert!(
             audit.warnings[0].contains("no known owning process"),
@@ -615,6 +785,7 @@ mod tests {
                 warnings: Vec::new(),
                 collector: Default::default(),
                 incomplete: false,
+                ..Default::default()
             })
         };
         assert_eq!(audit(&policy).outcome, Outcome::Exposed);

@@ -8,7 +8,6 @@
 //! captured tree, a container's proc, or a sandbox that refuses netlink).
 
 #[cfg(target_os = "linux")]
-#[allow(dead_code)] // until the collect stage uses it (issue 6)
 mod container;
 mod host;
 #[cfg(target_os = "linux")]
@@ -16,7 +15,6 @@ mod netlink;
 #[cfg(target_os = "linux")]
 pub mod netns;
 #[cfg(target_os = "linux")]
-#[allow(dead_code)] // until the collect stage uses it (issue 6)
 mod nft;
 #[cfg(target_os = "linux")]
 mod owners;
@@ -29,11 +27,13 @@ mod users;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::error::Error;
+use crate::firewall::{self, Ruleset};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -216,6 +216,32 @@ pub struct Options {
     pub collector: Choice,
     /// Look for the processes owning each socket (`--no-processes` skips it).
     pub processes: bool,
+    /// Which network namespaces to audit.
+    pub namespaces: Namespaces,
+    /// Where the host's nftables ruleset comes from.
+    pub firewall: FirewallSource,
+}
+
+/// `--all-netns`, `--netns`: which network namespaces to audit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Namespaces {
+    /// The one portaudit runs in.
+    Own,
+    /// Every one on the host.
+    All,
+    /// `--netns NAME|PATH|PID`.
+    One(String),
+}
+
+/// Where the ruleset comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FirewallSource {
+    /// `--no-firewall`, or a captured `--proc-root` without `--ruleset`.
+    Off,
+    /// `nft -j list ruleset`, in portaudit's own namespace.
+    Nft,
+    /// `--ruleset FILE`: a saved `nft -j list ruleset`.
+    File(PathBuf),
 }
 
 impl Options {
@@ -223,6 +249,40 @@ impl Options {
     pub fn live(&self) -> bool {
         self.proc_root == Path::new("/proc")
     }
+}
+
+/// A network namespace the audit considered.
+#[derive(Debug, Clone)]
+pub struct NamespaceSeen {
+    pub netns: Netns,
+    /// Its sockets were read.
+    pub audited: bool,
+    /// Its interfaces' addresses (loopback ones too); `None` when they could not be
+    /// read. A published port's target is looked for in the namespace that has it.
+    pub addresses: Option<Vec<IpAddr>>,
+    /// The container its processes run in, if any.
+    pub container: Option<Container>,
+}
+
+/// A port the host publishes to another address: a DNAT rule, or a docker-proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publish {
+    pub protocol: Protocol,
+    /// The host address it is reachable on: unspecified when any.
+    pub host_address: IpAddr,
+    pub host_ports: RangeInclusive<u16>,
+    pub target: IpAddr,
+    /// `None`: the port is not changed.
+    pub target_port: Option<u16>,
+    pub via: Via,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    /// A DNAT rule in the nat prerouting hook: `ip nat DOCKER handle 12`.
+    Dnat { rule: String },
+    /// A docker-proxy process, listening on the host side itself.
+    Proxy { pid: i32, inode: u64 },
 }
 
 /// Everything the collect stage saw.
@@ -235,6 +295,14 @@ pub struct Collection {
     /// Part of a socket table could not be read: a listener may be missing, so the audit
     /// cannot pass (exit 2), though it can still fail (exit 1).
     pub incomplete: bool,
+    /// The namespaces considered, portaudit's own first; empty with `--proc-root`.
+    pub namespaces: Vec<NamespaceSeen>,
+    /// What the host publishes to other addresses.
+    pub publishes: Vec<Publish>,
+    /// The host's firewall, when its ruleset was read; `firewall_read` says whether we
+    /// tried (so that the report can say "unknown" rather than nothing).
+    pub firewall: Option<Ruleset>,
+    pub firewall_read: bool,
 }
 
 /// Read the sockets with the chosen collector and, unless told not to, attribute owners.
@@ -243,35 +311,100 @@ pub fn collect(options: &Options) -> Result<Collection, Error> {
     let proc_root = options.proc_root.as_path();
     let mut warnings = Vec::new();
     let mut incomplete = false;
-    let (mut listeners, collector) = match options.collector {
-        Choice::Netlink if !options.live() => {
+    let run_netns = Path::new(RUN_NETNS);
+
+    // Which namespaces: portaudit's own unless asked for more (only on a live host).
+    let own = if options.live() {
+        netns::own(proc_root).ok()
+    } else {
+        None
+    };
+    let targets: Vec<netns::Namespace> = match &options.namespaces {
+        Namespaces::Own => Vec::new(),
+        _ if !options.live() => {
             return Err(Error::new(format!(
-                "--collector netlink cannot read --proc-root {}: netlink sees only the network \
-                 namespace portaudit runs in (use --collector proc or auto)",
+                "--all-netns and --netns read live namespaces, not --proc-root {}",
                 proc_root.display()
             )));
         }
-        Choice::Netlink => match from_netlink(&mut warnings) {
-            Ok(listeners) => (listeners, Collector::Netlink),
-            Err(e) => return Err(Error::new(format!("--collector netlink: {}", e.message()))),
-        },
-        Choice::Auto if options.live() => match from_netlink(&mut warnings) {
-            Ok(listeners) => (listeners, Collector::Netlink),
-            Err(netlink::NetlinkError::Refused(why)) => {
-                warnings.push(format!(
-                    "{why}; read /proc/net instead, which cannot tell dual-stack from \
-                     IPv6-only sockets nor show bound devices"
-                ));
-                let listeners = from_proc(proc_root, &mut warnings, &mut incomplete)?;
-                (listeners, Collector::Proc)
-            }
-            Err(netlink::NetlinkError::Failed(why)) => return Err(Error::new(why)),
-        },
-        Choice::Auto | Choice::Proc => {
-            let listeners = from_proc(proc_root, &mut warnings, &mut incomplete)?;
-            (listeners, Collector::Proc)
+        Namespaces::All => {
+            let (all, trouble) = netns::list(proc_root, run_netns);
+            warnings.extend(trouble);
+            all
         }
+        Namespaces::One(spec) => vec![netns::find(spec, proc_root, run_netns).map_err(Error::new)?],
     };
+    let audit_own = match &options.namespaces {
+        Namespaces::Own => true,
+        _ => targets.iter().any(|n| n.netns.host),
+    };
+    let own_netns = own.map(|inode| Netns {
+        inode,
+        name: targets
+            .iter()
+            .find(|n| n.netns.inode == inode)
+            .and_then(|n| n.netns.name.clone()),
+        host: true,
+    });
+
+    let mut listeners = Vec::new();
+    let mut namespaces = Vec::new();
+    let mut collector = Collector::Proc;
+    if audit_own {
+        let (mine, used, addresses) = own_sockets(options, &mut warnings, &mut incomplete)?;
+        collector = used;
+        listeners.extend(mine.into_iter().map(|mut l| {
+            l.netns = own_netns.clone();
+            l
+        }));
+        if let Some(netns) = &own_netns {
+            namespaces.push(NamespaceSeen {
+                netns: netns.clone(),
+                audited: true,
+                addresses,
+                container: None,
+            });
+        }
+    }
+    for target in targets.iter().filter(|n| !n.netns.host) {
+        match other_sockets(target, options, &mut warnings, &mut incomplete) {
+            Some((theirs, addresses)) => {
+                listeners.extend(theirs.into_iter().map(|mut l| {
+                    l.netns = Some(target.netns.clone());
+                    l
+                }));
+                if !audit_own && collector == Collector::Proc {
+                    collector = Collector::Netlink;
+                }
+                namespaces.push(NamespaceSeen {
+                    netns: target.netns.clone(),
+                    audited: true,
+                    addresses,
+                    container: None,
+                });
+            }
+            None => namespaces.push(NamespaceSeen {
+                netns: target.netns.clone(),
+                audited: false,
+                addresses: None,
+                container: None,
+            }),
+        }
+    }
+    if !targets.is_empty() && !audit_own {
+        // Only another namespace's sockets are shown, but the host still publishes them.
+        if let Some(netns) = &own_netns {
+            namespaces.insert(
+                0,
+                NamespaceSeen {
+                    netns: netns.clone(),
+                    audited: false,
+                    addresses: own_addresses(),
+                    container: None,
+                },
+            );
+        }
+    }
 
     let mut users = users::UserNames::default();
     for listener in &mut listeners {
@@ -307,12 +440,273 @@ pub fn collect(options: &Options) -> Result<Collection, Error> {
             ));
         }
     }
+    if options.live() {
+        attribute_containers(proc_root, &mut listeners, &mut namespaces, &targets);
+        warnings.extend(netns::inside_container(proc_root));
+    }
+
+    let (firewall, firewall_read) = read_firewall(&options.firewall, proc_root, &mut warnings)?;
+    let mut publishes: Vec<Publish> = Vec::new();
+    if let Some(ruleset) = &firewall {
+        publishes.extend(ruleset.dnats().into_iter().flat_map(publish_of_dnat));
+        for unread in ruleset.unread_dnats() {
+            warnings.push(format!(
+                "{unread}: its target is not known, so what it publishes is not reported"
+            ));
+        }
+    }
+    if options.live() {
+        publishes.extend(docker_proxies(proc_root, &listeners));
+    }
     Ok(Collection {
         listeners,
         warnings,
         collector,
         incomplete,
+        namespaces,
+        publishes,
+        firewall,
+        firewall_read,
     })
+}
+
+/// `ip netns add` names namespaces by files here.
+const RUN_NETNS: &str = "/run/netns";
+
+/// One namespace's sockets, the collector that read them, and its addresses (when read).
+type Sockets = (Vec<Listener>, Collector, Option<Vec<IpAddr>>);
+
+/// The sockets of portaudit's own namespace, with the chosen collector, and its addresses.
+#[cfg(target_os = "linux")]
+fn own_sockets(
+    options: &Options,
+    warnings: &mut Vec<String>,
+    incomplete: &mut bool,
+) -> Result<Sockets, Error> {
+    let proc_root = options.proc_root.as_path();
+    let want_addresses = options.firewall != FirewallSource::Off;
+    Ok(match options.collector {
+        Choice::Netlink if !options.live() => {
+            return Err(Error::new(format!(
+                "--collector netlink cannot read --proc-root {}: netlink sees only the network \
+                 namespace portaudit runs in (use --collector proc or auto)",
+                proc_root.display()
+            )));
+        }
+        Choice::Netlink => match from_netlink(warnings, want_addresses) {
+            Ok((listeners, addresses)) => (listeners, Collector::Netlink, addresses),
+            Err(e) => return Err(Error::new(format!("--collector netlink: {}", e.message()))),
+        },
+        Choice::Auto if options.live() => match from_netlink(warnings, want_addresses) {
+            Ok((listeners, addresses)) => (listeners, Collector::Netlink, addresses),
+            Err(netlink::NetlinkError::Refused(why)) => {
+                warnings.push(format!(
+                    "{why}; read /proc/net instead, which cannot tell dual-stack from \
+                     IPv6-only sockets nor show bound devices"
+                ));
+                let listeners = from_proc(proc_root, warnings, incomplete)?;
+                (listeners, Collector::Proc, None)
+            }
+            Err(netlink::NetlinkError::Failed(why)) => return Err(Error::new(why)),
+        },
+        Choice::Auto | Choice::Proc => {
+            let listeners = from_proc(proc_root, warnings, incomplete)?;
+            (listeners, Collector::Proc, None)
+        }
+    })
+}
+
+/// The addresses of portaudit's own namespace, when rtnetlink answers.
+#[cfg(target_os = "linux")]
+fn own_addresses() -> Option<Vec<IpAddr>> {
+    netlink::read_interfaces()
+        .ok()
+        .map(|(_, all)| all.into_iter().map(|h| h.address).collect())
+}
+
+/// Another namespace's sockets: netlink from a thread inside it, or (without the
+/// privilege to enter it, or with `--collector proc`) the /proc/PID/net of a process in
+/// it. `None`, with a warning, when neither works.
+#[cfg(target_os = "linux")]
+fn other_sockets(
+    target: &netns::Namespace,
+    options: &Options,
+    warnings: &mut Vec<String>,
+    incomplete: &mut bool,
+) -> Option<(Vec<Listener>, Option<Vec<IpAddr>>)> {
+    let name = describe_netns(&target.netns);
+    let mut why = None;
+    if options.collector != Choice::Proc {
+        let mut inside = Vec::new();
+        match netns::within(target, || from_netlink(&mut inside, true)) {
+            Ok(Ok((listeners, addresses))) => {
+                warnings.extend(inside.into_iter().map(|w| format!("{name}: {w}")));
+                return Some((listeners, addresses));
+            }
+            Ok(Err(e)) => why = Some(e.message().to_string()),
+            Err(e) => why = Some(e.to_string()),
+        }
+    }
+    for pid in &target.pids {
+        let root = options.proc_root.join(pid.to_string());
+        let mut trouble = Vec::new();
+        if let Ok(listeners) = from_proc(&root, &mut trouble, incomplete) {
+            warnings.extend(trouble.into_iter().map(|w| format!("{name}: {w}")));
+            return Some((listeners, None));
+        }
+    }
+    warnings.push(format!(
+        "{name} not audited: {}",
+        why.unwrap_or_else(|| "no process in it whose /proc/PID/net we may read".into())
+    ));
+    None
+}
+
+/// `network namespace 4026532301 (web)`, as warnings name one.
+pub fn describe_netns(netns: &Netns) -> String {
+    match &netns.name {
+        Some(name) => format!("network namespace {} ({name})", netns.inode),
+        None => format!("network namespace {}", netns.inode),
+    }
+}
+
+/// The container of each socket: its owners' cgroup, else its namespace's processes'.
+#[cfg(target_os = "linux")]
+fn attribute_containers(
+    proc_root: &Path,
+    listeners: &mut [Listener],
+    namespaces: &mut [NamespaceSeen],
+    targets: &[netns::Namespace],
+) {
+    let mut cache: BTreeMap<i32, Option<Container>> = BTreeMap::new();
+    let mut of = |pid: i32| {
+        cache
+            .entry(pid)
+            .or_insert_with(|| container::of_pid(proc_root, pid))
+            .clone()
+    };
+    for seen in namespaces.iter_mut().filter(|n| !n.netns.host) {
+        let pids = targets
+            .iter()
+            .find(|t| t.netns.inode == seen.netns.inode)
+            .map(|t| t.pids.as_slice())
+            .unwrap_or_default();
+        seen.container = pids.iter().find_map(|&pid| of(pid));
+    }
+    for listener in listeners.iter_mut() {
+        listener.container = listener
+            .processes
+            .iter()
+            .find_map(|p| of(p.pid))
+            .or_else(|| {
+                let inode = listener.netns.as_ref()?.inode;
+                namespaces
+                    .iter()
+                    .find(|n| n.netns.inode == inode)?
+                    .container
+                    .clone()
+            });
+    }
+}
+
+/// The ruleset, from nft or a file; `firewall_read` is whether one was asked for. An
+/// unreadable `--ruleset FILE` is an error; nft that cannot run is a warning.
+#[cfg(target_os = "linux")]
+fn read_firewall(
+    source: &FirewallSource,
+    proc_root: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<(Option<Ruleset>, bool), Error> {
+    match source {
+        FirewallSource::Off => Ok((None, false)),
+        FirewallSource::File(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::new(format!(
+                    "--ruleset {}: {}",
+                    path.display(),
+                    crate::error::describe_io(&e)
+                ))
+            })?;
+            let ruleset = firewall::parse(&text)
+                .map_err(|why| Error::new(format!("--ruleset {}: {why}", path.display())))?;
+            Ok((Some(ruleset), true))
+        }
+        FirewallSource::Nft => {
+            warnings.extend(nft::legacy_tables(proc_root));
+            match nft::list_ruleset().and_then(|text| firewall::parse(&text)) {
+                Ok(ruleset) => Ok((Some(ruleset), true)),
+                Err(why) => {
+                    warnings.push(format!(
+                        "{why}; the firewall column says unknown and ports published by DNAT \
+                         rules are not seen"
+                    ));
+                    Ok((None, true))
+                }
+            }
+        }
+    }
+}
+
+/// One publish per DNAT; the host side is unspecified (any address) when the rule
+/// matches none, in the family of its table.
+fn publish_of_dnat(dnat: firewall::Dnat) -> Vec<Publish> {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    let host = match dnat.host_address {
+        Some(address) => vec![address],
+        None => match dnat.target {
+            IpAddr::V4(_) => vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)],
+            IpAddr::V6(_) => vec![IpAddr::V6(Ipv6Addr::UNSPECIFIED)],
+        },
+    };
+    host.into_iter()
+        .map(|host_address| Publish {
+            protocol: dnat.protocol,
+            host_address,
+            host_ports: dnat.host_ports.clone(),
+            target: dnat.target,
+            target_port: dnat.target_port,
+            via: Via::Dnat {
+                rule: dnat.rule.clone(),
+            },
+        })
+        .collect()
+}
+
+/// docker-proxy processes owning a socket of the host: their command line says where
+/// they forward.
+#[cfg(target_os = "linux")]
+fn docker_proxies(proc_root: &Path, listeners: &[Listener]) -> Vec<Publish> {
+    let mut publishes = Vec::new();
+    for listener in listeners
+        .iter()
+        .filter(|l| l.netns.as_ref().is_none_or(|n| n.host))
+    {
+        for process in &listener.processes {
+            let Ok(cmdline) =
+                std::fs::read(proc_root.join(process.pid.to_string()).join("cmdline"))
+            else {
+                continue;
+            };
+            let Some(forward) = proxy::parse(&cmdline) else {
+                continue;
+            };
+            if forward.protocol != listener.protocol || forward.host_port != listener.port {
+                continue;
+            }
+            publishes.push(Publish {
+                protocol: forward.protocol,
+                host_address: listener.address,
+                host_ports: listener.port..=listener.port,
+                target: forward.target,
+                target_port: Some(forward.target_port),
+                via: Via::Proxy {
+                    pid: process.pid,
+                    inode: listener.inode,
+                },
+            });
+        }
+    }
+    publishes
 }
 
 /// /proc/net: the sockets, with IPV6_V6ONLY's default (net.ipv6.bindv6only) as the only
@@ -350,11 +744,17 @@ fn from_proc(
 /// addresses wildcard binds reach. Without rtnetlink the sockets are still right, so
 /// that is only a warning.
 #[cfg(target_os = "linux")]
-fn from_netlink(warnings: &mut Vec<String>) -> Result<Vec<Listener>, netlink::NetlinkError> {
+/// With `want_addresses`, also every address of the namespace (to find a published
+/// port's target).
+fn from_netlink(
+    warnings: &mut Vec<String>,
+    want_addresses: bool,
+) -> Result<(Vec<Listener>, Option<Vec<IpAddr>>), netlink::NetlinkError> {
     let diags = netlink::read_listeners()?;
-    let needs_interfaces = diags
-        .iter()
-        .any(|d| d.ifindex != 0 || d.listener.address.is_unspecified());
+    let needs_interfaces = want_addresses
+        || diags
+            .iter()
+            .any(|d| d.ifindex != 0 || d.listener.address.is_unspecified());
     let (devices, addresses) = if needs_interfaces {
         match netlink::read_interfaces() {
             Ok((devices, addresses)) => (devices, Some(addresses)),
@@ -370,7 +770,11 @@ fn from_netlink(warnings: &mut Vec<String>) -> Result<Vec<Listener>, netlink::Ne
     } else {
         (BTreeMap::new(), None)
     };
-    Ok(diags
+    let all = addresses
+        .as_ref()
+        .filter(|_| want_addresses)
+        .map(|all| all.iter().map(|h| h.address).collect());
+    let listeners = diags
         .into_iter()
         .map(|diag| {
             let mut listener = diag.listener;
@@ -391,7 +795,8 @@ fn from_netlink(warnings: &mut Vec<String>) -> Result<Vec<Listener>, netlink::Ne
             };
             listener
         })
-        .collect())
+        .collect();
+    Ok((listeners, all))
 }
 
 #[cfg(target_os = "linux")]

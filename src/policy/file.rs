@@ -44,6 +44,8 @@ pub struct PolicyFile {
     pub strict: Option<bool>,
     pub default_allow: Option<bool>,
     pub ephemeral_udp: Option<EphemeralUdp>,
+    /// Let a socket the host firewall drops on every way in pass (`filtered`).
+    pub trust_firewall: Option<bool>,
     pub rules: Vec<Rule>,
 }
 
@@ -54,6 +56,7 @@ struct RawFile {
     strict: Option<bool>,
     default_allow: Option<bool>,
     ephemeral_udp: Option<EphemeralUdp>,
+    trust_firewall: Option<bool>,
     #[serde(default)]
     rule: Vec<Spanned<RawRule>>,
 }
@@ -150,6 +153,7 @@ pub fn parse(text: &str, path: &Path, services: &Services) -> Result<PolicyFile,
         strict: raw.strict,
         default_allow: raw.default_allow,
         ephemeral_udp: raw.ephemeral_udp,
+        trust_firewall: raw.trust_firewall,
         rules,
     })
 }

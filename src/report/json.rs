@@ -10,10 +10,11 @@ use serde::Serialize;
 
 use crate::baseline::{Drift, Key};
 use crate::classify::{self, Exposure, Scope};
-use crate::collect::{Family, Protocol};
+use crate::collect::{Family, Protocol, Via};
 use crate::error::Error;
+use crate::firewall::FirewallVerdict;
 use crate::policy::advice::Severity;
-use crate::policy::{Audit, Verdict};
+use crate::policy::{Audit, Finding, Verdict};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -29,6 +30,47 @@ struct Document<'a> {
     policy_file: Option<Cow<'a, str>>,
     ephemeral_ports: EphemeralPorts<'a>,
     baseline: Option<Baseline<'a>>,
+    /// The network namespaces considered, the host's (portaudit's own) first.
+    namespaces: Vec<Namespace<'a>>,
+}
+
+#[derive(Serialize)]
+struct Namespace<'a> {
+    inode: u64,
+    name: Option<&'a str>,
+    host: bool,
+    /// Its sockets were read.
+    audited: bool,
+    /// How many records of `sockets` are its listening sockets.
+    listening: usize,
+    container: Option<Container<'a>>,
+}
+
+#[derive(Serialize)]
+struct Netns<'a> {
+    inode: u64,
+    name: Option<&'a str>,
+    host: bool,
+}
+
+#[derive(Serialize)]
+struct Container<'a> {
+    runtime: &'a str,
+    id: &'a str,
+    name: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Published<'a> {
+    protocol: Protocol,
+    address: String,
+    port: u16,
+    /// The last port, when the rule publishes a range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port_last: Option<u16>,
+    via: &'static str,
+    rule: Option<&'a str>,
+    pid: Option<i32>,
 }
 
 #[derive(Serialize)]
@@ -63,13 +105,14 @@ struct Socket<'a> {
     scope: Scope,
     exposure: Exposure,
     verdict: Verdict,
-    uid: u32,
+    /// Null when no socket listens behind a published port (`listening` not true).
+    uid: Option<u32>,
     /// The uid's name as text; bytes that are not UTF-8 become U+FFFD.
     user: Option<Cow<'a, str>>,
     /// The exact bytes of the user name, only when they are not UTF-8.
     #[serde(skip_serializing_if = "Option::is_none")]
     user_bytes: Option<&'a [u8]>,
-    inode: u64,
+    inode: Option<u64>,
     processes: Vec<Process<'a>>,
     /// The rule that decided the verdict.
     rule: Option<&'a str>,
@@ -91,6 +134,15 @@ struct Socket<'a> {
     reachable_on: Option<Vec<HostAddress<'a>>>,
     /// Every process was inspected, so `processes` is the whole list.
     processes_complete: bool,
+    netns: Option<Netns<'a>>,
+    container: Option<Container<'a>>,
+    /// The host side, when the host publishes this socket: the verdict is judged there.
+    published: Option<Published<'a>>,
+    /// A socket listens here; false: nothing listens at a published port's target; null:
+    /// the target is in no audited namespace.
+    listening: Option<bool>,
+    firewall: Option<FirewallVerdict>,
+    firewall_why: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -126,12 +178,27 @@ struct Summary {
     exit_code: u8,
     denied: usize,
     advisory: bool,
+    filtered: usize,
+    contained: usize,
 }
 
 /// The bytes themselves when text cannot carry them: strings in JSON are Unicode, so a
 /// name that is not UTF-8 is also given as an array of its bytes.
 fn unless_utf8(bytes: &[u8]) -> Option<&[u8]> {
     std::str::from_utf8(bytes).is_err().then_some(bytes)
+}
+
+/// A socket listens behind this record (not a published port nobody answers on).
+fn answered(f: &Finding) -> bool {
+    f.listening == Some(true)
+}
+
+fn container(c: &crate::collect::Container) -> Container<'_> {
+    Container {
+        runtime: &c.runtime,
+        id: &c.id,
+        name: c.name.as_deref(),
+    }
 }
 
 pub fn render(audit: &Audit) -> Result<String, Error> {
@@ -146,10 +213,10 @@ pub fn render(audit: &Audit) -> Result<String, Error> {
             scope: f.scope,
             exposure: f.exposure,
             verdict: f.verdict,
-            uid: f.listener.uid,
+            uid: answered(f).then_some(f.listener.uid),
             user: f.listener.user_name(),
             user_bytes: f.listener.user.as_deref().and_then(unless_utf8),
-            inode: f.listener.inode,
+            inode: answered(f).then_some(f.listener.inode),
             processes_complete: f.listener.processes_complete,
             processes: f
                 .listener
@@ -193,6 +260,55 @@ pub fn render(audit: &Audit) -> Result<String, Error> {
                     })
                     .collect()
             }),
+            netns: f.listener.netns.as_ref().map(|n| Netns {
+                inode: n.inode,
+                name: n.name.as_deref(),
+                host: n.host,
+            }),
+            container: f.listener.container.as_ref().map(container),
+            published: f.published.as_ref().map(|p| Published {
+                protocol: p.protocol,
+                address: p.address.to_string(),
+                port: *p.ports.start(),
+                port_last: (p.ports.start() != p.ports.end()).then_some(*p.ports.end()),
+                via: match p.via {
+                    Via::Dnat { .. } => "dnat",
+                    Via::Proxy { .. } => "docker-proxy",
+                },
+                rule: match &p.via {
+                    Via::Dnat { rule } => Some(rule),
+                    Via::Proxy { .. } => None,
+                },
+                pid: match p.via {
+                    Via::Proxy { pid, .. } => Some(pid),
+                    Via::Dnat { .. } => None,
+                },
+            }),
+            listening: f.listening,
+            firewall: f.firewall.as_ref().map(|j| j.verdict),
+            firewall_why: f.firewall.as_ref().map(|j| j.why.as_str()),
+        })
+        .collect();
+    let namespaces = audit
+        .namespaces
+        .iter()
+        .map(|n| Namespace {
+            inode: n.netns.inode,
+            name: n.netns.name.as_deref(),
+            host: n.netns.host,
+            audited: n.audited,
+            listening: audit
+                .findings
+                .iter()
+                .filter(|f| f.listening == Some(true))
+                .filter(|f| {
+                    f.listener
+                        .netns
+                        .as_ref()
+                        .is_some_and(|l| l.inode == n.netns.inode)
+                })
+                .count(),
+            container: n.container.as_ref().map(container),
         })
         .collect();
     let document = Document {
@@ -210,6 +326,8 @@ pub fn render(audit: &Audit) -> Result<String, Error> {
             exit_code: audit.outcome.code(),
             denied: audit.count(Verdict::Denied),
             advisory: audit.advisory,
+            filtered: audit.count(Verdict::Filtered),
+            contained: audit.count(Verdict::Contained),
         },
         warnings: &audit.warnings,
         policy_file: audit.policy_file.as_deref().map(|p| p.to_string_lossy()),
@@ -227,6 +345,7 @@ pub fn render(audit: &Audit) -> Result<String, Error> {
             new: b.new,
             removed: &b.removed,
         }),
+        namespaces,
     };
     let mut text = serde_json::to_string_pretty(&document)
         .map_err(|e| Error::new(format!("cannot encode the JSON report: {e}")))?;

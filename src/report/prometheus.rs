@@ -13,12 +13,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::baseline::{Drift, bind_class};
 use crate::policy::{Audit, Verdict};
 
-const VERDICTS: [Verdict; 5] = [
+const VERDICTS: [Verdict; 7] = [
     Verdict::Exposed,
     Verdict::Denied,
     Verdict::Internal,
     Verdict::Allowed,
     Verdict::Local,
+    Verdict::Filtered,
+    Verdict::Contained,
 ];
 
 pub fn render(audit: &Audit, now: SystemTime) -> String {
@@ -62,8 +64,8 @@ pub fn render(audit: &Audit, now: SystemTime) -> String {
         let labels = format!(
             "protocol=\"{}\",port=\"{}\",address=\"{}\",address_class=\"{}\",process=\"{}\",verdict=\"{}\"",
             l.protocol.name(),
-            l.port,
-            l.address,
+            f.port(),
+            f.address(),
             bind_class(f.scope, f.exposure),
             label_value(&names.join(",")),
             f.verdict.name(),

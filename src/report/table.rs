@@ -12,7 +12,7 @@ use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
 
 use super::escape::{bytes_for_terminal, for_terminal};
 use crate::baseline::{self, Drift};
-use crate::collect::{Collector, Family, Listener, Process};
+use crate::collect::{Collector, Family, Listener, Process, Via};
 use crate::policy::advice::Advice;
 use crate::policy::{Audit, Finding, Verdict};
 
@@ -51,6 +51,10 @@ fn table(audit: &Audit, color: bool) -> Table {
     if show_rule {
         header.push("Rule");
     }
+    // What the host firewall does: shown when its ruleset was to be read.
+    if audit.firewall_read {
+        header.push("Firewall");
+    }
     table.load_style(presets::NOTHING).set_header(header);
     if color {
         table.enforce_styling();
@@ -66,15 +70,24 @@ fn table(audit: &Audit, color: bool) -> Table {
         verdict.push_str(&notes(finding));
         let mut cells = vec![
             proto(l),
-            address(l),
-            l.port.to_string(),
+            address(finding),
+            finding.port().to_string(),
             finding.scope.name().to_string(),
             processes(&group),
-            user(l),
+            user(finding),
             verdict,
         ];
         if show_rule {
             cells.push(for_terminal(finding.rule.as_deref().unwrap_or("-")).into_owned());
+        }
+        if audit.firewall_read {
+            cells.push(
+                finding
+                    .firewall
+                    .as_ref()
+                    .map_or("-", |j| j.verdict.name())
+                    .to_string(),
+            );
         }
         table.add_row(
             cells
@@ -99,7 +112,7 @@ fn style(cell: Cell, finding: &Finding, color: bool) -> Cell {
     match finding.verdict {
         _ if finding.fails => cell.fg(Color::Red).add_attribute(Attribute::Bold),
         Verdict::Internal => cell.fg(Color::Yellow),
-        Verdict::Exposed | Verdict::Denied | Verdict::Allowed | Verdict::Local => cell,
+        _ => cell,
     }
 }
 
@@ -120,12 +133,65 @@ fn proto(l: &Listener) -> String {
     }
 }
 
-/// The bind address, with `%DEVICE` when bound to one (as `ss` writes it).
-fn address(l: &Listener) -> String {
-    match &l.detail.device {
+/// The bind address, with `%DEVICE` when bound to one (as `ss` writes it). Where the
+/// host publishes it, the host side, then who answers: `0.0.0.0 → netns 4026532301
+/// (docker web) 10.88.0.2:80`. A socket in another namespace names it.
+fn address(f: &Finding) -> String {
+    let l = &f.listener;
+    let own = match &l.detail.device {
         Some(device) => format!("{}%{}", l.address, for_terminal(&device.name)),
         None => l.address.to_string(),
+    };
+    let place = l
+        .netns
+        .as_ref()
+        .filter(|n| !n.host || f.published.is_some())
+        .map(|n| {
+            let mut place = format!("netns {}", n.inode);
+            let label = match (&l.container, &n.name) {
+                (Some(c), _) => Some(format!(
+                    "{} {}",
+                    c.runtime,
+                    c.name.clone().unwrap_or_else(|| short_id(&c.id))
+                )),
+                (None, Some(name)) => Some(name.clone()),
+                (None, None) => None,
+            };
+            if let Some(label) = label {
+                let _ = write!(place, " ({})", for_terminal(&label));
+            }
+            place
+        });
+    match &f.published {
+        Some(host) => {
+            let target = match l.address {
+                std::net::IpAddr::V6(_) => format!("[{own}]:{}", l.port),
+                std::net::IpAddr::V4(_) => format!("{own}:{}", l.port),
+            };
+            let answer = match f.listening {
+                Some(true) => String::new(),
+                Some(false) => " (nothing listens)".to_string(),
+                None => " (not audited)".to_string(),
+            };
+            let via = match host.via {
+                Via::Dnat { .. } => "",
+                Via::Proxy { .. } => " via docker-proxy",
+            };
+            match place {
+                Some(place) => format!("{} → {place} {target}{answer}{via}", host.address),
+                None => format!("{} → {target}{answer}{via}", host.address),
+            }
+        }
+        None => match place {
+            Some(place) => format!("{own} in {place}"),
+            None => own,
+        },
     }
+}
+
+/// The first 12 digits of a container id, as `docker ps` shows it.
+fn short_id(id: &str) -> String {
+    id.chars().take(12).collect()
 }
 
 /// One line on what the collector could see, and where the wildcard binds are reachable.
@@ -181,13 +247,26 @@ fn groups(audit: &Audit) -> Vec<Group<'_>> {
         let l = &finding.listener;
         let same = |g: &&mut Group| {
             let first = &g.finding.listener;
+            let netns = |l: &Listener| l.netns.as_ref().map(|n| n.inode);
             (
                 first.protocol,
                 first.family,
                 first.address,
                 first.port,
                 first.uid,
-            ) == (l.protocol, l.family, l.address, l.port, l.uid)
+                netns(first),
+                &g.finding.published,
+                g.finding.verdict,
+            ) == (
+                l.protocol,
+                l.family,
+                l.address,
+                l.port,
+                l.uid,
+                netns(l),
+                &finding.published,
+                finding.verdict,
+            )
         };
         match groups.iter_mut().find(same) {
             Some(group) => {
@@ -233,7 +312,11 @@ fn processes(group: &Group) -> String {
     text
 }
 
-fn user(l: &Listener) -> String {
+fn user(f: &Finding) -> String {
+    let l = &f.listener;
+    if f.listening != Some(true) {
+        return "-".to_string();
+    }
     match &l.user {
         Some(name) => bytes_for_terminal(name).into_owned(),
         None => l.uid.to_string(),
@@ -269,7 +352,7 @@ fn footer(audit: &Audit) -> String {
         let _ = writeln!(
             out,
             "{}/{} {} ({}): {}. Fix: {}.",
-            f.listener.port,
+            f.port(),
             f.listener.protocol.name(),
             advice.service,
             advice.severity.name(),
@@ -324,6 +407,18 @@ fn summary(audit: &Audit) -> String {
             line.push_str(" (not failing without --strict)");
         }
     }
+    for (verdict, note) in [
+        (Verdict::Filtered, " (dropped by the firewall, trusted)"),
+        (
+            Verdict::Contained,
+            " (in other network namespaces, not published)",
+        ),
+    ] {
+        let count = audit.count(verdict);
+        if count > 0 {
+            let _ = write!(line, "; {count} {}{note}", verdict.name());
+        }
+    }
     if audit.advisory && !audit.incomplete {
         line.push_str(" [advisory: exit 0]");
     }
@@ -344,12 +439,14 @@ fn items(audit: &Audit, verdict: Verdict) -> String {
             .map(|p| bytes_for_terminal(&p.comm))
             .collect();
         names.dedup();
-        let owner = if names.is_empty() {
+        let owner = if f.listening == Some(false) {
+            "(nothing listens)".to_string()
+        } else if names.is_empty() {
             "?".to_string()
         } else {
             names.join(",")
         };
-        let item = format!("{}/{} {owner}", l.port, l.protocol.name());
+        let item = format!("{}/{} {owner}", f.port(), l.protocol.name());
         if !items.contains(&item) {
             items.push(item);
         }

@@ -29,6 +29,8 @@ Examples:
   portaudit --save-baseline /var/lib/portaudit/baseline.json
   portaudit --baseline /var/lib/portaudit/baseline.json
                                      fail on listeners that are new since the baseline
+  portaudit --all-netns              containers too: contained unless the host publishes them
+  portaudit --netns web              one network namespace (ip netns name, path or pid)
   portaudit --format prometheus      metrics for node_exporter's textfile collector
   portaudit --generate man > portaudit.1
 
@@ -40,7 +42,8 @@ Exit status:
      table could not be read and nothing fails); a bad policy or baseline file too
 
 By default only ssh, http and https (22, 80, 443/tcp) may be reachable from outside.
-Run as root to see which process owns every socket.";
+Run as root to see which process owns every socket, to enter other network namespaces,
+and to read the nftables ruleset (DNAT publishes, the Firewall column).";
 
 #[derive(Debug, Parser)]
 #[command(

@@ -29,6 +29,7 @@ pub fn render(audit: &Audit, color: bool) -> String {
     }
     out.push_str(&footer(audit));
     out.push_str(&collector_note(audit));
+    out.push_str(&namespaces_note(audit));
     out.push('\n');
     out.push_str(&summary(audit));
     out.push('\n');
@@ -228,6 +229,24 @@ fn collector_note(audit: &Audit) -> String {
             }
         }
     }
+}
+
+/// With more than one network namespace: how many, which is the host, and how many
+/// could not be read.
+fn namespaces_note(audit: &Audit) -> String {
+    let all = &audit.namespaces;
+    if all.len() < 2 {
+        return String::new();
+    }
+    let mut line = format!("\n{} network namespaces", all.len());
+    if let Some(host) = all.iter().find(|n| n.netns.host) {
+        let _ = write!(line, ", the host's is {}", host.netns.inode);
+    }
+    let missed = all.iter().filter(|n| !n.audited && !n.netns.host).count();
+    if missed > 0 {
+        let _ = write!(line, "; {missed} not audited (see warnings)");
+    }
+    line
 }
 
 /// The sockets of one table row: the same protocol, address, port and uid.

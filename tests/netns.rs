@@ -78,7 +78,12 @@ impl NetNs {
     pub fn new() -> NetNs {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = format!("pa-test-{}-{n}", std::process::id());
+        NetNs::named(format!("pa-test-{}-{n}", std::process::id()))
+    }
+
+    /// Create a namespace called `name`, which the caller makes unique (our pid and a
+    /// counter). Needs root.
+    pub fn named(name: String) -> NetNs {
         ip(&["netns", "add", &name]);
         // From here on the guard exists, so a failure below still deletes the namespace.
         let ns = NetNs { name };
@@ -233,6 +238,54 @@ impl Child {
             "{} exited early ({status}); its stderr:\n{stderr}",
             self.what
         );
+    }
+
+    /// Wait until the process prints the line `expected` on its stdout (which must be
+    /// piped): a server says it listens. Lines before it are skipped.
+    pub fn wait_for_line(&mut self, expected: &str, timeout: Duration) {
+        use std::io::BufRead;
+        use std::sync::mpsc::RecvTimeoutError;
+        let stdout = self
+            .child
+            .stdout
+            .take()
+            .unwrap_or_else(|| panic!("{}: stdout is not piped, or already read", self.what));
+        // A thread reads, so that a child that never prints cannot block the test past
+        // its timeout; it ends at EOF, when the child is killed.
+        let (lines, received) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + timeout;
+        loop {
+            match received.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) if line == expected => return,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    self.assert_running();
+                    panic!(
+                        "timed out after {timeout:?} waiting for {expected:?} from {}",
+                        self.what
+                    );
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    // Stdout closed: the child is exiting; show its stderr once it has.
+                    let _ = wait_until("the child to exit", Duration::from_secs(5), || {
+                        self.child.try_wait().ok().flatten()
+                    });
+                    self.assert_running();
+                    panic!(
+                        "{} closed its stdout before printing {expected:?}",
+                        self.what
+                    );
+                }
+            }
+        }
     }
 
     /// Wait until the process is `name`: the pid we hold must be the program itself, not

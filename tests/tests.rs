@@ -7,12 +7,15 @@
 //! - `ansible`: the example playbook, run with ansible-core against localhost.
 //! - `collectors`: netlink against /proc/net on real sockets in a namespace (root), and
 //!   a sandbox that refuses netlink.
+//! - `containers`: a host and a container namespace joined by a veth, nftables DNAT and
+//!   filter rules, a docker-proxy look-alike (root).
 
 mod netns;
 mod util;
 
 mod ansible;
 mod collectors;
+mod containers;
 mod daemon;
 mod fixtures;
 mod hostile;

@@ -369,6 +369,22 @@ pub fn within<T: Send>(target: &Namespace, f: impl FnOnce() -> T + Send) -> io::
         let what = format!("{}: {}", target.path.display(), describe_io(&e));
         cannot(e, what)
     })?;
+    // A /proc/PID/ns/net outlives nothing: the process may have exited and its pid gone
+    // to another one, in another namespace. Enter only the namespace we were told.
+    let inode = file.metadata().map_err(|e| {
+        let what = format!("{}: {}", target.path.display(), describe_io(&e));
+        cannot(e, what)
+    })?;
+    if inode.ino() != target.netns.inode {
+        return Err(cannot(
+            io::ErrorKind::NotFound.into(),
+            format!(
+                "it is gone ({} now refers to {})",
+                target.path.display(),
+                inode.ino()
+            ),
+        ));
+    }
     let outcome = std::thread::scope(|scope| {
         scope
             .spawn(move || {
@@ -562,13 +578,46 @@ mod tests {
         }
     }
 
-    /// Whether `/proc/.../net/tcp` has a socket listening on `port`.
-    fn listens(table: &Path, port: u16) -> bool {
+    /// Whether a `/proc/.../net/tcp` table lists the socket with this inode. By inode,
+    /// not port: another namespace may well have a listener on the same port.
+    fn lists(table: &Path, inode: u64) -> bool {
         let text = std::fs::read_to_string(table).unwrap();
-        text.lines().skip(1).any(|row| {
-            let fields: Vec<&str> = row.split_whitespace().collect();
-            fields.len() > 3 && fields[1].ends_with(&format!(":{port:04X}")) && fields[3] == "0A"
-        })
+        text.lines()
+            .skip(1)
+            .any(|row| row.split_whitespace().nth(9) == Some(&inode.to_string()))
+    }
+
+    /// Drop CAP_SYS_ADMIN from this thread's effective set; threads it starts inherit
+    /// that. Capabilities are per thread, so the other tests keep theirs.
+    fn drop_sys_admin() {
+        #[repr(C)]
+        struct Header {
+            version: u32,
+            pid: i32,
+        }
+        #[repr(C)]
+        #[derive(Clone, Copy, Default)]
+        struct Data {
+            effective: u32,
+            permitted: u32,
+            inheritable: u32,
+        }
+        const VERSION_3: u32 = 0x2008_0522;
+        const CAP_SYS_ADMIN: u32 = 21;
+        let mut header = Header {
+            version: VERSION_3,
+            pid: 0,
+        };
+        let mut data = [Data::default(); 2];
+        // SAFETY: capget/capset with a v3 header and the two data words v3 takes; pid 0
+        // is the calling thread.
+        unsafe {
+            let rc = libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr());
+            assert_eq!(rc, 0, "capget: {}", io::Error::last_os_error());
+            data[0].effective &= !(1 << CAP_SYS_ADMIN);
+            let rc = libc::syscall(libc::SYS_capset, &header, data.as_ptr());
+            assert_eq!(rc, 0, "capset: {}", io::Error::last_os_error());
+        }
     }
 
     #[test]
@@ -898,12 +947,12 @@ mod tests {
             std::net::TcpListener::bind("0.0.0.0:0").unwrap()
         })
         .unwrap();
-        let port = listener.local_addr().unwrap().port();
-        assert!(!listens(Path::new("/proc/net/tcp"), port));
+        let socket = rustix::fs::fstat(&listener).unwrap().st_ino;
+        assert!(!lists(Path::new("/proc/net/tcp"), socket));
         let theirs = PathBuf::from(format!("/proc/{}/net/tcp", sleeper.pid()));
         assert!(
-            listens(&theirs, port),
-            "port {port} not in {}",
+            lists(&theirs, socket),
+            "socket {socket} not in {}",
             theirs.display()
         );
 
@@ -913,5 +962,75 @@ mod tests {
         });
         assert!(panicked.is_err());
         assert_eq!(own(proc).unwrap(), before);
+    }
+
+    #[test]
+    fn within_without_the_capability_says_what_is_missing() {
+        if !require_root("within_without_the_capability_says_what_is_missing") {
+            return;
+        }
+        let ns = TestNs::new();
+        let target = ns.find();
+        let e = std::thread::spawn(move || {
+            drop_sys_admin();
+            within(&target, || ()).unwrap_err()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "cannot enter network namespace {} (ip netns {}): operation not permitted \
+                 (needs CAP_SYS_ADMIN)",
+                ns.inode(),
+                ns.0
+            )
+        );
+    }
+
+    #[test]
+    fn within_refuses_a_path_that_now_names_another_namespace() {
+        let target = Namespace {
+            netns: Netns {
+                inode: 1,
+                name: None,
+                host: false,
+            },
+            pids: vec![4242],
+            path: PathBuf::from("/proc/self/ns/net"),
+        };
+        let e = within(&target, || ()).unwrap_err();
+        let own = own(Path::new("/proc")).unwrap();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "cannot enter network namespace 1 (pid 4242): it is gone \
+                 (/proc/self/ns/net now refers to {own})"
+            )
+        );
+    }
+
+    #[test]
+    fn run_netns_names_namespaces_and_skips_stale_entries() {
+        let dir = TempDir::new("named");
+        let proc = dir.0.join("proc");
+        let run = dir.0.join("netns");
+        dir.link(
+            "proc/thread-self/ns/net",
+            Path::new("/proc/thread-self/ns/net"),
+        );
+        // A name for our own namespace (ip netns bind-mounts; a link stats the same),
+        // a second name for it, and what a failed `ip netns add` leaves.
+        dir.link("netns/zz-host", Path::new("/proc/self/ns/net"));
+        dir.link("netns/zz-host-2", Path::new("/proc/self/ns/net"));
+        dir.file("netns/aa-stale");
+        let (all, warnings) = list(&proc, &run);
+        assert_eq!(warnings, Vec::<String>::new());
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert!(all[0].netns.host);
+        assert_eq!(all[0].netns.name.as_deref(), Some("zz-host"));
+        assert_eq!(all[0].path, run.join("zz-host"));
+        assert!(all[0].pids.is_empty());
     }
 }

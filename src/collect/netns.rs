@@ -369,19 +369,19 @@ pub fn within<T: Send>(target: &Namespace, f: impl FnOnce() -> T + Send) -> io::
         let what = format!("{}: {}", target.path.display(), describe_io(&e));
         cannot(e, what)
     })?;
-    // A /proc/PID/ns/net outlives nothing: the process may have exited and its pid gone
-    // to another one, in another namespace. Enter only the namespace we were told.
-    let inode = file.metadata().map_err(|e| {
+    // /proc/PID/ns/net names a process, not a namespace: the process may have exited and
+    // its pid gone to another, in another namespace. Enter only the one we were told.
+    let opened = file.metadata().map_err(|e| {
         let what = format!("{}: {}", target.path.display(), describe_io(&e));
         cannot(e, what)
     })?;
-    if inode.ino() != target.netns.inode {
+    if opened.ino() != target.netns.inode {
         return Err(cannot(
             io::ErrorKind::NotFound.into(),
             format!(
                 "it is gone ({} now refers to {})",
                 target.path.display(),
-                inode.ino()
+                opened.ino()
             ),
         ));
     }

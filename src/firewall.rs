@@ -295,17 +295,18 @@ impl Ruleset {
         for line in text.lines() {
             let line = line.trim();
             let words: Vec<&str> = line.split_whitespace().collect();
-            match words.as_slice() {
-                ["table", family, name, ..] => {
-                    table = Some(((*family).into(), (*name).into()));
-                    chain = None;
-                    continue;
+            // A block opens (`chain DOCKER { # handle 1`); rules never end that way.
+            if line.ends_with('{') || line.contains("{ # handle") {
+                match words.as_slice() {
+                    ["table", family, name, ..] => {
+                        table = Some(((*family).into(), name.trim_matches('"').into()));
+                        chain = None;
+                    }
+                    ["chain", name, ..] => chain = Some(name.trim_matches('"').into()),
+                    // A set, map, flowtable or stateful object: its lines are no rules.
+                    _ => chain = None,
                 }
-                ["chain", name, ..] => {
-                    chain = Some((*name).into());
-                    continue;
-                }
-                _ => {}
+                continue;
             }
             let (Some((family, table_name)), Some(chain_name)) = (&table, &chain) else {
                 continue;
@@ -410,7 +411,7 @@ fn render(value: &Value) -> String {
                     _ => "payload".into(),
                 },
                 "meta" => match body.get("key").and_then(Value::as_str) {
-                    Some(k @ ("iifname" | "oifname" | "iif" | "oif" | "mark")) => k.into(),
+                    Some(k @ ("iifname" | "oifname" | "iif" | "oif")) => k.into(),
                     Some(k) => format!("meta {k}"),
                     None => "meta".into(),
                 },
@@ -564,6 +565,44 @@ mod tests {
         let ruleset = parse(json).expect("unknown kinds are not errors");
         assert_eq!(ruleset.skipped, 3);
         assert_eq!(ruleset.chains[0].rules[0].exprs.len(), 2);
+    }
+
+    /// Odd shapes from a newer (or broken) nft: answers, never a panic, never dropped
+    /// on a guess.
+    #[test]
+    fn hostile_shapes_do_not_panic() {
+        let json = r#"{"nftables": [
+            {"chain": {"family": "inet", "table": "t", "name": "in", "type": "filter",
+                       "hook": "input", "prio": 0, "policy": "drop"}},
+            {"chain": {"family": "ip", "table": "t", "name": "pre", "type": "nat",
+                       "hook": "prerouting", "prio": -100}},
+            {"rule": {"family": "inet", "table": "t", "chain": "in", "handle": 1, "expr": [
+                7, [], {"match": {}}, {"match": {"left": {"payload": {}}, "right": null}},
+                {"match": {"op": "<", "left": {"payload": {"protocol": "th", "field": "dport"}},
+                           "right": {"prefix": {"addr": "10.0.0.0", "len": 999}}}},
+                {"vmap": {"key": {"meta": {"key": "l4proto"}}, "data": [1, 2]}},
+                {"jump": {}}, {"accept": null}]}},
+            {"rule": {"family": "inet", "table": "t", "chain": "in", "handle": "x", "expr": [
+                {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}},
+                           "right": {"set": [{"prefix": {"addr": "10.0.0.0", "len": 999}},
+                                             {"range": ["x"]}, {"range": [5, "y"]}]}}},
+                {"goto": {"target": "nowhere"}}]}},
+            {"rule": {"family": "ip", "table": "t", "chain": "pre", "expr": [
+                {"dnat": {"addr": "10.0.0.1", "port": -1}}, {"dnat": {"addr": 5}},
+                {"dnat": {}}, {"jump": {"target": "pre"}},
+                {"vmap": {"key": {"concat": [1]}, "data": {"set": [[{"concat": [1, 2]}, {"goto": {"target": "pre"}}], 3]}}}]}}
+        ]}"#;
+        let ruleset = parse(json).unwrap();
+        let at = [Destination {
+            address: "10.1.1.1".parse().unwrap(),
+            device: None,
+        }];
+        for protocol in [Protocol::Tcp, Protocol::Udp] {
+            let judgement = ruleset.judge(Hook::Input, protocol, 1, &at);
+            assert_ne!(judgement.verdict, FirewallVerdict::Dropped, "{judgement:?}");
+        }
+        assert_eq!(ruleset.dnats(), vec![]);
+        assert_eq!(ruleset.unread_dnats().len(), 3);
     }
 
     #[test]

@@ -537,6 +537,12 @@ fn left_value<'a>(packet: &Packet<'a>, left: &Value) -> Left<'a> {
             let v4 = !packet.v6;
             match (field("protocol"), field("field")) {
                 ("tcp" | "udp", _) if field("protocol") != packet.protocol.name() => Left::Absent,
+                // Other transport headers: a TCP or UDP packet has none of them.
+                (
+                    "icmp" | "icmpv6" | "sctp" | "dccp" | "udplite" | "esp" | "ah" | "comp"
+                    | "igmp" | "gre",
+                    _,
+                ) => Left::Absent,
                 ("tcp" | "udp" | "th", "dport") => Left::Number(packet.port.into()),
                 ("ip", "daddr") | ("ip6", "daddr") if (field("protocol") == "ip") != v4 => {
                     Left::Absent

@@ -508,6 +508,7 @@ mod tests {
             "iifname" => include_str!("../tests/fixtures/nft/iifname.json"),
             "daddr" => include_str!("../tests/fixtures/nft/daddr.json"),
             "multi" => include_str!("../tests/fixtures/nft/multi.json"),
+            "kube-nft" => include_str!("../tests/fixtures/nft/kube-nft.json"),
             "vmaps" => include_str!("../tests/fixtures/nft/vmaps.json"),
             "docker" => include_str!("../tests/fixtures/nft/docker.json"),
             "nft-dnat" => include_str!("../tests/fixtures/nft/nft-dnat.json"),

@@ -493,6 +493,34 @@ mod tests {
     }
 
     #[test]
+    fn kube_proxy_nft_mode_verdict_maps() {
+        let v4 = (true, false);
+        assert_eq!(
+            fixture("kube-nft").dnats(),
+            vec![
+                dnat(
+                    Protocol::Tcp,
+                    Some("10.96.0.10"),
+                    v4,
+                    53..=53,
+                    "10.244.0.3",
+                    Some(53),
+                    "ip kube-proxy endpoint-dns handle 14"
+                ),
+                dnat(
+                    Protocol::Tcp,
+                    None,
+                    v4,
+                    30080..=30080,
+                    "10.244.0.5",
+                    Some(8080),
+                    "ip kube-proxy endpoint-web handle 16"
+                ),
+            ]
+        );
+    }
+
+    #[test]
     fn filter_rules_give_no_dnats() {
         for name in ["inet-basic", "multi", "empty"] {
             assert_eq!(fixture(name).dnats(), vec![], "{name}");

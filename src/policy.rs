@@ -226,9 +226,10 @@ impl Policy {
             &collection.publishes,
             &collection.namespaces,
         );
-        let firewall = collection
-            .firewall_read
-            .then_some(collection.firewall.as_ref());
+        let firewall = collection.firewall_read.then_some(Firewall {
+            ruleset: collection.firewall.as_ref(),
+            legacy: collection.legacy_firewall,
+        });
         let mut findings: Vec<Finding> = subjects
             .into_iter()
             .map(|subject| {
@@ -286,7 +287,7 @@ impl Policy {
     }
 
     /// One subject's finding, and whether a rule on owners was skipped for it.
-    fn finding(&self, subject: Subject, firewall: Option<Option<&Ruleset>>) -> (Finding, bool) {
+    fn finding(&self, subject: Subject, firewall: Option<Firewall>) -> (Finding, bool) {
         let Subject {
             listener,
             published,
@@ -331,12 +332,9 @@ impl Policy {
         let ephemeral = published.is_none() && self.is_ephemeral(judged, scope);
         let decision = self.decide(judged, exposure, ephemeral);
         let firewall = match firewall {
-            Some(ruleset) if exposure != Exposure::None => Some(firewall_judgement(
-                ruleset,
-                judged,
-                &listener,
-                published.as_ref(),
-            )),
+            Some(firewall) if exposure != Exposure::None => {
+                Some(firewall.judge(judged, &listener, published.as_ref()))
+            }
             _ => None,
         };
         let mut verdict = decision.verdict;
@@ -374,6 +372,38 @@ impl Policy {
 
 /// The label of the rule that lets a firewall-dropped socket pass (`trust_firewall`).
 pub const FIREWALL_RULE: &str = "trust_firewall";
+
+/// The host's firewall as the policy sees it.
+#[derive(Clone, Copy)]
+struct Firewall<'a> {
+    /// `None`: it was to be read, but could not be.
+    ruleset: Option<&'a Ruleset>,
+    /// Legacy iptables tables are loaded, which nft cannot show.
+    legacy: bool,
+}
+
+impl Firewall<'_> {
+    /// Accepted by the rules nft shows is only "unknown" when legacy tables could still
+    /// drop it; dropped is dropped either way.
+    fn judge(
+        self,
+        judged: &Listener,
+        listener: &Listener,
+        published: Option<&Published>,
+    ) -> Judgement {
+        let judgement = firewall_judgement(self.ruleset, judged, listener, published);
+        if self.legacy && judgement.verdict == FirewallVerdict::Accepted {
+            return Judgement {
+                verdict: FirewallVerdict::Unknown,
+                why: format!(
+                    "{}; but legacy iptables tables are loaded, which nft cannot show",
+                    judgement.why
+                ),
+            };
+        }
+        judgement
+    }
+}
 
 /// What the host's firewall does with a new connection from outside: the input hook for
 /// the host's own sockets (and a docker-proxy's), the forward hook for a DNAT target.

@@ -303,6 +303,8 @@ pub struct Collection {
     /// tried (so that the report can say "unknown" rather than nothing).
     pub firewall: Option<Ruleset>,
     pub firewall_read: bool,
+    /// Legacy iptables tables are loaded: rules nft cannot show may drop what it accepts.
+    pub legacy_firewall: bool,
 }
 
 /// Read the sockets with the chosen collector and, unless told not to, attribute owners.
@@ -340,10 +342,10 @@ pub fn collect(options: &Options) -> Result<Collection, Error> {
     };
     let own_netns = own.map(|inode| Netns {
         inode,
-        name: targets
-            .iter()
-            .find(|n| n.netns.inode == inode)
-            .and_then(|n| n.netns.name.clone()),
+        name: match targets.iter().find(|n| n.netns.inode == inode) {
+            Some(n) => n.netns.name.clone(),
+            None => netns::name_of(inode, run_netns),
+        },
         host: true,
     });
 
@@ -445,7 +447,8 @@ pub fn collect(options: &Options) -> Result<Collection, Error> {
         warnings.extend(netns::inside_container(proc_root));
     }
 
-    let (firewall, firewall_read) = read_firewall(&options.firewall, proc_root, &mut warnings)?;
+    let (firewall, firewall_read, legacy_firewall) =
+        read_firewall(&options.firewall, proc_root, &mut warnings)?;
     let mut publishes: Vec<Publish> = Vec::new();
     if let Some(ruleset) = &firewall {
         publishes.extend(ruleset.dnats().into_iter().flat_map(publish_of_dnat));
@@ -467,6 +470,7 @@ pub fn collect(options: &Options) -> Result<Collection, Error> {
         publishes,
         firewall,
         firewall_read,
+        legacy_firewall,
     })
 }
 
@@ -616,9 +620,9 @@ fn read_firewall(
     source: &FirewallSource,
     proc_root: &Path,
     warnings: &mut Vec<String>,
-) -> Result<(Option<Ruleset>, bool), Error> {
+) -> Result<(Option<Ruleset>, bool, bool), Error> {
     match source {
-        FirewallSource::Off => Ok((None, false)),
+        FirewallSource::Off => Ok((None, false, false)),
         FirewallSource::File(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 Error::new(format!(
@@ -629,18 +633,30 @@ fn read_firewall(
             })?;
             let ruleset = firewall::parse(&text)
                 .map_err(|why| Error::new(format!("--ruleset {}: {why}", path.display())))?;
-            Ok((Some(ruleset), true))
+            Ok((Some(ruleset), true, false))
         }
         FirewallSource::Nft => {
-            warnings.extend(nft::legacy_tables(proc_root));
+            let legacy = nft::legacy_tables(proc_root);
+            let legacy_loaded = legacy.iter().any(|w| w.starts_with("legacy"));
+            warnings.extend(legacy);
             match nft::list_ruleset().and_then(|text| firewall::parse(&text)) {
-                Ok(ruleset) => Ok((Some(ruleset), true)),
+                Ok(mut ruleset) => {
+                    // iptables-nft's DNAT targets (Docker's) show no address in nft's
+                    // JSON; its text listing translates them.
+                    if !ruleset.unread_dnats().is_empty() {
+                        match nft::list_ruleset_text() {
+                            Ok(text) => ruleset.read_xt_from_text(&text),
+                            Err(why) => warnings.push(why),
+                        }
+                    }
+                    Ok((Some(ruleset), true, legacy_loaded))
+                }
                 Err(why) => {
                     warnings.push(format!(
                         "{why}; the firewall column says unknown and ports published by DNAT \
                          rules are not seen"
                     ));
-                    Ok((None, true))
+                    Ok((None, true, legacy_loaded))
                 }
             }
         }

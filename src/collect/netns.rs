@@ -219,6 +219,13 @@ fn scan_named(run_netns: &Path, found: &mut HashMap<u64, Found>) -> io::Result<(
     Ok(())
 }
 
+/// The name under `run_netns` of the namespace with this inode, if it has one.
+pub fn name_of(inode: u64, run_netns: &Path) -> Option<String> {
+    let mut found = HashMap::new();
+    scan_named(run_netns, &mut found).ok()?;
+    found.remove(&inode)?.named.map(|(name, _)| name)
+}
+
 /// Whether `path` (followed) is a namespace file.
 fn on_nsfs(path: &Path) -> io::Result<bool> {
     Ok(is_nsfs(&rustix::fs::statfs(path)?))

@@ -78,6 +78,9 @@ pub fn legacy_tables(proc_root: &Path) -> Vec<String> {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             // No x_tables module loaded: no legacy tables.
             Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            // Root only (0440): without root nft cannot list the ruleset either, and that
+            // warning says so.
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => continue,
             Err(e) => {
                 warnings.push(format!(
                     "cannot read {}: {e}; legacy iptables rules, if any, are not seen",

@@ -17,6 +17,7 @@ mod ansible;
 mod collectors;
 mod containers;
 mod daemon;
+mod firewall;
 mod fixtures;
 mod hostile;
 mod live;

@@ -165,9 +165,15 @@ fn address(f: &Finding) -> String {
         });
     match &f.published {
         Some(host) => {
-            let target = match l.address {
-                std::net::IpAddr::V6(_) => format!("[{own}]:{}", l.port),
-                std::net::IpAddr::V4(_) => format!("{own}:{}", l.port),
+            // Where the publish sends connections: the target, not a wildcard bind.
+            let shown = if l.address.is_unspecified() {
+                host.target.to_string()
+            } else {
+                own
+            };
+            let target = match host.target {
+                std::net::IpAddr::V6(_) => format!("[{shown}]:{}", l.port),
+                std::net::IpAddr::V4(_) => format!("{shown}:{}", l.port),
             };
             let answer = match f.listening {
                 Some(true) => String::new(),
@@ -211,7 +217,8 @@ fn collector_note(audit: &Audit) -> String {
         }
         Collector::Netlink => {
             let mut reach: Vec<String> = Vec::new();
-            for f in &audit.findings {
+            let host = |f: &&Finding| f.listener.netns.as_ref().is_none_or(|n| n.host);
+            for f in audit.findings.iter().filter(host) {
                 for h in f.listener.detail.reachable_on.iter().flatten() {
                     let item = format!("{} ({})", h.address, for_terminal(&h.device));
                     if !reach.contains(&item) {

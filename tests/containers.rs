@@ -82,7 +82,6 @@ struct Socket {
     #[serde(deserialize_with = "required")]
     netns: Option<NetnsRef>,
     #[serde(deserialize_with = "required")]
-    #[allow(dead_code)] // read only through Debug: no container runtime in the lab
     container: Option<Container>,
     #[serde(deserialize_with = "required")]
     published: Option<Published>,
@@ -104,7 +103,6 @@ struct NetnsRef {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[allow(dead_code)] // read only through Debug
 struct Container {
     runtime: String,
     id: String,
@@ -981,4 +979,79 @@ fn a_bad_ruleset_file_is_an_error_naming_it() {
         assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
         assert!(run.stderr.contains(file), "{}", run.stderr);
     }
+}
+
+/// A cgroup laid out as Docker lays out a container's (`docker/<64 hex digits>`), in a
+/// hierarchy of the host's (cgroup v2, or v1's pids controller): what portaudit reads
+/// to attribute a socket to a container, without a container runtime. Removed on drop,
+/// once the processes put in it are gone (drop it after them).
+struct DockerCgroup {
+    dir: PathBuf,
+    id: String,
+}
+
+impl DockerCgroup {
+    fn new() -> Option<DockerCgroup> {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let base = ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"]
+            .into_iter()
+            .map(Path::new)
+            .find(|b| b.join("cgroup.procs").exists())?;
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{:056x}{:08x}", std::process::id(), n);
+        let dir = base.join("docker").join(&id);
+        std::fs::create_dir_all(&dir).ok()?;
+        Some(DockerCgroup { dir, id })
+    }
+
+    fn add(&self, pid: i32) {
+        std::fs::write(self.dir.join("cgroup.procs"), pid.to_string())
+            .unwrap_or_else(|e| panic!("cannot move {pid} into {}: {e}", self.dir.display()));
+    }
+}
+
+impl Drop for DockerCgroup {
+    fn drop(&mut self) {
+        // A cgroup is removed with rmdir once it has no processes; a killed one may take a
+        // moment to leave.
+        for _ in 0..100 {
+            if std::fs::remove_dir(&self.dir).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if let Some(parent) = self.dir.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+}
+
+#[test]
+fn a_socket_in_a_container_cgroup_names_the_runtime_and_id() {
+    let test = "a_socket_in_a_container_cgroup_names_the_runtime_and_id";
+    if !can_run(test) {
+        return;
+    }
+    let Some(cgroup) = DockerCgroup::new() else {
+        netns::skip(test, "no writable cgroup hierarchy");
+        return;
+    };
+    let lab = Lab::new();
+    let web = lab.in_container("0.0.0.0", 80);
+    cgroup.add(web.pid());
+
+    let run = lab.audit(&["--all-netns", "--json"]);
+    let report = parse(&run);
+    let s = report.one_in(lab.c(), "0.0.0.0", 80);
+    let container = s.container.as_ref().unwrap_or_else(|| panic!("{s:#?}"));
+    assert_eq!(
+        (container.runtime.as_str(), container.id.as_str()),
+        ("docker", cgroup.id.as_str()),
+        "{s:#?}"
+    );
+    assert_eq!(container.name, None, "no Docker state on disk names it");
+    let table = lab.audit(&["--all-netns"]);
+    let short = format!("docker {}", &cgroup.id[..12]);
+    assert!(table.stdout.contains(&short), "{short}:\n{}", table.stdout);
+    drop(web);
 }

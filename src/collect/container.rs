@@ -175,7 +175,7 @@ mod tests {
     //! `lxc.monitor.<name>` split. The ids are made up; the shapes are the runtimes'.
 
     use super::*;
-    use std::path::PathBuf;
+    use crate::collect::testdir::TempDir;
 
     const ID: &str = "3b2e9a51c0d84f7e96a1b5c27d3e8f40a6c91d7e25b84f03c6d19e7a82f5b40c";
     const ID2: &str = "e07c4d2a91b35f86c2d0a7e4b19f53c68a2e7d0f41b96c35e8a07d12f4c9b6e3";
@@ -383,35 +383,6 @@ mod tests {
             "garbage without colons\n\u{fffd}\u{fffd}",
         ] {
             assert_eq!(parsed(text), None, "{text:?}");
-        }
-    }
-
-    /// A directory under the system's temp dir, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(label: &str) -> TempDir {
-            use std::sync::atomic::{AtomicUsize, Ordering};
-            static COUNTER: AtomicUsize = AtomicUsize::new(0);
-            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let path = std::env::temp_dir().join(format!(
-                "portaudit-container-{}-{n}-{label}",
-                std::process::id()
-            ));
-            std::fs::create_dir_all(&path).unwrap();
-            TempDir(path)
-        }
-
-        fn write(&self, relative: &str, bytes: &[u8]) {
-            let path = self.0.join(relative);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, bytes).unwrap();
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 

@@ -21,6 +21,8 @@ mod owners;
 pub mod procnet;
 pub mod proxy;
 pub mod sysctl;
+#[cfg(test)]
+mod testdir;
 #[cfg(target_os = "linux")]
 mod users;
 

@@ -437,6 +437,7 @@ pub fn inside_container(proc_root: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::testdir::TempDir;
     use std::process::{Command, Stdio};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::{Duration, Instant};
@@ -546,42 +547,6 @@ mod tests {
             // SAFETY: kill by the pid of our own unreaped child: it cannot be reused.
             unsafe { libc::kill(self.pid(), libc::SIGKILL) };
             let _ = self.0.wait();
-        }
-    }
-
-    /// A directory under the system's temp dir, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(label: &str) -> TempDir {
-            static COUNTER: AtomicUsize = AtomicUsize::new(0);
-            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let path = std::env::temp_dir().join(format!(
-                "portaudit-netns-{}-{n}-{label}",
-                std::process::id()
-            ));
-            std::fs::create_dir_all(&path).unwrap();
-            TempDir(path)
-        }
-
-        /// A symlink at `relative` to `target`, as /proc/PID/ns/net are.
-        fn link(&self, relative: &str, target: &Path) {
-            let path = self.0.join(relative);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::os::unix::fs::symlink(target, path).unwrap();
-        }
-
-        fn file(&self, relative: &str) -> PathBuf {
-            let path = self.0.join(relative);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, b"").unwrap();
-            path
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 

@@ -453,7 +453,7 @@ pub fn collect(options: &Options) -> Result<Collection, Error> {
         read_firewall(&options.firewall, proc_root, &mut warnings)?;
     let mut publishes: Vec<Publish> = Vec::new();
     if let Some(ruleset) = &firewall {
-        publishes.extend(ruleset.dnats().into_iter().flat_map(publish_of_dnat));
+        publishes.extend(ruleset.dnats().into_iter().map(publish_of_dnat));
         for unread in ruleset.unread_dnats() {
             warnings.push(format!(
                 "{unread}: its target is not known, so what it publishes is not reported"
@@ -665,29 +665,22 @@ fn read_firewall(
     }
 }
 
-/// One publish per DNAT; the host side is unspecified (any address) when the rule
-/// matches none, in the family of its table.
-fn publish_of_dnat(dnat: firewall::Dnat) -> Vec<Publish> {
+/// A DNAT as a publish; the host side is unspecified (any address) when the rule
+/// matches none, in the target's family.
+fn publish_of_dnat(dnat: firewall::Dnat) -> Publish {
     use std::net::{Ipv4Addr, Ipv6Addr};
-    let host = match dnat.host_address {
-        Some(address) => vec![address],
-        None => match dnat.target {
-            IpAddr::V4(_) => vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)],
-            IpAddr::V6(_) => vec![IpAddr::V6(Ipv6Addr::UNSPECIFIED)],
-        },
-    };
-    host.into_iter()
-        .map(|host_address| Publish {
-            protocol: dnat.protocol,
-            host_address,
-            host_ports: dnat.host_ports.clone(),
-            target: dnat.target,
-            target_port: dnat.target_port,
-            via: Via::Dnat {
-                rule: dnat.rule.clone(),
-            },
-        })
-        .collect()
+    let host_address = dnat.host_address.unwrap_or(match dnat.target {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    });
+    Publish {
+        protocol: dnat.protocol,
+        host_address,
+        host_ports: dnat.host_ports,
+        target: dnat.target,
+        target_port: dnat.target_port,
+        via: Via::Dnat { rule: dnat.rule },
+    }
 }
 
 /// docker-proxy processes owning a socket of the host: their command line says where
@@ -699,7 +692,12 @@ fn docker_proxies(proc_root: &Path, listeners: &[Listener]) -> Vec<Publish> {
         .iter()
         .filter(|l| l.netns.as_ref().is_none_or(|n| n.host))
     {
-        for process in &listener.processes {
+        // Only a process that calls itself docker-proxy has its command line read.
+        for process in listener
+            .processes
+            .iter()
+            .filter(|p| p.comm == b"docker-proxy")
+        {
             let Ok(cmdline) =
                 std::fs::read(proc_root.join(process.pid.to_string()).join("cmdline"))
             else {
@@ -728,9 +726,9 @@ fn docker_proxies(proc_root: &Path, listeners: &[Listener]) -> Vec<Publish> {
 }
 
 /// /proc/net: the sockets, with IPV6_V6ONLY's default (net.ipv6.bindv6only) as the only
-/// hint about dual-stack.
+/// hint about dual-stack. A row that cannot be parsed is a warning and makes the audit
+/// incomplete.
 #[cfg(target_os = "linux")]
-/// /proc/net; a row that cannot be parsed is a warning and makes the audit incomplete.
 fn from_proc(
     proc_root: &Path,
     warnings: &mut Vec<String>,

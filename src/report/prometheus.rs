@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::baseline::{Drift, bind_class};
-use crate::policy::{Audit, Verdict};
+use crate::audit::{Audit, Drift, Verdict};
+use crate::baseline::bind_class;
 
 const VERDICTS: [Verdict; 7] = [
     Verdict::Exposed,
@@ -25,7 +25,7 @@ const VERDICTS: [Verdict; 7] = [
 
 pub fn render(audit: &Audit, now: SystemTime) -> String {
     let mut out = String::new();
-    let failing = audit.findings.iter().filter(|f| f.fails).count();
+    let failing = audit.failing();
     gauge(
         &mut out,
         "portaudit_listening_sockets",

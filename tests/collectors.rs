@@ -173,8 +173,8 @@ fn keys(report: &Report) -> BTreeSet<Key> {
                 s.family.clone(),
                 s.address.clone(),
                 s.port,
-                s.uid,
-                s.inode,
+                s.uid(),
+                s.inode(),
             )
         })
         .collect()
@@ -303,7 +303,7 @@ fn netlink_and_proc_report_the_same_listeners_on_a_random_mix() {
             report
                 .sockets
                 .iter()
-                .find(|s| s.inode == inode(socket))
+                .find(|s| s.inode() == inode(socket))
                 .unwrap_or_else(|| panic!("{spec:?} missing, seed {seed}:\n{report:#?}"))
                 .clone()
         };

@@ -16,10 +16,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use crate::netns::{self, Child, NetNs};
-use crate::util::{self, Process, Run, TempDir};
+use crate::util::{self, Report, Run, TempDir};
 
 const STARTUP: Duration = Duration::from_secs(10);
 
@@ -48,166 +46,9 @@ import socket, sys
 socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5).close()
 ";
 
-// The JSON of issue 6, typed from the contract; `required` makes a nullable field that
-// is missing an error, not a silent None.
-
-#[derive(Debug, Deserialize)]
-struct Report {
-    sockets: Vec<Socket>,
-    summary: Summary,
-    warnings: Vec<String>,
-    namespaces: Vec<Namespace>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Summary {
-    exit_code: u8,
-    exposed: usize,
-    contained: usize,
-    filtered: usize,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct Socket {
-    protocol: String,
-    address: String,
-    port: u16,
-    verdict: String,
-    #[serde(deserialize_with = "required")]
-    uid: Option<u32>,
-    #[serde(deserialize_with = "required")]
-    inode: Option<u64>,
-    processes: Vec<Process>,
-    fails: bool,
-    #[serde(deserialize_with = "required")]
-    netns: Option<NetnsRef>,
-    #[serde(deserialize_with = "required")]
-    container: Option<Container>,
-    #[serde(deserialize_with = "required")]
-    published: Option<Published>,
-    #[serde(deserialize_with = "required")]
-    listening: Option<bool>,
-    #[serde(deserialize_with = "required")]
-    firewall: Option<String>,
-    #[serde(deserialize_with = "required")]
-    firewall_why: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct NetnsRef {
-    #[allow(dead_code)] // read only through Debug
-    inode: u64,
-    #[serde(deserialize_with = "required")]
-    name: Option<String>,
-    host: bool,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct Container {
-    runtime: String,
-    id: String,
-    #[serde(deserialize_with = "required")]
-    name: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct Published {
-    protocol: String,
-    address: String,
-    port: u16,
-    via: String,
-    #[serde(deserialize_with = "required")]
-    rule: Option<String>,
-    #[serde(deserialize_with = "required")]
-    pid: Option<i32>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct Namespace {
-    #[allow(dead_code)] // read only through Debug
-    inode: u64,
-    #[serde(deserialize_with = "required")]
-    name: Option<String>,
-    host: bool,
-    audited: bool,
-    listening: usize,
-}
-
-fn required<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer)
-}
-
-impl Socket {
-    fn netns_name(&self) -> Option<&str> {
-        self.netns.as_ref().and_then(|n| n.name.as_deref())
-    }
-
-    fn owned_by(&self, pid: i32) -> bool {
-        self.processes.iter().any(|p| p.pid == pid)
-    }
-}
-
-impl Report {
-    /// The records whose answering socket is in the namespace called `name`.
-    fn in_netns(&self, name: &str) -> Vec<&Socket> {
-        self.sockets
-            .iter()
-            .filter(|s| s.netns_name() == Some(name))
-            .collect()
-    }
-
-    /// Exactly one record published on host port `port` (tcp), or a panic showing all.
-    fn published(&self, port: u16) -> &Socket {
-        let found: Vec<&Socket> = self
-            .sockets
-            .iter()
-            .filter(|s| {
-                s.published
-                    .as_ref()
-                    .is_some_and(|p| p.port == port && p.protocol == "tcp")
-            })
-            .collect();
-        match found.as_slice() {
-            [one] => one,
-            other => panic!(
-                "expected one record published on tcp port {port}, found {}:\n{self:#?}",
-                other.len()
-            ),
-        }
-    }
-
-    /// Exactly one listener of namespace `netns` on tcp ADDRESS:PORT.
-    fn one_in(&self, netns: &str, address: &str, port: u16) -> &Socket {
-        let found: Vec<&Socket> = self
-            .in_netns(netns)
-            .into_iter()
-            .filter(|s| s.protocol == "tcp" && s.address == address && s.port == port)
-            .collect();
-        match found.as_slice() {
-            [one] => one,
-            other => panic!(
-                "expected one tcp {address}:{port} record in netns {netns}, found {}:\n{self:#?}",
-                other.len()
-            ),
-        }
-    }
-
-    fn namespace(&self, name: &str) -> &Namespace {
-        self.namespaces
-            .iter()
-            .find(|n| n.name.as_deref() == Some(name))
-            .unwrap_or_else(|| panic!("namespace {name} missing:\n{:#?}", self.namespaces))
-    }
-}
-
-/// Parse the run's stdout as an issue-6 report, showing the whole run if it is not one.
+/// Parse the run's stdout as the JSON report, showing the whole run if it is not one.
 fn parse(run: &Run) -> Report {
-    serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not an issue-6 JSON report ({e}):\n{run:#?}"))
+    run.report()
 }
 
 /// Root, ip, python3 and nft, or a SKIPPED line (a panic in CI).

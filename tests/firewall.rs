@@ -1,11 +1,9 @@
 //! The firewall column and DNAT publishes from a saved ruleset (`--ruleset`, captured by
 //! tests/fixtures/nft/capture.sh) over a captured proc tree: no root needed.
 
-use serde_json::Value;
+use crate::util::{self, Report};
 
-use crate::util;
-
-fn audit(ruleset: &str, extra: &[&str]) -> (i32, Value) {
+fn audit(ruleset: &str, extra: &[&str]) -> (i32, Report) {
     let proc_root = util::fixture("mixed").join("proc");
     let ruleset = util::fixture("nft").join(ruleset);
     let mut args = vec![
@@ -17,45 +15,32 @@ fn audit(ruleset: &str, extra: &[&str]) -> (i32, Value) {
     ];
     args.extend(extra.iter().map(|a| a.to_string()));
     let run = util::run(util::portaudit().args(&args));
-    let report =
-        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {run:#?}"));
-    (run.code, report)
-}
-
-fn socket<'a>(report: &'a Value, protocol: &str, address: &str, port: u64) -> &'a Value {
-    let found: Vec<&Value> = report["sockets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["protocol"] == protocol && s["address"] == address && s["port"] == port)
-        .collect();
-    assert_eq!(found.len(), 1, "{protocol} {address}:{port} in {report:#}");
-    found[0]
+    (run.code, run.report())
 }
 
 #[test]
 fn a_saved_ruleset_annotates_what_the_input_hook_drops_and_accepts() {
     // inet filter input, policy drop; established, lo and 22/tcp accepted.
     let (code, report) = audit("inet-basic.json", &[]);
-    assert_eq!(code, 1, "{report:#}");
-    let ssh = socket(&report, "tcp", "0.0.0.0", 22);
-    assert_eq!(ssh["firewall"], "accepted", "{ssh:#}");
+    assert_eq!(code, 1, "{report:#?}");
+    let ssh = report.one("tcp", "0.0.0.0", 22);
+    assert_eq!(ssh.firewall.as_deref(), Some("accepted"), "{ssh:#?}");
     assert!(
-        ssh["firewall_why"].as_str().unwrap().contains("22"),
-        "{ssh:#}"
+        ssh.firewall_why.as_deref().unwrap().contains("22"),
+        "{ssh:#?}"
     );
     for (protocol, address, port) in [("tcp", "192.0.2.10", 9000), ("udp", "0.0.0.0", 11211)] {
-        let s = socket(&report, protocol, address, port);
-        assert_eq!(s["firewall"], "dropped", "{s:#}");
-        assert_eq!(s["verdict"], "exposed", "informational only: {s:#}");
-        assert_eq!(s["fails"], true);
+        let s = report.one(protocol, address, port);
+        assert_eq!(s.firewall.as_deref(), Some("dropped"), "{s:#?}");
+        assert_eq!(s.verdict, "exposed", "informational only: {s:#?}");
+        assert!(s.fails);
     }
     // Not reachable from outside: nothing to ask the firewall.
-    let postgres = socket(&report, "tcp", "127.0.0.1", 5432);
-    assert_eq!(postgres["firewall"], Value::Null, "{postgres:#}");
+    let postgres = report.one("tcp", "127.0.0.1", 5432);
+    assert_eq!(postgres.firewall, None, "{postgres:#?}");
     assert_eq!(
-        postgres["netns"],
-        Value::Null,
+        postgres.netns.as_ref().map(|n| n.inode),
+        None,
         "--proc-root: namespace unknown"
     );
 }
@@ -63,16 +48,16 @@ fn a_saved_ruleset_annotates_what_the_input_hook_drops_and_accepts() {
 #[test]
 fn trust_firewall_lets_a_dropped_socket_pass_as_filtered() {
     let (_, report) = audit("inet-basic.json", &["--trust-firewall"]);
-    let minio = socket(&report, "tcp", "192.0.2.10", 9000);
-    assert_eq!(minio["verdict"], "filtered", "{minio:#}");
-    assert_eq!(minio["fails"], false);
-    assert_eq!(minio["rule"], "trust_firewall");
-    assert!(report["summary"]["filtered"].as_u64().unwrap() >= 2);
+    let minio = report.one("tcp", "192.0.2.10", 9000);
+    assert_eq!(minio.verdict, "filtered", "{minio:#?}");
+    assert!(!minio.fails);
+    assert_eq!(minio.rule.as_deref(), Some("trust_firewall"));
+    assert!(report.summary.filtered >= 2);
     // Where the firewall cannot say, nothing is trusted: a source-address rule on 6379.
     let (_, report) = audit("saddr.json", &["--trust-firewall", "--allow", "22/tcp"]);
-    for s in report["sockets"].as_array().unwrap() {
-        if s["firewall"] == "unknown" {
-            assert_ne!(s["verdict"], "filtered", "{s:#}");
+    for s in &report.sockets {
+        if s.firewall.as_deref() == Some("unknown") {
+            assert_ne!(s.verdict, "filtered", "{s:#?}");
         }
     }
 }
@@ -82,44 +67,41 @@ fn a_dnat_rule_is_judged_as_its_host_port_even_with_no_namespace_read() {
     // tcp dport { 8080, 8443 } dnat ip to 10.88.0.2:80 in an inet table.
     let (code, report) = audit("nft-dnat.json", &["--no-default-allow"]);
     assert_eq!(code, 1);
-    let published: Vec<&Value> = report["sockets"]
-        .as_array()
-        .unwrap()
+    let published: Vec<&util::Socket> = report
+        .sockets
         .iter()
-        .filter(|s| !s["published"].is_null() && s["address"] == "10.88.0.2")
+        .filter(|s| s.published.is_some() && s.address == "10.88.0.2")
         .collect();
-    let mut ports: Vec<u64> = published
+    let mut ports: Vec<u16> = published
         .iter()
-        .map(|s| s["published"]["port"].as_u64().unwrap())
+        .map(|s| s.published.as_ref().unwrap().port)
         .collect();
     ports.sort();
-    assert_eq!(ports, [8080, 8443], "{report:#}");
+    assert_eq!(ports, [8080, 8443], "{report:#?}");
     for s in published {
-        assert_eq!(s["address"], "10.88.0.2");
-        assert_eq!(s["port"], 80);
-        assert_eq!(s["published"]["via"], "dnat");
-        assert!(s["published"]["rule"].as_str().unwrap().contains("handle"));
-        assert_eq!(s["listening"], Value::Null, "no namespace was read: {s:#}");
-        assert_eq!(s["uid"], Value::Null);
-        assert_eq!(s["inode"], Value::Null);
-        assert_eq!(s["verdict"], "exposed");
+        let host = s.published.as_ref().unwrap();
+        assert_eq!(s.address, "10.88.0.2");
+        assert_eq!(s.port, 80);
+        assert_eq!(host.via, "dnat");
+        assert!(host.rule.as_deref().unwrap().contains("handle"));
+        assert_eq!(s.listening, None, "no namespace was read: {s:#?}");
+        assert_eq!(s.uid, None);
+        assert_eq!(s.inode, None);
+        assert_eq!(s.verdict, "exposed");
     }
     // Through jumps (kube-proxy's chains), and a range to an IPv6 address, port unchanged.
-    let kube = socket(&report, "tcp", "10.244.0.5", 8080);
-    assert_eq!(kube["published"]["port"], 30080, "{kube:#}");
-    let range = socket(&report, "udp", "fd00::5", 5000);
-    assert_eq!(range["published"]["port"], 5000, "{range:#}");
-    assert_eq!(range["published"]["port_last"], 5010, "{range:#}");
-    assert_eq!(range["published"]["address"], "::");
+    let kube = report.one("tcp", "10.244.0.5", 8080);
+    assert_eq!(kube.published.as_ref().unwrap().port, 30080, "{kube:#?}");
+    let range = report.one("udp", "fd00::5", 5000);
+    let host = range.published.as_ref().unwrap();
+    assert_eq!(host.port, 5000, "{range:#?}");
+    assert_eq!(host.port_last, Some(5010), "{range:#?}");
+    assert_eq!(host.address, "::");
     // A DNAT whose address comes from a map cannot be followed: a warning says so.
     assert!(
-        report["warnings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|w| w.as_str().unwrap().contains("handle 8")),
-        "{:#}",
-        report["warnings"]
+        report.warnings.iter().any(|w| w.contains("handle 8")),
+        "{:#?}",
+        report.warnings
     );
     // Allowing the host ports allows the publishes (the fixture's own sockets aside).
     let (_, report) = audit(
@@ -130,9 +112,9 @@ fn a_dnat_rule_is_judged_as_its_host_port_even_with_no_namespace_read() {
             "8080,8443,30080,5000-5010/udp",
         ],
     );
-    for s in report["sockets"].as_array().unwrap() {
-        if !s["published"].is_null() {
-            assert_eq!(s["verdict"], "allowed", "{s:#}");
+    for s in &report.sockets {
+        if s.published.is_some() {
+            assert_eq!(s.verdict, "allowed", "{s:#?}");
         }
     }
 }

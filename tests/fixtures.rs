@@ -108,7 +108,7 @@ fn busy_tables_past_9999_rows_with_time_wait_and_reuseport_groups() {
     let listening = binds("busy").iter().filter(|b| b.listens).count();
     assert_eq!(report.sockets.len(), listening);
     let nginx = report.find("tcp", "0.0.0.0", 8080);
-    let inodes: BTreeSet<u64> = nginx.iter().map(|s| s.inode).collect();
+    let inodes: BTreeSet<u64> = nginx.iter().map(|s| s.inode()).collect();
     assert_eq!(
         (nginx.len(), inodes.len()),
         (4, 4),
@@ -133,7 +133,7 @@ fn tables_read_in_a_user_namespace_show_the_overflow_uid() {
         "node on 0.0.0.0:3000 is exposed whatever its uid says"
     );
     for s in &report.sockets {
-        assert_eq!(s.uid, 65534, "{s:?}");
+        assert_eq!(s.uid(), 65534, "{s:?}");
     }
     assert_eq!(report.one("tcp", "0.0.0.0", 22).verdict, "allowed");
     assert_eq!(report.one("tcp", "0.0.0.0", 3000).verdict, "exposed");
@@ -273,10 +273,10 @@ fn every_address_class_is_classified_and_judged() {
 fn owners_users_and_shared_sockets() {
     let (report, _) = audit_json("mixed", &[]);
     let node = report.one("tcp", "0.0.0.0", 3000);
-    assert_eq!((node.uid, node.user.as_deref()), (65534, Some("nobody")));
+    assert_eq!((node.uid(), node.user.as_deref()), (65534, Some("nobody")));
     let sshd = report.one("tcp", "0.0.0.0", 22);
-    assert_eq!((sshd.uid, sshd.user.as_deref()), (0, Some("root")));
-    assert_ne!(sshd.inode, 0);
+    assert_eq!((sshd.uid(), sshd.user.as_deref()), (0, Some("root")));
+    assert_ne!(sshd.inode(), 0);
 
     let nginx = report.one("tcp", "::", 80);
     assert_eq!(
@@ -309,7 +309,7 @@ fn owners_users_and_shared_sockets() {
             })
             .collect();
         assert!(
-            links.contains(&format!("socket:[{}]", nginx.inode)),
+            links.contains(&format!("socket:[{}]", nginx.inode())),
             "{}: {links:?}",
             dir.display()
         );

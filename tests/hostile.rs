@@ -558,7 +558,7 @@ fn reuseport_groups_are_one_row_and_every_socket_in_json() {
             let tcp = report.find("tcp", "0.0.0.0", tcp_port);
             let udp = report.find("udp", "::", udp_port);
             assert_eq!((tcp.len(), udp.len()), (4, 3), "{report:#?}");
-            let inodes: BTreeSet<u64> = tcp.iter().chain(&udp).map(|s| s.inode).collect();
+            let inodes: BTreeSet<u64> = tcp.iter().chain(&udp).map(|s| s.inode()).collect();
             assert_eq!(inodes.len(), 7, "each socket once, with its own inode");
 
             let table = util::run_args(&["--color", "never"]);

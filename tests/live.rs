@@ -81,7 +81,7 @@ fn bind_v6_or_skip(address: Ipv6Addr, test: &str) -> Option<TcpListener> {
                 ErrorKind::AddrNotAvailable | ErrorKind::Unsupported
             ) =>
         {
-            eprintln!("SKIPPED {test}: no IPv6 on this host ({e})");
+            crate::netns::skip(test, &format!("no IPv6 on this host ({e})"));
             None
         }
         Err(e) => panic!("bind [{address}]:0: {e}"),
@@ -111,8 +111,8 @@ fn tcp_on_ipv4_loopback_is_local_and_ours() {
     let (_, report) = audit(&[]);
     let s = report.one("tcp", "127.0.0.1", port);
     assert_judged(s, "ipv4", "loopback", "none", "local");
-    assert_eq!(s.uid, euid());
-    assert_eq!(s.inode, inode(&listener));
+    assert_eq!(s.uid(), euid());
+    assert_eq!(s.inode(), inode(&listener));
     assert_owned_by(s, &me());
 }
 
@@ -126,7 +126,7 @@ fn tcp_on_ipv6_loopback_is_local() {
     let (_, report) = audit(&[]);
     let s = report.one("tcp", "::1", port);
     assert_judged(s, "ipv6", "loopback", "none", "local");
-    assert_eq!(s.inode, inode(&listener));
+    assert_eq!(s.inode(), inode(&listener));
     assert_owned_by(s, &me());
 }
 
@@ -138,7 +138,7 @@ fn tcp_on_ipv4_wildcard_is_exposed_unless_allowed() {
     let (run, report) = audit(&[]);
     let s = report.one("tcp", "0.0.0.0", port);
     assert_judged(s, "ipv4", "wildcard", "public", "exposed");
-    assert_eq!(s.inode, inode(&listener));
+    assert_eq!(s.inode(), inode(&listener));
     assert_owned_by(s, &me());
     assert_eq!(run.code, 1, "an exposed socket must fail the audit");
 
@@ -160,7 +160,7 @@ fn tcp_on_ipv6_wildcard_is_exposed() {
     let (run, report) = audit(&[]);
     let s = report.one("tcp", "::", port);
     assert_judged(s, "ipv6", "wildcard", "public", "exposed");
-    assert_eq!(s.inode, inode(&listener));
+    assert_eq!(s.inode(), inode(&listener));
     assert_owned_by(s, &me());
     assert_eq!(run.code, 1);
 }
@@ -181,7 +181,7 @@ fn udp_on_ipv4_wildcard_is_exposed_unless_allowed_for_udp() {
     assert_judged(s, "ipv4", "wildcard", "public", "exposed");
     assert!(s.ephemeral, "{s:?}");
     assert_eq!(s.rule, None);
-    assert_eq!(s.inode, inode(&socket));
+    assert_eq!(s.inode(), inode(&socket));
     assert_owned_by(s, &me());
     assert_eq!(run.code, 1);
 
@@ -232,14 +232,14 @@ fn connected_udp_socket_is_not_listed() {
     let (_, report) = audit(&[]);
     let s = report.one("udp", "127.0.0.1", peer_port);
     assert_eq!(s.verdict, "local");
-    assert_eq!(s.inode, inode(&peer));
+    assert_eq!(s.inode(), inode(&peer));
     assert_owned_by(s, &me());
 
     let connected_inode = inode(&connected);
     let listed: Vec<_> = report
         .sockets
         .iter()
-        .filter(|s| s.inode == connected_inode)
+        .filter(|s| s.inode() == connected_inode)
         .collect();
     assert!(
         listed.is_empty(),
@@ -269,7 +269,7 @@ fn established_tcp_connection_is_not_a_listener() {
         "expected only the listener on tcp port {port}: {entries:#?}"
     );
     assert_eq!(entries[0].address, "127.0.0.1");
-    assert_eq!(entries[0].inode, inode(&listener));
+    assert_eq!(entries[0].inode(), inode(&listener));
     assert_owned_by(entries[0], &me());
 
     let client_entries = on_port(&report, "tcp", client_port);
@@ -280,7 +280,7 @@ fn established_tcp_connection_is_not_a_listener() {
     for stream in [&client, &accepted] {
         let stream_inode = inode(stream);
         assert!(
-            report.sockets.iter().all(|s| s.inode != stream_inode),
+            report.sockets.iter().all(|s| s.inode() != stream_inode),
             "established socket (inode {stream_inode}) listed:\n{report:#?}"
         );
     }
@@ -302,7 +302,7 @@ fn socket_shared_with_a_child_lists_both_processes() {
 
     let (_, report) = audit(&[]);
     let s = report.one("tcp", "127.0.0.1", port);
-    assert_eq!(s.inode, inode(&listener));
+    assert_eq!(s.inode(), inode(&listener));
     assert_owned_by(s, &me());
     assert_owned_by(
         s,
@@ -350,9 +350,9 @@ fn unprivileged_run_lists_sockets_without_owners_and_warns_once() {
     );
     let report = run.report();
     let s = report.one("tcp", "127.0.0.1", port);
-    assert_eq!(s.uid, 0);
+    assert_eq!(s.uid(), 0);
     assert_eq!(s.user.as_deref(), Some("root"));
-    assert_eq!(s.inode, inode(&listener));
+    assert_eq!(s.inode(), inode(&listener));
     assert!(
         s.processes.is_empty(),
         "nobody cannot see root's fds, yet: {s:#?}"

@@ -62,11 +62,11 @@ fn hostile_user_names_are_escaped_in_the_table_and_kept_in_json() {
     let named: Vec<_> = report
         .sockets
         .iter()
-        .filter(|s| s.uid == 4242 || s.uid == 4243)
+        .filter(|s| s.uid() == 4242 || s.uid() == 4243)
         .collect();
     assert_eq!(named.len(), 2, "{report:#?}");
     for s in named {
-        let (expected, bytes) = match s.uid {
+        let (expected, bytes) = match s.uid() {
             4242 => (HOSTILE_USER, None),
             _ => (BINARY_USER, Some(BINARY_USER.to_vec())),
         };

@@ -36,10 +36,10 @@ fn judged(report: &Report) -> BTreeMap<u64, (String, String, u16, u32, String)> 
                 s.protocol.clone(),
                 s.address.clone(),
                 s.port,
-                s.uid,
+                s.uid(),
                 s.verdict.clone(),
             );
-            (s.inode, key)
+            (s.inode(), key)
         })
         .collect()
 }
@@ -210,14 +210,15 @@ fn user_namespace_owners_show_the_overflow_uid_and_a_warning() {
         assert_eq!(report.sockets.len(), root.sockets.len());
         for s in &report.sockets {
             assert_eq!(
-                s.uid, 65534,
+                s.uid(),
+                65534,
                 "root, unmapped, shows as the overflow uid: {s:?}"
             );
         }
         let verdicts = |r: &Report| {
             r.sockets
                 .iter()
-                .map(|s| (s.inode, s.verdict.clone()))
+                .map(|s| (s.inode(), s.verdict.clone()))
                 .collect::<BTreeMap<_, _>>()
         };
         assert_eq!(verdicts(&report), verdicts(&root));

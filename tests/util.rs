@@ -20,6 +20,7 @@ pub struct Report {
     pub policy_file: Option<String>,
     pub ephemeral_ports: EphemeralPorts,
     pub baseline: Option<Baseline>,
+    pub namespaces: Vec<Namespace>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -61,12 +62,15 @@ pub struct Socket {
     pub scope: String,
     pub exposure: String,
     pub verdict: String,
-    pub uid: u32,
+    /// Null only on a record for a published port nobody listens behind (see `uid()`).
+    #[serde(deserialize_with = "required")]
+    pub uid: Option<u32>,
     pub user: Option<String>,
     /// Present only when the user name is not UTF-8.
     #[serde(default)]
     pub user_bytes: Option<Vec<u8>>,
-    pub inode: u64,
+    #[serde(deserialize_with = "required")]
+    pub inode: Option<u64>,
     pub processes: Vec<Process>,
     pub rule: Option<String>,
     pub ephemeral: bool,
@@ -83,6 +87,80 @@ pub struct Socket {
     #[serde(deserialize_with = "required")]
     pub reachable_on: Option<Vec<HostAddress>>,
     pub processes_complete: bool,
+    #[serde(deserialize_with = "required")]
+    pub netns: Option<NetnsRef>,
+    #[serde(deserialize_with = "required")]
+    pub container: Option<Container>,
+    #[serde(deserialize_with = "required")]
+    pub published: Option<Published>,
+    #[serde(deserialize_with = "required")]
+    pub listening: Option<bool>,
+    #[serde(deserialize_with = "required")]
+    pub firewall: Option<String>,
+    #[serde(deserialize_with = "required")]
+    pub firewall_why: Option<String>,
+}
+
+impl Socket {
+    /// The uid of a socket that listens (every record but a publish nobody answers).
+    pub fn uid(&self) -> u32 {
+        self.uid.unwrap_or_else(|| panic!("no uid: {self:#?}"))
+    }
+
+    /// The inode of a socket that listens.
+    pub fn inode(&self) -> u64 {
+        self.inode.unwrap_or_else(|| panic!("no inode: {self:#?}"))
+    }
+
+    pub fn netns_name(&self) -> Option<&str> {
+        self.netns.as_ref().and_then(|n| n.name.as_deref())
+    }
+
+    pub fn owned_by(&self, pid: i32) -> bool {
+        self.processes.iter().any(|p| p.pid == pid)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NetnsRef {
+    pub inode: u64,
+    #[serde(deserialize_with = "required")]
+    pub name: Option<String>,
+    pub host: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Container {
+    pub runtime: String,
+    pub id: String,
+    #[serde(deserialize_with = "required")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Published {
+    pub protocol: String,
+    pub address: String,
+    pub port: u16,
+    #[serde(default)]
+    pub port_last: Option<u16>,
+    pub via: String,
+    #[serde(deserialize_with = "required")]
+    pub rule: Option<String>,
+    #[serde(deserialize_with = "required")]
+    pub pid: Option<i32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Namespace {
+    pub inode: u64,
+    #[serde(deserialize_with = "required")]
+    pub name: Option<String>,
+    pub host: bool,
+    pub audited: bool,
+    pub listening: usize,
+    #[serde(deserialize_with = "required")]
+    pub container: Option<Container>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -125,6 +203,8 @@ pub struct Summary {
     pub exit_code: u8,
     pub denied: usize,
     pub advisory: bool,
+    pub filtered: usize,
+    pub contained: usize,
     pub failing: usize,
     pub drift: usize,
 }
@@ -147,6 +227,57 @@ impl Report {
                 other.len()
             ),
         }
+    }
+
+    /// The records whose answering socket is in the namespace called `name`.
+    pub fn in_netns(&self, name: &str) -> Vec<&Socket> {
+        self.sockets
+            .iter()
+            .filter(|s| s.netns_name() == Some(name))
+            .collect()
+    }
+
+    /// Exactly one record published on host port `port` (tcp), or a panic showing all.
+    pub fn published(&self, port: u16) -> &Socket {
+        let found: Vec<&Socket> = self
+            .sockets
+            .iter()
+            .filter(|s| {
+                s.published
+                    .as_ref()
+                    .is_some_and(|p| p.port == port && p.protocol == "tcp")
+            })
+            .collect();
+        match found.as_slice() {
+            [one] => one,
+            other => panic!(
+                "expected one record published on tcp port {port}, found {}:\n{self:#?}",
+                other.len()
+            ),
+        }
+    }
+
+    /// Exactly one listener of namespace `netns` on tcp ADDRESS:PORT.
+    pub fn one_in(&self, netns: &str, address: &str, port: u16) -> &Socket {
+        let found: Vec<&Socket> = self
+            .in_netns(netns)
+            .into_iter()
+            .filter(|s| s.protocol == "tcp" && s.address == address && s.port == port)
+            .collect();
+        match found.as_slice() {
+            [one] => one,
+            other => panic!(
+                "expected one tcp {address}:{port} record in netns {netns}, found {}:\n{self:#?}",
+                other.len()
+            ),
+        }
+    }
+
+    pub fn namespace(&self, name: &str) -> &Namespace {
+        self.namespaces
+            .iter()
+            .find(|n| n.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("namespace {name} missing:\n{:#?}", self.namespaces))
     }
 }
 

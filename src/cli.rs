@@ -131,7 +131,11 @@ pub struct Cli {
     #[arg(long, conflicts_with = "netns")]
     all_netns: bool,
 
-    /// Audit one network namespace: a name under /run/netns, a path to one, or a pid
+    /// Audit one network namespace: a name under /run/netns, a path to one, or a pid.
+    /// Judged from this host: its sockets are reachable through the ways in this host
+    /// gives them (routed, DNAT, proxy). `ip netns exec NAME portaudit` instead judges
+    /// that namespace as a host of its own (its addresses, its firewall); the two agree
+    /// wherever the namespace is routed
     #[arg(long, value_name = "NAME|PATH|PID")]
     netns: Option<String>,
 
@@ -205,6 +209,7 @@ impl Cli {
             policy.add_file(file::load(&path, &services)?);
         }
         policy.advisory |= self.advisory;
+        check_takes_effect(&self)?;
         policy.trust_firewall |= self.trust_firewall;
         if !self.proc_root.is_dir() {
             return Err(Error::new(format!(
@@ -267,6 +272,25 @@ impl Cli {
     pub fn generate(&self) -> Option<Generate> {
         self.generate
     }
+}
+
+/// A flag that cannot take effect with the others is a usage error, not silently
+/// nothing: `--trust-firewall` needs a ruleset to trust.
+fn check_takes_effect(cli: &Cli) -> Result<(), Error> {
+    if cli.trust_firewall && cli.no_firewall {
+        return Err(Error::new(
+            "--trust-firewall cannot take effect with --no-firewall: no ruleset is read, so \
+             nothing is known to be dropped",
+        ));
+    }
+    if cli.trust_firewall && cli.ruleset.is_none() && cli.proc_root != Path::new("/proc") {
+        return Err(Error::new(format!(
+            "--trust-firewall cannot take effect with --proc-root {} unless --ruleset FILE \
+             gives that host's ruleset (this host's is not read for a captured tree)",
+            cli.proc_root.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Write the man page or a completion script, made from this clap definition, to stdout.

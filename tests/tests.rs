@@ -22,5 +22,6 @@ mod fixtures;
 mod hostile;
 mod live;
 mod names;
+mod outcome;
 mod policy;
 mod privilege;

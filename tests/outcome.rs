@@ -2,7 +2,7 @@
 //! and the Prometheus series all say the same thing, over every captured fixture and
 //! the flags that change the outcome. And the flags that cannot take effect together.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::util::{self, Report, Run, TempDir, run_args};
 
@@ -29,7 +29,7 @@ fn scenarios() -> Vec<(String, PathBuf)> {
     all
 }
 
-fn run_with(proc_root: &PathBuf, format: &[&str], flags: &[String]) -> Run {
+fn run_with(proc_root: &Path, format: &[&str], flags: &[String]) -> Run {
     let mut args: Vec<String> = vec!["--proc-root".into(), proc_root.display().to_string()];
     args.extend(format.iter().map(|f| f.to_string()));
     args.extend(flags.iter().cloned());

@@ -420,6 +420,11 @@ fn prometheus_names_exactly_the_hosts_that_expose_something() {
             memcached,
         ),
         check(
+            "count by (instance) (portaudit_exposed_socket{port=\"11211\"})",
+            &["host"],
+            &[&["web1"], &["web3"]],
+        ),
+        check(
             &format!("portaudit_exposed_socket{{process=\"{py}\"}}"),
             &["host", "protocol", "port", "process"],
             &[python_row],
@@ -436,6 +441,17 @@ fn prometheus_names_exactly_the_hosts_that_expose_something() {
             "portaudit_new_socket",
             &["host", "protocol", "port", "process"],
             &[python_row],
+        ),
+        check(
+            "max_over_time(portaudit_new_socket[1w])",
+            &["host", "protocol", "port", "process"],
+            &[python_row],
+        ),
+        // README: what fails now that did not a week ago (this Prometheus is new).
+        check(
+            "portaudit_exposed_socket unless portaudit_exposed_socket offset 1w",
+            &["host", "protocol", "port", "process"],
+            &exposed,
         ),
         check("portaudit_audit_success == 0", &["host"], &[&["broken"]]),
         // The example alert rules, evaluated by this Prometheus on these hosts.
@@ -501,5 +517,29 @@ fn prometheus_names_exactly_the_hosts_that_expose_something() {
             );
         }
         std::thread::sleep(Duration::from_millis(500));
+    }
+
+    // README: the same from a shell, with promtool (run in the hub, where Prometheus is).
+    let query = "portaudit_exposed_socket{port=\"11211\"}";
+    let out = fleet
+        .hub
+        .exec(
+            "promtool",
+            ["query", "instant", &format!("http://{PROMETHEUS}"), query],
+        )
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run promtool");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "promtool query: {out:?}");
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), 4, "{printed}");
+    for host in ["web1", "web3"] {
+        let instance = format!("instance=\"{}:9100\"", fleet.host(host).address);
+        let found = lines
+            .iter()
+            .filter(|l| l.contains(&instance) && l.contains("process=\"memcached\""))
+            .count();
+        assert_eq!(found, 2, "{host}: tcp and udp in\n{printed}");
     }
 }

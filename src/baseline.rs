@@ -6,46 +6,23 @@
 //! `loopback`, `wildcard`, `internal` or `public` (a specific address of that kind).
 //! The executable is the owners' executables (their names when the executable cannot
 //! be read; `-` when no owner is known).
+//!
+//! Ephemeral UDP sockets (a client's, on a port the kernel picked) are never drift: they
+//! get a new port on every restart, which is why the policy allows them by default too.
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::ops::RangeInclusive;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{Audit, Comparison, Drift, Finding, Key, Verdict};
 use crate::classify::{Exposure, Scope};
 use crate::error::Error;
-use crate::exit::Outcome;
-use crate::policy::{Audit, Finding, Verdict};
 
 /// The baseline file's own format version.
 pub const FORMAT: u32 = 1;
-
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Key {
-    pub protocol: String,
-    pub class: String,
-    pub port: u16,
-    pub executable: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Drift {
-    /// Not in the baseline: fails the audit.
-    New,
-    /// In the baseline.
-    Known,
-}
-
-/// The comparison: how many findings are new, and what is gone.
-#[derive(Debug, Clone)]
-pub struct Comparison {
-    pub path: PathBuf,
-    pub new: usize,
-    /// In the baseline, not listening now: reported, never failing.
-    pub removed: Vec<Key>,
-}
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -96,7 +73,12 @@ pub fn key(f: &Finding) -> Key {
 
 /// Write the current listeners to `path`, atomically (a temporary file, then rename).
 pub fn save(audit: &Audit, path: &Path) -> Result<(), Error> {
-    let listeners: BTreeSet<Key> = audit.findings.iter().map(key).collect();
+    let listeners: BTreeSet<Key> = audit
+        .findings
+        .iter()
+        .filter(|f| !f.ephemeral)
+        .map(key)
+        .collect();
     let file = File {
         portaudit_baseline: FORMAT,
         listeners: listeners.into_iter().collect(),
@@ -153,29 +135,42 @@ fn strip_position(message: &str) -> &str {
         .map_or(message, |cut| &message[..cut])
 }
 
-/// Mark each finding new or known; new listeners fail the audit (unless advisory).
-pub fn compare(audit: &mut Audit, baseline: &BTreeSet<Key>, path: &Path) {
+/// Each finding new or known (ephemeral UDP: neither), and what the baseline has that
+/// no longer listens. Deciding what fails is the audit's ([`crate::audit::conclude`]).
+pub fn compare(
+    findings: &[Finding],
+    baseline: &BTreeSet<Key>,
+    path: &Path,
+    ephemeral: &RangeInclusive<u16>,
+) -> Comparison {
     let mut now = BTreeSet::new();
     let mut new = 0;
-    for finding in &mut audit.findings {
+    let mut drift = Vec::with_capacity(findings.len());
+    for finding in findings {
+        if finding.ephemeral {
+            drift.push(None);
+            continue;
+        }
         let key = key(finding);
-        let drift = if baseline.contains(&key) {
-            Drift::Known
+        if baseline.contains(&key) {
+            drift.push(Some(Drift::Known));
         } else {
             new += 1;
-            Drift::New
-        };
-        finding.drift = Some(drift);
+            drift.push(Some(Drift::New));
+        }
         now.insert(key);
     }
-    let removed = baseline.difference(&now).cloned().collect();
-    // New listeners fail the audit, as an exposed one would (even an incomplete one: 1 beats 2).
-    if new > 0 && !audit.advisory {
-        audit.outcome = Outcome::Exposed;
-    }
-    audit.baseline = Some(Comparison {
+    // A baseline saved before ephemeral sockets were left out may hold some: they are
+    // not "removed" either.
+    let removed = baseline
+        .difference(&now)
+        .filter(|k| !(k.protocol == "udp" && k.class == "wildcard" && ephemeral.contains(&k.port)))
+        .cloned()
+        .collect();
+    Comparison {
         path: path.to_path_buf(),
+        drift,
         new,
         removed,
-    });
+    }
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Parser, ValueEnum};
 
+use crate::audit::Key;
 use crate::baseline;
 use crate::collect;
 use crate::collect::sysctl;
@@ -190,7 +191,7 @@ pub struct Config {
     /// `--save-baseline FILE`.
     pub save_baseline: Option<PathBuf>,
     /// `--baseline FILE`, read and checked.
-    pub baseline: Option<(PathBuf, BTreeSet<baseline::Key>)>,
+    pub baseline: Option<(PathBuf, BTreeSet<Key>)>,
     /// Which collector, and whether to find owners.
     pub collect: collect::Options,
 }

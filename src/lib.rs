@@ -1,39 +1,64 @@
 //! portaudit: what is listening on this host, on which addresses, owned by which
 //! process — and is anything reachable from outside that should not be?
 //!
-//! The pipeline, one module per stage: cli (flags → checked config) → collect (the
-//! kernel's socket tables, owners) → classify (what a bind address reaches) → policy
-//! (allowlist, verdicts) → report (table or JSON). The exit code is the verdict.
+//! The pipeline, one stage per module, called in order by [`run`]: cli (flags → checked
+//! config) → collect (the kernel's socket tables, owners, namespaces, the ruleset's
+//! text) → reach (the ways in from outside, and the firewall's answer on each) → policy
+//! (a verdict per socket) → baseline (drift) → audit (the one outcome) → report (table,
+//! JSON, Prometheus). The records they pass along live in `socket` and `audit`.
 //!
 //! The binary is `src/main.rs`; the library exists so that the fuzz targets (`fuzz/`)
-//! can drive the parsers that read untrusted text.
+//! can drive the parsers that read untrusted text ([`fuzzing`]).
 
-pub mod baseline;
-pub mod classify;
+mod audit;
+mod baseline;
+mod classify;
 pub mod cli;
-pub mod collect;
-pub mod error;
+mod collect;
+mod error;
 pub mod exit;
-pub mod firewall;
-pub mod policy;
-pub mod reach;
-pub mod report;
+mod policy;
+mod reach;
+mod report;
+mod socket;
 
 use cli::Cli;
 use error::Error;
 use exit::Outcome;
 
-/// One audit, start to end: check the flags, collect, judge, print.
+/// The parsers of untrusted text, for the fuzz targets.
+pub mod fuzzing {
+    pub use crate::collect::procnet::{parse_row, parse_table};
+    pub use crate::policy::parse_allow;
+    pub use crate::policy::services::Services;
+    pub use crate::socket::Family;
+}
+
+/// One audit, start to end: check the flags, then each stage once, in order.
 pub fn run(cli: Cli) -> Result<Outcome, Error> {
     if let Some(what) = cli.generate() {
         return cli::generate(what);
     }
     let config = cli.into_config()?;
-    let collection = collect::collect(&config.collect)?;
-    let mut audit = config.policy.judge(collection);
-    if let Some((path, listeners)) = &config.baseline {
-        baseline::compare(&mut audit, listeners, path);
-    }
+    let collect::Collection { listeners, seen } = collect::collect(&config.collect)?;
+    let reach = reach::resolve(listeners, &seen)?;
+    let judged = config.policy.judge(reach.subjects);
+    let drift = config.baseline.as_ref().map(|(path, keys)| {
+        let ephemeral = &config.policy.ephemeral_ports.range;
+        baseline::compare(&judged.findings, keys, path, ephemeral)
+    });
+    let mut warnings = seen.warnings;
+    warnings.extend(reach.warnings);
+    let context = audit::Context {
+        warnings,
+        incomplete: seen.incomplete,
+        collector: seen.collector,
+        namespaces: seen.namespaces,
+        firewall_read: reach.firewall_read,
+        ephemeral_ports: config.policy.ephemeral_ports.clone(),
+        policy_file: config.policy.file.clone(),
+    };
+    let audit = audit::conclude(judged, drift, config.policy.mode(), context);
     if let Some(path) = &config.save_baseline {
         baseline::save(&audit, path)?;
     }

@@ -18,54 +18,14 @@ pub mod services;
 
 use std::ops::RangeInclusive;
 
-use serde::Serialize;
-
+use crate::audit::{Finding, Judged, Mode, Verdict};
 use crate::classify::{self, Exposure, Scope};
 use crate::collect::sysctl::EphemeralPorts;
-use crate::collect::{Collection, Collector, Listener, NamespaceSeen, Protocol, Via};
 use crate::error::Error;
-use crate::exit::Outcome;
-use crate::firewall::{Destination, FirewallVerdict, Hook, Judgement, Ruleset};
-use crate::reach::{self, Published, Subject};
-use advice::Advice;
+use crate::socket::{FirewallVerdict, Listener, Protocol, Subject};
 use file::{EphemeralUdp, PolicyFile};
 use rules::{Action, Match, Rule};
 use services::Services;
-
-/// Ordered by severity: the report sorts on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Reachable from anywhere and not on the allowlist.
-    Exposed,
-    /// A `deny` rule matched it: fails whatever its exposure.
-    Denied,
-    /// Reachable from a private network and not on the allowlist.
-    Internal,
-    /// Reachable, and on the allowlist.
-    Allowed,
-    /// Not reachable from outside the host.
-    Local,
-    /// Dropped by the host firewall on every way in, and `trust_firewall` lets that pass.
-    Filtered,
-    /// In another network namespace than the host's, and not published: not reachable
-    /// from outside.
-    Contained,
-}
-
-impl Verdict {
-    pub fn name(self) -> &'static str {
-        match self {
-            Verdict::Exposed => "exposed",
-            Verdict::Denied => "denied",
-            Verdict::Internal => "internal",
-            Verdict::Allowed => "allowed",
-            Verdict::Local => "local",
-            Verdict::Filtered => "filtered",
-            Verdict::Contained => "contained",
-        }
-    }
-}
 
 /// The ports that may be reachable unless `--no-default-allow`: ssh, http, https.
 pub const DEFAULT_ALLOW: [&str; 3] = ["22/tcp", "80/tcp", "443/tcp"];
@@ -209,31 +169,21 @@ impl Policy {
         }
     }
 
-    /// Whether this verdict makes the audit fail (exit 1, unless advisory).
-    pub fn fails(&self, verdict: Verdict) -> bool {
-        match verdict {
-            Verdict::Exposed | Verdict::Denied => true,
-            Verdict::Internal => self.strict,
-            Verdict::Allowed | Verdict::Local | Verdict::Filtered | Verdict::Contained => false,
+    /// What decides the outcome besides the verdicts.
+    pub fn mode(&self) -> Mode {
+        Mode {
+            strict: self.strict,
+            advisory: self.advisory,
         }
     }
 
-    /// Classify and judge every listener; sorted by severity, then port.
-    pub fn judge(&self, collection: Collection) -> Audit {
+    /// Classify and judge every subject; sorted by severity, then port.
+    pub fn judge(&self, subjects: Vec<Subject>) -> Judged {
         let mut unattributed = 0;
-        let subjects = reach::resolve(
-            collection.listeners,
-            &collection.publishes,
-            &collection.namespaces,
-        );
-        let firewall = collection.firewall_read.then_some(Firewall {
-            ruleset: collection.firewall.as_ref(),
-            legacy: collection.legacy_firewall,
-        });
         let mut findings: Vec<Finding> = subjects
             .into_iter()
             .map(|subject| {
-                let (finding, skipped_owner_rule) = self.finding(subject, firewall);
+                let (finding, skipped_owner_rule) = self.finding(subject);
                 unattributed += usize::from(skipped_owner_rule);
                 finding
             })
@@ -251,17 +201,7 @@ impl Policy {
             };
             key(a).cmp(&key(b))
         });
-        // Advisory mode reports findings but does not fail on them; an audit that could
-        // not be done, or not completely, still exits 2.
-        let fails = !self.advisory && findings.iter().any(|f| f.fails);
-        let outcome = if fails {
-            Outcome::Exposed
-        } else if collection.incomplete {
-            Outcome::Incomplete
-        } else {
-            Outcome::Clean
-        };
-        let mut warnings = collection.warnings;
+        let mut warnings = Vec::new();
         if unattributed > 0 {
             warnings.push(format!(
                 "{unattributed} listening socket{} no known owning process: rules that name a \
@@ -270,29 +210,18 @@ impl Policy {
                 if unattributed == 1 { "it" } else { "them" },
             ));
         }
-        Audit {
-            findings,
-            warnings,
-            strict: self.strict,
-            incomplete: collection.incomplete,
-            outcome,
-            advisory: self.advisory,
-            ephemeral_ports: self.ephemeral_ports.clone(),
-            policy_file: self.file.clone(),
-            baseline: None,
-            collector: collection.collector,
-            namespaces: collection.namespaces,
-            firewall_read: collection.firewall_read,
-        }
+        Judged { findings, warnings }
     }
 
     /// One subject's finding, and whether a rule on owners was skipped for it.
-    fn finding(&self, subject: Subject, firewall: Option<Firewall>) -> (Finding, bool) {
+    fn finding(&self, subject: Subject) -> (Finding, bool) {
         let Subject {
             listener,
             published,
             listening,
+            ways_in,
             contained,
+            firewall,
         } = subject;
         if contained {
             let (scope, _) = classify::classify(listener.address);
@@ -308,6 +237,7 @@ impl Policy {
                 drift: None,
                 published: None,
                 listening,
+                ways_in,
                 firewall: None,
             };
             return (finding, false);
@@ -331,12 +261,7 @@ impl Policy {
         let (scope, exposure) = classify::classify_bound(judged.address, loopback_device);
         let ephemeral = published.is_none() && self.is_ephemeral(judged, scope);
         let decision = self.decide(judged, exposure, ephemeral);
-        let firewall = match firewall {
-            Some(firewall) if exposure != Exposure::None => {
-                Some(firewall.judge(judged, &listener, published.as_ref()))
-            }
-            _ => None,
-        };
+        let firewall = firewall.filter(|_| exposure != Exposure::None);
         let mut verdict = decision.verdict;
         let mut rule = decision.rule;
         if self.trust_firewall
@@ -348,8 +273,7 @@ impl Policy {
             verdict = Verdict::Filtered;
             rule = Some(FIREWALL_RULE.to_string());
         }
-        let fails = self.fails(verdict);
-        let advice = (fails && exposure != Exposure::None)
+        let advice = (verdict.fails(self.strict) && exposure != Exposure::None)
             .then(|| advice::lookup(judged.protocol, judged.port))
             .flatten();
         let finding = Finding {
@@ -357,13 +281,14 @@ impl Policy {
             scope,
             exposure,
             verdict,
-            fails,
+            fails: false,
             rule,
             ephemeral,
             advice,
             drift: None,
             published,
             listening,
+            ways_in,
             firewall,
         };
         (finding, decision.skipped_owner_rule)
@@ -372,81 +297,6 @@ impl Policy {
 
 /// The label of the rule that lets a firewall-dropped socket pass (`trust_firewall`).
 pub const FIREWALL_RULE: &str = "trust_firewall";
-
-/// The host's firewall as the policy sees it.
-#[derive(Clone, Copy)]
-struct Firewall<'a> {
-    /// `None`: it was to be read, but could not be.
-    ruleset: Option<&'a Ruleset>,
-    /// Legacy iptables tables are loaded, which nft cannot show.
-    legacy: bool,
-}
-
-impl Firewall<'_> {
-    /// Accepted by the rules nft shows is only "unknown" when legacy tables could still
-    /// drop it; dropped is dropped either way.
-    fn judge(
-        self,
-        judged: &Listener,
-        listener: &Listener,
-        published: Option<&Published>,
-    ) -> Judgement {
-        let judgement = firewall_judgement(self.ruleset, judged, listener, published);
-        if self.legacy && judgement.verdict == FirewallVerdict::Accepted {
-            return Judgement {
-                verdict: FirewallVerdict::Unknown,
-                why: format!(
-                    "{}; but legacy iptables tables are loaded, which nft cannot show",
-                    judgement.why
-                ),
-            };
-        }
-        judgement
-    }
-}
-
-/// What the host's firewall does with a new connection from outside: the input hook for
-/// the host's own sockets (and a docker-proxy's), the forward hook for a DNAT target.
-fn firewall_judgement(
-    ruleset: Option<&Ruleset>,
-    judged: &Listener,
-    listener: &Listener,
-    published: Option<&Published>,
-) -> Judgement {
-    let Some(ruleset) = ruleset else {
-        return Judgement {
-            verdict: FirewallVerdict::Unknown,
-            why: "the ruleset could not be read (see warnings)".into(),
-        };
-    };
-    if let Some(host) = published.filter(|p| matches!(p.via, Via::Dnat { .. })) {
-        let destination = Destination {
-            address: host.target,
-            device: None,
-        };
-        return ruleset.judge(
-            Hook::Forward,
-            listener.protocol,
-            listener.port,
-            &[destination],
-        );
-    }
-    let device = judged.detail.device.as_ref().map(|d| d.name.clone());
-    let destinations: Vec<Destination> = match &judged.detail.reachable_on {
-        Some(all) if !all.is_empty() => all
-            .iter()
-            .map(|h| Destination {
-                address: h.address,
-                device: Some(h.device.clone()),
-            })
-            .collect(),
-        _ => vec![Destination {
-            address: judged.address,
-            device,
-        }],
-    };
-    ruleset.judge(Hook::Input, judged.protocol, judged.port, &destinations)
-}
 
 fn allow_rule(label: String, spec: &str, services: &Services) -> Result<Rule, Error> {
     let ports = parse_allow(spec, services)
@@ -463,86 +313,6 @@ fn action_verdict(action: Action, exposure: Exposure) -> Verdict {
         (Action::Deny, _) => Verdict::Denied,
         (Action::Allow, Exposure::None) => Verdict::Local,
         (Action::Allow, _) => Verdict::Allowed,
-    }
-}
-
-/// A listener with what it means and what we think of it.
-#[derive(Debug, Clone)]
-pub struct Finding {
-    pub listener: Listener,
-    pub scope: Scope,
-    pub exposure: Exposure,
-    pub verdict: Verdict,
-    /// This finding alone would make the audit exit 1 (when not advisory).
-    pub fails: bool,
-    /// The label of the rule that decided the verdict; `None` when no rule matched.
-    pub rule: Option<String>,
-    /// UDP on a wildcard address and an ephemeral port: probably a client's socket.
-    pub ephemeral: bool,
-    /// What we know about the service, for failing reachable findings.
-    pub advice: Option<&'static Advice>,
-    /// Compared with `--baseline`: new or known. `None` without a baseline.
-    pub drift: Option<crate::baseline::Drift>,
-    /// The host side, when the host publishes this socket (DNAT, docker-proxy); the
-    /// verdict is the host side's.
-    pub published: Option<Published>,
-    /// Whether a socket listens behind it (see [`reach::Subject::listening`]).
-    pub listening: Option<bool>,
-    /// What the host firewall does with a new connection from outside; `None` when not
-    /// asked (not reachable from outside, or the ruleset was not to be read).
-    pub firewall: Option<Judgement>,
-}
-
-impl Finding {
-    /// The port the outside reaches: the host side's when published.
-    pub fn port(&self) -> u16 {
-        self.published
-            .as_ref()
-            .map_or(self.listener.port, |p| *p.ports.start())
-    }
-
-    /// The address the outside reaches: the host side's when published.
-    pub fn address(&self) -> std::net::IpAddr {
-        self.published
-            .as_ref()
-            .map_or(self.listener.address, |p| p.address)
-    }
-
-    /// The protocol, the same on both sides.
-    pub fn protocol(&self) -> Protocol {
-        self.listener.protocol
-    }
-}
-
-/// The whole judged audit: what the report shows and the exit code follows.
-#[derive(Debug)]
-pub struct Audit {
-    pub findings: Vec<Finding>,
-    pub warnings: Vec<String>,
-    pub strict: bool,
-    /// Part of a socket table could not be read (see `warnings`).
-    pub incomplete: bool,
-    pub outcome: Outcome,
-    /// Findings were reported but did not fail the audit.
-    pub advisory: bool,
-    pub ephemeral_ports: EphemeralPorts,
-    pub policy_file: Option<std::path::PathBuf>,
-    /// The comparison with `--baseline`, when given.
-    pub baseline: Option<crate::baseline::Comparison>,
-    /// Which collector read the sockets.
-    pub collector: Collector,
-    /// The network namespaces considered, the host's first.
-    pub namespaces: Vec<NamespaceSeen>,
-    /// The host's ruleset was to be read: the report has a firewall column.
-    pub firewall_read: bool,
-}
-
-impl Audit {
-    pub fn count(&self, verdict: Verdict) -> usize {
-        self.findings
-            .iter()
-            .filter(|f| f.verdict == verdict)
-            .count()
     }
 }
 
@@ -622,7 +392,9 @@ fn parse_port(text: &str) -> Result<u16, String> {
 mod tests {
     use super::*;
 
-    use crate::collect::Process;
+    use crate::audit::{Context, conclude};
+    use crate::exit::Outcome;
+    use crate::socket::Process;
 
     impl Policy {
         /// The verdict for an ownerless socket with this exposure (address chosen to fit).
@@ -638,13 +410,7 @@ mod tests {
 
         /// Verdict and rule for a socket, judged as `judge` would.
         fn judge_one(&self, l: Listener) -> (Verdict, Option<String>) {
-            let audit = self.judge(Collection {
-                listeners: vec![l],
-                warnings: Vec::new(),
-                collector: Default::default(),
-                incomplete: false,
-                ..Default::default()
-            });
+            let audit = self.judge(vec![Subject::alone(l)]);
             let f = &audit.findings[0];
             (f.verdict, f.rule.clone())
         }
@@ -716,13 +482,12 @@ mod tests {
             denied,
             "no known owner is never allowed by owner"
         );
-        let audit = policy.judge(Collection {
-            listeners: vec![socket(Protocol::Tcp, "0.0.0.0", 9100, &[])],
-            warnings: Vec::new(),
-            collector: Default::default(),
-            incomplete: false,
-            ..Default::default()
-        });
+        let audit = policy.judge(vec![Subject::alone(socket(
+            Protocol::Tcp,
+            "0.0.0.0",
+            9100,
+            &[],
+        ))]);
         assert!(
             audit.warnings[0].contains("no known owning process"),
             "{:?}",
@@ -810,13 +575,13 @@ mod tests {
     fn advisory_reports_but_exits_clean() {
         let mut policy = Policy::new(&[], true, false, &services()).unwrap();
         let audit = |p: &Policy| {
-            p.judge(Collection {
-                listeners: vec![socket(Protocol::Udp, "0.0.0.0", 11211, &["memcached"])],
-                warnings: Vec::new(),
-                collector: Default::default(),
-                incomplete: false,
-                ..Default::default()
-            })
+            let judged = p.judge(vec![Subject::alone(socket(
+                Protocol::Udp,
+                "0.0.0.0",
+                11211,
+                &["memcached"],
+            ))]);
+            conclude(judged, None, p.mode(), Context::default())
         };
         assert_eq!(audit(&policy).outcome, Outcome::Exposed);
         policy.advisory = true;
@@ -944,11 +709,11 @@ mod tests {
             policy.verdict(Protocol::Tcp, 6379, Exposure::Internal),
             Verdict::Internal
         );
-        assert!(policy.fails(Verdict::Exposed));
-        assert!(!policy.fails(Verdict::Internal));
+        assert!(Verdict::Exposed.fails(policy.strict));
+        assert!(!Verdict::Internal.fails(policy.strict));
         let strict = Policy::new(&[], true, true, &services()).unwrap();
-        assert!(strict.fails(Verdict::Internal));
-        assert!(!strict.fails(Verdict::Allowed));
+        assert!(Verdict::Internal.fails(strict.strict));
+        assert!(!Verdict::Allowed.fails(strict.strict));
     }
 
     #[test]

@@ -400,6 +400,13 @@ fn baseline_fails_on_new_listeners_and_reports_removed_ones() {
     assert_eq!(run.code, 1, "new listeners are drift: {run:#?}");
     let memcached = report.one("udp", "0.0.0.0", 11211);
     assert_eq!(memcached.drift.as_deref(), Some("new"));
+    assert!(memcached.fails, "one decision: what fails the gate says so");
+    assert_eq!(report.summary.drift, baseline_new(&report));
+    assert_eq!(
+        report.summary.failing,
+        report.sockets.iter().filter(|s| s.fails).count()
+    );
+    assert!(report.summary.failing > 0);
     let sshd = report.one("tcp", "0.0.0.0", 22);
     assert_eq!(sshd.drift.as_deref(), Some("known"), "{sshd:?}");
     let baseline = report.baseline.as_ref().unwrap();
@@ -422,7 +429,14 @@ fn baseline_fails_on_new_listeners_and_reports_removed_ones() {
         &name,
     ]);
     assert_eq!(table.code, 1);
-    assert!(table.stdout.contains("allowed (new)"), "{}", table.stdout);
+    assert!(table.stdout.contains("ALLOWED (new)"), "{}", table.stdout);
+    let last = table
+        .stdout
+        .lines()
+        .rev()
+        .find(|l| l.contains(" listening, "))
+        .unwrap();
+    assert!(last.contains(" new since the baseline: "), "{last}");
     assert!(
         table
             .stdout
@@ -597,4 +611,8 @@ fn prometheus_recipe_writes_the_textfile_atomically() {
         !metrics.contains("portaudit_listening_sockets"),
         "{metrics}"
     );
+}
+
+fn baseline_new(report: &Report) -> usize {
+    report.baseline.as_ref().map_or(0, |b| b.new)
 }

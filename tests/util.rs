@@ -125,6 +125,8 @@ pub struct Summary {
     pub exit_code: u8,
     pub denied: usize,
     pub advisory: bool,
+    pub failing: usize,
+    pub drift: usize,
 }
 
 impl Report {

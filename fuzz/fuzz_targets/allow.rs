@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portaudit::policy::parse_allow;
-use portaudit::policy::services::Services;
+use portaudit::fuzzing::parse_allow;
+use portaudit::fuzzing::Services;
 
 fuzz_target!(|spec: &str| {
     thread_local! {

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portaudit::collect::Family;
-use portaudit::collect::procnet::{parse_row, parse_table};
+use portaudit::fuzzing::Family;
+use portaudit::fuzzing::{parse_row, parse_table};
 
 fuzz_target!(|data: &[u8]| {
     for family in [Family::Ipv4, Family::Ipv6] {

@@ -26,181 +26,15 @@ mod testdir;
 #[cfg(target_os = "linux")]
 mod users;
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
 use crate::error::Error;
-use crate::firewall::{self, Ruleset};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    Tcp,
-    Udp,
-}
-
-impl Protocol {
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Family {
-    Ipv4,
-    Ipv6,
-}
-
-/// A process holding a listening socket open.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Process {
-    pub pid: i32,
-    /// The kernel's `comm`, as raw bytes: chosen by whoever started the process, so
-    /// neither trusted nor assumed to be UTF-8.
-    pub comm: Vec<u8>,
-    /// The executable (`/proc/<pid>/exe`), when we may read it.
-    pub exe: Option<PathBuf>,
-}
-
-impl Process {
-    /// The name as text; bytes that are not UTF-8 become U+FFFD.
-    pub fn name(&self) -> Cow<'_, str> {
-        String::from_utf8_lossy(&self.comm)
-    }
-}
-
-/// One listening socket: a TCP socket in LISTEN, or a bound, unconnected UDP socket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listener {
-    pub protocol: Protocol,
-    pub family: Family,
-    pub address: IpAddr,
-    pub port: u16,
-    pub uid: u32,
-    pub inode: u64,
-    /// The uid's name as the user database has it (bytes: not assumed to be UTF-8);
-    /// `None` when it has none.
-    pub user: Option<Vec<u8>>,
-    /// Empty when no owner was found (or we were not allowed to look).
-    pub processes: Vec<Process>,
-    /// What only the netlink collector can tell.
-    pub detail: Detail,
-    /// Every process could be inspected, so `processes` is the whole list. False when
-    /// some were out of reach (no root, hidepid): the owners we did not see are unknown.
-    pub processes_complete: bool,
-    /// The network namespace it lives in; `None` when not known (`--proc-root`).
-    pub netns: Option<Netns>,
-    /// The container its processes (or its namespace's) run in, if any.
-    pub container: Option<Container>,
-}
-
-/// A network namespace.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Netns {
-    /// Its inode number, as `lsns -t net` and `readlink /proc/PID/ns/net` show it.
-    pub inode: u64,
-    /// Its name under /run/netns (`ip netns add NAME`), if any.
-    pub name: Option<String>,
-    /// The namespace portaudit runs in: the host this audit describes.
-    pub host: bool,
-}
-
-/// A container, as its runtime's cgroup names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Container {
-    /// `docker`, `containerd`, `podman`, `kubepods`, …
-    pub runtime: String,
-    /// The full id (64 hex digits for most runtimes).
-    pub id: String,
-    /// The name, where the runtime's state on disk gives it.
-    pub name: Option<String>,
-}
-
-impl Listener {
-    /// A socket as a collector reads it, before users and owners are looked up. The
-    /// family is the address's: a `::ffff:a.b.c.d` bind is an IPv6 socket.
-    pub fn new(protocol: Protocol, address: IpAddr, port: u16, uid: u32, inode: u64) -> Listener {
-        Listener {
-            protocol,
-            family: match address {
-                IpAddr::V4(_) => Family::Ipv4,
-                IpAddr::V6(_) => Family::Ipv6,
-            },
-            address,
-            port,
-            uid,
-            inode,
-            user: None,
-            processes: Vec::new(),
-            processes_complete: false,
-            detail: Detail::default(),
-            netns: None,
-            container: None,
-        }
-    }
-
-    /// The user name as text; bytes that are not UTF-8 become U+FFFD.
-    pub fn user_name(&self) -> Option<Cow<'_, str>> {
-        self.user.as_deref().map(String::from_utf8_lossy)
-    }
-}
-
-/// What a socket's bind means beyond address and port; `None` where the collector that
-/// ran cannot tell (/proc/net shows none of it).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Detail {
-    /// IPV6_V6ONLY of an IPv6 socket: `Some(false)` on `::` means IPv4 reaches it too.
-    pub v6only: Option<bool>,
-    /// When `v6only` is unknown: the default net.ipv6.bindv6only gives new sockets. A
-    /// guess, since a program can set IPV6_V6ONLY either way.
-    pub v6only_default: Option<bool>,
-    /// The device the socket is bound to (SO_BINDTODEVICE): it is reachable only there.
-    pub device: Option<Device>,
-    /// For a wildcard bind, the host's addresses it is reachable on (loopback left out).
-    pub reachable_on: Option<Vec<HostAddress>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Device {
-    pub name: String,
-    /// IFF_LOOPBACK: traffic on it never leaves the host.
-    pub loopback: bool,
-}
-
-/// One address of one of the host's interfaces.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostAddress {
-    pub address: IpAddr,
-    pub device: String,
-    pub ifindex: u32,
-}
-
-/// The collector that read the sockets; the report says which.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Collector {
-    Netlink,
-    #[default]
-    Proc,
-}
-
-impl Collector {
-    pub fn name(self) -> &'static str {
-        match self {
-            Collector::Netlink => "netlink",
-            Collector::Proc => "proc",
-        }
-    }
-}
+use crate::socket::{
+    Collector, Container, Detail, Device, Family, HostAddress, Listener, NamespaceSeen, Netns,
+    Process, Protocol, Publish, Via,
+};
 
 /// `--collector`: which collector to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,44 +87,16 @@ impl Options {
     }
 }
 
-/// A network namespace the audit considered.
-#[derive(Debug, Clone)]
-pub struct NamespaceSeen {
-    pub netns: Netns,
-    /// Its sockets were read.
-    pub audited: bool,
-    /// Its interfaces' addresses (loopback ones too); `None` when they could not be
-    /// read. A published port's target is looked for in the namespace that has it.
-    pub addresses: Option<Vec<IpAddr>>,
-    /// The container its processes run in, if any.
-    pub container: Option<Container>,
-}
-
-/// A port the host publishes to another address: a DNAT rule, or a docker-proxy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Publish {
-    pub protocol: Protocol,
-    /// The host address it is reachable on: unspecified when any.
-    pub host_address: IpAddr,
-    pub host_ports: RangeInclusive<u16>,
-    pub target: IpAddr,
-    /// `None`: the port is not changed.
-    pub target_port: Option<u16>,
-    pub via: Via,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Via {
-    /// A DNAT rule in the nat prerouting hook: `ip nat DOCKER handle 12`.
-    Dnat { rule: String },
-    /// A docker-proxy process, listening on the host side itself.
-    Proxy { pid: i32, inode: u64 },
-}
-
-/// Everything the collect stage saw.
+/// Everything the collect stage saw: the sockets, and what is around them.
 #[derive(Debug, Default)]
 pub struct Collection {
     pub listeners: Vec<Listener>,
+    pub seen: Seen,
+}
+
+/// What the collect stage saw besides the sockets.
+#[derive(Debug, Default)]
+pub struct Seen {
     /// Non-fatal trouble, said once each: what we could not see.
     pub warnings: Vec<String>,
     pub collector: Collector,
@@ -299,14 +105,31 @@ pub struct Collection {
     pub incomplete: bool,
     /// The namespaces considered, portaudit's own first; empty with `--proc-root`.
     pub namespaces: Vec<NamespaceSeen>,
-    /// What the host publishes to other addresses.
-    pub publishes: Vec<Publish>,
-    /// The host's firewall, when its ruleset was read; `firewall_read` says whether we
-    /// tried (so that the report can say "unknown" rather than nothing).
-    pub firewall: Option<Ruleset>,
-    pub firewall_read: bool,
+    /// The docker-proxy processes' publishes (DNAT rules are the reach stage's to read
+    /// from the ruleset).
+    pub proxies: Vec<Publish>,
+    /// The host's nftables ruleset, as text: the reach stage evaluates it.
+    pub ruleset: RulesetText,
     /// Legacy iptables tables are loaded: rules nft cannot show may drop what it accepts.
     pub legacy_firewall: bool,
+}
+
+/// The ruleset as read, not yet understood.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub enum RulesetText {
+    /// Not asked for (`--no-firewall`, or `--proc-root` without `--ruleset`).
+    #[default]
+    NotRead,
+    /// Asked for, but it could not be read (a warning says why): every answer is unknown.
+    Unreadable,
+    /// `nft -j list ruleset` (or a saved one), and, when it holds iptables-nft targets
+    /// whose JSON leaves the address out, `nft -a list ruleset`.
+    Read {
+        json: String,
+        listing: Option<String>,
+        /// `--ruleset FILE`: parse errors name it.
+        file: Option<PathBuf>,
+    },
 }
 
 /// Read the sockets with the chosen collector and, unless told not to, attribute owners.
@@ -449,30 +272,23 @@ pub fn collect(options: &Options) -> Result<Collection, Error> {
         warnings.extend(netns::inside_container(proc_root));
     }
 
-    let (firewall, firewall_read, legacy_firewall) =
-        read_firewall(&options.firewall, proc_root, &mut warnings)?;
-    let mut publishes: Vec<Publish> = Vec::new();
-    if let Some(ruleset) = &firewall {
-        publishes.extend(ruleset.dnats().into_iter().map(publish_of_dnat));
-        for unread in ruleset.unread_dnats() {
-            warnings.push(format!(
-                "{unread}: its target is not known, so what it publishes is not reported"
-            ));
-        }
-    }
-    if options.live() {
-        publishes.extend(docker_proxies(proc_root, &listeners));
-    }
+    let (ruleset, legacy_firewall) = read_firewall(&options.firewall, proc_root, &mut warnings)?;
+    let proxies = if options.live() {
+        docker_proxies(proc_root, &listeners)
+    } else {
+        Vec::new()
+    };
     Ok(Collection {
         listeners,
-        warnings,
-        collector,
-        incomplete,
-        namespaces,
-        publishes,
-        firewall,
-        firewall_read,
-        legacy_firewall,
+        seen: Seen {
+            warnings,
+            collector,
+            incomplete,
+            namespaces,
+            proxies,
+            ruleset,
+            legacy_firewall,
+        },
     })
 }
 
@@ -615,71 +431,69 @@ fn attribute_containers(
     }
 }
 
-/// The ruleset, from nft or a file; `firewall_read` is whether one was asked for. An
-/// unreadable `--ruleset FILE` is an error; nft that cannot run is a warning.
+/// The ruleset's text, from nft or a file, and whether legacy iptables tables are
+/// loaded. An unreadable `--ruleset FILE` is an error; nft that cannot run is a warning.
 #[cfg(target_os = "linux")]
 fn read_firewall(
     source: &FirewallSource,
     proc_root: &Path,
     warnings: &mut Vec<String>,
-) -> Result<(Option<Ruleset>, bool, bool), Error> {
+) -> Result<(RulesetText, bool), Error> {
     match source {
-        FirewallSource::Off => Ok((None, false, false)),
+        FirewallSource::Off => Ok((RulesetText::NotRead, false)),
         FirewallSource::File(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
+            let json = std::fs::read_to_string(path).map_err(|e| {
                 Error::new(format!(
                     "--ruleset {}: {}",
                     path.display(),
                     crate::error::describe_io(&e)
                 ))
             })?;
-            let ruleset = firewall::parse(&text)
-                .map_err(|why| Error::new(format!("--ruleset {}: {why}", path.display())))?;
-            Ok((Some(ruleset), true, false))
+            let file = Some(path.clone());
+            Ok((
+                RulesetText::Read {
+                    json,
+                    listing: None,
+                    file,
+                },
+                false,
+            ))
         }
         FirewallSource::Nft => {
             let legacy = nft::legacy_tables(proc_root);
             let legacy_loaded = legacy.iter().any(|w| w.starts_with("legacy"));
             warnings.extend(legacy);
-            match nft::list_ruleset().and_then(|text| firewall::parse(&text)) {
-                Ok(mut ruleset) => {
-                    // iptables-nft's DNAT targets (Docker's) show no address in nft's
+            match nft::list_ruleset() {
+                Ok(json) => {
+                    // iptables-nft's targets (Docker's DNAT) show no address in nft's
                     // JSON; its text listing translates them.
-                    if !ruleset.unread_dnats().is_empty() {
+                    let listing = if json.contains("\"xt\"") {
                         match nft::list_ruleset_text() {
-                            Ok(text) => ruleset.read_xt_from_text(&text),
-                            Err(why) => warnings.push(why),
+                            Ok(text) => Some(text),
+                            Err(why) => {
+                                warnings.push(why);
+                                None
+                            }
                         }
-                    }
-                    Ok((Some(ruleset), true, legacy_loaded))
+                    } else {
+                        None
+                    };
+                    let text = RulesetText::Read {
+                        json,
+                        listing,
+                        file: None,
+                    };
+                    Ok((text, legacy_loaded))
                 }
                 Err(why) => {
                     warnings.push(format!(
                         "{why}; the firewall column says unknown and ports published by DNAT \
                          rules are not seen"
                     ));
-                    Ok((None, true, legacy_loaded))
+                    Ok((RulesetText::Unreadable, legacy_loaded))
                 }
             }
         }
-    }
-}
-
-/// A DNAT as a publish; the host side is unspecified (any address) when the rule
-/// matches none, in the target's family.
-fn publish_of_dnat(dnat: firewall::Dnat) -> Publish {
-    use std::net::{Ipv4Addr, Ipv6Addr};
-    let host_address = dnat.host_address.unwrap_or(match dnat.target {
-        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-    });
-    Publish {
-        protocol: dnat.protocol,
-        host_address,
-        host_ports: dnat.host_ports,
-        target: dnat.target,
-        target_port: dnat.target_port,
-        via: Via::Dnat { rule: dnat.rule },
     }
 }
 

@@ -5,38 +5,8 @@
 //! Keyed on the port alone (plus protocol): a port says what is *probably* listening,
 //! which is what an operator needs to look at first; the process column says the rest.
 
-use serde::Serialize;
-
-use crate::collect::Protocol;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Critical,
-    High,
-    Medium,
-}
-
-impl Severity {
-    pub fn name(self) -> &'static str {
-        match self {
-            Severity::Critical => "critical",
-            Severity::High => "high",
-            Severity::Medium => "medium",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Advice {
-    pub port: u16,
-    /// `None`: TCP and UDP.
-    pub protocol: Option<Protocol>,
-    pub service: &'static str,
-    pub severity: Severity,
-    pub why: &'static str,
-    pub fix: &'static str,
-}
+use crate::audit::{Advice, Severity};
+use crate::socket::Protocol;
 
 const TCP: Option<Protocol> = Some(Protocol::Tcp);
 const UDP: Option<Protocol> = Some(Protocol::Udp);

@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use crate::classify::Exposure;
-use crate::collect::{Listener, Process, Protocol};
+use crate::socket::{Listener, Process, Protocol};
 
 use super::Allow;
 

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::io;
 use std::path::Path;
 
-use crate::collect::Protocol;
 use crate::error::Error;
+use crate::socket::Protocol;
 
 pub const SYSTEM_FILE: &str = "/etc/services";
 

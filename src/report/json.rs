@@ -8,13 +8,11 @@ use std::os::unix::ffi::OsStrExt;
 
 use serde::Serialize;
 
-use crate::baseline::{Drift, Key};
+use crate::audit::{Audit, Drift, Finding, Key, Severity, Verdict};
 use crate::classify::{self, Exposure, Scope};
-use crate::collect::{Family, Protocol, Via};
 use crate::error::Error;
-use crate::firewall::FirewallVerdict;
-use crate::policy::advice::Severity;
-use crate::policy::{Audit, Finding, Verdict};
+
+use crate::socket::{Family, FirewallVerdict, Listening, Protocol, Via};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -180,6 +178,10 @@ struct Summary {
     advisory: bool,
     filtered: usize,
     contained: usize,
+    /// Sockets that fail the audit (`fails` true), whatever the reason.
+    failing: usize,
+    /// Of those, how many fail because they are new since `--baseline`.
+    drift: usize,
 }
 
 /// The bytes themselves when text cannot carry them: strings in JSON are Unicode, so a
@@ -190,10 +192,10 @@ fn unless_utf8(bytes: &[u8]) -> Option<&[u8]> {
 
 /// A socket listens behind this record (not a published port nobody answers on).
 fn answered(f: &Finding) -> bool {
-    f.listening == Some(true)
+    f.listening == Listening::Yes
 }
 
-fn container(c: &crate::collect::Container) -> Container<'_> {
+fn container(c: &crate::socket::Container) -> Container<'_> {
     Container {
         runtime: &c.runtime,
         id: &c.id,
@@ -284,7 +286,11 @@ pub fn render(audit: &Audit) -> Result<String, Error> {
                     Via::Dnat { .. } => None,
                 },
             }),
-            listening: f.listening,
+            listening: match f.listening {
+                Listening::Yes => Some(true),
+                Listening::No => Some(false),
+                Listening::Unknown => None,
+            },
             firewall: f.firewall.as_ref().map(|j| j.verdict),
             firewall_why: f.firewall.as_ref().map(|j| j.why.as_str()),
         })
@@ -300,7 +306,7 @@ pub fn render(audit: &Audit) -> Result<String, Error> {
             listening: audit
                 .findings
                 .iter()
-                .filter(|f| f.listening == Some(true))
+                .filter(|f| f.listening == Listening::Yes)
                 .filter(|f| {
                     f.listener
                         .netns
@@ -328,6 +334,8 @@ pub fn render(audit: &Audit) -> Result<String, Error> {
             advisory: audit.advisory,
             filtered: audit.count(Verdict::Filtered),
             contained: audit.count(Verdict::Contained),
+            failing: audit.failing(),
+            drift: audit.drifted(),
         },
         warnings: &audit.warnings,
         policy_file: audit.policy_file.as_deref().map(|p| p.to_string_lossy()),

@@ -12,8 +12,8 @@ mod table;
 
 use std::io::{self, Write};
 
+use crate::audit::Audit;
 use crate::error::{Error, describe_io};
-use crate::policy::Audit;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::baseline::{Drift, bind_class};
-use crate::policy::{Audit, Finding, Verdict};
+use crate::audit::{Audit, Drift, Finding, Verdict};
+use crate::baseline::bind_class;
 
 const VERDICTS: [Verdict; 7] = [
     Verdict::Exposed,
@@ -29,7 +29,7 @@ const VERDICTS: [Verdict; 7] = [
 
 pub fn render(audit: &Audit, now: SystemTime) -> String {
     let mut out = String::new();
-    let failing = audit.findings.iter().filter(|f| f.fails).count();
+    let failing = audit.failing();
     gauge(
         &mut out,
         "portaudit_listening_sockets",
@@ -174,9 +174,10 @@ fn label_value(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{Collection, Listener, Process, Protocol};
+    use crate::audit::{Context, conclude};
     use crate::policy::Policy;
     use crate::policy::services::Services;
+    use crate::socket::{Listener, Process, Protocol, Subject};
 
     /// A socket owned by one process called `comm`.
     fn socket(protocol: Protocol, address: &str, port: u16, comm: &str) -> Listener {
@@ -191,14 +192,23 @@ mod tests {
         }
     }
 
-    /// The audit of these sockets under an empty allowlist.
-    fn audit(listeners: Vec<Listener>) -> Audit {
+    /// The audit of these sockets under an empty allowlist, compared with a baseline
+    /// holding the keys of those that `known` picks, when given.
+    fn audit(listeners: Vec<Listener>, known: Option<fn(&Finding) -> bool>) -> Audit {
         let services = Services::parse("", "none".into());
         let policy = Policy::new(&[], false, false, &services).unwrap();
-        policy.judge(Collection {
-            listeners,
-            ..Default::default()
-        })
+        let judged = policy.judge(listeners.into_iter().map(Subject::alone).collect());
+        let comparison = known.map(|known| {
+            let keys = judged
+                .findings
+                .iter()
+                .filter(|f| known(f))
+                .map(crate::baseline::key)
+                .collect();
+            let path = std::path::Path::new("b.json");
+            crate::baseline::compare(&judged.findings, &keys, path, &(32768..=60999))
+        });
+        conclude(judged, comparison, policy.mode(), Context::default())
     }
 
     /// The sample lines (not comments) that start with `prefix`.
@@ -212,13 +222,14 @@ mod tests {
     #[test]
     fn passing_listeners_get_no_series_of_their_own() {
         let exposed = || socket(Protocol::Udp, "0.0.0.0", 11211, "memcached");
-        let few = render(&audit(vec![exposed()]), UNIX_EPOCH);
+        let few = render(&audit(vec![exposed()], None), UNIX_EPOCH);
         let many = render(
             &audit(
                 (1..=1000)
                     .map(|port| socket(Protocol::Tcp, "127.0.0.1", port, "lo"))
                     .chain([exposed()])
                     .collect(),
+                None,
             ),
             UNIX_EPOCH,
         );
@@ -234,19 +245,21 @@ mod tests {
 
     #[test]
     fn listeners_new_since_the_baseline_get_a_series() {
-        let mut audit = audit(vec![
-            socket(Protocol::Udp, "0.0.0.0", 11211, "memcached"),
-            socket(Protocol::Tcp, "127.0.0.1", 6379, "redis-server"),
-            socket(Protocol::Tcp, "127.0.0.1", 6379, "redis-server"),
-        ]);
-        let without = render(&audit, UNIX_EPOCH);
+        let sockets = || {
+            vec![
+                socket(Protocol::Udp, "0.0.0.0", 11211, "memcached"),
+                socket(Protocol::Tcp, "127.0.0.1", 6379, "redis-server"),
+                socket(Protocol::Tcp, "127.0.0.1", 6379, "redis-server"),
+            ]
+        };
+        let without = render(&audit(sockets(), None), UNIX_EPOCH);
         assert!(!without.contains("portaudit_new_socket"), "{without}");
 
         // The baseline knew memcached: redis (both sockets) is new.
-        let memcached = audit.findings.iter().find(|f| f.listener.port == 11211);
-        let known = [crate::baseline::key(memcached.unwrap())].into();
-        crate::baseline::compare(&mut audit, &known, std::path::Path::new("b.json"));
-        let with = render(&audit, UNIX_EPOCH);
+        let with = render(
+            &audit(sockets(), Some(|f| f.listener.port == 11211)),
+            UNIX_EPOCH,
+        );
         assert_eq!(
             samples(&with, "portaudit_new_socket{"),
             [
@@ -257,8 +270,18 @@ mod tests {
         );
         assert!(with.contains("\n# TYPE portaudit_new_socket gauge\n"));
         assert!(with.contains("\nportaudit_new_sockets 2\n"), "{with}");
-        // The series that were there before are still there.
-        assert!(with.contains(&format!("\nportaudit_exposed_socket{MEMCACHED}\n")));
+        // The series that were there before are still there; a new listener fails the
+        // audit, so it is a failing series too, with its own verdict.
+        assert_eq!(
+            samples(&with, "portaudit_exposed_socket{"),
+            [
+                "portaudit_exposed_socket{protocol=\"tcp\",port=\"6379\",address=\"127.0.0.1\",\
+                 address_class=\"loopback\",process=\"redis-server\",verdict=\"local\"} 2"
+                    .to_string(),
+                format!("portaudit_exposed_socket{MEMCACHED}"),
+            ],
+            "{with}"
+        );
     }
 
     #[test]

@@ -11,10 +11,10 @@ use std::fmt::Write;
 use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
 
 use super::escape::{bytes_for_terminal, for_terminal};
-use crate::baseline::{self, Drift};
-use crate::collect::{Collector, Family, Listener, Process, Via};
-use crate::policy::advice::Advice;
-use crate::policy::{Audit, Finding, Verdict};
+use crate::audit::{Advice, Audit, Drift, Finding, Key, Verdict};
+use crate::baseline;
+
+use crate::socket::{Collector, Family, Listener, Listening, Process, Via};
 
 /// Owners shown per row; the rest are counted (`+6`). JSON lists them all.
 const SHOWN_PROCESSES: usize = 2;
@@ -176,9 +176,9 @@ fn address(f: &Finding) -> String {
                 std::net::IpAddr::V4(_) => format!("{shown}:{}", l.port),
             };
             let answer = match f.listening {
-                Some(true) => String::new(),
-                Some(false) => " (nothing listens)".to_string(),
-                None => " (not audited)".to_string(),
+                Listening::Yes => String::new(),
+                Listening::No => " (nothing listens)".to_string(),
+                Listening::Unknown => " (not audited)".to_string(),
             };
             let via = match host.via {
                 Via::Dnat { .. } => "",
@@ -340,7 +340,7 @@ fn processes(group: &Group) -> String {
 
 fn user(f: &Finding) -> String {
     let l = &f.listener;
-    if f.listening != Some(true) {
+    if f.listening != Listening::Yes {
         return "-".to_string();
     }
     match &l.user {
@@ -416,18 +416,26 @@ fn summary(audit: &Audit) -> String {
     let exposed = audit.count(Verdict::Exposed);
     let mut line = format!("{} listening, {exposed} exposed", audit.findings.len());
     if exposed > 0 {
-        let _ = write!(line, ": {}", items(audit, Verdict::Exposed));
+        let _ = write!(
+            line,
+            ": {}",
+            items(audit, |f| f.verdict == Verdict::Exposed)
+        );
     }
     let denied = audit.count(Verdict::Denied);
     if denied > 0 {
-        let _ = write!(line, "; {denied} denied: {}", items(audit, Verdict::Denied));
+        let _ = write!(
+            line,
+            "; {denied} denied: {}",
+            items(audit, |f| f.verdict == Verdict::Denied)
+        );
     }
     let internal = audit.count(Verdict::Internal);
     if internal > 0 {
         let _ = write!(
             line,
             "; {internal} internal: {}",
-            items(audit, Verdict::Internal)
+            items(audit, |f| f.verdict == Verdict::Internal)
         );
         if !audit.strict {
             line.push_str(" (not failing without --strict)");
@@ -445,6 +453,15 @@ fn summary(audit: &Audit) -> String {
             let _ = write!(line, "; {count} {}{note}", verdict.name());
         }
     }
+    // New since the baseline fails whatever the verdict; one decision, said here too.
+    let drifted = audit.drifted();
+    if drifted > 0 {
+        let _ = write!(
+            line,
+            "; {drifted} new since the baseline: {}",
+            items(audit, |f| f.fails && f.drift == Some(Drift::New))
+        );
+    }
     if audit.advisory && !audit.incomplete {
         line.push_str(" [advisory: exit 0]");
     }
@@ -454,10 +471,10 @@ fn summary(audit: &Audit) -> String {
     line
 }
 
-/// `PORT/PROTO NAME` for each finding with this verdict, once each.
-fn items(audit: &Audit, verdict: Verdict) -> String {
+/// `PORT/PROTO NAME` for each finding picked, once each.
+fn items(audit: &Audit, pick: impl Fn(&Finding) -> bool) -> String {
     let mut items: Vec<String> = Vec::new();
-    for f in audit.findings.iter().filter(|f| f.verdict == verdict) {
+    for f in audit.findings.iter().filter(|f| pick(f)) {
         let l = &f.listener;
         let mut names: Vec<Cow<str>> = l
             .processes
@@ -465,7 +482,7 @@ fn items(audit: &Audit, verdict: Verdict) -> String {
             .map(|p| bytes_for_terminal(&p.comm))
             .collect();
         names.dedup();
-        let owner = if f.listening == Some(false) {
+        let owner = if f.listening == Listening::No {
             "(nothing listens)".to_string()
         } else if names.is_empty() {
             "?".to_string()
@@ -481,7 +498,7 @@ fn items(audit: &Audit, verdict: Verdict) -> String {
 }
 
 /// `PORT/PROTO CLASS EXECUTABLE`: one baseline key, as the drift lines name it.
-fn drift_item(k: &baseline::Key) -> String {
+fn drift_item(k: &Key) -> String {
     format!(
         "{}/{} {} {}",
         k.port,

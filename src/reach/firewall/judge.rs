@@ -7,10 +7,8 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use super::{
-    Chain, Destination, FirewallVerdict, Hook, Judgement, Rule, Ruleset, kind, render, render_rule,
-};
-use crate::collect::Protocol;
+use super::{Chain, Destination, Hook, Rule, Ruleset, kind, render, render_rule};
+use crate::socket::{FirewallVerdict, Judgement, Protocol};
 
 /// Jumps nest at most 16 deep in the kernel; deeper means a loop in hand-fed input.
 const MAX_DEPTH: usize = 16;
@@ -950,7 +948,7 @@ mod tests {
     /// The kernel refuses loops, so this one is made by editing a captured ruleset.
     #[test]
     fn jump_loop_terminates() {
-        let looped = include_str!("../../tests/fixtures/nft/multi.json")
+        let looped = include_str!("../../../tests/fixtures/nft/multi.json")
             .replace(r#"{"return": null}"#, r#"{"jump": {"target": "checks"}}"#);
         let ruleset = super::super::parse(&looped).unwrap();
         let judgement = ruleset.judge(Hook::Input, Protocol::Tcp, 8443, &[to("192.0.2.10", None)]);
@@ -960,7 +958,7 @@ mod tests {
             "{}",
             judgement.why
         );
-        let gotos = include_str!("../../tests/fixtures/nft/multi.json")
+        let gotos = include_str!("../../../tests/fixtures/nft/multi.json")
             .replace(r#"{"return": null}"#, r#"{"goto": {"target": "checks"}}"#);
         let ruleset = super::super::parse(&gotos).unwrap();
         let judgement = ruleset.judge(Hook::Input, Protocol::Tcp, 8443, &[to("192.0.2.10", None)]);

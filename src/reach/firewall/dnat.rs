@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use serde_json::Value;
 
 use super::{Chain, Dnat, Rule, Ruleset, kind, unwrap_elem};
-use crate::collect::Protocol;
+use crate::socket::Protocol;
 
 /// The kernel refuses deeper jumps; a visited list also stops loops in hand-fed input.
 const MAX_DEPTH: usize = 16;
@@ -404,7 +404,7 @@ mod tests {
             unread[0],
             "ip nat DOCKER handle 4: an iptables-nft DNAT target, whose address nft's JSON does not show"
         );
-        ruleset.read_xt_from_text(include_str!("../../tests/fixtures/nft/docker.txt"));
+        ruleset.read_xt_from_text(include_str!("../../../tests/fixtures/nft/docker.txt"));
         let v4 = (true, false);
         assert_eq!(
             ruleset.dnats(),
@@ -530,7 +530,7 @@ mod tests {
     /// The kernel refuses loops, so this one is made by editing a captured ruleset.
     #[test]
     fn jump_loop_terminates() {
-        let looped = include_str!("../../tests/fixtures/nft/nft-dnat.json").replace(
+        let looped = include_str!("../../../tests/fixtures/nft/nft-dnat.json").replace(
             r#"{"jump": {"target": "kube-sep-web"}}"#,
             r#"{"jump": {"target": "kube-sep-web"}}, {"jump": {"target": "prerouting"}}, {"goto": {"target": "kube-ext-web"}}"#,
         );

@@ -1,54 +1,34 @@
-//! Reach: what the outside can reach once network namespaces and the host's publishes
-//! are counted (between collect and policy; pure).
-//!
-//! A socket in a namespace other than the host's (portaudit's own) is `contained`: a
-//! connection from outside arrives in the host's namespace and never sees it. Unless the
-//! host publishes it: a DNAT rule, or a docker-proxy listening on the host, sends a host
-//! port to its address. Then it is judged as that host port. A publish whose target
-//! nobody listens on is reachable all the same (the port answers, or hangs), so it is a
-//! subject of its own.
+//! Publishes: pair each port the host publishes (a DNAT rule, a docker-proxy) with the
+//! sockets it reaches in whichever namespace has the target address. A publish whose
+//! target nobody listens on is reachable all the same (the port answers, or hangs), so
+//! it is a record of its own.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
 
-use crate::collect::{Listener, NamespaceSeen, Protocol, Publish, Via};
+use crate::socket::{Listener, Listening, NamespaceSeen, Publish, Published, Via};
 
-/// What the policy judges: a socket, or the target of a publish, and how the outside
-/// reaches it.
+/// A socket, or the target of a publish, with the publish that reaches it.
 #[derive(Debug, Clone)]
-pub struct Subject {
+pub struct Paired {
     /// The socket that answers; for a publish nobody answers, a stand-in at its target
     /// (inode 0, no processes).
     pub listener: Listener,
     /// The host side, when the host publishes it.
     pub published: Option<Published>,
-    /// `Some(true)`: a socket listens. `Some(false)`: the target's namespace was audited
-    /// and nothing listens there. `None`: the target is in no audited namespace.
-    pub listening: Option<bool>,
-    /// In another namespace and not published: not reachable from outside.
-    pub contained: bool,
-}
-
-/// The host side of a publish.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Published {
-    pub protocol: Protocol,
-    /// Unspecified when any of the host's addresses.
-    pub address: IpAddr,
-    pub ports: RangeInclusive<u16>,
-    /// Where it sends the connection (the DNAT's address, the proxy's container-ip).
-    pub target: IpAddr,
-    pub via: Via,
+    pub listening: Listening,
+    /// In another namespace than the host's, and not published.
+    pub elsewhere: bool,
 }
 
 /// Pair every publish with the sockets it reaches; the rest are the host's own or
 /// contained. A docker-proxy's own socket is folded into its publish.
-pub fn resolve(
+pub fn pair(
     listeners: Vec<Listener>,
     publishes: &[Publish],
     namespaces: &[NamespaceSeen],
-) -> Vec<Subject> {
+) -> Vec<Paired> {
     let mut subjects = Vec::new();
     let mut published = vec![false; listeners.len()];
     let proxies: BTreeSet<u64> = publishes
@@ -91,11 +71,11 @@ pub fn resolve(
                 Some(_) => publish.host_ports.clone(),
                 None => listener.port..=listener.port,
             };
-            subjects.push(Subject {
+            subjects.push(Paired {
                 listener: listener.clone(),
                 published: Some(host_side(publish, ports)),
-                listening: Some(true),
-                contained: false,
+                listening: Listening::Yes,
+                elsewhere: false,
             });
         }
         if !answered {
@@ -104,12 +84,16 @@ pub fn resolve(
             stand_in.netns = owners.first().map(|n| n.netns.clone());
             stand_in.container = owners.first().and_then(|n| n.container.clone());
             stand_in.processes_complete = true;
-            let listening = owners.iter().any(|n| n.audited).then_some(false);
-            subjects.push(Subject {
+            let listening = if owners.iter().any(|n| n.audited) {
+                Listening::No
+            } else {
+                Listening::Unknown
+            };
+            subjects.push(Paired {
                 listener: stand_in,
                 published: Some(host_side(publish, publish.host_ports.clone())),
                 listening,
-                contained: false,
+                elsewhere: false,
             });
         }
     }
@@ -121,11 +105,11 @@ pub fn resolve(
         if published && !host {
             continue;
         }
-        subjects.push(Subject {
-            contained: !host,
+        subjects.push(Paired {
+            elsewhere: !host,
             listener,
             published: None,
-            listening: Some(true),
+            listening: Listening::Yes,
         });
     }
     subjects
@@ -193,7 +177,7 @@ fn reaches(publish: &Publish, listener: &Listener) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::Netns;
+    use crate::socket::{Netns, Protocol};
 
     fn ns(inode: u64, host: bool, addresses: &[&str]) -> NamespaceSeen {
         NamespaceSeen {
@@ -244,28 +228,28 @@ mod tests {
             listener(10, 2, "0.0.0.0", 80),
             listener(11, 1, "0.0.0.0", 22),
         ];
-        let subjects = resolve(listeners.clone(), &[], &namespaces());
+        let subjects = pair(listeners.clone(), &[], &namespaces());
         assert_eq!(subjects.len(), 2);
         assert!(
             subjects
                 .iter()
-                .any(|s| s.listener.inode == 10 && s.contained)
+                .any(|s| s.listener.inode == 10 && s.elsewhere)
         );
         assert!(
             subjects
                 .iter()
-                .any(|s| s.listener.inode == 11 && !s.contained)
+                .any(|s| s.listener.inode == 11 && !s.elsewhere)
         );
 
-        let subjects = resolve(
+        let subjects = pair(
             listeners,
             &[dnat(8080, "10.9.0.2", Some(80))],
             &namespaces(),
         );
         assert_eq!(subjects.len(), 2, "{subjects:#?}");
         let published = subjects.iter().find(|s| s.listener.inode == 10).unwrap();
-        assert!(!published.contained);
-        assert_eq!(published.listening, Some(true));
+        assert!(!published.elsewhere);
+        assert_eq!(published.listening, Listening::Yes);
         let host = published.published.as_ref().unwrap();
         assert_eq!(host.ports, 8080..=8080);
     }
@@ -277,17 +261,17 @@ mod tests {
             dnat(8081, "10.9.0.2", Some(81)),
             dnat(8082, "10.9.0.77", None),
         ];
-        let subjects = resolve(listeners, &publishes, &namespaces());
+        let subjects = pair(listeners, &publishes, &namespaces());
         let nobody = subjects.iter().find(|s| s.listener.port == 81).unwrap();
-        assert_eq!(nobody.listening, Some(false));
+        assert_eq!(nobody.listening, Listening::No);
         assert_eq!(nobody.listener.netns.as_ref().unwrap().inode, 2);
         let unknown = subjects.iter().find(|s| s.listener.port == 8082).unwrap();
-        assert_eq!(unknown.listening, None);
+        assert_eq!(unknown.listening, Listening::Unknown);
         assert!(unknown.listener.netns.is_none());
         assert!(
             subjects
                 .iter()
-                .any(|s| s.listener.inode == 10 && s.contained)
+                .any(|s| s.listener.inode == 10 && s.elsewhere)
         );
     }
 
@@ -297,7 +281,7 @@ mod tests {
             listener(10, 2, "127.0.0.1", 80),
             listener(12, 2, "0.0.0.0", 81),
         ];
-        let subjects = resolve(
+        let subjects = pair(
             listeners,
             &[dnat(8080, "10.9.0.2", Some(80))],
             &namespaces(),
@@ -305,7 +289,7 @@ mod tests {
         assert!(
             subjects
                 .iter()
-                .all(|s| s.listener.inode == 0 || s.contained)
+                .all(|s| s.listener.inode == 0 || s.elsewhere)
         );
     }
 
@@ -317,7 +301,7 @@ mod tests {
             via: Via::Proxy { pid: 42, inode: 20 },
             ..dnat(9000, "10.9.0.2", Some(80))
         };
-        let subjects = resolve(
+        let subjects = pair(
             listeners.clone(),
             std::slice::from_ref(&publish),
             &namespaces(),
@@ -326,12 +310,12 @@ mod tests {
         assert_eq!(subjects[0].listener.inode, 10);
 
         // Without the container's namespace: the target is not known to answer.
-        let subjects = resolve(listeners, &[publish], &namespaces()[..1]);
+        let subjects = pair(listeners, &[publish], &namespaces()[..1]);
         assert_eq!(subjects.len(), 2, "{subjects:#?}");
         assert!(
             subjects
                 .iter()
-                .any(|s| s.listening.is_none() && s.listener.port == 80)
+                .any(|s| s.listening == Listening::Unknown && s.listener.port == 80)
         );
     }
 
@@ -339,7 +323,7 @@ mod tests {
     fn duplicate_rules_are_one_publish() {
         let listeners = vec![listener(10, 2, "::", 80)];
         let p = dnat(8080, "10.9.0.2", Some(80));
-        let subjects = resolve(listeners, &[p.clone(), p], &namespaces());
+        let subjects = pair(listeners, &[p.clone(), p], &namespaces());
         assert_eq!(subjects.len(), 1, "{subjects:#?}");
     }
 }

@@ -1,0 +1,288 @@
+//! The audit: every finding with its verdict, and the one decision that turns verdicts,
+//! drift, `--strict`, `--advisory` and completeness into the outcome. The exit code,
+//! each socket's `fails`, the summary, the table's last line and the Prometheus series
+//! all read what [`conclude`] decided; nothing else decides it.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::classify::{Exposure, Scope};
+use crate::collect::sysctl::EphemeralPorts;
+use crate::exit::Outcome;
+use crate::socket::{
+    Collector, Judgement, Listener, Listening, NamespaceSeen, Protocol, Published, WayIn,
+};
+
+/// Ordered by severity: the report sorts on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Reachable from anywhere and not on the allowlist.
+    Exposed,
+    /// A `deny` rule matched it: fails whatever its exposure.
+    Denied,
+    /// Reachable from a private network and not on the allowlist.
+    Internal,
+    /// Reachable, and on the allowlist.
+    Allowed,
+    /// Not reachable from outside the host.
+    Local,
+    /// Dropped by the host firewall on every way in, and `trust_firewall` lets that pass.
+    Filtered,
+    /// In another network namespace than the host's, and not published: not reachable
+    /// from outside.
+    Contained,
+}
+
+impl Verdict {
+    /// Whether this verdict fails the audit: exposed and denied always, internal under
+    /// `--strict`.
+    pub fn fails(self, strict: bool) -> bool {
+        match self {
+            Verdict::Exposed | Verdict::Denied => true,
+            Verdict::Internal => strict,
+            Verdict::Allowed | Verdict::Local | Verdict::Filtered | Verdict::Contained => false,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Exposed => "exposed",
+            Verdict::Denied => "denied",
+            Verdict::Internal => "internal",
+            Verdict::Allowed => "allowed",
+            Verdict::Local => "local",
+            Verdict::Filtered => "filtered",
+            Verdict::Contained => "contained",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Key {
+    pub protocol: String,
+    pub class: String,
+    pub port: u16,
+    pub executable: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Drift {
+    /// Not in the baseline: fails the audit.
+    New,
+    /// In the baseline.
+    Known,
+}
+
+/// The comparison with a baseline: each finding's drift (in order), how many are new,
+/// and what is gone.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    pub path: PathBuf,
+    /// One per finding, in the findings' order; `None` for what is never drift
+    /// (ephemeral UDP clients).
+    pub drift: Vec<Option<Drift>>,
+    pub new: usize,
+    /// In the baseline, not listening now: reported, never failing.
+    pub removed: Vec<Key>,
+}
+
+/// A listener with what it means and what we think of it.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub listener: Listener,
+    pub scope: Scope,
+    pub exposure: Exposure,
+    pub verdict: Verdict,
+    /// This finding alone makes the audit exit 1 (when not advisory): its verdict fails,
+    /// or it is new since the baseline. Set by [`conclude`] alone.
+    pub fails: bool,
+    /// The label of the rule that decided the verdict; `None` when no rule matched.
+    pub rule: Option<String>,
+    /// UDP on a wildcard address and an ephemeral port: probably a client's socket.
+    pub ephemeral: bool,
+    /// What we know about the service, for failing reachable findings.
+    pub advice: Option<&'static Advice>,
+    /// Compared with `--baseline`: new or known. `None` without a baseline.
+    pub drift: Option<Drift>,
+    /// The host side, when the host publishes this socket (DNAT, docker-proxy); the
+    /// verdict is the host side's.
+    pub published: Option<Published>,
+    /// Whether a socket listens behind it.
+    pub listening: Listening,
+    /// Every way in from outside (see the reach stage).
+    pub ways_in: Vec<WayIn>,
+    /// What the host firewall does with a new connection from outside; `None` when not
+    /// asked (not reachable from outside, or the ruleset was not to be read).
+    pub firewall: Option<Judgement>,
+}
+
+impl Finding {
+    /// The port the outside reaches: the host side's when published.
+    pub fn port(&self) -> u16 {
+        self.published
+            .as_ref()
+            .map_or(self.listener.port, |p| *p.ports.start())
+    }
+
+    /// The address the outside reaches: the host side's when published.
+    pub fn address(&self) -> std::net::IpAddr {
+        self.published
+            .as_ref()
+            .map_or(self.listener.address, |p| p.address)
+    }
+
+    /// The protocol, the same on both sides.
+    pub fn protocol(&self) -> Protocol {
+        self.listener.protocol
+    }
+}
+
+/// The whole judged audit: what the report shows and the exit code follows.
+#[derive(Debug)]
+pub struct Audit {
+    pub findings: Vec<Finding>,
+    pub warnings: Vec<String>,
+    pub strict: bool,
+    /// Part of a socket table could not be read (see `warnings`).
+    pub incomplete: bool,
+    pub outcome: Outcome,
+    /// Findings were reported but did not fail the audit.
+    pub advisory: bool,
+    pub ephemeral_ports: EphemeralPorts,
+    pub policy_file: Option<PathBuf>,
+    /// The comparison with `--baseline`, when given.
+    pub baseline: Option<Comparison>,
+    /// Which collector read the sockets.
+    pub collector: Collector,
+    /// The network namespaces considered, the host's first.
+    pub namespaces: Vec<NamespaceSeen>,
+    /// The host's ruleset was to be read: the report has a firewall column.
+    pub firewall_read: bool,
+}
+
+impl Audit {
+    /// How many findings fail the audit.
+    pub fn failing(&self) -> usize {
+        self.findings.iter().filter(|f| f.fails).count()
+    }
+
+    /// How many findings fail because they are new since the baseline.
+    pub fn drifted(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.fails && f.drift == Some(Drift::New))
+            .count()
+    }
+
+    pub fn count(&self, verdict: Verdict) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.verdict == verdict)
+            .count()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Critical,
+    High,
+    Medium,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+        }
+    }
+}
+
+/// What we know about a dangerous service, for a failing reachable finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Advice {
+    pub port: u16,
+    /// `None`: TCP and UDP.
+    pub protocol: Option<Protocol>,
+    pub service: &'static str,
+    pub severity: Severity,
+    pub why: &'static str,
+    pub fix: &'static str,
+}
+
+/// The policy's findings, before the outcome is decided.
+#[derive(Debug)]
+pub struct Judged {
+    pub findings: Vec<Finding>,
+    pub warnings: Vec<String>,
+}
+
+/// What decides the outcome besides the findings.
+#[derive(Debug, Clone, Copy)]
+pub struct Mode {
+    pub strict: bool,
+    pub advisory: bool,
+}
+
+/// What the audit saw besides the findings, carried into the report.
+#[derive(Debug, Default)]
+pub struct Context {
+    pub warnings: Vec<String>,
+    pub incomplete: bool,
+    pub collector: Collector,
+    pub namespaces: Vec<NamespaceSeen>,
+    pub firewall_read: bool,
+    pub ephemeral_ports: EphemeralPorts,
+    pub policy_file: Option<PathBuf>,
+}
+
+/// The one decision. A finding fails when its verdict fails or it is new since the
+/// baseline; the audit is exposed (exit 1) when any finding fails and it is not
+/// advisory, else incomplete (exit 2) when a table could not be read whole, else clean.
+pub fn conclude(
+    judged: Judged,
+    comparison: Option<Comparison>,
+    mode: Mode,
+    context: Context,
+) -> Audit {
+    let Judged {
+        mut findings,
+        warnings: judge_warnings,
+    } = judged;
+    if let Some(comparison) = &comparison {
+        for (finding, drift) in findings.iter_mut().zip(&comparison.drift) {
+            finding.drift = *drift;
+        }
+    }
+    for finding in &mut findings {
+        finding.fails = finding.verdict.fails(mode.strict) || finding.drift == Some(Drift::New);
+    }
+    let outcome = if !mode.advisory && findings.iter().any(|f| f.fails) {
+        Outcome::Exposed
+    } else if context.incomplete {
+        Outcome::Incomplete
+    } else {
+        Outcome::Clean
+    };
+    let mut warnings = context.warnings;
+    warnings.extend(judge_warnings);
+    Audit {
+        findings,
+        warnings,
+        strict: mode.strict,
+        incomplete: context.incomplete,
+        outcome,
+        advisory: mode.advisory,
+        ephemeral_ports: context.ephemeral_ports,
+        policy_file: context.policy_file,
+        baseline: comparison,
+        collector: context.collector,
+        namespaces: context.namespaces,
+        firewall_read: context.firewall_read,
+    }
+}

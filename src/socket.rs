@@ -1,0 +1,336 @@
+//! The records every stage shares: a listening socket and who holds it, the network
+//! namespaces and containers around it, and what the host publishes. Plain data; the
+//! stages fill them in (collect), pair them (reach), judge them (policy) and print them
+//! (report).
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+/// A process holding a listening socket open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    pub pid: i32,
+    /// The kernel's `comm`, as raw bytes: chosen by whoever started the process, so
+    /// neither trusted nor assumed to be UTF-8.
+    pub comm: Vec<u8>,
+    /// The executable (`/proc/<pid>/exe`), when we may read it.
+    pub exe: Option<PathBuf>,
+}
+
+impl Process {
+    /// The name as text; bytes that are not UTF-8 become U+FFFD.
+    pub fn name(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.comm)
+    }
+}
+
+/// One listening socket: a TCP socket in LISTEN, or a bound, unconnected UDP socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub protocol: Protocol,
+    pub family: Family,
+    pub address: IpAddr,
+    pub port: u16,
+    pub uid: u32,
+    pub inode: u64,
+    /// The uid's name as the user database has it (bytes: not assumed to be UTF-8);
+    /// `None` when it has none.
+    pub user: Option<Vec<u8>>,
+    /// Empty when no owner was found (or we were not allowed to look).
+    pub processes: Vec<Process>,
+    /// What only the netlink collector can tell.
+    pub detail: Detail,
+    /// Every process could be inspected, so `processes` is the whole list. False when
+    /// some were out of reach (no root, hidepid): the owners we did not see are unknown.
+    pub processes_complete: bool,
+    /// The network namespace it lives in; `None` when not known (`--proc-root`).
+    pub netns: Option<Netns>,
+    /// The container its processes (or its namespace's) run in, if any.
+    pub container: Option<Container>,
+}
+
+/// A network namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Netns {
+    /// Its inode number, as `lsns -t net` and `readlink /proc/PID/ns/net` show it.
+    pub inode: u64,
+    /// Its name under /run/netns (`ip netns add NAME`), if any.
+    pub name: Option<String>,
+    /// The namespace portaudit runs in: the host this audit describes.
+    pub host: bool,
+}
+
+/// A container, as its runtime's cgroup names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    /// `docker`, `containerd`, `podman`, `kubepods`, …
+    pub runtime: String,
+    /// The full id (64 hex digits for most runtimes).
+    pub id: String,
+    /// The name, where the runtime's state on disk gives it.
+    pub name: Option<String>,
+}
+
+impl Listener {
+    /// A socket as a collector reads it, before users and owners are looked up. The
+    /// family is the address's: a `::ffff:a.b.c.d` bind is an IPv6 socket.
+    pub fn new(protocol: Protocol, address: IpAddr, port: u16, uid: u32, inode: u64) -> Listener {
+        Listener {
+            protocol,
+            family: match address {
+                IpAddr::V4(_) => Family::Ipv4,
+                IpAddr::V6(_) => Family::Ipv6,
+            },
+            address,
+            port,
+            uid,
+            inode,
+            user: None,
+            processes: Vec::new(),
+            processes_complete: false,
+            detail: Detail::default(),
+            netns: None,
+            container: None,
+        }
+    }
+
+    /// The user name as text; bytes that are not UTF-8 become U+FFFD.
+    pub fn user_name(&self) -> Option<Cow<'_, str>> {
+        self.user.as_deref().map(String::from_utf8_lossy)
+    }
+}
+
+/// What a socket's bind means beyond address and port; `None` where the collector that
+/// ran cannot tell (/proc/net shows none of it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Detail {
+    /// IPV6_V6ONLY of an IPv6 socket: `Some(false)` on `::` means IPv4 reaches it too.
+    pub v6only: Option<bool>,
+    /// When `v6only` is unknown: the default net.ipv6.bindv6only gives new sockets. A
+    /// guess, since a program can set IPV6_V6ONLY either way.
+    pub v6only_default: Option<bool>,
+    /// The device the socket is bound to (SO_BINDTODEVICE): it is reachable only there.
+    pub device: Option<Device>,
+    /// For a wildcard bind, the host's addresses it is reachable on (loopback left out).
+    pub reachable_on: Option<Vec<HostAddress>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub name: String,
+    /// IFF_LOOPBACK: traffic on it never leaves the host.
+    pub loopback: bool,
+}
+
+/// One address of one of the host's interfaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostAddress {
+    pub address: IpAddr,
+    pub device: String,
+    pub ifindex: u32,
+}
+
+/// The collector that read the sockets; the report says which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Collector {
+    Netlink,
+    #[default]
+    Proc,
+}
+
+impl Collector {
+    pub fn name(self) -> &'static str {
+        match self {
+            Collector::Netlink => "netlink",
+            Collector::Proc => "proc",
+        }
+    }
+}
+
+/// A network namespace the audit considered.
+#[derive(Debug, Clone)]
+pub struct NamespaceSeen {
+    pub netns: Netns,
+    /// Its sockets were read.
+    pub audited: bool,
+    /// Its interfaces' addresses (loopback ones too); `None` when they could not be
+    /// read. A published port's target is looked for in the namespace that has it.
+    pub addresses: Option<Vec<IpAddr>>,
+    /// The container its processes run in, if any.
+    pub container: Option<Container>,
+}
+
+/// A port the host publishes to another address: a DNAT rule, or a docker-proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publish {
+    pub protocol: Protocol,
+    /// The host address it is reachable on: unspecified when any.
+    pub host_address: IpAddr,
+    pub host_ports: RangeInclusive<u16>,
+    pub target: IpAddr,
+    /// `None`: the port is not changed.
+    pub target_port: Option<u16>,
+    pub via: Via,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    /// A DNAT rule in the nat prerouting hook: `ip nat DOCKER handle 12`.
+    Dnat { rule: String },
+    /// A docker-proxy process, listening on the host side itself.
+    Proxy { pid: i32, inode: u64 },
+}
+
+/// Whether a socket answers behind a way in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listening {
+    /// A socket listens: the record is a real socket.
+    Yes,
+    /// Published, but the target's namespace was audited and nothing listens there.
+    No,
+    /// Published to an address in no audited namespace: nobody can say.
+    Unknown,
+}
+
+/// The host side of a publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub protocol: Protocol,
+    /// Unspecified when any of the host's addresses.
+    pub address: IpAddr,
+    pub ports: RangeInclusive<u16>,
+    /// Where it sends the connection (the DNAT's address, the proxy's container-ip).
+    pub target: IpAddr,
+    pub via: Via,
+}
+
+/// What the hook does with a new connection from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FirewallVerdict {
+    /// Accepted on at least one way in.
+    Accepted,
+    /// Dropped (or rejected) on every way in.
+    Dropped,
+    /// A rule on the way could not be evaluated.
+    Unknown,
+}
+
+impl FirewallVerdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            FirewallVerdict::Accepted => "accepted",
+            FirewallVerdict::Dropped => "dropped",
+            FirewallVerdict::Unknown => "unknown",
+        }
+    }
+}
+
+/// The answer, with one line saying why (the deciding rule, or what stopped evaluation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    pub verdict: FirewallVerdict,
+    pub why: String,
+}
+
+/// How a connection from outside gets to a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Way {
+    /// To one of the host's own addresses, in the host's namespace.
+    Direct,
+    /// Forwarded by the host into another namespace, unchanged (no NAT).
+    Routed,
+    /// A published port: the nat prerouting hook rewrites the destination.
+    Dnat,
+    /// A userland proxy (docker-proxy) on the host relays it.
+    Proxy,
+}
+
+impl Way {
+    pub fn name(self) -> &'static str {
+        match self {
+            Way::Direct => "direct",
+            Way::Routed => "routed",
+            Way::Dnat => "dnat",
+            Way::Proxy => "proxy",
+        }
+    }
+}
+
+/// One way in from outside: where a client sends the packet, on which interface it
+/// arrives, and what the host firewall does with it on that way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WayIn {
+    pub via: Way,
+    /// The destination a client uses; unspecified when any of the host's addresses.
+    pub address: IpAddr,
+    pub port: u16,
+    /// The interface the packet arrives on (direct) or is forwarded out of (routed);
+    /// `None` when any.
+    pub interface: Option<String>,
+    /// `None` when the ruleset was not to be read.
+    pub firewall: Option<FirewallVerdict>,
+}
+
+/// What the policy judges: a socket, or the target of a publish nobody answers, with
+/// every way in from outside. The reach stage makes it.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    /// The socket that answers; for a publish nobody answers, a stand-in at its target
+    /// (inode 0, no processes).
+    pub listener: Listener,
+    /// The host side, when the host publishes it.
+    pub published: Option<Published>,
+    pub listening: Listening,
+    /// Every way in from outside; empty when none.
+    pub ways_in: Vec<WayIn>,
+    /// In another namespace than the host's, with no way in: not reachable from outside.
+    pub contained: bool,
+    /// What the host firewall does with a new connection on the ways in, all together;
+    /// `None` when there is no way in or the ruleset was not to be read.
+    pub firewall: Option<Judgement>,
+}
+
+#[cfg(test)]
+impl Subject {
+    /// A socket of the host's own, not published, no firewall read.
+    pub fn alone(listener: Listener) -> Subject {
+        Subject {
+            listener,
+            published: None,
+            listening: Listening::Yes,
+            ways_in: Vec::new(),
+            contained: false,
+            firewall: None,
+        }
+    }
+}

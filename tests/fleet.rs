@@ -1,7 +1,7 @@
 //! Prometheus as the fleet engine: which hosts expose what, asked of a real Prometheus
 //! (root), and promtool on the example alert rules.
 //!
-//! The fleet is five hosts, each a network namespace joined to a hub namespace by a veth
+//! The fleet is six hosts, each a network namespace joined to a hub namespace by a veth
 //! on a bridge, on 10.199.<pid % 250>.0/24: addresses that exist only in these
 //! namespaces. Each host runs what it runs (memcached on every interface or on loopback
 //! only, a Python listener), writes its textfile with
@@ -133,6 +133,15 @@ time.sleep(3600)
         let mut exporter = Child::spawn_logging(&mut cmd, log);
         self.wait_listening(&mut exporter, "tcp", &self.address, 9100);
         exporter
+    }
+
+    /// `portaudit --save-baseline DIR/NAME-baseline.json` in this host; the file's path.
+    fn save_baseline(&self, dir: &Path) -> String {
+        let path = dir.join(format!("{}-baseline.json", self.name));
+        let path = path.to_str().unwrap().to_string();
+        let saved = util::run(&mut self.ns.exec(util::bin(), ["--save-baseline", &path]));
+        assert_eq!(saved.code, 0, "{}: {saved:#?}", self.name);
+        path
     }
 
     /// The README's recipe, run in this host: portaudit-textfile.sh with the built
@@ -368,37 +377,38 @@ fn prometheus_names_exactly_the_hosts_that_expose_something() {
     // Locals drop in reverse order: the processes are killed (by pid) before the
     // directory goes, and that before the namespaces.
     let dir = TempDir::new("fleet");
-    let fleet = Fleet::new(&["web1", "web2", "web3", "app1", "broken"], dir.path());
+    let names = ["web1", "web2", "web3", "app1", "cache1", "broken"];
+    let fleet = Fleet::new(&names, dir.path());
     let mut children = Vec::new();
     for host in &fleet.hosts {
         let log = dir.path().join(format!("node-exporter-{}.log", host.name));
         children.push(host.node_exporter(&log));
     }
+    // app1 and cache1: a baseline of what they run now (node_exporter), then a new
+    // listener: on every interface in app1, memcached on loopback only in cache1.
+    let (app1, cache1) = (fleet.host("app1"), fleet.host("cache1"));
+    let app1_baseline = app1.save_baseline(dir.path());
+    let cache1_baseline = cache1.save_baseline(dir.path());
+    let python = app1.python(8080);
+    let py = python.comm().expect("the Python listener's comm");
+    children.push(python);
+    children.push(cache1.memcached("127.0.0.1"));
     // web1 and web3: memcached on every interface; web2: on loopback only.
     children.push(fleet.host("web1").memcached("0.0.0.0"));
     children.push(fleet.host("web2").memcached("127.0.0.1"));
     children.push(fleet.host("web3").memcached("0.0.0.0"));
-    // app1: a baseline of what it runs now, then a new listener on every interface.
-    let app1 = fleet.host("app1");
-    let baseline = dir.path().join("app1-baseline.json");
-    let saved = util::run(&mut app1.ns.exec(
-        util::bin(),
-        ["--save-baseline".as_ref(), baseline.as_os_str()],
-    ));
-    assert_eq!(saved.code, 0, "{saved:#?}");
-    let python = app1.python(8080);
-    let py = python.comm().expect("the Python listener's comm");
-    children.push(python);
 
     for name in ["web1", "web2", "web3"] {
         fleet.host(name).write_textfile(&[]);
     }
-    app1.write_textfile(&["--baseline", baseline.to_str().unwrap()]);
+    app1.write_textfile(&["--baseline", &app1_baseline]);
+    cache1.write_textfile(&["--baseline", &cache1_baseline]);
     // broken: a policy portaudit refuses (exit 2), so the recipe says the audit failed.
     fleet.host("broken").write_textfile(&["--allow", "70000"]);
 
     let mut prometheus = fleet.prometheus(dir.path());
 
+    const SOCKET: &[&str] = &["host", "protocol", "port", "process"];
     let memcached: &[&[&str]] = &[
         &["web1", "tcp", "11211", "memcached"],
         &["web1", "udp", "11211", "memcached"],
@@ -406,64 +416,74 @@ fn prometheus_names_exactly_the_hosts_that_expose_something() {
         &["web3", "udp", "11211", "memcached"],
     ];
     let python_row: &[&str] = &["app1", "tcp", "8080", &py];
+    let cache1_rows: &[&[&str]] = &[
+        &["cache1", "tcp", "11211", "memcached"],
+        &["cache1", "udp", "11211", "memcached"],
+    ];
+    // What fails on its own: the alert PortauditExposed.
     let exposed: Vec<&[&str]> = memcached.iter().copied().chain([python_row]).collect();
+    // What is new since a baseline: the alert PortauditNewListener.
+    let new: Vec<&[&str]> = cache1_rows.iter().copied().chain([python_row]).collect();
+    // Everything that fails, new or exposed: portaudit_exposed_socket.
+    let failing: Vec<&[&str]> = exposed.iter().chain(cache1_rows).copied().collect();
     let checks = [
         check(
             "up == 1",
             &["host"],
-            &[&["web1"], &["web2"], &["web3"], &["app1"], &["broken"]],
+            &names.map(|name| [name]).each_ref().map(|row| &row[..]),
+        ),
+        // Every failing socket on 11211, with its verdict: cache1's loopback memcached
+        // fails as new since its baseline, but it is local.
+        check(
+            "portaudit_exposed_socket{port=\"11211\"}",
+            &["host", "protocol", "port", "process", "verdict"],
+            &[
+                &["web1", "tcp", "11211", "memcached", "exposed"],
+                &["web1", "udp", "11211", "memcached", "exposed"],
+                &["web3", "tcp", "11211", "memcached", "exposed"],
+                &["web3", "udp", "11211", "memcached", "exposed"],
+                &["cache1", "tcp", "11211", "memcached", "local"],
+                &["cache1", "udp", "11211", "memcached", "local"],
+            ],
         ),
         // README: which hosts expose 11211.
         check(
-            "portaudit_exposed_socket{port=\"11211\"}",
-            &["host", "protocol", "port", "process"],
-            memcached,
-        ),
-        check(
-            "count by (instance) (portaudit_exposed_socket{port=\"11211\"})",
+            "count by (instance) (portaudit_exposed_socket{port=\"11211\",verdict=\"exposed\"})",
             &["host"],
             &[&["web1"], &["web3"]],
         ),
         check(
             &format!("portaudit_exposed_socket{{process=\"{py}\"}}"),
-            &["host", "protocol", "port", "process"],
+            SOCKET,
             &[python_row],
         ),
         check(
             "count by (instance) (portaudit_exposed_socket)",
             &["host"],
-            &[&["web1"], &["web3"], &["app1"]],
+            &[&["web1"], &["web3"], &["app1"], &["cache1"]],
         ),
-        // Clean is a value, not an absence: web2 was audited and exposes nothing.
+        // Clean is a value, not an absence: web2 was audited and nothing fails there.
         check("portaudit_exposed_sockets == 0", &["host"], &[&["web2"]]),
-        // README: what is new on any host (since its baseline).
-        check(
-            "portaudit_new_socket",
-            &["host", "protocol", "port", "process"],
-            &[python_row],
-        ),
-        check(
-            "max_over_time(portaudit_new_socket[1w])",
-            &["host", "protocol", "port", "process"],
-            &[python_row],
-        ),
+        // README: what is new on any host this week (since its baseline).
+        check("portaudit_new_socket", SOCKET, &new),
+        check("max_over_time(portaudit_new_socket[1w])", SOCKET, &new),
         // README: what fails now that did not a week ago (this Prometheus is new).
         check(
             "portaudit_exposed_socket unless portaudit_exposed_socket offset 1w",
-            &["host", "protocol", "port", "process"],
-            &exposed,
+            SOCKET,
+            &failing,
         ),
         check("portaudit_audit_success == 0", &["host"], &[&["broken"]]),
         // The example alert rules, evaluated by this Prometheus on these hosts.
         check(
             "ALERTS{alertname=\"PortauditExposed\",alertstate=\"firing\"}",
-            &["host", "protocol", "port", "process"],
+            SOCKET,
             &exposed,
         ),
         check(
             "ALERTS{alertname=\"PortauditNewListener\",alertstate=\"firing\"}",
-            &["host", "protocol", "port", "process"],
-            &[python_row],
+            SOCKET,
+            &new,
         ),
         check(
             "ALERTS{alertname=\"PortauditAuditFailed\",alertstate=\"firing\"}",
@@ -520,7 +540,7 @@ fn prometheus_names_exactly_the_hosts_that_expose_something() {
     }
 
     // README: the same from a shell, with promtool (run in the hub, where Prometheus is).
-    let query = "portaudit_exposed_socket{port=\"11211\"}";
+    let query = "portaudit_exposed_socket{port=\"11211\",verdict=\"exposed\"}";
     let out = fleet
         .hub
         .exec(

@@ -217,6 +217,22 @@ impl Child {
         Child { child, what }
     }
 
+    /// Start `cmd` with its stderr appended to the file `log`: a server that talks for
+    /// as long as it runs would fill a pipe that no one reads, and stop.
+    pub fn spawn_logging(cmd: &mut Command, log: &Path) -> Child {
+        let what = format!("{cmd:?} (its stderr: {})", log.display());
+        let file = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", log.display()));
+        let child = cmd
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        Child { child, what }
+    }
+
     pub fn pid(&self) -> i32 {
         i32::try_from(self.child.id()).expect("pid fits in i32")
     }

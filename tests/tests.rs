@@ -9,6 +9,8 @@
 //!   a sandbox that refuses netlink.
 //! - `containers`: a host and a container namespace joined by a veth, nftables DNAT and
 //!   filter rules, a docker-proxy look-alike (root).
+//! - `fleet`: hosts in namespaces, each with node_exporter serving its textfile, one real
+//!   Prometheus scraping them all with the example alert rules (root); promtool.
 
 mod netns;
 mod util;
@@ -19,6 +21,7 @@ mod containers;
 mod daemon;
 mod firewall;
 mod fixtures;
+mod fleet;
 mod hostile;
 mod live;
 mod names;

@@ -4,13 +4,17 @@
 //! Counts for the whole host, one series per failing socket (labels: protocol, port,
 //! address, address class, process, verdict; the value is how many sockets share those
 //! labels, so SO_REUSEPORT twins do not make a duplicate series), and a success gauge
-//! with the audit's timestamp.
+//! with the audit's timestamp. With a baseline, the same for each listener new since it.
+//!
+//! Cardinality stays bounded: a listener that passes (a loopback one, an allowed one)
+//! gets no series of its own, only a count in `portaudit_sockets{verdict}`; per-socket
+//! series exist only for what fails or is new, which a host owner fixes or baselines.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::audit::{Audit, Drift, Verdict};
+use crate::audit::{Audit, Drift, Finding, Verdict};
 use crate::baseline::bind_class;
 
 const VERDICTS: [Verdict; 7] = [
@@ -56,26 +60,25 @@ pub fn render(audit: &Audit, now: SystemTime) -> String {
         "portaudit_exposed_socket",
         "One series per socket that fails the audit; the value counts sockets with the same labels.",
     );
-    let mut series: BTreeMap<String, usize> = BTreeMap::new();
-    for f in audit.findings.iter().filter(|f| f.fails) {
-        let l = &f.listener;
-        let mut names: Vec<String> = l.processes.iter().map(|p| p.name().into_owned()).collect();
-        names.dedup();
-        let labels = format!(
-            "protocol=\"{}\",port=\"{}\",address=\"{}\",address_class=\"{}\",process=\"{}\",verdict=\"{}\"",
-            l.protocol.name(),
-            f.port(),
-            f.address(),
-            bind_class(f.scope, f.exposure),
-            label_value(&names.join(",")),
-            f.verdict.name(),
-        );
-        *series.entry(labels).or_default() += 1;
-    }
-    for (labels, count) in series {
-        let _ = writeln!(out, "portaudit_exposed_socket{{{labels}}} {count}");
-    }
+    per_socket(
+        &mut out,
+        "portaudit_exposed_socket",
+        audit.findings.iter().filter(|f| f.fails),
+    );
     if let Some(baseline) = &audit.baseline {
+        header(
+            &mut out,
+            "portaudit_new_socket",
+            "One series per listener that is not in the baseline; the value counts sockets with the same labels.",
+        );
+        per_socket(
+            &mut out,
+            "portaudit_new_socket",
+            audit
+                .findings
+                .iter()
+                .filter(|f| f.drift == Some(Drift::New)),
+        );
         gauge(
             &mut out,
             "portaudit_new_sockets",
@@ -121,6 +124,29 @@ pub fn render(audit: &Audit, now: SystemTime) -> String {
     out
 }
 
+/// One sample per distinct label set of `findings`, valued by how many share it.
+fn per_socket<'a>(out: &mut String, name: &str, findings: impl Iterator<Item = &'a Finding>) {
+    let mut series: BTreeMap<String, usize> = BTreeMap::new();
+    for f in findings {
+        let l = &f.listener;
+        let mut names: Vec<String> = l.processes.iter().map(|p| p.name().into_owned()).collect();
+        names.dedup();
+        let labels = format!(
+            "protocol=\"{}\",port=\"{}\",address=\"{}\",address_class=\"{}\",process=\"{}\",verdict=\"{}\"",
+            l.protocol.name(),
+            f.port(),
+            f.address(),
+            bind_class(f.scope, f.exposure),
+            label_value(&names.join(",")),
+            f.verdict.name(),
+        );
+        *series.entry(labels).or_default() += 1;
+    }
+    for (labels, count) in series {
+        let _ = writeln!(out, "{name}{{{labels}}} {count}");
+    }
+}
+
 fn header(out: &mut String, name: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} gauge");
@@ -148,6 +174,115 @@ fn label_value(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::{Context, conclude};
+    use crate::policy::Policy;
+    use crate::policy::services::Services;
+    use crate::socket::{Listener, Process, Protocol, Subject};
+
+    /// A socket owned by one process called `comm`.
+    fn socket(protocol: Protocol, address: &str, port: u16, comm: &str) -> Listener {
+        Listener {
+            processes: vec![Process {
+                pid: 1,
+                comm: comm.as_bytes().to_vec(),
+                exe: Some(format!("/usr/bin/{comm}").into()),
+            }],
+            processes_complete: true,
+            ..Listener::new(protocol, address.parse().unwrap(), port, 0, 1)
+        }
+    }
+
+    /// The audit of these sockets under an empty allowlist, compared with a baseline
+    /// holding the keys of those that `known` picks, when given.
+    fn audit(listeners: Vec<Listener>, known: Option<fn(&Finding) -> bool>) -> Audit {
+        let services = Services::parse("", "none".into());
+        let policy = Policy::new(&[], false, false, &services).unwrap();
+        let judged = policy.judge(listeners.into_iter().map(Subject::alone).collect());
+        let comparison = known.map(|known| {
+            let keys = judged
+                .findings
+                .iter()
+                .filter(|f| known(f))
+                .map(crate::baseline::key)
+                .collect();
+            let path = std::path::Path::new("b.json");
+            crate::baseline::compare(&judged.findings, &keys, path, &(32768..=60999))
+        });
+        conclude(judged, comparison, policy.mode(), Context::default())
+    }
+
+    /// The sample lines (not comments) that start with `prefix`.
+    fn samples<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+        text.lines().filter(|l| l.starts_with(prefix)).collect()
+    }
+
+    const MEMCACHED: &str = "{protocol=\"udp\",port=\"11211\",address=\"0.0.0.0\",\
+                             address_class=\"wildcard\",process=\"memcached\",verdict=\"exposed\"} 1";
+
+    #[test]
+    fn passing_listeners_get_no_series_of_their_own() {
+        let exposed = || socket(Protocol::Udp, "0.0.0.0", 11211, "memcached");
+        let few = render(&audit(vec![exposed()], None), UNIX_EPOCH);
+        let many = render(
+            &audit(
+                (1..=1000)
+                    .map(|port| socket(Protocol::Tcp, "127.0.0.1", port, "lo"))
+                    .chain([exposed()])
+                    .collect(),
+                None,
+            ),
+            UNIX_EPOCH,
+        );
+        assert_eq!(
+            samples(&many, "portaudit_exposed_socket{"),
+            [format!("portaudit_exposed_socket{MEMCACHED}")]
+        );
+        // A thousand loopback listeners change counts, not the number of series.
+        assert_eq!(few.lines().count(), many.lines().count(), "{many}");
+        assert!(many.contains("\nportaudit_sockets{verdict=\"local\"} 1000\n"));
+        assert!(!many.contains("127.0.0.1"), "{many}");
+    }
+
+    #[test]
+    fn listeners_new_since_the_baseline_get_a_series() {
+        let sockets = || {
+            vec![
+                socket(Protocol::Udp, "0.0.0.0", 11211, "memcached"),
+                socket(Protocol::Tcp, "127.0.0.1", 6379, "redis-server"),
+                socket(Protocol::Tcp, "127.0.0.1", 6379, "redis-server"),
+            ]
+        };
+        let without = render(&audit(sockets(), None), UNIX_EPOCH);
+        assert!(!without.contains("portaudit_new_socket"), "{without}");
+
+        // The baseline knew memcached: redis (both sockets) is new.
+        let with = render(
+            &audit(sockets(), Some(|f| f.listener.port == 11211)),
+            UNIX_EPOCH,
+        );
+        assert_eq!(
+            samples(&with, "portaudit_new_socket{"),
+            [
+                "portaudit_new_socket{protocol=\"tcp\",port=\"6379\",address=\"127.0.0.1\",\
+              address_class=\"loopback\",process=\"redis-server\",verdict=\"local\"} 2"
+            ],
+            "{with}"
+        );
+        assert!(with.contains("\n# TYPE portaudit_new_socket gauge\n"));
+        assert!(with.contains("\nportaudit_new_sockets 2\n"), "{with}");
+        // The series that were there before are still there; a new listener fails the
+        // audit, so it is a failing series too, with its own verdict.
+        assert_eq!(
+            samples(&with, "portaudit_exposed_socket{"),
+            [
+                "portaudit_exposed_socket{protocol=\"tcp\",port=\"6379\",address=\"127.0.0.1\",\
+                 address_class=\"loopback\",process=\"redis-server\",verdict=\"local\"} 2"
+                    .to_string(),
+                format!("portaudit_exposed_socket{MEMCACHED}"),
+            ],
+            "{with}"
+        );
+    }
 
     #[test]
     fn label_values_are_escaped() {

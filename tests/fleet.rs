@@ -1,0 +1,565 @@
+//! Prometheus as the fleet engine: which hosts expose what, asked of a real Prometheus
+//! (root), and promtool on the example alert rules.
+//!
+//! The fleet is six hosts, each a network namespace joined to a hub namespace by a veth
+//! on a bridge, on 10.199.<pid % 250>.0/24: addresses that exist only in these
+//! namespaces. Each host runs what it runs (memcached on every interface or on loopback
+//! only, a Python listener), writes its textfile with
+//! examples/prometheus/portaudit-textfile.sh and the built binary, and serves it with
+//! Debian's prometheus-node-exporter on its own address. One Prometheus in the hub, with
+//! the example alert rules loaded, scrapes them all; the test asks its HTTP API (from a
+//! thread inside the hub, on the hub's loopback) and checks that PromQL and the alerts
+//! name exactly the hosts that expose something, by port and process.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::netns::{self, Child, NetNs};
+use crate::util::{self, TempDir};
+
+const STARTUP: Duration = Duration::from_secs(20);
+/// Prometheus scrapes and evaluates the rules every second; this bounds the wait for
+/// its first answers on a busy machine, it is not what a test measures.
+const SCRAPED: Duration = Duration::from_secs(120);
+const PROMETHEUS: &str = "127.0.0.1:9090";
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/prometheus")
+        .join(name)
+}
+
+#[test]
+fn promtool_checks_and_tests_the_alert_rules() {
+    if !netns::require_program("promtool_checks_and_tests_the_alert_rules", "promtool") {
+        return;
+    }
+    for (command, file) in [
+        ("check", "portaudit.rules.yml"),
+        ("test", "portaudit.rules.test.yml"),
+    ] {
+        let out = Command::new("promtool")
+            .args([command, "rules"])
+            .arg(example(file))
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run promtool");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("SUCCESS"),
+            "promtool {command} rules {file} failed ({}):\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// One host of the fleet: a namespace on the bridge, with a textfile directory.
+struct Host {
+    name: &'static str,
+    ns: NetNs,
+    address: String,
+    textfiles: PathBuf,
+}
+
+impl Host {
+    /// portaudit's JSON report of this host.
+    fn report(&self) -> util::Report {
+        util::run(&mut self.ns.exec(util::bin(), ["--json"])).report()
+    }
+
+    /// Wait until `child` listens on PROTOCOL ADDRESS:PORT, as portaudit sees it.
+    fn wait_listening(&self, child: &mut Child, protocol: &str, address: &str, port: u16) {
+        let what = format!("{protocol} {address}:{port} to listen in {}", self.name);
+        netns::wait_until(&what, STARTUP, || {
+            child.assert_running();
+            let report = self.report();
+            (!report.find(protocol, address, port).is_empty()).then_some(())
+        });
+    }
+
+    /// memcached on ADDRESS, tcp and udp 11211, once it listens.
+    fn memcached(&self, address: &str) -> Child {
+        let mut cmd = self.ns.exec(
+            "memcached",
+            ["-l", address, "-p", "11211", "-U", "11211", "-u", "nobody"],
+        );
+        cmd.stdin(Stdio::null()).stdout(Stdio::null());
+        let mut memcached = Child::spawn(&mut cmd);
+        memcached.wait_for_comm("memcached", STARTUP);
+        self.wait_listening(&mut memcached, "tcp", address, 11211);
+        self.wait_listening(&mut memcached, "udp", address, 11211);
+        memcached
+    }
+
+    /// A Python TCP listener on 0.0.0.0:PORT, once it listens.
+    fn python(&self, port: u16) -> Child {
+        const LISTENER: &str = "\
+import socket, sys, time
+s = socket.socket()
+s.bind(('0.0.0.0', int(sys.argv[1])))
+s.listen()
+print('ready', flush=True)
+time.sleep(3600)
+";
+        let mut cmd = self.ns.exec("python3", ["-c", LISTENER, &port.to_string()]);
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped());
+        let mut child = Child::spawn(&mut cmd);
+        child.wait_for_line("ready", STARTUP);
+        child
+    }
+
+    /// Debian's node_exporter, only its textfile collector, on this host's address.
+    fn node_exporter(&self, log: &Path) -> Child {
+        let mut cmd = self.ns.exec(
+            "prometheus-node-exporter",
+            [
+                "--collector.disable-defaults".to_string(),
+                "--collector.textfile".to_string(),
+                format!(
+                    "--collector.textfile.directory={}",
+                    self.textfiles.display()
+                ),
+                format!("--web.listen-address={}:9100", self.address),
+            ],
+        );
+        cmd.stdin(Stdio::null()).stdout(Stdio::null());
+        let mut exporter = Child::spawn_logging(&mut cmd, log);
+        self.wait_listening(&mut exporter, "tcp", &self.address, 9100);
+        exporter
+    }
+
+    /// `portaudit --save-baseline DIR/NAME-baseline.json` in this host; the file's path.
+    fn save_baseline(&self, dir: &Path) -> String {
+        let path = dir.join(format!("{}-baseline.json", self.name));
+        let path = path.to_str().unwrap().to_string();
+        let saved = util::run(&mut self.ns.exec(util::bin(), ["--save-baseline", &path]));
+        assert_eq!(saved.code, 0, "{}: {saved:#?}", self.name);
+        path
+    }
+
+    /// The README's recipe, run in this host: portaudit-textfile.sh with the built
+    /// binary writes portaudit.prom; ARGS go to portaudit.
+    fn write_textfile(&self, args: &[&str]) {
+        let mut cmd = self.ns.exec("sh", [example("portaudit-textfile.sh")]);
+        cmd.args(args)
+            .env("TEXTFILE_DIR", &self.textfiles)
+            .env("PORTAUDIT", util::bin());
+        let run = util::run(&mut cmd);
+        assert_eq!(
+            run.code, 0,
+            "portaudit-textfile.sh in {}: {run:#?}",
+            self.name
+        );
+        let file = self.textfiles.join("portaudit.prom");
+        assert!(file.is_file(), "{} has no {}", self.name, file.display());
+    }
+}
+
+/// The hub (a bridge, Prometheus) and the hosts on it; every namespace is deleted on
+/// drop, the veths with them.
+struct Fleet {
+    hub: NetNs,
+    hosts: Vec<Host>,
+}
+
+impl Fleet {
+    fn new(names: &[&'static str], dir: &Path) -> Fleet {
+        let pid = std::process::id();
+        let hub = NetNs::named(format!("pa-fleet-{pid}-hub"));
+        let prefix = format!("10.199.{}", pid % 250);
+        hub.ip(&["link", "add", "br0", "type", "bridge"]);
+        hub.ip(&["addr", "add", &format!("{prefix}.1/24"), "dev", "br0"]);
+        hub.ip(&["link", "set", "br0", "up"]);
+        let mut fleet = Fleet {
+            hub,
+            hosts: Vec::new(),
+        };
+        for (i, &name) in names.iter().enumerate() {
+            let ns = NetNs::named(format!("pa-fleet-{pid}-{name}"));
+            let veth = format!("v{i}");
+            fleet.hub.ip(&[
+                "link",
+                "add",
+                &veth,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                ns.name(),
+            ]);
+            fleet.hub.ip(&["link", "set", &veth, "master", "br0", "up"]);
+            let address = format!("{prefix}.{}", 10 + i);
+            ns.ip(&["addr", "add", &format!("{address}/24"), "dev", "eth0"]);
+            ns.ip(&["link", "set", "eth0", "up"]);
+            let textfiles = dir.join(name);
+            std::fs::create_dir(&textfiles).unwrap();
+            fleet.hosts.push(Host {
+                name,
+                ns,
+                address,
+                textfiles,
+            });
+        }
+        fleet
+    }
+
+    fn host(&self, name: &str) -> &Host {
+        self.hosts.iter().find(|h| h.name == name).unwrap()
+    }
+
+    /// The host a scrape's `instance` label names.
+    fn name_of(&self, instance: &str) -> String {
+        self.hosts
+            .iter()
+            .find(|h| instance == format!("{}:9100", h.address))
+            .map_or_else(|| format!("unknown instance {instance}"), |h| h.name.into())
+    }
+
+    /// Prometheus in the hub, scraping every host's node_exporter, with the rules.
+    fn prometheus(&self, dir: &Path) -> Child {
+        let targets: Vec<String> = self
+            .hosts
+            .iter()
+            .map(|h| format!("'{}:9100'", h.address))
+            .collect();
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+                 rule_files:\n  - '{}'\n\
+                 scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: [{}]\n",
+                example("portaudit.rules.yml").display(),
+                targets.join(", ")
+            ),
+        )
+        .unwrap();
+        let mut cmd = self.hub.exec(
+            "prometheus",
+            [
+                format!("--config.file={}", config.display()),
+                format!("--storage.tsdb.path={}", dir.join("data").display()),
+                format!("--web.listen-address={PROMETHEUS}"),
+            ],
+        );
+        cmd.stdin(Stdio::null()).stdout(Stdio::null());
+        Child::spawn_logging(&mut cmd, &dir.join("prometheus.log"))
+    }
+
+    /// Ask Prometheus, from a thread inside the hub: `/api/v1/query?query=PROMQL`.
+    fn query(&self, promql: &str) -> Result<Vec<Sample>, String> {
+        let body = std::thread::scope(|s| {
+            s.spawn(|| {
+                self.hub.enter();
+                http_get(&format!("/api/v1/query?query={}", percent_encode(promql)))
+            })
+            .join()
+            .expect("the query thread panicked")
+        })?;
+        let response: Response = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
+        match (response.status.as_str(), response.data) {
+            ("success", Some(data)) => Ok(data.result),
+            _ => Err(format!("{}: {body}", response.status)),
+        }
+    }
+
+    /// The samples as rows of these labels; `host` is the host the instance names.
+    fn rows(&self, samples: &[Sample], labels: &[&str]) -> BTreeSet<Vec<String>> {
+        samples
+            .iter()
+            .map(|s| {
+                labels
+                    .iter()
+                    .map(|&label| match label {
+                        "host" => self.name_of(s.metric.get("instance").map_or("", |i| i)),
+                        _ => s.metric.get(label).cloned().unwrap_or_default(),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// The API's answer to an instant query (`resultType` vector).
+#[derive(Debug, Deserialize)]
+struct Response {
+    status: String,
+    data: Option<Data>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Data {
+    result: Vec<Sample>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Sample {
+    metric: BTreeMap<String, String>,
+}
+
+/// GET PATH from Prometheus over HTTP/1.0: one request, the server closes, no chunks.
+fn http_get(path: &str) -> Result<String, String> {
+    let mut stream = TcpStream::connect(PROMETHEUS).map_err(|e| format!("{PROMETHEUS}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {PROMETHEUS}\r\n\r\n")
+        .map_err(|e| format!("{PROMETHEUS}: {e}"))?;
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| format!("{PROMETHEUS}: {e}"))?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("not an HTTP response: {response:?}"))?;
+    match head.split(' ').nth(1) {
+        Some("200") => Ok(body.to_string()),
+        _ => Err(format!("{head}\n{body}")),
+    }
+}
+
+/// A query string's value: everything but the unreserved characters as %XX.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A PromQL query and the rows (of `labels`) it must return, exactly.
+struct Check {
+    promql: String,
+    labels: &'static [&'static str],
+    expected: BTreeSet<Vec<String>>,
+}
+
+fn check(promql: &str, labels: &'static [&'static str], rows: &[&[&str]]) -> Check {
+    Check {
+        promql: promql.into(),
+        labels,
+        expected: rows
+            .iter()
+            .map(|row| row.iter().map(|s| s.to_string()).collect())
+            .collect(),
+    }
+}
+
+#[test]
+fn prometheus_names_exactly_the_hosts_that_expose_something() {
+    let test = "prometheus_names_exactly_the_hosts_that_expose_something";
+    if !(netns::require_root(test)
+        && [
+            "ip",
+            "memcached",
+            "python3",
+            "prometheus",
+            "prometheus-node-exporter",
+        ]
+        .iter()
+        .all(|program| netns::require_program(test, program)))
+    {
+        return;
+    }
+    // Locals drop in reverse order: the processes are killed (by pid) before the
+    // directory goes, and that before the namespaces.
+    let dir = TempDir::new("fleet");
+    let names = ["web1", "web2", "web3", "app1", "cache1", "broken"];
+    let fleet = Fleet::new(&names, dir.path());
+    let mut children = Vec::new();
+    for host in &fleet.hosts {
+        let log = dir.path().join(format!("node-exporter-{}.log", host.name));
+        children.push(host.node_exporter(&log));
+    }
+    // app1 and cache1: a baseline of what they run now (node_exporter), then a new
+    // listener: on every interface in app1, memcached on loopback only in cache1.
+    let (app1, cache1) = (fleet.host("app1"), fleet.host("cache1"));
+    let app1_baseline = app1.save_baseline(dir.path());
+    let cache1_baseline = cache1.save_baseline(dir.path());
+    let python = app1.python(8080);
+    let py = python.comm().expect("the Python listener's comm");
+    children.push(python);
+    children.push(cache1.memcached("127.0.0.1"));
+    // web1 and web3: memcached on every interface; web2: on loopback only.
+    children.push(fleet.host("web1").memcached("0.0.0.0"));
+    children.push(fleet.host("web2").memcached("127.0.0.1"));
+    children.push(fleet.host("web3").memcached("0.0.0.0"));
+
+    for name in ["web1", "web2", "web3"] {
+        fleet.host(name).write_textfile(&[]);
+    }
+    app1.write_textfile(&["--baseline", &app1_baseline]);
+    cache1.write_textfile(&["--baseline", &cache1_baseline]);
+    // broken: a policy portaudit refuses (exit 2), so the recipe says the audit failed.
+    fleet.host("broken").write_textfile(&["--allow", "70000"]);
+
+    let mut prometheus = fleet.prometheus(dir.path());
+
+    const SOCKET: &[&str] = &["host", "protocol", "port", "process"];
+    let memcached: &[&[&str]] = &[
+        &["web1", "tcp", "11211", "memcached"],
+        &["web1", "udp", "11211", "memcached"],
+        &["web3", "tcp", "11211", "memcached"],
+        &["web3", "udp", "11211", "memcached"],
+    ];
+    let python_row: &[&str] = &["app1", "tcp", "8080", &py];
+    let cache1_rows: &[&[&str]] = &[
+        &["cache1", "tcp", "11211", "memcached"],
+        &["cache1", "udp", "11211", "memcached"],
+    ];
+    // What fails on its own: the alert PortauditExposed.
+    let exposed: Vec<&[&str]> = memcached.iter().copied().chain([python_row]).collect();
+    // What is new since a baseline: the alert PortauditNewListener.
+    let new: Vec<&[&str]> = cache1_rows.iter().copied().chain([python_row]).collect();
+    // Everything that fails, new or exposed: portaudit_exposed_socket.
+    let failing: Vec<&[&str]> = exposed.iter().chain(cache1_rows).copied().collect();
+    let checks = [
+        check(
+            "up == 1",
+            &["host"],
+            &names.map(|name| [name]).each_ref().map(|row| &row[..]),
+        ),
+        // Every failing socket on 11211, with its verdict: cache1's loopback memcached
+        // fails as new since its baseline, but it is local.
+        check(
+            "portaudit_exposed_socket{port=\"11211\"}",
+            &["host", "protocol", "port", "process", "verdict"],
+            &[
+                &["web1", "tcp", "11211", "memcached", "exposed"],
+                &["web1", "udp", "11211", "memcached", "exposed"],
+                &["web3", "tcp", "11211", "memcached", "exposed"],
+                &["web3", "udp", "11211", "memcached", "exposed"],
+                &["cache1", "tcp", "11211", "memcached", "local"],
+                &["cache1", "udp", "11211", "memcached", "local"],
+            ],
+        ),
+        // README: which hosts expose 11211.
+        check(
+            "count by (instance) (portaudit_exposed_socket{port=\"11211\",verdict=\"exposed\"})",
+            &["host"],
+            &[&["web1"], &["web3"]],
+        ),
+        check(
+            &format!("portaudit_exposed_socket{{process=\"{py}\"}}"),
+            SOCKET,
+            &[python_row],
+        ),
+        check(
+            "count by (instance) (portaudit_exposed_socket)",
+            &["host"],
+            &[&["web1"], &["web3"], &["app1"], &["cache1"]],
+        ),
+        // Clean is a value, not an absence: web2 was audited and nothing fails there.
+        check("portaudit_exposed_sockets == 0", &["host"], &[&["web2"]]),
+        // README: what is new on any host this week (since its baseline).
+        check("portaudit_new_socket", SOCKET, &new),
+        check("max_over_time(portaudit_new_socket[1w])", SOCKET, &new),
+        // README: what fails now that did not a week ago (this Prometheus is new).
+        check(
+            "portaudit_exposed_socket unless portaudit_exposed_socket offset 1w",
+            SOCKET,
+            &failing,
+        ),
+        check("portaudit_audit_success == 0", &["host"], &[&["broken"]]),
+        // The example alert rules, evaluated by this Prometheus on these hosts.
+        check(
+            "ALERTS{alertname=\"PortauditExposed\",alertstate=\"firing\"}",
+            SOCKET,
+            &exposed,
+        ),
+        check(
+            "ALERTS{alertname=\"PortauditNewListener\",alertstate=\"firing\"}",
+            SOCKET,
+            &new,
+        ),
+        check(
+            "ALERTS{alertname=\"PortauditAuditFailed\",alertstate=\"firing\"}",
+            &["host"],
+            &[&["broken"]],
+        ),
+        check(
+            "ALERTS{alertname=~\"PortauditAuditIncomplete|PortauditStale|PortauditMissing\"}",
+            &["alertname", "host"],
+            &[],
+        ),
+    ];
+
+    // Poll until every answer is the expected one (Prometheus starts, scrapes, then
+    // evaluates); past the deadline, show each query's last answer.
+    let deadline = Instant::now() + SCRAPED;
+    loop {
+        let answers: Vec<Result<BTreeSet<Vec<String>>, String>> = checks
+            .iter()
+            .map(|c| {
+                fleet
+                    .query(&c.promql)
+                    .map(|samples| fleet.rows(&samples, c.labels))
+            })
+            .collect();
+        let wrong: Vec<String> = checks
+            .iter()
+            .zip(&answers)
+            .filter(|(c, got)| got.as_ref() != Ok(&c.expected))
+            .map(|(c, got)| {
+                format!(
+                    "{}\n  rows of {:?}\n  expected {:?}\n  got      {got:?}",
+                    c.promql, c.labels, c.expected
+                )
+            })
+            .collect();
+        if wrong.is_empty() {
+            break;
+        }
+        prometheus.assert_running();
+        for child in &mut children {
+            child.assert_running();
+        }
+        if Instant::now() > deadline {
+            let log =
+                std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
+            panic!(
+                "after {SCRAPED:?}, Prometheus does not answer as expected:\n{}\n\
+                 prometheus.log:\n{log}",
+                wrong.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    // README: the same from a shell, with promtool (run in the hub, where Prometheus is).
+    let query = "portaudit_exposed_socket{port=\"11211\",verdict=\"exposed\"}";
+    let out = fleet
+        .hub
+        .exec(
+            "promtool",
+            ["query", "instant", &format!("http://{PROMETHEUS}"), query],
+        )
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run promtool");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "promtool query: {out:?}");
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), 4, "{printed}");
+    for host in ["web1", "web3"] {
+        let instance = format!("instance=\"{}:9100\"", fleet.host(host).address);
+        let found = lines
+            .iter()
+            .filter(|l| l.contains(&instance) && l.contains("process=\"memcached\""))
+            .count();
+        assert_eq!(found, 2, "{host}: tcp and udp in\n{printed}");
+    }
+}

@@ -104,7 +104,7 @@ pub struct Finding {
     /// UDP on a wildcard address and an ephemeral port: probably a client's socket.
     pub ephemeral: bool,
     /// What we know about the service, for failing reachable findings.
-    pub advice: Option<&'static Advice>,
+    pub advice: Option<Advice>,
     /// Compared with `--baseline`: new or known. `None` without a baseline.
     pub drift: Option<Drift>,
     /// The host side, when the host publishes this socket (DNAT, docker-proxy); the
@@ -203,16 +203,33 @@ impl Severity {
     }
 }
 
-/// What we know about a dangerous service, for a failing reachable finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What to do about a failing reachable socket: which service it is, why it matters, and
+/// the fix for the program and unit found holding it (see `policy::advice`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Advice {
-    pub port: u16,
-    /// `None`: TCP and UDP.
-    pub protocol: Option<Protocol>,
-    pub service: &'static str,
+    /// The service, as `--allow` accepts it (`memcached`, `dns`, …); for a program we
+    /// have no advice for on a well-known port, that program's name.
+    pub service: String,
     pub severity: Severity,
-    pub why: &'static str,
-    pub fix: &'static str,
+    pub why: String,
+    pub fix: String,
+    /// The file to edit, when there is one (for the RHEL family `fix` may name another).
+    pub file: Option<String>,
+    /// The command that applies the change (`systemctl restart memcached`).
+    pub command: Option<String>,
+    /// What named the service: the owner's unit, executable or process name, or only
+    /// the port (no owner known, or an interpreter such as `java` that says nothing).
+    pub identified_by: Basis,
+}
+
+/// What named the service an [`Advice`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Basis {
+    Unit,
+    Executable,
+    Process,
+    Port,
 }
 
 /// The policy's findings, before the outcome is decided.

@@ -16,6 +16,7 @@ use crate::exit::Outcome;
 use crate::policy::Policy;
 use crate::policy::file;
 use crate::policy::services::Services;
+use crate::policy::trust;
 use crate::report::Format;
 
 const AFTER_HELP: &str = "\
@@ -73,7 +74,7 @@ pub struct Cli {
 
     /// Print one JSON document (schema_version 1) instead of the table: short for
     /// --format json
-    #[arg(long, overrides_with = "format")]
+    #[arg(long)]
     json: bool,
 
     /// Read the socket tables and processes under DIR instead of /proc
@@ -85,7 +86,7 @@ pub struct Cli {
     color: Color,
 
     /// The output format
-    #[arg(long, value_enum, value_name = "FORMAT", overrides_with = "json")]
+    #[arg(long, value_enum, value_name = "FORMAT")]
     format: Option<FormatArg>,
 
     /// Judge by this policy file (TOML) [default: /etc/portaudit/portaudit.toml when it
@@ -202,10 +203,20 @@ pub struct Config {
 
 impl Cli {
     pub fn into_config(self) -> Result<Config, Error> {
+        if let (true, Some(format @ (FormatArg::Table | FormatArg::Prometheus))) =
+            (self.json, self.format)
+        {
+            let name = format.to_possible_value().map(|v| v.get_name().to_string());
+            return Err(Error::new(format!(
+                "--json and --format {} cannot be used together: --json is --format json",
+                name.unwrap_or_default()
+            )));
+        }
         let services = Services::load()?;
         let mut policy = Policy::new(&self.allow, !self.no_default_allow, self.strict, &services)?;
         let system = Path::new(file::SYSTEM_FILE);
         if let Some(path) = file::discover(self.config.as_deref(), self.no_config, system) {
+            trusted(&path)?;
             policy.add_file(file::load(&path, &services)?);
         }
         policy.advisory |= self.advisory;
@@ -220,6 +231,7 @@ impl Cli {
         policy.ephemeral_ports = sysctl::ephemeral_ports(&self.proc_root)?;
         let baseline = match self.baseline {
             Some(path) => {
+                trusted(&path)?;
                 let listeners = baseline::load(&path)?;
                 Some((path, listeners))
             }
@@ -291,6 +303,21 @@ fn check_takes_effect(cli: &Cli) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+/// Run as root, a policy file or baseline only root can change (see `policy::trust`);
+/// as another user, a user's own files are theirs to trust.
+fn trusted(path: &Path) -> Result<(), Error> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let mut users = collect::users::UserNames::default();
+    trust::check(path, |uid| {
+        users
+            .name(uid)
+            .map(|n| String::from_utf8_lossy(&n).into_owned())
+    })
 }
 
 /// Write the man page or a completion script, made from this clap definition, to stdout.

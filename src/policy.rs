@@ -15,6 +15,7 @@ pub mod advice;
 pub mod file;
 pub mod rules;
 pub mod services;
+pub mod trust;
 
 use std::ops::RangeInclusive;
 
@@ -64,12 +65,19 @@ pub struct Policy {
     pub file: Option<std::path::PathBuf>,
     /// A socket the host firewall drops on every way in passes (`filtered`).
     pub trust_firewall: bool,
+    /// How many of `rules` come from `--allow` (they come first).
+    pub flag_rules: usize,
+    /// What is odd about the rules themselves (allows everything, can never match):
+    /// warnings, reported with the audit.
+    pub lint: Vec<String>,
 }
 
 /// How one socket was judged.
 struct Decision {
     verdict: Verdict,
     rule: Option<String>,
+    /// The index in `rules` of the rule that decided, if one of them did.
+    matched: Option<usize>,
     /// A rule on owners was skipped because the owners are not known.
     skipped_owner_rule: bool,
 }
@@ -83,12 +91,16 @@ impl Policy {
         services: &Services,
     ) -> Result<Policy, Error> {
         let mut rules = Vec::new();
+        let mut lint = Vec::new();
         for spec in specs {
-            rules.push(allow_rule(
-                format!("--allow {}", spec.trim()),
-                spec,
-                services,
-            )?);
+            let rule = allow_rule(format!("--allow {}", spec.trim()), spec, services)?;
+            if rule.allows_everything() {
+                lint.push(format!(
+                    "{} allows every socket: nothing reachable can fail the audit",
+                    rule.label
+                ));
+            }
+            rules.push(rule);
         }
         let mut defaults = Vec::new();
         for spec in DEFAULT_ALLOW.iter().filter(|_| default_allow) {
@@ -103,6 +115,8 @@ impl Policy {
             ephemeral_ports: EphemeralPorts::default(),
             file: None,
             trust_firewall: false,
+            flag_rules: specs.len(),
+            lint,
         })
     }
 
@@ -111,6 +125,7 @@ impl Policy {
     /// advisory, never undo the file's `default_allow = false`).
     pub fn add_file(&mut self, file: PolicyFile) {
         self.rules.extend(file.rules);
+        self.lint.extend(file.warnings);
         self.strict |= file.strict.unwrap_or(false);
         self.advisory |= file.advisory.unwrap_or(false);
         self.trust_firewall |= file.trust_firewall.unwrap_or(false);
@@ -134,12 +149,13 @@ impl Policy {
     /// The first rule that matches decides; the built-ins come last.
     fn decide(&self, listener: &Listener, exposure: Exposure, ephemeral: bool) -> Decision {
         let mut skipped_owner_rule = false;
-        for rule in self.rules.iter() {
+        for (index, rule) in self.rules.iter().enumerate() {
             match rule.matches(listener, exposure, ephemeral) {
                 Match::Yes => {
                     return Decision {
                         verdict: action_verdict(rule.action, exposure),
                         rule: Some(rule.label.clone()),
+                        matched: Some(index),
                         skipped_owner_rule,
                     };
                 }
@@ -165,6 +181,7 @@ impl Policy {
         Decision {
             verdict,
             rule: builtin,
+            matched: None,
             skipped_owner_rule,
         }
     }
@@ -180,11 +197,15 @@ impl Policy {
     /// Classify and judge every subject; sorted by severity, then port.
     pub fn judge(&self, subjects: Vec<Subject>) -> Judged {
         let mut unattributed = 0;
+        let mut matched = vec![false; self.rules.len()];
         let mut findings: Vec<Finding> = subjects
             .into_iter()
             .map(|subject| {
-                let (finding, skipped_owner_rule) = self.finding(subject);
+                let (finding, skipped_owner_rule, rule) = self.finding(subject);
                 unattributed += usize::from(skipped_owner_rule);
+                if let Some(index) = rule {
+                    matched[index] = true;
+                }
                 finding
             })
             .collect();
@@ -201,7 +222,18 @@ impl Policy {
             };
             key(a).cmp(&key(b))
         });
-        let mut warnings = Vec::new();
+        let mut warnings = self.lint.clone();
+        // Only the command line's: a fleet's policy file names services a host may not run.
+        for (rule, _) in self.rules[..self.flag_rules]
+            .iter()
+            .zip(&matched)
+            .filter(|(_, matched)| !**matched)
+        {
+            warnings.push(format!(
+                "{} matched no listening socket this run (informational)",
+                rule.label
+            ));
+        }
         if unattributed > 0 {
             warnings.push(format!(
                 "{unattributed} listening socket{} no known owning process: rules that name a \
@@ -213,8 +245,9 @@ impl Policy {
         Judged { findings, warnings }
     }
 
-    /// One subject's finding, and whether a rule on owners was skipped for it.
-    fn finding(&self, subject: Subject) -> (Finding, bool) {
+    /// One subject's finding, whether a rule on owners was skipped for it, and which of
+    /// `rules` decided it.
+    fn finding(&self, subject: Subject) -> (Finding, bool, Option<usize>) {
         let Subject {
             listener,
             published,
@@ -240,7 +273,7 @@ impl Policy {
                 ways_in,
                 firewall: None,
             };
-            return (finding, false);
+            return (finding, false, None);
         }
         // A published socket is judged as the host side: that is what the outside reaches.
         let view = published.as_ref().map(|host| {
@@ -273,8 +306,14 @@ impl Policy {
             verdict = Verdict::Filtered;
             rule = Some(FIREWALL_RULE.to_string());
         }
+        // The one place the socket's systemd unit reaches advice: pass
+        // `listener.unit.as_deref()` here once `Listener` carries the unit.
+        let unit: Option<&str> = None;
         let advice = (verdict.fails(self.strict) && exposure != Exposure::None)
-            .then(|| advice::lookup(judged.protocol, judged.port))
+            .then(|| {
+                let owner = advice::Owner::of(judged, unit);
+                advice::advise(judged.protocol, judged.port, exposure, &owner)
+            })
             .flatten();
         let finding = Finding {
             listener,
@@ -291,7 +330,7 @@ impl Policy {
             ways_in,
             firewall,
         };
-        (finding, decision.skipped_owner_rule)
+        (finding, decision.skipped_owner_rule, decision.matched)
     }
 }
 
@@ -350,7 +389,10 @@ pub fn parse_allow(spec: &str, services: &Services) -> Result<Vec<Allow>, String
         return Err("expected PORT, PORT/PROTO, LO-HI[/PROTO] or a service name".into());
     }
     let Some(known) = services.lookup(body) else {
-        return Err(format!("unknown service name (not in {})", services.source));
+        return Err(match services.suggest(body) {
+            Some(near) => format!("unknown service {body:?} (did you mean {near:?}?)"),
+            None => format!("unknown service {body:?} (not in {})", services.source),
+        });
     };
     let entries: Vec<Allow> = known
         .iter()
@@ -591,8 +633,125 @@ mod tests {
             advisory.findings[0].fails,
             "the finding still says it would fail"
         );
-        let advice = advisory.findings[0].advice.expect("memcached advice");
+        let advice = advisory.findings[0]
+            .advice
+            .as_ref()
+            .expect("memcached advice");
         assert_eq!(advice.service, "memcached");
+    }
+
+    #[test]
+    fn a_policy_that_allows_everything_is_warned_about() {
+        let everything = Policy::new(&["1-65535".into()], true, false, &services()).unwrap();
+        let judged = everything.judge(vec![]);
+        assert!(
+            judged.warnings.contains(
+                &"--allow 1-65535 allows every socket: nothing reachable can fail the audit".into()
+            ),
+            "{:?}",
+            judged.warnings
+        );
+        let halves = Policy::new(
+            &[
+                "1-30000".into(),
+                "30001-65535/tcp".into(),
+                "30001-65535/udp".into(),
+            ],
+            true,
+            false,
+            &services(),
+        )
+        .unwrap();
+        assert!(halves.lint.is_empty(), "each rule alone allows a part");
+        let tcp_only = Policy::new(&["1-65535/tcp".into()], true, false, &services()).unwrap();
+        assert!(tcp_only.lint.is_empty());
+
+        let file = with_file("[[rule]]\nname = \"all\"\naction = \"allow\"\n");
+        assert_eq!(
+            file.lint,
+            [
+                "t.toml:1: [[rule]] 1: allows every socket (no condition limits it): the rules \
+              after it are never used"
+            ]
+        );
+        let deny = with_file("[[rule]]\naction = \"deny\"\n");
+        assert!(
+            deny.lint.is_empty(),
+            "denying everything is strict, not lax"
+        );
+    }
+
+    #[test]
+    fn a_rule_that_can_never_match_is_warned_about() {
+        let policy = with_file(
+            "[[rule]]\nport = \"5432/tcp\"\nprotocol = \"udp\"\naction = \"allow\"\n\n\
+             [[rule]]\nport = \"5432/tcp\"\nprotocol = \"tcp\"\naction = \"allow\"\n\n\
+             [[rule]]\nport = [\"ssh\", 53]\nprotocol = \"udp\"\naction = \"deny\"\n\n\
+             [[rule]]\nephemeral = true\nprotocol = \"tcp\"\naction = \"deny\"\n",
+        );
+        assert_eq!(
+            policy.lint,
+            [
+                "t.toml:1: [[rule]] 1: can never match: protocol = \"udp\" but every port it \
+                 names is tcp",
+                "t.toml:16: [[rule]] 4: can never match: ephemeral = true is only ever UDP, but \
+                 the rule is for TCP",
+            ]
+        );
+        let judged = policy.judge(vec![]);
+        assert!(
+            judged
+                .warnings
+                .iter()
+                .any(|w| w.contains("can never match"))
+        );
+    }
+
+    #[test]
+    fn allow_flags_that_matched_nothing_are_noted() {
+        let policy = Policy::new(
+            &["5432/tcp".into(), "ssh".into(), "11211".into()],
+            true,
+            false,
+            &services(),
+        )
+        .unwrap();
+        let judged = policy.judge(vec![
+            Subject::alone(socket(Protocol::Tcp, "0.0.0.0", 22, &["sshd"])),
+            Subject::alone(socket(Protocol::Udp, "127.0.0.1", 11211, &["memcached"])),
+        ]);
+        assert_eq!(
+            judged.warnings,
+            ["--allow 5432/tcp matched no listening socket this run (informational)"]
+        );
+        // The file's rules are a fleet's: a host need not run everything they name.
+        let file = with_file("[[rule]]\nport = 5432\naction = \"allow\"\n");
+        assert!(file.judge(vec![]).warnings.is_empty());
+    }
+
+    #[test]
+    fn advice_names_the_service_by_its_owner() {
+        let policy = Policy::new(&[], false, true, &services()).unwrap();
+        let judged = policy.judge(vec![
+            Subject::alone(socket(Protocol::Tcp, "0.0.0.0", 9200, &["minio"])),
+            Subject::alone(socket(Protocol::Tcp, "10.0.0.5", 11211, &["memcached"])),
+            Subject::alone(socket(Protocol::Tcp, "127.0.0.1", 6379, &["redis-server"])),
+        ]);
+        let advice = |port: u16| {
+            judged
+                .findings
+                .iter()
+                .find(|f| f.port() == port)
+                .unwrap()
+                .advice
+                .clone()
+        };
+        let minio = advice(9200).unwrap();
+        assert_eq!(minio.service, "minio");
+        let memcached = advice(11211).unwrap();
+        assert_eq!(memcached.service, "memcached");
+        assert!(!memcached.fix.contains("private address"), "{memcached:?}");
+        assert_eq!(advice(6379), None, "loopback: nothing to advise");
     }
 
     fn services() -> Services {
@@ -646,7 +805,14 @@ mod tests {
             ("1-2-3", "not a port"),
             ("-80", "expected PORT"),
             ("8o", "not a port"),
-            ("nonesuch", "unknown service name (not in test services)"),
+            (
+                "nonesuch",
+                "unknown service \"nonesuch\" (not in test services)",
+            ),
+            (
+                "dmoain",
+                "unknown service \"dmoain\" (did you mean \"domain\"?)",
+            ),
             ("ssh/udp", "no udp port"),
             ("ss h", "expected PORT"),
             ("/tcp", "expected PORT"),

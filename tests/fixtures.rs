@@ -611,7 +611,7 @@ fn usage_errors_exit_2_with_one_line() {
         ),
         (
             &["--allow", "no-such-service"][..],
-            "invalid --allow value \"no-such-service\": unknown service name",
+            "invalid --allow value \"no-such-service\": unknown service \"no-such-service\"",
         ),
         (
             &["--allow", "9-1"][..],

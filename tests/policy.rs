@@ -503,15 +503,25 @@ fn prometheus_textfile_output() {
 }
 
 #[test]
-fn json_is_short_for_format_json_and_the_last_wins() {
+fn json_is_short_for_format_json_and_no_other_format() {
     let root = proc_root("clean");
     let long = run_args(&["--format", "json", "--proc-root", &root]);
     let short = run_args(&["--json", "--proc-root", &root]);
     assert_eq!(long.report().sockets.len(), short.report().sockets.len());
-    let table = run_args(&["--json", "--format", "table", "--proc-root", &root]);
-    assert!(table.stdout.starts_with("Proto"), "{table:#?}");
-    let json = run_args(&["--format", "table", "--json", "--proc-root", &root]);
-    json.report();
+    run_args(&["--json", "--format", "json", "--proc-root", &root]).report();
+    for args in [
+        &["--json", "--format", "table"][..],
+        &["--format", "table", "--json"][..],
+    ] {
+        let run = run_args(&[args, &["--proc-root", &root][..]].concat());
+        assert_eq!(run.code, 2, "{run:#?}");
+        assert_eq!(
+            run.stderr,
+            "portaudit: --json and --format table cannot be used together: --json is --format \
+             json\n"
+        );
+        assert!(run.stdout.is_empty());
+    }
 }
 
 #[test]

@@ -7,6 +7,8 @@
 //! - `ansible`: the example playbook, run with ansible-core against localhost.
 //! - `collectors`: netlink against /proc/net on real sockets in a namespace (root), and
 //!   a sandbox that refuses netlink.
+//! - `advice`: advice by the service that holds a socket, service names in `--allow`,
+//!   the policy's warnings, and the refusal of a policy others could change (root).
 //! - `containers`: a host and a container namespace joined by a veth, nftables DNAT and
 //!   filter rules, a docker-proxy look-alike (root).
 //! - `fleet`: hosts in namespaces, each with node_exporter serving its textfile, one real
@@ -15,6 +17,7 @@
 mod netns;
 mod util;
 
+mod advice;
 mod ansible;
 mod collectors;
 mod containers;

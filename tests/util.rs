@@ -51,6 +51,11 @@ pub struct Advice {
     pub severity: String,
     pub why: String,
     pub fix: String,
+    #[serde(deserialize_with = "required")]
+    pub file: Option<String>,
+    #[serde(deserialize_with = "required")]
+    pub command: Option<String>,
+    pub identified_by: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -24,7 +24,7 @@ pub mod sysctl;
 #[cfg(test)]
 mod testdir;
 #[cfg(target_os = "linux")]
-mod users;
+pub mod users;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

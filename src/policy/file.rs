@@ -47,6 +47,8 @@ pub struct PolicyFile {
     /// Let a socket the host firewall drops on every way in pass (`filtered`).
     pub trust_firewall: Option<bool>,
     pub rules: Vec<Rule>,
+    /// Rules that allow everything or can never match: `FILE:LINE: …`, not errors.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -132,6 +134,7 @@ pub fn parse(text: &str, path: &Path, services: &Services) -> Result<PolicyFile,
     };
     let raw: RawFile = toml::from_str(text).map_err(|e| at(e.span(), e.message().trim()))?;
     let mut rules = Vec::new();
+    let mut warnings = Vec::new();
     for (i, spanned) in raw.rule.into_iter().enumerate() {
         let span = spanned.span();
         let raw = spanned.into_inner();
@@ -145,6 +148,21 @@ pub fn parse(text: &str, path: &Path, services: &Services) -> Result<PolicyFile,
                 &format!("[[rule]] {}: {why}", i + 1),
             )
         })?;
+        let here = format!(
+            "{}:{}: [[rule]] {}",
+            path.display(),
+            line_of(text, span.start),
+            i + 1
+        );
+        if rule.allows_everything() {
+            warnings.push(format!(
+                "{here}: allows every socket (no condition limits it): the rules after it are \
+                 never used"
+            ));
+        }
+        if let Some(why) = rule.never_matches() {
+            warnings.push(format!("{here}: can never match: {why}"));
+        }
         rules.push(rule);
     }
     Ok(PolicyFile {
@@ -155,6 +173,7 @@ pub fn parse(text: &str, path: &Path, services: &Services) -> Result<PolicyFile,
         ephemeral_udp: raw.ephemeral_udp,
         trust_firewall: raw.trust_firewall,
         rules,
+        warnings,
     })
 }
 
@@ -354,7 +373,7 @@ action = "deny"
             ),
             (
                 "[[rule]]\naction = \"allow\"\nport = \"nonesuch\"\n",
-                "p.toml:3: [[rule]] 1: port \"nonesuch\": unknown service name",
+                "p.toml:3: [[rule]] 1: port \"nonesuch\": unknown service \"nonesuch\"",
             ),
             (
                 "[[rule]]\naction = \"allow\"\naddress = [\"10.0.0.0/8\", \"10.0.0.0/33\"]\n",

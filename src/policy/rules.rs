@@ -145,6 +145,75 @@ impl Rule {
         }
     }
 
+    /// An `allow` whose conditions hold for every socket (`--allow 1-65535`, a
+    /// `[[rule]]` with none): the policy then fails nothing after it.
+    pub fn allows_everything(&self) -> bool {
+        let any_exposure = self.exposures.is_empty()
+            || (self.exposures.contains(&Exposure::Internal)
+                && self.exposures.contains(&Exposure::Public));
+        self.action == Action::Allow
+            && self.protocol.is_none()
+            && any_exposure
+            && self.addresses.is_empty()
+            && self.processes.is_empty()
+            && self.exes.is_empty()
+            && self.users.is_empty()
+            && self.ephemeral.is_none()
+            && [Protocol::Tcp, Protocol::Udp]
+                .into_iter()
+                .all(|p| self.covers_every_port(p))
+    }
+
+    fn covers_every_port(&self, protocol: Protocol) -> bool {
+        if self.ports.is_empty() {
+            return true;
+        }
+        let mut ranges: Vec<(u32, u32)> = self
+            .ports
+            .iter()
+            .filter(|a| a.protocol.is_none_or(|p| p == protocol))
+            .map(|a| (u32::from(*a.ports.start()), u32::from(*a.ports.end())))
+            .collect();
+        ranges.sort_unstable();
+        let mut next = 1;
+        for (start, end) in ranges {
+            if start > next {
+                return false;
+            }
+            next = next.max(end + 1);
+        }
+        next > 65535
+    }
+
+    /// Why no socket can ever satisfy this rule's conditions, if none can.
+    pub fn never_matches(&self) -> Option<String> {
+        let port_protocols: Option<Vec<Protocol>> = self.ports.iter().map(|a| a.protocol).collect();
+        let only = |want: Protocol| {
+            port_protocols
+                .as_ref()
+                .is_some_and(|ps| !ps.is_empty() && ps.iter().all(|&p| p == want))
+        };
+        if let Some(protocol) = self.protocol {
+            let other = match protocol {
+                Protocol::Tcp => Protocol::Udp,
+                Protocol::Udp => Protocol::Tcp,
+            };
+            if only(other) {
+                return Some(format!(
+                    "protocol = \"{}\" but every port it names is {}",
+                    protocol.name(),
+                    other.name()
+                ));
+            }
+        }
+        if self.ephemeral == Some(true)
+            && (self.protocol == Some(Protocol::Tcp) || only(Protocol::Tcp))
+        {
+            return Some("ephemeral = true is only ever UDP, but the rule is for TCP".into());
+        }
+        None
+    }
+
     pub fn matches(&self, l: &Listener, exposure: Exposure, ephemeral: bool) -> Match {
         let socket_fits = self.protocol.is_none_or(|p| p == l.protocol)
             && (self.ports.is_empty() || self.ports.iter().any(|a| a.matches(l.protocol, l.port)))

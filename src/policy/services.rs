@@ -1,5 +1,8 @@
-//! Service names for `--allow ssh`: /etc/services, or a built-in table where that file
-//! is missing (minimal containers often have no /etc/services).
+//! Service names for `--allow ssh`: /etc/services, and a built-in table for the names it
+//! lacks (minimal containers often have no /etc/services, and it does not know `dns`,
+//! `memcached` or `elasticsearch`). Every service name portaudit prints in advice is in
+//! the built-in table, so `--allow` accepts whatever the report says. A name that is
+//! nowhere gets the nearest known one suggested.
 
 use std::collections::HashMap;
 use std::io;
@@ -55,8 +58,6 @@ amqp 5672/tcp
 rfb 5900/tcp vnc
 redis 6379/tcp
 http-alt 8080/tcp webcache
-memcache 11211/tcp memcached
-memcache 11211/udp memcached
 mongodb 27017/tcp
 ";
 
@@ -74,19 +75,47 @@ impl Services {
         Self::load_from(Path::new(SYSTEM_FILE))
     }
 
+    /// The file's names, and the built-in table's where the file lacks them.
     pub fn load_from(path: &Path) -> Result<Services, Error> {
         match std::fs::read(path) {
-            Ok(bytes) => Ok(Self::parse(
-                &String::from_utf8_lossy(&bytes),
-                path.display().to_string(),
-            )),
+            Ok(bytes) => {
+                let mut services = Self::parse(
+                    &String::from_utf8_lossy(&bytes),
+                    format!("{} or the built-in service table", path.display()),
+                );
+                for (name, ports) in Self::builtin().by_name {
+                    services.by_name.entry(name).or_insert(ports);
+                }
+                Ok(services)
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Self::builtin()),
             Err(e) => Err(Error::io("read", path, &e)),
         }
     }
 
+    /// The common services, and every service advice names.
     pub fn builtin() -> Services {
-        Self::parse(BUILTIN, "the built-in service table".to_string())
+        let mut text = BUILTIN.to_string();
+        for (name, port, protocol) in super::advice::service_ports() {
+            for p in [Protocol::Tcp, Protocol::Udp] {
+                if protocol.is_none_or(|want| want == p) {
+                    text.push_str(&format!("{name} {port}/{}\n", p.name()));
+                }
+            }
+        }
+        Self::parse(&text, "the built-in service table".to_string())
+    }
+
+    /// The known name nearest to `name`, when it is near enough to be a typo.
+    pub fn suggest(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        let limit = (name.chars().count() / 3).clamp(1, 3);
+        self.by_name
+            .keys()
+            .map(|known| (distance(&name, known), known.as_str()))
+            .filter(|&(d, _)| d <= limit)
+            .min()
+            .map(|(_, known)| known)
     }
 
     /// `name port/proto [alias ...] [# comment]`, one per line; other protocols (sctp, ddp) are skipped.
@@ -124,6 +153,24 @@ impl Services {
             .get(&name.to_ascii_lowercase())
             .map(Vec::as_slice)
     }
+}
+
+/// Levenshtein distance: the fewest one-character edits from `a` to `b`.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 #[cfg(test)]
@@ -164,6 +211,42 @@ mod tests {
             Some(&[(11211, Protocol::Tcp), (11211, Protocol::Udp)][..])
         );
         assert_eq!(services.lookup("nonesuch"), None);
+    }
+
+    #[test]
+    fn every_service_advice_names_is_known() {
+        let system = Services::parse("ssh 22/tcp\n", "test".into());
+        let builtin = Services::builtin();
+        let dir = std::env::temp_dir().join(format!("portaudit-services-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("services");
+        std::fs::write(&file, "ssh 22/tcp\nredis 6380/tcp\n").unwrap();
+        let merged = Services::load_from(&file).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        for name in super::super::advice::service_names() {
+            assert!(builtin.lookup(name).is_some(), "{name}");
+            assert!(merged.lookup(name).is_some(), "{name}");
+        }
+        assert_eq!(system.lookup("dns"), None);
+        assert_eq!(
+            merged.lookup("dns"),
+            Some(&[(53, Protocol::Tcp), (53, Protocol::Udp)][..])
+        );
+        // The file wins for the names it has.
+        assert_eq!(merged.lookup("redis"), Some(&[(6380, Protocol::Tcp)][..]));
+        assert!(merged.source.ends_with("or the built-in service table"));
+    }
+
+    #[test]
+    fn a_typo_gets_the_nearest_name() {
+        let services = Services::builtin();
+        assert_eq!(services.suggest("memcache"), Some("memcached"));
+        assert_eq!(services.suggest("elasticserach"), Some("elasticsearch"));
+        assert_eq!(services.suggest("postgress"), Some("postgres"));
+        assert_eq!(services.suggest("Rediss"), Some("redis"));
+        assert_eq!(services.suggest("zzzzzzzz"), None);
+        assert_eq!(distance("kitten", "sitting"), 3);
+        assert_eq!(distance("", "ab"), 2);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use serde::Serialize;
 
-use crate::audit::{Audit, Drift, Finding, Key, Severity, Verdict};
+use crate::audit::{Audit, Basis, Drift, Finding, Key, Severity, Verdict};
 use crate::classify::{self, Exposure, Scope};
 use crate::error::Error;
 
@@ -87,11 +87,17 @@ struct Baseline<'a> {
 }
 
 #[derive(Serialize)]
-struct Advice {
-    service: &'static str,
+struct Advice<'a> {
+    service: &'a str,
     severity: Severity,
-    why: &'static str,
-    fix: &'static str,
+    why: &'a str,
+    fix: &'a str,
+    /// The file to edit, when there is one.
+    file: Option<&'a str>,
+    /// The command that applies the fix.
+    command: Option<&'a str>,
+    /// What named the service: `unit`, `executable`, `process` or `port`.
+    identified_by: Basis,
 }
 
 #[derive(Serialize)]
@@ -118,7 +124,7 @@ struct Socket<'a> {
     ephemeral: bool,
     /// This socket makes the audit fail (exit 1 unless advisory).
     fails: bool,
-    advice: Option<Advice>,
+    advice: Option<Advice<'a>>,
     drift: Option<Drift>,
     /// Can an IPv4 client connect? For a `::` bind: unless IPV6_V6ONLY; null when the
     /// collector cannot tell.
@@ -238,11 +244,14 @@ pub fn render(audit: &Audit) -> Result<String, Error> {
             rule: f.rule.as_deref(),
             ephemeral: f.ephemeral,
             fails: f.fails,
-            advice: f.advice.map(|a| Advice {
-                service: a.service,
+            advice: f.advice.as_ref().map(|a| Advice {
+                service: &a.service,
                 severity: a.severity,
-                why: a.why,
-                fix: a.fix,
+                why: &a.why,
+                fix: &a.fix,
+                file: a.file.as_deref(),
+                command: a.command.as_deref(),
+                identified_by: a.identified_by,
             }),
             drift: f.drift,
             ipv4_reachable: classify::ipv4_reachable(f.listener.address, f.listener.detail.v6only),

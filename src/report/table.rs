@@ -368,22 +368,22 @@ fn notes(f: &Finding) -> String {
 /// Lines between the table and the summary: advice on dangerous services, then drift.
 fn footer(audit: &Audit) -> String {
     let mut out = String::new();
-    let mut seen: Vec<*const Advice> = Vec::new();
-    for f in &audit.findings {
-        let Some(advice) = f.advice else { continue };
-        if seen.contains(&(advice as *const Advice)) {
-            continue;
-        }
-        seen.push(advice);
+    // Most severe first, then by port; one line per distinct advice.
+    let mut advised: Vec<(&Advice, u16, &str)> = audit
+        .findings
+        .iter()
+        .filter_map(|f| Some((f.advice.as_ref()?, f.port(), f.listener.protocol.name())))
+        .collect();
+    advised.sort_by_key(|(advice, port, protocol)| (advice.severity, *port, *protocol));
+    advised.dedup_by(|a, b| a == b);
+    for (advice, port, protocol) in advised {
         let _ = writeln!(
             out,
-            "{}/{} {} ({}): {}. Fix: {}.",
-            f.port(),
-            f.listener.protocol.name(),
-            advice.service,
+            "{port}/{protocol} {} ({}): {}. Fix: {}.",
+            for_terminal(&advice.service),
             advice.severity.name(),
-            advice.why,
-            advice.fix
+            for_terminal(&advice.why),
+            for_terminal(&advice.fix)
         );
     }
     if let Some(baseline) = &audit.baseline {

@@ -15,6 +15,7 @@ pub mod collect;
 pub mod error;
 pub mod exit;
 pub mod firewall;
+mod man;
 pub mod policy;
 pub mod reach;
 pub mod report;

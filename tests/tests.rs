@@ -9,6 +9,7 @@
 //!   a sandbox that refuses netlink.
 //! - `containers`: a host and a container namespace joined by a veth, nftables DNAT and
 //!   filter rules, a docker-proxy look-alike (root).
+//! - `man`: `--generate man DIR` writes both man pages, and man(1) renders them.
 
 mod netns;
 mod util;
@@ -21,6 +22,7 @@ mod firewall;
 mod fixtures;
 mod hostile;
 mod live;
+mod man;
 mod names;
 mod policy;
 mod privilege;

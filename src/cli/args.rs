@@ -25,6 +25,8 @@ Examples:
   portaudit --netns web              one network namespace (ip netns name, path or pid)
   portaudit --format prometheus      metrics for node_exporter's textfile collector
   portaudit --generate man > portaudit.1
+  portaudit --generate man /usr/local/share/man
+                                     portaudit(1) and portaudit.toml(5), the policy file
 
 Exit status:
   0  nothing unexpected is reachable from outside

@@ -17,6 +17,7 @@ pub mod cli;
 mod collect;
 mod error;
 pub mod exit;
+mod man;
 mod policy;
 mod reach;
 mod report;

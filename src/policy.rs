@@ -13,6 +13,7 @@
 
 pub mod advice;
 pub mod file;
+pub mod reference;
 pub mod rules;
 pub mod services;
 pub mod trust;

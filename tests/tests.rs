@@ -13,6 +13,7 @@
 //!   filter rules, a docker-proxy look-alike (root).
 //! - `fleet`: hosts in namespaces, each with node_exporter serving its textfile, one real
 //!   Prometheus scraping them all with the example alert rules (root); promtool.
+//! - `man`: `--generate man DIR` writes both man pages, and man(1) renders them.
 
 mod netns;
 mod util;
@@ -27,6 +28,7 @@ mod fixtures;
 mod fleet;
 mod hostile;
 mod live;
+mod man;
 mod names;
 mod outcome;
 mod policy;

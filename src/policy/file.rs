@@ -2,6 +2,9 @@
 //!
 //! Every mistake is reported as `FILE:LINE: what is wrong`, so that a policy kept in git
 //! and rolled out to many hosts fails loudly and precisely (exit 2), never half-applied.
+//!
+//! Every key is documented in [`super::reference`] (portaudit.toml(5) is written from it);
+//! a test fails when the keys here and there differ.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -408,6 +411,81 @@ action = "deny"
             let err = parse_text(text).unwrap_err();
             assert!(err.starts_with(says), "{text:?} gave {err:?}");
             assert!(!err.contains('\n'), "one line: {err:?}");
+        }
+    }
+
+    /// The fields a `Deserialize` struct accepts, as serde's derive passes them to
+    /// `deserialize_struct`.
+    fn fields_of<T: serde::de::DeserializeOwned>() -> Vec<&'static str> {
+        use serde::de::{Error as _, Visitor, value::Error};
+        struct Recorder(Option<&'static [&'static str]>);
+        impl<'de> serde::Deserializer<'de> for &mut Recorder {
+            type Error = Error;
+            fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Error> {
+                Err(Error::custom("not a struct"))
+            }
+            fn deserialize_struct<V: Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Error> {
+                self.0 = Some(fields);
+                Err(Error::custom("recorded"))
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+                byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map
+                enum identifier ignored_any
+            }
+        }
+        let mut recorder = Recorder(None);
+        let _ = T::deserialize(&mut recorder);
+        let mut fields = recorder.0.expect("a struct").to_vec();
+        fields.sort_unstable();
+        fields
+    }
+
+    fn names(keys: &[super::super::reference::Key]) -> Vec<&'static str> {
+        let mut names: Vec<_> = keys.iter().map(|k| k.name).collect();
+        names.sort_unstable();
+        names
+    }
+
+    #[test]
+    fn every_key_the_parser_takes_is_documented_and_no_other() {
+        use super::super::reference::{RULE, RULE_TABLE, SETTINGS};
+        let mut documented = names(SETTINGS);
+        documented.push(RULE_TABLE);
+        documented.sort_unstable();
+        assert_eq!(
+            fields_of::<RawFile>(),
+            documented,
+            "top-level keys: document each in src/policy/reference.rs (SETTINGS)"
+        );
+        assert_eq!(
+            fields_of::<RawRule>(),
+            names(RULE),
+            "[[rule]] keys: document each in src/policy/reference.rs (RULE)"
+        );
+    }
+
+    #[test]
+    fn every_documented_example_parses() {
+        use super::super::reference::{RULE, SETTINGS};
+        for key in SETTINGS {
+            let file = parse_text(key.example);
+            assert!(file.is_ok(), "{}: {:?}", key.example, file.err());
+        }
+        for key in RULE {
+            let action = if key.name == "action" {
+                ""
+            } else {
+                "action = \"allow\"\n"
+            };
+            let text = format!("[[rule]]\n{action}{}\n", key.example);
+            let file = parse_text(&text);
+            assert!(file.is_ok(), "{text}: {:?}", file.err());
         }
     }
 

@@ -9,6 +9,8 @@
 //!   a sandbox that refuses netlink.
 //! - `containers`: a host and a container namespace joined by a veth, nftables DNAT and
 //!   filter rules, a docker-proxy look-alike (root).
+//! - `shapes`: tables that must never read as "no sockets", rows that must never merge,
+//!   and the fast paths of the collectors against the slow ones.
 
 mod netns;
 mod util;
@@ -24,3 +26,4 @@ mod live;
 mod names;
 mod policy;
 mod privilege;
+mod shapes;

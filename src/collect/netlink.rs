@@ -90,7 +90,6 @@ pub struct Diag {
 pub fn read_listeners() -> Result<Vec<Diag>, NetlinkError> {
     let mut netlink = Netlink::open(NETLINK_SOCK_DIAG, "sock_diag")?;
     let mut all = Vec::new();
-    let mut seen = HashSet::new();
     for protocol in [Protocol::Tcp, Protocol::Udp] {
         for family in [Family::Ipv4, Family::Ipv6] {
             let request = sock_diag_request(protocol, family);
@@ -105,14 +104,23 @@ pub fn read_listeners() -> Result<Vec<Diag>, NetlinkError> {
                 }
                 Ok(())
             })?;
-            for diag in diags {
-                if seen.insert((protocol, diag.listener.inode)) {
-                    all.push(diag);
-                }
-            }
+            all.extend(diags);
         }
     }
-    Ok(all)
+    Ok(without_repeats(all))
+}
+
+/// Each socket once: records merge only when they agree on (protocol, family, address,
+/// port, inode). Two binds under one inode are two listeners (inode numbers repeat once
+/// the counter wraps, and sock_diag gives only their low 32 bits), and inode 0 (a socket
+/// being torn down) never merges.
+fn without_repeats(mut diags: Vec<Diag>) -> Vec<Diag> {
+    let mut seen = HashSet::new();
+    diags.retain(|d| {
+        let l = &d.listener;
+        l.inode == 0 || seen.insert((l.protocol, l.family, l.address, l.port, l.inode))
+    });
+    diags
 }
 
 /// The host's interfaces (index → device) and their addresses, from rtnetlink.
@@ -647,6 +655,52 @@ mod tests {
             Protocol::Tcp,
         );
         assert!(tcp.unwrap().is_none());
+    }
+
+    #[test]
+    fn repeats_merge_only_when_they_name_the_same_bind() {
+        let diag = |address: &str, port, inode| {
+            let b = record(
+                AF_INET,
+                TCP_LISTEN,
+                address.parse().unwrap(),
+                port,
+                0,
+                0,
+                None,
+            );
+            let mut d = parse_inet_diag(&b, Protocol::Tcp).unwrap().unwrap();
+            d.listener.inode = inode;
+            d
+        };
+        let kept = without_repeats(vec![
+            diag("127.0.0.1", 5432, 7),
+            diag("0.0.0.0", 5432, 7),
+            diag("127.0.0.1", 5432, 7),
+            diag("127.0.0.1", 5433, 7),
+            diag("127.0.0.1", 9, 0),
+            diag("127.0.0.1", 9, 0),
+        ]);
+        let binds: Vec<_> = kept
+            .iter()
+            .map(|d| {
+                (
+                    d.listener.address.to_string(),
+                    d.listener.port,
+                    d.listener.inode,
+                )
+            })
+            .collect();
+        assert_eq!(
+            binds,
+            [
+                ("127.0.0.1".to_string(), 5432, 7),
+                ("0.0.0.0".to_string(), 5432, 7),
+                ("127.0.0.1".to_string(), 5433, 7),
+                ("127.0.0.1".to_string(), 9, 0),
+                ("127.0.0.1".to_string(), 9, 0),
+            ]
+        );
     }
 
     #[test]

@@ -2,11 +2,14 @@
 """Build one benchmark scenario in the current network namespace and hold it.
 
 Run inside a private namespace (bench/run.sh does `ip netns exec`): LISTENERS TCP
-listeners on 127.0.0.1, CONNECTIONS established loopback connections spread over them
-(both ends held by worker processes that share the listeners, as a pre-forked
-server's workers would; a process may hold only RLIMIT_NOFILE fds, and without
-CAP_SYS_RESOURCE that is often 20,000), and IDLE_PROCS idle child processes. Writes READY_FILE when everything is up, then waits
-for SIGTERM and ends its children by pid.
+listeners on 127.0.0.1 (or 0.0.0.0 with --wildcard; past what one process may hold,
+the rest on 127.x.y.z held by holder processes), CONNECTIONS established loopback
+connections spread over them (both ends held by worker processes that share the
+listeners, as a pre-forked server's workers would; a process may hold only
+RLIMIT_NOFILE fds, and without CAP_SYS_RESOURCE that is often 20,000), UDP unconnected
+UDP sockets on 0.0.0.0 spread over UDP_PROCS processes, and IDLE_PROCS idle child
+processes. Writes READY_FILE when everything is up, then waits for SIGTERM and ends its
+children by pid.
 """
 
 import argparse
@@ -41,6 +44,9 @@ def main():
     p.add_argument("--listeners", type=int, default=20)
     p.add_argument("--connections", type=int, default=0)
     p.add_argument("--idle-procs", type=int, default=0)
+    p.add_argument("--wildcard", action="store_true")
+    p.add_argument("--udp", type=int, default=0)
+    p.add_argument("--udp-procs", type=int, default=1)
     p.add_argument("--ready", required=True)
     a = p.parse_args()
 
@@ -70,31 +76,63 @@ def main():
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 
-    listeners = []
-    for _ in range(a.listeners):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(("127.0.0.1", 0))
-        s.listen(4096)
-        listeners.append(s)
-
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    per_worker = max(1, (hard - a.listeners - 256) // 2)
-    workers = (a.connections + per_worker - 1) // per_worker
+    cap = hard - 256  # what one process may hold, with room to spare
     done_r, done_w = os.pipe()
-    for w in range(workers):
-        share = range(w * per_worker, min(a.connections, (w + 1) * per_worker))
+    holders = 0
+
+    def hold(make):
+        """A child that opens its sockets with make(), says so, and waits."""
+        nonlocal holders
         pid = os.fork()
         if pid == 0:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            held = connect(listeners, share)  # noqa: F841 (kept open until killed)
+            held = make()  # noqa: F841 (kept open until killed)
             os.write(done_w, b".")
             while True:
                 signal.pause()
         children.append(pid)
+        holders += 1
+
+    def tcp_listeners(count, first):
+        held = []
+        for i in range(first, first + count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            # 60,000 ports per address: 127.0.0.1, then 127.0.1.1, 127.0.2.1, ...
+            host = "0.0.0.0" if a.wildcard else f"127.0.{i // 60000}.1"
+            s.bind((host, 0))
+            s.listen(16 if count > 1000 else 4096)
+            held.append(s)
+        return held
+
+    def udp_sockets(count):
+        held = []
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("0.0.0.0", 0))
+            held.append(s)
+        return held
+
+    # The listeners the connection workers share stay in this process; any beyond what
+    # one process may hold go to holders.
+    own = min(a.listeners, cap)
+    listeners = tcp_listeners(own, 0)
+    for first in range(own, a.listeners, cap):
+        count = min(cap, a.listeners - first)
+        hold(lambda first=first, count=count: tcp_listeners(count, first))
+    udp_procs = max(a.udp_procs, -(-a.udp // cap)) if a.udp else 0
+    for p_ in range(udp_procs):
+        count = a.udp // udp_procs + (1 if p_ < a.udp % udp_procs else 0)
+        hold(lambda count=count: udp_sockets(count))
+    per_worker = max(1, (hard - a.listeners - 256) // 2)
+    workers = (a.connections + per_worker - 1) // per_worker
+    for w in range(workers):
+        share = range(w * per_worker, min(a.connections, (w + 1) * per_worker))
+        hold(lambda share=share: connect(listeners, share))
     os.close(done_w)
-    for _ in range(workers):
+    for _ in range(holders):
         if not os.read(done_r, 1):
             sys.exit("load.py: a worker died")
 

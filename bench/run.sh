@@ -3,45 +3,117 @@
 # namespace of its own (root). See BENCHMARKS.md for what it measures and the results.
 #
 #   bench/run.sh                  every scenario
-#   bench/run.sh conn0 conn100k   some of them: conn0 conn10k conn100k listen1000 procs1000
+#   bench/run.sh conn0 conn100k   some of them: smallserver conn0 conn10k conn100k listen1000
+#                                 procs1000 udp12k udp48k listen100k listen500k netns100
+#   bench/plot.py                 the PNG plots of BENCHMARKS.md, from bench/results
+#                                 (matplotlib, in a venv under target/: see plot.py)
 #
-# Needs: python3, iproute2 (ip), ss, netstat (net-tools), lsof, GNU time (/usr/bin/time,
-# for peak RSS). Traffic stays on the
+# Needs: python3, iproute2 (ip), ss, netstat (net-tools), lsof, nft (nftables), GNU time
+# (/usr/bin/time, for peak RSS). Traffic stays on the
 # namespace's own loopback. Results: bench/results/<scenario>.json and a markdown table
 # on stdout (bench/summarize.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ "$(id -u)" -eq 0 ] || { echo "bench/run.sh: needs root (network namespaces)" >&2; exit 2; }
-for tool in ip ss netstat lsof python3 /usr/bin/time; do
+for tool in ip ss netstat lsof nft python3 /usr/bin/time; do
     command -v "$tool" >/dev/null || { echo "bench/run.sh: $tool is missing" >&2; exit 2; }
 done
 
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(conn0 conn10k conn100k listen1000 procs1000)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(smallserver conn0 conn10k conn100k listen1000 procs1000 udp48k netns100)
 
 cargo build --release --locked -q
 bin="$PWD/target/release/portaudit"
+pa="$bin --color never --no-config"
 mkdir -p bench/results
 
 ns=""
 load_pid=""
 ready=""
+extra_ns=()
 cleanup() {
     if [ -n "$load_pid" ]; then kill "$load_pid" 2>/dev/null || true; wait "$load_pid" 2>/dev/null || true; fi
     if [ -n "$ns" ]; then ip netns del "$ns" 2>/dev/null || true; fi
+    for n in "${extra_ns[@]}"; do ip netns del "$n" 2>/dev/null || true; done
     if [ -n "$ready" ]; then rm -f "$ready"; fi
-    load_pid="" ns="" ready=""
+    load_pid="" ns="" ready="" extra_ns=()
 }
 trap cleanup EXIT
 
+# Wait for the holder (pid $load_pid) to write $ready.
+wait_ready() {
+    while [ ! -s "$ready" ]; do
+        kill -0 "$load_pid" 2>/dev/null || { echo "bench/run.sh: the load died" >&2; exit 1; }
+        sleep 0.2
+    done
+}
+
+# The commands every socket scenario times: portaudit's modes against ss, netstat, lsof.
+tcp_commands=(
+    "portaudit=$pa"
+    "portaudit --no-processes=$pa --no-processes"
+    "portaudit --collector proc=$pa --collector proc"
+    "portaudit --collector proc --no-processes=$pa --collector proc --no-processes"
+    "ss -ltn=ss -ltn"
+    "ss -ltnup=ss -ltnup"
+    "netstat -ltnup=netstat -ltnup"
+    "lsof -nP -iTCP -sTCP:LISTEN=lsof -nP -iTCP -sTCP:LISTEN"
+    "cat /proc/net/{tcp,tcp6,udp,udp6}=cat /proc/net/tcp /proc/net/tcp6 /proc/net/udp /proc/net/udp6"
+    "true (spawn cost)=true"
+)
+
 for scenario in "${scenarios[@]}"; do
+    commands=("${tcp_commands[@]}")
+    nft=""
     case "$scenario" in
+        smallserver)
+            load=(--listeners 20 --wildcard --udp 5); rounds=60; nft=bench/smallserver.nft
+            commands=(
+                "portaudit=$pa"
+                "portaudit --no-firewall=$pa --no-firewall"
+                "portaudit --no-processes=$pa --no-processes"
+                "ss -ltnup=ss -ltnup"
+                "ss -ltn=ss -ltn"
+                "netstat -ltnup=netstat -ltnup"
+                "lsof -nP -i=lsof -nP -i"
+                "nft -j list ruleset=nft -j list ruleset"
+                "true (spawn cost)=true"
+            ) ;;
         conn0)      load=(--listeners 20 --connections 0);      rounds=40 ;;
         conn10k)    load=(--listeners 20 --connections 10000);  rounds=30 ;;
         conn100k)   load=(--listeners 20 --connections 100000); rounds=9 ;;
         listen1000) load=(--listeners 1000);                    rounds=30 ;;
         procs1000)  load=(--listeners 20 --idle-procs 1000);    rounds=15 ;;
+        udp48k|udp12k)
+            count=48000; [ "$scenario" = udp12k ] && count=12000
+            load=(--listeners 0 --udp "$count" --udp-procs 3); rounds=7
+            commands=(
+                "portaudit=$pa"
+                "portaudit --json=$pa --json"
+                "portaudit --no-processes=$pa --no-processes"
+                "portaudit --json --no-processes=$pa --json --no-processes"
+                "ss -lnup=ss -lnup"
+                "ss -lnu=ss -lnu"
+                "netstat -lnup=netstat -lnup"
+                "lsof -nP -iUDP=lsof -nP -iUDP"
+                "true (spawn cost)=true"
+            ) ;;
+        listen100k|listen500k)
+            count=100000; [ "$scenario" = listen500k ] && count=500000
+            load=(--listeners "$count"); rounds=3
+            commands=(
+                "portaudit=$pa"
+                "portaudit --json=$pa --json"
+                "portaudit --no-processes=$pa --no-processes"
+                "ss -ltn=ss -ltn"
+                "ss -ltnp=ss -ltnp"
+                "true (spawn cost)=true"
+            ) ;;
+        netns100)
+            # 100 namespaces of our own with 2 listeners each, held by one process;
+            # --all-netns sees every namespace on the host (the count is recorded).
+            load=(); rounds=15 ;;
         *) echo "bench/run.sh: unknown scenario $scenario" >&2; exit 2 ;;
     esac
     ns="pa-bench-$$-$scenario"
@@ -50,25 +122,39 @@ for scenario in "${scenarios[@]}"; do
     ip -n "$ns" link set lo up
     ip netns exec "$ns" sh -c 'echo "1024 65000" > /proc/sys/net/ipv4/ip_local_port_range
                                echo 4096 > /proc/sys/net/core/somaxconn'
+    if [ -n "$nft" ]; then ip netns exec "$ns" nft -f "$nft"; fi
+    if [ "$scenario" = netns100 ]; then
+        for i in $(seq 1 100); do
+            extra_ns+=("pa-bench-$$-n$i")
+            ip netns add "pa-bench-$$-n$i"
+            ip -n "pa-bench-$$-n$i" link set lo up
+        done
+        echo "== $scenario: building (100 namespaces, 2 listeners each)" >&2
+        python3 bench/netns.py 2 "$ready" "${extra_ns[@]}" &
+        load_pid=$!
+        wait_ready
+        seen=$("$bin" --no-config --all-netns --no-processes --json | python3 -c \
+            'import json,sys; print(len(json.load(sys.stdin)["namespaces"]))')
+        echo "== $scenario: --all-netns sees $seen namespaces; timing" >&2
+        python3 bench/timeit.py "$rounds" 120 \
+            "portaudit --all-netns=$pa --all-netns" \
+            "portaudit --all-netns --no-processes=$pa --all-netns --no-processes" \
+            "portaudit=$pa" \
+            "portaudit --no-processes=$pa --no-processes" \
+            "ss -ltn=ss -ltn" \
+            "ss -ltnup=ss -ltnup" \
+            "true (spawn cost)=true" \
+            | python3 -c 'import json,sys; r=json.load(sys.stdin); r["_namespaces"]=int(sys.argv[1]); json.dump(r, sys.stdout)' "$seen" \
+            > "bench/results/$scenario.json"
+        cleanup
+        continue
+    fi
     echo "== $scenario: building (${load[*]})" >&2
     ip netns exec "$ns" python3 bench/load.py "${load[@]}" --ready "$ready" &
     load_pid=$!
-    while [ ! -s "$ready" ]; do
-        kill -0 "$load_pid" 2>/dev/null || { echo "bench/run.sh: load.py died" >&2; exit 1; }
-        sleep 0.2
-    done
-    echo "== $scenario: $(ip netns exec "$ns" ss -tan | wc -l) TCP sockets; timing" >&2
-    ip netns exec "$ns" python3 bench/timeit.py "$rounds" 120 \
-        "portaudit=$bin --color never" \
-        "portaudit --no-processes=$bin --color never --no-processes" \
-        "portaudit --collector proc=$bin --color never --collector proc" \
-        "portaudit --collector proc --no-processes=$bin --color never --collector proc --no-processes" \
-        "ss -ltn=ss -ltn" \
-        "ss -ltnup=ss -ltnup" \
-        "netstat -ltnup=netstat -ltnup" \
-        "lsof -nP -iTCP -sTCP:LISTEN=lsof -nP -iTCP -sTCP:LISTEN" \
-        "cat /proc/net/{tcp,tcp6,udp,udp6}=cat /proc/net/tcp /proc/net/tcp6 /proc/net/udp /proc/net/udp6" \
-        "true (spawn cost)=true" \
+    wait_ready
+    echo "== $scenario: $(ip netns exec "$ns" ss -tan | wc -l) TCP, $(ip netns exec "$ns" ss -uan | wc -l) UDP sockets; timing" >&2
+    ip netns exec "$ns" python3 bench/timeit.py "$rounds" 300 "${commands[@]}" \
         > "bench/results/$scenario.json"
     cleanup
 done

@@ -573,7 +573,7 @@ fn malformed_row_on_an_otherwise_clean_host_exits_2() {
 }
 
 #[test]
-fn unreadable_or_missing_tables_are_errors() {
+fn unreadable_or_missing_tables_are_errors_and_empty_ones_incomplete() {
     let dir = TempDir::new("missing-tcp");
     util::copy_tree(&fixture("clean").join("proc"), dir.path());
     std::fs::remove_file(dir.path().join("net/tcp")).unwrap();
@@ -587,9 +587,11 @@ fn unreadable_or_missing_tables_are_errors() {
         )
     );
 
+    // An empty table is not one without sockets: the audit is incomplete (exit 2).
     std::fs::write(dir.path().join("net/tcp"), "").unwrap();
     let out = run_args(&["--proc-root", &dir.path().display().to_string()]);
     assert_eq!(out.code, 2);
+    assert!(out.stdout.contains("INCOMPLETE"), "{}", out.stdout);
     assert!(
         out.stderr
             .contains("net/tcp:1: expected the table's header line"),

@@ -14,6 +14,8 @@
 //! - `fleet`: hosts in namespaces, each with node_exporter serving its textfile, one real
 //!   Prometheus scraping them all with the example alert rules (root); promtool.
 //! - `man`: `--generate man DIR` writes both man pages, and man(1) renders them.
+//! - `shapes`: tables that must never read as "no sockets", rows that must never merge,
+//!   and the fast paths of the collectors against the slow ones.
 
 mod netns;
 mod util;
@@ -33,3 +35,4 @@ mod names;
 mod outcome;
 mod policy;
 mod privilege;
+mod shapes;

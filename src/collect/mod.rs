@@ -549,7 +549,8 @@ fn from_proc(
     incomplete: &mut bool,
 ) -> Result<Vec<Listener>, Error> {
     let tables = procnet::read_listeners(proc_root)?;
-    *incomplete |= !tables.bad_rows.is_empty();
+    *incomplete |= !tables.bad_rows.is_empty() || !tables.unrecognised.is_empty();
+    warnings.extend(tables.unrecognised);
     warnings.extend(
         tables
             .bad_rows

@@ -15,6 +15,7 @@ use std::io::{self, Read};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustix::fs::{Dir, Mode, OFlags};
 
@@ -95,6 +96,11 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 /// Walk every process under `proc_root` and note which of the `wanted` inodes it holds.
+///
+/// The walk is kernel-bound (a readlink per fd, a few µs each), so the processes are
+/// shared out among one thread per core: each takes the next unread pid until none is
+/// left, so that a few processes with tens of thousands of fds do not leave a core idle.
+/// Every process is still read, once; the result does not depend on who read what.
 pub fn scan(proc_root: &Path, wanted: &HashSet<u64>) -> OwnerScan {
     let mut scan = OwnerScan::default();
     if wanted.is_empty() {
@@ -104,36 +110,61 @@ pub fn scan(proc_root: &Path, wanted: &HashSet<u64>) -> OwnerScan {
         let pids = Dir::read_from(&root)?;
         Ok((root, pids))
     });
-    let (root, pids) = match listing {
+    let (root, entries) = match listing {
         Ok(listing) => listing,
         Err(e) => {
             scan.unlisted = Some(format!("{}: {}", proc_root.display(), describe_io(&e)));
             return scan;
         }
     };
-    for entry in pids {
-        let Ok(entry) = entry else { continue };
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .ok()
-            .and_then(|name| name.parse::<i32>().ok())
-        else {
-            continue; // not a process: net, sys, self, ...
-        };
-        let inspected = match open_dir(Some(&root), Path::new(&pid.to_string())) {
-            Ok(dir) => inspect(&ProcDir(dir), pid, wanted),
-            Err(e) => Inspected::failed(&e),
-        };
-        match inspected {
-            Inspected::Holds(process, inodes) => {
-                for inode in inodes {
-                    scan.owners.entry(inode).or_default().push(process.clone());
+    let pids: Vec<i32> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str().ok()?.parse::<i32>().ok())
+        .collect(); // names that are not numbers are not processes: net, sys, self, ...
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut part = OwnerScan::default();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&pid) = pids.get(i) else {
+                return part;
+            };
+            let inspected = match open_dir(Some(&root), Path::new(&pid.to_string())) {
+                Ok(dir) => inspect(&ProcDir(dir), pid, wanted),
+                Err(e) => Inspected::failed(&e),
+            };
+            match inspected {
+                Inspected::Holds(process, inodes) => {
+                    for inode in inodes {
+                        part.owners.entry(inode).or_default().push(process.clone());
+                    }
                 }
+                Inspected::Nothing => {}
+                Inspected::Denied => part.denied += 1,
+                Inspected::Gone => part.vanished += 1,
             }
-            Inspected::Nothing => {}
-            Inspected::Denied => scan.denied += 1,
-            Inspected::Gone => scan.vanished += 1,
+        }
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(pids.len() / 16 + 1);
+    let parts: Vec<OwnerScan> = if threads > 1 {
+        std::thread::scope(|s| {
+            let helpers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+            let mut parts = vec![work()];
+            // A helper that panicked is a bug; its processes would be missing, so the
+            // panic goes on rather than leaving an owner list short.
+            parts.extend(helpers.into_iter().map(|h| h.join().unwrap()));
+            parts
+        })
+    } else {
+        vec![work()]
+    };
+    for part in parts {
+        scan.denied += part.denied;
+        scan.vanished += part.vanished;
+        for (inode, processes) in part.owners {
+            scan.owners.entry(inode).or_default().extend(processes);
         }
     }
     for owners in scan.owners.values_mut() {

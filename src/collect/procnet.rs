@@ -18,8 +18,21 @@
 //! bucket, which churn does not shift, so its later reads stop at the end of the
 //! listeners. The parsing here is pure and unit-tested; only [`read_listeners`] touches
 //! the filesystem.
+//!
+//! Each read streams: a 64 KiB buffer holds the rows not yet parsed, and only the
+//! listeners are kept, so memory does not grow with the established connections.
+//!
+//! Rows are one socket each only when they agree on everything that names a socket:
+//! (protocol, family, address, port, inode). Two rows with one inode and different
+//! binds are two listeners (inode numbers can repeat once the kernel's counter wraps),
+//! and a row with inode 0 (a socket being torn down) is never merged with another.
+//!
+//! Content the parser does not recognise is never read as "no sockets": a header that
+//! is not the kernel's, a carriage return inside a line (CR-only line endings; CRLF is
+//! tolerated), or bytes after the header that yield no row make the audit incomplete,
+//! with a warning naming the file.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -37,10 +50,12 @@ const UDP_UNCONNECTED: u8 = 0x07;
 pub const MAX_PASSES: usize = 6;
 /// The size of the first read of each pass, as a share of the kernel's page: each pass
 /// puts the page boundaries at different rows. The first pass reads whole pages.
-const FIRST_READ: [usize; MAX_PASSES] = [1 << 20, 2048, 1024, 3072, 512, 2560];
-/// What we ask for in every other read: far more than the page the kernel gives, so
-/// that a file is read with as few calls, and as quickly, as it can be.
-const READ_SIZE: usize = 1 << 20;
+const FIRST_READ: [usize; MAX_PASSES] = [CHUNK, 2048, 1024, 3072, 512, 2560];
+/// The read buffer: far more than the page the kernel gives per read, so that a file
+/// is read with as few calls as it can be, and all the memory a read needs.
+const CHUNK: usize = 64 * 1024;
+/// A kernel row is under 200 bytes; a longer line is not a row.
+const MAX_LINE: usize = 4096;
 
 /// One socket table under `<proc-root>/net/`.
 struct Table {
@@ -105,72 +120,127 @@ impl Row {
     }
 }
 
-/// What the tables held: every listener once, and the rows we could not read.
+/// What the tables held: every listener once, and what we could not read.
 #[derive(Debug, Default)]
 pub struct Tables {
     pub listeners: Vec<Listener>,
     /// `PATH:LINE: what is wrong`, one per unparseable row.
     pub bad_rows: Vec<String>,
+    /// One whole warning per table whose content was not recognised (its header, its
+    /// line endings, or no row at all): the audit is incomplete.
+    pub unrecognised: Vec<String>,
 }
 
-/// One socket, for telling repeats apart: its inode. A socket without one (inode 0,
-/// being torn down) is told apart by what it is bound to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum SocketKey {
-    Inode(Protocol, u64),
-    Orphan(Protocol, IpAddr, u16, u32),
+/// What names one socket: two rows that agree on all of it are the same socket.
+type SocketKey = (Protocol, Family, IpAddr, u16, u64);
+/// A row with inode 0 has no identity: rows like it are counted, never merged.
+type OrphanKey = (Protocol, IpAddr, u16, u32);
+
+/// The listeners of every read of one table, each socket once.
+#[derive(Default)]
+struct Union {
+    keys: HashSet<SocketKey>,
+    /// For inode-0 rows: the most that one read showed alike.
+    orphans: HashMap<OrphanKey, usize>,
+    listeners: Vec<Listener>,
 }
 
-impl SocketKey {
-    fn of(protocol: Protocol, row: &Row) -> SocketKey {
-        match row.inode {
-            0 => SocketKey::Orphan(protocol, row.local, row.local_port, row.uid),
-            inode => SocketKey::Inode(protocol, inode),
+impl Union {
+    /// Add one listener row of the current read; `this_read` counts this read's inode-0
+    /// rows. Whether it is a socket no earlier row showed.
+    fn add(
+        &mut self,
+        protocol: Protocol,
+        family: Family,
+        row: &Row,
+        this_read: &mut HashMap<OrphanKey, usize>,
+    ) -> bool {
+        let new = if row.inode == 0 {
+            let key = (protocol, row.local, row.local_port, row.uid);
+            let count = this_read.entry(key).or_default();
+            *count += 1;
+            let most = self.orphans.entry(key).or_default();
+            let new = *count > *most;
+            *most = (*most).max(*count);
+            new
+        } else {
+            self.keys
+                .insert((protocol, family, row.local, row.local_port, row.inode))
+        };
+        if new {
+            self.listeners.push(Listener::new(
+                protocol,
+                row.local,
+                row.local_port,
+                row.uid,
+                row.inode,
+            ));
         }
+        new
     }
 }
 
 /// Read every table under `proc_root/net` and keep the listeners, each socket once.
 ///
-/// A table we cannot open or whose header is wrong ends the audit (we cannot say what
-/// is in it); an odd row is only reported in [`Tables::bad_rows`].
+/// A table we cannot open ends the audit; one whose content is not recognised is
+/// reported in [`Tables::unrecognised`], an odd row in [`Tables::bad_rows`].
 pub fn read_listeners(proc_root: &Path) -> Result<Tables, Error> {
     let mut tables = Tables::default();
-    let mut seen = HashSet::new();
     let mut bad_seen: HashSet<Vec<u8>> = HashSet::new();
-    let mut buf = Buffer::default();
+    let mut reader = Reader::default();
     for table in &TABLES {
         let path = proc_root.join("net").join(table.file);
+        let mut union = Union::default();
         for (pass, &first_read) in FIRST_READ.iter().enumerate() {
+            // TCP lists every listener before any other socket.
             let listening_only = pass > 0 && table.protocol == Protocol::Tcp;
-            match buf.read_pass(&path, first_read, listening_only) {
+            let mut parser = LineParser::new(table.family);
+            let mut this_read = HashMap::new();
+            let mut new = 0;
+            let mut unrecognised = None;
+            let read = reader.read_pass(&path, first_read, |number, line| {
+                match parser.line(line) {
+                    Line::Header | Line::Blank => {}
+                    Line::Row(row) => {
+                        if listening_only && row.state != TCP_LISTEN {
+                            return false;
+                        }
+                        if row.is_listener(table.protocol)
+                            && union.add(table.protocol, table.family, &row, &mut this_read)
+                        {
+                            new += 1;
+                        }
+                    }
+                    Line::Bad(why) => {
+                        if bad_seen.insert(line.to_vec()) {
+                            tables
+                                .bad_rows
+                                .push(format!("{}:{number}: {why}", path.display()));
+                        }
+                    }
+                    Line::Unrecognised(why) => {
+                        unrecognised = Some(format!("{}:{number}: {why}", path.display()));
+                        return false;
+                    }
+                }
+                true
+            });
+            match read {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound && !table.required => break,
                 Err(e) => return Err(Error::io("read", &path, &e)),
             }
-            let parsed = parse_table(buf.text(), table.family)
-                .map_err(|(line, why)| Error::new(format!("{}:{line}: {why}", path.display())))?;
-            for (line, why) in parsed.bad {
-                if bad_seen.insert(line_text(buf.text(), line).to_vec()) {
-                    tables
-                        .bad_rows
-                        .push(format!("{}:{line}: {why}", path.display()));
-                }
+            if unrecognised.is_none() && !listening_only {
+                unrecognised = parser.unrecognised_at_end().map(|(line, why)| match line {
+                    Some(line) => format!("{}:{line}: {why}", path.display()),
+                    None => format!("{}: {why}", path.display()),
+                });
             }
-            let mut new = 0;
-            for row in parsed.rows {
-                if row.is_listener(table.protocol)
-                    && seen.insert(SocketKey::of(table.protocol, &row))
-                {
-                    new += 1;
-                    tables.listeners.push(Listener::new(
-                        table.protocol,
-                        row.local,
-                        row.local_port,
-                        row.uid,
-                        row.inode,
-                    ));
-                }
+            if let Some(why) = unrecognised {
+                tables.unrecognised.push(format!(
+                    "{why}; the table is not read as the kernel's, so the audit is incomplete"
+                ));
+                break;
             }
             // The first pass finds everything; a later one that finds nothing new says the
             // table held still, or at least did not lose a listener to us twice.
@@ -178,83 +248,205 @@ pub fn read_listeners(proc_root: &Path) -> Result<Tables, Error> {
                 break;
             }
         }
+        tables.listeners.append(&mut union.listeners);
     }
     Ok(tables)
 }
 
-/// The 1-based `line` of `text`, for recognising a bad row again in a later read.
-fn line_text(text: &[u8], line: usize) -> &[u8] {
-    text.split(|&b| b == b'\n')
-        .nth(line - 1)
-        .unwrap_or_default()
-}
-
-/// One buffer for every read of every table: allocated once, grown when a table is
-/// bigger than anything read before.
+/// One buffer for every read of every table, allocated once.
 #[derive(Default)]
-struct Buffer {
-    data: Vec<u8>,
-    len: usize,
+struct Reader {
+    buf: Vec<u8>,
 }
 
-impl Buffer {
-    fn text(&self) -> &[u8] {
-        &self.data[..self.len]
-    }
-
-    /// Read the whole file at `path` (or, with `listening_only`, up to the first row
-    /// that is not in LISTEN) in as few calls as the kernel allows; the first call asks
-    /// for `first` bytes, which places the page boundaries of this pass.
-    fn read_pass(&mut self, path: &Path, first: usize, listening_only: bool) -> io::Result<()> {
+impl Reader {
+    /// Read the file at `path` and hand `each` its lines (1-based number, bytes without
+    /// the `\n`), until the end or until `each` says stop. The first call asks for
+    /// `first` bytes, which places the page boundaries of this pass. A line longer than
+    /// [`MAX_LINE`] is handed over cut at that length.
+    fn read_pass(
+        &mut self,
+        path: &Path,
+        first: usize,
+        mut each: impl FnMut(usize, &[u8]) -> bool,
+    ) -> io::Result<()> {
         let mut file = File::open(path)?;
-        self.len = 0;
-        let mut want = first;
+        self.buf.resize(CHUNK, 0);
+        let buf = &mut self.buf;
+        let mut pending = 0; // the start of a line not yet ended, at buf[..pending]
+        let mut number = 0;
+        let mut skipping = false; // inside a line already handed over cut
+        let mut want = first.min(CHUNK);
         loop {
-            if self.data.len() < self.len + want {
-                self.data
-                    .resize((self.len + want).max(2 * self.data.len()), 0);
-            }
-            let from = self.len;
-            let n = match file.read(&mut self.data[from..from + want]) {
+            let ask = want.min(CHUNK - pending);
+            want = CHUNK;
+            let n = match file.read(&mut buf[pending..pending + ask]) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
             if n == 0 {
+                if pending > 0 && !skipping {
+                    number += 1;
+                    each(number, &buf[..pending]);
+                }
                 return Ok(());
             }
-            self.len += n;
-            want = READ_SIZE;
-            if listening_only && past_listeners(&self.data[..self.len], from) {
-                // A read that asked for less than a page can end inside a row: keep whole rows.
-                let text = &self.data[..self.len];
-                self.len = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-                return Ok(());
+            let end = pending + n;
+            let mut start = 0;
+            let mut scan = pending;
+            while let Some(i) = buf[scan..end].iter().position(|&b| b == b'\n') {
+                let newline = scan + i;
+                if skipping {
+                    skipping = false;
+                } else {
+                    number += 1;
+                    if !each(number, &buf[start..newline]) {
+                        return Ok(());
+                    }
+                }
+                start = newline + 1;
+                scan = start;
+            }
+            if skipping {
+                pending = 0;
+            } else if end - start >= MAX_LINE {
+                number += 1;
+                if !each(number, &buf[start..start + MAX_LINE]) {
+                    return Ok(());
+                }
+                skipping = true;
+                pending = 0;
+            } else {
+                buf.copy_within(start..end, 0);
+                pending = end - start;
             }
         }
     }
 }
 
-/// Whether a whole row after byte `from` of `text` (the rows just read) is in a state
-/// other than LISTEN: TCP tables list every listener before any other socket.
-fn past_listeners(text: &[u8], from: usize) -> bool {
-    // Back up to the start of the line the new bytes begin in.
-    let start = text[..from]
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1);
-    let complete = match text.iter().rposition(|&b| b == b'\n') {
-        Some(end) if end >= start => &text[start..end],
-        _ => return false,
-    };
-    complete.split(|&b| b == b'\n').any(|line| {
-        let mut fields = line
-            .split(|b| b.is_ascii_whitespace())
-            .filter(|f| !f.is_empty());
-        let first = fields.next();
-        let state = fields.nth(2);
-        // The header's first column is `sl`, a data row's is `N:`.
-        first.is_some_and(|f| f.ends_with(b":")) && state.is_some_and(|s| s != b"0A")
+/// What one line of a table is.
+#[derive(Debug, PartialEq, Eq)]
+enum Line {
+    Header,
+    Blank,
+    Row(Row),
+    /// A row we could not parse: why.
+    Bad(String),
+    /// The table is not one we know how to read: why. Nothing after it is read.
+    Unrecognised(String),
+}
+
+/// Reads a table line by line: the header first, then rows.
+struct LineParser {
+    family: Family,
+    header: bool,
+    rows: usize,
+    /// Lines after the header that are not empty.
+    content: usize,
+}
+
+impl LineParser {
+    fn new(family: Family) -> LineParser {
+        LineParser {
+            family,
+            header: false,
+            rows: 0,
+            content: 0,
+        }
+    }
+
+    fn line(&mut self, line: &[u8]) -> Line {
+        // CRLF is tolerated (`\r` is whitespace to the row parser); a `\r` anywhere
+        // else means lines end in a way we do not read: the file could be one line.
+        if line
+            .iter()
+            .rposition(|&b| b == b'\r')
+            .is_some_and(|i| i + 1 != line.len() || line[..i].contains(&b'\r'))
+        {
+            return Line::Unrecognised(
+                "line endings are not LF (a carriage return inside a line)".into(),
+            );
+        }
+        if !self.header {
+            if !is_header(line) {
+                return Line::Unrecognised(
+                    "expected the table's header line (\"sl local_address ...\")".into(),
+                );
+            }
+            self.header = true;
+            return Line::Header;
+        }
+        if line.is_empty() || line == b"\r" {
+            return Line::Blank;
+        }
+        self.content += 1;
+        if line.trim_ascii().is_empty() {
+            return Line::Blank;
+        }
+        if line.len() >= MAX_LINE {
+            return Line::Bad(format!("line of {MAX_LINE} bytes or more is not a row"));
+        }
+        match std::str::from_utf8(line)
+            .map_err(|_| "row is not text".to_string())
+            .and_then(|line| parse_row(line, self.family))
+        {
+            Ok(row) => {
+                self.rows += 1;
+                Line::Row(row)
+            }
+            Err(why) => Line::Bad(why),
+        }
+    }
+
+    /// After a whole read: why the table is not recognised (and on which line), if it
+    /// is not.
+    fn unrecognised_at_end(&self) -> Option<(Option<usize>, String)> {
+        if !self.header {
+            return Some((
+                Some(1),
+                "expected the table's header line (\"sl local_address ...\"), found an empty file"
+                    .into(),
+            ));
+        }
+        (self.rows == 0 && self.content > 0).then(|| {
+            let lines = if self.content == 1 { "line" } else { "lines" };
+            (
+                None,
+                format!(
+                    "{} {lines} after the header but no row could be read",
+                    self.content
+                ),
+            )
+        })
+    }
+}
+
+/// The kernel's header: `sl local_address rem_address st tx_queue rx_queue tr tm->when
+/// retrnsmt uid timeout inode` (`remote_address` in the IPv6 tables; UDP's adds `ref
+/// pointer drops`).
+fn is_header(line: &[u8]) -> bool {
+    const COLUMNS: [&[u8]; 12] = [
+        b"sl",
+        b"local_address",
+        b"rem_address",
+        b"st",
+        b"tx_queue",
+        b"rx_queue",
+        b"tr",
+        b"tm->when",
+        b"retrnsmt",
+        b"uid",
+        b"timeout",
+        b"inode",
+    ];
+    let mut words = line
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty());
+    COLUMNS.iter().all(|&want| {
+        words
+            .next()
+            .is_some_and(|w| w == want || (want == b"rem_address" && w == b"remote_address"))
     })
 }
 
@@ -265,31 +457,18 @@ pub struct Parsed {
     pub bad: Vec<(usize, String)>,
 }
 
-/// Parse a whole table. Only a missing header fails it (the file is not a socket
-/// table); a row that does not parse is returned in [`Parsed::bad`] with its 1-based
-/// line number.
+/// Parse a whole table held in memory. Content we do not recognise (no header, a
+/// carriage return inside a line) fails it with the 1-based line; a row that does not
+/// parse is returned in [`Parsed::bad`] with its line number.
 pub fn parse_table(text: &[u8], family: Family) -> Result<Parsed, (usize, String)> {
-    let mut lines = text.split(|&b| b == b'\n').enumerate();
-    match lines.next() {
-        Some((_, header)) if header.trim_ascii_start().starts_with(b"sl") => {}
-        _ => {
-            return Err((
-                1,
-                "expected the table's header line (\"sl local_address ...\")".into(),
-            ));
-        }
-    }
+    let mut parser = LineParser::new(family);
     let mut parsed = Parsed::default();
-    for (index, line) in lines {
-        if line.trim_ascii().is_empty() {
-            continue;
-        }
-        match std::str::from_utf8(line)
-            .map_err(|_| "row is not text".to_string())
-            .and_then(|line| parse_row(line, family))
-        {
-            Ok(row) => parsed.rows.push(row),
-            Err(why) => parsed.bad.push((index + 1, why)),
+    for (index, line) in text.split(|&b| b == b'\n').enumerate() {
+        match parser.line(line) {
+            Line::Header | Line::Blank => {}
+            Line::Row(row) => parsed.rows.push(row),
+            Line::Bad(why) => parsed.bad.push((index + 1, why)),
+            Line::Unrecognised(why) => return Err((index + 1, why)),
         }
     }
     Ok(parsed)
@@ -298,12 +477,15 @@ pub fn parse_table(text: &[u8], family: Family) -> Result<Parsed, (usize, String
 /// Parse one data row (the layout is shared by tcp, tcp6, udp and udp6):
 /// `sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...`
 pub fn parse_row(line: &str, family: Family) -> Result<Row, String> {
-    let fields: Vec<&str> = line.split_ascii_whitespace().take(10).collect();
-    if fields.len() < 10 {
-        return Err(format!(
-            "expected at least 10 columns, found {}",
-            fields.len()
-        ));
+    // No allocation per row: a table can have hundreds of thousands.
+    let mut fields = [""; 10];
+    let mut found = 0;
+    for (slot, field) in fields.iter_mut().zip(line.split_ascii_whitespace()) {
+        *slot = field;
+        found += 1;
+    }
+    if found < 10 {
+        return Err(format!("expected at least 10 columns, found {found}"));
     }
     if !fields[0].ends_with(':') {
         return Err(format!("bad slot number {:?}", fields[0]));
@@ -371,6 +553,7 @@ fn parse_hex(text: &str, max_digits: usize) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::testdir::TempDir;
 
     const HEADER: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
 
@@ -497,6 +680,14 @@ mod tests {
     #[test]
     fn table_without_header_is_rejected() {
         assert_eq!(parse_table(b"", Family::Ipv4).unwrap_err().0, 1);
+        assert_eq!(parse_table(b"sl\n", Family::Ipv4).unwrap_err().0, 1);
+        let cr_only = [HEADER.to_string(), row(0, "00000000:0016", "0A", 0, 1)]
+            .concat()
+            .replace('\n', "\r");
+        assert_eq!(
+            parse_table(cr_only.as_bytes(), Family::Ipv4).unwrap_err().0,
+            1
+        );
         assert_eq!(parse_table(b"garbage\n", Family::Ipv4).unwrap_err().0, 1);
         assert_eq!(
             parse_table(HEADER.as_bytes(), Family::Ipv4).unwrap(),
@@ -537,21 +728,151 @@ mod tests {
         assert_eq!(row.local, IpAddr::V6(Ipv6Addr::UNSPECIFIED));
     }
 
+    /// A row as the kernel prints it, for the tables written below.
+    fn row(sl: usize, local: &str, state: &str, uid: u32, inode: u64) -> String {
+        format!(
+            "{sl:4}: {local} 00000000:0000 {state} 00000000:00000000 00:00000000 00000000 {uid:5}        0 {inode} 1 0000000000000000 100 0 0 10 0\n"
+        )
+    }
+
+    /// A fake /proc with these tcp and udp tables (and empty IPv6 ones).
+    fn proc_with(tcp: &str, udp: &str) -> TempDir {
+        let dir = TempDir::new("procnet");
+        dir.write("net/tcp", tcp.as_bytes());
+        dir.write("net/udp", udp.as_bytes());
+        dir.write("net/tcp6", HEADER.as_bytes());
+        dir.write("net/udp6", HEADER.as_bytes());
+        dir
+    }
+
+    fn binds(tables: &Tables) -> Vec<(String, u16, u64)> {
+        let mut binds: Vec<_> = tables
+            .listeners
+            .iter()
+            .map(|l| (l.address.to_string(), l.port, l.inode))
+            .collect();
+        binds.sort();
+        binds
+    }
+
     #[test]
-    fn listening_section_ends_at_the_first_other_state() {
-        let listen =
-            "   0: 0100007F:0CEA 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1 1\n";
-        let established =
-            "   1: 0100007F:0CEA 0100007F:C350 01 00000000:00000000 00:00000000 00000000 0 0 2 1\n";
-        let text = format!("{HEADER}{listen}");
-        assert!(!past_listeners(text.as_bytes(), 0));
-        let text = format!("{HEADER}{listen}{established}");
-        assert!(past_listeners(text.as_bytes(), 0));
-        // Only whole rows count, and only those that end after `from`.
-        let from = HEADER.len() + listen.len();
-        assert!(past_listeners(text.as_bytes(), from));
-        let cut = &text.as_bytes()[..text.len() - 10];
-        assert!(!past_listeners(cut, from));
+    fn rows_sharing_an_inode_are_two_listeners_unless_they_agree() {
+        // Loopback first: merging on the inode alone kept only it and hid the wildcard.
+        let tcp = [
+            HEADER.to_string(),
+            row(0, "0100007F:1538", "0A", 0, 777),
+            row(1, "00000000:1538", "0A", 0, 777),
+            row(2, "0100007F:1538", "0A", 0, 777),
+        ]
+        .concat();
+        let dir = proc_with(&tcp, HEADER);
+        let tables = read_listeners(&dir.0).unwrap();
+        assert_eq!(
+            binds(&tables),
+            [
+                ("0.0.0.0".to_string(), 5432, 777),
+                ("127.0.0.1".to_string(), 5432, 777)
+            ]
+        );
+        assert!(tables.unrecognised.is_empty() && tables.bad_rows.is_empty());
+    }
+
+    #[test]
+    fn rows_without_an_inode_are_never_merged() {
+        let tcp = [
+            HEADER.to_string(),
+            row(0, "0100007F:1538", "0A", 0, 0),
+            row(1, "0100007F:1538", "0A", 0, 0),
+        ]
+        .concat();
+        let dir = proc_with(&tcp, HEADER);
+        let tables = read_listeners(&dir.0).unwrap();
+        // Two in one read are two sockets; the re-reads do not add them again.
+        assert_eq!(tables.listeners.len(), 2);
+    }
+
+    #[test]
+    fn tables_of_many_pages_are_read_whole_streaming() {
+        // More than the read buffer, so that rows are cut at every chunk boundary, and
+        // rows past 9999 without the leading space.
+        let mut tcp = HEADER.to_string();
+        for sl in 0..3000 {
+            tcp.push_str(&row(sl, "0100007F:1F90", "0A", 0, 10_000 + sl as u64));
+        }
+        for sl in 3000..12_000 {
+            tcp.push_str(&row(sl, "0100007F:1F90", "01", 0, 100_000 + sl as u64));
+        }
+        assert!(tcp.len() > 4 * CHUNK);
+        let dir = proc_with(&tcp, HEADER);
+        let tables = read_listeners(&dir.0).unwrap();
+        let inodes: HashSet<u64> = tables.listeners.iter().map(|l| l.inode).collect();
+        assert_eq!(inodes, (10_000..13_000).collect());
+        assert_eq!(tables.listeners.len(), 3000);
+        assert!(tables.unrecognised.is_empty() && tables.bad_rows.is_empty());
+    }
+
+    #[test]
+    fn unrecognised_tables_are_said_never_empty() {
+        let good = [HEADER.to_string(), row(0, "00000000:1538", "0A", 0, 5)].concat();
+        let udp = [HEADER.to_string(), row(0, "00000000:0035", "07", 0, 6)].concat();
+        let cases = [
+            // CR-only line endings: one "line" that starts like the header.
+            (good.replace('\n', "\r"), "line endings are not LF"),
+            // A header that is not the kernel's.
+            (
+                good.replacen("local_address", "local_addr", 1),
+                "expected the table's header line",
+            ),
+            (String::new(), "expected the table's header line"),
+            // Bytes after the header, and no row.
+            (
+                format!("{HEADER}this is not a row\n"),
+                "after the header but no row could be read",
+            ),
+            (
+                format!("{HEADER}   \n"),
+                "after the header but no row could be read",
+            ),
+            // A line longer than any row, mid-table.
+            (
+                format!("{HEADER}{}\n", "x".repeat(3 * MAX_LINE)),
+                "after the header but no row could be read",
+            ),
+        ];
+        for (tcp, why) in cases {
+            let dir = proc_with(&tcp, &udp);
+            let tables = read_listeners(&dir.0).unwrap();
+            assert_eq!(tables.unrecognised.len(), 1, "{tcp:?}: {tables:?}");
+            let warning = &tables.unrecognised[0];
+            assert!(
+                warning.contains(&format!("{}", dir.0.join("net/tcp").display()))
+                    && warning.contains(why)
+                    && warning.contains("incomplete"),
+                "{warning}"
+            );
+            // The other tables are still read.
+            assert!(tables.listeners.iter().any(|l| l.inode == 6), "{tables:?}");
+        }
+        // CRLF is tolerated.
+        let dir = proc_with(&good.replace('\n', "\r\n"), &udp);
+        let tables = read_listeners(&dir.0).unwrap();
+        assert!(tables.unrecognised.is_empty(), "{:?}", tables.unrecognised);
+        assert_eq!(tables.listeners.len(), 2);
+    }
+
+    #[test]
+    fn header_lines_of_every_table() {
+        for header in [
+            "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode",
+            "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops            ",
+            "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops",
+            "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\r",
+        ] {
+            assert!(is_header(header.as_bytes()), "{header}");
+        }
+        for other in ["sl", "sl local_address", "slab local_address", ""] {
+            assert!(!is_header(other.as_bytes()), "{other}");
+        }
     }
 
     #[test]
@@ -657,7 +978,15 @@ mod tests {
                 for family in [Family::Ipv4, Family::Ipv6] {
                     let _ = parse_table(&bytes, family);
                     let with_header = [HEADER.as_bytes(), &bytes].concat();
-                    let parsed = parse_table(&with_header, family).unwrap();
+                    // A carriage return that does not end a line: not a table we read.
+                    let lone_cr = with_header.split(|&b| b == b'\n').any(|l| {
+                        l.iter().position(|&b| b == b'\r').is_some_and(|i| i + 1 != l.len())
+                    });
+                    let parsed = match parse_table(&with_header, family) {
+                        Err(_) if lone_cr => continue,
+                        parsed => parsed.unwrap(),
+                    };
+                    prop_assert!(!lone_cr);
                     // Every line is accounted for: a row, a refusal, or blank.
                     let lines = with_header.split(|&b| b == b'\n').skip(1)
                         .filter(|l| !l.trim_ascii().is_empty()).count();
@@ -669,7 +998,7 @@ mod tests {
             fn a_damaged_row_costs_only_itself(
                 keep in proptest::collection::vec(any::<(u16, u64)>(), 1..20),
                 damage in 0usize..20,
-                junk in "[^\n]{0,80}",
+                junk in "[^\n\r]{0,80}",
             ) {
                 let mut text = HEADER.to_string();
                 for (i, (port, inode)) in keep.iter().enumerate() {

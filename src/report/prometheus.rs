@@ -39,7 +39,7 @@ pub fn render(audit: &Audit, now: SystemTime) -> String {
     gauge(
         &mut out,
         "portaudit_exposed_sockets",
-        "Sockets that fail the audit: exposed, denied, or internal under strict.",
+        "Sockets that fail the audit: exposed, denied, internal under strict, or new since the baseline.",
         failing,
     );
     header(

@@ -51,6 +51,10 @@ files=(
     /usr/lib/systemd/system/portaudit-watch.service
     /usr/libexec/portaudit/portaudit-textfile
 )
+# The Prometheus alert rules, once their asset line in Cargo.toml is enabled.
+if grep -q '^ *\["examples/prometheus/portaudit.rules.yml"' Cargo.toml; then
+    files+=(/usr/share/doc/portaudit/examples/prometheus/portaudit.rules.yml)
+fi
 listing=$(dpkg-deb -c "$deb" | awk '{print $NF}' | sed 's,^\./,/,')
 for f in "${files[@]}"; do
     grep -qxF "$f" <<<"$listing" || fail "$f is not in the package"
@@ -134,17 +138,28 @@ if [ ! -d "$dir" ]; then
     made_textfile_dir=1
 fi
 
-# The capabilities suffice: the same owners as with every capability.
-owners() {
-    python3 -c 'import json, sys
-for s in json.load(sys.stdin)["sockets"]:
-    print(s["protocol"], s["address"], s["port"], sorted(p["pid"] for p in s.get("processes") or []))' |
-        sort
-}
-full=$(/usr/bin/portaudit --json 2>/dev/null | owners) || true
-bounded=$(as_unit /usr/bin/portaudit --json 2>/dev/null | owners) || true
-[ "$full" = "$bounded" ] || fail "with the unit's capabilities ($caps) owners differ:
-$(diff <(echo "$full") <(echo "$bounded"))"
+# The capabilities suffice: a listener of another user (nobody) is attributed to its
+# process, and the nftables ruleset is read, with nothing but the unit's capabilities.
+setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+print(s.getsockname()[1], flush=True)
+time.sleep(600)' >"$scripts/port" &
+holder=$!
+for _ in $(seq 100); do [ -s "$scripts/port" ] && break; sleep 0.1; done
+as_unit /usr/bin/portaudit --json 2>/dev/null >"$scripts/audit.json" || true
+kill "$holder"
+python3 - "$scripts/audit.json" "$(cat "$scripts/port")" "$holder" <<'PY' ||
+import json, sys
+report, port, pid = json.load(open(sys.argv[1])), int(sys.argv[2]), int(sys.argv[3])
+mine = [s for s in report["sockets"] if s["port"] == port and s["address"] == "127.0.0.1"]
+assert mine and pid in [p["pid"] for p in mine[0]["processes"] or []], mine
+denied = [w for w in report["warnings"] if "CAP_NET_ADMIN" in w or "needs root" in w]
+assert not denied, denied
+PY
+    fail "with only the unit's capabilities ($caps), owners or the ruleset are missing"
 
 # Run the command under inotify: portaudit.prom must only ever appear by a rename into
 # the directory (IN_MOVED_TO), never be created or written in place.

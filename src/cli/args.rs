@@ -106,7 +106,7 @@ pub struct Cli {
 
     /// Print a man page or a shell completion script, then exit: man (portaudit.1),
     /// man-toml (portaudit.toml.5, the policy file), bash, zsh or fish; `man DIR` writes
-    /// both man pages into DIR
+    /// both man pages into the man tree DIR (DIR/man1, DIR/man5)
     #[arg(long, value_names = ["WHAT", "DIR"], num_args = 1..=2)]
     pub(crate) generate: Vec<String>,
 

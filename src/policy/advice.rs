@@ -234,11 +234,12 @@ pub fn service_ports() -> impl Iterator<Item = (&'static str, u16, Option<Protoc
         .flat_map(|k| k.ports.iter().map(move |&(port, p)| (k.name, port, p)))
 }
 
-/// Programs that run other programs: their name says nothing about the service.
+/// Programs whose name says nothing about the service: interpreters, which run other
+/// programs, and socket activators, which hold sockets for them (systemd, inetd).
 fn is_interpreter(name: &str) -> bool {
     const INTERPRETERS: &[&str] = &[
         "java", "node", "nodejs", "ruby", "perl", "php", "sh", "bash", "dash", "dotnet", "mono",
-        "beam.smp", "erl", "lua", "deno", "bun",
+        "beam.smp", "erl", "lua", "deno", "bun", "systemd", "init", "inetd", "xinetd",
     ];
     INTERPRETERS.contains(&name) || name.starts_with("python")
 }
@@ -1112,6 +1113,12 @@ mod tests {
             unit: Some("ssh.socket"),
             ..Owner::default()
         };
+        // Without the unit, pid 1 holding the socket says nothing: the port decides.
+        let pid1 = Owner {
+            unit: None,
+            ..socket
+        };
+        assert_eq!(public(Protocol::Tcp, 22, &pid1).identified_by, Basis::Port);
         let activated = public(Protocol::Tcp, 22, &socket);
         assert_eq!(activated.service, "ssh");
         assert_eq!(activated.identified_by, Basis::Unit);

@@ -5,43 +5,85 @@ import json
 import statistics
 import sys
 
-SCENARIOS = {
+TITLES = {
+    "smallserver": "Small server: 20 TCP + 5 UDP listeners on 0.0.0.0, a 60-rule nftables ruleset",
     "conn0": "20 listeners, no connections",
     "conn10k": "20 listeners, 10,000 established loopback connections (20k sockets)",
     "conn100k": "20 listeners, 100,000 established loopback connections (200k sockets)",
     "listen1000": "1,000 listeners",
     "procs1000": "20 listeners, 1,000 idle processes",
+    "udp12k": "12,000 unconnected UDP sockets on 0.0.0.0 over 3 processes",
+    "udp48k": "48,000 unconnected UDP sockets on 0.0.0.0 over 3 processes",
+    "listen100k": "100,000 TCP listeners",
+    "listen500k": "500,000 TCP listeners",
+    "netns100": "100 network namespaces with 2 listeners each (`--all-netns`)",
 }
-# portaudit mode -> the command it is compared with, and the target ratio
-RATIOS = {
-    "portaudit": ("ss -ltnup", 0.4),
-    "portaudit --no-processes": ("ss -ltn", 0.15),
+TCP = {
+    "portaudit": ("ss -ltnup", None),
+    "portaudit --no-processes": ("ss -ltn", None),
     "portaudit --collector proc": ("ss -ltnup", None),
-    "portaudit --collector proc --no-processes": ("cat /proc/net/{tcp,tcp6,udp,udp6}", 1.2),
+    "portaudit --collector proc --no-processes": ("cat /proc/net/{tcp,tcp6,udp,udp6}", None),
 }
-# The targets hold at 200k sockets; at 20 listeners and no connections, only
-# "portaudit with owners is no slower than ss -ltnup".
-TARGETS = {"conn100k": None, "conn0": {"portaudit": 1.0}}
+UDP = {
+    "portaudit": ("ss -lnup", 1.0),
+    "portaudit --json": ("ss -lnup", 1.0),
+    "portaudit --no-processes": ("ss -lnu", None),
+    "portaudit --json --no-processes": ("ss -lnu", None),
+}
+LISTEN = {
+    "portaudit": ("ss -ltnp", None),
+    "portaudit --json": ("ss -ltnp", None),
+    "portaudit --no-processes": ("ss -ltn", None),
+}
+# mode -> (the command it is compared with, the target ratio or None)
+RATIOS = {
+    "smallserver": {
+        "portaudit": ("ss -ltnup", 1.0),
+        "portaudit --no-firewall": ("ss -ltnup", None),
+        "portaudit --no-processes": ("ss -ltn", None),
+    },
+    "conn100k": {
+        **TCP,
+        "portaudit": ("ss -ltnup", 0.30),
+        "portaudit --no-processes": ("ss -ltn", 0.10),
+    },
+    "udp12k": UDP,
+    "udp48k": UDP,
+    "listen100k": LISTEN,
+    "listen500k": LISTEN,
+    "netns100": {
+        "portaudit --all-netns": ("ss -ltnup", None),
+        "portaudit --all-netns --no-processes": ("ss -ltn", None),
+        "portaudit": ("ss -ltnup", None),
+        "portaudit --no-processes": ("ss -ltn", None),
+    },
+}
+# mode -> peak RSS target (MiB)
+RSS = {
+    "conn100k": {"portaudit --collector proc --no-processes": 16},
+    "udp48k": {"portaudit": 64},
+}
 
 
 def main():
-    for scenario in sys.argv[1:] or SCENARIOS:
-        with open(f"bench/results/{scenario}.json") as f:
-            results = json.load(f)
+    for scenario in sys.argv[1:] or TITLES:
+        try:
+            with open(f"bench/results/{scenario}.json") as f:
+                results = json.load(f)
+        except FileNotFoundError:
+            continue
+        namespaces = results.pop("_namespaces", None)
         median = {label: statistics.median(r["ms"]) for label, r in results.items()}
         rounds = len(next(iter(results.values()))["ms"])
-        print(f"### {SCENARIOS.get(scenario, scenario)}\n")
+        print(f"### {TITLES.get(scenario, scenario)}\n")
         print(f"Medians of {rounds} alternating rounds.\n")
         print("| command | median ms | vs | ratio | target | peak RSS MiB |")
         print("|---|---:|---|---:|---:|---:|")
+        ratios = RATIOS.get(scenario, TCP)
         for label, r in results.items():
             vs, ratio, target = "", "", ""
-            if label in RATIOS:
-                ref, goal = RATIOS[label]
-                if scenario in TARGETS and TARGETS[scenario] is not None:
-                    goal = TARGETS[scenario].get(label)
-                elif scenario not in TARGETS:
-                    goal = None
+            if label in ratios:
+                ref, goal = ratios[label]
                 vs = f"`{ref}`"
                 ratio = f"{median[label] / median[ref]:.2f}×"
                 if goal is not None:
@@ -50,10 +92,24 @@ def main():
             rss = ""
             if "rss_kib" in r:
                 mib = r["rss_kib"] / 1024
-                rss = f"{mib:.1f}" + ("" if mib <= 16 else " **> 16**")
+                rss = f"{mib:.1f}"
+                goal = RSS.get(scenario, {}).get(label)
+                if goal is not None:
+                    rss += f" (≤ {goal}: {'met' if mib <= goal else '**missed**'})"
             print(
                 f"| `{label}` | {median[label]:.2f} | {vs} | {ratio} | {target} | {rss} |"
             )
+        if namespaces:
+            for mode, own in [
+                ("portaudit --all-netns --no-processes", "portaudit --no-processes"),
+                ("portaudit --all-netns", "portaudit"),
+            ]:
+                per = (median[mode] - median[own]) / max(1, namespaces - 1)
+                print(
+                    f"\n`{mode}` saw {namespaces} namespaces: "
+                    f"({median[mode]:.2f} − {median[own]:.2f} ms) / {namespaces - 1} = "
+                    f"**{per:.3f} ms per namespace** (target ≤ 0.5 ms)"
+                )
         print()
 
 

@@ -235,7 +235,9 @@ fn inspect(dir: &impl PidDir, pid: i32, wanted: &HashSet<u64>) -> Inspected {
     if let Err(e) = dir.socket_inodes(&mut still) {
         return Inspected::failed(&e);
     }
-    held.retain(|inode| still.contains(inode));
+    // Sorted and searched: a process may hold tens of thousands of sockets.
+    still.sort_unstable();
+    held.retain(|inode| still.binary_search(inode).is_ok());
     if held.is_empty() {
         return Inspected::Gone;
     }

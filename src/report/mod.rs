@@ -25,16 +25,20 @@ pub enum Format {
 
 /// Write the report to stdout and the warnings to stderr.
 pub fn print(audit: &Audit, format: Format, color: bool) -> Result<(), Error> {
-    let text = match format {
-        Format::Table => table::render(audit, color),
-        Format::Json => json::render(audit)?,
-        Format::Prometheus => prometheus::render(audit, std::time::SystemTime::now()),
-    };
     let mut stdout = io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    let written = match format {
+        // Written as it is encoded: a big report is never held whole.
+        Format::Json => {
+            let mut out = io::BufWriter::with_capacity(64 * 1024, &mut stdout);
+            json::write(audit, &mut out).and_then(|()| out.flush())
+        }
+        Format::Table => write_text(&mut stdout, &table::render(audit, color)),
+        Format::Prometheus => write_text(
+            &mut stdout,
+            &prometheus::render(audit, std::time::SystemTime::now()),
+        ),
+    };
+    match written {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
         Err(e) => {
@@ -53,4 +57,8 @@ pub fn print(audit: &Audit, format: Format, color: bool) -> Result<(), Error> {
         );
     }
     Ok(())
+}
+
+fn write_text(out: &mut impl Write, text: &str) -> io::Result<()> {
+    out.write_all(text.as_bytes()).and_then(|()| out.flush())
 }

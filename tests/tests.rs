@@ -9,6 +9,8 @@
 //!   a sandbox that refuses netlink.
 //! - `containers`: a host and a container namespace joined by a veth, nftables DNAT and
 //!   filter rules, a docker-proxy look-alike (root).
+//! - `units`: the systemd unit of a socket (cgroups named like units, root), the kernel
+//!   facility holding a socket no process holds (a VXLAN device, root), `--proc-root`.
 
 mod netns;
 mod util;
@@ -24,3 +26,4 @@ mod live;
 mod names;
 mod policy;
 mod privilege;
+mod units;

@@ -83,6 +83,15 @@ pub struct Socket {
     #[serde(deserialize_with = "required")]
     pub reachable_on: Option<Vec<HostAddress>>,
     pub processes_complete: bool,
+    /// The systemd unit whose cgroup created the socket, else its owners'.
+    #[serde(deserialize_with = "required")]
+    pub unit: Option<String>,
+    /// For a `.socket` unit: the service it activates.
+    #[serde(deserialize_with = "required")]
+    pub unit_service: Option<String>,
+    /// The kernel facility holding a socket no process holds.
+    #[serde(deserialize_with = "required")]
+    pub kernel: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -48,26 +48,33 @@ struct Cgroup {
 impl Cgroup {
     /// `relative` under the cgroup2 mount; it must not exist yet.
     fn create(root: &Path, relative: &str) -> Cgroup {
+        Cgroup::try_create(root, relative)
+            .unwrap_or_else(|| panic!("{}/{relative} exists already", root.display()))
+    }
+
+    /// `relative` under the cgroup2 mount, or `None` when it exists already (the host
+    /// runs a unit of that name, or another test run made it first).
+    fn try_create(root: &Path, relative: &str) -> Option<Cgroup> {
         let mut cgroup = Cgroup {
             root: root.to_path_buf(),
             path: root.join(relative),
             made: Vec::new(),
         };
-        assert!(
-            !cgroup.path.exists(),
-            "{} exists already",
-            cgroup.path.display()
-        );
         let mut dir = root.to_path_buf();
-        for part in Path::new(relative).components() {
+        let parts: Vec<_> = Path::new(relative).components().collect();
+        for (i, part) in parts.iter().enumerate() {
             dir.push(part);
-            if !dir.exists() {
-                std::fs::create_dir(&dir)
-                    .unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
-                cgroup.made.push(dir.clone());
+            match std::fs::create_dir(&dir) {
+                Ok(()) => cgroup.made.push(dir.clone()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if i + 1 == parts.len() {
+                        return None;
+                    }
+                }
+                Err(e) => panic!("mkdir {}: {e}", dir.display()),
             }
         }
-        cgroup
+        Some(cgroup)
     }
 
     fn procs(&self) -> PathBuf {
@@ -143,6 +150,10 @@ impl Drop for Written {
     }
 }
 
+/// The live cgroup tests share system.slice, which the first may have to make and the
+/// last removes: one at a time, so neither removes it under the other.
+static SYSTEM_SLICE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Root, ip, memcached and a cgroup2 mount, or a SKIPPED line (a panic in CI).
 fn can_run(test: &str) -> Option<PathBuf> {
     if !(netns::require_root(test)
@@ -210,13 +221,18 @@ fn memcached_sockets<'a>(report: &'a Report, memcached: &Child) -> Vec<&'a util:
 fn a_service_is_named_by_its_unit() {
     let test = "a_service_is_named_by_its_unit";
     let Some(mount) = can_run(test) else { return };
+    // Held to the end: the guards below drop first.
+    let _one_at_a_time = SYSTEM_SLICE.lock().unwrap_or_else(|e| e.into_inner());
     // Locals drop in reverse order: memcached is killed, then its cgroup removed.
-    let name = if mount.join("system.slice/memcached.service").exists() {
-        unique("memcached.service")
-    } else {
-        "memcached.service".to_string()
-    };
-    let cgroup = Cgroup::create(&mount, &format!("system.slice/{name}"));
+    // The unit's real name, unless this host (or a parallel run) has it already.
+    let cgroup =
+        Cgroup::try_create(&mount, "system.slice/memcached.service").unwrap_or_else(|| {
+            Cgroup::create(
+                &mount,
+                &format!("system.slice/{}", unique("memcached.service")),
+            )
+        });
+    let name = cgroup.unit();
     let ns = NetNs::new();
     let memcached = start_memcached(&ns, &cgroup);
 
@@ -242,6 +258,8 @@ fn a_service_is_named_by_its_unit() {
 fn a_socket_unit_is_named_by_where_the_socket_was_made() {
     let test = "a_socket_unit_is_named_by_where_the_socket_was_made";
     let Some(mount) = can_run(test) else { return };
+    // Held to the end: the guards below drop first.
+    let _one_at_a_time = SYSTEM_SLICE.lock().unwrap_or_else(|e| e.into_inner());
     let made_in = Cgroup::create(&mount, &format!("system.slice/{}", unique("pa.socket")));
     let moved_to = Cgroup::create(
         &mount,

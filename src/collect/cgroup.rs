@@ -55,13 +55,18 @@ pub fn attribute(proc_root: &Path, live: bool, listeners: &mut [Listener]) {
     } else {
         BTreeMap::new()
     };
+    // Once per cgroup, not per socket: a busy server's sockets share a handful.
+    let of_id: BTreeMap<u64, Option<String>> = paths
+        .iter()
+        .map(|(&id, path)| (id, unit_of_path(path).map(str::to_string)))
+        .collect();
     let units_root = host_root(proc_root);
     let mut of_pid: BTreeMap<i32, Option<String>> = BTreeMap::new();
     let mut services: BTreeMap<String, Option<String>> = BTreeMap::new();
     for listener in listeners.iter_mut() {
-        let made_in = listener.detail.cgroup_id.and_then(|id| paths.get(&id));
+        let made_in = listener.detail.cgroup_id.and_then(|id| of_id.get(&id));
         listener.unit = match made_in {
-            Some(path) => unit_of_path(path).map(str::to_string),
+            Some(unit) => unit.clone(),
             None => listener.processes.iter().find_map(|p| {
                 of_pid
                     .entry(p.pid)

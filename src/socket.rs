@@ -74,6 +74,13 @@ pub struct Listener {
     pub netns: Option<Netns>,
     /// The container its processes (or its namespace's) run in, if any.
     pub container: Option<Container>,
+    /// The systemd unit whose cgroup created the socket (`memcached.service`,
+    /// `ssh.socket`), else its owners' unit; `None` when none is known, or in a container.
+    pub unit: Option<String>,
+    /// For a `.socket` unit: the service it activates, as its unit file says.
+    pub unit_service: Option<String>,
+    /// The kernel facility holding a socket no process holds: `vxlan vx0`, `nfsd`.
+    pub kernel: Option<String>,
 }
 
 /// A network namespace.
@@ -118,6 +125,9 @@ impl Listener {
             detail: Detail::default(),
             netns: None,
             container: None,
+            unit: None,
+            unit_service: None,
+            kernel: None,
         }
     }
 
@@ -140,6 +150,8 @@ pub struct Detail {
     pub device: Option<Device>,
     /// For a wildcard bind, the host's addresses it is reachable on (loopback left out).
     pub reachable_on: Option<Vec<HostAddress>>,
+    /// The cgroup v2 id of the cgroup that created the socket (kernel 5.8 and later).
+    pub cgroup_id: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

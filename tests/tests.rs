@@ -16,6 +16,8 @@
 //! - `man`: `--generate man DIR` writes both man pages, and man(1) renders them.
 //! - `shapes`: tables that must never read as "no sockets", rows that must never merge,
 //!   and the fast paths of the collectors against the slow ones.
+//! - `units`: the systemd unit of a socket (cgroups named like units, root), the kernel
+//!   facility holding a socket no process holds (a VXLAN device, root), `--proc-root`.
 
 mod netns;
 mod util;
@@ -36,3 +38,4 @@ mod outcome;
 mod policy;
 mod privilege;
 mod shapes;
+mod units;

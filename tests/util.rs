@@ -104,6 +104,15 @@ pub struct Socket {
     pub firewall: Option<String>,
     #[serde(deserialize_with = "required")]
     pub firewall_why: Option<String>,
+    /// The systemd unit whose cgroup created the socket, else its owners'.
+    #[serde(deserialize_with = "required")]
+    pub unit: Option<String>,
+    /// For a `.socket` unit: the service it activates.
+    #[serde(deserialize_with = "required")]
+    pub unit_service: Option<String>,
+    /// The kernel facility holding a socket no process holds.
+    #[serde(deserialize_with = "required")]
+    pub kernel: Option<String>,
 }
 
 impl Socket {

@@ -8,8 +8,12 @@
 //! captured tree, a container's proc, or a sandbox that refuses netlink).
 
 #[cfg(target_os = "linux")]
+mod cgroup;
+#[cfg(target_os = "linux")]
 mod container;
 mod host;
+#[cfg(target_os = "linux")]
+mod kernel;
 #[cfg(target_os = "linux")]
 mod netlink;
 #[cfg(target_os = "linux")]
@@ -254,7 +258,19 @@ pub fn collect(options: &Options) -> Result<Collection, Error> {
                 .unwrap_or_default();
             listener.processes_complete = complete;
         }
-        let unowned = listeners.iter().filter(|l| l.processes.is_empty()).count();
+        let live = options.live();
+        kernel::attribute(
+            proc_root,
+            live,
+            own,
+            &targets,
+            &mut listeners,
+            &mut warnings,
+        );
+        let unowned = listeners
+            .iter()
+            .filter(|l| l.processes.is_empty() && l.kernel.is_none())
+            .count();
         warnings.extend(scan.warning(unowned, hidepid.as_deref(), proc_root));
     }
     if let Some(overflow) = host::unmapped_uid() {
@@ -267,6 +283,7 @@ pub fn collect(options: &Options) -> Result<Collection, Error> {
             ));
         }
     }
+    cgroup::attribute(proc_root, options.live(), &mut listeners);
     if options.live() {
         attribute_containers(proc_root, &mut listeners, &mut namespaces, &targets);
         warnings.extend(netns::inside_container(proc_root));
@@ -623,6 +640,7 @@ fn from_netlink(
                 v6only_default: None,
                 device,
                 reachable_on,
+                cgroup_id: diag.cgroup_id,
             };
             listener
         })

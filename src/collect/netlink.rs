@@ -33,6 +33,7 @@ const NETLINK_SOCK_DIAG: i32 = 4;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const INET_DIAG_MSG_LEN: usize = 72;
 const INET_DIAG_SKV6ONLY: u16 = 11;
+const INET_DIAG_CGROUP_ID: u16 = 21;
 #[cfg(test)]
 const TCP_ESTABLISHED: u8 = 1;
 const TCP_CLOSE: u8 = 7;
@@ -90,6 +91,9 @@ pub struct Diag {
     pub v6only: Option<bool>,
     /// SO_BINDTODEVICE's interface index; 0 when not bound to a device.
     pub ifindex: u32,
+    /// The cgroup v2 id of the cgroup that created the socket (INET_DIAG_CGROUP_ID,
+    /// kernel 5.8 and later, sent unasked); `None` from older kernels.
+    pub cgroup_id: Option<u64>,
 }
 
 /// Every listening TCP socket and every bound, unconnected UDP socket, IPv4 and IPv6.
@@ -190,6 +194,27 @@ pub fn nftables_tables() -> Result<usize, NetlinkError> {
     Ok(tables.len())
 }
 
+/// The payload of every `reply` message to a dump request of type `kind` with `body`, on
+/// a netlink socket of `protocol` (`name` says which in errors): for callers that parse
+/// messages of their own (the kernel sockets' owners: link kinds, generic netlink).
+pub fn dump_raw(
+    protocol: i32,
+    name: &'static str,
+    kind: u16,
+    body: &[u8],
+    reply: u16,
+    what: &str,
+) -> Result<Vec<Vec<u8>>, NetlinkError> {
+    let mut netlink = Netlink::open(protocol, name)?;
+    let request = message(kind, NLM_F_REQUEST | NLM_F_DUMP, body);
+    netlink.dump(&request, what, |k, payload, out: &mut Vec<Vec<u8>>| {
+        if k == reply {
+            out.push(payload.to_vec());
+        }
+        Ok(())
+    })
+}
+
 fn family_name(family: Family) -> &'static str {
     match family {
         Family::Ipv4 => "ipv4",
@@ -247,7 +272,7 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 }
 
 /// The route attributes (type, data) in `b`; stops at the first malformed one.
-fn attributes(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+pub(super) fn attributes(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     std::iter::from_fn(move || {
         if b.len() < 4 {
             return None;
@@ -302,10 +327,14 @@ pub fn parse_inet_diag(payload: &[u8], protocol: Protocol) -> Result<Option<Diag
     let v6only = attributes(&payload[INET_DIAG_MSG_LEN..])
         .find(|(kind, data)| *kind == INET_DIAG_SKV6ONLY && !data.is_empty())
         .map(|(_, data)| data[0] != 0);
+    let cgroup_id = attributes(&payload[INET_DIAG_MSG_LEN..])
+        .find(|(kind, data)| *kind == INET_DIAG_CGROUP_ID && data.len() == 8)
+        .map(|(_, data)| u64::from_ne_bytes(data.try_into().unwrap_or_default()));
     Ok(Some(Diag {
         listener: Listener::new(protocol, local, sport, uid, inode),
         v6only: if family == Family::Ipv6 { v6only } else { None },
         ifindex,
+        cgroup_id,
     }))
 }
 
@@ -738,6 +767,31 @@ mod tests {
         assert!(parse_inet_diag(&[0; 20], Protocol::Tcp).is_err());
         let b = record(7, TCP_LISTEN, "0.0.0.0".parse().unwrap(), 1, 0, 0, None);
         assert!(parse_inet_diag(&b, Protocol::Tcp).is_err());
+    }
+
+    #[test]
+    fn cgroup_id_attribute_is_read() {
+        let mut b = record(
+            AF_INET,
+            TCP_LISTEN,
+            "0.0.0.0".parse().unwrap(),
+            80,
+            0,
+            0,
+            None,
+        );
+        assert_eq!(
+            parse_inet_diag(&b, Protocol::Tcp)
+                .unwrap()
+                .unwrap()
+                .cgroup_id,
+            None
+        );
+        b.extend_from_slice(&12u16.to_ne_bytes());
+        b.extend_from_slice(&INET_DIAG_CGROUP_ID.to_ne_bytes());
+        b.extend_from_slice(&0x1_0000_2345u64.to_ne_bytes());
+        let d = parse_inet_diag(&b, Protocol::Tcp).unwrap().unwrap();
+        assert_eq!(d.cgroup_id, Some(0x1_0000_2345));
     }
 
     #[test]

@@ -145,6 +145,12 @@ struct Socket<'a> {
     listening: Option<bool>,
     firewall: Option<FirewallVerdict>,
     firewall_why: Option<&'a str>,
+    /// The systemd unit whose cgroup created the socket, else its owners' unit.
+    unit: Option<&'a str>,
+    /// For a `.socket` unit: the service it activates.
+    unit_service: Option<&'a str>,
+    /// The kernel facility holding a socket no process holds (`vxlan vx0`).
+    kernel: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -298,6 +304,9 @@ fn socket(f: &Finding) -> Socket<'_> {
         },
         firewall: f.firewall.as_ref().map(|j| j.verdict),
         firewall_why: f.firewall.as_ref().map(|j| j.why.as_str()),
+        unit: f.listener.unit.as_deref(),
+        unit_service: f.listener.unit_service.as_deref(),
+        kernel: f.listener.kernel.as_deref(),
     }
 }
 

@@ -315,10 +315,14 @@ fn groups(audit: &Audit) -> Vec<Group<'_>> {
     groups
 }
 
-/// `pid/name` of the first owners and how many more; `-` when there are none, `?` when
-/// we could not see them.
+/// `pid/name` of the first owners and how many more, then the systemd unit; `kernel:
+/// vxlan vx0` for a socket a kernel facility holds; `-` when there are none, `?` when we
+/// could not see them.
 fn processes(group: &Group) -> String {
-    let mut text = if group.processes.is_empty() {
+    let l = &group.finding.listener;
+    let mut text = if let (true, Some(kernel)) = (group.processes.is_empty(), &l.kernel) {
+        format!("kernel: {}", for_terminal(kernel))
+    } else if group.processes.is_empty() {
         if group.complete { "-" } else { "?" }.to_string()
     } else {
         group
@@ -331,6 +335,20 @@ fn processes(group: &Group) -> String {
     };
     if group.processes.len() > SHOWN_PROCESSES {
         let _ = write!(text, " +{}", group.processes.len() - SHOWN_PROCESSES);
+    }
+    match (&l.unit, &l.unit_service) {
+        (Some(unit), Some(service)) => {
+            let _ = write!(
+                text,
+                " ({} for {})",
+                for_terminal(unit),
+                for_terminal(service)
+            );
+        }
+        (Some(unit), None) => {
+            let _ = write!(text, " ({})", for_terminal(unit));
+        }
+        _ => {}
     }
     if group.sockets > 1 {
         let _ = write!(text, " ({} sockets)", group.sockets);

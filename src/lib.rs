@@ -21,6 +21,7 @@ mod policy;
 mod reach;
 mod report;
 mod socket;
+mod watch;
 
 use cli::Cli;
 use error::Error;
@@ -40,6 +41,9 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         return cli::generate(what);
     }
     let config = cli.into_config()?;
+    if let Some(every) = config.watch {
+        return watch::watch(every, config.format, |owners| poll(&config, owners));
+    }
     let collect::Collection { listeners, seen } = collect::collect(&config.collect)?;
     let reach = reach::resolve(listeners, &seen)?;
     let judged = config.policy.judge(reach.subjects);
@@ -64,4 +68,33 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
     }
     report::print(&audit, config.format, config.color)?;
     Ok(audit.outcome)
+}
+
+/// One poll of `--watch`: the stages of [`run`], in the same order (keep them in step),
+/// looking up owners only for sockets that `owners` does not know from the last poll.
+fn poll(config: &cli::Config, owners: &mut collect::KnownOwners) -> Result<audit::Audit, Error> {
+    let collect::Collection { listeners, seen } = collect::collect_again(&config.collect, owners)?;
+    let reach = reach::resolve(listeners, &seen)?;
+    let judged = config.policy.judge(reach.subjects);
+    let drift = config.baseline.as_ref().map(|(path, keys)| {
+        let ephemeral = &config.policy.ephemeral_ports.range;
+        baseline::compare(&judged.findings, keys, path, ephemeral)
+    });
+    let mut warnings = seen.warnings;
+    warnings.extend(reach.warnings);
+    let context = audit::Context {
+        warnings,
+        incomplete: seen.incomplete,
+        collector: seen.collector,
+        namespaces: seen.namespaces,
+        firewall_read: reach.firewall_read,
+        ephemeral_ports: config.policy.ephemeral_ports.clone(),
+        policy_file: config.policy.file.clone(),
+    };
+    Ok(audit::conclude(
+        judged,
+        drift,
+        config.policy.mode(),
+        context,
+    ))
 }

@@ -9,6 +9,8 @@
 //!   a sandbox that refuses netlink.
 //! - `containers`: a host and a container namespace joined by a veth, nftables DNAT and
 //!   filter rules, a docker-proxy look-alike (root).
+//! - `watch`: `--watch` polling the live kernel: events as listeners come and go, a
+//!   firewall rule that changes a verdict (root), signals, memory over many polls.
 
 mod netns;
 mod util;
@@ -24,3 +26,4 @@ mod live;
 mod names;
 mod policy;
 mod privilege;
+mod watch;

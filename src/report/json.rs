@@ -95,7 +95,7 @@ struct Advice {
 }
 
 #[derive(Serialize)]
-struct Socket<'a> {
+pub(super) struct Socket<'a> {
     protocol: Protocol,
     family: Family,
     address: String,
@@ -203,98 +203,99 @@ fn container(c: &crate::socket::Container) -> Container<'_> {
     }
 }
 
-pub fn render(audit: &Audit) -> Result<String, Error> {
-    let sockets = audit
-        .findings
-        .iter()
-        .map(|f| Socket {
-            protocol: f.listener.protocol,
-            family: f.listener.family,
-            address: f.listener.address.to_string(),
-            port: f.listener.port,
-            scope: f.scope,
-            exposure: f.exposure,
-            verdict: f.verdict,
-            uid: answered(f).then_some(f.listener.uid),
-            user: f.listener.user_name(),
-            user_bytes: f.listener.user.as_deref().and_then(unless_utf8),
-            inode: answered(f).then_some(f.listener.inode),
-            processes_complete: f.listener.processes_complete,
-            processes: f
-                .listener
-                .processes
-                .iter()
-                .map(|p| Process {
-                    pid: p.pid,
-                    name: p.name(),
-                    name_bytes: unless_utf8(&p.comm),
-                    exe: p.exe.as_deref().map(|e| e.to_string_lossy()),
-                    exe_bytes: p
-                        .exe
-                        .as_deref()
-                        .and_then(|e| unless_utf8(e.as_os_str().as_bytes())),
+/// One socket as `sockets[]` shows it; `--watch --json` events carry the same object.
+pub(super) fn socket(f: &Finding) -> Socket<'_> {
+    Socket {
+        protocol: f.listener.protocol,
+        family: f.listener.family,
+        address: f.listener.address.to_string(),
+        port: f.listener.port,
+        scope: f.scope,
+        exposure: f.exposure,
+        verdict: f.verdict,
+        uid: answered(f).then_some(f.listener.uid),
+        user: f.listener.user_name(),
+        user_bytes: f.listener.user.as_deref().and_then(unless_utf8),
+        inode: answered(f).then_some(f.listener.inode),
+        processes_complete: f.listener.processes_complete,
+        processes: f
+            .listener
+            .processes
+            .iter()
+            .map(|p| Process {
+                pid: p.pid,
+                name: p.name(),
+                name_bytes: unless_utf8(&p.comm),
+                exe: p.exe.as_deref().map(|e| e.to_string_lossy()),
+                exe_bytes: p
+                    .exe
+                    .as_deref()
+                    .and_then(|e| unless_utf8(e.as_os_str().as_bytes())),
+            })
+            .collect(),
+        rule: f.rule.as_deref(),
+        ephemeral: f.ephemeral,
+        fails: f.fails,
+        advice: f.advice.map(|a| Advice {
+            service: a.service,
+            severity: a.severity,
+            why: a.why,
+            fix: a.fix,
+        }),
+        drift: f.drift,
+        ipv4_reachable: classify::ipv4_reachable(f.listener.address, f.listener.detail.v6only),
+        ipv4_reachable_guess: if f.listener.address.is_unspecified()
+            && f.listener.detail.v6only.is_none()
+        {
+            f.listener.detail.v6only_default.map(|only| !only)
+        } else {
+            None
+        },
+        device: f.listener.detail.device.as_ref().map(|d| d.name.as_str()),
+        reachable_on: f.listener.detail.reachable_on.as_ref().map(|all| {
+            all.iter()
+                .map(|h| HostAddress {
+                    address: h.address.to_string(),
+                    device: &h.device,
                 })
-                .collect(),
-            rule: f.rule.as_deref(),
-            ephemeral: f.ephemeral,
-            fails: f.fails,
-            advice: f.advice.map(|a| Advice {
-                service: a.service,
-                severity: a.severity,
-                why: a.why,
-                fix: a.fix,
-            }),
-            drift: f.drift,
-            ipv4_reachable: classify::ipv4_reachable(f.listener.address, f.listener.detail.v6only),
-            ipv4_reachable_guess: if f.listener.address.is_unspecified()
-                && f.listener.detail.v6only.is_none()
-            {
-                f.listener.detail.v6only_default.map(|only| !only)
-            } else {
-                None
+                .collect()
+        }),
+        netns: f.listener.netns.as_ref().map(|n| Netns {
+            inode: n.inode,
+            name: n.name.as_deref(),
+            host: n.host,
+        }),
+        container: f.listener.container.as_ref().map(container),
+        published: f.published.as_ref().map(|p| Published {
+            protocol: p.protocol,
+            address: p.address.to_string(),
+            port: *p.ports.start(),
+            port_last: (p.ports.start() != p.ports.end()).then_some(*p.ports.end()),
+            via: match p.via {
+                Via::Dnat { .. } => "dnat",
+                Via::Proxy { .. } => "docker-proxy",
             },
-            device: f.listener.detail.device.as_ref().map(|d| d.name.as_str()),
-            reachable_on: f.listener.detail.reachable_on.as_ref().map(|all| {
-                all.iter()
-                    .map(|h| HostAddress {
-                        address: h.address.to_string(),
-                        device: &h.device,
-                    })
-                    .collect()
-            }),
-            netns: f.listener.netns.as_ref().map(|n| Netns {
-                inode: n.inode,
-                name: n.name.as_deref(),
-                host: n.host,
-            }),
-            container: f.listener.container.as_ref().map(container),
-            published: f.published.as_ref().map(|p| Published {
-                protocol: p.protocol,
-                address: p.address.to_string(),
-                port: *p.ports.start(),
-                port_last: (p.ports.start() != p.ports.end()).then_some(*p.ports.end()),
-                via: match p.via {
-                    Via::Dnat { .. } => "dnat",
-                    Via::Proxy { .. } => "docker-proxy",
-                },
-                rule: match &p.via {
-                    Via::Dnat { rule } => Some(rule),
-                    Via::Proxy { .. } => None,
-                },
-                pid: match p.via {
-                    Via::Proxy { pid, .. } => Some(pid),
-                    Via::Dnat { .. } => None,
-                },
-            }),
-            listening: match f.listening {
-                Listening::Yes => Some(true),
-                Listening::No => Some(false),
-                Listening::Unknown => None,
+            rule: match &p.via {
+                Via::Dnat { rule } => Some(rule),
+                Via::Proxy { .. } => None,
             },
-            firewall: f.firewall.as_ref().map(|j| j.verdict),
-            firewall_why: f.firewall.as_ref().map(|j| j.why.as_str()),
-        })
-        .collect();
+            pid: match p.via {
+                Via::Proxy { pid, .. } => Some(pid),
+                Via::Dnat { .. } => None,
+            },
+        }),
+        listening: match f.listening {
+            Listening::Yes => Some(true),
+            Listening::No => Some(false),
+            Listening::Unknown => None,
+        },
+        firewall: f.firewall.as_ref().map(|j| j.verdict),
+        firewall_why: f.firewall.as_ref().map(|j| j.why.as_str()),
+    }
+}
+
+pub fn render(audit: &Audit) -> Result<String, Error> {
+    let sockets = audit.findings.iter().map(socket).collect();
     let namespaces = audit
         .namespaces
         .iter()

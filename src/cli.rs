@@ -35,6 +35,8 @@ Examples:
   portaudit --all-netns              containers too: contained unless the host publishes them
   portaudit --netns web              one network namespace (ip netns name, path or pid)
   portaudit --format prometheus      metrics for node_exporter's textfile collector
+  portaudit --watch 60 --json        every minute, one JSON line per listener that appears,
+                                     goes away or changes verdict (until SIGTERM: exit 0)
   portaudit --generate man > portaudit.1
 
 Exit status:

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{CommandFactory, ValueEnum};
 
@@ -18,6 +19,7 @@ use crate::policy::file;
 use crate::policy::services::Services;
 use crate::policy::trust;
 use crate::report::Format;
+use crate::watch;
 
 mod args;
 pub use args::Cli;
@@ -35,10 +37,16 @@ pub struct Config {
     pub baseline: Option<(PathBuf, BTreeSet<Key>)>,
     /// Which collector, and whether to find owners.
     pub collect: collect::Options,
+    /// `--watch SECONDS`: poll at this interval instead of auditing once.
+    pub watch: Option<Duration>,
 }
 
 impl Cli {
     pub fn into_config(self) -> Result<Config, Error> {
+        let watch = match &self.watch {
+            Some(text) => Some(self.check_watch(text)?),
+            None => None,
+        };
         if let (true, Some(format @ (FormatArg::Table | FormatArg::Prometheus))) =
             (self.json, self.format)
         {
@@ -113,7 +121,43 @@ impl Cli {
             save_baseline: self.save_baseline,
             baseline,
             collect,
+            watch,
         })
+    }
+
+    /// `--watch SECONDS`: a number of seconds, and no flag it cannot go with.
+    fn check_watch(&self, text: &str) -> Result<Duration, Error> {
+        let seconds = text
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite())
+            .ok_or_else(|| {
+                Error::new(format!(
+                    "--watch {text}: not a number of seconds (e.g. 60 or 0.5)"
+                ))
+            })?;
+        if seconds < watch::MIN_INTERVAL {
+            return Err(Error::new(format!(
+                "--watch {text}: the interval must be at least {} seconds",
+                watch::MIN_INTERVAL
+            )));
+        }
+        let every = Duration::try_from_secs_f64(seconds)
+            .map_err(|_| Error::new(format!("--watch {text}: too long an interval")))?;
+        let alone = if self.save_baseline.is_some() {
+            Some("--save-baseline: it saves one audit; run it once, without --watch")
+        } else if self.format == Some(FormatArg::Prometheus) && !self.json {
+            Some("--format prometheus: metrics are one audit's; use the textfile timer")
+        } else if self.proc_root != Path::new("/proc") {
+            Some("--proc-root: a captured tree never changes")
+        } else {
+            None
+        };
+        match alone {
+            Some(why) => Err(Error::new(format!("--watch cannot go with {why}"))),
+            None => Ok(every),
+        }
     }
 
     /// `--generate WHAT [DIR]`, if asked for: it replaces the audit.

@@ -22,6 +22,7 @@ mod policy;
 mod reach;
 mod report;
 mod socket;
+mod watch;
 
 use cli::Cli;
 use error::Error;
@@ -35,13 +36,28 @@ pub mod fuzzing {
     pub use crate::socket::Family;
 }
 
-/// One audit, start to end: check the flags, then each stage once, in order.
+/// One audit, start to end: check the flags, then each stage once, in order (or, with
+/// `--watch`, again every interval).
 pub fn run(cli: Cli) -> Result<Outcome, Error> {
     if let Some(what) = cli.generate() {
         return cli::generate(what);
     }
     let config = cli.into_config()?;
-    let collect::Collection { listeners, seen } = collect::collect(&config.collect)?;
+    if let Some(every) = config.watch {
+        return watch::watch(every, config.format, |owners| audit(&config, owners));
+    }
+    let audit = audit(&config, &mut collect::KnownOwners::default())?;
+    if let Some(path) = &config.save_baseline {
+        baseline::save(&audit, path)?;
+    }
+    report::print(&audit, config.format, config.color)?;
+    Ok(audit.outcome)
+}
+
+/// The stages in order: collect → reach → judge → drift → outcome. `owners` holds what
+/// an earlier poll of `--watch` found, so only new sockets are looked up.
+fn audit(config: &cli::Config, owners: &mut collect::KnownOwners) -> Result<audit::Audit, Error> {
+    let collect::Collection { listeners, seen } = collect::collect(&config.collect, owners)?;
     let reach = reach::resolve(listeners, &seen)?;
     let judged = config.policy.judge(reach.subjects);
     let drift = config.baseline.as_ref().map(|(path, keys)| {
@@ -59,10 +75,10 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         ephemeral_ports: config.policy.ephemeral_ports.clone(),
         policy_file: config.policy.file.clone(),
     };
-    let audit = audit::conclude(judged, drift, config.policy.mode(), context);
-    if let Some(path) = &config.save_baseline {
-        baseline::save(&audit, path)?;
-    }
-    report::print(&audit, config.format, config.color)?;
-    Ok(audit.outcome)
+    Ok(audit::conclude(
+        judged,
+        drift,
+        config.policy.mode(),
+        context,
+    ))
 }

@@ -307,9 +307,8 @@ impl Policy {
             verdict = Verdict::Filtered;
             rule = Some(FIREWALL_RULE.to_string());
         }
-        // The one place the socket's systemd unit reaches advice: pass
-        // `listener.unit.as_deref()` here once `Listener` carries the unit.
-        let unit: Option<&str> = None;
+        // The unit of the socket that answers (a published socket's host side has none).
+        let unit = listener.unit.as_deref();
         let advice = (verdict.fails(self.strict) && exposure != Exposure::None)
             .then(|| {
                 let owner = advice::Owner::of(judged, unit);

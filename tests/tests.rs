@@ -18,6 +18,8 @@
 //!   and the fast paths of the collectors against the slow ones.
 //! - `units`: the systemd unit of a socket (cgroups named like units, root), the kernel
 //!   facility holding a socket no process holds (a VXLAN device, root), `--proc-root`.
+//! - `watch`: `--watch` polling the live kernel: events as listeners come and go, a
+//!   firewall rule that changes a verdict (root), signals, memory over many polls.
 
 mod netns;
 mod util;
@@ -39,3 +41,4 @@ mod policy;
 mod privilege;
 mod shapes;
 mod units;
+mod watch;

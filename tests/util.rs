@@ -506,3 +506,32 @@ pub fn behind_a_pipe(args: &str, reader: &str) -> (String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// One line of `--watch --json`: a socket that appeared, went away or changed.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WatchEvent {
+    /// `new`, `gone` or `changed`.
+    pub event: String,
+    /// RFC 3339, UTC, to the second.
+    pub time: String,
+    pub socket: WatchSocket,
+    /// Only on `changed`: how the socket stood before.
+    #[serde(default)]
+    pub before: Option<Standing>,
+}
+
+/// A socket as `sockets[]` of the JSON report has it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WatchSocket {
+    #[serde(flatten)]
+    pub socket: Socket,
+    #[serde(deserialize_with = "required")]
+    pub firewall: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Standing {
+    pub verdict: String,
+    pub firewall: Option<String>,
+    pub fails: bool,
+}

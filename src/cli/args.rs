@@ -24,6 +24,8 @@ Examples:
   portaudit --all-netns              containers too: contained unless the host publishes them
   portaudit --netns web              one network namespace (ip netns name, path or pid)
   portaudit --format prometheus      metrics for node_exporter's textfile collector
+  portaudit --watch 60 --json        every minute, one JSON line per listener that appears,
+                                     goes away or changes verdict (until SIGTERM: exit 0)
   portaudit --generate man > portaudit.1
   portaudit --generate man /usr/local/share/man
                                      portaudit(1) and portaudit.toml(5), the policy file
@@ -145,6 +147,13 @@ pub struct Cli {
     /// Let sockets pass that the host firewall drops on every way in (verdict `filtered`)
     #[arg(long)]
     pub(crate) trust_firewall: bool,
+
+    /// Audit again every SECONDS (fractions allowed, at least 0.01) and print one line per
+    /// change: a listener appears, goes away or changes verdict (one JSON object per line
+    /// with --json). The first poll reports every socket as new. Runs until SIGINT or
+    /// SIGTERM, then exits 0
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    pub(crate) watch: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -30,7 +30,7 @@ mod testdir;
 #[cfg(target_os = "linux")]
 pub mod users;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -136,9 +136,20 @@ pub enum RulesetText {
     },
 }
 
-/// Read the sockets with the chosen collector and, unless told not to, attribute owners.
+/// The owners an earlier collection found (`--watch`): inode → the processes holding it,
+/// and whether that list was whole. A socket still open keeps its owners, so only the
+/// sockets that are new send us through every process's fds.
+#[derive(Debug, Default)]
+pub struct KnownOwners {
+    by_inode: HashMap<u64, (Vec<Process>, bool)>,
+}
+
+/// Read the sockets with the chosen collector and, unless told not to, attribute owners,
+/// looking up only the sockets `known` does not hold; `known` then holds the owners of
+/// exactly the sockets read now (it never grows beyond them). A single audit passes an
+/// empty one.
 #[cfg(target_os = "linux")]
-pub fn collect(options: &Options) -> Result<Collection, Error> {
+pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection, Error> {
     let proc_root = options.proc_root.as_path();
     let mut warnings = Vec::new();
     let mut incomplete = false;
@@ -242,21 +253,39 @@ pub fn collect(options: &Options) -> Result<Collection, Error> {
         listener.user = users.name(listener.uid);
     }
     if options.processes {
+        let is_known = |l: &Listener| l.inode != 0 && known.by_inode.contains_key(&l.inode);
         let wanted = listeners
             .iter()
             .map(|l| l.inode)
-            .filter(|&i| i != 0)
+            .filter(|&i| i != 0 && !known.by_inode.contains_key(&i))
             .collect();
         let scan = owners::scan(proc_root, &wanted);
-        let hidepid = host::hidepid(proc_root);
+        let fresh = listeners.iter().any(|l| !is_known(l));
+        let hidepid = if fresh {
+            host::hidepid(proc_root)
+        } else {
+            None
+        };
         let complete = scan.complete(hidepid.as_deref());
         for listener in &mut listeners {
-            listener.processes = scan
-                .owners
+            match known
+                .by_inode
                 .get(&listener.inode)
-                .cloned()
-                .unwrap_or_default();
-            listener.processes_complete = complete;
+                .filter(|_| listener.inode != 0)
+            {
+                Some((processes, whole)) => {
+                    listener.processes = processes.clone();
+                    listener.processes_complete = *whole;
+                }
+                None => {
+                    listener.processes = scan
+                        .owners
+                        .get(&listener.inode)
+                        .cloned()
+                        .unwrap_or_default();
+                    listener.processes_complete = complete;
+                }
+            }
         }
         let live = options.live();
         kernel::attribute(
@@ -272,6 +301,11 @@ pub fn collect(options: &Options) -> Result<Collection, Error> {
             .filter(|l| l.processes.is_empty() && l.kernel.is_none())
             .count();
         warnings.extend(scan.warning(unowned, hidepid.as_deref(), proc_root));
+        known.by_inode = listeners
+            .iter()
+            .filter(|l| l.inode != 0)
+            .map(|l| (l.inode, (l.processes.clone(), l.processes_complete)))
+            .collect();
     }
     if let Some(overflow) = host::unmapped_uid() {
         let shown = listeners.iter().filter(|l| l.uid == overflow).count();
@@ -674,7 +708,7 @@ fn reachable_on(
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn collect(_options: &Options) -> Result<Collection, Error> {
+pub fn collect(_options: &Options, _known: &mut KnownOwners) -> Result<Collection, Error> {
     Err(Error::new(
         "this system is not Linux: portaudit reads Linux's /proc socket tables",
     ))

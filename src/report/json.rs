@@ -99,7 +99,7 @@ struct Advice<'a> {
 }
 
 #[derive(Serialize)]
-struct Socket<'a> {
+pub(super) struct Socket<'a> {
     protocol: Protocol,
     family: Family,
     address: String,
@@ -214,7 +214,7 @@ fn container(c: &crate::socket::Container) -> Container<'_> {
 }
 
 /// One finding as its JSON record, built only when it is written.
-fn socket(f: &Finding) -> Socket<'_> {
+pub(super) fn socket(f: &Finding) -> Socket<'_> {
     Socket {
         protocol: f.listener.protocol,
         family: f.listener.family,

@@ -6,6 +6,7 @@
 //! exit code still tells the verdict.
 
 mod escape;
+mod event;
 mod json;
 mod prometheus;
 mod table;
@@ -14,6 +15,8 @@ use std::io::{self, Write};
 
 use crate::audit::Audit;
 use crate::error::{Error, describe_io};
+
+pub use event::{Change, Event, Standing};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -61,4 +64,40 @@ pub fn print(audit: &Audit, format: Format, color: bool) -> Result<(), Error> {
 
 fn write_text(out: &mut impl Write, text: &str) -> io::Result<()> {
     out.write_all(text.as_bytes()).and_then(|()| out.flush())
+}
+
+/// `--watch`: write one poll's events to stdout at once, one line each. `Ok(false)` when
+/// stdout is closed (whoever read it went away): the watch then ends quietly.
+pub fn print_events(events: &[Event], format: Format) -> Result<bool, Error> {
+    if events.is_empty() {
+        return Ok(true);
+    }
+    let mut text = String::new();
+    for event in events {
+        match format {
+            Format::Json => text.push_str(&event::json_line(event)?),
+            Format::Table | Format::Prometheus => text.push_str(&event::text_line(event)),
+        }
+    }
+    let mut stdout = io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(Error::new(format!(
+            "cannot write the watch events: {}",
+            describe_io(&e)
+        ))),
+    }
+}
+
+/// One warning line on stderr, escaped (it may quote names anyone can choose).
+pub fn warn(message: &str) {
+    let _ = writeln!(
+        io::stderr().lock(),
+        "portaudit: warning: {}",
+        escape::for_terminal(message)
+    );
 }

@@ -51,10 +51,8 @@ files=(
     /usr/lib/systemd/system/portaudit-watch.service
     /usr/libexec/portaudit/portaudit-textfile
 )
-# The Prometheus alert rules, once their asset line in Cargo.toml is enabled.
-if grep -q '^ *\["examples/prometheus/portaudit.rules.yml"' Cargo.toml; then
-    files+=(/usr/share/doc/portaudit/examples/prometheus/portaudit.rules.yml)
-fi
+# The Prometheus alert rules.
+files+=(/usr/share/doc/portaudit/examples/prometheus/portaudit.rules.yml)
 listing=$(dpkg-deb -c "$deb" | awk '{print $NF}' | sed 's,^\./,/,')
 for f in "${files[@]}"; do
     grep -qxF "$f" <<<"$listing" || fail "$f is not in the package"

@@ -24,3 +24,4 @@ mod live;
 mod names;
 mod policy;
 mod privilege;
+mod reach;

@@ -83,6 +83,7 @@ pub struct Socket {
     #[serde(deserialize_with = "required")]
     pub reachable_on: Option<Vec<HostAddress>>,
     pub processes_complete: bool,
+    pub ways_in: Vec<WayIn>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -360,4 +361,16 @@ pub fn behind_a_pipe(args: &str, reader: &str) -> (String, String) {
         String::from_utf8_lossy(&out.stdout).trim().to_string(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// One way in from outside (`via`: direct, routed, dnat, proxy).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WayIn {
+    pub via: String,
+    pub address: String,
+    pub port: u16,
+    #[serde(deserialize_with = "required")]
+    pub interface: Option<String>,
+    #[serde(deserialize_with = "required")]
+    pub firewall: Option<String>,
 }

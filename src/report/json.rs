@@ -12,7 +12,7 @@ use crate::audit::{Audit, Drift, Finding, Key, Severity, Verdict};
 use crate::classify::{self, Exposure, Scope};
 use crate::error::Error;
 
-use crate::socket::{Family, FirewallVerdict, Listening, Protocol, Via};
+use crate::socket::{Family, FirewallVerdict, Listening, Protocol, Via, Way};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -141,6 +141,20 @@ struct Socket<'a> {
     listening: Option<bool>,
     firewall: Option<FirewallVerdict>,
     firewall_why: Option<&'a str>,
+    /// Every way in from outside, each with the firewall's answer on it; empty when none.
+    ways_in: Vec<WayIn<'a>>,
+}
+
+#[derive(Serialize)]
+struct WayIn<'a> {
+    via: Way,
+    /// Where a client sends the connection; unspecified when any of the host's addresses.
+    address: String,
+    port: u16,
+    /// The interface it arrives on (direct) or is forwarded out of (routed); null: any.
+    interface: Option<&'a str>,
+    /// Null when the ruleset was not to be read.
+    firewall: Option<FirewallVerdict>,
 }
 
 #[derive(Serialize)]
@@ -293,6 +307,17 @@ pub fn render(audit: &Audit) -> Result<String, Error> {
             },
             firewall: f.firewall.as_ref().map(|j| j.verdict),
             firewall_why: f.firewall.as_ref().map(|j| j.why.as_str()),
+            ways_in: f
+                .ways_in
+                .iter()
+                .map(|w| WayIn {
+                    via: w.via,
+                    address: w.address.to_string(),
+                    port: w.port,
+                    interface: w.interface.as_deref(),
+                    firewall: w.firewall,
+                })
+                .collect(),
         })
         .collect();
     let namespaces = audit

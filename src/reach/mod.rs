@@ -820,4 +820,38 @@ mod tests {
         });
         assert!(one(bound, &seen(Some(basic), ON, false)).ways_in.is_empty());
     }
+
+    #[test]
+    fn output_interface_matches_are_judged_on_the_routed_way_only() {
+        let only_to = |device: &str| {
+            format!(
+                r#"{{"nftables": [
+                {{"chain": {{"family": "inet", "table": "f", "name": "forward", "type": "filter",
+                           "hook": "forward", "prio": 0, "policy": "drop"}}}},
+                {{"chain": {{"family": "inet", "table": "f", "name": "input", "type": "filter",
+                           "hook": "input", "prio": 0, "policy": "drop"}}}},
+                {{"rule": {{"family": "inet", "table": "f", "chain": "forward", "handle": 4,
+                          "expr": [{{"match": {{"op": "==", "left": {{"meta": {{"key": "oifname"}}}},
+                          "right": "{device}"}}}}, {{"accept": null}}]}}}},
+                {{"rule": {{"family": "inet", "table": "f", "chain": "input", "handle": 5,
+                          "expr": [{{"match": {{"op": "==", "left": {{"meta": {{"key": "oifname"}}}},
+                          "right": "{device}"}}}}, {{"accept": null}}]}}}}]}}"#
+            )
+        };
+        let verdict = |json: &str, listener: Listener| {
+            one(listener, &seen(Some(json), ON, false))
+                .firewall
+                .unwrap()
+                .verdict
+        };
+        let app = || listener(APP, "0.0.0.0", 8080);
+        assert_eq!(verdict(&only_to("vh0"), app()), FirewallVerdict::Accepted);
+        assert_eq!(verdict(&only_to("eth9"), app()), FirewallVerdict::Dropped);
+        // Forwarded out of some interface, never loopback.
+        assert_eq!(verdict(&only_to("lo"), app()), FirewallVerdict::Dropped);
+        // The input hook has no output interface: the rule never matches there.
+        let mut host = listener(HOST, "0.0.0.0", 8080);
+        host.detail.reachable_on = Some(vec![at("10.0.0.5", "eth0", 2)]);
+        assert_eq!(verdict(&only_to("vh0"), host), FirewallVerdict::Dropped);
+    }
 }

@@ -42,3 +42,4 @@ mod privilege;
 mod shapes;
 mod units;
 mod watch;
+mod reach;

@@ -113,6 +113,19 @@ pub struct Socket {
     /// The kernel facility holding a socket no process holds.
     #[serde(deserialize_with = "required")]
     pub kernel: Option<String>,
+    pub ways_in: Vec<WayIn>,
+}
+
+/// One way in from outside (`via`: direct, routed, dnat, proxy).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WayIn {
+    pub via: String,
+    pub address: String,
+    pub port: u16,
+    #[serde(deserialize_with = "required")]
+    pub interface: Option<String>,
+    #[serde(deserialize_with = "required")]
+    pub firewall: Option<String>,
 }
 
 impl Socket {
@@ -514,19 +527,11 @@ pub struct WatchEvent {
     pub event: String,
     /// RFC 3339, UTC, to the second.
     pub time: String,
-    pub socket: WatchSocket,
+    /// A socket as `sockets[]` of the JSON report has it.
+    pub socket: Socket,
     /// Only on `changed`: how the socket stood before.
     #[serde(default)]
     pub before: Option<Standing>,
-}
-
-/// A socket as `sockets[]` of the JSON report has it.
-#[derive(Debug, Clone, Deserialize)]
-pub struct WatchSocket {
-    #[serde(flatten)]
-    pub socket: Socket,
-    #[serde(deserialize_with = "required")]
-    pub firewall: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

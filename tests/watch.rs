@@ -151,7 +151,7 @@ impl Drop for Watch {
 
 /// A TCP event on 127.0.0.1 (or `address`) and `port`.
 fn is(event: &WatchEvent, kind: &str, address: &str, port: u16) -> bool {
-    let s = &event.socket.socket;
+    let s = &event.socket;
     event.event == kind && s.protocol == "tcp" && s.address == address && s.port == port
 }
 
@@ -169,7 +169,7 @@ fn a_listener_opened_then_closed_is_new_then_gone() {
     let first = watch.wait_for("the sentinel's new event", |e| {
         is(e, "new", "127.0.0.1", sentinel_port)
     });
-    assert_eq!(first.socket.socket.verdict, "local", "{first:#?}");
+    assert_eq!(first.socket.verdict, "local", "{first:#?}");
     assert!(
         first.time.len() == 20 && first.time.ends_with('Z') && first.time.contains('T'),
         "time in RFC 3339, UTC, to the second: {first:#?}"
@@ -179,7 +179,7 @@ fn a_listener_opened_then_closed_is_new_then_gone() {
     let new = watch.wait_for("the new listener's event", |e| {
         is(e, "new", "127.0.0.1", port)
     });
-    let s = &new.socket.socket;
+    let s = &new.socket;
     assert_eq!(s.verdict, "local", "{new:#?}");
     assert!(!s.fails, "{new:#?}");
     assert_eq!(new.before, None, "{new:#?}");
@@ -194,11 +194,11 @@ fn a_listener_opened_then_closed_is_new_then_gone() {
     drop(listener);
     let inode = s.inode;
     let gone = watch.wait_for("the closed listener's gone event", |e| {
-        e.event == "gone" && e.socket.socket.inode == inode
+        e.event == "gone" && e.socket.inode == inode
     });
     assert!(is(&gone, "gone", "127.0.0.1", port), "{gone:#?}");
     assert_eq!(
-        gone.socket.socket.processes, s.processes,
+        gone.socket.processes, s.processes,
         "a gone socket is shown as last seen"
     );
     drop(sentinel);
@@ -369,8 +369,8 @@ fn a_firewall_rule_added_turns_exposed_into_filtered() {
     let new = watch.wait_for("the listener's new event", |e| {
         is(e, "new", "0.0.0.0", port)
     });
-    assert_eq!(new.socket.socket.verdict, "exposed", "{new:#?}");
-    assert!(new.socket.socket.fails, "{new:#?}");
+    assert_eq!(new.socket.verdict, "exposed", "{new:#?}");
+    assert!(new.socket.fails, "{new:#?}");
     assert_eq!(new.socket.firewall.as_deref(), Some("accepted"), "{new:#?}");
 
     let rules = "table inet filter {\n  chain input {\n    type filter hook input priority 0; \
@@ -390,10 +390,10 @@ fn a_firewall_rule_added_turns_exposed_into_filtered() {
 
     let changed = watch.wait_for("the changed event", |e| is(e, "changed", "0.0.0.0", port));
     let s = &changed.socket;
-    assert_eq!(s.socket.verdict, "filtered", "{changed:#?}");
-    assert!(!s.socket.fails, "{changed:#?}");
+    assert_eq!(s.verdict, "filtered", "{changed:#?}");
+    assert!(!s.fails, "{changed:#?}");
     assert_eq!(s.firewall.as_deref(), Some("dropped"), "{changed:#?}");
-    assert_eq!(s.socket.inode, new.socket.socket.inode, "the same socket");
+    assert_eq!(s.inode, new.socket.inode, "the same socket");
     assert_eq!(
         changed.before,
         Some(Standing {
@@ -429,18 +429,18 @@ fn memory_stays_flat_over_many_polls() {
         while !waiting.is_empty() {
             let e = watch.wait_for("a batch's new events", |e| {
                 e.event == "new"
-                    && e.socket.socket.address == "127.0.0.1"
-                    && waiting.contains(&e.socket.socket.port)
+                    && e.socket.address == "127.0.0.1"
+                    && waiting.contains(&e.socket.port)
             });
-            waiting.remove(&e.socket.socket.port);
-            inodes.insert(e.socket.socket.inode);
+            waiting.remove(&e.socket.port);
+            inodes.insert(e.socket.inode);
         }
         drop(batch);
         while !inodes.is_empty() {
             let e = watch.wait_for("a batch's gone events", |e| {
-                e.event == "gone" && inodes.contains(&e.socket.socket.inode)
+                e.event == "gone" && inodes.contains(&e.socket.inode)
             });
-            inodes.remove(&e.socket.socket.inode);
+            inodes.remove(&e.socket.inode);
         }
         if round == MEASURED_AT {
             start = Some(watch.memory());

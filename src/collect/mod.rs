@@ -36,8 +36,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::socket::{
-    Collector, Container, Detail, Device, Family, HostAddress, Listener, NamespaceSeen, Netns,
-    Process, Protocol, Publish, Via,
+    Collector, Container, Detail, Device, Family, Forwarding, HostAddress, Interfaces, Listener,
+    NamespaceSeen, Netns, Process, Protocol, Publish, Route, Via,
 };
 
 /// `--collector`: which collector to use.
@@ -116,6 +116,14 @@ pub struct Seen {
     pub ruleset: RulesetText,
     /// Legacy iptables tables are loaded: rules nft cannot show may drop what it accepts.
     pub legacy_firewall: bool,
+    /// Whether the host (portaudit's own namespace) forwards each family.
+    pub forwarding: Forwarding,
+    /// The host's main routing table; `None` when not read (no other namespace audited,
+    /// or rtnetlink refused).
+    pub host_routes: Option<Vec<Route>>,
+    /// The interfaces of each namespace (by inode) whose interfaces were read: the host's
+    /// and those of other namespaces with a listener.
+    pub interfaces: BTreeMap<u64, Interfaces>,
 }
 
 /// The ruleset as read, not yet understood.
@@ -329,6 +337,7 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
     } else {
         Vec::new()
     };
+    let (interfaces, host_routes) = network(own, &targets, &listeners);
     Ok(Collection {
         listeners,
         seen: Seen {
@@ -339,8 +348,54 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
             proxies,
             ruleset,
             legacy_firewall,
+            forwarding: sysctl::forwarding(proc_root),
+            host_routes,
+            interfaces,
         },
     })
+}
+
+/// What the reach stage needs to judge sockets in other namespaces: the interfaces (and
+/// their kinds) of the host and of each other namespace with a listener, and the host's
+/// routes. Read only when another namespace is audited; what cannot be read is left
+/// out (the reach stage then cannot tell, and says so as a way in).
+#[cfg(target_os = "linux")]
+fn network(
+    own: Option<u64>,
+    targets: &[netns::Namespace],
+    listeners: &[Listener],
+) -> (BTreeMap<u64, Interfaces>, Option<Vec<Route>>) {
+    let mut interfaces = BTreeMap::new();
+    let others: Vec<&netns::Namespace> = targets
+        .iter()
+        .filter(|t| !t.netns.host)
+        .filter(|t| {
+            listeners
+                .iter()
+                .any(|l| l.netns.as_ref().is_some_and(|n| n.inode == t.netns.inode))
+        })
+        .collect();
+    if others.is_empty() {
+        return (interfaces, None);
+    }
+    let read = || -> Option<Interfaces> {
+        let links = netlink::read_links().ok()?;
+        let (_, addresses) = netlink::read_interfaces().ok()?;
+        Some(Interfaces { links, addresses })
+    };
+    let host = read();
+    let routes = host
+        .as_ref()
+        .and_then(|host| netlink::read_routes(&host.links).ok());
+    if let (Some(inode), Some(host)) = (own, host) {
+        interfaces.insert(inode, host);
+    }
+    for target in others {
+        if let Ok(Some(theirs)) = netns::within(target, read) {
+            interfaces.insert(target.netns.inode, theirs);
+        }
+    }
+    (interfaces, routes)
 }
 
 /// `ip netns add` names namespaces by files here.

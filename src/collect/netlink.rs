@@ -18,6 +18,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::{Device, Family, HostAddress, Listener, Protocol};
 use crate::error::describe_io;
+use crate::socket::{Link, Route};
 
 // <linux/netlink.h>
 const NLMSG_HDRLEN: usize = 16;
@@ -612,6 +613,113 @@ fn os_error(context: &str, errno: Option<i32>) -> NetlinkError {
     }
 }
 
+// Link kinds and routes (<linux/if_link.h>, <linux/rtnetlink.h>): what the reach stage
+// needs to tell a namespace's own link to the outside from a veth to the host, and which
+// host interface faces a namespace.
+const IFLA_LINKINFO: u16 = 18;
+const IFLA_INFO_KIND: u16 = 1;
+const RTM_NEWROUTE: u16 = 24;
+const RTM_GETROUTE: u16 = 26;
+const RTMSG_LEN: usize = 12;
+const RTA_DST: u16 = 1;
+const RTA_OIF: u16 = 4;
+const RTA_TABLE: u16 = 15;
+const RT_TABLE_MAIN: u32 = 254;
+const RTN_UNICAST: u8 = 1;
+
+/// The interfaces of the namespace the calling thread is in, with their kinds.
+pub fn read_links() -> Result<Vec<Link>, NetlinkError> {
+    let mut netlink = Netlink::open(NETLINK_ROUTE, "rtnetlink")?;
+    netlink.dump(
+        &route_request(RTM_GETLINK, IFINFOMSG_LEN),
+        "the interface list",
+        |kind, payload, out: &mut Vec<Link>| {
+            if kind == RTM_NEWLINK {
+                out.extend(parse_link_kind(payload)?);
+            }
+            Ok(())
+        },
+    )
+}
+
+/// The unicast routes of the main table of the namespace the calling thread is in, with
+/// the device each leaves by (`None`: several next hops, or an index no link has).
+pub fn read_routes(links: &[Link]) -> Result<Vec<Route>, NetlinkError> {
+    let mut netlink = Netlink::open(NETLINK_ROUTE, "rtnetlink")?;
+    let routes = netlink.dump(
+        &route_request(RTM_GETROUTE, RTMSG_LEN),
+        "the route list",
+        |kind, payload, out: &mut Vec<(IpAddr, u8, u32)>| {
+            if kind == RTM_NEWROUTE {
+                out.extend(parse_route(payload)?);
+            }
+            Ok(())
+        },
+    )?;
+    Ok(routes
+        .into_iter()
+        .map(|(destination, prefix_len, oif)| Route {
+            destination,
+            prefix_len,
+            device: links
+                .iter()
+                .find(|l| oif != 0 && l.ifindex == oif)
+                .map(|l| l.name.clone()),
+        })
+        .collect())
+}
+
+/// RTM_NEWLINK: index, name, loopback flag and IFLA_LINKINFO's IFLA_INFO_KIND.
+fn parse_link_kind(payload: &[u8]) -> Result<Option<Link>, String> {
+    let Some((ifindex, device)) = parse_link(payload)? else {
+        return Ok(None);
+    };
+    let kind = attributes(&payload[IFINFOMSG_LEN..])
+        .find(|(k, _)| *k == IFLA_LINKINFO)
+        .and_then(|(_, info)| attributes(info).find(|(k, _)| *k == IFLA_INFO_KIND))
+        .map(|(_, kind)| {
+            let kind = kind.split(|&b| b == 0).next().unwrap_or_default();
+            String::from_utf8_lossy(kind).into_owned()
+        });
+    Ok(Some(Link {
+        ifindex,
+        name: device.name,
+        kind,
+        loopback: device.loopback,
+    }))
+}
+
+/// RTM_NEWROUTE: a unicast route of the main table as (destination, prefix length, oif).
+fn parse_route(payload: &[u8]) -> Result<Option<(IpAddr, u8, u32)>, String> {
+    if payload.len() < RTMSG_LEN {
+        return Err(format!("route record of {} bytes", payload.len()));
+    }
+    let (family, prefix_len, table, kind) = (payload[0], payload[1], payload[4], payload[7]);
+    let mut table = u32::from(table);
+    let mut destination = None;
+    let mut oif = 0;
+    for (attribute, data) in attributes(&payload[RTMSG_LEN..]) {
+        match (attribute, family, data.len()) {
+            (RTA_DST, AF_INET, 4) => destination = Some(IpAddr::V4(ipv4(data))),
+            (RTA_DST, AF_INET6, 16) => destination = Some(IpAddr::V6(ipv6(data))),
+            (RTA_OIF, _, 4) => oif = u32_at(data, 0),
+            (RTA_TABLE, _, 4) => table = u32_at(data, 0),
+            _ => {}
+        }
+    }
+    if kind != RTN_UNICAST || table != RT_TABLE_MAIN {
+        return Ok(None);
+    }
+    let destination = match (destination, family) {
+        (Some(d), _) => d,
+        // A default route has no RTA_DST.
+        (None, AF_INET) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        (None, AF_INET6) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        (None, _) => return Ok(None),
+    };
+    Ok(Some((destination, prefix_len, oif)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -831,5 +939,55 @@ mod tests {
         assert_eq!(u32_at(&r, 0) as usize, r.len());
         assert_eq!((r[16], r[17]), (AF_INET6, libc::IPPROTO_TCP as u8));
         assert_eq!(u32_at(&r, 20), 1 << TCP_LISTEN);
+    }
+
+    #[test]
+    fn link_kind_comes_from_linkinfo() {
+        let mut b = vec![0u8; IFINFOMSG_LEN];
+        b[4..8].copy_from_slice(&7u32.to_ne_bytes());
+        b.extend_from_slice(&8u16.to_ne_bytes());
+        b.extend_from_slice(&IFLA_IFNAME.to_ne_bytes());
+        b.extend_from_slice(b"mv0\0");
+        // IFLA_LINKINFO { IFLA_INFO_KIND "macvlan" }
+        b.extend_from_slice(&16u16.to_ne_bytes());
+        b.extend_from_slice(&(IFLA_LINKINFO | 0x8000).to_ne_bytes());
+        b.extend_from_slice(&12u16.to_ne_bytes());
+        b.extend_from_slice(&IFLA_INFO_KIND.to_ne_bytes());
+        b.extend_from_slice(b"macvlan\0");
+        let link = parse_link_kind(&b).unwrap().unwrap();
+        assert_eq!(
+            (link.ifindex, link.name.as_str(), link.kind.as_deref()),
+            (7, "mv0", Some("macvlan"))
+        );
+        assert!(!link.loopback);
+    }
+
+    #[test]
+    fn routes_of_the_main_table_only() {
+        let route = |table: u8, kind: u8, dst: Option<[u8; 4]>, len: u8| {
+            let mut b = vec![AF_INET, len, 0, 0, table, 0, 0, kind, 0, 0, 0, 0];
+            if let Some(dst) = dst {
+                b.extend_from_slice(&8u16.to_ne_bytes());
+                b.extend_from_slice(&RTA_DST.to_ne_bytes());
+                b.extend_from_slice(&dst);
+            }
+            b.extend_from_slice(&8u16.to_ne_bytes());
+            b.extend_from_slice(&RTA_OIF.to_ne_bytes());
+            b.extend_from_slice(&3u32.to_ne_bytes());
+            b
+        };
+        assert_eq!(
+            parse_route(&route(254, RTN_UNICAST, Some([10, 250, 1, 0]), 24)).unwrap(),
+            Some(("10.250.1.0".parse().unwrap(), 24, 3))
+        );
+        assert_eq!(
+            parse_route(&route(254, RTN_UNICAST, None, 0)).unwrap(),
+            Some(("0.0.0.0".parse().unwrap(), 0, 3))
+        );
+        assert_eq!(
+            parse_route(&route(255, 2, Some([10, 0, 0, 1]), 32)).unwrap(),
+            None
+        );
+        assert!(parse_route(&[0; 4]).is_err());
     }
 }

@@ -10,6 +10,7 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::socket::Forwarding;
 
 /// Where the range lives, relative to the proc root.
 pub const LOCAL_PORT_RANGE: &str = "sys/net/ipv4/ip_local_port_range";
@@ -55,6 +56,24 @@ pub fn ephemeral_ports(proc_root: &Path) -> Result<EphemeralPorts, Error> {
         range,
         source: Some(path),
     })
+}
+
+/// Where the forwarding switches live, relative to the proc root.
+pub const IPV4_FORWARD: &str = "sys/net/ipv4/ip_forward";
+pub const IPV6_FORWARD: &str = "sys/net/ipv6/conf/all/forwarding";
+
+/// Whether the namespace whose proc this is forwards IPv4 and IPv6. /proc/sys/net shows
+/// the reading thread's namespace: portaudit's own, the host. A file that cannot be read
+/// or parsed counts as on (a routed namespace is then reachable, never contained on a
+/// guess).
+pub fn forwarding(proc_root: &Path) -> Forwarding {
+    let on = |file: &str| {
+        std::fs::read_to_string(proc_root.join(file)).map_or(true, |text| text.trim() != "0")
+    };
+    Forwarding {
+        ipv4: on(IPV4_FORWARD),
+        ipv6: on(IPV6_FORWARD),
+    }
 }
 
 /// `"32768\t60999\n"`: two port numbers, low then high.
@@ -103,5 +122,20 @@ mod tests {
             Some(Path::new("/proc/sys/net/ipv4/ip_local_port_range"))
         );
         assert!(ports.range.start() <= ports.range.end());
+    }
+
+    #[test]
+    fn forwarding_off_only_when_it_says_0() {
+        let dir = crate::collect::testdir::TempDir::new("forwarding");
+        assert_eq!(forwarding(&dir.0), Forwarding::default(), "unreadable: on");
+        dir.write(IPV4_FORWARD, b"0\n");
+        dir.write(IPV6_FORWARD, b"1\n");
+        assert_eq!(
+            forwarding(&dir.0),
+            Forwarding {
+                ipv4: false,
+                ipv6: true
+            }
+        );
     }
 }

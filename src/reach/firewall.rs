@@ -21,9 +21,10 @@ use serde_json::Value;
 use crate::socket::Protocol;
 
 /// Which hook a new connection from outside passes: input for the host's own sockets,
-/// forward for DNAT-ed traffic to another namespace.
+/// forward for DNAT-ed and routed traffic to another namespace (after prerouting).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hook {
+    Prerouting,
     Input,
     Forward,
 }
@@ -31,20 +32,24 @@ pub enum Hook {
 impl Hook {
     pub fn name(self) -> &'static str {
         match self {
+            Hook::Prerouting => "prerouting",
             Hook::Input => "input",
             Hook::Forward => "forward",
         }
     }
 }
 
-/// One way in: a destination address, and the interface the packet arrives on (`None`:
-/// any interface but loopback).
+/// One way in: a destination address, the interface the packet arrives on (`None`: any
+/// interface but loopback), and in the forward hook the one it leaves by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destination {
     /// The packet's destination address; unspecified (`0.0.0.0`/`::`) when any host
     /// address (a rule on the address cannot be evaluated then).
     pub address: IpAddr,
     pub device: Option<String>,
+    /// Forward hook: the interface it is forwarded out of (`None`: some interface, never
+    /// loopback). The input and prerouting hooks have none: `oif` matches nothing there.
+    pub out_device: Option<String>,
 }
 
 /// A port the nat prerouting hook rewrites to another address (a "published" port).
@@ -563,6 +568,7 @@ mod tests {
         let at = [Destination {
             address: "10.1.1.1".parse().unwrap(),
             device: None,
+            out_device: None,
         }];
         for protocol in [Protocol::Tcp, Protocol::Udp] {
             let judgement = ruleset.judge(Hook::Input, protocol, 1, &at);

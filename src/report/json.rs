@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::audit::{Audit, Basis, Drift, Finding, Key, Severity, Verdict};
 use crate::classify::{self, Exposure, Scope};
-use crate::socket::{Family, FirewallVerdict, Listening, Protocol, Via};
+use crate::socket::{Family, FirewallVerdict, Listening, Protocol, Via, Way};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -151,6 +151,20 @@ pub(super) struct Socket<'a> {
     unit_service: Option<&'a str>,
     /// The kernel facility holding a socket no process holds (`vxlan vx0`).
     kernel: Option<&'a str>,
+    /// Every way in from outside, each with the firewall's answer on it; empty when none.
+    ways_in: Vec<WayIn<'a>>,
+}
+
+#[derive(Serialize)]
+struct WayIn<'a> {
+    via: Way,
+    /// Where a client sends the connection; unspecified when any of the host's addresses.
+    address: String,
+    port: u16,
+    /// The interface it arrives on (direct) or is forwarded out of (routed); null: any.
+    interface: Option<&'a str>,
+    /// Null when the ruleset was not to be read.
+    firewall: Option<FirewallVerdict>,
 }
 
 #[derive(Serialize)]
@@ -307,6 +321,17 @@ pub(super) fn socket(f: &Finding) -> Socket<'_> {
         unit: f.listener.unit.as_deref(),
         unit_service: f.listener.unit_service.as_deref(),
         kernel: f.listener.kernel.as_deref(),
+        ways_in: f
+            .ways_in
+            .iter()
+            .map(|w| WayIn {
+                via: w.via,
+                address: w.address.to_string(),
+                port: w.port,
+                interface: w.interface.as_deref(),
+                firewall: w.firewall,
+            })
+            .collect(),
     }
 }
 

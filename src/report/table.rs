@@ -14,7 +14,7 @@ use super::escape::{bytes_for_terminal, for_terminal};
 use crate::audit::{Advice, Audit, Drift, Finding, Key, Verdict};
 use crate::baseline;
 
-use crate::socket::{Collector, Family, Listener, Listening, Process, Via};
+use crate::socket::{Collector, Family, Listener, Listening, Process, Via, Way};
 
 /// Owners shown per row; the rest are counted (`+6`). JSON lists them all.
 const SHOWN_PROCESSES: usize = 2;
@@ -190,9 +190,31 @@ fn address(f: &Finding) -> String {
             }
         }
         None => match place {
-            Some(place) => format!("{own} in {place}"),
+            Some(place) => format!("{own} in {place}{}", reached(f)),
             None => own,
         },
+    }
+}
+
+/// How the outside reaches a socket of another namespace that nothing publishes:
+/// `, routed via vh0`, `, direct on mv0` (its own link); nothing when contained.
+fn reached(f: &Finding) -> String {
+    let mut ways: Vec<String> = Vec::new();
+    for way in &f.ways_in {
+        let text = match (way.via, &way.interface) {
+            (Way::Routed, Some(device)) => format!("routed via {}", for_terminal(device)),
+            (Way::Direct, Some(device)) => format!("direct on {}", for_terminal(device)),
+            (Way::Dnat | Way::Proxy, _) => format!("{} {}", way.via.name(), way.port),
+            (via, None) => via.name().to_string(),
+        };
+        if !ways.contains(&text) {
+            ways.push(text);
+        }
+    }
+    if ways.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", ways.join(", "))
     }
 }
 

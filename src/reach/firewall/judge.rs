@@ -54,6 +54,7 @@ struct Packet<'a> {
     /// `None`: the destination is "any host address".
     daddr: Option<IpAddr>,
     device: Option<&'a str>,
+    out_device: Option<&'a str>,
 }
 
 /// What a match's left side is for this packet.
@@ -146,6 +147,7 @@ impl Ruleset {
             port,
             daddr: (!address.is_unspecified()).then_some(address),
             device: destination.device.as_deref(),
+            out_device: destination.out_device.as_deref(),
         };
         let mut bases: Vec<(i64, usize)> = self
             .chains
@@ -563,6 +565,9 @@ fn left_value<'a>(packet: &Packet<'a>, left: &Value) -> Left<'a> {
             "protocol" if packet.v6 => Left::Symbol("ip6", Some(0x86dd)),
             "protocol" => Left::Symbol("ip", Some(0x0800)),
             "iifname" | "iif" => Left::Device(packet.device),
+            // Only a forwarded packet has an output interface before routing is done.
+            "oifname" | "oif" if packet.hook == Hook::Forward => Left::Device(packet.out_device),
+            "oifname" | "oif" => Left::Absent,
             _ => unknown(),
         },
         "ct" if field("key") == "state" => Left::Symbol("new", Some(8)),
@@ -666,6 +671,7 @@ mod tests {
         Destination {
             address: address.parse().unwrap(),
             device: device.map(str::to_owned),
+            out_device: None,
         }
     }
 

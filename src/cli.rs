@@ -146,6 +146,11 @@ pub struct Cli {
     /// Let sockets pass that the host firewall drops on every way in (verdict `filtered`)
     #[arg(long)]
     trust_firewall: bool,
+
+    /// Fit the table to COLS columns (0: never cut a row) [default: on a terminal, its
+    /// width, or COLUMNS when set; piped, rows are never cut]
+    #[arg(long, value_name = "COLS")]
+    width: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -188,6 +193,8 @@ pub struct Config {
     pub policy: Policy,
     pub format: Format,
     pub color: bool,
+    /// The columns the table fits; `None`: rows are never cut.
+    pub width: Option<usize>,
     /// `--save-baseline FILE`.
     pub save_baseline: Option<PathBuf>,
     /// `--baseline FILE`, read and checked.
@@ -221,10 +228,17 @@ impl Cli {
             None => None,
         };
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let terminal = std::io::stdout().is_terminal();
         let color = match self.color {
             Color::Always => true,
             Color::Never => false,
-            Color::Auto => !no_color && std::io::stdout().is_terminal(),
+            Color::Auto => !no_color && terminal,
+        };
+        let width = match self.width {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None if terminal => crate::report::terminal_width(),
+            None => None,
         };
         let format = match (self.json, self.format) {
             (true, _) | (false, Some(FormatArg::Json)) => Format::Json,
@@ -257,6 +271,7 @@ impl Cli {
             policy,
             format,
             color,
+            width,
             save_baseline: self.save_baseline,
             baseline,
             collect,

@@ -9,6 +9,7 @@
 //!   a sandbox that refuses netlink.
 //! - `containers`: a host and a container namespace joined by a veth, nftables DNAT and
 //!   filter rules, a docker-proxy look-alike (root).
+//! - `table`: the table fitted to a terminal's width, piped whole, partial owners.
 
 mod netns;
 mod util;
@@ -24,3 +25,4 @@ mod live;
 mod names;
 mod policy;
 mod privilege;
+mod table;

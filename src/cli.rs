@@ -31,6 +31,8 @@ pub struct Config {
     pub policy: Policy,
     pub format: Format,
     pub color: bool,
+    /// The columns the table fits; `None`: rows are never cut.
+    pub width: Option<usize>,
     /// `--save-baseline FILE`.
     pub save_baseline: Option<PathBuf>,
     /// `--baseline FILE`, read and checked.
@@ -82,10 +84,17 @@ impl Cli {
             None => None,
         };
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let terminal = std::io::stdout().is_terminal();
         let color = match self.color {
             Color::Always => true,
             Color::Never => false,
-            Color::Auto => !no_color && std::io::stdout().is_terminal(),
+            Color::Auto => !no_color && terminal,
+        };
+        let width = match self.width {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None if terminal => crate::report::terminal_width(),
+            None => None,
         };
         let format = match (self.json, self.format) {
             (true, _) | (false, Some(FormatArg::Json)) => Format::Json,
@@ -118,6 +127,7 @@ impl Cli {
             policy,
             format,
             color,
+            width,
             save_baseline: self.save_baseline,
             baseline,
             collect,

@@ -50,7 +50,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
     if let Some(path) = &config.save_baseline {
         baseline::save(&audit, path)?;
     }
-    report::print(&audit, config.format, config.color)?;
+    report::print(&audit, config.format, config.color, config.width)?;
     Ok(audit.outcome)
 }
 

@@ -20,6 +20,7 @@
 //!   facility holding a socket no process holds (a VXLAN device, root), `--proc-root`.
 //! - `watch`: `--watch` polling the live kernel: events as listeners come and go, a
 //!   firewall rule that changes a verdict (root), signals, memory over many polls.
+//! - `table`: the table fitted to a terminal's width, piped whole, partial owners.
 
 mod netns;
 mod util;
@@ -39,7 +40,8 @@ mod names;
 mod outcome;
 mod policy;
 mod privilege;
+mod reach;
 mod shapes;
+mod table;
 mod units;
 mod watch;
-mod reach;

@@ -154,6 +154,11 @@ pub struct Cli {
     /// SIGTERM, then exits 0
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     pub(crate) watch: Option<String>,
+
+    /// Fit the table to COLS columns (0: never cut a row) [default: on a terminal, its
+    /// width, or COLUMNS when set; piped, rows are never cut]
+    #[arg(long, value_name = "COLS")]
+    pub(crate) width: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -8,10 +8,13 @@
 mod escape;
 mod event;
 mod json;
+mod layout;
 mod prometheus;
 mod table;
+#[cfg(test)]
+mod tests;
 
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 
 use crate::audit::Audit;
 use crate::error::{Error, describe_io};
@@ -26,22 +29,24 @@ pub enum Format {
     Prometheus,
 }
 
-/// Write the report to stdout and the warnings to stderr.
-pub fn print(audit: &Audit, format: Format, color: bool) -> Result<(), Error> {
-    let mut stdout = io::stdout().lock();
+/// Write the report to stdout and the warnings to stderr. `width`: the columns the
+/// table fits, `None` for whole rows (see [`terminal_width`]).
+pub fn print(
+    audit: &Audit,
+    format: Format,
+    color: bool,
+    width: Option<usize>,
+) -> Result<(), Error> {
+    let mut stdout = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let written = match format {
+        Format::Table => table::render(audit, color, width, &mut stdout),
         // Written as it is encoded: a big report is never held whole.
-        Format::Json => {
-            let mut out = io::BufWriter::with_capacity(64 * 1024, &mut stdout);
-            json::write(audit, &mut out).and_then(|()| out.flush())
+        Format::Json => json::write(audit, &mut stdout),
+        Format::Prometheus => {
+            stdout.write_all(prometheus::render(audit, std::time::SystemTime::now()).as_bytes())
         }
-        Format::Table => write_text(&mut stdout, &table::render(audit, color)),
-        Format::Prometheus => write_text(
-            &mut stdout,
-            &prometheus::render(audit, std::time::SystemTime::now()),
-        ),
     };
-    match written {
+    match written.and_then(|()| stdout.flush()) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
         Err(e) => {
@@ -60,10 +65,6 @@ pub fn print(audit: &Audit, format: Format, color: bool) -> Result<(), Error> {
         );
     }
     Ok(())
-}
-
-fn write_text(out: &mut impl Write, text: &str) -> io::Result<()> {
-    out.write_all(text.as_bytes()).and_then(|()| out.flush())
 }
 
 /// `--watch`: write one poll's events to stdout at once, one line each. `Ok(false)` when
@@ -100,4 +101,28 @@ pub fn warn(message: &str) {
         "portaudit: warning: {}",
         escape::for_terminal(message)
     );
+}
+
+/// The width of the terminal on stdout: `COLUMNS` when it is a positive number (a user's
+/// override, as for ls), else what the terminal says (TIOCGWINSZ); `None` when neither
+/// says (a pty with no size). Asked only when stdout is a terminal.
+pub fn terminal_width() -> Option<usize> {
+    let columns = std::env::var("COLUMNS").ok();
+    if let Some(n) = columns.and_then(|c| c.trim().parse::<usize>().ok())
+        && n > 0
+    {
+        return Some(n);
+    }
+    window_width()
+}
+
+#[cfg(target_os = "linux")]
+fn window_width() -> Option<usize> {
+    let size = rustix::termios::tcgetwinsize(io::stdout()).ok()?;
+    Some(usize::from(size.ws_col)).filter(|&n| n > 0)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn window_width() -> Option<usize> {
+    None
 }

@@ -4,40 +4,81 @@
 //! Sockets that share protocol, address, port and owner uid (an SO_REUSEPORT group:
 //! nginx workers, a DNS server's threads) are one service to a person: they share a
 //! row, which counts them (`(4 sockets)`). The JSON keeps every socket.
+//!
+//! Given a width (a terminal's), every line fits it: columns shorten or drop in the
+//! order of [`STEPS`] and the prose wraps at spaces (see layout.rs). Without one (piped
+//! output) each row is one whole line, for grep.
 
 use std::borrow::Cow;
-use std::fmt::Write;
-
-use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::net::IpAddr;
 
 use super::escape::{bytes_for_terminal, for_terminal};
+use super::layout::{self, Cell, Grid, Step, Tone};
 use crate::audit::{Advice, Audit, Drift, Finding, Key, Verdict};
 use crate::baseline;
 
-use crate::socket::{Collector, Family, Listener, Listening, Process, Via, Way};
+use crate::socket::{Collector, Family, Listener, Listening, Process, Protocol, Via, Way};
 
 /// Owners shown per row; the rest are counted (`+6`). JSON lists them all.
 const SHOWN_PROCESSES: usize = 2;
 
-pub fn render(audit: &Audit, color: bool) -> String {
-    let mut out = String::new();
+/// What gives way, in order, when the table is wider than the terminal: each step is
+/// taken only while the table still does not fit (README, "Usage", says the same).
+const STEPS: &[Step] = &[
+    // The address says it (0.0.0.0, 127.0.0.1).
+    Step::Drop("Scope"),
+    Step::Shorten("Rule"),
+    // Namespace labels and publish targets, then the bind address alone.
+    Step::Shorten("Local Address"),
+    // Later owners, `+N`, `(N sockets)`: the first `pid/name` stays.
+    Step::Shorten("Process"),
+    Step::Drop("User"),
+    Step::Drop("Rule"),
+    // `(ephemeral)`, `(new)`: the verdict stays.
+    Step::Shorten("Verdict"),
+    Step::Drop("Firewall"),
+    // Past here names and then addresses are cut, with `…`.
+    Step::Cut("Process"),
+    Step::Cut("Local Address"),
+];
+
+/// The table, then the prose under it. `width`: the columns to fit, `None` for rows
+/// that are never cut (piped output).
+pub fn render(
+    audit: &Audit,
+    color: bool,
+    width: Option<usize>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut prose = String::new();
     if audit.findings.is_empty() {
-        out.push_str("No listening sockets.\n");
+        prose.push_str("No listening sockets.\n");
     } else {
-        out.push_str(&table(audit, color).trim_fmt());
-        out.push('\n');
+        let grid = table(audit);
+        let fit = grid.fit(width, STEPS);
+        grid.write(&fit, color, out)?;
+        let dropped = grid.dropped(&fit);
+        if let (Some(width), false) = (width, dropped.is_empty()) {
+            let _ = writeln!(
+                prose,
+                "Not shown at {width} columns: {} (--width 0 shows all)",
+                dropped.join(", ")
+            );
+        }
     }
-    out.push_str(&footer(audit));
-    out.push_str(&collector_note(audit));
-    out.push_str(&namespaces_note(audit));
-    out.push('\n');
-    out.push_str(&summary(audit));
-    out.push('\n');
-    out
+    prose.push_str(&footer(audit));
+    prose.push_str(&collector_note(audit));
+    prose.push_str(&namespaces_note(audit));
+    prose.push('\n');
+    prose.push_str(&summary(audit));
+    prose.push('\n');
+    out.write_all(layout::wrap(&prose, width).as_bytes())
 }
 
-fn table(audit: &Audit, color: bool) -> Table {
-    let mut table = Table::new();
+fn table(audit: &Audit) -> Grid {
     let mut header = vec![
         "Proto",
         "Local Address",
@@ -56,65 +97,58 @@ fn table(audit: &Audit, color: bool) -> Table {
     if audit.firewall_read {
         header.push("Firewall");
     }
-    table.load_style(presets::NOTHING).set_header(header);
-    if color {
-        table.enforce_styling();
-    }
+    let mut grid = Grid::new(&header);
     for group in groups(audit) {
         let finding = group.finding;
-        let l = &finding.listener;
-        let mut verdict = if finding.fails {
-            finding.verdict.name().to_uppercase()
-        } else {
-            finding.verdict.name().to_string()
-        };
-        verdict.push_str(&notes(finding));
         let mut cells = vec![
-            proto(l),
+            Cell::new(proto(&finding.listener)),
             address(finding),
-            finding.port().to_string(),
-            finding.scope.name().to_string(),
+            Cell::new(finding.port().to_string()),
+            Cell::new(finding.scope.name()),
             processes(&group),
-            user(finding),
-            verdict,
+            Cell::new(user(finding)),
+            verdict(finding),
         ];
         if show_rule {
-            cells.push(for_terminal(finding.rule.as_deref().unwrap_or("-")).into_owned());
+            cells.push(rule(finding));
         }
         if audit.firewall_read {
-            cells.push(
-                finding
-                    .firewall
-                    .as_ref()
-                    .map_or("-", |j| j.verdict.name())
-                    .to_string(),
-            );
+            cells.push(Cell::new(
+                finding.firewall.as_ref().map_or("-", |j| j.verdict.name()),
+            ));
         }
-        table.add_row(
-            cells
-                .into_iter()
-                .map(|text| style(Cell::new(text), finding, color)),
-        );
+        grid.push(cells, tone(finding));
     }
-    for column in table.column_iter_mut() {
-        column.set_padding((0, 2));
-    }
-    // Fit a terminal's width; a pty that reports no size (width 0) or a pipe gets full rows.
-    if table.width().is_some_and(|w| w >= 40) {
-        table.set_content_arrangement(ContentArrangement::Dynamic);
-    }
-    table
+    grid
 }
 
-fn style(cell: Cell, finding: &Finding, color: bool) -> Cell {
-    if !color {
-        return cell;
-    }
+fn tone(finding: &Finding) -> Tone {
     match finding.verdict {
-        _ if finding.fails => cell.fg(Color::Red).add_attribute(Attribute::Bold),
-        Verdict::Internal => cell.fg(Color::Yellow),
-        _ => cell,
+        _ if finding.fails => Tone::Failing,
+        Verdict::Internal => Tone::Warning,
+        _ => Tone::Plain,
     }
+}
+
+/// The label of the rule that decided, `-` for none. A label is words a person wrote:
+/// a narrow column keeps the first ones.
+fn rule(finding: &Finding) -> Cell {
+    let label = for_terminal(finding.rule.as_deref().unwrap_or("-"));
+    let mut words = label.split(' ');
+    let first = words.next().unwrap_or_default();
+    words.fold(Cell::new(first), |cell, word| {
+        cell.more(&format!(" {word}"))
+    })
+}
+
+/// `EXPOSED` in capitals when it fails, then its notes.
+fn verdict(finding: &Finding) -> Cell {
+    let name = if finding.fails {
+        finding.verdict.name().to_uppercase()
+    } else {
+        finding.verdict.name().to_string()
+    };
+    Cell::new(name).more(&notes(finding))
 }
 
 /// netstat's names: tcp, tcp6, udp, udp6; and, as BSD's netstat says it, `tcp46` for a
@@ -136,8 +170,9 @@ fn proto(l: &Listener) -> String {
 
 /// The bind address, with `%DEVICE` when bound to one (as `ss` writes it). Where the
 /// host publishes it, the host side, then who answers: `0.0.0.0 → netns 4026532301
-/// (docker web) 10.88.0.2:80`. A socket in another namespace names it.
-fn address(f: &Finding) -> String {
+/// (docker web) 10.88.0.2:80`. A socket in another namespace names it. Each addition is
+/// a part a narrow column may leave out.
+fn address(f: &Finding) -> Cell {
     let l = &f.listener;
     let own = match &l.detail.device {
         Some(device) => format!("{}%{}", l.address, for_terminal(&device.name)),
@@ -148,7 +183,6 @@ fn address(f: &Finding) -> String {
         .as_ref()
         .filter(|n| !n.host || f.published.is_some())
         .map(|n| {
-            let mut place = format!("netns {}", n.inode);
             let label = match (&l.container, &n.name) {
                 (Some(c), _) => Some(format!(
                     "{} {}",
@@ -158,42 +192,43 @@ fn address(f: &Finding) -> String {
                 (None, Some(name)) => Some(name.clone()),
                 (None, None) => None,
             };
-            if let Some(label) = label {
-                let _ = write!(place, " ({})", for_terminal(&label));
-            }
-            place
+            let label = label.map_or_else(String::new, |l| format!(" ({})", for_terminal(&l)));
+            (format!("netns {}", n.inode), label)
         });
-    match &f.published {
-        Some(host) => {
-            // Where the publish sends connections: the target, not a wildcard bind.
-            let shown = if l.address.is_unspecified() {
-                host.target.to_string()
-            } else {
-                own
-            };
-            let target = match host.target {
-                std::net::IpAddr::V6(_) => format!("[{shown}]:{}", l.port),
-                std::net::IpAddr::V4(_) => format!("{shown}:{}", l.port),
-            };
-            let answer = match f.listening {
-                Listening::Yes => String::new(),
-                Listening::No => " (nothing listens)".to_string(),
-                Listening::Unknown => " (not audited)".to_string(),
-            };
-            let via = match host.via {
-                Via::Dnat { .. } => "",
-                Via::Proxy { .. } => " via docker-proxy",
-            };
-            match place {
-                Some(place) => format!("{} → {place} {target}{answer}{via}", host.address),
-                None => format!("{} → {target}{answer}{via}", host.address),
-            }
-        }
-        None => match place {
-            Some(place) => format!("{own} in {place}{}", reached(f)),
-            None => own,
-        },
-    }
+    let Some(host) = &f.published else {
+        return match place {
+            Some((netns, label)) => Cell::new(own)
+                .more(&format!(" in {netns}"))
+                .more(&label)
+                .more(&reached(f)),
+            None => Cell::new(own),
+        };
+    };
+    // Where the publish sends connections: the target, not a wildcard bind.
+    let shown = if l.address.is_unspecified() {
+        host.target.to_string()
+    } else {
+        own
+    };
+    let target = match host.target {
+        IpAddr::V6(_) => format!(" [{shown}]:{}", l.port),
+        IpAddr::V4(_) => format!(" {shown}:{}", l.port),
+    };
+    let answer = match f.listening {
+        Listening::Yes => "",
+        Listening::No => " (nothing listens)",
+        Listening::Unknown => " (not audited)",
+    };
+    let via = match host.via {
+        Via::Dnat { .. } => "",
+        Via::Proxy { .. } => " via docker-proxy",
+    };
+    let cell = Cell::new(host.address.to_string()).more(" →");
+    let cell = match place {
+        Some((netns, label)) => cell.more(&format!(" {netns}")).more(&label),
+        None => cell,
+    };
+    cell.more(&target).more(answer).more(via)
 }
 
 /// How the outside reaches a socket of another namespace that nothing publishes:
@@ -222,7 +257,6 @@ fn reached(f: &Finding) -> String {
 fn short_id(id: &str) -> String {
     id.chars().take(12).collect()
 }
-
 /// One line on what the collector could see, and where the wildcard binds are reachable.
 fn collector_note(audit: &Audit) -> String {
     match audit.collector {
@@ -238,16 +272,21 @@ fn collector_note(audit: &Audit) -> String {
             line
         }
         Collector::Netlink => {
-            let mut reach: Vec<String> = Vec::new();
+            // The host's few addresses, once each, in the order first seen.
+            let mut seen: Vec<(&IpAddr, &str)> = Vec::new();
             let host = |f: &&Finding| f.listener.netns.as_ref().is_none_or(|n| n.host);
             for f in audit.findings.iter().filter(host) {
                 for h in f.listener.detail.reachable_on.iter().flatten() {
-                    let item = format!("{} ({})", h.address, for_terminal(&h.device));
-                    if !reach.contains(&item) {
-                        reach.push(item);
+                    let item = (&h.address, h.device.as_str());
+                    if !seen.contains(&item) {
+                        seen.push(item);
                     }
                 }
             }
+            let reach: Vec<String> = seen
+                .iter()
+                .map(|(address, device)| format!("{address} ({})", for_terminal(device)))
+                .collect();
             if reach.is_empty() {
                 "Read with netlink sock_diag".to_string()
             } else {
@@ -289,45 +328,44 @@ struct Group<'a> {
     complete: bool,
 }
 
+/// What the sockets of one row share, besides where the host publishes them and the
+/// verdict (compared within the few groups that share this).
+type GroupKey = (Protocol, Family, IpAddr, u16, u32, Option<u64>);
+
 fn groups(audit: &Audit) -> Vec<Group<'_>> {
     let mut groups: Vec<Group> = Vec::new();
+    let mut index: HashMap<GroupKey, Vec<usize>> = HashMap::new();
     for finding in &audit.findings {
         let l = &finding.listener;
-        let same = |g: &&mut Group| {
-            let first = &g.finding.listener;
-            let netns = |l: &Listener| l.netns.as_ref().map(|n| n.inode);
-            (
-                first.protocol,
-                first.family,
-                first.address,
-                first.port,
-                first.uid,
-                netns(first),
-                &g.finding.published,
-                g.finding.verdict,
-            ) == (
-                l.protocol,
-                l.family,
-                l.address,
-                l.port,
-                l.uid,
-                netns(l),
-                &finding.published,
-                finding.verdict,
-            )
-        };
-        match groups.iter_mut().find(same) {
-            Some(group) => {
+        let key = (
+            l.protocol,
+            l.family,
+            l.address,
+            l.port,
+            l.uid,
+            l.netns.as_ref().map(|n| n.inode),
+        );
+        let candidates = index.entry(key).or_default();
+        let same = candidates.iter().copied().find(|&i| {
+            let first = groups[i].finding;
+            (&first.published, first.verdict) == (&finding.published, finding.verdict)
+        });
+        match same {
+            Some(i) => {
+                let group = &mut groups[i];
                 group.sockets += 1;
                 group.processes.extend(&l.processes);
                 group.complete &= l.processes_complete;
             }
-            None => groups.push(Group {
-                finding,
-                sockets: 1,
-                processes: l.processes.iter().collect(),
-                complete: l.processes_complete,
-            }),
+            None => {
+                candidates.push(groups.len());
+                groups.push(Group {
+                    finding,
+                    sockets: 1,
+                    processes: l.processes.iter().collect(),
+                    complete: l.processes_complete,
+                });
+            }
         }
     }
     for group in &mut groups {
@@ -337,45 +375,48 @@ fn groups(audit: &Audit) -> Vec<Group<'_>> {
     groups
 }
 
-/// `pid/name` of the first owners and how many more, then the systemd unit; `kernel:
-/// vxlan vx0` for a socket a kernel facility holds; `-` when there are none, `?` when we
-/// could not see them.
-fn processes(group: &Group) -> String {
+/// `pid/name` of the first owners and how many more; `-` when there are none, `?` when
+/// we could not see them, `+?` after those we saw when there may be others.
+fn processes(group: &Group) -> Cell {
     let l = &group.finding.listener;
-    let mut text = if let (true, Some(kernel)) = (group.processes.is_empty(), &l.kernel) {
-        format!("kernel: {}", for_terminal(kernel))
-    } else if group.processes.is_empty() {
-        if group.complete { "-" } else { "?" }.to_string()
-    } else {
-        group
-            .processes
-            .iter()
-            .take(SHOWN_PROCESSES)
-            .map(|p| format!("{}/{}", p.pid, bytes_for_terminal(&p.comm)))
-            .collect::<Vec<_>>()
-            .join(", ")
+    let mut shown = group.processes.iter().take(SHOWN_PROCESSES);
+    let mut cell = match shown.next() {
+        None if l.kernel.is_some() => Cell::new(format!(
+            "kernel: {}",
+            for_terminal(l.kernel.as_deref().unwrap_or(""))
+        )),
+        None if group.complete => Cell::new("-"),
+        None => Cell::new("?"),
+        Some(p) => Cell::new(owner(p)),
     };
+    for p in shown {
+        cell = cell.more(&format!(", {}", owner(p)));
+    }
     if group.processes.len() > SHOWN_PROCESSES {
-        let _ = write!(text, " +{}", group.processes.len() - SHOWN_PROCESSES);
+        cell = cell.more(&format!(" +{}", group.processes.len() - SHOWN_PROCESSES));
+    }
+    if !group.processes.is_empty() && !group.complete {
+        cell = cell.more(" +?");
     }
     match (&l.unit, &l.unit_service) {
         (Some(unit), Some(service)) => {
-            let _ = write!(
-                text,
+            cell = cell.more(&format!(
                 " ({} for {})",
                 for_terminal(unit),
                 for_terminal(service)
-            );
+            ));
         }
-        (Some(unit), None) => {
-            let _ = write!(text, " ({})", for_terminal(unit));
-        }
+        (Some(unit), None) => cell = cell.more(&format!(" ({})", for_terminal(unit))),
         _ => {}
     }
     if group.sockets > 1 {
-        let _ = write!(text, " ({} sockets)", group.sockets);
+        cell = cell.more(&format!(" ({} sockets)", group.sockets));
     }
-    text
+    cell
+}
+
+fn owner(p: &Process) -> String {
+    format!("{}/{}", p.pid, bytes_for_terminal(&p.comm))
 }
 
 fn user(f: &Finding) -> String {
@@ -513,7 +554,8 @@ fn summary(audit: &Audit) -> String {
 
 /// `PORT/PROTO NAME` for each finding picked, once each.
 fn items(audit: &Audit, pick: impl Fn(&Finding) -> bool) -> String {
-    let mut items: Vec<String> = Vec::new();
+    let mut items = String::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for f in audit.findings.iter().filter(|f| pick(f)) {
         let l = &f.listener;
         let mut names: Vec<Cow<str>> = l
@@ -530,11 +572,16 @@ fn items(audit: &Audit, pick: impl Fn(&Finding) -> bool) -> String {
             names.join(",")
         };
         let item = format!("{}/{} {owner}", f.port(), l.protocol.name());
-        if !items.contains(&item) {
-            items.push(item);
+        if seen.contains(&item) {
+            continue;
         }
+        if !items.is_empty() {
+            items.push_str(", ");
+        }
+        items.push_str(&item);
+        seen.insert(item);
     }
-    items.join(", ")
+    items
 }
 
 /// `PORT/PROTO CLASS EXECUTABLE`: one baseline key, as the drift lines name it.

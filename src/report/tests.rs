@@ -1,0 +1,355 @@
+//! Snapshots of the table at 80, 120 and 200 columns and piped, from an audit built
+//! here: long IPv6 addresses, hostile and non-UTF-8 names, owners we could only partly
+//! see, a reuseport group, namespaces and publishes, the rule and firewall columns.
+//! Every line of a fitted table must fit; no name or address may be split.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use unicode_width::UnicodeWidthStr;
+
+use super::table;
+use crate::audit::{
+    self, Advice, Audit, Basis, Context, Drift, Finding, Judged, Mode, Severity, Verdict,
+};
+use crate::classify::classify;
+use crate::socket::{
+    Collector, Container, Device, FirewallVerdict, HostAddress, Judgement, Listener, Listening,
+    NamespaceSeen, Netns, Process, Protocol, Published, Via,
+};
+
+/// Our own advice, so that edits to the real table do not move these snapshots.
+fn advice() -> Advice {
+    Advice {
+        service: "memcached".into(),
+        severity: Severity::Critical,
+        why: "UDP memcached answers spoofed requests with replies up to 50000 times larger: \
+              a DDoS amplifier"
+            .into(),
+        fix: "disable UDP and bind to loopback: memcached -U 0 -l 127.0.0.1".into(),
+        file: None,
+        command: None,
+        identified_by: Basis::Process,
+    }
+}
+
+const CONTAINER_NETNS: u64 = 4026532301;
+
+fn process(pid: i32, comm: &[u8]) -> Process {
+    Process {
+        pid,
+        comm: comm.to_vec(),
+        exe: None,
+    }
+}
+
+fn listener(protocol: Protocol, address: &str, port: u16, owners: Vec<Process>) -> Listener {
+    let address: IpAddr = address.parse().unwrap();
+    let mut l = Listener::new(protocol, address, port, 0, u64::from(port));
+    l.user = Some(b"root".to_vec());
+    l.processes = owners;
+    l.processes_complete = true;
+    l.netns = Some(Netns {
+        inode: 4026531840,
+        name: None,
+        host: true,
+    });
+    if address.is_ipv6() && address.is_unspecified() {
+        l.detail.v6only = Some(false);
+    }
+    l
+}
+
+fn finding(listener: Listener, verdict: Verdict) -> Finding {
+    let (scope, exposure) = classify(listener.address);
+    let firewall = matches!(verdict, Verdict::Exposed | Verdict::Internal).then(|| Judgement {
+        verdict: FirewallVerdict::Accepted,
+        why: "policy accept".to_string(),
+    });
+    Finding {
+        listener,
+        scope,
+        exposure,
+        verdict,
+        fails: false,
+        rule: None,
+        ephemeral: false,
+        advice: None,
+        drift: None,
+        published: None,
+        listening: Listening::Yes,
+        ways_in: Vec::new(),
+        firewall,
+    }
+}
+
+fn docker_web() -> (Netns, Container) {
+    let netns = Netns {
+        inode: CONTAINER_NETNS,
+        name: None,
+        host: false,
+    };
+    let container = Container {
+        runtime: "docker".to_string(),
+        id: "3f4e5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778899".to_string(),
+        name: Some("web".to_string()),
+    };
+    (netns, container)
+}
+
+/// A host with a little of everything the table can say.
+fn busy_audit() -> Audit {
+    use Protocol::{Tcp, Udp};
+    let mut findings = Vec::new();
+
+    let l = listener(
+        Tcp,
+        "2001:db8:1234:5678:9abc:def0:1234:5678",
+        9200,
+        vec![process(4242, b"elasticsearch")],
+    );
+    let mut f = finding(l, Verdict::Exposed);
+    f.drift = Some(Drift::New);
+    findings.push(f);
+
+    let l = listener(Udp, "0.0.0.0", 11211, vec![process(733, b"memcached")]);
+    let mut f = finding(l, Verdict::Exposed);
+    f.advice = Some(advice());
+    findings.push(f);
+
+    // A name chosen to attack the terminal, not UTF-8 either, with a user to match.
+    let mut l = listener(
+        Tcp,
+        "0.0.0.0",
+        4444,
+        vec![process(6666, b"ev\x1b[2Jil\xe2\x80\xaex\x07\xff")],
+    );
+    l.uid = 1001;
+    l.user = Some(b"m\xe9chant\x1b]0;".to_vec());
+    findings.push(finding(l, Verdict::Exposed));
+
+    // Published into a container by a DNAT rule.
+    let (netns, container) = docker_web();
+    let mut l = listener(Tcp, "0.0.0.0", 80, vec![process(9100, b"nginx")]);
+    l.netns = Some(netns.clone());
+    l.container = Some(container.clone());
+    let mut f = finding(l, Verdict::Exposed);
+    f.published = Some(Published {
+        protocol: Tcp,
+        address: "0.0.0.0".parse().unwrap(),
+        ports: 8080..=8080,
+        target: "172.17.0.2".parse().unwrap(),
+        via: Via::Dnat {
+            rule: "ip nat DOCKER handle 12".to_string(),
+        },
+    });
+    f.rule = Some("web: published by docker".to_string());
+    findings.push(f);
+
+    // Published, and nothing listens behind it.
+    let mut l = listener(Tcp, "172.17.0.3", 5432, Vec::new());
+    l.netns = Some(netns.clone());
+    let mut f = finding(l, Verdict::Exposed);
+    f.listening = Listening::No;
+    f.published = Some(Published {
+        protocol: Tcp,
+        address: "0.0.0.0".parse().unwrap(),
+        ports: 15432..=15432,
+        target: "172.17.0.3".parse().unwrap(),
+        via: Via::Proxy {
+            pid: 9300,
+            inode: 1,
+        },
+    });
+    findings.push(f);
+
+    let mut l = listener(Tcp, "::ffff:192.168.100.200", 8443, Vec::new());
+    l.processes_complete = false;
+    findings.push(finding(l, Verdict::Internal));
+
+    let mut l = listener(
+        Udp,
+        "fe80::1234:5678:9abc:def0",
+        547,
+        vec![process(812, b"dhcpd")],
+    );
+    l.detail.device = Some(Device {
+        name: "enp0s31f6".to_string(),
+        loopback: false,
+    });
+    l.processes_complete = false;
+    findings.push(finding(l, Verdict::Internal));
+
+    let l = listener(Tcp, "::", 22, vec![process(1001, b"sshd")]);
+    let mut f = finding(l, Verdict::Allowed);
+    f.rule = Some("ssh from anywhere".to_string());
+    findings.push(f);
+
+    // An SO_REUSEPORT group: four sockets, three workers.
+    for (inode, pid) in [(1, 2001), (2, 2002), (3, 2003), (4, 2003)] {
+        let mut l = listener(Tcp, "0.0.0.0", 443, vec![process(pid, b"nginx")]);
+        l.inode = inode;
+        findings.push(finding(l, Verdict::Allowed));
+    }
+
+    let l = listener(Udp, "0.0.0.0", 41234, vec![process(3001, b"syncthing")]);
+    let mut f = finding(l, Verdict::Allowed);
+    f.ephemeral = true;
+    findings.push(f);
+
+    let mut l = listener(Tcp, "10.88.0.2", 3000, vec![process(9200, b"node")]);
+    l.netns = Some(netns);
+    l.container = Some(container);
+    findings.push(finding(l, Verdict::Contained));
+
+    let l = listener(Tcp, "::1", 6379, vec![process(1200, b"redis-server")]);
+    findings.push(finding(l, Verdict::Local));
+
+    let mut first = findings[0].listener.clone();
+    first.detail.reachable_on = Some(vec![
+        HostAddress {
+            address: "192.0.2.10".parse().unwrap(),
+            device: "eth0".to_string(),
+            ifindex: 2,
+        },
+        HostAddress {
+            address: "2001:db8:1234:5678:9abc:def0:1234:5678".parse().unwrap(),
+            device: "eth0".to_string(),
+            ifindex: 2,
+        },
+    ]);
+    findings[1].listener.detail.reachable_on = first.detail.reachable_on;
+
+    let namespaces = vec![
+        NamespaceSeen {
+            netns: findings[0].listener.netns.clone().unwrap(),
+            audited: true,
+            addresses: None,
+            container: None,
+        },
+        NamespaceSeen {
+            netns: docker_web().0,
+            audited: true,
+            addresses: None,
+            container: Some(docker_web().1),
+        },
+    ];
+    let context = Context {
+        collector: Collector::Netlink,
+        namespaces,
+        firewall_read: true,
+        policy_file: Some(PathBuf::from("/etc/portaudit/portaudit.toml")),
+        ..Context::default()
+    };
+    let judged = Judged {
+        findings,
+        warnings: Vec::new(),
+    };
+    let mode = Mode {
+        strict: false,
+        advisory: false,
+    };
+    audit::conclude(judged, None, mode, context)
+}
+
+fn render(audit: &Audit, width: Option<usize>) -> String {
+    let mut out = Vec::new();
+    table::render(audit, false, width, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// Every line fits, nothing in it is a control character, and the addresses stay whole.
+fn check_fits(text: &str, width: usize) {
+    for line in text.lines() {
+        assert!(line.width() <= width, "wider than {width}: {line:?}");
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+    }
+    let whole = [
+        " 2001:db8:1234:5678:9abc:def0:1234:5678 ",
+        " fe80::1234:5678:9abc:def0%enp0s31f6 ",
+        " ::ffff:192.168.100.200 ",
+        " EXPOSED",
+    ];
+    for token in whole {
+        assert!(text.contains(token), "{token} split or missing:\n{text}");
+    }
+}
+
+#[test]
+fn table_at_80_columns() {
+    let text = render(&busy_audit(), Some(80));
+    check_fits(&text, 80);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn table_at_120_columns() {
+    let text = render(&busy_audit(), Some(120));
+    check_fits(&text, 120);
+    // At 120 columns every name is whole.
+    for name in [
+        "4242/elasticsearch",
+        "6666/ev\\x1b[2Jil\\u{202e}x\\x07\\xff ",
+    ] {
+        assert!(text.contains(name), "{name}:\n{text}");
+    }
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn table_at_200_columns() {
+    let text = render(&busy_audit(), Some(200));
+    check_fits(&text, 200);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn table_piped_is_one_line_per_row() {
+    let text = render(&busy_audit(), None);
+    // 15 findings, the four reuseport sockets in one row, and the header.
+    let rows = text
+        .lines()
+        .take_while(|l| !l.starts_with("11211/udp"))
+        .count();
+    assert_eq!(rows, 1 + 12, "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn a_width_wider_than_the_table_changes_nothing_but_the_prose() {
+    let audit = busy_audit();
+    let piped = render(&audit, None);
+    let wide = render(&audit, Some(1000));
+    assert_eq!(piped, wide);
+}
+
+#[test]
+fn partial_owners_say_so() {
+    let text = render(&busy_audit(), None);
+    let row = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no row with {needle}:\n{text}"))
+            .to_string()
+    };
+    assert!(row("enp0s31f6").contains("812/dhcpd +?"), "{text}");
+    // No owner seen at all, and there may be some: `?`.
+    assert!(row("::ffff:192.168.100.200").contains(" ? "), "{text}");
+    // Every owner seen: no mark.
+    assert!(!row("redis-server").contains('?'), "{text}");
+    assert!(
+        row(" 443 ").contains("2001/nginx, 2002/nginx +1 (4 sockets)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn narrow_terminals_still_fit() {
+    let audit = busy_audit();
+    for width in [20, 40, 60, 79, 100, 140] {
+        let text = render(&audit, Some(width));
+        for line in text.lines() {
+            assert!(line.width() <= width, "wider than {width}: {line:?}");
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! The table as a person sees it: it fits the terminal (TIOCGWINSZ, `COLUMNS`,
+//! `--width`), piped output keeps one whole line per row, and owners we could only
+//! partly see are marked `+?`. Snapshots of the `mixed` fixture at 80, 120 and 200
+//! columns; src/report/tests.rs has those of long IPv6 addresses and hostile names.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use crate::netns;
+use crate::util::{self, Run, TempDir, fixture};
+
+fn mixed() -> String {
+    fixture("mixed").join("proc").display().to_string()
+}
+
+/// The `mixed` fixture's table, piped, with these flags.
+fn table(extra: &[&str]) -> Run {
+    let root = mixed();
+    let mut args = vec!["--color", "never", "--proc-root", &root];
+    args.extend_from_slice(extra);
+    util::run_args(&args)
+}
+
+/// Display columns, counting each character as one: the fixture's text is ASCII but
+/// for `→` and `…`.
+fn columns(line: &str) -> usize {
+    line.chars().count()
+}
+
+fn assert_fits(text: &str, width: usize) {
+    for line in text.lines() {
+        assert!(
+            columns(line) <= width,
+            "wider than {width}: {line:?}\n{text}"
+        );
+    }
+}
+
+#[test]
+fn the_mixed_fixture_at_80_120_and_200_columns() {
+    for width in [80, 120, 200] {
+        let run = table(&["--width", &width.to_string()]);
+        assert_eq!(run.code, 1, "{run:#?}");
+        assert_fits(&run.stdout, width);
+        // Addresses and names stay whole: each is a cell of its own row.
+        for token in [
+            " ::ffff:127.0.0.1 ",
+            " 2001:db8::10 ",
+            " 6454/elasticsearch ",
+        ] {
+            assert!(
+                run.stdout.contains(token),
+                "{token} at {width}:\n{}",
+                run.stdout
+            );
+        }
+        // The rows and what was left out; the prose under them (advice, summary) is
+        // other modules' wording, and src/report/tests.rs snapshots its wrapping.
+        let rows: Vec<&str> = run
+            .stdout
+            .lines()
+            .take_while(|l| l.starts_with(['t', 'u', 'P', 'N']))
+            .collect();
+        assert!(rows.len() > 20, "{}", run.stdout);
+        insta::assert_snapshot!(format!("mixed_{width}"), rows.join("\n"));
+    }
+}
+
+#[test]
+fn piped_output_keeps_one_whole_line_per_row() {
+    let piped = table(&[]);
+    // Nothing asks for a width: COLUMNS is for terminals, and `--width 0` means none.
+    let with_columns = util::run(
+        util::portaudit()
+            .args(["--color", "never", "--proc-root", &mixed()])
+            .env("COLUMNS", "40"),
+    );
+    assert_eq!(with_columns.stdout, piped.stdout);
+    assert_eq!(table(&["--width", "0"]).stdout, piped.stdout);
+    // A header, then one line per socket: 20 of them.
+    let rows: Vec<&str> = piped.stdout.lines().take(21).collect();
+    assert!(
+        rows[0].starts_with("Proto  Local Address"),
+        "{}",
+        piped.stdout
+    );
+    for row in &rows[1..] {
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert!(cells.len() >= 7, "{row}");
+    }
+    assert!(
+        piped
+            .stdout
+            .lines()
+            .nth(21)
+            .unwrap()
+            .starts_with("9200/tcp elasticsearch"),
+        "{}",
+        piped.stdout
+    );
+    // The summary is one line, however long.
+    let last = piped.stdout.lines().last().unwrap();
+    assert!(last.starts_with("20 listening, 5 exposed:") && last.ends_with("--strict)"));
+}
+
+#[test]
+fn a_narrow_width_drops_columns_in_order_and_says_so() {
+    let run = table(&["--width", "60"]);
+    assert_fits(&run.stdout, 60);
+    let header = run.stdout.lines().next().unwrap();
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>(),
+        ["Proto", "Local", "Address", "Port", "Process", "Verdict"]
+    );
+    assert!(
+        run.stdout.contains("Not shown at 60 columns: Scope, User"),
+        "{}",
+        run.stdout
+    );
+    // A later owner gives way before the first one is cut.
+    assert!(run.stdout.contains(" 6438/nginx… "), "{}", run.stdout);
+    // The JSON keeps everything whatever the width.
+    let root = mixed();
+    let json = util::run_args(&["--json", "--width", "60", "--proc-root", &root]).report();
+    assert_eq!(json.sockets.len(), 20);
+}
+
+/// The table as `script` shows it on a pty: `setup` runs in the shell first (`stty cols
+/// N` sets the pty's width), `env` goes to portaudit.
+fn on_a_terminal(setup: &str, env: &[(&str, &str)]) -> String {
+    let command = format!(
+        "{setup}; {} --color never --proc-root {}",
+        util::bin(),
+        mixed()
+    );
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &command, "/dev/null"])
+        .env_remove("COLUMNS");
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    let out = cmd.output().expect("script(1) from util-linux");
+    String::from_utf8(out.stdout).unwrap().replace('\r', "")
+}
+
+#[test]
+fn on_a_terminal_the_table_fits_its_width_or_columns() {
+    if !netns::require_program("on_a_terminal_the_table_fits_its_width", "script") {
+        return;
+    }
+    // The terminal's own width (TIOCGWINSZ).
+    let narrow = on_a_terminal("stty cols 72", &[]);
+    assert!(narrow.contains("EXPOSED"), "{narrow}");
+    assert_fits(&narrow, 72);
+    assert!(
+        narrow.contains("Not shown at 72 columns: Scope"),
+        "{narrow}"
+    );
+    // The prose wraps at a space, continuation lines indented.
+    assert!(
+        narrow.contains("\n  ") && narrow.lines().any(|l| columns(l) > 60),
+        "{narrow}"
+    );
+
+    // COLUMNS, when set, wins over the terminal's width.
+    let wide = on_a_terminal("stty cols 72", &[("COLUMNS", "100")]);
+    assert_fits(&wide, 100);
+    assert!(wide.lines().any(|l| columns(l) > 72), "{wide}");
+
+    // `--width` wins over both.
+    let command = format!(
+        "stty cols 72; {} --color never --width 0 --proc-root {}",
+        util::bin(),
+        mixed()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("COLUMNS", "50")
+        .output()
+        .unwrap();
+    let whole = String::from_utf8(out.stdout).unwrap().replace('\r', "");
+    assert_eq!(whole, table(&[]).stdout);
+}
+
+#[test]
+fn owners_that_may_be_partial_say_so() {
+    const TEST: &str = "owners_that_may_be_partial_say_so";
+    if !netns::require_root(TEST) || !netns::require_program(TEST, "setpriv") {
+        return;
+    }
+    // A copy of the fixture where one process (api-server, 6474) keeps its fds from
+    // anyone but root, as any other user's processes do from a user who is not root.
+    let dir = TempDir::new("partial");
+    util::copy_tree(&fixture("mixed").join("proc"), dir.path());
+    let locked = dir.path().join("6474/fd");
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let (_bin_dir, bin) = util::binary_for_nobody();
+    let root = dir.path().display().to_string();
+    let run = util::run_when_not_busy(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin)
+            .args(["--color", "never", "--proc-root", &root]),
+    );
+    let row = |port: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.split_whitespace().nth(2) == Some(port))
+            .unwrap_or_else(|| panic!("no row for {port}:\n{run:#?}"))
+            .to_string()
+    };
+    // Owners seen, and maybe more we could not see.
+    assert!(row("22").contains(" 6436/sshd +? "), "{run:#?}");
+    assert!(
+        row("80").contains(" 6438/nginx, 6462/nginx +? "),
+        "{run:#?}"
+    );
+    // None seen: unknown.
+    assert_eq!(row("4000").split_whitespace().nth(4), Some("?"), "{run:#?}");
+
+    // As root every owner is seen: no mark.
+    let all = table(&[]);
+    assert!(!all.stdout.contains("+?"), "{}", all.stdout);
+}

@@ -24,7 +24,7 @@ use crate::audit::{Finding, Judged, Mode, Verdict};
 use crate::classify::{self, Exposure, Scope};
 use crate::collect::sysctl::EphemeralPorts;
 use crate::error::Error;
-use crate::socket::{FirewallVerdict, Listener, Protocol, Subject};
+use crate::socket::{FirewallVerdict, Listener, Protocol, Subject, Way};
 use file::{EphemeralUdp, PolicyFile};
 use rules::{Action, Match, Rule};
 use services::Services;
@@ -290,11 +290,31 @@ impl Policy {
             view.user = listener.user.clone();
             view
         });
-        let judged = view.as_ref().unwrap_or(&listener);
-        let loopback_device = judged.detail.device.as_ref().is_some_and(|d| d.loopback);
-        let (scope, exposure) = classify::classify_bound(judged.address, loopback_device);
+        let mut judged = view.as_ref().unwrap_or(&listener);
+        let loopback_device = |l: &Listener| l.detail.device.as_ref().is_some_and(|d| d.loopback);
+        let (mut scope, mut exposure) =
+            classify::classify_bound(judged.address, loopback_device(judged));
         let ephemeral = published.is_none() && self.is_ephemeral(judged, scope);
-        let decision = self.decide(judged, exposure, ephemeral);
+        let mut decision = self.decide(judged, exposure, ephemeral);
+        // A published socket that the host also forwards to (routed, or on a link of its
+        // namespace's own) is reached at its own address too: judged there as well, the
+        // more severe verdict stands.
+        let reached_itself = published.is_some()
+            && ways_in
+                .iter()
+                .any(|w| matches!(w.via, Way::Routed | Way::Direct));
+        if reached_itself {
+            let (own_scope, own_exposure) =
+                classify::classify_bound(listener.address, loopback_device(&listener));
+            let own = self.decide(&listener, own_exposure, false);
+            if own.verdict < decision.verdict {
+                let skipped = decision.skipped_owner_rule;
+                decision = own;
+                decision.skipped_owner_rule |= skipped;
+                judged = &listener;
+                (scope, exposure) = (own_scope, own_exposure);
+            }
+        }
         let firewall = firewall.filter(|_| exposure != Exposure::None);
         let mut verdict = decision.verdict;
         let mut rule = decision.rule;
@@ -946,5 +966,45 @@ mod tests {
                 let _ = allow(&spec);
             }
         }
+    }
+
+    #[test]
+    fn a_published_socket_the_host_also_routes_to_is_judged_at_its_own_address_too() {
+        use crate::socket::{Listening, Published, Via, WayIn};
+        let policy = Policy::new(&[], true, false, &services()).unwrap();
+        let container = socket(Protocol::Tcp, "0.0.0.0", 6379, &["redis-server"]);
+        // `-p 127.0.0.1:8080:6379`: on the host side only loopback.
+        let published = Published {
+            protocol: Protocol::Tcp,
+            address: "127.0.0.1".parse().unwrap(),
+            ports: 8080..=8080,
+            target: "172.17.0.2".parse().unwrap(),
+            via: Via::Dnat {
+                rule: "ip nat DOCKER handle 3".into(),
+            },
+        };
+        let subject = |ways_in: Vec<WayIn>| Subject {
+            listener: container.clone(),
+            published: Some(published.clone()),
+            listening: Listening::Yes,
+            ways_in,
+            contained: false,
+            firewall: None,
+        };
+        let judged = policy.judge(vec![subject(Vec::new())]);
+        assert_eq!(judged.findings[0].verdict, Verdict::Local);
+        // The host forwards to 172.17.0.2: a neighbour reaches port 6379 directly.
+        let routed = WayIn {
+            via: Way::Routed,
+            address: "172.17.0.2".parse().unwrap(),
+            port: 6379,
+            interface: Some("docker0".into()),
+            firewall: None,
+        };
+        let judged = policy.judge(vec![subject(vec![routed])]);
+        let finding = &judged.findings[0];
+        assert_eq!(finding.verdict, Verdict::Exposed, "{finding:#?}");
+        assert!(finding.verdict.fails(false));
+        assert!(finding.published.is_some(), "still shows its publish");
     }
 }

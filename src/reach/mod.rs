@@ -22,8 +22,8 @@ use crate::classify::{self, Exposure};
 use crate::collect::{RulesetText, Seen};
 use crate::error::Error;
 use crate::socket::{
-    FirewallVerdict, Forwarding, HostAddress, Interfaces, Judgement, Link, Listener, NamespaceSeen,
-    Netns, Publish, Published, Route, Subject, Via, Way, WayIn,
+    FirewallVerdict, Forwarding, HostAddress, Interfaces, Judgement, Link, Listener, Listening,
+    NamespaceSeen, Netns, Publish, Published, Route, Subject, Via, Way, WayIn,
 };
 use firewall::{Destination, Hook, Ruleset};
 use publish::Paired;
@@ -125,11 +125,17 @@ fn subject(paired: Paired, firewall: Option<Firewall>, network: Network) -> Subj
         listening,
         elsewhere,
     } = paired;
-    let candidates = if elsewhere {
+    let mut candidates = if elsewhere {
         elsewhere_ways(&listener, network)
     } else {
         host_ways(&listener, published.as_ref())
     };
+    // A published socket in another namespace is still an address the host may forward
+    // to (`-p 127.0.0.1:8080:80` with forwarding on): its own ways in count as well.
+    let other_namespace = listener.netns.as_ref().is_some_and(|n| !n.host);
+    if published.is_some() && other_namespace && listening == Listening::Yes {
+        candidates.extend(elsewhere_ways(&listener, network));
+    }
     let mut ways_in = Vec::with_capacity(candidates.len());
     let mut judgements = Vec::with_capacity(candidates.len());
     for candidate in candidates {
@@ -651,6 +657,54 @@ mod tests {
         // A loopback bind has no way in: contained.
         let local = one(listener(APP, "127.0.0.1", 8080), &seen);
         assert!(local.contained && local.ways_in.is_empty(), "{local:#?}");
+    }
+
+    #[test]
+    fn a_published_socket_is_still_routed_to_when_the_host_forwards() {
+        let seen = seen(Some(EMPTY), ON, false);
+        let mut paired = listener(APP, "0.0.0.0", 80);
+        paired.inode = 7;
+        let publish = Publish {
+            protocol: Protocol::Tcp,
+            host_address: "127.0.0.1".parse().unwrap(),
+            host_ports: 8080..=8080,
+            target: "10.250.1.2".parse().unwrap(),
+            target_port: Some(80),
+            via: Via::Dnat {
+                rule: "ip nat DOCKER handle 3".into(),
+            },
+        };
+        let seen = Seen {
+            proxies: vec![publish],
+            namespaces: seen
+                .namespaces
+                .iter()
+                .cloned()
+                .map(|mut n| {
+                    n.addresses =
+                        (n.netns.inode == APP).then(|| vec!["10.250.1.2".parse().unwrap()]);
+                    n
+                })
+                .collect(),
+            ..seen
+        };
+        let subject = one(paired.clone(), &seen);
+        assert!(subject.published.is_some(), "{subject:#?}");
+        assert_eq!(
+            vias(&subject),
+            [(Way::Routed, "10.250.1.2".into(), Some("vh0"))],
+            "a loopback publish has no way in of its own; the forwarding does"
+        );
+        assert!(!subject.contained);
+        // Forwarding off: only the (loopback) publish, so no way in at all.
+        let off = Seen {
+            forwarding: Forwarding {
+                ipv4: false,
+                ipv6: false,
+            },
+            ..seen
+        };
+        assert!(one(paired, &off).ways_in.is_empty());
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //!
 //! The kernel opens these itself: a VXLAN, Geneve or bareudp device's UDP port (rtnetlink
 //! link info: IFLA_INFO_KIND and the kind's port attribute), WireGuard's (generic netlink
-//! WG_CMD_GET_DEVICE), nfsd's (/proc/fs/nfsd/portlist), lockd's (the nlm_tcpport and
-//! nlm_udpport sysctls, when set) and ksmbd's 445/tcp (when its control device exists).
+//! WG_CMD_GET_DEVICE), a foo-over-UDP receiver's (FOU_CMD_GET), nfsd's
+//! (/proc/fs/nfsd/portlist), lockd's (the nlm_tcpport and nlm_udpport sysctls, when set)
+//! and ksmbd's 445/tcp (when its control device exists).
 //! A socket is named only on protocol and port in the namespace whose devices say so, and
 //! only when no process was found holding it. For the files' ports that also takes every
 //! process having been looked at (a hidden process may hold the port); a tunnel device
@@ -39,6 +40,12 @@ const WG_CMD_GET_DEVICE: u8 = 0;
 const WG_GENL_VERSION: u8 = 1;
 const WGDEVICE_A_IFNAME: u16 = 2;
 const WGDEVICE_A_LISTEN_PORT: u16 = 6;
+// <linux/fou.h>
+const FOU_CMD_GET: u8 = 3;
+const FOU_GENL_VERSION: u8 = 1;
+const FOU_ATTR_PORT: u16 = 1;
+const FOU_ATTR_TYPE: u16 = 4;
+const FOU_ENCAP_GUE: u8 = 2;
 
 /// A port a kernel facility holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,21 +228,28 @@ fn from_devices() -> Result<Vec<KernelPort>, NetlinkError> {
             })
         })
         .collect();
-    let wireguard: Vec<&Link> = links.iter().filter(|l| l.kind == "wireguard").collect();
-    if !wireguard.is_empty() {
-        // Without the family (or CAP_NET_ADMIN) the port stays unknown: nothing is named.
-        if let Some(family) = wireguard_family() {
-            for link in wireguard {
-                if let Some(port) = wireguard_port(family, &link.name) {
-                    ports.push(KernelPort {
-                        protocol: Protocol::Udp,
-                        port,
-                        name: format!("wireguard {}", link.name),
-                        exclusive: link.up,
-                    });
-                }
+    // Without a family (its module not loaded) or CAP_NET_ADMIN, nothing is named.
+    let families = genl_families();
+    let family = |wanted: &str| {
+        families
+            .iter()
+            .find(|(name, _)| name == wanted)
+            .map(|&(_, id)| id)
+    };
+    if let Some(family) = family("wireguard") {
+        for link in links.iter().filter(|l| l.kind == "wireguard") {
+            if let Some(port) = wireguard_port(family, &link.name) {
+                ports.push(KernelPort {
+                    protocol: Protocol::Udp,
+                    port,
+                    name: format!("wireguard {}", link.name),
+                    exclusive: link.up,
+                });
             }
         }
+    }
+    if let Some(family) = family("fou") {
+        ports.extend(fou_ports(family));
     }
     Ok(ports)
 }
@@ -290,8 +304,9 @@ fn c_string(value: &[u8]) -> String {
     String::from_utf8_lossy(text).into_owned()
 }
 
-/// WireGuard's generic netlink family id, when the module is loaded.
-fn wireguard_family() -> Option<u16> {
+/// The generic netlink families (name, id) the loaded modules offer; none when the list
+/// cannot be read.
+fn genl_families() -> Vec<(String, u16)> {
     let body = [CTRL_CMD_GETFAMILY, 1, 0, 0];
     let payloads = netlink::dump_raw(
         libc::NETLINK_GENERIC,
@@ -301,12 +316,12 @@ fn wireguard_family() -> Option<u16> {
         GENL_ID_CTRL,
         "the family list",
     )
-    .ok()?;
-    payloads.iter().find_map(|p| family_id(p, "wireguard"))
+    .unwrap_or_default();
+    payloads.iter().filter_map(|p| parse_family(p)).collect()
 }
 
-/// CTRL_CMD_NEWFAMILY: the family's id when its name is `wanted`.
-pub fn family_id(payload: &[u8], wanted: &str) -> Option<u16> {
+/// CTRL_CMD_NEWFAMILY: the family's name and id.
+pub fn parse_family(payload: &[u8]) -> Option<(String, u16)> {
     let attrs = payload.get(GENL_HDRLEN..)?;
     let mut id = None;
     let mut name = None;
@@ -319,7 +334,46 @@ pub fn family_id(payload: &[u8], wanted: &str) -> Option<u16> {
             _ => {}
         }
     }
-    (name.as_deref() == Some(wanted)).then_some(id)?
+    Some((name?, id?))
+}
+
+/// FOU_CMD_GET: the UDP ports of the foo-over-UDP receivers (`ip fou add port N`).
+fn fou_ports(family: u16) -> Vec<KernelPort> {
+    let body = [FOU_CMD_GET, FOU_GENL_VERSION, 0, 0];
+    netlink::dump_raw(
+        libc::NETLINK_GENERIC,
+        "generic netlink",
+        family,
+        &body,
+        family,
+        "the fou ports",
+    )
+    .unwrap_or_default()
+    .iter()
+    .filter_map(|p| parse_fou(p))
+    .collect()
+}
+
+/// One FOU_CMD_GET reply: its port (network byte order) and whether it is GUE.
+pub fn parse_fou(payload: &[u8]) -> Option<KernelPort> {
+    let mut port = None;
+    let mut gue = false;
+    for (key, value) in attributes(payload.get(GENL_HDRLEN..)?) {
+        match key {
+            FOU_ATTR_PORT if value.len() == 2 => {
+                port = Some(u16::from_be_bytes([value[0], value[1]]))
+            }
+            FOU_ATTR_TYPE if value.len() == 1 => gue = value[0] == FOU_ENCAP_GUE,
+            _ => {}
+        }
+    }
+    Some(KernelPort {
+        protocol: Protocol::Udp,
+        port: port.filter(|&p| p != 0)?,
+        name: if gue { "gue" } else { "fou" }.to_string(),
+        // The kernel binds a receiver's port without SO_REUSEADDR, and holds it alone.
+        exclusive: true,
+    })
 }
 
 /// WG_CMD_GET_DEVICE for the device `name`: its listen port (host byte order).
@@ -452,14 +506,22 @@ mod tests {
         let mut family = vec![1, 2, 0, 0];
         family.extend(attr(CTRL_ATTR_FAMILY_ID, &0x1cu16.to_ne_bytes()));
         family.extend(attr(CTRL_ATTR_FAMILY_NAME, b"wireguard\0"));
-        assert_eq!(family_id(&family, "wireguard"), Some(0x1c));
-        assert_eq!(family_id(&family, "nlctrl"), None);
+        assert_eq!(parse_family(&family), Some(("wireguard".into(), 0x1c)));
+        assert_eq!(parse_family(&[3, 1, 0, 0]), None);
 
         let mut device = vec![WG_CMD_GET_DEVICE, 1, 0, 0];
         device.extend(attr(WGDEVICE_A_IFNAME, b"wg0\0"));
         device.extend(attr(WGDEVICE_A_LISTEN_PORT, &51820u16.to_ne_bytes()));
         assert_eq!(listen_port(&device), Some(51820));
         assert_eq!(listen_port(&[0, 1]), None);
+
+        let mut fou = vec![FOU_CMD_GET, 1, 0, 0];
+        fou.extend(attr(FOU_ATTR_PORT, &5555u16.to_be_bytes()));
+        fou.extend(attr(2, &[2]));
+        let port = parse_fou(&fou).unwrap();
+        assert_eq!((port.port, port.name.as_str()), (5555, "fou"));
+        fou.extend(attr(FOU_ATTR_TYPE, &[FOU_ENCAP_GUE]));
+        assert_eq!(parse_fou(&fou).unwrap().name, "gue");
     }
 
     #[test]

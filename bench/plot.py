@@ -12,8 +12,12 @@ Writes bench/growth.png.
 import json
 import os
 import statistics
+import sys
 
-import matplotlib
+# bench/timeit.py would shadow the standard library's timeit, which matplotlib imports.
+sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
+import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -82,7 +82,7 @@ def main():
         ratios = RATIOS.get(scenario, TCP)
         for label, r in results.items():
             vs, ratio, target = "", "", ""
-            if label in ratios:
+            if label in ratios and ratios[label][0] in median:
                 ref, goal = ratios[label]
                 vs = f"`{ref}`"
                 ratio = f"{median[label] / median[ref]:.2f}×"

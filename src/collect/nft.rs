@@ -20,7 +20,8 @@ const EMPTY_RULESET: &str = r#"{"nftables": [{"metainfo": {"json_schema_version"
 /// will not say (no CAP_NET_ADMIN, no nf_tables, a sandbox), nft runs as before and
 /// gives its own answer or its own error.
 pub fn list_ruleset() -> Result<String, String> {
-    if let Ok(0) = super::netlink::nftables_tables() {
+    // Only where nft could run: without it the answer stays "unknown", as it always was.
+    if nft_installed() && matches!(super::netlink::nftables_tables(), Ok(0)) {
         return Ok(EMPTY_RULESET.to_string());
     }
     run_nft(&["-j", "list", "ruleset"])
@@ -30,6 +31,12 @@ pub fn list_ruleset() -> Result<String, String> {
 /// there is none.
 pub fn list_ruleset_text() -> Result<String, String> {
     run_nft(&["-a", "list", "ruleset"])
+}
+
+/// Whether `nft` is on the PATH, as `Command` would find it.
+fn nft_installed() -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("nft").is_file()))
 }
 
 fn run_nft(args: &[&str]) -> Result<String, String> {

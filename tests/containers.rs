@@ -9,7 +9,6 @@
 //! exit code that must be 0 is asked of `--netns` (the machine's own namespace, with a
 //! link of its own to the outside, is reachable from any lab).
 
-use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -57,36 +56,7 @@ fn can_run(test: &str) -> bool {
     netns::require_root(test)
         && netns::require_program(test, "ip")
         && netns::require_program(test, "python3")
-        && (nft().is_some()
-            || netns::skip(
-                test,
-                "no `nft` program (Debian's nftables) on PATH or in /usr/sbin",
-            ))
-}
-
-/// nft: on PATH, or in the sbin directories a non-login root shell may leave off it.
-fn nft() -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/sbin".into()])
-        .map(|dir| dir.join("nft"))
-        .find(|candidate| {
-            std::fs::metadata(candidate)
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-}
-
-/// Our PATH with nft's directory added, for portaudit, which runs nft by name.
-fn path_with_nft() -> OsString {
-    let nft = nft().expect("can_run checked nft");
-    let dir = nft.parent().unwrap().to_path_buf();
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    if !dirs.contains(&dir) {
-        dirs.push(dir);
-    }
-    std::env::join_paths(dirs).unwrap()
+        && netns::require_nft(test)
 }
 
 /// The real interpreter behind `python3` (not a pyenv shim that would fork): the pid
@@ -221,7 +191,7 @@ impl Lab {
 
     /// Load `rules` into the host namespace's nftables (`nft -f -`).
     fn nft(&self, rules: &str) {
-        let mut cmd = self.host.exec(nft().unwrap(), ["-f", "-"]);
+        let mut cmd = self.host.exec(netns::nft().unwrap(), ["-f", "-"]);
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -245,7 +215,11 @@ impl Lab {
 
     /// `nft ARGS` in the host namespace, its stdout.
     fn nft_output(&self, args: &[&str]) -> String {
-        let out = self.host.exec(nft().unwrap(), args).output().unwrap();
+        let out = self
+            .host
+            .exec(netns::nft().unwrap(), args)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "nft {args:?}: {out:?}");
         String::from_utf8(out.stdout).unwrap()
     }
@@ -281,7 +255,7 @@ impl Lab {
         util::run(
             self.host
                 .exec(util::bin(), args)
-                .env("PATH", path_with_nft()),
+                .env("PATH", netns::path_with_nft()),
         )
     }
 
@@ -362,7 +336,7 @@ fn the_lab_is_two_namespaces_joined_by_a_veth_with_rules_and_a_proxy() {
     lab.assert_ruleset_has("tcp dport 22 accept");
     let container_rules = Command::new("ip")
         .args(["netns", "exec", lab.c()])
-        .arg(nft().unwrap())
+        .arg(netns::nft().unwrap())
         .args(["list", "ruleset"])
         .output()
         .unwrap();

@@ -57,6 +57,40 @@ pub fn require_program(test: &str, name: &str) -> bool {
     has_program(name) || skip(test, &format!("no `{name}` program on PATH"))
 }
 
+/// nft: on PATH, or in the sbin directories a non-login root shell may leave off it.
+pub fn nft() -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|dir| dir.join("nft"))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// True when nft is found; otherwise a SKIPPED line (or, in CI, a panic).
+pub fn require_nft(test: &str) -> bool {
+    nft().is_some()
+        || skip(
+            test,
+            "no `nft` program (Debian's nftables) on PATH or in /usr/sbin",
+        )
+}
+
+/// Our PATH with nft's directory added, for portaudit, which runs nft by name.
+pub fn path_with_nft() -> std::ffi::OsString {
+    let nft = nft().expect("require_nft checked nft");
+    let dir = nft.parent().unwrap().to_path_buf();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<std::path::PathBuf> = std::env::split_paths(&path).collect();
+    if !dirs.contains(&dir) {
+        dirs.push(dir);
+    }
+    std::env::join_paths(dirs).unwrap()
+}
+
 /// Call `check` until it gives a value, at most for `timeout`; then fail naming `what`.
 pub fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();

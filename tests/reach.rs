@@ -9,9 +9,7 @@
 //! set inside the lab host, never on the machine's own namespace. portaudit audits the
 //! app namespace with `--netns`, so what else runs on the machine does not matter.
 
-use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -44,39 +42,7 @@ fn can_run(test: &str) -> bool {
     netns::require_root(test)
         && netns::require_program(test, "ip")
         && netns::require_program(test, "python3")
-        && (nft().is_some()
-            || netns::skip(
-                test,
-                "no `nft` program (Debian's nftables) on PATH or in /usr/sbin",
-            ))
-}
-
-/// nft: on PATH, or in the sbin directories a non-login root shell may leave off it.
-fn nft() -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/sbin".into()])
-        .map(|dir| dir.join("nft"))
-        .find(|candidate| {
-            std::fs::metadata(candidate)
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-}
-
-/// Our PATH with nft's directory added, for portaudit, which runs nft by name.
-fn path_with_nft() -> OsString {
-    let dir = nft()
-        .expect("can_run checked nft")
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    if !dirs.contains(&dir) {
-        dirs.push(dir);
-    }
-    std::env::join_paths(dirs).unwrap()
+        && netns::require_nft(test)
 }
 
 /// The lab: host, app and client namespaces; deleted on drop (veths go with them).
@@ -204,7 +170,7 @@ impl Lab {
     fn nft(&self, rules: &str) {
         let mut child = self
             .host
-            .exec(nft().unwrap(), ["-f", "-"])
+            .exec(netns::nft().unwrap(), ["-f", "-"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -230,7 +196,7 @@ impl Lab {
         util::run(
             self.host
                 .exec(util::bin(), args)
-                .env("PATH", path_with_nft()),
+                .env("PATH", netns::path_with_nft()),
         )
     }
 

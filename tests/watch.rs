@@ -324,22 +324,13 @@ fn cannot_audit_at_start_exits_2_and_later_trouble_is_a_warning() {
     assert_eq!(watch.stop_with(libc::SIGTERM), 0, "{}", watch.stderr());
 }
 
-/// nft: on PATH, or in the sbin directories a non-login root shell may leave off it.
-fn nft() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/sbin".into()])
-        .map(|dir| dir.join("nft"))
-        .find(|candidate| candidate.is_file())
-}
-
 #[test]
 fn a_firewall_rule_added_turns_exposed_into_filtered() {
     let test = "a_firewall_rule_added_turns_exposed_into_filtered";
     if !(netns::require_root(test) && netns::require_program(test, "ip")) {
         return;
     }
-    let Some(nft) = nft() else {
+    let Some(nft) = netns::nft() else {
         netns::skip(test, "no `nft` program (Debian's nftables)");
         return;
     };

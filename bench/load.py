@@ -117,11 +117,13 @@ def main():
 
     # The listeners the connection workers share stay in this process; any beyond what
     # one process may hold go to holders.
+    # (The holders are forked first: a child would inherit this process's own listeners
+    # and have no room left for its cap.)
     own = min(a.listeners, cap)
-    listeners = tcp_listeners(own, 0)
     for first in range(own, a.listeners, cap):
         count = min(cap, a.listeners - first)
         hold(lambda first=first, count=count: tcp_listeners(count, first))
+    listeners = tcp_listeners(own, 0)
     udp_procs = max(a.udp_procs, -(-a.udp // cap)) if a.udp else 0
     for p_ in range(udp_procs):
         count = a.udp // udp_procs + (1 if p_ < a.udp % udp_procs else 0)

@@ -101,8 +101,9 @@ def main():
         for i in range(first, first + count):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             # 60,000 ports per address: 127.0.0.1, then 127.0.1.1, 127.0.2.1, ...
+            # (an explicit port: bind(port 0) searches the range, slower as it fills)
             host = "0.0.0.0" if a.wildcard else f"127.0.{i // 60000}.1"
-            s.bind((host, 0))
+            s.bind((host, 0 if a.wildcard else 1024 + i % 60000))
             s.listen(16 if count > 1000 else 4096)
             held.append(s)
         return held

@@ -101,8 +101,9 @@ def main():
         for i in range(first, first + count):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             # 60,000 ports per address: 127.0.0.1, then 127.0.1.1, 127.0.2.1, ...
+            # (an explicit port: bind(port 0) searches the range, slower as it fills)
             host = "0.0.0.0" if a.wildcard else f"127.0.{i // 60000}.1"
-            s.bind((host, 0))
+            s.bind((host, 0 if a.wildcard else 1024 + i % 60000))
             s.listen(16 if count > 1000 else 4096)
             held.append(s)
         return held
@@ -117,11 +118,13 @@ def main():
 
     # The listeners the connection workers share stay in this process; any beyond what
     # one process may hold go to holders.
+    # (The holders are forked first: a child would inherit this process's own listeners
+    # and have no room left for its cap.)
     own = min(a.listeners, cap)
-    listeners = tcp_listeners(own, 0)
     for first in range(own, a.listeners, cap):
         count = min(cap, a.listeners - first)
         hold(lambda first=first, count=count: tcp_listeners(count, first))
+    listeners = tcp_listeners(own, 0)
     udp_procs = max(a.udp_procs, -(-a.udp // cap)) if a.udp else 0
     for p_ in range(udp_procs):
         count = a.udp // udp_procs + (1 if p_ < a.udp % udp_procs else 0)

@@ -9,7 +9,6 @@
 //! exit code that must be 0 is asked of `--netns` (the machine's own namespace, with a
 //! link of its own to the outside, is reachable from any lab).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -191,26 +190,7 @@ impl Lab {
 
     /// Load `rules` into the host namespace's nftables (`nft -f -`).
     fn nft(&self, rules: &str) {
-        let mut cmd = self.host.exec(netns::nft().unwrap(), ["-f", "-"]);
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot run nft");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(rules.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "nft -f - in {} failed: {}\n{rules}",
-            self.h(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.host.load_nft(rules);
     }
 
     /// `nft ARGS` in the host namespace, its stdout.

@@ -196,6 +196,33 @@ impl NetNs {
             .env_remove("NO_COLOR");
         cmd
     }
+
+    /// Load `rules` into this namespace's nftables (`nft -f -`), or fail the test showing
+    /// nft's complaint and the rules.
+    pub fn load_nft(&self, rules: &str) {
+        use std::io::Write;
+        let nft = nft().expect("require_nft checked nft");
+        let mut child = self
+            .exec(nft, ["-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot run nft");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(rules.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "nft -f - in {}: {}\n{rules}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 impl Drop for NetNs {

@@ -9,7 +9,6 @@
 //! set inside the lab host, never on the machine's own namespace. portaudit audits the
 //! app namespace with `--netns`, so what else runs on the machine does not matter.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -168,27 +167,7 @@ impl Lab {
 
     /// Load `rules` into the lab host's nftables.
     fn nft(&self, rules: &str) {
-        let mut child = self
-            .host
-            .exec(netns::nft().unwrap(), ["-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot run nft");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(rules.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "nft -f - in {}: {}\n{rules}",
-            self.host.name(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.host.load_nft(rules);
     }
 
     /// `portaudit ARGS` in the lab host, nft reachable on PATH.

@@ -366,18 +366,7 @@ fn a_firewall_rule_added_turns_exposed_into_filtered() {
 
     let rules = "table inet filter {\n  chain input {\n    type filter hook input priority 0; \
                  policy drop;\n    ct state established,related accept\n    iif lo accept\n  }\n}\n";
-    let mut load = ns.exec(&nft, ["-f", "-"]);
-    let mut child = load.stdin(Stdio::piped()).spawn().unwrap();
-    {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(rules.as_bytes())
-            .unwrap();
-    }
-    assert!(child.wait().unwrap().success(), "nft -f - failed");
+    ns.load_nft(rules);
 
     let changed = watch.wait_for("the changed event", |e| is(e, "changed", "0.0.0.0", port));
     let s = &changed.socket;

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Draw BENCHMARKS.md's plots from bench/results/*.json: how each command's median
-grows with connections, listeners and UDP sockets (log-log), portaudit's modes beside
-ss, netstat and lsof.
+and portaudit's peak RSS grow with connections, listeners, UDP sockets, processes and
+namespaces (log-log), portaudit's modes beside ss, netstat and lsof. Every point should
+come from one bench/run.sh invocation (one commit, one machine state).
 
 matplotlib comes from PyPI into a venv under target/ (never the system's pip):
     python3 -m venv target/bench-venv && target/bench-venv/bin/pip install matplotlib
@@ -22,7 +23,8 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-# (title, x label, [(scenario, x)], commands)
+# (title, x label, [(scenario, x)], commands). x None: the namespace count the scenario
+# recorded (--all-netns sees every namespace on the host, ours and any other).
 PANELS = [
     (
         "20 listeners + established connections",
@@ -57,42 +59,69 @@ PANELS = [
             "netstat -lnup",
         ],
     ),
+    (
+        "20 listeners + idle processes",
+        "idle processes",
+        [("procs100", 100), ("procs1000", 1000)],
+        ["portaudit", "portaudit --no-processes", "ss -ltn", "ss -ltnup", "netstat -ltnup"],
+    ),
+    (
+        "namespaces with 2 listeners each",
+        "network namespaces on the host",
+        [("netns10", None), ("netns100", None)],
+        ["portaudit --all-netns", "portaudit --all-netns --no-processes", "ss -ltnup"],
+    ),
 ]
 
 
 def load(scenario):
+    """(medians ms, peak RSS MiB, namespaces) of each command in one scenario's results."""
     path = f"bench/results/{scenario}.json"
     if not os.path.exists(path):
         return None
     with open(path) as f:
         results = json.load(f)
-    results.pop("_namespaces", None)
-    return {label: statistics.median(r["ms"]) for label, r in results.items()}
+    namespaces = results.pop("_namespaces", None)
+    ms = {label: statistics.median(r["ms"]) for label, r in results.items()}
+    rss = {label: r["rss_kib"] / 1024 for label, r in results.items() if "rss_kib" in r}
+    return ms, rss, namespaces
+
+
+def draw(ax, data, commands, pick):
+    for command in commands:
+        xy = [(x, pick(m)[command]) for x, m in data if command in pick(m)]
+        if len(xy) < 2:
+            continue
+        style = "-o" if command.startswith("portaudit") else "--s"
+        ax.plot([x for x, _ in xy], [y for _, y in xy], style, label=command)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize=7)
 
 
 def main():
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(6 * len(PANELS), 5))
-    for ax, (title, xlabel, points, commands) in zip(axes, PANELS):
-        data = [(x, load(s)) for s, x in points]
-        data = [(x, m) for x, m in data if m]
-        for command in commands:
-            xy = [(x, m[command]) for x, m in data if command in m]
-            if len(xy) < 2:
-                continue
-            style = "-o" if command.startswith("portaudit") else "--s"
-            ax.plot([x for x, _ in xy], [y for _, y in xy], style, label=command)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_title(title)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("median wall time, ms (log)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+    fig, axes = plt.subplots(2, len(PANELS), figsize=(5.5 * len(PANELS), 9))
+    for column, (title, xlabel, points, commands) in enumerate(PANELS):
+        data = []
+        for scenario, x in points:
+            loaded = load(scenario)
+            if loaded:
+                data.append((x if x is not None else loaded[2], loaded))
+        time, memory = axes[0][column], axes[1][column]
+        draw(time, data, commands, lambda m: m[0])
+        time.set_title(title)
+        time.set_ylabel("median wall time, ms (log)")
+        draw(memory, data, [c for c in commands if c.startswith("portaudit")], lambda m: m[1])
+        memory.set_xlabel(xlabel)
+        memory.set_ylabel("portaudit peak RSS, MiB (log)")
     fig.suptitle(
-        "portaudit against ss, netstat and lsof (shared 2-core VM: compare within a scenario)"
+        "portaudit against ss, netstat and lsof: how time and memory grow "
+        "(shared 2-core VM: compare within a panel)"
     )
     fig.tight_layout()
-    fig.savefig("bench/growth.png", dpi=90)
+    fig.savefig("bench/growth.png", dpi=80)
     print("wrote bench/growth.png")
 
 

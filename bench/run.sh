@@ -4,7 +4,8 @@
 #
 #   bench/run.sh                  every scenario
 #   bench/run.sh conn0 conn100k   some of them: smallserver conn0 conn10k conn100k listen1000
-#                                 procs1000 udp12k udp48k listen100k listen500k netns100
+#                                 procs100 procs1000 udp12k udp48k listen100k listen500k
+#                                 netns10 netns100
 #   bench/plot.py                 the PNG plots of BENCHMARKS.md, from bench/results
 #                                 (matplotlib, in a venv under target/: see plot.py)
 #
@@ -65,7 +66,7 @@ tcp_commands=(
 
 for scenario in "${scenarios[@]}"; do
     commands=("${tcp_commands[@]}")
-    nft=""
+    nft="" nscount=""
     case "$scenario" in
         smallserver)
             load=(--listeners 20 --wildcard --udp 5); rounds=60; nft=bench/smallserver.nft
@@ -84,6 +85,7 @@ for scenario in "${scenarios[@]}"; do
         conn10k)    load=(--listeners 20 --connections 10000);  rounds=30 ;;
         conn100k)   load=(--listeners 20 --connections 100000); rounds=9 ;;
         listen1000) load=(--listeners 1000);                    rounds=30 ;;
+        procs100)   load=(--listeners 20 --idle-procs 100);     rounds=15 ;;
         procs1000)  load=(--listeners 20 --idle-procs 1000);    rounds=15 ;;
         udp48k|udp12k)
             count=48000; [ "$scenario" = udp12k ] && count=12000
@@ -115,10 +117,10 @@ for scenario in "${scenarios[@]}"; do
             # PA_BENCH_NO_SS_P=1 leaves out ss -ltnp (minutes a run at 500k listeners).
             [ -n "${PA_BENCH_NO_SS_P:-}" ] || commands+=("ss -ltnp=ss -ltnp")
             commands+=("true (spawn cost)=true") ;;
-        netns100)
-            # 100 namespaces of our own with 2 listeners each, held by one process;
+        netns10|netns100)
+            # 10 or 100 namespaces of our own with 2 listeners each, held by one process;
             # --all-netns sees every namespace on the host (the count is recorded).
-            load=(); rounds=15 ;;
+            nscount=${scenario#netns}; load=(); rounds=15 ;;
         *) echo "bench/run.sh: unknown scenario $scenario" >&2; exit 2 ;;
     esac
     ns="pa-bench-$$-$scenario"
@@ -128,13 +130,13 @@ for scenario in "${scenarios[@]}"; do
     ip netns exec "$ns" sh -c 'echo "1024 65000" > /proc/sys/net/ipv4/ip_local_port_range
                                echo 4096 > /proc/sys/net/core/somaxconn'
     if [ -n "$nft" ]; then ip netns exec "$ns" nft -f "$nft"; fi
-    if [ "$scenario" = netns100 ]; then
-        for i in $(seq 1 100); do
+    if [ -n "${nscount:-}" ]; then
+        for i in $(seq 1 "$nscount"); do
             extra_ns+=("pa-bench-$$-n$i")
             ip netns add "pa-bench-$$-n$i"
             ip -n "pa-bench-$$-n$i" link set lo up
         done
-        echo "== $scenario: building (100 namespaces, 2 listeners each)" >&2
+        echo "== $scenario: building ($nscount namespaces, 2 listeners each)" >&2
         python3 bench/netns.py 2 "$ready" "${extra_ns[@]}" &
         load_pid=$!
         wait_ready

@@ -480,7 +480,7 @@ mod tests {
 
     fn socket(protocol: Protocol, address: &str, port: u16, owners: &[&str]) -> Listener {
         Listener {
-            user: Some("root".into()),
+            user: Some(b"root"[..].into()),
             processes_complete: true,
             processes: owners
                 .iter()

@@ -33,11 +33,12 @@ pub mod users;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::Error;
 use crate::socket::{
     Collector, Container, Detail, Device, Family, Forwarding, HostAddress, Interfaces, Listener,
-    NamespaceSeen, Netns, Process, Protocol, Publish, Route, Via,
+    NamespaceSeen, Netns, Owners, Protocol, Publish, Route, Via,
 };
 
 /// `--collector`: which collector to use.
@@ -149,7 +150,7 @@ pub enum RulesetText {
 /// sockets that are new send us through every process's fds.
 #[derive(Debug, Default)]
 pub struct KnownOwners {
-    by_inode: HashMap<u64, (Vec<Process>, bool)>,
+    by_inode: HashMap<u64, (Owners, bool)>,
 }
 
 /// Read the sockets with the chosen collector and, unless told not to, attribute owners,
@@ -192,7 +193,7 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
         inode,
         name: match targets.iter().find(|n| n.netns.inode == inode) {
             Some(n) => n.netns.name.clone(),
-            None => netns::name_of(inode, run_netns),
+            None => netns::name_of(inode, run_netns).map(Arc::from),
         },
         host: true,
     });
@@ -203,10 +204,11 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
     if audit_own {
         let (mine, used, addresses) = own_sockets(options, &mut warnings, &mut incomplete)?;
         collector = used;
-        listeners.extend(mine.into_iter().map(|mut l| {
-            l.netns = own_netns.clone();
-            l
-        }));
+        // Taken as they are, not copied: the first namespace's sockets are most often all.
+        listeners = mine;
+        for listener in &mut listeners {
+            listener.netns = own_netns.clone();
+        }
         if let Some(netns) = &own_netns {
             namespaces.push(NamespaceSeen {
                 netns: netns.clone(),
@@ -506,11 +508,12 @@ fn attribute_containers(
     namespaces: &mut [NamespaceSeen],
     targets: &[netns::Namespace],
 ) {
-    let mut cache: BTreeMap<i32, Option<Container>> = BTreeMap::new();
+    // One record per container, shared by its sockets.
+    let mut cache: BTreeMap<i32, Option<Arc<Container>>> = BTreeMap::new();
     let mut of = |pid: i32| {
         cache
             .entry(pid)
-            .or_insert_with(|| container::of_pid(proc_root, pid))
+            .or_insert_with(|| container::of_pid(proc_root, pid).map(Arc::new))
             .clone()
     };
     for seen in namespaces.iter_mut().filter(|n| !n.netns.host) {
@@ -711,6 +714,9 @@ fn from_netlink(
         .as_ref()
         .filter(|_| want_addresses)
         .map(|all| all.iter().map(|h| h.address).collect());
+    // Every wildcard bind of a family on the same device reaches the same addresses: one
+    // list each, shared.
+    let mut shared: HashMap<(bool, bool, u32), Arc<[HostAddress]>> = HashMap::new();
     let listeners = diags
         .into_iter()
         .map(|diag| {
@@ -721,9 +727,13 @@ fn from_netlink(
                     loopback: false,
                 })
             });
-            let reachable_on = addresses
-                .as_ref()
-                .and_then(|all| reachable_on(&listener, diag.v6only, diag.ifindex, all));
+            let reachable_on = addresses.as_ref().and_then(|all| {
+                let (v4, v6) = wildcard_families(&listener, diag.v6only)?;
+                let list = shared
+                    .entry((v4, v6, diag.ifindex))
+                    .or_insert_with(|| reachable_on(v4, v6, diag.ifindex, all));
+                Some(Arc::clone(list))
+            });
             listener.detail = Detail {
                 v6only: diag.v6only,
                 v6only_default: None,
@@ -737,29 +747,30 @@ fn from_netlink(
     Ok((listeners, all))
 }
 
+/// The families a wildcard bind answers (both, for a dual-stack `::`): (IPv4, IPv6);
+/// `None` for a bind to one address.
 #[cfg(target_os = "linux")]
-/// The host addresses a wildcard bind answers on: its family's (both, for a dual-stack
-/// `::`), only the bound device's when it has one, loopback addresses left out.
-fn reachable_on(
-    listener: &Listener,
-    v6only: Option<bool>,
-    ifindex: u32,
-    all: &[HostAddress],
-) -> Option<Vec<HostAddress>> {
-    let (v4, v6) = match listener.address {
-        IpAddr::V4(a) if a.is_unspecified() => (true, false),
-        IpAddr::V6(a) if a.is_unspecified() => (v6only == Some(false), true),
-        IpAddr::V6(a) if a.to_ipv4_mapped().is_some_and(|m| m.is_unspecified()) => (true, false),
-        _ => return None,
-    };
-    Some(
-        all.iter()
-            .filter(|h| !h.address.is_loopback())
-            .filter(|h| ifindex == 0 || h.ifindex == ifindex)
-            .filter(|h| if h.address.is_ipv4() { v4 } else { v6 })
-            .cloned()
-            .collect(),
-    )
+fn wildcard_families(listener: &Listener, v6only: Option<bool>) -> Option<(bool, bool)> {
+    match listener.address {
+        IpAddr::V4(a) if a.is_unspecified() => Some((true, false)),
+        IpAddr::V6(a) if a.is_unspecified() => Some((v6only == Some(false), true)),
+        IpAddr::V6(a) if a.to_ipv4_mapped().is_some_and(|m| m.is_unspecified()) => {
+            Some((true, false))
+        }
+        _ => None,
+    }
+}
+
+/// The host addresses a wildcard bind of these families answers on: only the bound
+/// device's when it has one, loopback addresses left out.
+#[cfg(target_os = "linux")]
+fn reachable_on(v4: bool, v6: bool, ifindex: u32, all: &[HostAddress]) -> Arc<[HostAddress]> {
+    all.iter()
+        .filter(|h| !h.address.is_loopback())
+        .filter(|h| ifindex == 0 || h.ifindex == ifindex)
+        .filter(|h| if h.address.is_ipv4() { v4 } else { v6 })
+        .cloned()
+        .collect()
 }
 
 #[cfg(not(target_os = "linux"))]

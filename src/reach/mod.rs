@@ -849,7 +849,7 @@ mod tests {
         let basic = include_str!("../../tests/fixtures/nft/inet-basic.json");
         let mut redis = listener(HOST, "0.0.0.0", 6379);
         redis.detail = Detail {
-            reachable_on: Some(vec![at("192.0.2.10", "lo", 1), at("10.0.0.5", "eth0", 2)]),
+            reachable_on: Some([at("192.0.2.10", "lo", 1), at("10.0.0.5", "eth0", 2)].into()),
             ..Detail::default()
         };
         let subject = one(redis, &seen(Some(basic), ON, false));
@@ -910,7 +910,7 @@ mod tests {
         assert_eq!(verdict(&only_to("lo"), app()), FirewallVerdict::Dropped);
         // The input hook has no output interface: the rule never matches there.
         let mut host = listener(HOST, "0.0.0.0", 8080);
-        host.detail.reachable_on = Some(vec![at("10.0.0.5", "eth0", 2)]);
+        host.detail.reachable_on = Some([at("10.0.0.5", "eth0", 2)].into());
         assert_eq!(verdict(&only_to("vh0"), host), FirewallVerdict::Dropped);
     }
 }

@@ -189,7 +189,7 @@ fn address(f: &Finding) -> Cell {
                     c.runtime,
                     c.name.clone().unwrap_or_else(|| short_id(&c.id))
                 )),
-                (None, Some(name)) => Some(name.clone()),
+                (None, Some(name)) => Some(name.to_string()),
                 (None, None) => None,
             };
             let label = label.map_or_else(String::new, |l| format!(" ({})", for_terminal(&l)));
@@ -276,7 +276,13 @@ fn collector_note(audit: &Audit) -> String {
             let mut seen: Vec<(&IpAddr, &str)> = Vec::new();
             let host = |f: &&Finding| f.listener.netns.as_ref().is_none_or(|n| n.host);
             for f in audit.findings.iter().filter(host) {
-                for h in f.listener.detail.reachable_on.iter().flatten() {
+                for h in f
+                    .listener
+                    .detail
+                    .reachable_on
+                    .iter()
+                    .flat_map(|all| all.iter())
+                {
                     let item = (&h.address, h.device.as_str());
                     if !seen.contains(&item) {
                         seen.push(item);
@@ -354,7 +360,7 @@ fn groups(audit: &Audit) -> Vec<Group<'_>> {
             Some(i) => {
                 let group = &mut groups[i];
                 group.sockets += 1;
-                group.processes.extend(&l.processes);
+                group.processes.extend(l.processes.iter());
                 group.complete &= l.processes_complete;
             }
             None => {

@@ -46,8 +46,8 @@ fn process(pid: i32, comm: &[u8]) -> Process {
 fn listener(protocol: Protocol, address: &str, port: u16, owners: Vec<Process>) -> Listener {
     let address: IpAddr = address.parse().unwrap();
     let mut l = Listener::new(protocol, address, port, 0, u64::from(port));
-    l.user = Some(b"root".to_vec());
-    l.processes = owners;
+    l.user = Some(b"root"[..].into());
+    l.processes = owners.into();
     l.processes_complete = true;
     l.netns = Some(Netns {
         inode: 4026531840,
@@ -125,14 +125,14 @@ fn busy_audit() -> Audit {
         vec![process(6666, b"ev\x1b[2Jil\xe2\x80\xaex\x07\xff")],
     );
     l.uid = 1001;
-    l.user = Some(b"m\xe9chant\x1b]0;".to_vec());
+    l.user = Some(b"m\xe9chant\x1b]0;"[..].into());
     findings.push(finding(l, Verdict::Exposed));
 
     // Published into a container by a DNAT rule.
     let (netns, container) = docker_web();
     let mut l = listener(Tcp, "0.0.0.0", 80, vec![process(9100, b"nginx")]);
     l.netns = Some(netns.clone());
-    l.container = Some(container.clone());
+    l.container = Some(container.clone().into());
     let mut f = finding(l, Verdict::Exposed);
     f.published = Some(Published {
         protocol: Tcp,
@@ -199,25 +199,28 @@ fn busy_audit() -> Audit {
 
     let mut l = listener(Tcp, "10.88.0.2", 3000, vec![process(9200, b"node")]);
     l.netns = Some(netns);
-    l.container = Some(container);
+    l.container = Some(container.into());
     findings.push(finding(l, Verdict::Contained));
 
     let l = listener(Tcp, "::1", 6379, vec![process(1200, b"redis-server")]);
     findings.push(finding(l, Verdict::Local));
 
     let mut first = findings[0].listener.clone();
-    first.detail.reachable_on = Some(vec![
-        HostAddress {
-            address: "192.0.2.10".parse().unwrap(),
-            device: "eth0".to_string(),
-            ifindex: 2,
-        },
-        HostAddress {
-            address: "2001:db8:1234:5678:9abc:def0:1234:5678".parse().unwrap(),
-            device: "eth0".to_string(),
-            ifindex: 2,
-        },
-    ]);
+    first.detail.reachable_on = Some(
+        Vec::from([
+            HostAddress {
+                address: "192.0.2.10".parse().unwrap(),
+                device: "eth0".to_string(),
+                ifindex: 2,
+            },
+            HostAddress {
+                address: "2001:db8:1234:5678:9abc:def0:1234:5678".parse().unwrap(),
+                device: "eth0".to_string(),
+                ifindex: 2,
+            },
+        ])
+        .into(),
+    );
     findings[1].listener.detail.reachable_on = first.detail.reachable_on;
 
     let namespaces = vec![
@@ -231,7 +234,7 @@ fn busy_audit() -> Audit {
             netns: docker_web().0,
             audited: true,
             addresses: None,
-            container: Some(docker_web().1),
+            container: Some(docker_web().1.into()),
         },
     ];
     let context = Context {

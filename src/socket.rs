@@ -298,11 +298,12 @@ impl FirewallVerdict {
     }
 }
 
-/// The answer, with one line saying why (the deciding rule, or what stopped evaluation).
+/// The answer, with one line saying why (the deciding rule, or what stopped evaluation):
+/// the same few lines for every socket, so shared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Judgement {
     pub verdict: FirewallVerdict,
-    pub why: String,
+    pub why: Arc<str>,
 }
 
 /// How a connection from outside gets to a socket.
@@ -353,7 +354,7 @@ pub struct Subject {
     /// (inode 0, no processes).
     pub listener: Listener,
     /// The host side, when the host publishes it.
-    pub published: Option<Published>,
+    pub published: Option<Box<Published>>,
     pub listening: Listening,
     /// Every way in from outside; empty when none.
     pub ways_in: Vec<WayIn>,

@@ -15,8 +15,9 @@ mod publish;
 #[cfg(test)]
 pub(crate) use firewall::parse as parse_nft_json;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use crate::classify::{self, Exposure};
 use crate::collect::{RulesetText, Seen};
@@ -63,9 +64,10 @@ pub fn resolve(listeners: Vec<Listener>, seen: &Seen) -> Result<Reach, Error> {
         interfaces: &seen.interfaces,
         namespaces: &seen.namespaces,
     };
+    let mut whys = HashSet::new();
     let subjects = publish::pair(listeners, &publishes, &seen.namespaces)
         .into_iter()
-        .map(|paired| subject(paired, firewall, network))
+        .map(|paired| subject(paired, firewall, network, &mut whys))
         .collect();
     Ok(Reach {
         subjects,
@@ -118,7 +120,13 @@ struct Network<'a> {
 }
 
 /// One subject: its ways in, the firewall's answer on each and on all together.
-fn subject(paired: Paired, firewall: Option<Firewall>, network: Network) -> Subject {
+/// `whys` holds one copy of each firewall answer's reason, which the subjects share.
+fn subject(
+    paired: Paired,
+    firewall: Option<Firewall>,
+    network: Network,
+    whys: &mut HashSet<Arc<str>>,
+) -> Subject {
     let Paired {
         listener,
         published,
@@ -128,7 +136,7 @@ fn subject(paired: Paired, firewall: Option<Firewall>, network: Network) -> Subj
     let mut candidates = if elsewhere {
         elsewhere_ways(&listener, network)
     } else {
-        host_ways(&listener, published.as_ref())
+        host_ways(&listener, published.as_deref())
     };
     // A published socket in another namespace is still an address the host may forward
     // to (`-p 127.0.0.1:8080:80` with forwarding on): its own ways in count as well.
@@ -141,7 +149,15 @@ fn subject(paired: Paired, firewall: Option<Firewall>, network: Network) -> Subj
     for candidate in candidates {
         let mut way = candidate.way;
         if let Some(firewall) = firewall {
-            let judged = firewall.judge(&listener, published.as_ref(), &way, &candidate.check);
+            let mut judged =
+                firewall.judge(&listener, published.as_deref(), &way, &candidate.check);
+            judged.why = match whys.get(&judged.why) {
+                Some(why) => Arc::clone(why),
+                None => {
+                    whys.insert(Arc::clone(&judged.why));
+                    judged.why
+                }
+            };
             way.firewall = Some(judged.verdict);
             judgements.push(judged);
         }
@@ -442,7 +458,7 @@ impl Firewall<'_> {
         if let Check::Unknown(why) = check {
             return Judgement {
                 verdict: FirewallVerdict::Unknown,
-                why: why.clone(),
+                why: why.as_str().into(),
             };
         }
         let Some(ruleset) = self.ruleset else {
@@ -495,7 +511,8 @@ impl Firewall<'_> {
                 why: format!(
                     "{}; but legacy iptables tables are loaded, which nft cannot show",
                     judgement.why
-                ),
+                )
+                .into(),
             };
         }
         judgement
@@ -642,7 +659,7 @@ mod tests {
         assert_eq!(subject.ways_in[0].port, 8080);
         let judgement = subject.firewall.unwrap();
         assert_eq!(judgement.verdict, FirewallVerdict::Accepted);
-        assert_eq!(judgement.why, "no forward chain: nothing filters");
+        assert_eq!(&*judgement.why, "no forward chain: nothing filters");
 
         // A dual-stack `::` bind: both families, never the link-local or loopback ones.
         let mut dual = listener(APP, "::", 8080);
@@ -773,7 +790,7 @@ mod tests {
         assert_eq!(subject.ways_in[0].firewall, Some(FirewallVerdict::Dropped));
         let judgement = subject.firewall.unwrap();
         assert_eq!(judgement.verdict, FirewallVerdict::Dropped);
-        assert_eq!(judgement.why, "inet f forward handle 3: oifname vh0 drop");
+        assert_eq!(&*judgement.why, "inet f forward handle 3: oifname vh0 drop");
 
         // Not knowing the interface facing it, the oifname rule cannot be evaluated.
         let mut unrouted = seen(Some(FORWARD_DROP_VH0), ON, false);
@@ -790,7 +807,7 @@ mod tests {
             listener(APP, "0.0.0.0", 8080),
             &seen(Some(prerouting), ON, false),
         );
-        assert_eq!(subject.firewall.unwrap().why, "inet f pre: policy drop");
+        assert_eq!(&*subject.firewall.unwrap().why, "inet f pre: policy drop");
     }
 
     #[test]
@@ -869,7 +886,7 @@ mod tests {
         );
         let judgement = subject.firewall.unwrap();
         assert_eq!(judgement.verdict, FirewallVerdict::Dropped);
-        assert_eq!(judgement.why, "inet filter input: policy drop");
+        assert_eq!(&*judgement.why, "inet filter input: policy drop");
 
         // A socket bound to the loopback device is reached by nothing from outside.
         let mut bound = listener(HOST, "192.0.2.10", 6379);

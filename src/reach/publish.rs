@@ -16,7 +16,7 @@ pub struct Paired {
     /// (inode 0, no processes).
     pub listener: Listener,
     /// The host side, when the host publishes it.
-    pub published: Option<Published>,
+    pub published: Option<Box<Published>>,
     pub listening: Listening,
     /// In another namespace than the host's, and not published.
     pub elsewhere: bool,
@@ -73,7 +73,7 @@ pub fn pair(
             };
             subjects.push(Paired {
                 listener: listener.clone(),
-                published: Some(host_side(publish, ports)),
+                published: Some(Box::new(host_side(publish, ports))),
                 listening: Listening::Yes,
                 elsewhere: false,
             });
@@ -91,7 +91,7 @@ pub fn pair(
             };
             subjects.push(Paired {
                 listener: stand_in,
-                published: Some(host_side(publish, publish.host_ports.clone())),
+                published: Some(Box::new(host_side(publish, publish.host_ports.clone()))),
                 listening,
                 elsewhere: false,
             });

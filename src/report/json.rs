@@ -317,7 +317,7 @@ pub(super) fn socket(f: &Finding) -> Socket<'_> {
             Listening::Unknown => None,
         },
         firewall: f.firewall.as_ref().map(|j| j.verdict),
-        firewall_why: f.firewall.as_ref().map(|j| j.why.as_str()),
+        firewall_why: f.firewall.as_ref().map(|j| &*j.why),
         unit: f.listener.unit.as_deref(),
         unit_service: f.listener.unit_service.as_deref(),
         kernel: f.listener.kernel.as_deref(),

@@ -459,7 +459,7 @@ fn footer(audit: &Audit) -> String {
     let mut advised: Vec<(&Advice, u16, &str)> = audit
         .findings
         .iter()
-        .filter_map(|f| Some((f.advice.as_ref()?, f.port(), f.listener.protocol.name())))
+        .filter_map(|f| Some((f.advice.as_deref()?, f.port(), f.listener.protocol.name())))
         .collect();
     advised.sort_by_key(|(advice, port, protocol)| (advice.severity, *port, *protocol));
     advised.dedup_by(|a, b| a == b);

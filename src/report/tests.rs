@@ -64,7 +64,7 @@ fn finding(listener: Listener, verdict: Verdict) -> Finding {
     let (scope, exposure) = classify(listener.address);
     let firewall = matches!(verdict, Verdict::Exposed | Verdict::Internal).then(|| Judgement {
         verdict: FirewallVerdict::Accepted,
-        why: "policy accept".to_string(),
+        why: "policy accept".into(),
     });
     Finding {
         listener,
@@ -114,7 +114,7 @@ fn busy_audit() -> Audit {
 
     let l = listener(Udp, "0.0.0.0", 11211, vec![process(733, b"memcached")]);
     let mut f = finding(l, Verdict::Exposed);
-    f.advice = Some(advice());
+    f.advice = Some(Box::new(advice()));
     findings.push(f);
 
     // A name chosen to attack the terminal, not UTF-8 either, with a user to match.
@@ -134,7 +134,7 @@ fn busy_audit() -> Audit {
     l.netns = Some(netns.clone());
     l.container = Some(container.clone().into());
     let mut f = finding(l, Verdict::Exposed);
-    f.published = Some(Published {
+    f.published = Some(Box::new(Published {
         protocol: Tcp,
         address: "0.0.0.0".parse().unwrap(),
         ports: 8080..=8080,
@@ -142,8 +142,8 @@ fn busy_audit() -> Audit {
         via: Via::Dnat {
             rule: "ip nat DOCKER handle 12".to_string(),
         },
-    });
-    f.rule = Some("web: published by docker".to_string());
+    }));
+    f.rule = Some("web: published by docker".into());
     findings.push(f);
 
     // Published, and nothing listens behind it.
@@ -151,7 +151,7 @@ fn busy_audit() -> Audit {
     l.netns = Some(netns.clone());
     let mut f = finding(l, Verdict::Exposed);
     f.listening = Listening::No;
-    f.published = Some(Published {
+    f.published = Some(Box::new(Published {
         protocol: Tcp,
         address: "0.0.0.0".parse().unwrap(),
         ports: 15432..=15432,
@@ -160,7 +160,7 @@ fn busy_audit() -> Audit {
             pid: 9300,
             inode: 1,
         },
-    });
+    }));
     findings.push(f);
 
     let mut l = listener(Tcp, "::ffff:192.168.100.200", 8443, Vec::new());
@@ -182,7 +182,7 @@ fn busy_audit() -> Audit {
 
     let l = listener(Tcp, "::", 22, vec![process(1001, b"sshd")]);
     let mut f = finding(l, Verdict::Allowed);
-    f.rule = Some("ssh from anywhere".to_string());
+    f.rule = Some("ssh from anywhere".into());
     findings.push(f);
 
     // An SO_REUSEPORT group: four sockets, three workers.

@@ -102,7 +102,7 @@ pub struct Listener {
     /// some were out of reach (no root, hidepid): the owners we did not see are unknown.
     pub processes_complete: bool,
     /// The network namespace it lives in; `None` when not known (`--proc-root`).
-    pub netns: Option<Netns>,
+    pub netns: Option<Arc<Netns>>,
     /// The container its processes (or its namespace's) run in, if any.
     pub container: Option<Arc<Container>>,
     /// The systemd unit whose cgroup created the socket (`memcached.service`,
@@ -111,7 +111,7 @@ pub struct Listener {
     /// For a `.socket` unit: the service it activates, as its unit file says.
     pub unit_service: Option<Arc<str>>,
     /// The kernel facility holding a socket no process holds: `vxlan vx0`, `nfsd`.
-    pub kernel: Option<String>,
+    pub kernel: Option<Arc<str>>,
 }
 
 /// A network namespace.
@@ -178,7 +178,8 @@ pub struct Detail {
     /// guess, since a program can set IPV6_V6ONLY either way.
     pub v6only_default: Option<bool>,
     /// The device the socket is bound to (SO_BINDTODEVICE): it is reachable only there.
-    pub device: Option<Device>,
+    /// Boxed: few sockets have one.
+    pub device: Option<Box<Device>>,
     /// For a wildcard bind, the host's addresses it is reachable on (loopback left out):
     /// the same list for every wildcard bind of a family, so shared.
     pub reachable_on: Option<Arc<[HostAddress]>>,

@@ -119,7 +119,7 @@ pub fn attribute(
             .iter_mut()
             .filter(|l| unheld(l) && l.netns.as_ref().map(|n| n.inode) == netns)
         {
-            listener.kernel = claimant(listener, &ports).map(|p| p.name.clone());
+            listener.kernel = claimant(listener, &ports).map(|p| p.name.as_str().into());
         }
     }
 }

@@ -151,12 +151,25 @@ pub enum RulesetText {
 #[derive(Debug, Default)]
 pub struct KnownOwners {
     by_inode: HashMap<u64, (Owners, bool)>,
+    /// A single audit: there is no next poll to remember them for.
+    forget: bool,
+}
+
+impl KnownOwners {
+    /// For a single audit: none known, and none remembered (an index of every socket,
+    /// megabytes on a busy host, that nobody would read).
+    pub fn once() -> KnownOwners {
+        KnownOwners {
+            by_inode: HashMap::new(),
+            forget: true,
+        }
+    }
 }
 
 /// Read the sockets with the chosen collector and, unless told not to, attribute owners,
 /// looking up only the sockets `known` does not hold; `known` then holds the owners of
-/// exactly the sockets read now (it never grows beyond them). A single audit passes an
-/// empty one.
+/// exactly the sockets read now (it never grows beyond them). A single audit passes
+/// [`KnownOwners::once`], which stays empty.
 #[cfg(target_os = "linux")]
 pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection, Error> {
     let proc_root = options.proc_root.as_path();
@@ -206,8 +219,9 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
         collector = used;
         // Taken as they are, not copied: the first namespace's sockets are most often all.
         listeners = mine;
+        let shared = own_netns.clone().map(Arc::new);
         for listener in &mut listeners {
-            listener.netns = own_netns.clone();
+            listener.netns = shared.clone();
         }
         if let Some(netns) = &own_netns {
             namespaces.push(NamespaceSeen {
@@ -221,8 +235,9 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
     for target in targets.iter().filter(|n| !n.netns.host) {
         match other_sockets(target, options, &mut warnings, &mut incomplete) {
             Some((theirs, addresses)) => {
+                let shared = Arc::new(target.netns.clone());
                 listeners.extend(theirs.into_iter().map(|mut l| {
-                    l.netns = Some(target.netns.clone());
+                    l.netns = Some(Arc::clone(&shared));
                     l
                 }));
                 if !audit_own && collector == Collector::Proc {
@@ -313,7 +328,7 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
         warnings.extend(scan.warning(unowned, hidepid.as_deref(), proc_root));
         known.by_inode = listeners
             .iter()
-            .filter(|l| l.inode != 0)
+            .filter(|l| l.inode != 0 && !known.forget)
             .map(|l| (l.inode, (l.processes.clone(), l.processes_complete)))
             .collect();
     }
@@ -722,10 +737,10 @@ fn from_netlink(
         .map(|diag| {
             let mut listener = diag.listener;
             let device = (diag.ifindex != 0).then(|| {
-                devices.get(&diag.ifindex).cloned().unwrap_or(Device {
+                Box::new(devices.get(&diag.ifindex).cloned().unwrap_or(Device {
                     name: format!("if{}", diag.ifindex),
                     loopback: false,
-                })
+                }))
             });
             let reachable_on = addresses.as_ref().and_then(|all| {
                 let (v4, v6) = wildcard_families(&listener, diag.v6only)?;

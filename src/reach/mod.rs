@@ -268,7 +268,7 @@ fn elsewhere_ways(listener: &Listener, network: Network) -> Vec<Candidate> {
         return Vec::new();
     }
     let inode = listener.netns.as_ref().map(|n| n.inode);
-    let name = match listener.netns.as_ref() {
+    let name = match listener.netns.as_deref() {
         Some(Netns {
             inode,
             name: Some(name),
@@ -554,7 +554,7 @@ mod tests {
 
     fn listener(inode: u64, address: &str, port: u16) -> Listener {
         let mut l = Listener::new(Protocol::Tcp, address.parse().unwrap(), port, 0, 100);
-        l.netns = Some(netns(inode));
+        l.netns = Some(netns(inode).into());
         l
     }
 
@@ -890,10 +890,10 @@ mod tests {
 
         // A socket bound to the loopback device is reached by nothing from outside.
         let mut bound = listener(HOST, "192.0.2.10", 6379);
-        bound.detail.device = Some(Device {
+        bound.detail.device = Some(Box::new(Device {
             name: "lo".into(),
             loopback: true,
-        });
+        }));
         assert!(one(bound, &seen(Some(basic), ON, false)).ways_in.is_empty());
     }
 

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 
 use crate::socket::{Listener, Listening, NamespaceSeen, Publish, Published, Via};
 
@@ -81,7 +82,7 @@ pub fn pair(
         if !answered {
             let port = publish.target_port.unwrap_or(*publish.host_ports.start());
             let mut stand_in = Listener::new(publish.protocol, publish.target, port, 0, 0);
-            stand_in.netns = owners.first().map(|n| n.netns.clone());
+            stand_in.netns = owners.first().map(|n| Arc::new(n.netns.clone()));
             stand_in.container = owners.first().and_then(|n| n.container.clone());
             stand_in.processes_complete = true;
             let listening = if owners.iter().any(|n| n.audited) {
@@ -194,11 +195,11 @@ mod tests {
 
     fn listener(inode: u64, netns: u64, address: &str, port: u16) -> Listener {
         let mut l = Listener::new(Protocol::Tcp, address.parse().unwrap(), port, 0, inode);
-        l.netns = Some(Netns {
+        l.netns = Some(Arc::new(Netns {
             inode: netns,
             name: None,
             host: netns == 1,
-        });
+        }));
         l
     }
 

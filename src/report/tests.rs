@@ -5,6 +5,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use unicode_width::UnicodeWidthStr;
 
@@ -49,11 +50,11 @@ fn listener(protocol: Protocol, address: &str, port: u16, owners: Vec<Process>) 
     l.user = Some(b"root"[..].into());
     l.processes = owners.into();
     l.processes_complete = true;
-    l.netns = Some(Netns {
+    l.netns = Some(Arc::new(Netns {
         inode: 4026531840,
         name: None,
         host: true,
-    });
+    }));
     if address.is_ipv6() && address.is_unspecified() {
         l.detail.v6only = Some(false);
     }
@@ -131,7 +132,7 @@ fn busy_audit() -> Audit {
     // Published into a container by a DNAT rule.
     let (netns, container) = docker_web();
     let mut l = listener(Tcp, "0.0.0.0", 80, vec![process(9100, b"nginx")]);
-    l.netns = Some(netns.clone());
+    l.netns = Some(netns.clone().into());
     l.container = Some(container.clone().into());
     let mut f = finding(l, Verdict::Exposed);
     f.published = Some(Box::new(Published {
@@ -148,7 +149,7 @@ fn busy_audit() -> Audit {
 
     // Published, and nothing listens behind it.
     let mut l = listener(Tcp, "172.17.0.3", 5432, Vec::new());
-    l.netns = Some(netns.clone());
+    l.netns = Some(netns.clone().into());
     let mut f = finding(l, Verdict::Exposed);
     f.listening = Listening::No;
     f.published = Some(Box::new(Published {
@@ -173,10 +174,10 @@ fn busy_audit() -> Audit {
         547,
         vec![process(812, b"dhcpd")],
     );
-    l.detail.device = Some(Device {
+    l.detail.device = Some(Box::new(Device {
         name: "enp0s31f6".to_string(),
         loopback: false,
-    });
+    }));
     l.processes_complete = false;
     findings.push(finding(l, Verdict::Internal));
 
@@ -198,7 +199,7 @@ fn busy_audit() -> Audit {
     findings.push(f);
 
     let mut l = listener(Tcp, "10.88.0.2", 3000, vec![process(9200, b"node")]);
-    l.netns = Some(netns);
+    l.netns = Some(netns.into());
     l.container = Some(container.into());
     findings.push(finding(l, Verdict::Contained));
 
@@ -225,7 +226,7 @@ fn busy_audit() -> Audit {
 
     let namespaces = vec![
         NamespaceSeen {
-            netns: findings[0].listener.netns.clone().unwrap(),
+            netns: Netns::clone(findings[0].listener.netns.as_ref().unwrap()),
             audited: true,
             addresses: None,
             container: None,

@@ -516,7 +516,7 @@ mod tests {
 
     #[test]
     fn owner_lists_are_in_pid_order_and_shared_by_the_same_holders() {
-        // Found in any order (threads share the walk); 7 and 8 held by both workers.
+        // Found in any order (threads share the walk); 7 and 8 are held by both.
         let owners = share(vec![
             (process(30, b"worker"), vec![7, 8, 9]),
             (process(10, b"master"), vec![1, 2, 7, 8]),

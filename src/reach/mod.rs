@@ -151,13 +151,7 @@ fn subject(
         if let Some(firewall) = firewall {
             let mut judged =
                 firewall.judge(&listener, published.as_deref(), &way, &candidate.check);
-            judged.why = match whys.get(&judged.why) {
-                Some(why) => Arc::clone(why),
-                None => {
-                    whys.insert(Arc::clone(&judged.why));
-                    judged.why
-                }
-            };
+            judged.why = shared(whys, judged.why);
             way.firewall = Some(judged.verdict);
             judgements.push(judged);
         }
@@ -173,6 +167,17 @@ fn subject(
         listening,
         ways_in,
         firewall: judgement,
+    }
+}
+
+/// The copy of `why` in `whys`; `why` itself, kept there, when it is the first.
+fn shared(whys: &mut HashSet<Arc<str>>, why: Arc<str>) -> Arc<str> {
+    match whys.get(&why) {
+        Some(first) => Arc::clone(first),
+        None => {
+            whys.insert(Arc::clone(&why));
+            why
+        }
     }
 }
 

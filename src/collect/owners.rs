@@ -135,7 +135,12 @@ pub fn scan(proc_root: &Path, wanted: &HashSet<u64>) -> OwnerScan {
                 Err(e) => Inspected::failed(&e),
             };
             match inspected {
-                Inspected::Holds(process, inodes) => part.holders.push((process, inodes)),
+                Inspected::Holds(process, mut inodes) => {
+                    // Kept until every process is read: without the room for all its
+                    // fds (a worker holding 100,000 connections) it was read with.
+                    inodes.shrink_to_fit();
+                    part.holders.push((process, inodes));
+                }
                 Inspected::Nothing => {}
                 Inspected::Denied => part.denied += 1,
                 Inspected::Gone => part.vanished += 1,

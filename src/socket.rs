@@ -342,7 +342,7 @@ pub struct WayIn {
     pub port: u16,
     /// The interface the packet arrives on (direct) or is forwarded out of (routed);
     /// `None` when any.
-    pub interface: Option<String>,
+    pub interface: Option<Arc<str>>,
     /// `None` when the ruleset was not to be read.
     pub firewall: Option<FirewallVerdict>,
 }

@@ -64,10 +64,10 @@ pub fn resolve(listeners: Vec<Listener>, seen: &Seen) -> Result<Reach, Error> {
         interfaces: &seen.interfaces,
         namespaces: &seen.namespaces,
     };
-    let mut whys = HashSet::new();
+    let mut texts = HashSet::new();
     let subjects = publish::pair(listeners, &publishes, &seen.namespaces)
         .into_iter()
-        .map(|paired| subject(paired, firewall, network, &mut whys))
+        .map(|paired| subject(paired, firewall, network, &mut texts))
         .collect();
     Ok(Reach {
         subjects,
@@ -120,12 +120,13 @@ struct Network<'a> {
 }
 
 /// One subject: its ways in, the firewall's answer on each and on all together.
-/// `whys` holds one copy of each firewall answer's reason, which the subjects share.
+/// `texts` holds one copy of each interface name and firewall reason, which the
+/// subjects share (tens of thousands of sockets name the same few).
 fn subject(
     paired: Paired,
     firewall: Option<Firewall>,
     network: Network,
-    whys: &mut HashSet<Arc<str>>,
+    texts: &mut HashSet<Arc<str>>,
 ) -> Subject {
     let Paired {
         listener,
@@ -136,7 +137,7 @@ fn subject(
     let mut candidates = if elsewhere {
         elsewhere_ways(&listener, network)
     } else {
-        host_ways(&listener, published.as_deref())
+        host_ways(&listener, published.as_deref(), texts)
     };
     // A published socket in another namespace is still an address the host may forward
     // to (`-p 127.0.0.1:8080:80` with forwarding on): its own ways in count as well.
@@ -151,7 +152,7 @@ fn subject(
         if let Some(firewall) = firewall {
             let mut judged =
                 firewall.judge(&listener, published.as_deref(), &way, &candidate.check);
-            judged.why = shared(whys, judged.why);
+            judged.why = shared(texts, &judged.why);
             way.firewall = Some(judged.verdict);
             judgements.push(judged);
         }
@@ -170,13 +171,14 @@ fn subject(
     }
 }
 
-/// The copy of `why` in `whys`; `why` itself, kept there, when it is the first.
-fn shared(whys: &mut HashSet<Arc<str>>, why: Arc<str>) -> Arc<str> {
-    match whys.get(&why) {
+/// The copy of `text` in `texts`, made when it is the first.
+fn shared(texts: &mut HashSet<Arc<str>>, text: &str) -> Arc<str> {
+    match texts.get(text) {
         Some(first) => Arc::clone(first),
         None => {
-            whys.insert(Arc::clone(&why));
-            why
+            let first: Arc<str> = Arc::from(text);
+            texts.insert(Arc::clone(&first));
+            first
         }
     }
 }
@@ -199,7 +201,11 @@ enum Check {
 
 /// The ways in to a socket of the host's own, or to a published one: the publish, or the
 /// host addresses it answers on (none for loopback).
-fn host_ways(listener: &Listener, published: Option<&Published>) -> Vec<Candidate> {
+fn host_ways(
+    listener: &Listener,
+    published: Option<&Published>,
+    texts: &mut HashSet<Arc<str>>,
+) -> Vec<Candidate> {
     let mut ways = Vec::new();
     if let Some(host) =
         published.filter(|host| !classify::classify(host.address).1.eq(&Exposure::None))
@@ -219,7 +225,11 @@ fn host_ways(listener: &Listener, published: Option<&Published>) -> Vec<Candidat
         let loopback_device = listener.detail.device.as_ref().is_some_and(|d| d.loopback);
         let (_, exposure) = classify::classify_bound(listener.address, loopback_device);
         if exposure != Exposure::None {
-            let device = listener.detail.device.as_ref().map(|d| d.name.clone());
+            let device = listener
+                .detail
+                .device
+                .as_ref()
+                .map(|d| shared(texts, &d.name));
             match &listener.detail.reachable_on {
                 Some(all) if !all.is_empty() => ways.extend(all.iter().map(|h| WayIn {
                     via: Way::Direct,
@@ -227,7 +237,7 @@ fn host_ways(listener: &Listener, published: Option<&Published>) -> Vec<Candidat
                     port: listener.port,
                     // A packet from outside never arrives on loopback, whatever address
                     // it carries (a VIP on `lo`): it comes in on some other interface.
-                    interface: (!on_loopback(h)).then(|| h.device.clone()),
+                    interface: (!on_loopback(h)).then(|| shared(texts, &h.device)),
                     firewall: None,
                 })),
                 _ => ways.push(WayIn {
@@ -344,7 +354,10 @@ fn elsewhere_ways(listener: &Listener, network: Network) -> Vec<Candidate> {
             // reaches it.
             Reached::Routed if !forwarded || link_local(address) => {}
             Reached::Routed => ways.push(Candidate {
-                way: way(Way::Routed, route_device(network.routes, address)),
+                way: way(
+                    Way::Routed,
+                    route_device(network.routes, address).map(Arc::from),
+                ),
                 check: Check::Host,
             }),
             Reached::OwnLink(link) => ways.push(Candidate {
@@ -352,7 +365,7 @@ fn elsewhere_ways(listener: &Listener, network: Network) -> Vec<Candidate> {
                     "{name} has a link of its own to the outside ({link}): its own \
                      firewall decides, which portaudit does not read"
                 )),
-                way: way(Way::Direct, Some(link)),
+                way: way(Way::Direct, Some(Arc::from(link))),
             }),
             Reached::NotKnown => ways.push(Candidate {
                 check: Check::Unknown(format!(
@@ -490,7 +503,7 @@ impl Firewall<'_> {
                 let at = [Destination {
                     address: way.address,
                     device: None,
-                    out_device: way.interface.clone(),
+                    out_device: way.interface.as_deref().map(String::from),
                 }];
                 let before = ruleset.judge(Hook::Prerouting, protocol, way.port, &at);
                 let forward = ruleset.judge(Hook::Forward, protocol, way.port, &at);
@@ -504,7 +517,7 @@ impl Firewall<'_> {
             Way::Direct | Way::Proxy => {
                 let at = [Destination {
                     address: way.address,
-                    device: way.interface.clone(),
+                    device: way.interface.as_deref().map(String::from),
                     out_device: None,
                 }];
                 ruleset.judge(Hook::Input, protocol, way.port, &at)

@@ -4,6 +4,7 @@
 //! all read what [`conclude`] decided; nothing else decides it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -100,16 +101,16 @@ pub struct Finding {
     /// or it is new since the baseline. Set by [`conclude`] alone.
     pub fails: bool,
     /// The label of the rule that decided the verdict; `None` when no rule matched.
-    pub rule: Option<String>,
+    pub rule: Option<Arc<str>>,
     /// UDP on a wildcard address and an ephemeral port: probably a client's socket.
     pub ephemeral: bool,
     /// What we know about the service, for failing reachable findings.
-    pub advice: Option<Advice>,
+    pub advice: Option<Box<Advice>>,
     /// Compared with `--baseline`: new or known. `None` without a baseline.
     pub drift: Option<Drift>,
     /// The host side, when the host publishes this socket (DNAT, docker-proxy); the
     /// verdict is the host side's.
-    pub published: Option<Published>,
+    pub published: Option<Box<Published>>,
     /// Whether a socket listens behind it.
     pub listening: Listening,
     /// Every way in from outside (see the reach stage).

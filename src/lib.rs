@@ -46,7 +46,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
     if let Some(every) = config.watch {
         return watch::watch(every, config.format, |owners| audit(&config, owners));
     }
-    let audit = audit(&config, &mut collect::KnownOwners::default())?;
+    let audit = audit(&config, &mut collect::KnownOwners::once())?;
     if let Some(path) = &config.save_baseline {
         baseline::save(&audit, path)?;
     }

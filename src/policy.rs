@@ -18,7 +18,9 @@ pub mod rules;
 pub mod services;
 pub mod trust;
 
+use std::collections::HashMap;
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 
 use crate::audit::{Finding, Judged, Mode, Verdict};
 use crate::classify::{self, Exposure, Scope};
@@ -74,9 +76,9 @@ pub struct Policy {
 }
 
 /// How one socket was judged.
-struct Decision {
+struct Decision<'a> {
     verdict: Verdict,
-    rule: Option<String>,
+    rule: Option<&'a str>,
     /// The index in `rules` of the rule that decided, if one of them did.
     matched: Option<usize>,
     /// A rule on owners was skipped because the owners are not known.
@@ -148,14 +150,14 @@ impl Policy {
     }
 
     /// The first rule that matches decides; the built-ins come last.
-    fn decide(&self, listener: &Listener, exposure: Exposure, ephemeral: bool) -> Decision {
+    fn decide(&self, listener: &Listener, exposure: Exposure, ephemeral: bool) -> Decision<'_> {
         let mut skipped_owner_rule = false;
         for (index, rule) in self.rules.iter().enumerate() {
             match rule.matches(listener, exposure, ephemeral) {
                 Match::Yes => {
                     return Decision {
                         verdict: action_verdict(rule.action, exposure),
-                        rule: Some(rule.label.clone()),
+                        rule: Some(&rule.label),
                         matched: Some(index),
                         skipped_owner_rule,
                     };
@@ -165,14 +167,14 @@ impl Policy {
             }
         }
         let builtin = if exposure == Exposure::None {
-            Some(LOOPBACK_RULE.to_string())
+            Some(LOOPBACK_RULE)
         } else if ephemeral && self.ephemeral_udp == EphemeralUdp::Allow {
-            Some(EPHEMERAL_RULE.to_string())
+            Some(EPHEMERAL_RULE)
         } else {
             self.defaults
                 .iter()
                 .find(|r| r.matches(listener, exposure, ephemeral) == Match::Yes)
-                .map(|r| r.label.clone())
+                .map(|r| r.label.as_str())
         };
         let verdict = match (&builtin, exposure) {
             (Some(_), _) => action_verdict(Action::Allow, exposure),
@@ -199,10 +201,11 @@ impl Policy {
     pub fn judge(&self, subjects: Vec<Subject>) -> Judged {
         let mut unattributed = 0;
         let mut matched = vec![false; self.rules.len()];
+        let mut labels = Labels::default();
         let mut findings: Vec<Finding> = subjects
             .into_iter()
             .map(|subject| {
-                let (finding, skipped_owner_rule, rule) = self.finding(subject);
+                let (finding, skipped_owner_rule, rule) = self.finding(subject, &mut labels);
                 unattributed += usize::from(skipped_owner_rule);
                 if let Some(index) = rule {
                     matched[index] = true;
@@ -210,19 +213,7 @@ impl Policy {
                 finding
             })
             .collect();
-        findings.sort_by(|a, b| {
-            let key = |f: &Finding| {
-                (
-                    f.verdict,
-                    f.port(),
-                    f.listener.protocol,
-                    f.listener.family,
-                    f.address(),
-                    f.listener.port,
-                )
-            };
-            key(a).cmp(&key(b))
-        });
+        sort(&mut findings);
         let mut warnings = self.lint.clone();
         // Only the command line's: a fleet's policy file names services a host may not run.
         for (rule, _) in self.rules[..self.flag_rules]
@@ -248,7 +239,11 @@ impl Policy {
 
     /// One subject's finding, whether a rule on owners was skipped for it, and which of
     /// `rules` decided it.
-    fn finding(&self, subject: Subject) -> (Finding, bool, Option<usize>) {
+    fn finding<'a>(
+        &'a self,
+        subject: Subject,
+        labels: &mut Labels<'a>,
+    ) -> (Finding, bool, Option<usize>) {
         let Subject {
             listener,
             published,
@@ -325,7 +320,7 @@ impl Policy {
                 .is_some_and(|j| j.verdict == FirewallVerdict::Dropped)
         {
             verdict = Verdict::Filtered;
-            rule = Some(FIREWALL_RULE.to_string());
+            rule = Some(FIREWALL_RULE);
         }
         // The unit of the socket that answers (a published socket's host side has none).
         let unit = listener.unit.as_deref();
@@ -334,14 +329,15 @@ impl Policy {
                 let owner = advice::Owner::of(judged, unit);
                 advice::advise(judged.protocol, judged.port, exposure, &owner)
             })
-            .flatten();
+            .flatten()
+            .map(Box::new);
         let finding = Finding {
             listener,
             scope,
             exposure,
             verdict,
             fails: false,
-            rule,
+            rule: rule.map(|label| labels.shared(label)),
             ephemeral,
             advice,
             drift: None,
@@ -351,6 +347,52 @@ impl Policy {
             firewall,
         };
         (finding, decision.skipped_owner_rule, decision.matched)
+    }
+}
+
+/// Sort by severity, then port, protocol, family, address; ties keep their order. The
+/// keys are sorted, then the findings moved into place: sorting the records themselves
+/// would take a scratch copy of half of them (megabytes for a busy host).
+fn sort(findings: &mut [Finding]) {
+    let mut keys: Vec<_> = findings
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let key = (
+                f.verdict,
+                f.port(),
+                f.listener.protocol,
+                f.listener.family,
+                f.address(),
+                f.listener.port,
+            );
+            (key, i)
+        })
+        .collect();
+    keys.sort_unstable(); // the index ends every key: no two are equal, so stable
+    // Position i takes the finding that was at keys[i].1: follow each cycle of that
+    // permutation with swaps, marking the places filled.
+    let mut from: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
+    for start in 0..from.len() {
+        let mut at = start;
+        while from[at] != start {
+            let next = from[at];
+            findings.swap(at, next);
+            from[at] = at;
+            at = next;
+        }
+        from[at] = at;
+    }
+}
+
+/// One copy of each rule's label, shared by the findings it decided (tens of thousands
+/// for `default ephemeral-udp` on a busy resolver).
+#[derive(Default)]
+struct Labels<'a>(HashMap<&'a str, Arc<str>>);
+
+impl<'a> Labels<'a> {
+    fn shared(&mut self, label: &'a str) -> Arc<str> {
+        Arc::clone(self.0.entry(label).or_insert_with(|| Arc::from(label)))
     }
 }
 
@@ -474,13 +516,13 @@ mod tests {
         fn judge_one(&self, l: Listener) -> (Verdict, Option<String>) {
             let audit = self.judge(vec![Subject::alone(l)]);
             let f = &audit.findings[0];
-            (f.verdict, f.rule.clone())
+            (f.verdict, f.rule.as_deref().map(str::to_string))
         }
     }
 
     fn socket(protocol: Protocol, address: &str, port: u16, owners: &[&str]) -> Listener {
         Listener {
-            user: Some("root".into()),
+            user: Some(b"root"[..].into()),
             processes_complete: true,
             processes: owners
                 .iter()
@@ -504,6 +546,51 @@ mod tests {
 
     /// The README's examples, as the README shows them (examples/portaudit.toml).
     const EXAMPLE: &str = include_str!("../examples/portaudit.toml");
+
+    #[test]
+    fn findings_are_sorted_by_severity_then_port_and_ties_keep_their_order() {
+        let policy = Policy::new(&[], true, false, &services()).unwrap();
+        // (port, address, inode): inodes 5, 6 and 7 share a key (SO_REUSEPORT twins).
+        let sockets = [
+            (6379, "127.0.0.1", 1),
+            (22, "0.0.0.0", 2),
+            (9000, "0.0.0.0", 3),
+            (8080, "0.0.0.0", 4),
+            (8080, "10.0.0.1", 5),
+            (8080, "10.0.0.1", 6),
+            (80, "0.0.0.0", 8),
+            (8080, "10.0.0.1", 7),
+            (53, "127.0.0.1", 9),
+        ];
+        let subjects = sockets
+            .iter()
+            .map(|&(port, address, inode)| {
+                let mut l = socket(Protocol::Tcp, address, port, &[]);
+                l.inode = inode;
+                Subject::alone(l)
+            })
+            .collect();
+        let judged = policy.judge(subjects);
+        let order: Vec<(Verdict, u16, u64)> = judged
+            .findings
+            .iter()
+            .map(|f| (f.verdict, f.listener.port, f.listener.inode))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (Verdict::Exposed, 8080, 4),
+                (Verdict::Exposed, 9000, 3),
+                (Verdict::Internal, 8080, 5),
+                (Verdict::Internal, 8080, 6),
+                (Verdict::Internal, 8080, 7),
+                (Verdict::Allowed, 22, 2),
+                (Verdict::Allowed, 80, 8),
+                (Verdict::Local, 53, 9),
+                (Verdict::Local, 6379, 1),
+            ]
+        );
+    }
 
     #[test]
     fn readme_example_postgres_on_10_slash_8_only() {
@@ -985,7 +1072,7 @@ mod tests {
         };
         let subject = |ways_in: Vec<WayIn>| Subject {
             listener: container.clone(),
-            published: Some(published.clone()),
+            published: Some(Box::new(published.clone())),
             listening: Listening::Yes,
             ways_in,
             contained: false,

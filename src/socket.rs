@@ -5,8 +5,9 @@
 
 use std::borrow::Cow;
 use std::net::IpAddr;
-use std::ops::RangeInclusive;
+use std::ops::{Deref, RangeInclusive};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -51,7 +52,37 @@ impl Process {
     }
 }
 
+/// The processes holding a socket open, in pid order. Shared, not copied: one process
+/// often holds thousands of sockets (a resolver's, a proxy's), and every one of them
+/// names the same few processes. Empty costs no allocation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Owners(Option<Arc<[Process]>>);
+
+impl Deref for Owners {
+    type Target = [Process];
+
+    fn deref(&self) -> &[Process] {
+        self.0.as_deref().unwrap_or_default()
+    }
+}
+
+impl FromIterator<Process> for Owners {
+    fn from_iter<I: IntoIterator<Item = Process>>(processes: I) -> Owners {
+        Owners::from(processes.into_iter().collect::<Vec<_>>())
+    }
+}
+
+impl From<Vec<Process>> for Owners {
+    fn from(processes: Vec<Process>) -> Owners {
+        Owners((!processes.is_empty()).then(|| processes.into()))
+    }
+}
+
 /// One listening socket: a TCP socket in LISTEN, or a bound, unconnected UDP socket.
+///
+/// A host may have hundreds of thousands, and every stage holds them all at once: what
+/// many sockets share (the user name, the owners, the namespace, the container, the
+/// unit, the host addresses) is shared behind an `Arc`, not copied into each record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
     pub protocol: Protocol,
@@ -62,25 +93,25 @@ pub struct Listener {
     pub inode: u64,
     /// The uid's name as the user database has it (bytes: not assumed to be UTF-8);
     /// `None` when it has none.
-    pub user: Option<Vec<u8>>,
+    pub user: Option<Arc<[u8]>>,
     /// Empty when no owner was found (or we were not allowed to look).
-    pub processes: Vec<Process>,
+    pub processes: Owners,
     /// What only the netlink collector can tell.
     pub detail: Detail,
     /// Every process could be inspected, so `processes` is the whole list. False when
     /// some were out of reach (no root, hidepid): the owners we did not see are unknown.
     pub processes_complete: bool,
     /// The network namespace it lives in; `None` when not known (`--proc-root`).
-    pub netns: Option<Netns>,
+    pub netns: Option<Arc<Netns>>,
     /// The container its processes (or its namespace's) run in, if any.
-    pub container: Option<Container>,
+    pub container: Option<Arc<Container>>,
     /// The systemd unit whose cgroup created the socket (`memcached.service`,
     /// `ssh.socket`), else its owners' unit; `None` when none is known, or in a container.
-    pub unit: Option<String>,
+    pub unit: Option<Arc<str>>,
     /// For a `.socket` unit: the service it activates, as its unit file says.
-    pub unit_service: Option<String>,
+    pub unit_service: Option<Arc<str>>,
     /// The kernel facility holding a socket no process holds: `vxlan vx0`, `nfsd`.
-    pub kernel: Option<String>,
+    pub kernel: Option<Arc<str>>,
 }
 
 /// A network namespace.
@@ -89,7 +120,7 @@ pub struct Netns {
     /// Its inode number, as `lsns -t net` and `readlink /proc/PID/ns/net` show it.
     pub inode: u64,
     /// Its name under /run/netns (`ip netns add NAME`), if any.
-    pub name: Option<String>,
+    pub name: Option<Arc<str>>,
     /// The namespace portaudit runs in: the host this audit describes.
     pub host: bool,
 }
@@ -120,7 +151,7 @@ impl Listener {
             uid,
             inode,
             user: None,
-            processes: Vec::new(),
+            processes: Owners::default(),
             processes_complete: false,
             detail: Detail::default(),
             netns: None,
@@ -147,9 +178,11 @@ pub struct Detail {
     /// guess, since a program can set IPV6_V6ONLY either way.
     pub v6only_default: Option<bool>,
     /// The device the socket is bound to (SO_BINDTODEVICE): it is reachable only there.
-    pub device: Option<Device>,
-    /// For a wildcard bind, the host's addresses it is reachable on (loopback left out).
-    pub reachable_on: Option<Vec<HostAddress>>,
+    /// Boxed: few sockets have one.
+    pub device: Option<Box<Device>>,
+    /// For a wildcard bind, the host's addresses it is reachable on (loopback left out):
+    /// the same list for every wildcard bind of a family, so shared.
+    pub reachable_on: Option<Arc<[HostAddress]>>,
     /// The cgroup v2 id of the cgroup that created the socket (kernel 5.8 and later).
     pub cgroup_id: Option<u64>,
 }
@@ -197,7 +230,7 @@ pub struct NamespaceSeen {
     /// read. A published port's target is looked for in the namespace that has it.
     pub addresses: Option<Vec<IpAddr>>,
     /// The container its processes run in, if any.
-    pub container: Option<Container>,
+    pub container: Option<Arc<Container>>,
 }
 
 /// A port the host publishes to another address: a DNAT rule, or a docker-proxy.
@@ -266,11 +299,12 @@ impl FirewallVerdict {
     }
 }
 
-/// The answer, with one line saying why (the deciding rule, or what stopped evaluation).
+/// The answer, with one line saying why (the deciding rule, or what stopped evaluation):
+/// the same few lines for every socket, so shared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Judgement {
     pub verdict: FirewallVerdict,
-    pub why: String,
+    pub why: Arc<str>,
 }
 
 /// How a connection from outside gets to a socket.
@@ -308,7 +342,7 @@ pub struct WayIn {
     pub port: u16,
     /// The interface the packet arrives on (direct) or is forwarded out of (routed);
     /// `None` when any.
-    pub interface: Option<String>,
+    pub interface: Option<Arc<str>>,
     /// `None` when the ruleset was not to be read.
     pub firewall: Option<FirewallVerdict>,
 }
@@ -321,7 +355,7 @@ pub struct Subject {
     /// (inode 0, no processes).
     pub listener: Listener,
     /// The host side, when the host publishes it.
-    pub published: Option<Published>,
+    pub published: Option<Box<Published>>,
     pub listening: Listening,
     /// Every way in from outside; empty when none.
     pub ways_in: Vec<WayIn>,

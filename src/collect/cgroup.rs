@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::os::unix::fs::{DirEntryExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::container;
 use crate::socket::Listener;
@@ -55,14 +56,15 @@ pub fn attribute(proc_root: &Path, live: bool, listeners: &mut [Listener]) {
     } else {
         BTreeMap::new()
     };
-    // Once per cgroup, not per socket: a busy server's sockets share a handful.
-    let of_id: BTreeMap<u64, Option<String>> = paths
+    // Once per cgroup, not per socket: a busy server's sockets share a handful (and
+    // share the names too).
+    let of_id: BTreeMap<u64, Option<Arc<str>>> = paths
         .iter()
-        .map(|(&id, path)| (id, unit_of_path(path).map(str::to_string)))
+        .map(|(&id, path)| (id, unit_of_path(path).map(Arc::from)))
         .collect();
     let units_root = host_root(proc_root);
-    let mut of_pid: BTreeMap<i32, Option<String>> = BTreeMap::new();
-    let mut services: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut of_pid: BTreeMap<i32, Option<Arc<str>>> = BTreeMap::new();
+    let mut services: BTreeMap<Arc<str>, Option<Arc<str>>> = BTreeMap::new();
     for listener in listeners.iter_mut() {
         let made_in = listener.detail.cgroup_id.and_then(|id| of_id.get(&id));
         listener.unit = match made_in {
@@ -73,17 +75,17 @@ pub fn attribute(proc_root: &Path, live: bool, listeners: &mut [Listener]) {
                     .or_insert_with(|| {
                         let file = proc_root.join(p.pid.to_string()).join("cgroup");
                         let text = read_capped(&file, MAX_CGROUP)?;
-                        unit_of_proc_cgroup(&String::from_utf8_lossy(&text))
+                        unit_of_proc_cgroup(&String::from_utf8_lossy(&text)).map(Arc::from)
                     })
                     .clone()
             }),
         };
-        if let (Some(unit), Some(root)) = (listener.unit.as_deref(), units_root.as_deref())
+        if let (Some(unit), Some(root)) = (&listener.unit, units_root.as_deref())
             && unit.ends_with(".socket")
         {
             listener.unit_service = services
-                .entry(unit.to_string())
-                .or_insert_with(|| service_of(root, unit))
+                .entry(Arc::clone(unit))
+                .or_insert_with(|| service_of(root, unit).map(Arc::from))
                 .clone();
         }
     }

@@ -119,7 +119,7 @@ pub fn attribute(
             .iter_mut()
             .filter(|l| unheld(l) && l.netns.as_ref().map(|n| n.inode) == netns)
         {
-            listener.kernel = claimant(listener, &ports).map(|p| p.name.clone());
+            listener.kernel = claimant(listener, &ports).map(|p| p.name.as_str().into());
         }
     }
 }
@@ -483,11 +483,12 @@ mod tests {
             ..Listener::new(Protocol::Tcp, "0.0.0.0".parse().unwrap(), 4789, 0, 7)
         };
         assert_eq!(claimant(&tcp, &ports), None);
-        l.processes.push(crate::socket::Process {
+        l.processes = vec![crate::socket::Process {
             pid: 9,
             comm: b"socat".to_vec(),
             exe: None,
-        });
+        }]
+        .into();
         assert_eq!(claimant(&l, &ports), None);
     }
 

@@ -33,11 +33,12 @@ pub mod users;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::Error;
 use crate::socket::{
     Collector, Container, Detail, Device, Family, Forwarding, HostAddress, Interfaces, Listener,
-    NamespaceSeen, Netns, Process, Protocol, Publish, Route, Via,
+    NamespaceSeen, Netns, Owners, Protocol, Publish, Route, Via,
 };
 
 /// `--collector`: which collector to use.
@@ -149,13 +150,26 @@ pub enum RulesetText {
 /// sockets that are new send us through every process's fds.
 #[derive(Debug, Default)]
 pub struct KnownOwners {
-    by_inode: HashMap<u64, (Vec<Process>, bool)>,
+    by_inode: HashMap<u64, (Owners, bool)>,
+    /// A single audit: there is no next poll to remember them for.
+    forget: bool,
+}
+
+impl KnownOwners {
+    /// For a single audit: none known, and none remembered (an index of every socket,
+    /// megabytes on a busy host, that nobody would read).
+    pub fn once() -> KnownOwners {
+        KnownOwners {
+            by_inode: HashMap::new(),
+            forget: true,
+        }
+    }
 }
 
 /// Read the sockets with the chosen collector and, unless told not to, attribute owners,
 /// looking up only the sockets `known` does not hold; `known` then holds the owners of
-/// exactly the sockets read now (it never grows beyond them). A single audit passes an
-/// empty one.
+/// exactly the sockets read now (it never grows beyond them). A single audit passes
+/// [`KnownOwners::once`], which stays empty.
 #[cfg(target_os = "linux")]
 pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection, Error> {
     let proc_root = options.proc_root.as_path();
@@ -192,7 +206,7 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
         inode,
         name: match targets.iter().find(|n| n.netns.inode == inode) {
             Some(n) => n.netns.name.clone(),
-            None => netns::name_of(inode, run_netns),
+            None => netns::name_of(inode, run_netns).map(Arc::from),
         },
         host: true,
     });
@@ -203,10 +217,12 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
     if audit_own {
         let (mine, used, addresses) = own_sockets(options, &mut warnings, &mut incomplete)?;
         collector = used;
-        listeners.extend(mine.into_iter().map(|mut l| {
-            l.netns = own_netns.clone();
-            l
-        }));
+        // Taken as they are, not copied: the first namespace's sockets are most often all.
+        listeners = mine;
+        let shared = own_netns.clone().map(Arc::new);
+        for listener in &mut listeners {
+            listener.netns = shared.clone();
+        }
         if let Some(netns) = &own_netns {
             namespaces.push(NamespaceSeen {
                 netns: netns.clone(),
@@ -219,8 +235,9 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
     for target in targets.iter().filter(|n| !n.netns.host) {
         match other_sockets(target, options, &mut warnings, &mut incomplete) {
             Some((theirs, addresses)) => {
+                let shared = Arc::new(target.netns.clone());
                 listeners.extend(theirs.into_iter().map(|mut l| {
-                    l.netns = Some(target.netns.clone());
+                    l.netns = Some(Arc::clone(&shared));
                     l
                 }));
                 if !audit_own && collector == Collector::Proc {
@@ -311,7 +328,7 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
         warnings.extend(scan.warning(unowned, hidepid.as_deref(), proc_root));
         known.by_inode = listeners
             .iter()
-            .filter(|l| l.inode != 0)
+            .filter(|l| l.inode != 0 && !known.forget)
             .map(|l| (l.inode, (l.processes.clone(), l.processes_complete)))
             .collect();
     }
@@ -506,11 +523,12 @@ fn attribute_containers(
     namespaces: &mut [NamespaceSeen],
     targets: &[netns::Namespace],
 ) {
-    let mut cache: BTreeMap<i32, Option<Container>> = BTreeMap::new();
+    // One record per container, shared by its sockets.
+    let mut cache: BTreeMap<i32, Option<Arc<Container>>> = BTreeMap::new();
     let mut of = |pid: i32| {
         cache
             .entry(pid)
-            .or_insert_with(|| container::of_pid(proc_root, pid))
+            .or_insert_with(|| container::of_pid(proc_root, pid).map(Arc::new))
             .clone()
     };
     for seen in namespaces.iter_mut().filter(|n| !n.netns.host) {
@@ -711,19 +729,26 @@ fn from_netlink(
         .as_ref()
         .filter(|_| want_addresses)
         .map(|all| all.iter().map(|h| h.address).collect());
+    // Every wildcard bind of a family on the same device reaches the same addresses: one
+    // list each, shared.
+    let mut shared: HashMap<(bool, bool, u32), Arc<[HostAddress]>> = HashMap::new();
     let listeners = diags
         .into_iter()
         .map(|diag| {
             let mut listener = diag.listener;
             let device = (diag.ifindex != 0).then(|| {
-                devices.get(&diag.ifindex).cloned().unwrap_or(Device {
+                Box::new(devices.get(&diag.ifindex).cloned().unwrap_or(Device {
                     name: format!("if{}", diag.ifindex),
                     loopback: false,
-                })
+                }))
             });
-            let reachable_on = addresses
-                .as_ref()
-                .and_then(|all| reachable_on(&listener, diag.v6only, diag.ifindex, all));
+            let reachable_on = addresses.as_ref().and_then(|all| {
+                let (v4, v6) = wildcard_families(&listener, diag.v6only)?;
+                let list = shared
+                    .entry((v4, v6, diag.ifindex))
+                    .or_insert_with(|| reachable_on(v4, v6, diag.ifindex, all));
+                Some(Arc::clone(list))
+            });
             listener.detail = Detail {
                 v6only: diag.v6only,
                 v6only_default: None,
@@ -737,29 +762,30 @@ fn from_netlink(
     Ok((listeners, all))
 }
 
+/// The families a wildcard bind answers (both, for a dual-stack `::`): (IPv4, IPv6);
+/// `None` for a bind to one address.
 #[cfg(target_os = "linux")]
-/// The host addresses a wildcard bind answers on: its family's (both, for a dual-stack
-/// `::`), only the bound device's when it has one, loopback addresses left out.
-fn reachable_on(
-    listener: &Listener,
-    v6only: Option<bool>,
-    ifindex: u32,
-    all: &[HostAddress],
-) -> Option<Vec<HostAddress>> {
-    let (v4, v6) = match listener.address {
-        IpAddr::V4(a) if a.is_unspecified() => (true, false),
-        IpAddr::V6(a) if a.is_unspecified() => (v6only == Some(false), true),
-        IpAddr::V6(a) if a.to_ipv4_mapped().is_some_and(|m| m.is_unspecified()) => (true, false),
-        _ => return None,
-    };
-    Some(
-        all.iter()
-            .filter(|h| !h.address.is_loopback())
-            .filter(|h| ifindex == 0 || h.ifindex == ifindex)
-            .filter(|h| if h.address.is_ipv4() { v4 } else { v6 })
-            .cloned()
-            .collect(),
-    )
+fn wildcard_families(listener: &Listener, v6only: Option<bool>) -> Option<(bool, bool)> {
+    match listener.address {
+        IpAddr::V4(a) if a.is_unspecified() => Some((true, false)),
+        IpAddr::V6(a) if a.is_unspecified() => Some((v6only == Some(false), true)),
+        IpAddr::V6(a) if a.to_ipv4_mapped().is_some_and(|m| m.is_unspecified()) => {
+            Some((true, false))
+        }
+        _ => None,
+    }
+}
+
+/// The host addresses a wildcard bind of these families answers on: only the bound
+/// device's when it has one, loopback addresses left out.
+#[cfg(target_os = "linux")]
+fn reachable_on(v4: bool, v6: bool, ifindex: u32, all: &[HostAddress]) -> Arc<[HostAddress]> {
+    all.iter()
+        .filter(|h| !h.address.is_loopback())
+        .filter(|h| ifindex == 0 || h.ifindex == ifindex)
+        .filter(|h| if h.address.is_ipv4() { v4 } else { v6 })
+        .cloned()
+        .collect()
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -125,7 +125,7 @@ fn namespace(inode: u64, found: Found, host: bool, proc_root: &Path) -> Option<N
     let mut pids = found.pids;
     pids.sort_unstable();
     let (name, path) = match found.named {
-        Some((name, path)) => (Some(name), path),
+        Some((name, path)) => (Some(name.into()), path),
         None if host => (None, own_path(proc_root)),
         None => (None, proc_root.join(format!("{}/ns/net", pids.first()?))),
     };

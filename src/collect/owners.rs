@@ -19,13 +19,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustix::fs::{Dir, Mode, OFlags};
 
-use super::Process;
 use crate::error::describe_io;
+use crate::socket::{Owners, Process};
 
 #[derive(Debug, Default)]
 pub struct OwnerScan {
-    /// inode → the processes holding it, in pid order.
-    pub owners: HashMap<u64, Vec<Process>>,
+    /// inode → the processes holding it, in pid order; the sockets of the same processes
+    /// share one list.
+    pub owners: HashMap<u64, Owners>,
     /// Processes whose fds we were not allowed to read.
     pub denied: usize,
     /// Processes that exited, or were replaced under their pid, while we read them.
@@ -123,7 +124,7 @@ pub fn scan(proc_root: &Path, wanted: &HashSet<u64>) -> OwnerScan {
         .collect(); // names that are not numbers are not processes: net, sys, self, ...
     let next = AtomicUsize::new(0);
     let work = || {
-        let mut part = OwnerScan::default();
+        let mut part = Part::default();
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(&pid) = pids.get(i) else {
@@ -134,10 +135,11 @@ pub fn scan(proc_root: &Path, wanted: &HashSet<u64>) -> OwnerScan {
                 Err(e) => Inspected::failed(&e),
             };
             match inspected {
-                Inspected::Holds(process, inodes) => {
-                    for inode in inodes {
-                        part.owners.entry(inode).or_default().push(process.clone());
-                    }
+                Inspected::Holds(process, mut inodes) => {
+                    // Kept until every process is read: without the room for all its
+                    // fds (a worker holding 100,000 connections) it was read with.
+                    inodes.shrink_to_fit();
+                    part.holders.push((process, inodes));
                 }
                 Inspected::Nothing => {}
                 Inspected::Denied => part.denied += 1,
@@ -148,7 +150,7 @@ pub fn scan(proc_root: &Path, wanted: &HashSet<u64>) -> OwnerScan {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(pids.len() / 16 + 1);
-    let parts: Vec<OwnerScan> = if threads > 1 {
+    let parts: Vec<Part> = if threads > 1 {
         std::thread::scope(|s| {
             let helpers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
             let mut parts = vec![work()];
@@ -160,17 +162,58 @@ pub fn scan(proc_root: &Path, wanted: &HashSet<u64>) -> OwnerScan {
     } else {
         vec![work()]
     };
+    let mut holders = Vec::new();
     for part in parts {
         scan.denied += part.denied;
         scan.vanished += part.vanished;
-        for (inode, processes) in part.owners {
-            scan.owners.entry(inode).or_default().extend(processes);
-        }
+        holders.extend(part.holders);
     }
-    for owners in scan.owners.values_mut() {
-        owners.sort_by_key(|p| p.pid);
-    }
+    scan.owners = share(holders);
     scan
+}
+
+/// One thread's share of the walk.
+#[derive(Debug, Default)]
+struct Part {
+    /// The processes holding wanted sockets, each with the inodes it holds.
+    holders: Vec<(Process, Vec<u64>)>,
+    denied: usize,
+    vanished: usize,
+}
+
+/// inode → its holders, in pid order. Sockets held by the same processes get the same
+/// shared list: 48,000 sockets of 3 processes are 3 lists, not 48,000 copies of names.
+fn share(mut holders: Vec<(Process, Vec<u64>)>) -> HashMap<u64, Owners> {
+    holders.sort_unstable_by_key(|(process, _)| process.pid); // each pid is read once
+    // (inode, index of its holder): sorted, each inode's holders are a run, in pid order.
+    let mut held: Vec<(u64, usize)> = holders
+        .iter_mut()
+        .enumerate()
+        .flat_map(|(i, (_, inodes))| std::mem::take(inodes).into_iter().map(move |n| (n, i)))
+        .collect();
+    held.sort_unstable();
+    let mut owners = HashMap::with_capacity(held.chunk_by(|a, b| a.0 == b.0).count());
+    let mut lists: HashMap<Vec<usize>, Owners> = HashMap::new();
+    let mut members = Vec::new();
+    for run in held.chunk_by(|a, b| a.0 == b.0) {
+        members.clear();
+        members.extend(run.iter().map(|&(_, i)| i));
+        let list = match lists.get(members.as_slice()) {
+            Some(list) => list.clone(),
+            None => {
+                let list = Owners::from(
+                    members
+                        .iter()
+                        .map(|&i| holders[i].0.clone())
+                        .collect::<Vec<_>>(),
+                );
+                lists.insert(members.clone(), list.clone());
+                list
+            }
+        };
+        owners.insert(run[0].0, list);
+    }
+    owners
 }
 
 /// What reading one process told us.
@@ -466,6 +509,36 @@ mod tests {
         let mut dir = staged();
         dir.start_times = [Ok(100), Err(err(NotFound))];
         assert_eq!(inspect(&dir, 42, &wanted()), Inspected::Gone);
+    }
+
+    fn process(pid: i32, comm: &[u8]) -> Process {
+        Process {
+            pid,
+            comm: comm.to_vec(),
+            exe: Some(PathBuf::from("/usr/sbin/named")),
+        }
+    }
+
+    #[test]
+    fn owner_lists_are_in_pid_order_and_shared_by_the_same_holders() {
+        // Found in any order (threads share the walk); 7 and 8 are held by both.
+        let owners = share(vec![
+            (process(30, b"worker"), vec![7, 8, 9]),
+            (process(10, b"master"), vec![1, 2, 7, 8]),
+        ]);
+        let pids = |inode| owners[&inode].iter().map(|p| p.pid).collect::<Vec<_>>();
+        assert_eq!(pids(1), [10]);
+        assert_eq!(pids(2), [10]);
+        assert_eq!(pids(7), [10, 30]);
+        assert_eq!(pids(8), [10, 30]);
+        assert_eq!(pids(9), [30]);
+        assert_eq!(owners.len(), 5);
+        assert_eq!(owners[&7][1], process(30, b"worker"));
+        // One list per set of holders, not one copy per socket.
+        let list = |inode| owners[&inode].as_ptr();
+        assert_eq!(list(1), list(2));
+        assert_eq!(list(7), list(8));
+        assert_ne!(list(1), list(7));
     }
 
     #[test]

@@ -3,16 +3,21 @@
 
 use std::collections::HashMap;
 use std::ffi::CStr;
+use std::sync::Arc;
 
 #[derive(Debug, Default)]
 pub struct UserNames {
-    cache: HashMap<u32, Option<Vec<u8>>>,
+    cache: HashMap<u32, Option<Arc<[u8]>>>,
 }
 
 impl UserNames {
-    /// The name's bytes, as the user database has them: not assumed to be UTF-8.
-    pub fn name(&mut self, uid: u32) -> Option<Vec<u8>> {
-        self.cache.entry(uid).or_insert_with(|| lookup(uid)).clone()
+    /// The name's bytes, as the user database has them: not assumed to be UTF-8. One
+    /// copy per uid, shared by all its sockets.
+    pub fn name(&mut self, uid: u32) -> Option<Arc<[u8]>> {
+        self.cache
+            .entry(uid)
+            .or_insert_with(|| lookup(uid).map(Arc::from))
+            .clone()
     }
 }
 

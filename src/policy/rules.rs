@@ -274,7 +274,7 @@ mod tests {
         owners: &[(&str, Option<&str>)],
     ) -> Listener {
         Listener {
-            user: Some("root".into()),
+            user: Some(b"root"[..].into()),
             processes_complete: true,
             processes: owners
                 .iter()

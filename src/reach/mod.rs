@@ -15,8 +15,9 @@ mod publish;
 #[cfg(test)]
 pub(crate) use firewall::parse as parse_nft_json;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use crate::classify::{self, Exposure};
 use crate::collect::{RulesetText, Seen};
@@ -63,9 +64,10 @@ pub fn resolve(listeners: Vec<Listener>, seen: &Seen) -> Result<Reach, Error> {
         interfaces: &seen.interfaces,
         namespaces: &seen.namespaces,
     };
+    let mut texts = HashSet::new();
     let subjects = publish::pair(listeners, &publishes, &seen.namespaces)
         .into_iter()
-        .map(|paired| subject(paired, firewall, network))
+        .map(|paired| subject(paired, firewall, network, &mut texts))
         .collect();
     Ok(Reach {
         subjects,
@@ -118,7 +120,14 @@ struct Network<'a> {
 }
 
 /// One subject: its ways in, the firewall's answer on each and on all together.
-fn subject(paired: Paired, firewall: Option<Firewall>, network: Network) -> Subject {
+/// `texts` holds one copy of each interface name and firewall reason, which the
+/// subjects share (tens of thousands of sockets name the same few).
+fn subject(
+    paired: Paired,
+    firewall: Option<Firewall>,
+    network: Network,
+    texts: &mut HashSet<Arc<str>>,
+) -> Subject {
     let Paired {
         listener,
         published,
@@ -128,7 +137,7 @@ fn subject(paired: Paired, firewall: Option<Firewall>, network: Network) -> Subj
     let mut candidates = if elsewhere {
         elsewhere_ways(&listener, network)
     } else {
-        host_ways(&listener, published.as_ref())
+        host_ways(&listener, published.as_deref(), texts)
     };
     // A published socket in another namespace is still an address the host may forward
     // to (`-p 127.0.0.1:8080:80` with forwarding on): its own ways in count as well.
@@ -141,7 +150,9 @@ fn subject(paired: Paired, firewall: Option<Firewall>, network: Network) -> Subj
     for candidate in candidates {
         let mut way = candidate.way;
         if let Some(firewall) = firewall {
-            let judged = firewall.judge(&listener, published.as_ref(), &way, &candidate.check);
+            let mut judged =
+                firewall.judge(&listener, published.as_deref(), &way, &candidate.check);
+            judged.why = shared(texts, &judged.why);
             way.firewall = Some(judged.verdict);
             judgements.push(judged);
         }
@@ -157,6 +168,18 @@ fn subject(paired: Paired, firewall: Option<Firewall>, network: Network) -> Subj
         listening,
         ways_in,
         firewall: judgement,
+    }
+}
+
+/// The copy of `text` in `texts`, made when it is the first.
+fn shared(texts: &mut HashSet<Arc<str>>, text: &str) -> Arc<str> {
+    match texts.get(text) {
+        Some(first) => Arc::clone(first),
+        None => {
+            let first: Arc<str> = Arc::from(text);
+            texts.insert(Arc::clone(&first));
+            first
+        }
     }
 }
 
@@ -178,7 +201,11 @@ enum Check {
 
 /// The ways in to a socket of the host's own, or to a published one: the publish, or the
 /// host addresses it answers on (none for loopback).
-fn host_ways(listener: &Listener, published: Option<&Published>) -> Vec<Candidate> {
+fn host_ways(
+    listener: &Listener,
+    published: Option<&Published>,
+    texts: &mut HashSet<Arc<str>>,
+) -> Vec<Candidate> {
     let mut ways = Vec::new();
     if let Some(host) =
         published.filter(|host| !classify::classify(host.address).1.eq(&Exposure::None))
@@ -198,7 +225,11 @@ fn host_ways(listener: &Listener, published: Option<&Published>) -> Vec<Candidat
         let loopback_device = listener.detail.device.as_ref().is_some_and(|d| d.loopback);
         let (_, exposure) = classify::classify_bound(listener.address, loopback_device);
         if exposure != Exposure::None {
-            let device = listener.detail.device.as_ref().map(|d| d.name.clone());
+            let device = listener
+                .detail
+                .device
+                .as_ref()
+                .map(|d| shared(texts, &d.name));
             match &listener.detail.reachable_on {
                 Some(all) if !all.is_empty() => ways.extend(all.iter().map(|h| WayIn {
                     via: Way::Direct,
@@ -206,7 +237,7 @@ fn host_ways(listener: &Listener, published: Option<&Published>) -> Vec<Candidat
                     port: listener.port,
                     // A packet from outside never arrives on loopback, whatever address
                     // it carries (a VIP on `lo`): it comes in on some other interface.
-                    interface: (!on_loopback(h)).then(|| h.device.clone()),
+                    interface: (!on_loopback(h)).then(|| shared(texts, &h.device)),
                     firewall: None,
                 })),
                 _ => ways.push(WayIn {
@@ -252,7 +283,7 @@ fn elsewhere_ways(listener: &Listener, network: Network) -> Vec<Candidate> {
         return Vec::new();
     }
     let inode = listener.netns.as_ref().map(|n| n.inode);
-    let name = match listener.netns.as_ref() {
+    let name = match listener.netns.as_deref() {
         Some(Netns {
             inode,
             name: Some(name),
@@ -323,7 +354,10 @@ fn elsewhere_ways(listener: &Listener, network: Network) -> Vec<Candidate> {
             // reaches it.
             Reached::Routed if !forwarded || link_local(address) => {}
             Reached::Routed => ways.push(Candidate {
-                way: way(Way::Routed, route_device(network.routes, address)),
+                way: way(
+                    Way::Routed,
+                    route_device(network.routes, address).map(Arc::from),
+                ),
                 check: Check::Host,
             }),
             Reached::OwnLink(link) => ways.push(Candidate {
@@ -331,7 +365,7 @@ fn elsewhere_ways(listener: &Listener, network: Network) -> Vec<Candidate> {
                     "{name} has a link of its own to the outside ({link}): its own \
                      firewall decides, which portaudit does not read"
                 )),
-                way: way(Way::Direct, Some(link)),
+                way: way(Way::Direct, Some(Arc::from(link))),
             }),
             Reached::NotKnown => ways.push(Candidate {
                 check: Check::Unknown(format!(
@@ -442,7 +476,7 @@ impl Firewall<'_> {
         if let Check::Unknown(why) = check {
             return Judgement {
                 verdict: FirewallVerdict::Unknown,
-                why: why.clone(),
+                why: why.as_str().into(),
             };
         }
         let Some(ruleset) = self.ruleset else {
@@ -469,7 +503,7 @@ impl Firewall<'_> {
                 let at = [Destination {
                     address: way.address,
                     device: None,
-                    out_device: way.interface.clone(),
+                    out_device: way.interface.as_deref().map(String::from),
                 }];
                 let before = ruleset.judge(Hook::Prerouting, protocol, way.port, &at);
                 let forward = ruleset.judge(Hook::Forward, protocol, way.port, &at);
@@ -483,7 +517,7 @@ impl Firewall<'_> {
             Way::Direct | Way::Proxy => {
                 let at = [Destination {
                     address: way.address,
-                    device: way.interface.clone(),
+                    device: way.interface.as_deref().map(String::from),
                     out_device: None,
                 }];
                 ruleset.judge(Hook::Input, protocol, way.port, &at)
@@ -495,7 +529,8 @@ impl Firewall<'_> {
                 why: format!(
                     "{}; but legacy iptables tables are loaded, which nft cannot show",
                     judgement.why
-                ),
+                )
+                .into(),
             };
         }
         judgement
@@ -537,7 +572,7 @@ mod tests {
 
     fn listener(inode: u64, address: &str, port: u16) -> Listener {
         let mut l = Listener::new(Protocol::Tcp, address.parse().unwrap(), port, 0, 100);
-        l.netns = Some(netns(inode));
+        l.netns = Some(netns(inode).into());
         l
     }
 
@@ -642,7 +677,7 @@ mod tests {
         assert_eq!(subject.ways_in[0].port, 8080);
         let judgement = subject.firewall.unwrap();
         assert_eq!(judgement.verdict, FirewallVerdict::Accepted);
-        assert_eq!(judgement.why, "no forward chain: nothing filters");
+        assert_eq!(&*judgement.why, "no forward chain: nothing filters");
 
         // A dual-stack `::` bind: both families, never the link-local or loopback ones.
         let mut dual = listener(APP, "::", 8080);
@@ -773,7 +808,7 @@ mod tests {
         assert_eq!(subject.ways_in[0].firewall, Some(FirewallVerdict::Dropped));
         let judgement = subject.firewall.unwrap();
         assert_eq!(judgement.verdict, FirewallVerdict::Dropped);
-        assert_eq!(judgement.why, "inet f forward handle 3: oifname vh0 drop");
+        assert_eq!(&*judgement.why, "inet f forward handle 3: oifname vh0 drop");
 
         // Not knowing the interface facing it, the oifname rule cannot be evaluated.
         let mut unrouted = seen(Some(FORWARD_DROP_VH0), ON, false);
@@ -790,7 +825,7 @@ mod tests {
             listener(APP, "0.0.0.0", 8080),
             &seen(Some(prerouting), ON, false),
         );
-        assert_eq!(subject.firewall.unwrap().why, "inet f pre: policy drop");
+        assert_eq!(&*subject.firewall.unwrap().why, "inet f pre: policy drop");
     }
 
     #[test]
@@ -849,7 +884,7 @@ mod tests {
         let basic = include_str!("../../tests/fixtures/nft/inet-basic.json");
         let mut redis = listener(HOST, "0.0.0.0", 6379);
         redis.detail = Detail {
-            reachable_on: Some(vec![at("192.0.2.10", "lo", 1), at("10.0.0.5", "eth0", 2)]),
+            reachable_on: Some([at("192.0.2.10", "lo", 1), at("10.0.0.5", "eth0", 2)].into()),
             ..Detail::default()
         };
         let subject = one(redis, &seen(Some(basic), ON, false));
@@ -869,14 +904,14 @@ mod tests {
         );
         let judgement = subject.firewall.unwrap();
         assert_eq!(judgement.verdict, FirewallVerdict::Dropped);
-        assert_eq!(judgement.why, "inet filter input: policy drop");
+        assert_eq!(&*judgement.why, "inet filter input: policy drop");
 
         // A socket bound to the loopback device is reached by nothing from outside.
         let mut bound = listener(HOST, "192.0.2.10", 6379);
-        bound.detail.device = Some(Device {
+        bound.detail.device = Some(Box::new(Device {
             name: "lo".into(),
             loopback: true,
-        });
+        }));
         assert!(one(bound, &seen(Some(basic), ON, false)).ways_in.is_empty());
     }
 
@@ -910,7 +945,7 @@ mod tests {
         assert_eq!(verdict(&only_to("lo"), app()), FirewallVerdict::Dropped);
         // The input hook has no output interface: the rule never matches there.
         let mut host = listener(HOST, "0.0.0.0", 8080);
-        host.detail.reachable_on = Some(vec![at("10.0.0.5", "eth0", 2)]);
+        host.detail.reachable_on = Some([at("10.0.0.5", "eth0", 2)].into());
         assert_eq!(verdict(&only_to("vh0"), host), FirewallVerdict::Dropped);
     }
 }

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 
 use crate::socket::{Listener, Listening, NamespaceSeen, Publish, Published, Via};
 
@@ -16,7 +17,7 @@ pub struct Paired {
     /// (inode 0, no processes).
     pub listener: Listener,
     /// The host side, when the host publishes it.
-    pub published: Option<Published>,
+    pub published: Option<Box<Published>>,
     pub listening: Listening,
     /// In another namespace than the host's, and not published.
     pub elsewhere: bool,
@@ -73,7 +74,7 @@ pub fn pair(
             };
             subjects.push(Paired {
                 listener: listener.clone(),
-                published: Some(host_side(publish, ports)),
+                published: Some(Box::new(host_side(publish, ports))),
                 listening: Listening::Yes,
                 elsewhere: false,
             });
@@ -81,7 +82,7 @@ pub fn pair(
         if !answered {
             let port = publish.target_port.unwrap_or(*publish.host_ports.start());
             let mut stand_in = Listener::new(publish.protocol, publish.target, port, 0, 0);
-            stand_in.netns = owners.first().map(|n| n.netns.clone());
+            stand_in.netns = owners.first().map(|n| Arc::new(n.netns.clone()));
             stand_in.container = owners.first().and_then(|n| n.container.clone());
             stand_in.processes_complete = true;
             let listening = if owners.iter().any(|n| n.audited) {
@@ -91,7 +92,7 @@ pub fn pair(
             };
             subjects.push(Paired {
                 listener: stand_in,
-                published: Some(host_side(publish, publish.host_ports.clone())),
+                published: Some(Box::new(host_side(publish, publish.host_ports.clone()))),
                 listening,
                 elsewhere: false,
             });
@@ -194,11 +195,11 @@ mod tests {
 
     fn listener(inode: u64, netns: u64, address: &str, port: u16) -> Listener {
         let mut l = Listener::new(Protocol::Tcp, address.parse().unwrap(), port, 0, inode);
-        l.netns = Some(Netns {
+        l.netns = Some(Arc::new(Netns {
             inode: netns,
             name: None,
             host: netns == 1,
-        });
+        }));
         l
     }
 

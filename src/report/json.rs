@@ -292,7 +292,7 @@ pub(super) fn socket(f: &Finding) -> Socket<'_> {
             name: n.name.as_deref(),
             host: n.host,
         }),
-        container: f.listener.container.as_ref().map(container),
+        container: f.listener.container.as_deref().map(container),
         published: f.published.as_ref().map(|p| Published {
             protocol: p.protocol,
             address: p.address.to_string(),
@@ -317,7 +317,7 @@ pub(super) fn socket(f: &Finding) -> Socket<'_> {
             Listening::Unknown => None,
         },
         firewall: f.firewall.as_ref().map(|j| j.verdict),
-        firewall_why: f.firewall.as_ref().map(|j| j.why.as_str()),
+        firewall_why: f.firewall.as_ref().map(|j| &*j.why),
         unit: f.listener.unit.as_deref(),
         unit_service: f.listener.unit_service.as_deref(),
         kernel: f.listener.kernel.as_deref(),
@@ -368,7 +368,7 @@ pub fn write(audit: &Audit, out: &mut impl std::io::Write) -> std::io::Result<()
                         .is_some_and(|l| l.inode == n.netns.inode)
                 })
                 .count(),
-            container: n.container.as_ref().map(container),
+            container: n.container.as_deref().map(container),
         })
         .collect();
     let document = Document {

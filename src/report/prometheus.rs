@@ -186,7 +186,8 @@ mod tests {
                 pid: 1,
                 comm: comm.as_bytes().to_vec(),
                 exe: Some(format!("/usr/bin/{comm}").into()),
-            }],
+            }]
+            .into(),
             processes_complete: true,
             ..Listener::new(protocol, address.parse().unwrap(), port, 0, 1)
         }

@@ -189,7 +189,7 @@ fn address(f: &Finding) -> Cell {
                     c.runtime,
                     c.name.clone().unwrap_or_else(|| short_id(&c.id))
                 )),
-                (None, Some(name)) => Some(name.clone()),
+                (None, Some(name)) => Some(name.to_string()),
                 (None, None) => None,
             };
             let label = label.map_or_else(String::new, |l| format!(" ({})", for_terminal(&l)));
@@ -276,7 +276,13 @@ fn collector_note(audit: &Audit) -> String {
             let mut seen: Vec<(&IpAddr, &str)> = Vec::new();
             let host = |f: &&Finding| f.listener.netns.as_ref().is_none_or(|n| n.host);
             for f in audit.findings.iter().filter(host) {
-                for h in f.listener.detail.reachable_on.iter().flatten() {
+                for h in f
+                    .listener
+                    .detail
+                    .reachable_on
+                    .iter()
+                    .flat_map(|all| all.iter())
+                {
                     let item = (&h.address, h.device.as_str());
                     if !seen.contains(&item) {
                         seen.push(item);
@@ -322,10 +328,28 @@ struct Group<'a> {
     /// The first of them; the others differ only in inode and owners.
     finding: &'a Finding,
     sockets: usize,
-    /// Every owner of any of them, each once, in pid order.
-    processes: Vec<&'a Process>,
+    /// With more than one socket, every owner of any of them, each once, in pid order;
+    /// empty for a row of one socket (whose own list is that already): a table of tens
+    /// of thousands of single sockets makes no copies.
+    merged: Vec<&'a Process>,
     /// Whether every owner of every socket could be seen.
     complete: bool,
+    /// The group before it with the same key, if any.
+    same_key: Option<usize>,
+}
+
+impl<'a> Group<'a> {
+    /// Every owner of any of its sockets, each once, in pid order.
+    fn processes(&self) -> Cow<'_, [&'a Process]> {
+        if self.sockets == 1 {
+            let mut own: Vec<&Process> = self.finding.listener.processes.iter().collect();
+            own.sort_by_key(|p| p.pid);
+            own.dedup_by_key(|p| p.pid);
+            Cow::Owned(own)
+        } else {
+            Cow::Borrowed(&self.merged)
+        }
+    }
 }
 
 /// What the sockets of one row share, besides where the host publishes them and the
@@ -334,7 +358,8 @@ type GroupKey = (Protocol, Family, IpAddr, u16, u32, Option<u64>);
 
 fn groups(audit: &Audit) -> Vec<Group<'_>> {
     let mut groups: Vec<Group> = Vec::new();
-    let mut index: HashMap<GroupKey, Vec<usize>> = HashMap::new();
+    // The last group of each key; the others are chained through `same_key`.
+    let mut index: HashMap<GroupKey, usize> = HashMap::new();
     for finding in &audit.findings {
         let l = &finding.listener;
         let key = (
@@ -345,32 +370,40 @@ fn groups(audit: &Audit) -> Vec<Group<'_>> {
             l.uid,
             l.netns.as_ref().map(|n| n.inode),
         );
-        let candidates = index.entry(key).or_default();
-        let same = candidates.iter().copied().find(|&i| {
+        let last = index.get(&key).copied();
+        let mut candidate = last;
+        while let Some(i) = candidate {
             let first = groups[i].finding;
-            (&first.published, first.verdict) == (&finding.published, finding.verdict)
-        });
-        match same {
+            if (&first.published, first.verdict) == (&finding.published, finding.verdict) {
+                break;
+            }
+            candidate = groups[i].same_key;
+        }
+        match candidate {
             Some(i) => {
                 let group = &mut groups[i];
                 group.sockets += 1;
-                group.processes.extend(&l.processes);
+                if group.sockets == 2 {
+                    group.merged.extend(group.finding.listener.processes.iter());
+                }
+                group.merged.extend(l.processes.iter());
                 group.complete &= l.processes_complete;
             }
             None => {
-                candidates.push(groups.len());
+                index.insert(key, groups.len());
                 groups.push(Group {
                     finding,
                     sockets: 1,
-                    processes: l.processes.iter().collect(),
+                    merged: Vec::new(),
                     complete: l.processes_complete,
+                    same_key: last,
                 });
             }
         }
     }
     for group in &mut groups {
-        group.processes.sort_by_key(|p| p.pid);
-        group.processes.dedup_by_key(|p| p.pid);
+        group.merged.sort_by_key(|p| p.pid);
+        group.merged.dedup_by_key(|p| p.pid);
     }
     groups
 }
@@ -379,7 +412,8 @@ fn groups(audit: &Audit) -> Vec<Group<'_>> {
 /// we could not see them, `+?` after those we saw when there may be others.
 fn processes(group: &Group) -> Cell {
     let l = &group.finding.listener;
-    let mut shown = group.processes.iter().take(SHOWN_PROCESSES);
+    let processes = group.processes();
+    let mut shown = processes.iter().take(SHOWN_PROCESSES);
     let mut cell = match shown.next() {
         None if l.kernel.is_some() => Cell::new(format!(
             "kernel: {}",
@@ -392,10 +426,10 @@ fn processes(group: &Group) -> Cell {
     for p in shown {
         cell = cell.more(&format!(", {}", owner(p)));
     }
-    if group.processes.len() > SHOWN_PROCESSES {
-        cell = cell.more(&format!(" +{}", group.processes.len() - SHOWN_PROCESSES));
+    if processes.len() > SHOWN_PROCESSES {
+        cell = cell.more(&format!(" +{}", processes.len() - SHOWN_PROCESSES));
     }
-    if !group.processes.is_empty() && !group.complete {
+    if !processes.is_empty() && !group.complete {
         cell = cell.more(" +?");
     }
     match (&l.unit, &l.unit_service) {
@@ -453,7 +487,7 @@ fn footer(audit: &Audit) -> String {
     let mut advised: Vec<(&Advice, u16, &str)> = audit
         .findings
         .iter()
-        .filter_map(|f| Some((f.advice.as_ref()?, f.port(), f.listener.protocol.name())))
+        .filter_map(|f| Some((f.advice.as_deref()?, f.port(), f.listener.protocol.name())))
         .collect();
     advised.sort_by_key(|(advice, port, protocol)| (advice.severity, *port, *protocol));
     advised.dedup_by(|a, b| a == b);

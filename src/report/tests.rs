@@ -5,6 +5,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use unicode_width::UnicodeWidthStr;
 
@@ -46,14 +47,14 @@ fn process(pid: i32, comm: &[u8]) -> Process {
 fn listener(protocol: Protocol, address: &str, port: u16, owners: Vec<Process>) -> Listener {
     let address: IpAddr = address.parse().unwrap();
     let mut l = Listener::new(protocol, address, port, 0, u64::from(port));
-    l.user = Some(b"root".to_vec());
-    l.processes = owners;
+    l.user = Some(b"root"[..].into());
+    l.processes = owners.into();
     l.processes_complete = true;
-    l.netns = Some(Netns {
+    l.netns = Some(Arc::new(Netns {
         inode: 4026531840,
         name: None,
         host: true,
-    });
+    }));
     if address.is_ipv6() && address.is_unspecified() {
         l.detail.v6only = Some(false);
     }
@@ -64,7 +65,7 @@ fn finding(listener: Listener, verdict: Verdict) -> Finding {
     let (scope, exposure) = classify(listener.address);
     let firewall = matches!(verdict, Verdict::Exposed | Verdict::Internal).then(|| Judgement {
         verdict: FirewallVerdict::Accepted,
-        why: "policy accept".to_string(),
+        why: "policy accept".into(),
     });
     Finding {
         listener,
@@ -114,7 +115,7 @@ fn busy_audit() -> Audit {
 
     let l = listener(Udp, "0.0.0.0", 11211, vec![process(733, b"memcached")]);
     let mut f = finding(l, Verdict::Exposed);
-    f.advice = Some(advice());
+    f.advice = Some(Box::new(advice()));
     findings.push(f);
 
     // A name chosen to attack the terminal, not UTF-8 either, with a user to match.
@@ -125,16 +126,16 @@ fn busy_audit() -> Audit {
         vec![process(6666, b"ev\x1b[2Jil\xe2\x80\xaex\x07\xff")],
     );
     l.uid = 1001;
-    l.user = Some(b"m\xe9chant\x1b]0;".to_vec());
+    l.user = Some(b"m\xe9chant\x1b]0;"[..].into());
     findings.push(finding(l, Verdict::Exposed));
 
     // Published into a container by a DNAT rule.
     let (netns, container) = docker_web();
     let mut l = listener(Tcp, "0.0.0.0", 80, vec![process(9100, b"nginx")]);
-    l.netns = Some(netns.clone());
-    l.container = Some(container.clone());
+    l.netns = Some(netns.clone().into());
+    l.container = Some(container.clone().into());
     let mut f = finding(l, Verdict::Exposed);
-    f.published = Some(Published {
+    f.published = Some(Box::new(Published {
         protocol: Tcp,
         address: "0.0.0.0".parse().unwrap(),
         ports: 8080..=8080,
@@ -142,16 +143,16 @@ fn busy_audit() -> Audit {
         via: Via::Dnat {
             rule: "ip nat DOCKER handle 12".to_string(),
         },
-    });
-    f.rule = Some("web: published by docker".to_string());
+    }));
+    f.rule = Some("web: published by docker".into());
     findings.push(f);
 
     // Published, and nothing listens behind it.
     let mut l = listener(Tcp, "172.17.0.3", 5432, Vec::new());
-    l.netns = Some(netns.clone());
+    l.netns = Some(netns.clone().into());
     let mut f = finding(l, Verdict::Exposed);
     f.listening = Listening::No;
-    f.published = Some(Published {
+    f.published = Some(Box::new(Published {
         protocol: Tcp,
         address: "0.0.0.0".parse().unwrap(),
         ports: 15432..=15432,
@@ -160,7 +161,7 @@ fn busy_audit() -> Audit {
             pid: 9300,
             inode: 1,
         },
-    });
+    }));
     findings.push(f);
 
     let mut l = listener(Tcp, "::ffff:192.168.100.200", 8443, Vec::new());
@@ -173,16 +174,16 @@ fn busy_audit() -> Audit {
         547,
         vec![process(812, b"dhcpd")],
     );
-    l.detail.device = Some(Device {
+    l.detail.device = Some(Box::new(Device {
         name: "enp0s31f6".to_string(),
         loopback: false,
-    });
+    }));
     l.processes_complete = false;
     findings.push(finding(l, Verdict::Internal));
 
     let l = listener(Tcp, "::", 22, vec![process(1001, b"sshd")]);
     let mut f = finding(l, Verdict::Allowed);
-    f.rule = Some("ssh from anywhere".to_string());
+    f.rule = Some("ssh from anywhere".into());
     findings.push(f);
 
     // An SO_REUSEPORT group: four sockets, three workers.
@@ -198,31 +199,34 @@ fn busy_audit() -> Audit {
     findings.push(f);
 
     let mut l = listener(Tcp, "10.88.0.2", 3000, vec![process(9200, b"node")]);
-    l.netns = Some(netns);
-    l.container = Some(container);
+    l.netns = Some(netns.into());
+    l.container = Some(container.into());
     findings.push(finding(l, Verdict::Contained));
 
     let l = listener(Tcp, "::1", 6379, vec![process(1200, b"redis-server")]);
     findings.push(finding(l, Verdict::Local));
 
     let mut first = findings[0].listener.clone();
-    first.detail.reachable_on = Some(vec![
-        HostAddress {
-            address: "192.0.2.10".parse().unwrap(),
-            device: "eth0".to_string(),
-            ifindex: 2,
-        },
-        HostAddress {
-            address: "2001:db8:1234:5678:9abc:def0:1234:5678".parse().unwrap(),
-            device: "eth0".to_string(),
-            ifindex: 2,
-        },
-    ]);
+    first.detail.reachable_on = Some(
+        Vec::from([
+            HostAddress {
+                address: "192.0.2.10".parse().unwrap(),
+                device: "eth0".to_string(),
+                ifindex: 2,
+            },
+            HostAddress {
+                address: "2001:db8:1234:5678:9abc:def0:1234:5678".parse().unwrap(),
+                device: "eth0".to_string(),
+                ifindex: 2,
+            },
+        ])
+        .into(),
+    );
     findings[1].listener.detail.reachable_on = first.detail.reachable_on;
 
     let namespaces = vec![
         NamespaceSeen {
-            netns: findings[0].listener.netns.clone().unwrap(),
+            netns: Netns::clone(findings[0].listener.netns.as_ref().unwrap()),
             audited: true,
             addresses: None,
             container: None,
@@ -231,7 +235,7 @@ fn busy_audit() -> Audit {
             netns: docker_web().0,
             audited: true,
             addresses: None,
-            container: Some(docker_web().1),
+            container: Some(docker_web().1.into()),
         },
     ];
     let context = Context {

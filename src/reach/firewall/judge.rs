@@ -514,7 +514,7 @@ fn tri(b: bool) -> Tri {
 fn judgement(verdict: FirewallVerdict, why: &str) -> Judgement {
     Judgement {
         verdict,
-        why: why.to_owned(),
+        why: why.into(),
     }
 }
 
@@ -696,10 +696,10 @@ mod tests {
         ] {
             let ssh = judge("inet-basic", Protocol::Tcp, 22, &at);
             assert_eq!(ssh.verdict, FirewallVerdict::Accepted);
-            assert_eq!(ssh.why, "inet filter input handle 4: tcp dport 22 accept");
+            assert_eq!(&*ssh.why, "inet filter input handle 4: tcp dport 22 accept");
             let redis = judge("inet-basic", Protocol::Tcp, 6379, &at);
             assert_eq!(redis.verdict, FirewallVerdict::Dropped);
-            assert_eq!(redis.why, "inet filter input: policy drop");
+            assert_eq!(&*redis.why, "inet filter input: policy drop");
             assert_eq!(
                 verdict("inet-basic", Protocol::Udp, 53, &at),
                 FirewallVerdict::Dropped
@@ -713,17 +713,17 @@ mod tests {
             &[to("127.0.0.1", Some("lo"))],
         );
         assert_eq!(lo.verdict, FirewallVerdict::Accepted);
-        assert_eq!(lo.why, "inet filter input handle 3: iif lo accept");
+        assert_eq!(&*lo.why, "inet filter input handle 3: iif lo accept");
     }
 
     #[test]
     fn iptables_nft_gives_the_same_answers() {
         let ssh = judge("iptables-basic", Protocol::Tcp, 22, &any4());
         assert_eq!(ssh.verdict, FirewallVerdict::Accepted);
-        assert_eq!(ssh.why, "ip filter INPUT handle 3: tcp dport 22 accept");
+        assert_eq!(&*ssh.why, "ip filter INPUT handle 3: tcp dport 22 accept");
         let redis = judge("iptables-basic", Protocol::Tcp, 6379, &any4());
         assert_eq!(redis.verdict, FirewallVerdict::Dropped);
-        assert_eq!(redis.why, "ip filter INPUT: policy drop");
+        assert_eq!(&*redis.why, "ip filter INPUT: policy drop");
         assert_eq!(
             verdict("iptables-basic", Protocol::Udp, 53, &any4()),
             FirewallVerdict::Dropped
@@ -731,7 +731,7 @@ mod tests {
         // An ip table does not see IPv6: nothing filters it.
         let v6 = judge("iptables-basic", Protocol::Tcp, 6379, &[to("::", None)]);
         assert_eq!(v6.verdict, FirewallVerdict::Accepted);
-        assert_eq!(v6.why, "no input chain: nothing filters");
+        assert_eq!(&*v6.why, "no input chain: nothing filters");
     }
 
     #[test]
@@ -739,7 +739,7 @@ mod tests {
         let redis = judge("saddr", Protocol::Tcp, 6379, &any4());
         assert_eq!(redis.verdict, FirewallVerdict::Unknown);
         assert_eq!(
-            redis.why,
+            &*redis.why,
             "inet filter input handle 2: ip saddr cannot be evaluated"
         );
         // IPv6 packets cannot match `ip saddr`: surely dropped.
@@ -765,7 +765,7 @@ mod tests {
         assert_eq!(on(None), FirewallVerdict::Unknown);
         let why = judge("iifname", Protocol::Tcp, 80, &any4()).why;
         assert_eq!(
-            why,
+            &*why,
             "inet filter input handle 2: iifname eth0 cannot be evaluated"
         );
     }
@@ -778,7 +778,7 @@ mod tests {
         let judgement = judge("daddr", Protocol::Tcp, 8080, &both);
         assert_eq!(judgement.verdict, FirewallVerdict::Accepted);
         assert_eq!(
-            judgement.why,
+            &*judgement.why,
             "inet filter input handle 2: ip daddr 192.0.2.10 tcp dport 8080 accept"
         );
         assert_eq!(
@@ -814,10 +814,10 @@ mod tests {
         for ruleset in [fixture("empty"), Ruleset::default()] {
             let judgement = ruleset.judge(Hook::Input, Protocol::Tcp, 6379, &any4());
             assert_eq!(judgement.verdict, FirewallVerdict::Accepted);
-            assert_eq!(judgement.why, "no input chain: nothing filters");
+            assert_eq!(&*judgement.why, "no input chain: nothing filters");
         }
         let forward = fixture("inet-basic").judge(Hook::Forward, Protocol::Tcp, 1, &any4());
-        assert_eq!(forward.why, "no forward chain: nothing filters");
+        assert_eq!(&*forward.why, "no forward chain: nothing filters");
         let none = fixture("inet-basic").judge(Hook::Input, Protocol::Tcp, 1, &[]);
         assert_eq!(none.verdict, FirewallVerdict::Unknown);
     }
@@ -829,12 +829,12 @@ mod tests {
         let http = judge("multi", Protocol::Tcp, 443, &v4);
         assert_eq!(http.verdict, FirewallVerdict::Accepted);
         assert_eq!(
-            http.why,
+            &*http.why,
             "inet fw input handle 6: tcp dport @allowed_tcp accept"
         );
         let mysql = judge("multi", Protocol::Tcp, 3306, &v4);
         assert_eq!(mysql.verdict, FirewallVerdict::Dropped);
-        assert_eq!(mysql.why, "inet fw input handle 7: tcp dport 3306 reject");
+        assert_eq!(&*mysql.why, "inet fw input handle 7: tcp dport 3306 reject");
         assert_eq!(
             verdict("multi", Protocol::Udp, 1500, &v4),
             FirewallVerdict::Dropped
@@ -866,7 +866,7 @@ mod tests {
         let limited = judge("multi", Protocol::Tcp, 9100, &v4);
         assert_eq!(limited.verdict, FirewallVerdict::Accepted);
         assert_eq!(
-            limited.why,
+            &*limited.why,
             "inet fw checks handle 13: tcp dport 9100 limit accept"
         );
         // After `return`, the rest of the calling chain applies; 7001 is never reached.
@@ -881,7 +881,7 @@ mod tests {
         // Other base chains: a drop in any of them drops, for the families they see.
         let extra = judge("multi", Protocol::Tcp, 9999, &v4);
         assert_eq!(extra.verdict, FirewallVerdict::Dropped);
-        assert_eq!(extra.why, "ip extra input handle 2: tcp dport 9999 drop");
+        assert_eq!(&*extra.why, "ip extra input handle 2: tcp dport 9999 drop");
         assert_eq!(
             verdict("multi", Protocol::Tcp, 9999, &v6),
             FirewallVerdict::Accepted
@@ -902,17 +902,17 @@ mod tests {
         // Every way on from the saddr and mark rules drops: surely dropped.
         let smtp = judge("vmaps", Protocol::Tcp, 25, &v4);
         assert_eq!(smtp.verdict, FirewallVerdict::Dropped);
-        assert_eq!(smtp.why, "inet filter input: policy drop");
+        assert_eq!(&*smtp.why, "inet filter input: policy drop");
         let https = judge("vmaps", Protocol::Tcp, 443, &v4);
         assert_eq!(https.verdict, FirewallVerdict::Accepted);
         assert_eq!(
-            https.why,
+            &*https.why,
             "inet filter input handle 6: ct state new tcp dport 443 accept"
         );
         let mapped = judge("vmaps", Protocol::Tcp, 8000, &v4);
         assert_eq!(mapped.verdict, FirewallVerdict::Accepted);
         assert_eq!(
-            mapped.why,
+            &*mapped.why,
             "inet filter input handle 8: tcp dport vmap { 8000 : accept, 8001 : drop }"
         );
         assert_eq!(
@@ -931,7 +931,7 @@ mod tests {
         let web = docker.judge(Hook::Forward, Protocol::Tcp, 80, &[to("172.17.0.2", None)]);
         assert_eq!(web.verdict, FirewallVerdict::Accepted);
         assert_eq!(
-            web.why,
+            &*web.why,
             "ip filter FORWARD handle 2: ip daddr 172.17.0.2 tcp dport 80 accept"
         );
         // `-i docker0 -j ACCEPT`: from outside that depends on the interface.
@@ -943,7 +943,7 @@ mod tests {
         let dns = [to("172.17.0.3", Some("eth0"))];
         let judgement = docker.judge(Hook::Forward, Protocol::Udp, 53, &dns);
         assert_eq!(judgement.verdict, FirewallVerdict::Dropped);
-        assert_eq!(judgement.why, "ip filter FORWARD: policy drop");
+        assert_eq!(&*judgement.why, "ip filter FORWARD: policy drop");
         // The input hook has no chain in this ruleset.
         assert_eq!(
             docker.judge(Hook::Input, Protocol::Udp, 53, &dns).verdict,

@@ -1,0 +1,867 @@
+//! A rule's register code (payload/meta/ct loads, cmp, bitwise, lookup, immediate, nat,
+//! ...) back into the statements nft prints: `{"match": {"op": "==", "left": {"payload":
+//! {"protocol": "tcp", "field": "dport"}}, "right": 22}}`.
+//!
+//! As nft does, the protocol matches it adds in front of a header field (`meta nfproto
+//! ipv4` before `ip saddr`, `meta l4proto tcp` before `tcp dport`) are not printed: they
+//! tell which header the load reads. Any other shape is an `Err`.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use serde_json::{Value, json};
+
+use super::decode::{Element, Names, Set, be32, be64, c_string};
+use super::decode::{NFPROTO_INET, NFPROTO_IPV4, NFPROTO_IPV6};
+use crate::collect::netlink::attributes;
+
+const NFTA_LIST_ELEM: u16 = 1;
+const NFTA_EXPR_NAME: u16 = 1;
+const NFTA_EXPR_DATA: u16 = 2;
+const NFTA_DATA_VALUE: u16 = 1;
+const NFTA_DATA_VERDICT: u16 = 2;
+const NFTA_VERDICT_CODE: u16 = 1;
+const NFTA_VERDICT_CHAIN: u16 = 2;
+
+/// How a value of some expression is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Ipv4,
+    Ipv6,
+    /// A big-endian number (ports).
+    Port,
+    /// A host-order 32-bit number (`meta mark`).
+    Mark,
+    InetProto,
+    NfProto,
+    IfIndex,
+    IfName,
+    CtState,
+    FibType,
+}
+
+impl Kind {
+    /// nft's datatype numbers (NFTA_SET_KEY_TYPE) for the kinds we print.
+    pub fn of_set_type(key_type: u32) -> Option<Kind> {
+        Some(match key_type {
+            7 => Kind::Ipv4,
+            8 => Kind::Ipv6,
+            12 => Kind::InetProto,
+            13 => Kind::Port,
+            19 => Kind::Mark,
+            20 => Kind::IfIndex,
+            26 => Kind::CtState,
+            41 => Kind::IfName,
+            _ => return None,
+        })
+    }
+
+    fn host_order(self) -> bool {
+        matches!(
+            self,
+            Kind::Mark | Kind::IfIndex | Kind::CtState | Kind::FibType
+        )
+    }
+
+    fn address(self) -> bool {
+        matches!(self, Kind::Ipv4 | Kind::Ipv6)
+    }
+}
+
+/// A set's elements: raw for anonymous sets (printed in the rule, by the looked-up
+/// expression's kind), printed for named ones.
+#[derive(Debug, Clone)]
+pub(super) struct SetInfo {
+    pub raw: Vec<Element>,
+    pub interval: bool,
+    pub elements: Option<Vec<Value>>,
+}
+
+/// NFTA_DATA_VALUE inside a nested data attribute.
+pub(super) fn data_value(nested: &[u8]) -> Result<Vec<u8>, String> {
+    attributes(nested)
+        .find(|(k, _)| *k == NFTA_DATA_VALUE)
+        .map(|(_, d)| d.to_vec())
+        .ok_or_else(|| "a data attribute without a value".to_string())
+}
+
+/// NFTA_DATA_VERDICT inside a nested data attribute, as nft's JSON statement.
+pub(super) fn data_verdict(nested: &[u8]) -> Result<Value, String> {
+    let verdict = attributes(nested)
+        .find(|(k, _)| *k == NFTA_DATA_VERDICT)
+        .map(|(_, d)| d)
+        .ok_or_else(|| "map data that is not a verdict".to_string())?;
+    let mut code = None;
+    let mut chain = None;
+    for (kind, data) in attributes(verdict) {
+        match kind {
+            NFTA_VERDICT_CODE => code = be32(data).map(|c| c as i32),
+            NFTA_VERDICT_CHAIN => chain = Some(c_string(data)),
+            _ => return Err("a verdict with a chain id".into()),
+        }
+    }
+    Ok(match (code, chain) {
+        (Some(0), None) => json!({"drop": null}),
+        (Some(1), None) => json!({"accept": null}),
+        (Some(-1), None) => json!({"continue": null}),
+        (Some(-5), None) => json!({"return": null}),
+        (Some(-3), Some(target)) => json!({"jump": {"target": target}}),
+        (Some(-4), Some(target)) => json!({"goto": {"target": target}}),
+        (code, _) => return Err(format!("verdict {code:?}")),
+    })
+}
+
+/// A value as nft prints it.
+fn value(kind: Kind, data: &[u8], names: &Names) -> Result<Value, String> {
+    let host32 = || {
+        data.try_into()
+            .map(u32::from_ne_bytes)
+            .map_err(|_| format!("a {kind:?} value of {} bytes", data.len()))
+    };
+    Ok(match kind {
+        Kind::Ipv4 => {
+            let b: [u8; 4] = data.try_into().map_err(|_| "an IPv4 value of odd size")?;
+            Value::String(Ipv4Addr::from(b).to_string())
+        }
+        Kind::Ipv6 => {
+            let b: [u8; 16] = data.try_into().map_err(|_| "an IPv6 value of odd size")?;
+            Value::String(Ipv6Addr::from(b).to_string())
+        }
+        Kind::Port => {
+            if data.is_empty() || data.len() > 8 {
+                return Err(format!("a number of {} bytes", data.len()));
+            }
+            Value::from(data.iter().fold(0u64, |n, &b| n << 8 | u64::from(b)))
+        }
+        Kind::Mark => Value::from(host32()?),
+        Kind::InetProto => {
+            let [p] = data else {
+                return Err("a protocol of odd size".into());
+            };
+            match names.protocols.get(p) {
+                Some(name) => Value::String(name.clone()),
+                None => Value::from(*p),
+            }
+        }
+        Kind::NfProto => match data {
+            [NFPROTO_IPV4] => "ipv4".into(),
+            [NFPROTO_IPV6] => "ipv6".into(),
+            other => return Err(format!("nfproto {other:?}")),
+        },
+        Kind::IfIndex => {
+            let index = host32()?;
+            match (names.interface)(index) {
+                Some(name) => Value::String(name),
+                None => Value::from(index),
+            }
+        }
+        Kind::IfName => {
+            let name = c_string(data);
+            if data.contains(&0) {
+                Value::String(name)
+            } else {
+                Value::String(format!("{name}*"))
+            }
+        }
+        Kind::CtState => {
+            let states = ct_states(host32()?)?;
+            match states.as_slice() {
+                [one] => Value::String(one.to_string()),
+                _ => return Err("a ct state value of several states".into()),
+            }
+        }
+        Kind::FibType => {
+            const TYPES: [&str; 10] = [
+                "unspec",
+                "unicast",
+                "local",
+                "broadcast",
+                "anycast",
+                "multicast",
+                "blackhole",
+                "unreachable",
+                "prohibit",
+                "throw",
+            ];
+            let t = host32()? as usize;
+            Value::String(
+                TYPES
+                    .get(t)
+                    .ok_or_else(|| format!("fib type {t}"))?
+                    .to_string(),
+            )
+        }
+    })
+}
+
+/// The names of the ct state bits in `mask`, lowest bit first; unknown bits are an Err.
+fn ct_states(mask: u32) -> Result<Vec<&'static str>, String> {
+    const STATES: [(u32, &str); 5] = [
+        (1, "invalid"),
+        (2, "established"),
+        (4, "related"),
+        (8, "new"),
+        (64, "untracked"),
+    ];
+    let known: u32 = STATES.iter().map(|(bit, _)| bit).sum();
+    if mask == 0 || mask & !known != 0 {
+        return Err(format!("ct state mask {mask:#x}"));
+    }
+    Ok(STATES
+        .iter()
+        .filter(|(bit, _)| mask & bit != 0)
+        .map(|(_, name)| *name)
+        .collect())
+}
+
+/// The key as a big-endian number, for ordering as nft does (by value).
+fn sort_key(kind: Kind, key: &[u8]) -> Vec<u8> {
+    let mut key = key.to_vec();
+    if kind.host_order() && cfg!(target_endian = "little") {
+        key.reverse();
+    }
+    key
+}
+
+/// A set's elements as nft lists them: sorted by value, intervals as single values,
+/// prefixes (addresses) or ranges; a map's as `[key, verdict]`.
+pub(super) fn elements(
+    kind: Kind,
+    raw: &[Element],
+    interval: bool,
+    names: &Names,
+) -> Result<Vec<Value>, String> {
+    let mut sorted: Vec<&Element> = raw.iter().collect();
+    // At one value an interval's end comes before the next interval's start.
+    sorted.sort_by(|a, b| {
+        sort_key(kind, &a.key)
+            .cmp(&sort_key(kind, &b.key))
+            .then(b.end.cmp(&a.end))
+    });
+    let with_data = |e: &Element, key: Value| match &e.verdict {
+        Some(v) => Value::Array(vec![key, v.clone()]),
+        None => key,
+    };
+    if !interval {
+        return sorted
+            .iter()
+            .map(|e| Ok(with_data(e, value(kind, &e.key, names)?)))
+            .collect();
+    }
+    if kind.host_order() || !matches!(kind, Kind::Ipv4 | Kind::Ipv6 | Kind::Port) {
+        return Err(format!("an interval set of {kind:?}"));
+    }
+    let mut out = Vec::new();
+    let mut low: Option<&Element> = None;
+    for e in sorted {
+        match (low, e.end) {
+            // The end nft adds below the first interval, or a stray one.
+            (None, true) => {}
+            (None, false) => low = Some(e),
+            (Some(start), true) => {
+                let high = decrement(&e.key).ok_or("an interval ending at zero")?;
+                out.push(with_data(
+                    start,
+                    interval_value(kind, &start.key, &high, names)?,
+                ));
+                low = None;
+            }
+            (Some(_), false) => return Err("two interval starts in a row".into()),
+        }
+    }
+    if let Some(start) = low {
+        let high = vec![0xff; start.key.len()];
+        out.push(with_data(
+            start,
+            interval_value(kind, &start.key, &high, names)?,
+        ));
+    }
+    Ok(out)
+}
+
+fn decrement(key: &[u8]) -> Option<Vec<u8>> {
+    let mut key = key.to_vec();
+    for byte in key.iter_mut().rev() {
+        if *byte > 0 {
+            *byte -= 1;
+            return Some(key);
+        }
+        *byte = 0xff;
+    }
+    None
+}
+
+/// [low, high] as one value, a prefix (addresses only) or a range.
+fn interval_value(kind: Kind, low: &[u8], high: &[u8], names: &Names) -> Result<Value, String> {
+    if low.len() != high.len() {
+        return Err("an interval with ends of two sizes".into());
+    }
+    if low == high {
+        return value(kind, low, names);
+    }
+    if kind.address() {
+        // A prefix: low's host bits all 0, high's all 1, and they share the rest.
+        let bits = low.len() * 8;
+        let host = (0..bits).take_while(|&i| {
+            let (byte, bit) = (low.len() - 1 - i / 8, i % 8);
+            low[byte] >> bit & 1 == 0 && high[byte] >> bit & 1 == 1
+        });
+        let host = host.count();
+        let same = (host..bits).all(|i| {
+            let (byte, bit) = (low.len() - 1 - i / 8, i % 8);
+            low[byte] >> bit & 1 == high[byte] >> bit & 1
+        });
+        if same {
+            return Ok(prefix(kind, low, bits - host, names)?);
+        }
+    }
+    Ok(json!({"range": [value(kind, low, names)?, value(kind, high, names)?]}))
+}
+
+fn prefix(kind: Kind, addr: &[u8], len: usize, names: &Names) -> Result<Value, String> {
+    Ok(json!({"prefix": {"addr": value(kind, addr, names)?, "len": len}}))
+}
+
+/// What a register holds.
+#[derive(Clone)]
+enum Reg {
+    Load(Left),
+    Masked(Left, Vec<u8>),
+    Data(Vec<u8>),
+}
+
+/// A loaded expression: its JSON, its kind, the bytes loaded and the field's full size
+/// (fewer: an address prefix), and which protocol context a `==` on it gives.
+#[derive(Clone)]
+struct Left {
+    json: Value,
+    kind: Kind,
+    len: usize,
+    field_len: usize,
+    gives: Option<Layer>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layer {
+    Network,
+    Transport,
+}
+
+struct Decoder<'a> {
+    family: u8,
+    sets: &'a HashMap<&'a str, &'a Set>,
+    names: &'a Names,
+    regs: HashMap<u32, Reg>,
+    stmts: Vec<Option<Value>>,
+    /// The network protocol (NFPROTO_*) and transport protocol (IPPROTO_*) known so far.
+    l3: Option<u8>,
+    l4: Option<u8>,
+    /// The statements that gave them, not printed once a header load relies on them.
+    l3_dep: Option<usize>,
+    l4_dep: Option<usize>,
+}
+
+/// The statements of one rule (NFTA_RULE_EXPRESSIONS).
+pub(super) fn rule(
+    family: u8,
+    list: &[u8],
+    sets: &HashMap<&str, &Set>,
+    names: &Names,
+) -> Result<Vec<Value>, String> {
+    let mut d = Decoder {
+        family,
+        sets,
+        names,
+        regs: HashMap::new(),
+        stmts: Vec::new(),
+        l3: match family {
+            NFPROTO_IPV4 | NFPROTO_IPV6 => Some(family),
+            _ => None,
+        },
+        l4: None,
+        l3_dep: None,
+        l4_dep: None,
+    };
+    for (kind, elem) in attributes(list) {
+        if kind != NFTA_LIST_ELEM {
+            return Err(format!("expression list attribute {kind}"));
+        }
+        let mut name = None;
+        let mut data: &[u8] = &[];
+        for (k, v) in attributes(elem) {
+            match k {
+                NFTA_EXPR_NAME => name = Some(c_string(v)),
+                NFTA_EXPR_DATA => data = v,
+                _ => {}
+            }
+        }
+        let name = name.ok_or("an expression without a name")?;
+        let attrs: Vec<(u16, &[u8])> = attributes(data).collect();
+        d.expression(&name, &Attrs(attrs))?;
+    }
+    Ok(d.stmts.into_iter().flatten().collect())
+}
+
+struct Attrs<'a>(Vec<(u16, &'a [u8])>);
+
+impl<'a> Attrs<'a> {
+    fn get(&self, kind: u16) -> Option<&'a [u8]> {
+        self.0.iter().find(|(k, _)| *k == kind).map(|(_, d)| *d)
+    }
+    fn u32(&self, kind: u16) -> Option<u32> {
+        self.get(kind).and_then(be32)
+    }
+    fn need(&self, kind: u16, what: &str) -> Result<u32, String> {
+        self.u32(kind)
+            .ok_or_else(|| format!("{what} without attribute {kind}"))
+    }
+    /// Only these attribute types are present: anything else is an option we do not print.
+    fn only(&self, allowed: &[u16], what: &str) -> Result<(), String> {
+        match self.0.iter().find(|(k, _)| !allowed.contains(k)) {
+            Some((k, _)) => Err(format!("{what} with attribute {k}")),
+            None => Ok(()),
+        }
+    }
+}
+
+fn op_name(op: u32) -> Result<&'static str, String> {
+    Ok(match op {
+        0 => "==",
+        1 => "!=",
+        2 => "<",
+        3 => "<=",
+        4 => ">",
+        5 => ">=",
+        other => return Err(format!("cmp op {other}")),
+    })
+}
+
+impl Decoder<'_> {
+    fn push(&mut self, stmt: Value) -> usize {
+        self.stmts.push(Some(stmt));
+        self.stmts.len() - 1
+    }
+
+    fn load(&self, reg: u32, what: &str) -> Result<Left, String> {
+        match self.regs.get(&reg) {
+            Some(Reg::Load(left)) if left.len == left.field_len => Ok(left.clone()),
+            _ => Err(format!("{what} of register {reg} we cannot name")),
+        }
+    }
+
+    fn data(&self, reg: Option<u32>) -> Result<Option<Vec<u8>>, String> {
+        match reg {
+            None => Ok(None),
+            Some(r) => match self.regs.get(&r) {
+                Some(Reg::Data(d)) => Ok(Some(d.clone())),
+                _ => Err(format!(
+                    "a statement reading register {r} that holds no value"
+                )),
+            },
+        }
+    }
+
+    fn matched(&mut self, op: &str, left: &Value, right: Value) -> usize {
+        // nft writes `dport 1000-2000` as `>= 1000` then `<= 2000`, and prints the pair
+        // back as the range.
+        if op == "<=" {
+            if let Some(Some(previous)) = self.stmts.last_mut() {
+                let m = &previous["match"];
+                if m["op"] == ">=" && &m["left"] == left {
+                    let low = m["right"].clone();
+                    *previous = json!({"match": {"op": "==", "left": left, "right": {"range": [low, right]}}});
+                    return self.stmts.len() - 1;
+                }
+            }
+        }
+        self.push(json!({"match": {"op": op, "left": left, "right": right}}))
+    }
+
+    fn expression(&mut self, name: &str, a: &Attrs) -> Result<(), String> {
+        match name {
+            "payload" => {
+                a.only(&[1, 2, 3, 4], "payload")?;
+                let dreg = a.need(1, "payload")?;
+                let left = self.payload(
+                    a.need(2, "payload")?,
+                    a.need(3, "payload")?,
+                    a.need(4, "payload")?,
+                )?;
+                self.regs.insert(dreg, Reg::Load(left));
+            }
+            "meta" => {
+                a.only(&[1, 2], "meta (set)")?;
+                let (key, kind, gives) = match a.need(2, "meta")? {
+                    3 => ("mark", Kind::Mark, None),
+                    4 => ("iif", Kind::IfIndex, None),
+                    5 => ("oif", Kind::IfIndex, None),
+                    6 => ("iifname", Kind::IfName, None),
+                    7 => ("oifname", Kind::IfName, None),
+                    15 => ("nfproto", Kind::NfProto, Some(Layer::Network)),
+                    16 => ("l4proto", Kind::InetProto, Some(Layer::Transport)),
+                    other => return Err(format!("meta key {other}")),
+                };
+                let len = match kind {
+                    Kind::IfName => 16,
+                    Kind::NfProto | Kind::InetProto => 1,
+                    _ => 4,
+                };
+                let left = Left {
+                    json: json!({"meta": {"key": key}}),
+                    kind,
+                    len,
+                    field_len: len,
+                    gives,
+                };
+                self.regs.insert(a.need(1, "meta")?, Reg::Load(left));
+            }
+            "ct" => {
+                a.only(&[1, 2], "ct (direction or set)")?;
+                if a.need(2, "ct")? != 0 {
+                    return Err(format!("ct key {:?}", a.u32(2)));
+                }
+                let left = Left {
+                    json: json!({"ct": {"key": "state"}}),
+                    kind: Kind::CtState,
+                    len: 4,
+                    field_len: 4,
+                    gives: None,
+                };
+                self.regs.insert(a.need(1, "ct")?, Reg::Load(left));
+            }
+            "fib" => {
+                a.only(&[1, 2, 3], "fib")?;
+                if a.need(2, "fib")? != 3 {
+                    return Err("fib result other than type".into());
+                }
+                let flags = a.need(3, "fib")?;
+                let all = [
+                    (1, "saddr"),
+                    (2, "daddr"),
+                    (4, "mark"),
+                    (8, "iif"),
+                    (16, "oif"),
+                ];
+                if flags & !31 != 0 {
+                    return Err(format!("fib flags {flags:#x}"));
+                }
+                let names: Vec<&str> = all
+                    .iter()
+                    .filter(|(bit, _)| flags & bit != 0)
+                    .map(|(_, n)| *n)
+                    .collect();
+                let left = Left {
+                    json: json!({"fib": {"result": "type", "flags": names}}),
+                    kind: Kind::FibType,
+                    len: 4,
+                    field_len: 4,
+                    gives: None,
+                };
+                self.regs.insert(a.need(1, "fib")?, Reg::Load(left));
+            }
+            "bitwise" => {
+                a.only(&[1, 2, 3, 4, 5, 6], "bitwise")?;
+                if a.u32(6).unwrap_or(0) != 0 {
+                    return Err("a bitwise shift".into());
+                }
+                let (sreg, dreg) = (a.need(1, "bitwise")?, a.need(2, "bitwise")?);
+                let mask = data_value(a.get(4).ok_or("bitwise without a mask")?)?;
+                let xor = data_value(a.get(5).ok_or("bitwise without xor")?)?;
+                if xor.iter().any(|&b| b != 0) {
+                    return Err("a bitwise xor".into());
+                }
+                let left = self.load(sreg, "bitwise")?;
+                self.regs.insert(dreg, Reg::Masked(left, mask));
+            }
+            "cmp" => {
+                a.only(&[1, 2, 3], "cmp")?;
+                let sreg = a.need(1, "cmp")?;
+                let op = op_name(a.need(2, "cmp")?)?;
+                let data = data_value(a.get(3).ok_or("cmp without data")?)?;
+                self.cmp(sreg, op, &data)?;
+            }
+            "range" => {
+                a.only(&[1, 2, 3, 4], "range")?;
+                let left = self.load(a.need(1, "range")?, "range")?;
+                let op = op_name(a.need(2, "range")?)?;
+                if op != "==" && op != "!=" {
+                    return Err(format!("range op {op}"));
+                }
+                let from = data_value(a.get(3).ok_or("range without start")?)?;
+                let to = data_value(a.get(4).ok_or("range without end")?)?;
+                let (from, to) = (
+                    value(left.kind, &from, self.names)?,
+                    value(left.kind, &to, self.names)?,
+                );
+                self.matched(op, &left.json, json!({"range": [from, to]}));
+            }
+            "lookup" => self.lookup(a)?,
+            "immediate" => {
+                a.only(&[1, 2], "immediate")?;
+                let dreg = a.need(1, "immediate")?;
+                let data = a.get(2).ok_or("immediate without data")?;
+                if dreg == 0 {
+                    let verdict = data_verdict(data)?;
+                    self.push(verdict);
+                } else {
+                    self.regs.insert(dreg, Reg::Data(data_value(data)?));
+                }
+            }
+            "counter" => {
+                a.only(&[1, 2, 3], "counter")?;
+                let bytes = a.get(1).and_then(be64).unwrap_or(0);
+                let packets = a.get(2).and_then(be64).unwrap_or(0);
+                self.push(json!({"counter": {"packets": packets, "bytes": bytes}}));
+            }
+            "nat" => self.nat(a)?,
+            "masq" => {
+                a.only(&[], "masquerade")?;
+                self.push(json!({"masquerade": null}));
+            }
+            "redir" => {
+                a.only(&[], "redirect")?;
+                self.push(json!({"redirect": null}));
+            }
+            "notrack" => {
+                a.only(&[], "notrack")?;
+                self.push(json!({"notrack": null}));
+            }
+            "limit" => {
+                a.only(&[1, 2, 3, 4, 5, 6], "limit")?;
+                if a.u32(4).unwrap_or(0) != 0 || a.u32(5).unwrap_or(0) != 0 {
+                    return Err("a byte or inverted limit".into());
+                }
+                let rate = a.get(1).and_then(be64).ok_or("limit without rate")?;
+                let unit = match a.get(2).and_then(be64) {
+                    Some(1) => "second",
+                    Some(60) => "minute",
+                    Some(3600) => "hour",
+                    Some(86400) => "day",
+                    Some(604800) => "week",
+                    other => return Err(format!("limit unit {other:?}")),
+                };
+                let burst = a.u32(3).unwrap_or(0);
+                self.push(json!({"limit": {"rate": rate, "burst": burst, "per": unit}}));
+            }
+            "reject" => {
+                a.only(&[1, 2], "reject")?;
+                let code = a.get(2).and_then(|c| c.first().copied());
+                let stmt = match (a.need(1, "reject")?, code) {
+                    (1, _) => json!({"type": "tcp reset"}),
+                    (2, Some(code)) => {
+                        let name = match code {
+                            0 => "no-route",
+                            1 => "port-unreachable",
+                            2 => "host-unreachable",
+                            3 => "admin-prohibited",
+                            other => return Err(format!("icmpx code {other}")),
+                        };
+                        json!({"type": "icmpx", "expr": name})
+                    }
+                    (kind, code) => return Err(format!("reject type {kind} code {code:?}")),
+                };
+                self.push(json!({ "reject": stmt }));
+            }
+            other => return Err(format!("expression {other}")),
+        }
+        Ok(())
+    }
+
+    /// A header field: which protocol's, from the table's family and the protocol
+    /// matches before it (which then are not printed).
+    fn payload(&mut self, base: u32, offset: u32, len: u32) -> Result<Left, String> {
+        let (offset, len) = (offset as usize, len as usize);
+        let (protocol, field, kind, field_len, gives) = match base {
+            1 => {
+                let l3 = self.l3.ok_or("a network header field without nfproto")?;
+                if self.family == NFPROTO_INET {
+                    if let Some(dep) = self.l3_dep.take() {
+                        self.stmts[dep] = None;
+                    }
+                }
+                match (l3, offset) {
+                    (NFPROTO_IPV4, 9) => {
+                        ("ip", "protocol", Kind::InetProto, 1, Some(Layer::Transport))
+                    }
+                    (NFPROTO_IPV4, 12) => ("ip", "saddr", Kind::Ipv4, 4, None),
+                    (NFPROTO_IPV4, 16) => ("ip", "daddr", Kind::Ipv4, 4, None),
+                    (NFPROTO_IPV6, 6) => {
+                        ("ip6", "nexthdr", Kind::InetProto, 1, Some(Layer::Transport))
+                    }
+                    (NFPROTO_IPV6, 8) => ("ip6", "saddr", Kind::Ipv6, 16, None),
+                    (NFPROTO_IPV6, 24) => ("ip6", "daddr", Kind::Ipv6, 16, None),
+                    _ => return Err(format!("network header field at {offset}")),
+                }
+            }
+            2 => {
+                let protocol = match self.l4 {
+                    Some(6) => "tcp",
+                    Some(17) => "udp",
+                    other => return Err(format!("a transport header field of protocol {other:?}")),
+                };
+                if let Some(dep) = self.l4_dep.take() {
+                    self.stmts[dep] = None;
+                }
+                match offset {
+                    0 => (protocol, "sport", Kind::Port, 2, None),
+                    2 => (protocol, "dport", Kind::Port, 2, None),
+                    _ => return Err(format!("{protocol} header field at {offset}")),
+                }
+            }
+            other => return Err(format!("payload base {other}")),
+        };
+        let prefix_ok = kind.address() && len > 0 && len < field_len;
+        if len != field_len && !prefix_ok {
+            return Err(format!("{protocol} {field} loaded as {len} bytes"));
+        }
+        Ok(Left {
+            json: json!({"payload": {"protocol": protocol, "field": field}}),
+            kind,
+            len,
+            field_len,
+            gives,
+        })
+    }
+
+    fn cmp(&mut self, sreg: u32, op: &str, data: &[u8]) -> Result<(), String> {
+        match self.regs.get(&sreg).cloned() {
+            Some(Reg::Load(left)) if left.len < left.field_len => {
+                // A byte-aligned prefix: nft loads only its bytes.
+                if op != "==" && op != "!=" || data.len() != left.len {
+                    return Err(format!("a prefix compared with {op}"));
+                }
+                let mut addr = data.to_vec();
+                addr.resize(left.field_len, 0);
+                let right = prefix(left.kind, &addr, left.len * 8, self.names)?;
+                self.matched(op, &left.json, right);
+            }
+            Some(Reg::Load(left)) => {
+                if !matches!(op, "==" | "!=") && !matches!(left.kind, Kind::Port | Kind::Mark) {
+                    return Err(format!("{:?} compared with {op}", left.kind));
+                }
+                if left.kind == Kind::CtState {
+                    return Err("ct state compared without a mask".into());
+                }
+                let right = value(left.kind, data, self.names)?;
+                let at = self.matched(op, &left.json, right);
+                if op == "==" {
+                    match (left.gives, data) {
+                        (Some(Layer::Network), [p]) => {
+                            self.l3 = Some(*p);
+                            self.l3_dep = Some(at);
+                        }
+                        (Some(Layer::Transport), [p]) => {
+                            self.l4 = Some(*p);
+                            self.l4_dep = Some(at);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Some(Reg::Masked(left, mask)) => {
+                if left.kind == Kind::CtState {
+                    let mask: [u8; 4] = mask.as_slice().try_into().map_err(|_| "ct mask size")?;
+                    if op != "!=" || data.iter().any(|&b| b != 0) {
+                        return Err("a ct state test other than `in`".into());
+                    }
+                    let states = ct_states(u32::from_ne_bytes(mask))?;
+                    let right = match states.as_slice() {
+                        [one] => Value::from(*one),
+                        many => Value::from(many.to_vec()),
+                    };
+                    self.matched("in", &left.json, right);
+                } else if left.kind.address() && matches!(op, "==" | "!=") {
+                    let len = prefix_len(&mask).ok_or("a mask that is no prefix")?;
+                    if data.len() != mask.len() {
+                        return Err("a masked value of another size".into());
+                    }
+                    let right = prefix(left.kind, data, len, self.names)?;
+                    self.matched(op, &left.json, right);
+                } else {
+                    return Err(format!("a masked {:?}", left.kind));
+                }
+            }
+            _ => return Err(format!("cmp of register {sreg} we cannot name")),
+        }
+        Ok(())
+    }
+
+    fn lookup(&mut self, a: &Attrs) -> Result<(), String> {
+        a.only(&[1, 2, 3, 4, 5], "lookup")?;
+        let name = c_string(a.get(1).ok_or("lookup without a set")?);
+        let left = self.load(a.need(2, "lookup")?, "lookup")?;
+        let inverted = a.u32(5).unwrap_or(0) & 1 != 0;
+        let set = *self
+            .sets
+            .get(name.as_str())
+            .ok_or_else(|| format!("lookup in unknown set {name}"))?;
+        let right = if set.anonymous {
+            let elements = elements(left.kind, &set.info.raw, set.info.interval, self.names)?;
+            json!({ "set": elements })
+        } else {
+            Value::String(format!("@{name}"))
+        };
+        match a.u32(3) {
+            None if !set.verdicts => {
+                self.matched(if inverted { "!=" } else { "==" }, &left.json, right);
+            }
+            Some(0) if set.verdicts && !inverted => {
+                self.push(json!({"vmap": {"key": left.json, "data": right}}));
+            }
+            _ => return Err(format!("a map lookup in {name}")),
+        }
+        Ok(())
+    }
+
+    fn nat(&mut self, a: &Attrs) -> Result<(), String> {
+        a.only(&[1, 2, 3, 4, 5, 6, 7], "nat")?;
+        let kind = match a.need(1, "nat")? {
+            0 => "snat",
+            1 => "dnat",
+            other => return Err(format!("nat type {other}")),
+        };
+        let flags = a.u32(7).unwrap_or(0);
+        if flags & !0x3 != 0 {
+            return Err(format!("nat flags {flags:#x}"));
+        }
+        let same = |min: u16, max: u16| match (a.u32(min), a.u32(max)) {
+            (min, None) => Ok(min),
+            (Some(min), Some(max)) if min == max => Ok(Some(min)),
+            _ => Err(format!("{kind} to a range")),
+        };
+        let addr = self
+            .data(same(3, 4)?)?
+            .ok_or_else(|| format!("{kind} without an address"))?;
+        let port = self.data(same(5, 6)?)?;
+        let (family, address) = match (a.need(2, "nat")? as u8, addr.len()) {
+            (NFPROTO_IPV4, 4) => ("ip", value(Kind::Ipv4, &addr, self.names)?),
+            (NFPROTO_IPV6, 16) => ("ip6", value(Kind::Ipv6, &addr, self.names)?),
+            (f, n) => return Err(format!("{kind} family {f} address of {n} bytes")),
+        };
+        let mut body = serde_json::Map::new();
+        if self.family == NFPROTO_INET {
+            body.insert("family".into(), family.into());
+        }
+        body.insert("addr".into(), address);
+        if let Some(port) = port {
+            body.insert("port".into(), value(Kind::Port, &port, self.names)?);
+        }
+        self.push(json!({ kind: body }));
+        Ok(())
+    }
+}
+
+/// The length of a contiguous prefix mask (`ff ff f0 00` → 20); None for other masks.
+fn prefix_len(mask: &[u8]) -> Option<usize> {
+    let mut len = 0;
+    for (i, byte) in mask.iter().enumerate() {
+        let n = byte.leading_ones() as usize;
+        len += n;
+        if n < 8 {
+            let rest_zero = byte.checked_shl(n as u32).unwrap_or(0) == 0
+                && mask[i + 1..].iter().all(|&b| b == 0);
+            return rest_zero.then_some(len);
+        }
+    }
+    Some(len)
+}

@@ -73,6 +73,8 @@ pub struct Dump {
     /// The NEWSETELEM replies of `sets[i]`, at index i.
     pub elements: Vec<Vec<Vec<u8>>>,
     pub rules: Vec<Vec<u8>>,
+    /// Stateful objects and flowtables: nft lists them, and we print none.
+    pub others: usize,
 }
 
 /// What the messages give only as numbers and nft prints as names from the host.
@@ -158,6 +160,9 @@ pub(super) fn family_name(family: u8) -> Result<&'static str, String> {
 
 /// The whole document, or why nft must be asked instead.
 pub fn ruleset(dump: &Dump, names: &Names) -> Result<Value, String> {
+    if dump.others > 0 {
+        return Err(format!("{} stateful objects or flowtables", dump.others));
+    }
     let mut out = vec![json!({"metainfo": {"json_schema_version": 1}})];
     let tables = dump
         .tables

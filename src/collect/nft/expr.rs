@@ -59,7 +59,7 @@ impl Kind {
     fn host_order(self) -> bool {
         matches!(
             self,
-            Kind::Mark | Kind::IfIndex | Kind::CtState | Kind::FibType
+            Kind::Mark | Kind::IfIndex | Kind::CtState | Kind::FibType | Kind::IfName
         )
     }
 
@@ -214,7 +214,8 @@ fn ct_states(mask: u32) -> Result<Vec<&'static str>, String> {
         .collect())
 }
 
-/// The key as a big-endian number, for ordering as nft does (by value).
+/// The key as a big-endian number, for ordering as nft does (by value; nft keeps
+/// interface names in host order, so on little-endian hosts "wg0" sorts before "eth0").
 fn sort_key(kind: Kind, key: &[u8]) -> Vec<u8> {
     let mut key = key.to_vec();
     if kind.host_order() && cfg!(target_endian = "little") {
@@ -658,9 +659,34 @@ impl Decoder<'_> {
                         };
                         json!({"type": "icmpx", "expr": name})
                     }
+                    (0, Some(code)) => {
+                        let (kind, names): (&str, &[(u8, &str)]) = match self.family {
+                            NFPROTO_IPV4 => ("icmp", &ICMP_CODES),
+                            NFPROTO_IPV6 => ("icmpv6", &ICMPV6_CODES),
+                            _ => return Err("reject with an icmp type in an inet table".into()),
+                        };
+                        let name = names
+                            .iter()
+                            .find(|(c, _)| *c == code)
+                            .ok_or_else(|| format!("{kind} code {code}"))?
+                            .1;
+                        json!({"type": kind, "expr": name})
+                    }
                     (kind, code) => return Err(format!("reject type {kind} code {code:?}")),
                 };
                 self.push(json!({ "reject": stmt }));
+            }
+            "log" => {
+                // Level 4 (warn) is nft's default, which it does not print.
+                a.only(&[2, 5], "log (group, flags)")?;
+                if a.u32(5).is_some_and(|level| level != 4) {
+                    return Err("log with a level".into());
+                }
+                let stmt = match a.get(2) {
+                    Some(prefix) => json!({"log": {"prefix": c_string(prefix)}}),
+                    None => json!({"log": null}),
+                };
+                self.push(stmt);
             }
             other => return Err(format!("expression {other}")),
         }
@@ -850,6 +876,27 @@ impl Decoder<'_> {
         Ok(())
     }
 }
+
+/// `reject with icmp type NAME` in ip tables, by code.
+const ICMP_CODES: [(u8, &str); 7] = [
+    (0, "net-unreachable"),
+    (1, "host-unreachable"),
+    (2, "prot-unreachable"),
+    (3, "port-unreachable"),
+    (9, "net-prohibited"),
+    (10, "host-prohibited"),
+    (13, "admin-prohibited"),
+];
+
+/// `reject with icmpv6 type NAME` in ip6 tables, by code.
+const ICMPV6_CODES: [(u8, &str); 6] = [
+    (0, "no-route"),
+    (1, "admin-prohibited"),
+    (3, "addr-unreachable"),
+    (4, "port-unreachable"),
+    (5, "policy-fail"),
+    (6, "reject-route"),
+];
 
 /// The length of a contiguous prefix mask (`ff ff f0 00` → 20); None for other masks.
 fn prefix_len(mask: &[u8]) -> Option<usize> {

@@ -16,6 +16,8 @@ const NFT_MSG_GETCHAIN: u16 = 4;
 const NFT_MSG_GETRULE: u16 = 7;
 const NFT_MSG_GETSET: u16 = 10;
 const NFT_MSG_GETSETELEM: u16 = 13;
+const NFT_MSG_GETOBJ: u16 = 19;
+const NFT_MSG_GETFLOWTABLE: u16 = 23;
 const NFTA_SET_NAME: u16 = 2;
 const NFTA_SET_TABLE: u16 = 1;
 const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
@@ -105,12 +107,15 @@ fn dump(source: &mut impl Source) -> Result<Dump, NetlinkError> {
         )?);
     }
     let rules = source.dump(NFT_MSG_GETRULE, 0, &[], "the nftables rules")?;
+    let objects = source.dump(NFT_MSG_GETOBJ, 0, &[], "the nftables objects")?;
+    let flowtables = source.dump(NFT_MSG_GETFLOWTABLE, 0, &[], "the nftables flowtables")?;
     Ok(Dump {
         tables,
         chains,
         sets,
         elements,
         rules,
+        others: objects.len() + flowtables.len(),
     })
 }
 

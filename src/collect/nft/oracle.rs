@@ -173,3 +173,234 @@ fn the_small_server_ruleset_is_read_natively() {
     let rules = include_str!("../../../bench/smallserver.nft");
     assert!(check("bench/smallserver.nft", rules, false, Expect::Native));
 }
+
+/// One construct (or a few) per ruleset, so a difference names what differs.
+const HANDWRITTEN: &[(&str, &str, Expect)] = &[
+    (
+        "ip family: addresses, prefixes, negations, protocol",
+        "table ip t { chain c { type filter hook input priority 0; policy drop;
+            ip saddr 192.0.2.1 accept
+            ip saddr != 10.0.0.0/8 ip daddr 10.1.2.3 drop
+            ip saddr 10.20.0.0/14 accept
+            ip daddr 0.0.0.0/0 drop
+            ip protocol udp accept
+            ip protocol != tcp drop
+            tcp sport 1024-65535 tcp dport 22 accept
+            udp dport != 53 counter drop
+            tcp dport < 1024 accept
+            tcp dport >= 8000 drop
+            meta l4proto tcp accept
+        }\n}",
+        Expect::Native,
+    ),
+    (
+        "ip6 family",
+        "table ip6 t { chain c { type filter hook input priority -5; policy accept;
+            ip6 saddr 2001:db8::1 accept
+            ip6 saddr fe80::/10 tcp dport 22 accept
+            ip6 daddr != 2001:db8:1::/48 drop
+            ip6 saddr 2001:db8::/61 drop
+            ip6 nexthdr udp udp dport 546 accept
+            ip6 daddr ::ffff:192.0.2.1 drop
+        }\n}",
+        Expect::Native,
+    ),
+    (
+        "inet: both families, meta keys, interfaces",
+        "table inet t {
+          chain c { type filter hook input priority 10; policy drop;
+            meta nfproto ipv4 accept
+            meta nfproto ipv6 tcp dport 80 accept
+            iif lo accept
+            iif != lo drop
+            iifname \"eth*\" tcp dport 443 accept
+            iifname { \"eth0\", \"wg0\" } accept
+            oifname \"br-1\" drop
+            meta mark 0x2a accept
+            meta l4proto { tcp, udp } accept
+            meta l4proto != udp drop
+            ip daddr 198.51.100.0/24 drop
+            ip6 daddr 2001:db8::/32 drop
+          }
+          chain f { type filter hook forward priority 0; policy accept;
+            oif lo drop
+            ct state new,untracked drop
+          }
+        }",
+        Expect::Native,
+    ),
+    (
+        "ct state and verdicts",
+        "table inet t {
+          chain c { type filter hook input priority 0; policy accept;
+            ct state established,related accept
+            ct state invalid drop
+            ct state new tcp dport 22 jump ssh
+            ct state established,related,new continue
+            tcp dport 25 goto mail
+            tcp dport 26 return
+          }
+          chain ssh { ip saddr 10.0.0.0/8 accept; drop; }
+          chain mail { reject with tcp reset; }
+        }",
+        Expect::Native,
+    ),
+    (
+        "named and anonymous sets, intervals",
+        "table inet t {
+          set ports { type inet_service; elements = { 9100, 22, 8080, 443, 80, 3000, 5432 }\n}
+          set nets { type ipv4_addr; flags interval; elements = { 10.0.0.0/8, 192.0.2.1, 198.51.100.10-198.51.100.20, 203.0.113.128/25, 240.0.0.0-255.255.255.255 }\n}
+          set nets6 { type ipv6_addr; flags interval; elements = { 2001:db8::/32, fe80::/10, ::1 }\n}
+          set hosts { type ipv4_addr; elements = { 10.9.9.9, 10.0.0.1, 192.0.2.200, 172.16.0.1 }\n}
+          set ranges { type inet_service; flags interval; elements = { 1000-2000, 3000, 4000-4001, 60000-65535 }\n}
+          set empty { type ipv4_addr; }
+          set protos { type inet_proto; elements = { tcp, udp, icmp }\n}
+          set marks { type mark; elements = { 1, 256, 2 }\n}
+          set names { type ifname; elements = { \"lo\", \"eth0\" }\n}
+          chain c { type filter hook input priority 0; policy drop;
+            tcp dport @ports accept
+            ip saddr @nets accept
+            ip saddr != @hosts drop
+            ip6 saddr @nets6 accept
+            udp dport @ranges accept
+            ip daddr @empty drop
+            meta l4proto @protos accept
+            meta mark @marks accept
+            iifname @names accept
+            tcp dport { 1-1023, 8000-8100, 9000 } drop
+            ip saddr { 10.0.0.0/16, 10.2.0.0/16, 192.168.1.1 } accept
+            ip daddr != { 127.0.0.1, 10.0.0.1 } drop
+            tcp dport != { 22, 80 } drop
+          }
+        }",
+        Expect::Native,
+    ),
+    (
+        "verdict maps",
+        "table inet t {
+          map ports { type inet_service : verdict; elements = { 22 : accept, 23 : drop, 80 : jump web }\n}
+          chain web { accept; }
+          chain c { type filter hook input priority 0; policy drop;
+            ct state vmap { established : accept, related : accept, invalid : drop, new : continue }
+            tcp dport vmap @ports
+            udp dport vmap { 53 : accept, 1000-2000 : drop }
+            ip saddr vmap { 10.0.0.0/8 : accept, 192.0.2.0/24 : goto web }
+          }
+        }",
+        Expect::Native,
+    ),
+    (
+        "nat: dnat, snat, masquerade, redirect, fib",
+        "table ip nat {
+          chain pre { type nat hook prerouting priority dstnat; policy accept;
+            fib daddr type local jump DOCKER
+            tcp dport 8080 dnat to 172.17.0.2:80
+            udp dport 5353 dnat to 172.17.0.3
+            iifname != \"docker0\" meta l4proto tcp tcp dport 15432 counter dnat to 172.17.0.3:5432
+            tcp dport 9090 redirect
+          }
+          chain DOCKER { iifname \"docker0\" return; }
+          chain post { type nat hook postrouting priority srcnat; policy accept;
+            ip saddr 172.17.0.0/16 oifname != \"docker0\" masquerade
+            ip saddr 10.8.0.0/24 snat to 192.0.2.1
+          }
+        }
+        table inet nat6 {
+          chain pre { type nat hook prerouting priority -100; policy accept;
+            tcp dport 8443 dnat ip to 10.88.0.2:443
+            udp dport 5000 dnat ip6 to [fd00::5]:53
+            ip6 daddr fd00::1 tcp dport 80 dnat ip6 to fd00::6
+          }
+        }",
+        Expect::Native,
+    ),
+    (
+        "statements: log, limit, reject, notrack, comments",
+        "table inet t {
+          chain raw { type filter hook prerouting priority raw; policy accept;
+            udp dport 53 notrack
+          }
+          chain c { type filter hook input priority 0; policy accept;
+            tcp dport 22 log prefix \"ssh: \" accept
+            tcp dport 23 log drop
+            tcp dport 24 limit rate 5/minute accept
+            tcp dport 25 limit rate 100/second burst 10 packets accept
+            tcp dport 26 reject
+            tcp dport 27 reject with icmpx type admin-prohibited
+            tcp dport 28 accept comment \"a comment\"
+            counter
+          }
+        }
+        table ip t4 {
+          chain c { type filter hook input priority 0; policy accept;
+            tcp dport 26 reject
+            tcp dport 27 reject with icmp type host-unreachable
+            tcp dport 28 log prefix \"t4 \" level warn
+          }
+        }
+        table ip6 t6 {
+          chain c { type filter hook input priority 0; policy accept;
+            tcp dport 26 reject
+            tcp dport 27 reject with icmpv6 type admin-prohibited
+          }
+        }",
+        Expect::Native,
+    ),
+    // Left to nft: what the reader does not print itself.
+    (
+        "icmp types",
+        "table inet t { chain c { type filter hook input priority 0; icmp type echo-request accept; }\n}",
+        Expect::Nft,
+    ),
+    (
+        "a transport header without its protocol",
+        "table inet t { chain c { type filter hook input priority 0; meta l4proto { tcp, udp } th dport 53 accept; }\n}",
+        Expect::Nft,
+    ),
+    (
+        "a data map",
+        "table ip t { chain c { type nat hook prerouting priority -100; dnat to tcp dport map { 80 : 10.0.0.1 }; }\n}",
+        Expect::Nft,
+    ),
+    (
+        "a concatenation",
+        "table inet t { set s { type ipv4_addr . inet_service; elements = { 10.0.0.1 . 22 }\n}
+          chain c { type filter hook input priority 0; ip saddr . tcp dport @s accept; }\n}",
+        Expect::Nft,
+    ),
+    (
+        "a netdev family table",
+        "table netdev t { chain c { type filter hook ingress device lo priority 0; }\n}",
+        Expect::Nft,
+    ),
+    (
+        "a named counter",
+        "table inet t { counter c1 { }\n chain c { type filter hook input priority 0; }\n}",
+        Expect::Nft,
+    ),
+    (
+        "a log with flags",
+        "table inet t { chain c { type filter hook input priority 0; log flags all; }\n}",
+        Expect::Nft,
+    ),
+    (
+        "a redirect to a port",
+        "table ip t { chain c { type nat hook prerouting priority -100; tcp dport 80 redirect to :8080; }\n}",
+        Expect::Nft,
+    ),
+    (
+        "a ct mark",
+        "table inet t { chain c { type filter hook input priority 0; ct mark 1 accept; }\n}",
+        Expect::Nft,
+    ),
+];
+
+#[test]
+fn handwritten_rulesets_read_as_nft_lists_them() {
+    if !can_run("handwritten_rulesets_read_as_nft_lists_them") {
+        return;
+    }
+    for (name, rules, expect) in HANDWRITTEN {
+        assert!(check(name, rules, false, *expect), "{name} must load");
+    }
+}

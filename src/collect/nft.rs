@@ -28,10 +28,10 @@ use std::process::{Command, Stdio};
 /// Only where nft could run: without it the answer stays "nft not found", as it always
 /// was, so that every ruleset the reader leaves aside still has nft to read it.
 pub fn list_ruleset() -> Result<String, String> {
-    if nft_installed() {
-        if let Ok(json) = native::read() {
-            return Ok(json);
-        }
+    if nft_installed()
+        && let Ok(json) = native::read()
+    {
+        return Ok(json);
     }
     run_nft(&["-j", "list", "ruleset"])
 }

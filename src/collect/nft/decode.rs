@@ -285,10 +285,10 @@ impl Set {
         body.insert("name".into(), self.name.clone().into());
         body.insert("table".into(), self.table.clone().into());
         body.insert("handle".into(), self.handle.into());
-        if let Some(elements) = &self.info.elements {
-            if !elements.is_empty() {
-                body.insert("elem".into(), Value::Array(elements.clone()));
-            }
+        if let Some(elements) = &self.info.elements
+            && !elements.is_empty()
+        {
+            body.insert("elem".into(), Value::Array(elements.clone()));
         }
         let key = if self.verdicts { "map" } else { "set" };
         json!({ key: body })

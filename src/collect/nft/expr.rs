@@ -313,7 +313,7 @@ fn interval_value(kind: Kind, low: &[u8], high: &[u8], names: &Names) -> Result<
             low[byte] >> bit & 1 == high[byte] >> bit & 1
         });
         if same {
-            return Ok(prefix(kind, low, bits - host, names)?);
+            return prefix(kind, low, bits - host, names);
         }
     }
     Ok(json!({"range": [value(kind, low, names)?, value(kind, high, names)?]}))
@@ -465,15 +465,15 @@ impl Decoder<'_> {
     fn matched(&mut self, op: &str, left: &Value, right: Value) -> usize {
         // nft writes `dport 1000-2000` as `>= 1000` then `<= 2000`, and prints the pair
         // back as the range.
-        if op == "<=" {
-            if let Some(Some(previous)) = self.stmts.last_mut() {
-                let m = &previous["match"];
-                if m["op"] == ">=" && &m["left"] == left {
-                    let low = m["right"].clone();
-                    *previous = json!({"match": {"op": "==", "left": left, "right": {"range": [low, right]}}});
-                    return self.stmts.len() - 1;
-                }
-            }
+        if op == "<="
+            && let Some(Some(previous)) = self.stmts.last_mut()
+            && previous["match"]["op"] == ">="
+            && &previous["match"]["left"] == left
+        {
+            let low = previous["match"]["right"].clone();
+            *previous =
+                json!({"match": {"op": "==", "left": left, "right": {"range": [low, right]}}});
+            return self.stmts.len() - 1;
         }
         self.push(json!({"match": {"op": op, "left": left, "right": right}}))
     }
@@ -700,10 +700,10 @@ impl Decoder<'_> {
         let (protocol, field, kind, field_len, gives) = match base {
             1 => {
                 let l3 = self.l3.ok_or("a network header field without nfproto")?;
-                if self.family == NFPROTO_INET {
-                    if let Some(dep) = self.l3_dep.take() {
-                        self.stmts[dep] = None;
-                    }
+                if self.family == NFPROTO_INET
+                    && let Some(dep) = self.l3_dep.take()
+                {
+                    self.stmts[dep] = None;
                 }
                 match (l3, offset) {
                     (NFPROTO_IPV4, 9) => {
@@ -778,7 +778,14 @@ impl Decoder<'_> {
                         }
                         (Some(Layer::Transport), [p]) => {
                             self.l4 = Some(*p);
-                            self.l4_dep = Some(at);
+                            // In an inet table `ip protocol tcp` also says IPv4: nft
+                            // prints it even before `tcp dport`.
+                            let header = left.json.get("payload").is_some();
+                            self.l4_dep = if header && self.family == NFPROTO_INET {
+                                None
+                            } else {
+                                Some(at)
+                            };
                         }
                         _ => {}
                     }

@@ -120,7 +120,7 @@ fn dump(source: &mut impl Source) -> Result<Dump, NetlinkError> {
 }
 
 /// One netlink attribute, padded to 4 bytes.
-fn attribute(kind: u16, data: &[u8]) -> Vec<u8> {
+pub(super) fn attribute(kind: u16, data: &[u8]) -> Vec<u8> {
     let len = 4 + data.len();
     let mut b = Vec::with_capacity(len + 3);
     b.extend_from_slice(&(len as u16).to_ne_bytes());
@@ -137,10 +137,10 @@ fn protocols() -> HashMap<u8, String> {
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or_default();
         let mut words = line.split_whitespace();
-        if let (Some(name), Some(number)) = (words.next(), words.next()) {
-            if let Ok(number) = number.parse::<u8>() {
-                names.entry(number).or_insert_with(|| name.to_string());
-            }
+        if let (Some(name), Some(number)) = (words.next(), words.next())
+            && let Ok(number) = number.parse::<u8>()
+        {
+            names.entry(number).or_insert_with(|| name.to_string());
         }
     }
     names
@@ -155,4 +155,221 @@ fn interface_name(index: u32) -> Option<String> {
         return None;
     }
     Some(decode::c_string(&buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn be32(v: u32) -> Vec<u8> {
+        v.to_be_bytes().to_vec()
+    }
+
+    fn be64(v: u64) -> Vec<u8> {
+        v.to_be_bytes().to_vec()
+    }
+
+    fn nested(kind: u16, parts: &[Vec<u8>]) -> Vec<u8> {
+        attribute(kind, &parts.concat())
+    }
+
+    fn message(family: u8, attrs: &[Vec<u8>]) -> Vec<u8> {
+        [vec![family, 0, 0, 0], attrs.concat()].concat()
+    }
+
+    /// One NFTA_LIST_ELEM: NFTA_EXPR_NAME and NFTA_EXPR_DATA.
+    fn expression(name: &str, data: &[Vec<u8>]) -> Vec<u8> {
+        let name = [name.as_bytes(), &[0]].concat();
+        nested(1, &[attribute(1, &name), nested(2, data)])
+    }
+
+    /// `tcp dport 22 accept` in an inet table, as the kernel holds it.
+    fn tcp_dport_22_accept() -> Vec<Vec<u8>> {
+        // NFTA_CMP_DATA { NFTA_DATA_VALUE }
+        let data = |bytes: &[u8]| nested(3, &[attribute(1, bytes)]);
+        vec![
+            expression("meta", &[attribute(1, &be32(1)), attribute(2, &be32(16))]),
+            expression(
+                "cmp",
+                &[attribute(1, &be32(1)), attribute(2, &be32(0)), data(&[6])],
+            ),
+            expression(
+                "payload",
+                &[
+                    attribute(1, &be32(1)),
+                    attribute(2, &be32(2)),
+                    attribute(3, &be32(2)),
+                    attribute(4, &be32(2)),
+                ],
+            ),
+            expression(
+                "cmp",
+                &[
+                    attribute(1, &be32(1)),
+                    attribute(2, &be32(0)),
+                    data(&[0, 22]),
+                ],
+            ),
+            expression(
+                "immediate",
+                &[
+                    attribute(1, &be32(0)),
+                    nested(2, &[nested(2, &[attribute(1, &be32(1))])]),
+                ],
+            ),
+        ]
+    }
+
+    /// `table inet t { chain c { type filter hook input priority 0; policy drop; RULE } }`
+    fn dump(rule: &[Vec<u8>], extra: &[Vec<u8>]) -> Dump {
+        let t = b"t\0".to_vec();
+        let hook = nested(4, &[attribute(1, &be32(1)), attribute(2, &be32(0))]);
+        Dump {
+            tables: vec![message(1, &[attribute(1, &t), attribute(4, &be64(1))])],
+            chains: vec![message(
+                1,
+                &[
+                    attribute(1, &t),
+                    attribute(2, &be64(1)),
+                    attribute(3, b"c\0"),
+                    hook,
+                    attribute(5, &be32(0)),
+                    attribute(7, b"filter\0"),
+                ],
+            )],
+            rules: vec![message(
+                1,
+                &[
+                    [
+                        attribute(1, &t),
+                        attribute(2, b"c\0"),
+                        attribute(3, &be64(2)),
+                        nested(4, rule),
+                    ]
+                    .concat(),
+                    extra.concat(),
+                ],
+            )],
+            ..Dump::default()
+        }
+    }
+
+    fn decode(dump: &Dump) -> Result<serde_json::Value, String> {
+        decode::ruleset(dump, &Names::for_tests())
+    }
+
+    #[test]
+    fn a_rule_reads_as_nft_prints_it() {
+        let document = decode(&dump(&tcp_dport_22_accept(), &[])).unwrap();
+        let items = document["nftables"].as_array().unwrap();
+        assert_eq!(items.len(), 4, "{document}");
+        assert_eq!(items[2]["chain"]["policy"], "drop");
+        assert_eq!(items[2]["chain"]["hook"], "input");
+        assert_eq!(
+            items[3]["rule"]["expr"],
+            json!([
+                {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}},
+                {"accept": null}
+            ])
+        );
+    }
+
+    #[test]
+    fn what_we_cannot_print_exactly_is_left_to_nft() {
+        let mut rule = tcp_dport_22_accept();
+        rule.insert(4, expression("frobnicate", &[attribute(1, &be32(7))]));
+        let why = decode(&dump(&rule, &[])).unwrap_err();
+        assert!(why.contains("expression frobnicate"), "{why}");
+
+        // iptables-nft: an xt match, and the rule's compat attribute.
+        let mut rule = tcp_dport_22_accept();
+        rule.insert(4, expression("match", &[attribute(1, b"addrtype\0")]));
+        assert!(
+            decode(&dump(&rule, &[]))
+                .unwrap_err()
+                .contains("expression match")
+        );
+        let compat = nested(5, &[attribute(1, &be32(6))]);
+        let why = decode(&dump(&tcp_dport_22_accept(), &[compat])).unwrap_err();
+        assert!(why.contains("iptables-nft"), "{why}");
+
+        // A transport header read without a protocol match before it.
+        let rule = tcp_dport_22_accept()[2..].to_vec();
+        assert!(decode(&dump(&rule, &[])).is_err());
+
+        // An unknown option on a known expression (a meta key we do not print).
+        let mut rule = tcp_dport_22_accept();
+        rule[0] = expression("meta", &[attribute(1, &be32(1)), attribute(2, &be32(99))]);
+        assert!(
+            decode(&dump(&rule, &[]))
+                .unwrap_err()
+                .contains("meta key 99")
+        );
+
+        // A family we do not print (arp), and stateful objects.
+        let mut arp = dump(&tcp_dport_22_accept(), &[]);
+        arp.tables[0][0] = 3;
+        assert!(decode(&arp).is_err());
+        let mut objects = dump(&tcp_dport_22_accept(), &[]);
+        objects.others = 1;
+        assert!(decode(&objects).is_err());
+    }
+
+    /// Replays a dump; the generation id moves as the script says.
+    struct Script {
+        generations: Vec<u32>,
+        dump: Dump,
+        table_dumps: usize,
+    }
+
+    impl Source for Script {
+        fn generation(&mut self) -> Result<u32, NetlinkError> {
+            Ok(if self.generations.len() > 1 {
+                self.generations.remove(0)
+            } else {
+                self.generations[0]
+            })
+        }
+
+        fn dump(
+            &mut self,
+            get: u16,
+            _: u8,
+            _: &[u8],
+            _: &str,
+        ) -> Result<Vec<Vec<u8>>, NetlinkError> {
+            Ok(match get {
+                NFT_MSG_GETTABLE => {
+                    self.table_dumps += 1;
+                    self.dump.tables.clone()
+                }
+                NFT_MSG_GETCHAIN => self.dump.chains.clone(),
+                NFT_MSG_GETRULE => self.dump.rules.clone(),
+                _ => Vec::new(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_ruleset_changed_during_the_read_is_read_again() {
+        let mut script = Script {
+            // Before and after the first read differ; the second read is consistent.
+            generations: vec![1, 2, 2, 2],
+            dump: dump(&tcp_dport_22_accept(), &[]),
+            table_dumps: 0,
+        };
+        let document = read_from(&mut script, &Names::for_tests()).unwrap();
+        assert_eq!(script.table_dumps, 2);
+        assert_eq!(document["nftables"].as_array().unwrap().len(), 4);
+
+        let mut script = Script {
+            generations: (1..=10).collect(),
+            dump: dump(&tcp_dport_22_accept(), &[]),
+            table_dumps: 0,
+        };
+        let why = read_from(&mut script, &Names::for_tests()).unwrap_err();
+        assert!(why.contains("changed"), "{why}");
+        assert_eq!(script.table_dumps, ATTEMPTS);
+    }
 }

@@ -186,6 +186,7 @@ const HANDWRITTEN: &[(&str, &str, Expect)] = &[
             ip protocol udp accept
             ip protocol != tcp drop
             tcp sport 1024-65535 tcp dport 22 accept
+            ip protocol tcp tcp dport 23 accept
             udp dport != 53 counter drop
             tcp dport < 1024 accept
             tcp dport >= 8000 drop
@@ -201,6 +202,7 @@ const HANDWRITTEN: &[(&str, &str, Expect)] = &[
             ip6 daddr != 2001:db8:1::/48 drop
             ip6 saddr 2001:db8::/61 drop
             ip6 nexthdr udp udp dport 546 accept
+            ip6 nexthdr tcp tcp dport 547 accept
             ip6 daddr ::ffff:192.0.2.1 drop
         }\n}",
         Expect::Native,
@@ -219,6 +221,10 @@ const HANDWRITTEN: &[(&str, &str, Expect)] = &[
             meta mark 0x2a accept
             meta l4proto { tcp, udp } accept
             meta l4proto != udp drop
+            ip protocol tcp tcp dport 22 accept
+            ip6 nexthdr tcp tcp dport 23 accept
+            meta l4proto tcp ip saddr 192.0.2.9 tcp dport 24 accept
+            meta nfproto ipv4 meta l4proto udp udp sport 67 accept
             ip daddr 198.51.100.0/24 drop
             ip6 daddr 2001:db8::/32 drop
           }

@@ -39,6 +39,7 @@ const NFTA_SET_TABLE: u16 = 1;
 const NFTA_SET_NAME: u16 = 2;
 const NFTA_SET_FLAGS: u16 = 3;
 const NFTA_SET_KEY_TYPE: u16 = 4;
+const NFTA_SET_KEY_LEN: u16 = 5;
 const NFTA_SET_DATA_TYPE: u16 = 6;
 const NFTA_SET_HANDLE: u16 = 16;
 const NFTA_SET_OBJ_TYPE: u16 = 15;
@@ -309,6 +310,7 @@ fn set(payload: &[u8], replies: &[Vec<u8>], names: &Names) -> Result<Set, String
         return Err(format!("map {name} maps to data, not verdicts"));
     }
     let key_type = m.u32(NFTA_SET_KEY_TYPE).unwrap_or(0);
+    let key_len = m.u32(NFTA_SET_KEY_LEN).unwrap_or(0) as usize;
     let kind = Kind::of_set_type(key_type);
     let interval = flags & NFT_SET_INTERVAL != 0;
     let mut raw = Vec::new();
@@ -341,6 +343,7 @@ fn set(payload: &[u8], replies: &[Vec<u8>], names: &Names) -> Result<Set, String
         anonymous: flags & NFT_SET_ANONYMOUS != 0,
         verdicts,
         info: SetInfo {
+            key_len,
             raw,
             interval,
             elements,
@@ -364,7 +367,11 @@ fn element(elem: &[u8], set: &str) -> Result<Element, String> {
         match kind {
             NFTA_SET_ELEM_KEY => key = Some(expr::data_value(data)?),
             NFTA_SET_ELEM_FLAGS => {
-                end = be32(data).unwrap_or(0) & NFT_SET_ELEM_INTERVAL_END != 0;
+                let flags = be32(data).unwrap_or(0);
+                if flags & !NFT_SET_ELEM_INTERVAL_END != 0 {
+                    return Err(format!("set {set} has a catch-all element"));
+                }
+                end = flags & NFT_SET_ELEM_INTERVAL_END != 0;
             }
             NFTA_SET_ELEM_DATA => verdict = Some(expr::data_verdict(data)?),
             NFTA_SET_ELEM_KEY_END | NFTA_SET_ELEM_OBJREF => {

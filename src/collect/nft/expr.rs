@@ -72,6 +72,8 @@ impl Kind {
 /// expression's kind), printed for named ones.
 #[derive(Debug, Clone)]
 pub(super) struct SetInfo {
+    /// NFTA_SET_KEY_LEN: a lookup must load exactly this many bytes.
+    pub key_len: usize,
     pub raw: Vec<Element>,
     pub interval: bool,
     pub elements: Option<Vec<Value>>,
@@ -128,8 +130,9 @@ fn value(kind: Kind, data: &[u8], names: &Names) -> Result<Value, String> {
             Value::String(Ipv6Addr::from(b).to_string())
         }
         Kind::Port => {
-            if data.is_empty() || data.len() > 8 {
-                return Err(format!("a number of {} bytes", data.len()));
+            // Exactly two bytes: a concatenation's keys are longer.
+            if data.len() != 2 {
+                return Err(format!("a port of {} bytes", data.len()));
             }
             Value::from(data.iter().fold(0u64, |n, &b| n << 8 | u64::from(b)))
         }
@@ -828,6 +831,9 @@ impl Decoder<'_> {
             .sets
             .get(name.as_str())
             .ok_or_else(|| format!("lookup in unknown set {name}"))?;
+        if set.info.key_len != left.len {
+            return Err(format!("a lookup of {} bytes in {name}", left.len));
+        }
         let right = if set.anonymous {
             let elements = elements(left.kind, &set.info.raw, set.info.interval, self.names)?;
             json!({ "set": elements })

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
-use super::expr::{self, Kind, SetInfo};
+use super::expr::{self, Kind, SetInfo, object};
 use crate::collect::netlink::attributes;
 
 // <linux/netfilter/nf_tables.h>
@@ -170,7 +170,7 @@ pub fn ruleset(dump: &Dump, names: &Names) -> Result<Value, String> {
         .iter()
         .map(|t| table(t))
         .collect::<Result<Vec<_>, _>>()?;
-    let chains = dump
+    let mut chains = dump
         .chains
         .iter()
         .map(|c| chain(c))
@@ -186,7 +186,7 @@ pub fn ruleset(dump: &Dump, names: &Names) -> Result<Value, String> {
     }
     // nft's order: per table, the table, its named sets and maps, its chains, its rules.
     for (family, name, body) in tables {
-        out.push(json!({ "table": body }));
+        out.push(object([("table", body)]));
         let mine = |f: &str, t: &str| f == family && t == name;
         for s in sets
             .iter()
@@ -194,18 +194,18 @@ pub fn ruleset(dump: &Dump, names: &Names) -> Result<Value, String> {
         {
             out.push(s.json());
         }
-        for (f, t, body) in &chains {
+        for (f, t, body) in &mut chains {
             if mine(f, t) {
-                out.push(json!({ "chain": body }));
+                out.push(object([("chain", body.take())]));
             }
         }
-        for (f, t, body) in &rules {
+        for (f, t, body) in &mut rules {
             if mine(f, t) {
-                out.push(json!({ "rule": body }));
+                out.push(object([("rule", body.take())]));
             }
         }
     }
-    Ok(json!({ "nftables": out }))
+    Ok(object([("nftables", Value::Array(out))]))
 }
 
 fn table(payload: &[u8]) -> Result<(String, String, Value), String> {
@@ -292,7 +292,7 @@ impl Set {
             body.insert("elem".into(), Value::Array(elements.clone()));
         }
         let key = if self.verdicts { "map" } else { "set" };
-        json!({ key: body })
+        object([(key, Value::Object(body))])
     }
 }
 
@@ -408,12 +408,12 @@ fn rule(payload: &[u8], sets: &[Set], names: &Names) -> Result<(String, String, 
             .map_err(|why| format!("rule {handle} in {family} {table} {chain}: {why}"))?,
         None => Vec::new(),
     };
-    let body = json!({
-        "family": family,
-        "table": table,
-        "chain": chain,
-        "handle": handle,
-        "expr": exprs,
-    });
+    let body = object([
+        ("family", Value::from(family)),
+        ("table", Value::from(table.clone())),
+        ("chain", Value::from(chain)),
+        ("handle", Value::from(handle)),
+        ("expr", Value::Array(exprs)),
+    ]);
     Ok((family.to_string(), table, body))
 }

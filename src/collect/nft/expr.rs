@@ -44,6 +44,8 @@ pub(super) enum Kind {
     IfName,
     CtState,
     FibType,
+    IcmpType,
+    Icmpv6Type,
 }
 
 impl Kind {
@@ -54,6 +56,8 @@ impl Kind {
             8 => Kind::Ipv6,
             12 => Kind::InetProto,
             13 => Kind::Port,
+            14 => Kind::IcmpType,
+            29 => Kind::Icmpv6Type,
             19 => Kind::Mark,
             20 => Kind::IfIndex,
             26 => Kind::CtState,
@@ -151,6 +155,18 @@ fn value(kind: Kind, data: &[u8], names: &Names) -> Result<Value, String> {
                 Some(name) => Value::String(name.clone()),
                 None => Value::from(*p),
             }
+        }
+        Kind::IcmpType | Kind::Icmpv6Type => {
+            let [t] = data else {
+                return Err("an icmp type of odd size".into());
+            };
+            let names: &[(u8, &str)] = if kind == Kind::IcmpType {
+                &ICMP_TYPES
+            } else {
+                &ICMPV6_TYPES
+            };
+            let name = names.iter().find(|(n, _)| n == t);
+            Value::from(name.ok_or_else(|| format!("{kind:?} {t}"))?.1)
         }
         Kind::NfProto => match data {
             [NFPROTO_IPV4] => "ipv4".into(),
@@ -744,14 +760,31 @@ impl Decoder<'_> {
                 let protocol = match self.l4 {
                     Some(6) => "tcp",
                     Some(17) => "udp",
+                    Some(1) => "icmp",
+                    Some(58) => "icmpv6",
                     other => return Err(format!("a transport header field of protocol {other:?}")),
                 };
                 if let Some(dep) = self.l4_dep.take() {
                     self.stmts[dep] = None;
                 }
-                match offset {
-                    0 => (protocol, "sport", Kind::Port, 2, None),
-                    2 => (protocol, "dport", Kind::Port, 2, None),
+                // icmp implies IPv4 and icmpv6 IPv6: nft adds `meta nfproto` before them
+                // in an inet table, and does not print it either.
+                let family = match protocol {
+                    "icmp" => Some(NFPROTO_IPV4),
+                    "icmpv6" => Some(NFPROTO_IPV6),
+                    _ => None,
+                };
+                if family.is_some()
+                    && family == self.l3
+                    && let Some(dep) = self.l3_dep.take()
+                {
+                    self.stmts[dep] = None;
+                }
+                match (protocol, offset) {
+                    ("tcp" | "udp", 0) => (protocol, "sport", Kind::Port, 2, None),
+                    ("tcp" | "udp", 2) => (protocol, "dport", Kind::Port, 2, None),
+                    ("icmp", 0) => (protocol, "type", Kind::IcmpType, 1, None),
+                    ("icmpv6", 0) => (protocol, "type", Kind::Icmpv6Type, 1, None),
                     _ => return Err(format!("{protocol} header field at {offset}")),
                 }
             }
@@ -908,6 +941,46 @@ impl Decoder<'_> {
         Ok(())
     }
 }
+
+/// `icmp type NAME`, as nft names them.
+const ICMP_TYPES: [(u8, &str); 15] = [
+    (0, "echo-reply"),
+    (3, "destination-unreachable"),
+    (4, "source-quench"),
+    (5, "redirect"),
+    (8, "echo-request"),
+    (9, "router-advertisement"),
+    (10, "router-solicitation"),
+    (11, "time-exceeded"),
+    (12, "parameter-problem"),
+    (13, "timestamp-request"),
+    (14, "timestamp-reply"),
+    (15, "info-request"),
+    (16, "info-reply"),
+    (17, "address-mask-request"),
+    (18, "address-mask-reply"),
+];
+
+/// `icmpv6 type NAME`, as nft names them.
+const ICMPV6_TYPES: [(u8, &str); 17] = [
+    (1, "destination-unreachable"),
+    (2, "packet-too-big"),
+    (3, "time-exceeded"),
+    (4, "parameter-problem"),
+    (128, "echo-request"),
+    (129, "echo-reply"),
+    (130, "mld-listener-query"),
+    (131, "mld-listener-report"),
+    (132, "mld-listener-done"),
+    (133, "nd-router-solicit"),
+    (134, "nd-router-advert"),
+    (135, "nd-neighbor-solicit"),
+    (136, "nd-neighbor-advert"),
+    (137, "nd-redirect"),
+    (138, "router-renumbering"),
+    (141, "ind-neighbor-solicit"),
+    (142, "ind-neighbor-advert"),
+];
 
 /// `reject with icmp type NAME` in ip tables, by code.
 const ICMP_CODES: [(u8, &str); 7] = [

@@ -112,7 +112,7 @@ fn the_captured_fixtures_read_as_nft_lists_them() {
         (
             "inet-basic",
             include_str!("../../../tests/fixtures/nft/inet-basic.json"),
-            Expect::Nft,
+            Expect::Native,
         ),
         (
             "iptables-basic",
@@ -352,10 +352,29 @@ const HANDWRITTEN: &[(&str, &str, Expect)] = &[
         }",
         Expect::Native,
     ),
+    (
+        "icmp and icmpv6 types",
+        "table inet t {
+          set pings { type icmp_type; elements = { echo-request, echo-reply } }
+          set nd { type icmpv6_type; elements = { nd-neighbor-solicit, nd-router-advert, echo-request } }
+          chain c { type filter hook input priority 0; policy drop;
+            icmp type echo-request accept
+            icmp type != echo-reply drop
+            icmp type { destination-unreachable, time-exceeded, parameter-problem, router-advertisement, router-solicitation, source-quench, redirect, timestamp-request, timestamp-reply, info-request, info-reply, address-mask-request, address-mask-reply } accept
+            icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem, echo-reply, mld-listener-query, mld-listener-report, mld-listener-done, nd-router-solicit, nd-neighbor-advert, nd-redirect, router-renumbering, ind-neighbor-solicit, ind-neighbor-advert } accept
+            icmp type @pings accept
+            icmpv6 type @nd accept
+            meta l4proto ipv6-icmp icmpv6 type echo-request accept
+          }
+        }
+        table ip t4 { chain c { type filter hook input priority 0; icmp type echo-request accept; }\n}
+        table ip6 t6 { chain c { type filter hook input priority 0; icmpv6 type echo-request accept; }\n}",
+        Expect::Native,
+    ),
     // Left to nft: what the reader does not print itself.
     (
-        "icmp types",
-        "table inet t { chain c { type filter hook input priority 0; icmp type echo-request accept; }\n}",
+        "an icmp code",
+        "table inet t { chain c { type filter hook input priority 0; icmp code 3 accept; }\n}",
         Expect::Nft,
     ),
     (

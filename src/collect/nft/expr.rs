@@ -43,6 +43,7 @@ pub(super) enum Kind {
     IfIndex,
     IfName,
     CtState,
+    CtStatus,
     FibType,
     IcmpType,
     Icmpv6Type,
@@ -69,7 +70,12 @@ impl Kind {
     fn host_order(self) -> bool {
         matches!(
             self,
-            Kind::Mark | Kind::IfIndex | Kind::CtState | Kind::FibType | Kind::IfName
+            Kind::Mark
+                | Kind::IfIndex
+                | Kind::CtState
+                | Kind::CtStatus
+                | Kind::FibType
+                | Kind::IfName
         )
     }
 
@@ -188,11 +194,11 @@ fn value(kind: Kind, data: &[u8], names: &Names) -> Result<Value, String> {
                 Value::String(format!("{name}*"))
             }
         }
-        Kind::CtState => {
-            let states = ct_states(host32()?)?;
-            match states.as_slice() {
+        Kind::CtState | Kind::CtStatus => {
+            let bits = ct_bits(kind, host32()?)?;
+            match bits.as_slice() {
                 [one] => Value::String(one.to_string()),
-                _ => return Err("a ct state value of several states".into()),
+                _ => return Err(format!("a {kind:?} value of several bits")),
             }
         }
         Kind::FibType => {
@@ -219,8 +225,9 @@ fn value(kind: Kind, data: &[u8], names: &Names) -> Result<Value, String> {
     })
 }
 
-/// The names of the ct state bits in `mask`, lowest bit first; unknown bits are an Err.
-fn ct_states(mask: u32) -> Result<Vec<&'static str>, String> {
+/// The names of the ct state or ct status bits in `mask`, lowest bit first; unknown
+/// bits are an Err.
+fn ct_bits(kind: Kind, mask: u32) -> Result<Vec<&'static str>, String> {
     const STATES: [(u32, &str); 5] = [
         (1, "invalid"),
         (2, "established"),
@@ -228,11 +235,25 @@ fn ct_states(mask: u32) -> Result<Vec<&'static str>, String> {
         (8, "new"),
         (64, "untracked"),
     ];
-    let known: u32 = STATES.iter().map(|(bit, _)| bit).sum();
+    const STATUS: [(u32, &str); 7] = [
+        (1, "expected"),
+        (2, "seen-reply"),
+        (4, "assured"),
+        (8, "confirmed"),
+        (16, "snat"),
+        (32, "dnat"),
+        (512, "dying"),
+    ];
+    let names: &[(u32, &str)] = if kind == Kind::CtState {
+        &STATES
+    } else {
+        &STATUS
+    };
+    let known: u32 = names.iter().map(|(bit, _)| bit).sum();
     if mask == 0 || mask & !known != 0 {
-        return Err(format!("ct state mask {mask:#x}"));
+        return Err(format!("{kind:?} mask {mask:#x}"));
     }
-    Ok(STATES
+    Ok(names
         .iter()
         .filter(|(bit, _)| mask & bit != 0)
         .map(|(_, name)| *name)
@@ -554,12 +575,14 @@ impl Decoder<'_> {
             }
             "ct" => {
                 a.only(&[1, 2], "ct (direction or set)")?;
-                if a.need(2, "ct")? != 0 {
-                    return Err(format!("ct key {:?}", a.u32(2)));
-                }
+                let (key, kind) = match a.need(2, "ct")? {
+                    0 => ("state", Kind::CtState),
+                    2 => ("status", Kind::CtStatus),
+                    other => return Err(format!("ct key {other}")),
+                };
                 let left = Left {
-                    json: json!({"ct": {"key": "state"}}),
-                    kind: Kind::CtState,
+                    json: json!({"ct": {"key": key}}),
+                    kind,
                     len: 4,
                     field_len: 4,
                     gives: None,
@@ -762,6 +785,8 @@ impl Decoder<'_> {
                     Some(17) => "udp",
                     Some(1) => "icmp",
                     Some(58) => "icmpv6",
+                    // No protocol match before it: `th dport`, any transport header.
+                    None => "th",
                     other => return Err(format!("a transport header field of protocol {other:?}")),
                 };
                 if let Some(dep) = self.l4_dep.take() {
@@ -781,8 +806,8 @@ impl Decoder<'_> {
                     self.stmts[dep] = None;
                 }
                 match (protocol, offset) {
-                    ("tcp" | "udp", 0) => (protocol, "sport", Kind::Port, 2, None),
-                    ("tcp" | "udp", 2) => (protocol, "dport", Kind::Port, 2, None),
+                    ("tcp" | "udp" | "th", 0) => (protocol, "sport", Kind::Port, 2, None),
+                    ("tcp" | "udp" | "th", 2) => (protocol, "dport", Kind::Port, 2, None),
                     ("icmp", 0) => (protocol, "type", Kind::IcmpType, 1, None),
                     ("icmpv6", 0) => (protocol, "type", Kind::Icmpv6Type, 1, None),
                     _ => return Err(format!("{protocol} header field at {offset}")),
@@ -819,9 +844,6 @@ impl Decoder<'_> {
                 if !matches!(op, "==" | "!=") && !matches!(left.kind, Kind::Port | Kind::Mark) {
                     return Err(format!("{:?} compared with {op}", left.kind));
                 }
-                if left.kind == Kind::CtState {
-                    return Err("ct state compared without a mask".into());
-                }
                 let right = value(left.kind, data, self.names)?;
                 let at = self.matched(op, &left.json, right);
                 if op == "==" {
@@ -846,12 +868,12 @@ impl Decoder<'_> {
                 }
             }
             Some(Reg::Masked(left, mask)) => {
-                if left.kind == Kind::CtState {
+                if matches!(left.kind, Kind::CtState | Kind::CtStatus) {
                     let mask: [u8; 4] = mask.as_slice().try_into().map_err(|_| "ct mask size")?;
                     if op != "!=" || data.iter().any(|&b| b != 0) {
                         return Err("a ct state test other than `in`".into());
                     }
-                    let states = ct_states(u32::from_ne_bytes(mask))?;
+                    let states = ct_bits(left.kind, u32::from_ne_bytes(mask))?;
                     let right = match states.as_slice() {
                         [one] => Value::from(*one),
                         many => Value::from(many.to_vec()),

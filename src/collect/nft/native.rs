@@ -294,9 +294,25 @@ mod tests {
         let why = decode(&dump(&tcp_dport_22_accept(), &[compat])).unwrap_err();
         assert!(why.contains("iptables-nft"), "{why}");
 
-        // A transport header read without a protocol match before it.
+        // Without a protocol match a transport header is `th`; after `meta l4proto sctp`
+        // it is sctp's, which we do not print.
         let rule = tcp_dport_22_accept()[2..].to_vec();
-        assert!(decode(&dump(&rule, &[])).is_err());
+        let document = decode(&dump(&rule, &[])).unwrap();
+        assert_eq!(
+            document["nftables"][3]["rule"]["expr"][0]["match"]["left"]["payload"]["protocol"],
+            "th"
+        );
+        let mut rule = tcp_dport_22_accept();
+        rule[1] = expression(
+            "cmp",
+            &[
+                attribute(1, &be32(1)),
+                attribute(2, &be32(0)),
+                nested(3, &[attribute(1, &[132])]),
+            ],
+        );
+        let why = decode(&dump(&rule, &[])).unwrap_err();
+        assert!(why.contains("protocol Some(132)"), "{why}");
 
         // An unknown option on a known expression (a meta key we do not print).
         let mut rule = tcp_dport_22_accept();

@@ -243,6 +243,14 @@ const HANDWRITTEN: &[(&str, &str, Expect)] = &[
             ct state invalid drop
             ct state new tcp dport 22 jump ssh
             ct state established,related,new continue
+            ct state != established drop
+            ct state == new accept
+            ct status dnat accept
+            ct status dnat,snat accept
+            ct status != dnat drop
+            meta l4proto { tcp, udp } th dport 53 accept
+            th dport 54 accept
+            meta l4proto udp th sport 55 accept
             tcp dport 25 goto mail
             tcp dport 26 return
           }
@@ -375,11 +383,6 @@ const HANDWRITTEN: &[(&str, &str, Expect)] = &[
     (
         "an icmp code",
         "table inet t { chain c { type filter hook input priority 0; icmp code 3 accept; }\n}",
-        Expect::Nft,
-    ),
-    (
-        "a transport header without its protocol",
-        "table inet t { chain c { type filter hook input priority 0; meta l4proto { tcp, udp } th dport 53 accept; }\n}",
         Expect::Nft,
     ),
     (

@@ -10,6 +10,7 @@ mod expr;
 mod native;
 #[cfg(test)]
 mod oracle;
+mod value;
 
 use std::io::ErrorKind;
 use std::path::Path;

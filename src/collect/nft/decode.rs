@@ -2,7 +2,8 @@
 //! prints, for the rulesets whose every part we can print exactly as nft does.
 //!
 //! Pure: bytes in, JSON out; `native` reads the bytes from the kernel. The rule
-//! expressions (register code) are turned back into nft's statements in `expr`.
+//! expressions (register code) are turned back into nft's statements in `expr`, and
+//! values and set elements printed in `value`.
 //!
 //! Anything not decoded exactly (a family, a flag, an expression, a register pattern we
 //! do not know) is an `Err` naming it, and the caller asks `nft` instead: the firewall
@@ -12,7 +13,8 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
-use super::expr::{self, Kind, SetInfo, object};
+use super::expr;
+use super::value::{self, Kind, SetInfo, object};
 use crate::collect::netlink::attributes;
 
 // <linux/netfilter/nf_tables.h>
@@ -331,7 +333,7 @@ fn set(payload: &[u8], replies: &[Vec<u8>], names: &Names) -> Result<Set, String
     // Anonymous sets are printed inside their rule, where the key's kind is known from
     // the expression looked up; a named set's comes from its declared type.
     let elements = match kind {
-        Some(kind) => Some(expr::elements(kind, &raw, interval, names)?),
+        Some(kind) => Some(value::elements(kind, &raw, interval, names)?),
         None if flags & NFT_SET_ANONYMOUS != 0 => None,
         None => return Err(format!("set {name} of key type {key_type}")),
     };
@@ -365,7 +367,7 @@ fn element(elem: &[u8], set: &str) -> Result<Element, String> {
     let mut verdict = None;
     for (kind, data) in attributes(elem) {
         match kind {
-            NFTA_SET_ELEM_KEY => key = Some(expr::data_value(data)?),
+            NFTA_SET_ELEM_KEY => key = Some(value::data_value(data)?),
             NFTA_SET_ELEM_FLAGS => {
                 let flags = be32(data).unwrap_or(0);
                 if flags & !NFT_SET_ELEM_INTERVAL_END != 0 {
@@ -373,7 +375,7 @@ fn element(elem: &[u8], set: &str) -> Result<Element, String> {
                 }
                 end = flags & NFT_SET_ELEM_INTERVAL_END != 0;
             }
-            NFTA_SET_ELEM_DATA => verdict = Some(expr::data_verdict(data)?),
+            NFTA_SET_ELEM_DATA => verdict = Some(value::data_verdict(data)?),
             NFTA_SET_ELEM_KEY_END | NFTA_SET_ELEM_OBJREF => {
                 return Err(format!("set {set} has range or object elements"));
             }

@@ -134,6 +134,12 @@ fn op_name(op: u32) -> Result<&'static str, String> {
 
 impl Decoder<'_> {
     fn push(&mut self, stmt: Value) -> usize {
+        // A statement other than a match (a counter, a log) between a protocol match and
+        // the header load keeps nft from dropping the protocol match.
+        if stmt.get("match").is_none() {
+            self.l3_dep = None;
+            self.l4_dep = None;
+        }
         self.stmts.push(Some(stmt));
         self.stmts.len() - 1
     }

@@ -187,6 +187,8 @@ const HANDWRITTEN: &[(&str, &str, Expect)] = &[
             ip protocol != tcp drop
             tcp sport 1024-65535 tcp dport 22 accept
             ip protocol tcp tcp dport 23 accept
+            ip protocol tcp counter tcp dport 24 accept
+            meta l4proto tcp counter ip saddr 10.0.0.1 tcp dport 25 accept
             udp dport != 53 counter drop
             tcp dport < 1024 accept
             tcp dport >= 8000 drop
@@ -225,6 +227,8 @@ const HANDWRITTEN: &[(&str, &str, Expect)] = &[
             ip6 nexthdr tcp tcp dport 23 accept
             meta l4proto tcp ip saddr 192.0.2.9 tcp dport 24 accept
             meta nfproto ipv4 meta l4proto udp udp sport 67 accept
+            meta nfproto ipv4 counter ip saddr 10.0.0.1 accept
+            meta l4proto tcp ip saddr 10.0.0.2 counter tcp dport 26 accept
             ip daddr 198.51.100.0/24 drop
             ip6 daddr 2001:db8::/32 drop
           }

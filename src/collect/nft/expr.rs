@@ -163,13 +163,13 @@ impl Decoder<'_> {
         }
     }
 
-    fn matched(&mut self, op: &str, left: &Value, right: Value) -> usize {
+    fn matched(&mut self, op: &str, left: Value, right: Value) -> usize {
         // nft writes `dport 1000-2000` as `>= 1000` then `<= 2000`, and prints the pair
         // back as the range.
         if op == "<="
             && let Some(Some(previous)) = self.stmts.last_mut()
             && previous["match"]["op"] == ">="
-            && &previous["match"]["left"] == left
+            && previous["match"]["left"] == left
         {
             let low = previous["match"]["right"].take();
             let range = object([("range", Value::Array(vec![low, right]))]);
@@ -177,11 +177,7 @@ impl Decoder<'_> {
             previous["match"]["right"] = range;
             return self.stmts.len() - 1;
         }
-        let body = object([
-            ("op", Value::from(op)),
-            ("left", left.clone()),
-            ("right", right),
-        ]);
+        let body = object([("op", Value::from(op)), ("left", left), ("right", right)]);
         self.push(object([("match", body)]))
     }
 
@@ -304,7 +300,7 @@ impl Decoder<'_> {
                     value(left.kind, &to, self.names)?,
                 );
                 let range = object([("range", Value::Array(vec![from, to]))]);
-                self.matched(op, &left.json, range);
+                self.matched(op, left.json, range);
             }
             "lookup" => self.lookup(a)?,
             "immediate" => {
@@ -488,14 +484,15 @@ impl Decoder<'_> {
                 let mut addr = data.to_vec();
                 addr.resize(left.field_len, 0);
                 let right = prefix(left.kind, &addr, left.len * 8, self.names)?;
-                self.matched(op, &left.json, right);
+                self.matched(op, left.json, right);
             }
             Some(Reg::Load(left)) => {
                 if !matches!(op, "==" | "!=") && !matches!(left.kind, Kind::Port | Kind::Mark) {
                     return Err(format!("{:?} compared with {op}", left.kind));
                 }
                 let right = value(left.kind, data, self.names)?;
-                let at = self.matched(op, &left.json, right);
+                let header = left.json.get("payload").is_some();
+                let at = self.matched(op, left.json, right);
                 if op == "==" {
                     match (left.gives, data) {
                         (Some(Layer::Network), [p]) => {
@@ -506,7 +503,6 @@ impl Decoder<'_> {
                             self.l4 = Some(*p);
                             // In an inet table `ip protocol tcp` also says IPv4: nft
                             // prints it even before `tcp dport`.
-                            let header = left.json.get("payload").is_some();
                             self.l4_dep = if header && self.family == NFPROTO_INET {
                                 None
                             } else {
@@ -528,14 +524,14 @@ impl Decoder<'_> {
                         [one] => Value::from(*one),
                         many => Value::from(many.to_vec()),
                     };
-                    self.matched("in", &left.json, right);
+                    self.matched("in", left.json, right);
                 } else if left.kind.address() && matches!(op, "==" | "!=") {
                     let len = prefix_len(&mask).ok_or("a mask that is no prefix")?;
                     if data.len() != mask.len() {
                         return Err("a masked value of another size".into());
                     }
                     let right = prefix(left.kind, data, len, self.names)?;
-                    self.matched(op, &left.json, right);
+                    self.matched(op, left.json, right);
                 } else {
                     return Err(format!("a masked {:?}", left.kind));
                 }
@@ -565,7 +561,7 @@ impl Decoder<'_> {
         };
         match a.u32(3) {
             None if !set.verdicts => {
-                self.matched(if inverted { "!=" } else { "==" }, &left.json, right);
+                self.matched(if inverted { "!=" } else { "==" }, left.json, right);
             }
             Some(0) if set.verdicts && !inverted => {
                 let body = object([("key", left.json), ("data", right)]);

@@ -11,10 +11,8 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Value, json};
-
 use super::expr;
-use super::value::{self, Kind, SetInfo, object};
+use super::value::{self, Json, Kind, SetInfo, object};
 use crate::collect::netlink::attributes;
 
 // <linux/netfilter/nf_tables.h>
@@ -162,17 +160,17 @@ pub(super) fn family_name(family: u8) -> Result<&'static str, String> {
 }
 
 /// The whole document, or why nft must be asked instead.
-pub fn ruleset(dump: &Dump, names: &Names) -> Result<Value, String> {
+pub fn ruleset(dump: &Dump, names: &Names) -> Result<String, String> {
     if dump.others > 0 {
         return Err(format!("{} stateful objects or flowtables", dump.others));
     }
-    let mut out = vec![json!({"metainfo": {"json_schema_version": 1}})];
+    let mut out = vec![Json::raw(r#"{"metainfo":{"json_schema_version":1}}"#)];
     let tables = dump
         .tables
         .iter()
         .map(|t| table(t))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut chains = dump
+    let chains = dump
         .chains
         .iter()
         .map(|c| chain(c))
@@ -196,30 +194,34 @@ pub fn ruleset(dump: &Dump, names: &Names) -> Result<Value, String> {
         {
             out.push(s.json());
         }
-        for (f, t, body) in &mut chains {
+        for (f, t, body) in &chains {
             if mine(f, t) {
-                out.push(object([("chain", body.take())]));
+                out.push(object([("chain", body.clone())]));
             }
         }
-        for (f, t, body) in &mut rules {
+        for (f, t, body) in &rules {
             if mine(f, t) {
-                out.push(object([("rule", body.take())]));
+                out.push(object([("rule", body.clone())]));
             }
         }
     }
-    Ok(object([("nftables", Value::Array(out))]))
+    Ok(object([("nftables", Json::array(out))]).into_string())
 }
 
-fn table(payload: &[u8]) -> Result<(String, String, Value), String> {
+fn table(payload: &[u8]) -> Result<(String, String, Json), String> {
     let m = Message::new(payload)?;
     let family = family_name(m.family)?;
     let name = m.text(NFTA_TABLE_NAME, "a table")?;
     let handle = m.u64(NFTA_TABLE_HANDLE).unwrap_or(0);
-    let body = json!({"family": family, "name": name, "handle": handle});
+    let body = object([
+        ("family", Json::string(family)),
+        ("name", Json::string(&name)),
+        ("handle", Json::number(handle)),
+    ]);
     Ok((family.to_string(), name, body))
 }
 
-fn chain(payload: &[u8]) -> Result<(String, String, Value), String> {
+fn chain(payload: &[u8]) -> Result<(String, String, Json), String> {
     let m = Message::new(payload)?;
     let family = family_name(m.family)?;
     let table = m.text(NFTA_CHAIN_TABLE, "a chain's table")?;
@@ -227,14 +229,15 @@ fn chain(payload: &[u8]) -> Result<(String, String, Value), String> {
     if m.u32(NFTA_CHAIN_FLAGS).unwrap_or(0) & NFT_CHAIN_BINDING != 0 {
         return Err(format!("chain {name} is an anonymous (bound) chain"));
     }
-    let mut body = Map::new();
-    body.insert("family".into(), family.into());
-    body.insert("table".into(), table.clone().into());
-    body.insert("name".into(), name.clone().into());
-    body.insert(
-        "handle".into(),
-        m.u64(NFTA_CHAIN_HANDLE).unwrap_or(0).into(),
-    );
+    let mut body = vec![
+        ("family", Json::string(family)),
+        ("table", Json::string(&table)),
+        ("name", Json::string(&name)),
+        (
+            "handle",
+            Json::number(m.u64(NFTA_CHAIN_HANDLE).unwrap_or(0)),
+        ),
+    ];
     if let Some(hook) = m.get(NFTA_CHAIN_HOOK) {
         let hook: Vec<(u16, &[u8])> = attributes(hook).collect();
         let get = |k| hook.iter().find(|(kind, _)| *kind == k).map(|(_, d)| *d);
@@ -261,12 +264,14 @@ fn chain(payload: &[u8]) -> Result<(String, String, Value), String> {
             Some(1) => "accept",
             other => return Err(format!("chain {name} with policy {other:?}")),
         };
-        body.insert("type".into(), kind.into());
-        body.insert("hook".into(), hook_name.into());
-        body.insert("prio".into(), prio.into());
-        body.insert("policy".into(), policy.into());
+        body.extend([
+            ("type", Json::string(&kind)),
+            ("hook", Json::string(hook_name)),
+            ("prio", Json::number(prio)),
+            ("policy", Json::string(policy)),
+        ]);
     }
-    Ok((family.to_string(), table, Value::Object(body)))
+    Ok((family.to_string(), table, object(body)))
 }
 
 /// One set or map with its elements, decoded.
@@ -282,19 +287,20 @@ pub(super) struct Set {
 }
 
 impl Set {
-    fn json(&self) -> Value {
-        let mut body = Map::new();
-        body.insert("family".into(), self.family.clone().into());
-        body.insert("name".into(), self.name.clone().into());
-        body.insert("table".into(), self.table.clone().into());
-        body.insert("handle".into(), self.handle.into());
+    fn json(&self) -> Json {
+        let mut body = vec![
+            ("family", Json::string(&self.family)),
+            ("name", Json::string(&self.name)),
+            ("table", Json::string(&self.table)),
+            ("handle", Json::number(self.handle)),
+        ];
         if let Some(elements) = &self.info.elements
             && !elements.is_empty()
         {
-            body.insert("elem".into(), Value::Array(elements.clone()));
+            body.push(("elem", Json::array(elements.clone())));
         }
         let key = if self.verdicts { "map" } else { "set" };
-        object([(key, Value::Object(body))])
+        object([(key, object(body))])
     }
 }
 
@@ -358,7 +364,7 @@ fn set(payload: &[u8], replies: &[Vec<u8>], names: &Names) -> Result<Set, String
 pub(super) struct Element {
     pub key: Vec<u8>,
     pub end: bool,
-    pub verdict: Option<Value>,
+    pub verdict: Option<Json>,
 }
 
 fn element(elem: &[u8], set: &str) -> Result<Element, String> {
@@ -391,7 +397,7 @@ fn element(elem: &[u8], set: &str) -> Result<Element, String> {
     })
 }
 
-fn rule(payload: &[u8], sets: &[Set], names: &Names) -> Result<(String, String, Value), String> {
+fn rule(payload: &[u8], sets: &[Set], names: &Names) -> Result<(String, String, Json), String> {
     let m = Message::new(payload)?;
     let family = family_name(m.family)?;
     let table = m.text(NFTA_RULE_TABLE, "a rule's table")?;
@@ -411,11 +417,11 @@ fn rule(payload: &[u8], sets: &[Set], names: &Names) -> Result<(String, String, 
         None => Vec::new(),
     };
     let body = object([
-        ("family", Value::from(family)),
-        ("table", Value::from(table.clone())),
-        ("chain", Value::from(chain)),
-        ("handle", Value::from(handle)),
-        ("expr", Value::Array(exprs)),
+        ("family", Json::string(family)),
+        ("table", Json::string(&table)),
+        ("chain", Json::string(&chain)),
+        ("handle", Json::number(handle)),
+        ("expr", Json::array(exprs)),
     ]);
     Ok((family.to_string(), table, body))
 }

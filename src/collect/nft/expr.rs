@@ -8,10 +8,10 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Value, json};
-
 use super::decode::{NFPROTO_INET, NFPROTO_IPV4, NFPROTO_IPV6, Names, Set, be32, be64, c_string};
-use super::value::{Kind, ct_bits, data_value, data_verdict, elements, object, prefix, value};
+use super::value::{
+    Json, Kind, ct_bits, data_value, data_verdict, elements, object, prefix, value,
+};
 use crate::collect::netlink::attributes;
 
 const NFTA_LIST_ELEM: u16 = 1;
@@ -30,7 +30,7 @@ enum Reg {
 /// (fewer: an address prefix), and which protocol context a `==` on it gives.
 #[derive(Clone)]
 struct Left {
-    json: Value,
+    json: Json,
     kind: Kind,
     len: usize,
     field_len: usize,
@@ -43,12 +43,34 @@ enum Layer {
     Transport,
 }
 
+/// A statement so far: a match stays in parts, for nft's folding of `>=` and `<=`.
+enum Stmt {
+    Match {
+        op: &'static str,
+        left: Json,
+        right: Json,
+    },
+    Other(Json),
+}
+
+impl Stmt {
+    fn into_json(self) -> Json {
+        match self {
+            Stmt::Match { op, left, right } => object([(
+                "match",
+                object([("op", Json::string(op)), ("left", left), ("right", right)]),
+            )]),
+            Stmt::Other(json) => json,
+        }
+    }
+}
+
 struct Decoder<'a> {
     family: u8,
     sets: &'a HashMap<&'a str, &'a Set>,
     names: &'a Names,
     regs: HashMap<u32, Reg>,
-    stmts: Vec<Option<Value>>,
+    stmts: Vec<Option<Stmt>>,
     /// The network protocol (NFPROTO_*) and transport protocol (IPPROTO_*) known so far.
     l3: Option<u8>,
     l4: Option<u8>,
@@ -63,7 +85,7 @@ pub(super) fn rule(
     list: &[u8],
     sets: &HashMap<&str, &Set>,
     names: &Names,
-) -> Result<Vec<Value>, String> {
+) -> Result<Vec<Json>, String> {
     let mut d = Decoder {
         family,
         sets,
@@ -95,7 +117,7 @@ pub(super) fn rule(
         let attrs: Vec<(u16, &[u8])> = attributes(data).collect();
         d.expression(&name, &Attrs(attrs))?;
     }
-    Ok(d.stmts.into_iter().flatten().collect())
+    Ok(d.stmts.into_iter().flatten().map(Stmt::into_json).collect())
 }
 
 struct Attrs<'a>(Vec<(u16, &'a [u8])>);
@@ -133,10 +155,10 @@ fn op_name(op: u32) -> Result<&'static str, String> {
 }
 
 impl Decoder<'_> {
-    fn push(&mut self, stmt: Value) -> usize {
+    fn push(&mut self, stmt: Stmt) -> usize {
         // A statement other than a match (a counter, a log) between a protocol match and
         // the header load keeps nft from dropping the protocol match.
-        if stmt.get("match").is_none() {
+        if matches!(stmt, Stmt::Other(_)) {
             self.l3_dep = None;
             self.l4_dep = None;
         }
@@ -163,22 +185,24 @@ impl Decoder<'_> {
         }
     }
 
-    fn matched(&mut self, op: &str, left: Value, right: Value) -> usize {
+    fn matched(&mut self, op: &'static str, left: Json, right: Json) -> usize {
         // nft writes `dport 1000-2000` as `>= 1000` then `<= 2000`, and prints the pair
         // back as the range.
         if op == "<="
-            && let Some(Some(previous)) = self.stmts.last_mut()
-            && previous["match"]["op"] == ">="
-            && previous["match"]["left"] == left
+            && let Some(Some(Stmt::Match {
+                op: previous_op,
+                left: previous_left,
+                right: low,
+            })) = self.stmts.last_mut()
+            && *previous_op == ">="
+            && *previous_left == left
         {
-            let low = previous["match"]["right"].take();
-            let range = object([("range", Value::Array(vec![low, right]))]);
-            previous["match"]["op"] = Value::from("==");
-            previous["match"]["right"] = range;
+            let from = std::mem::replace(low, Json::raw("null"));
+            *low = object([("range", Json::array(vec![from, right]))]);
+            *previous_op = "==";
             return self.stmts.len() - 1;
         }
-        let body = object([("op", Value::from(op)), ("left", left), ("right", right)]);
-        self.push(object([("match", body)]))
+        self.push(Stmt::Match { op, left, right })
     }
 
     fn expression(&mut self, name: &str, a: &Attrs) -> Result<(), String> {
@@ -211,7 +235,7 @@ impl Decoder<'_> {
                     _ => 4,
                 };
                 let left = Left {
-                    json: json!({"meta": {"key": key}}),
+                    json: object([("meta", object([("key", Json::string(key))]))]),
                     kind,
                     len,
                     field_len: len,
@@ -227,7 +251,7 @@ impl Decoder<'_> {
                     other => return Err(format!("ct key {other}")),
                 };
                 let left = Left {
-                    json: json!({"ct": {"key": key}}),
+                    json: object([("ct", object([("key", Json::string(key))]))]),
                     kind,
                     len: 4,
                     field_len: 4,
@@ -251,13 +275,17 @@ impl Decoder<'_> {
                 if flags & !31 != 0 {
                     return Err(format!("fib flags {flags:#x}"));
                 }
-                let names: Vec<&str> = all
+                let names: Vec<Json> = all
                     .iter()
                     .filter(|(bit, _)| flags & bit != 0)
-                    .map(|(_, n)| *n)
+                    .map(|(_, n)| Json::string(n))
                     .collect();
+                let fib = object([
+                    ("result", Json::string("type")),
+                    ("flags", Json::array(names)),
+                ]);
                 let left = Left {
-                    json: json!({"fib": {"result": "type", "flags": names}}),
+                    json: object([("fib", fib)]),
                     kind: Kind::FibType,
                     len: 4,
                     field_len: 4,
@@ -299,7 +327,7 @@ impl Decoder<'_> {
                     value(left.kind, &from, self.names)?,
                     value(left.kind, &to, self.names)?,
                 );
-                let range = object([("range", Value::Array(vec![from, to]))]);
+                let range = object([("range", Json::array(vec![from, to]))]);
                 self.matched(op, left.json, range);
             }
             "lookup" => self.lookup(a)?,
@@ -309,7 +337,7 @@ impl Decoder<'_> {
                 let data = a.get(2).ok_or("immediate without data")?;
                 if dreg == 0 {
                     let verdict = data_verdict(data)?;
-                    self.push(verdict);
+                    self.push(Stmt::Other(verdict));
                 } else {
                     self.regs.insert(dreg, Reg::Data(data_value(data)?));
                 }
@@ -318,20 +346,24 @@ impl Decoder<'_> {
                 a.only(&[1, 2, 3], "counter")?;
                 let bytes = a.get(1).and_then(be64).unwrap_or(0);
                 let packets = a.get(2).and_then(be64).unwrap_or(0);
-                self.push(json!({"counter": {"packets": packets, "bytes": bytes}}));
+                let counter = object([
+                    ("packets", Json::number(packets)),
+                    ("bytes", Json::number(bytes)),
+                ]);
+                self.push(Stmt::Other(object([("counter", counter)])));
             }
             "nat" => self.nat(a)?,
             "masq" => {
                 a.only(&[], "masquerade")?;
-                self.push(json!({"masquerade": null}));
+                self.push(Stmt::Other(Json::raw(r#"{"masquerade":null}"#)));
             }
             "redir" => {
                 a.only(&[], "redirect")?;
-                self.push(json!({"redirect": null}));
+                self.push(Stmt::Other(Json::raw(r#"{"redirect":null}"#)));
             }
             "notrack" => {
                 a.only(&[], "notrack")?;
-                self.push(json!({"notrack": null}));
+                self.push(Stmt::Other(Json::raw(r#"{"notrack":null}"#)));
             }
             "limit" => {
                 a.only(&[1, 2, 3, 4, 5, 6], "limit")?;
@@ -348,13 +380,18 @@ impl Decoder<'_> {
                     other => return Err(format!("limit unit {other:?}")),
                 };
                 let burst = a.u32(3).unwrap_or(0);
-                self.push(json!({"limit": {"rate": rate, "burst": burst, "per": unit}}));
+                let limit = object([
+                    ("rate", Json::number(rate)),
+                    ("burst", Json::number(burst)),
+                    ("per", Json::string(unit)),
+                ]);
+                self.push(Stmt::Other(object([("limit", limit)])));
             }
             "reject" => {
                 a.only(&[1, 2], "reject")?;
                 let code = a.get(2).and_then(|c| c.first().copied());
                 let stmt = match (a.need(1, "reject")?, code) {
-                    (1, _) => json!({"type": "tcp reset"}),
+                    (1, _) => Json::raw(r#"{"type":"tcp reset"}"#),
                     (2, Some(code)) => {
                         let name = match code {
                             0 => "no-route",
@@ -363,7 +400,10 @@ impl Decoder<'_> {
                             3 => "admin-prohibited",
                             other => return Err(format!("icmpx code {other}")),
                         };
-                        json!({"type": "icmpx", "expr": name})
+                        object([
+                            ("type", Json::string("icmpx")),
+                            ("expr", Json::string(name)),
+                        ])
                     }
                     (0, Some(code)) => {
                         let (kind, names): (&str, &[(u8, &str)]) = match self.family {
@@ -376,11 +416,11 @@ impl Decoder<'_> {
                             .find(|(c, _)| *c == code)
                             .ok_or_else(|| format!("{kind} code {code}"))?
                             .1;
-                        json!({"type": kind, "expr": name})
+                        object([("type", Json::string(kind)), ("expr", Json::string(name))])
                     }
                     (kind, code) => return Err(format!("reject type {kind} code {code:?}")),
                 };
-                self.push(json!({ "reject": stmt }));
+                self.push(Stmt::Other(object([("reject", stmt)])));
             }
             "log" => {
                 // Level 4 (warn) is nft's default, which it does not print.
@@ -389,10 +429,12 @@ impl Decoder<'_> {
                     return Err("log with a level".into());
                 }
                 let stmt = match a.get(2) {
-                    Some(prefix) => json!({"log": {"prefix": c_string(prefix)}}),
-                    None => json!({"log": null}),
+                    Some(prefix) => {
+                        object([("log", object([("prefix", Json::string(&c_string(prefix)))]))])
+                    }
+                    None => Json::raw(r#"{"log":null}"#),
                 };
-                self.push(stmt);
+                self.push(Stmt::Other(stmt));
             }
             other => return Err(format!("expression {other}")),
         }
@@ -466,7 +508,13 @@ impl Decoder<'_> {
             return Err(format!("{protocol} {field} loaded as {len} bytes"));
         }
         Ok(Left {
-            json: json!({"payload": {"protocol": protocol, "field": field}}),
+            json: object([(
+                "payload",
+                object([
+                    ("protocol", Json::string(protocol)),
+                    ("field", Json::string(field)),
+                ]),
+            )]),
             kind,
             len,
             field_len,
@@ -474,7 +522,7 @@ impl Decoder<'_> {
         })
     }
 
-    fn cmp(&mut self, sreg: u32, op: &str, data: &[u8]) -> Result<(), String> {
+    fn cmp(&mut self, sreg: u32, op: &'static str, data: &[u8]) -> Result<(), String> {
         match self.regs.get(&sreg).cloned() {
             Some(Reg::Load(left)) if left.len < left.field_len => {
                 // A byte-aligned prefix: nft loads only its bytes.
@@ -491,7 +539,7 @@ impl Decoder<'_> {
                     return Err(format!("{:?} compared with {op}", left.kind));
                 }
                 let right = value(left.kind, data, self.names)?;
-                let header = left.json.get("payload").is_some();
+                let header = left.json.as_str().starts_with(r#"{"payload""#);
                 let at = self.matched(op, left.json, right);
                 if op == "==" {
                     match (left.gives, data) {
@@ -521,8 +569,8 @@ impl Decoder<'_> {
                     }
                     let states = ct_bits(left.kind, u32::from_ne_bytes(mask))?;
                     let right = match states.as_slice() {
-                        [one] => Value::from(*one),
-                        many => Value::from(many.to_vec()),
+                        [one] => Json::string(one),
+                        many => Json::array(many.iter().map(|s| Json::string(s)).collect()),
                     };
                     self.matched("in", left.json, right);
                 } else if left.kind.address() && matches!(op, "==" | "!=") {
@@ -555,9 +603,9 @@ impl Decoder<'_> {
         }
         let right = if set.anonymous {
             let elements = elements(left.kind, &set.info.raw, set.info.interval, self.names)?;
-            object([("set", Value::Array(elements))])
+            object([("set", Json::array(elements))])
         } else {
-            Value::String(format!("@{name}"))
+            Json::string(&format!("@{name}"))
         };
         match a.u32(3) {
             None if !set.verdicts => {
@@ -565,7 +613,7 @@ impl Decoder<'_> {
             }
             Some(0) if set.verdicts && !inverted => {
                 let body = object([("key", left.json), ("data", right)]);
-                self.push(object([("vmap", body)]));
+                self.push(Stmt::Other(object([("vmap", body)])));
             }
             _ => return Err(format!("a map lookup in {name}")),
         }
@@ -597,15 +645,13 @@ impl Decoder<'_> {
             (NFPROTO_IPV6, 16) => ("ip6", value(Kind::Ipv6, &addr, self.names)?),
             (f, n) => return Err(format!("{kind} family {f} address of {n} bytes")),
         };
-        let mut body = serde_json::Map::new();
-        if self.family == NFPROTO_INET {
-            body.insert("family".into(), family.into());
-        }
-        body.insert("addr".into(), address);
-        if let Some(port) = port {
-            body.insert("port".into(), value(Kind::Port, &port, self.names)?);
-        }
-        self.push(object([(kind, Value::Object(body))]));
+        let family = (self.family == NFPROTO_INET).then(|| ("family", Json::string(family)));
+        let port = match port {
+            Some(port) => Some(("port", value(Kind::Port, &port, self.names)?)),
+            None => None,
+        };
+        let body = object(family.into_iter().chain([("addr", address)]).chain(port));
+        self.push(Stmt::Other(object([(kind, body)])));
         Ok(())
     }
 }

@@ -62,13 +62,10 @@ pub fn read() -> Result<String, String> {
         protocols: protocols(),
         interface: Box::new(interface_name),
     };
-    read_from(&mut source, &names).map(|document| document.to_string())
+    read_from(&mut source, &names)
 }
 
-pub(super) fn read_from(
-    source: &mut impl Source,
-    names: &Names,
-) -> Result<serde_json::Value, String> {
+pub(super) fn read_from(source: &mut impl Source, names: &Names) -> Result<String, String> {
     for _ in 0..ATTEMPTS {
         let before = source.generation().map_err(|e| e.message().to_string())?;
         let dump = dump(source).map_err(|e| e.message().to_string())?;
@@ -256,7 +253,11 @@ mod tests {
     }
 
     fn decode(dump: &Dump) -> Result<serde_json::Value, String> {
-        decode::ruleset(dump, &Names::for_tests())
+        decode::ruleset(dump, &Names::for_tests()).map(|text| parse(&text))
+    }
+
+    fn parse(text: &str) -> serde_json::Value {
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
     }
 
     #[test]
@@ -375,7 +376,7 @@ mod tests {
             dump: dump(&tcp_dport_22_accept(), &[]),
             table_dumps: 0,
         };
-        let document = read_from(&mut script, &Names::for_tests()).unwrap();
+        let document = parse(&read_from(&mut script, &Names::for_tests()).unwrap());
         assert_eq!(script.table_dumps, 2);
         assert_eq!(document["nftables"].as_array().unwrap().len(), 4);
 

@@ -4,8 +4,6 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use serde_json::{Value, json};
-
 use super::decode::{Element, NFPROTO_IPV4, NFPROTO_IPV6, Names, be32, c_string};
 use crate::collect::netlink::attributes;
 
@@ -14,10 +12,62 @@ const NFTA_DATA_VERDICT: u16 = 2;
 const NFTA_VERDICT_CODE: u16 = 1;
 const NFTA_VERDICT_CHAIN: u16 = 2;
 
-/// `{"key": value, ...}`. serde_json's `json!` copies each interpolated Value through
-/// its serializer, which made a small ruleset cost a millisecond; this moves them.
-pub(super) fn object<const N: usize>(pairs: [(&str, Value); N]) -> Value {
-    Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+/// A piece of JSON text, as nft's JSON prints it. The document is written as text
+/// rather than built as serde_json Values: a Value tree for a small server's ruleset
+/// cost a millisecond to build and print, most of reading it over netlink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Json(String);
+
+impl Json {
+    /// A JSON string, escaped.
+    pub fn string(s: &str) -> Json {
+        Json(serde_json::Value::from(s).to_string())
+    }
+
+    pub fn number(n: impl std::fmt::Display) -> Json {
+        Json(n.to_string())
+    }
+
+    /// Text the caller knows to be JSON (a literal).
+    pub fn raw(text: &str) -> Json {
+        Json(text.to_string())
+    }
+
+    pub fn array(items: Vec<Json>) -> Json {
+        let mut out = String::from("[");
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&item.0);
+        }
+        out.push(']');
+        Json(out)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// `{"key": value, ...}`; the keys are our own literals, which need no escaping.
+pub(super) fn object<'k>(pairs: impl IntoIterator<Item = (&'k str, Json)>) -> Json {
+    let mut out = String::from("{");
+    for (i, (key, value)) in pairs.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        out.push_str(key);
+        out.push_str("\":");
+        out.push_str(&value.0);
+    }
+    out.push('}');
+    Json(out)
 }
 
 /// How a value of some expression is printed.
@@ -83,7 +133,7 @@ pub(super) struct SetInfo {
     pub key_len: usize,
     pub raw: Vec<Element>,
     pub interval: bool,
-    pub elements: Option<Vec<Value>>,
+    pub elements: Option<Vec<Json>>,
 }
 
 /// NFTA_DATA_VALUE inside a nested data attribute.
@@ -95,7 +145,7 @@ pub(super) fn data_value(nested: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// NFTA_DATA_VERDICT inside a nested data attribute, as nft's JSON statement.
-pub(super) fn data_verdict(nested: &[u8]) -> Result<Value, String> {
+pub(super) fn data_verdict(nested: &[u8]) -> Result<Json, String> {
     let verdict = attributes(nested)
         .find(|(k, _)| *k == NFTA_DATA_VERDICT)
         .map(|(_, d)| d)
@@ -110,18 +160,18 @@ pub(super) fn data_verdict(nested: &[u8]) -> Result<Value, String> {
         }
     }
     Ok(match (code, chain) {
-        (Some(0), None) => json!({"drop": null}),
-        (Some(1), None) => json!({"accept": null}),
-        (Some(-1), None) => json!({"continue": null}),
-        (Some(-5), None) => json!({"return": null}),
-        (Some(-3), Some(target)) => json!({"jump": {"target": target}}),
-        (Some(-4), Some(target)) => json!({"goto": {"target": target}}),
+        (Some(0), None) => Json::raw(r#"{"drop":null}"#),
+        (Some(1), None) => Json::raw(r#"{"accept":null}"#),
+        (Some(-1), None) => Json::raw(r#"{"continue":null}"#),
+        (Some(-5), None) => Json::raw(r#"{"return":null}"#),
+        (Some(-3), Some(target)) => object([("jump", object([("target", Json::string(&target))]))]),
+        (Some(-4), Some(target)) => object([("goto", object([("target", Json::string(&target))]))]),
         (code, _) => return Err(format!("verdict {code:?}")),
     })
 }
 
 /// A value as nft prints it.
-pub(super) fn value(kind: Kind, data: &[u8], names: &Names) -> Result<Value, String> {
+pub(super) fn value(kind: Kind, data: &[u8], names: &Names) -> Result<Json, String> {
     let host32 = || {
         data.try_into()
             .map(u32::from_ne_bytes)
@@ -130,27 +180,27 @@ pub(super) fn value(kind: Kind, data: &[u8], names: &Names) -> Result<Value, Str
     Ok(match kind {
         Kind::Ipv4 => {
             let b: [u8; 4] = data.try_into().map_err(|_| "an IPv4 value of odd size")?;
-            Value::String(Ipv4Addr::from(b).to_string())
+            Json::string(&Ipv4Addr::from(b).to_string())
         }
         Kind::Ipv6 => {
             let b: [u8; 16] = data.try_into().map_err(|_| "an IPv6 value of odd size")?;
-            Value::String(Ipv6Addr::from(b).to_string())
+            Json::string(&Ipv6Addr::from(b).to_string())
         }
         Kind::Port => {
             // Exactly two bytes: a concatenation's keys are longer.
             if data.len() != 2 {
                 return Err(format!("a port of {} bytes", data.len()));
             }
-            Value::from(data.iter().fold(0u64, |n, &b| n << 8 | u64::from(b)))
+            Json::number(data.iter().fold(0u64, |n, &b| n << 8 | u64::from(b)))
         }
-        Kind::Mark => Value::from(host32()?),
+        Kind::Mark => Json::number(host32()?),
         Kind::InetProto => {
             let [p] = data else {
                 return Err("a protocol of odd size".into());
             };
             match names.protocols.get(p) {
-                Some(name) => Value::String(name.clone()),
-                None => Value::from(*p),
+                Some(name) => Json::string(name),
+                None => Json::number(*p),
             }
         }
         Kind::IcmpType | Kind::Icmpv6Type => {
@@ -163,32 +213,32 @@ pub(super) fn value(kind: Kind, data: &[u8], names: &Names) -> Result<Value, Str
                 &ICMPV6_TYPES
             };
             let name = names.iter().find(|(n, _)| n == t);
-            Value::from(name.ok_or_else(|| format!("{kind:?} {t}"))?.1)
+            Json::string(name.ok_or_else(|| format!("{kind:?} {t}"))?.1)
         }
         Kind::NfProto => match data {
-            [NFPROTO_IPV4] => "ipv4".into(),
-            [NFPROTO_IPV6] => "ipv6".into(),
+            [NFPROTO_IPV4] => Json::string("ipv4"),
+            [NFPROTO_IPV6] => Json::string("ipv6"),
             other => return Err(format!("nfproto {other:?}")),
         },
         Kind::IfIndex => {
             let index = host32()?;
             match (names.interface)(index) {
-                Some(name) => Value::String(name),
-                None => Value::from(index),
+                Some(name) => Json::string(&name),
+                None => Json::number(index),
             }
         }
         Kind::IfName => {
             let name = c_string(data);
             if data.contains(&0) {
-                Value::String(name)
+                Json::string(&name)
             } else {
-                Value::String(format!("{name}*"))
+                Json::string(&format!("{name}*"))
             }
         }
         Kind::CtState | Kind::CtStatus => {
             let bits = ct_bits(kind, host32()?)?;
             match bits.as_slice() {
-                [one] => Value::String(one.to_string()),
+                [one] => Json::string(one),
                 _ => return Err(format!("a {kind:?} value of several bits")),
             }
         }
@@ -206,12 +256,7 @@ pub(super) fn value(kind: Kind, data: &[u8], names: &Names) -> Result<Value, Str
                 "throw",
             ];
             let t = host32()? as usize;
-            Value::String(
-                TYPES
-                    .get(t)
-                    .ok_or_else(|| format!("fib type {t}"))?
-                    .to_string(),
-            )
+            Json::string(TYPES.get(t).ok_or_else(|| format!("fib type {t}"))?)
         }
     })
 }
@@ -268,7 +313,7 @@ pub(super) fn elements(
     raw: &[Element],
     interval: bool,
     names: &Names,
-) -> Result<Vec<Value>, String> {
+) -> Result<Vec<Json>, String> {
     let mut sorted: Vec<&Element> = raw.iter().collect();
     // At one value an interval's end comes before the next interval's start.
     sorted.sort_by(|a, b| {
@@ -276,8 +321,8 @@ pub(super) fn elements(
             .cmp(&sort_key(kind, &b.key))
             .then(b.end.cmp(&a.end))
     });
-    let with_data = |e: &Element, key: Value| match &e.verdict {
-        Some(v) => Value::Array(vec![key, v.clone()]),
+    let with_data = |e: &Element, key: Json| match &e.verdict {
+        Some(v) => Json::array(vec![key, v.clone()]),
         None => key,
     };
     if !interval {
@@ -330,7 +375,7 @@ fn decrement(key: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// [low, high] as one value, a prefix (addresses only) or a range.
-fn interval_value(kind: Kind, low: &[u8], high: &[u8], names: &Names) -> Result<Value, String> {
+fn interval_value(kind: Kind, low: &[u8], high: &[u8], names: &Names) -> Result<Json, String> {
     if low.len() != high.len() {
         return Err("an interval with ends of two sizes".into());
     }
@@ -354,14 +399,14 @@ fn interval_value(kind: Kind, low: &[u8], high: &[u8], names: &Names) -> Result<
         }
     }
     let range = vec![value(kind, low, names)?, value(kind, high, names)?];
-    Ok(object([("range", Value::Array(range))]))
+    Ok(object([("range", Json::array(range))]))
 }
 
-pub(super) fn prefix(kind: Kind, addr: &[u8], len: usize, names: &Names) -> Result<Value, String> {
+pub(super) fn prefix(kind: Kind, addr: &[u8], len: usize, names: &Names) -> Result<Json, String> {
     let addr = value(kind, addr, names)?;
     Ok(object([(
         "prefix",
-        object([("addr", addr), ("len", Value::from(len))]),
+        object([("addr", addr), ("len", Json::number(len))]),
     )]))
 }
 

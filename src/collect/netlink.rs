@@ -27,6 +27,7 @@ const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const NLMSG_OVERRUN: u16 = 4;
 const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_ACK: u16 = 0x4;
 const NLM_F_DUMP_INTR: u16 = 0x10;
 const NLM_F_DUMP: u16 = 0x300;
 // <linux/sock_diag.h>, <linux/inet_diag.h>
@@ -42,8 +43,6 @@ const TCP_LISTEN: u8 = 10;
 // <linux/netfilter/nfnetlink.h>, <linux/netfilter/nf_tables.h>
 const NETLINK_NETFILTER: i32 = 12;
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
-const NFT_MSG_NEWTABLE: u16 = 0;
-const NFT_MSG_GETTABLE: u16 = 1;
 const NFNETLINK_V0: u8 = 0;
 // <linux/rtnetlink.h>, <linux/if_addr.h>, <linux/if_link.h>
 const NETLINK_ROUTE: i32 = 0;
@@ -171,28 +170,69 @@ pub fn read_interfaces() -> Result<(BTreeMap<u32, Device>, Vec<HostAddress>), Ne
     Ok((devices, addresses))
 }
 
-/// How many nftables tables this network namespace has, of every family: an
-/// NFT_MSG_GETTABLE dump, which costs microseconds where starting `nft` costs
-/// milliseconds. Refused without CAP_NET_ADMIN.
-pub fn nftables_tables() -> Result<usize, NetlinkError> {
-    let mut netlink = Netlink::open(NETLINK_NETFILTER, "nfnetlink")?;
-    // nfgenmsg: AF_UNSPEC (every family), version, res_id.
-    let request = message(
-        NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETTABLE,
-        NLM_F_REQUEST | NLM_F_DUMP,
-        &[0, NFNETLINK_V0, 0, 0],
-    );
-    let tables = netlink.dump(
-        &request,
-        "the nftables table list",
-        |kind, _, out: &mut Vec<()>| {
-            if kind == NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWTABLE {
-                out.push(());
-            }
-            Ok(())
-        },
-    )?;
-    Ok(tables.len())
+/// One nfnetlink socket for reading the nftables ruleset (`collect::nft::native`): dumps
+/// of tables, chains, sets, set elements and rules, and the ruleset's generation id.
+pub(super) struct Nftables(Netlink);
+
+impl Nftables {
+    pub(super) fn open() -> Result<Nftables, NetlinkError> {
+        Netlink::open(NETLINK_NETFILTER, "nfnetlink").map(Nftables)
+    }
+
+    /// Every reply to an NFT_MSG_GET* dump of `family` (AF_UNSPEC: all) with the request
+    /// attributes `attrs`, each payload from its nfgenmsg on. An interrupted dump is
+    /// read again.
+    pub(super) fn dump(
+        &mut self,
+        get: u16,
+        family: u8,
+        attrs: &[u8],
+        what: &str,
+    ) -> Result<Vec<Vec<u8>>, NetlinkError> {
+        let mut body = vec![family, NFNETLINK_V0, 0, 0];
+        body.extend_from_slice(attrs);
+        let request = message(
+            NFNL_SUBSYS_NFTABLES << 8 | get,
+            NLM_F_REQUEST | NLM_F_DUMP,
+            &body,
+        );
+        // Replies are NEW* = GET* - 1.
+        let reply = NFNL_SUBSYS_NFTABLES << 8 | (get - 1);
+        self.0
+            .dump(&request, what, |kind, payload, out: &mut Vec<Vec<u8>>| {
+                if kind == reply {
+                    out.push(payload.to_vec());
+                }
+                Ok(())
+            })
+    }
+
+    /// The ruleset's generation id (NFT_MSG_GETGEN), which every committed change bumps.
+    pub(super) fn generation(&mut self) -> Result<u32, NetlinkError> {
+        const NFT_MSG_NEWGEN: u16 = 15;
+        const NFT_MSG_GETGEN: u16 = 16;
+        const NFTA_GEN_ID: u16 = 1;
+        let request = message(
+            NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETGEN,
+            NLM_F_REQUEST | NLM_F_ACK,
+            &[0, NFNETLINK_V0, 0, 0],
+        );
+        let mut id = None;
+        self.0.exchange(
+            &request,
+            "the nftables generation",
+            true,
+            &mut |kind, payload| {
+                if kind == NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWGEN && payload.len() >= 4 {
+                    id = attributes(&payload[4..])
+                        .find(|(k, d)| *k == NFTA_GEN_ID && d.len() == 4)
+                        .map(|(_, d)| u32::from_be_bytes([d[0], d[1], d[2], d[3]]));
+                }
+                Ok(())
+            },
+        )?;
+        id.ok_or_else(|| self.0.failed("the nftables generation", "no NFTA_GEN_ID"))
+    }
 }
 
 /// The payload of every `reply` message to a dump request of type `kind` with `body`, on
@@ -476,6 +516,18 @@ impl Netlink {
         what: &str,
         each: &mut OnMessage<'_>,
     ) -> Result<bool, NetlinkError> {
+        self.exchange(request, what, false, each)
+    }
+
+    /// Send `request` and hand each reply to `each` until NLMSG_DONE, or, with `acked`
+    /// (a plain request sent with NLM_F_ACK), until the kernel's acknowledgement.
+    fn exchange(
+        &mut self,
+        request: &[u8],
+        what: &str,
+        acked: bool,
+        each: &mut OnMessage<'_>,
+    ) -> Result<bool, NetlinkError> {
         self.seq = self.seq.wrapping_add(1);
         let mut request = request.to_vec();
         request[8..12].copy_from_slice(&self.seq.to_ne_bytes());
@@ -527,6 +579,9 @@ impl Netlink {
                                 &format!("netlink {} refused {what}", self.what),
                                 Some(-err),
                             ));
+                        }
+                        if acked {
+                            return Ok(!interrupted);
                         }
                     }
                     NLMSG_OVERRUN => return Err(self.failed(what, "the kernel overran the reply")),

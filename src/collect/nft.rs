@@ -5,24 +5,34 @@
 //! without its address, and only the text listing shows it translated; see
 //! `Ruleset::read_xt_from_text`.
 
+mod decode;
+mod expr;
+mod native;
+#[cfg(test)]
+mod oracle;
+mod value;
+
 use std::io::ErrorKind;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// What `nft -j list ruleset` prints when there is no table (its version left out).
-const EMPTY_RULESET: &str = r#"{"nftables": [{"metainfo": {"json_schema_version": 1}}]}"#;
-
-/// The ruleset's JSON text, or one line saying why there is none.
+/// The ruleset's JSON text, as `nft -j list ruleset` prints it, or one line saying why
+/// there is none.
 ///
-/// Starting nft costs a millisecond or two, most of an audit on a small host. The
-/// kernel is asked first whether any table exists (a netlink dump of microseconds): with
-/// none there is no rule, and nft would print only [`EMPTY_RULESET`]. When the kernel
-/// will not say (no CAP_NET_ADMIN, no nf_tables, a sandbox), nft runs as before and
-/// gives its own answer or its own error.
+/// Starting nft costs milliseconds, most of an audit on a small host, so the kernel is
+/// asked first, over netlink (`native`), and its answer printed as nft would print it.
+/// Whatever that reader does not print exactly as nft does (iptables-nft rules,
+/// expressions it does not know, other families) and any refusal (no CAP_NET_ADMIN, no
+/// nf_tables, a sandbox) leave the answer to nft, as before: the firewall stage sees
+/// what nft shows, or nft's own error.
+///
+/// Only where nft could run: without it the answer stays "nft not found", as it always
+/// was, so that every ruleset the reader leaves aside still has nft to read it.
 pub fn list_ruleset() -> Result<String, String> {
-    // Only where nft could run: without it the answer stays "unknown", as it always was.
-    if nft_installed() && matches!(super::netlink::nftables_tables(), Ok(0)) {
-        return Ok(EMPTY_RULESET.to_string());
+    if nft_installed()
+        && let Ok(json) = native::read()
+    {
+        return Ok(json);
     }
     run_nft(&["-j", "list", "ruleset"])
 }
@@ -183,11 +193,14 @@ mod tests {
 
     #[test]
     fn the_empty_ruleset_is_what_nft_prints_without_tables() {
-        let ruleset = crate::reach::parse_nft_json(EMPTY_RULESET).unwrap();
+        let json = decode::ruleset(&decode::Dump::default(), &decode::Names::for_tests())
+            .unwrap()
+            .to_string();
+        let ruleset = crate::reach::parse_nft_json(&json).unwrap();
         let nft = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}]}"#;
         assert_eq!(
-            format!("{ruleset:?}"),
-            format!("{:?}", crate::reach::parse_nft_json(nft).unwrap())
+            ruleset.fingerprint(),
+            crate::reach::parse_nft_json(nft).unwrap().fingerprint()
         );
     }
 

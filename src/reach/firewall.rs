@@ -308,6 +308,32 @@ impl Ruleset {
     }
 }
 
+#[cfg(test)]
+impl Ruleset {
+    /// Everything parse() kept, in an order that does not depend on hashing, with each
+    /// rule as a user reads it in a reason: two rulesets with one fingerprint get the same
+    /// answers from every hook.
+    pub(crate) fn fingerprint(&self) -> String {
+        let mut sets: Vec<_> = self.sets.iter().collect();
+        sets.sort_by(|a, b| a.0.cmp(b.0));
+        let rendered: Vec<String> = self
+            .chains
+            .iter()
+            .flat_map(|c| {
+                c.rules
+                    .iter()
+                    .map(move |r| c.rule_label(r) + ": " + &render_rule(r))
+            })
+            .collect();
+        format!(
+            "chains: {:#?}\nsets: {sets:#?}\nskipped: {}\nrules:\n{}",
+            self.chains,
+            self.skipped,
+            rendered.join("\n")
+        )
+    }
+}
+
 fn is_xt_target(expr: &Value, name: &str) -> bool {
     expr.get("xt").is_some_and(|xt| {
         xt.get("type").and_then(Value::as_str) == Some("target")

@@ -1,0 +1,438 @@
+//! The native reader against nft itself (root): each ruleset is loaded into a private
+//! network namespace, listed there by `nft -j list ruleset` and read there by
+//! `native::read`, and both must parse to the same `Ruleset` with the same rule texts.
+//! The rulesets we leave to nft on purpose must be left to nft.
+
+use std::io::Write;
+use std::process::Stdio;
+
+#[allow(dead_code)]
+#[path = "../../../tests/netns.rs"]
+mod netns;
+
+use netns::NetNs;
+
+/// What the reader must do with a ruleset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Native,
+    /// Left to nft (iptables-nft rules, maps to data, concatenations, ...).
+    Nft,
+}
+
+/// `nft ARGS` in `ns`, with `input` on stdin; its stdout, or its stderr as the error.
+fn nft(ns: &NetNs, args: &[&str], input: &str) -> Result<String, String> {
+    let nft = netns::nft().expect("require_nft checked nft");
+    let mut child = ns
+        .exec(nft, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run nft");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+fn fingerprint(json: &str) -> String {
+    crate::reach::parse_nft_json(json)
+        .unwrap_or_else(|e| panic!("{e}\n{json}"))
+        .fingerprint()
+}
+
+/// Load `rules` (`nft -f`, or `nft -j -f` for JSON) into a fresh namespace, and compare.
+/// Returns false (and says why) when this kernel or nft cannot load them.
+fn check(name: &str, rules: &str, json: bool, expect: Expect) -> bool {
+    let ns = NetNs::new();
+    let load: &[&str] = if json {
+        &["-j", "-f", "-"]
+    } else {
+        &["-f", "-"]
+    };
+    if let Err(why) = nft(&ns, load, rules) {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "SKIPPED ruleset {name}: nft cannot load it here: {why}"
+        );
+        return false;
+    }
+    let listed = nft(&ns, &["-j", "list", "ruleset"], "").expect("nft lists the ruleset");
+    let native = std::thread::scope(|s| {
+        s.spawn(|| {
+            ns.enter();
+            super::native::read()
+        })
+        .join()
+        .unwrap()
+    });
+    match (expect, native) {
+        (Expect::Native, Ok(native)) => {
+            let (want, got) = (fingerprint(&listed), fingerprint(&native));
+            assert!(
+                want == got,
+                "ruleset {name}: the native reader differs from nft\n--- nft:\n{want}\n--- native:\n{got}\n--- nft json:\n{listed}\n--- native json:\n{native}"
+            );
+        }
+        (Expect::Native, Err(why)) => {
+            panic!("ruleset {name}: the native reader left it to nft: {why}\n{listed}")
+        }
+        (Expect::Nft, Ok(native)) => {
+            panic!("ruleset {name}: expected to be left to nft, read natively:\n{native}")
+        }
+        (Expect::Nft, Err(_)) => {}
+    }
+    true
+}
+
+fn can_run(test: &str) -> bool {
+    netns::require_root(test) && netns::require_nft(test)
+}
+
+#[test]
+fn the_captured_fixtures_read_as_nft_lists_them() {
+    if !can_run("the_captured_fixtures_read_as_nft_lists_them") {
+        return;
+    }
+    let fixtures = [
+        (
+            "empty",
+            include_str!("../../../tests/fixtures/nft/empty.json"),
+            Expect::Native,
+        ),
+        (
+            "inet-basic",
+            include_str!("../../../tests/fixtures/nft/inet-basic.json"),
+            Expect::Native,
+        ),
+        (
+            "iptables-basic",
+            include_str!("../../../tests/fixtures/nft/iptables-basic.json"),
+            Expect::Native,
+        ),
+        (
+            "saddr",
+            include_str!("../../../tests/fixtures/nft/saddr.json"),
+            Expect::Native,
+        ),
+        (
+            "iifname",
+            include_str!("../../../tests/fixtures/nft/iifname.json"),
+            Expect::Native,
+        ),
+        (
+            "daddr",
+            include_str!("../../../tests/fixtures/nft/daddr.json"),
+            Expect::Native,
+        ),
+        (
+            "multi",
+            include_str!("../../../tests/fixtures/nft/multi.json"),
+            Expect::Native,
+        ),
+        (
+            "kube-nft",
+            include_str!("../../../tests/fixtures/nft/kube-nft.json"),
+            Expect::Nft,
+        ),
+        (
+            "vmaps",
+            include_str!("../../../tests/fixtures/nft/vmaps.json"),
+            Expect::Native,
+        ),
+        (
+            "docker",
+            include_str!("../../../tests/fixtures/nft/docker.json"),
+            Expect::Nft,
+        ),
+        (
+            "nft-dnat",
+            include_str!("../../../tests/fixtures/nft/nft-dnat.json"),
+            Expect::Nft,
+        ),
+    ];
+    for (name, json, expect) in fixtures {
+        check(name, json, true, expect);
+    }
+}
+
+#[test]
+fn the_small_server_ruleset_is_read_natively() {
+    if !can_run("the_small_server_ruleset_is_read_natively") {
+        return;
+    }
+    let rules = include_str!("../../../bench/smallserver.nft");
+    assert!(check("bench/smallserver.nft", rules, false, Expect::Native));
+}
+
+/// One construct (or a few) per ruleset, so a difference names what differs.
+const HANDWRITTEN: &[(&str, &str, Expect)] = &[
+    (
+        "ip family: addresses, prefixes, negations, protocol",
+        "table ip t { chain c { type filter hook input priority 0; policy drop;
+            ip saddr 192.0.2.1 accept
+            ip saddr != 10.0.0.0/8 ip daddr 10.1.2.3 drop
+            ip saddr 10.20.0.0/14 accept
+            ip daddr 0.0.0.0/0 drop
+            ip protocol udp accept
+            ip protocol != tcp drop
+            tcp sport 1024-65535 tcp dport 22 accept
+            ip protocol tcp tcp dport 23 accept
+            ip protocol tcp counter tcp dport 24 accept
+            meta l4proto tcp counter ip saddr 10.0.0.1 tcp dport 25 accept
+            udp dport != 53 counter drop
+            tcp dport < 1024 accept
+            tcp dport >= 8000 drop
+            meta l4proto tcp accept
+        }\n}",
+        Expect::Native,
+    ),
+    (
+        "ip6 family",
+        "table ip6 t { chain c { type filter hook input priority -5; policy accept;
+            ip6 saddr 2001:db8::1 accept
+            ip6 saddr fe80::/10 tcp dport 22 accept
+            ip6 daddr != 2001:db8:1::/48 drop
+            ip6 saddr 2001:db8::/61 drop
+            ip6 nexthdr udp udp dport 546 accept
+            ip6 nexthdr tcp tcp dport 547 accept
+            ip6 daddr ::ffff:192.0.2.1 drop
+        }\n}",
+        Expect::Native,
+    ),
+    (
+        "inet: both families, meta keys, interfaces",
+        "table inet t {
+          chain c { type filter hook input priority 10; policy drop;
+            meta nfproto ipv4 accept
+            meta nfproto ipv6 tcp dport 80 accept
+            iif lo accept
+            iif != lo drop
+            iifname \"eth*\" tcp dport 443 accept
+            iifname { \"eth0\", \"wg0\" } accept
+            oifname \"br-1\" drop
+            meta mark 0x2a accept
+            meta l4proto { tcp, udp } accept
+            meta l4proto != udp drop
+            ip protocol tcp tcp dport 22 accept
+            ip6 nexthdr tcp tcp dport 23 accept
+            meta l4proto tcp ip saddr 192.0.2.9 tcp dport 24 accept
+            meta nfproto ipv4 meta l4proto udp udp sport 67 accept
+            meta nfproto ipv4 counter ip saddr 10.0.0.1 accept
+            meta l4proto tcp ip saddr 10.0.0.2 counter tcp dport 26 accept
+            ip daddr 198.51.100.0/24 drop
+            ip6 daddr 2001:db8::/32 drop
+          }
+          chain f { type filter hook forward priority 0; policy accept;
+            oif lo drop
+            ct state new,untracked drop
+          }
+        }",
+        Expect::Native,
+    ),
+    (
+        "ct state and verdicts",
+        "table inet t {
+          chain c { type filter hook input priority 0; policy accept;
+            ct state established,related accept
+            ct state invalid drop
+            ct state new tcp dport 22 jump ssh
+            ct state established,related,new continue
+            ct state != established drop
+            ct state == new accept
+            ct status dnat accept
+            ct status dnat,snat accept
+            ct status != dnat drop
+            meta l4proto { tcp, udp } th dport 53 accept
+            th dport 54 accept
+            meta l4proto udp th sport 55 accept
+            tcp dport 25 goto mail
+            tcp dport 26 return
+          }
+          chain ssh { ip saddr 10.0.0.0/8 accept; drop; }
+          chain mail { reject with tcp reset; }
+        }",
+        Expect::Native,
+    ),
+    (
+        "named and anonymous sets, intervals",
+        "table inet t {
+          set ports { type inet_service; elements = { 9100, 22, 8080, 443, 80, 3000, 5432 }\n}
+          set nets { type ipv4_addr; flags interval; elements = { 10.0.0.0/8, 192.0.2.1, 198.51.100.10-198.51.100.20, 203.0.113.128/25, 240.0.0.0-255.255.255.255 }\n}
+          set nets6 { type ipv6_addr; flags interval; elements = { 2001:db8::/32, fe80::/10, ::1 }\n}
+          set hosts { type ipv4_addr; elements = { 10.9.9.9, 10.0.0.1, 192.0.2.200, 172.16.0.1 }\n}
+          set ranges { type inet_service; flags interval; elements = { 1000-2000, 3000, 4000-4001, 60000-65535 }\n}
+          set empty { type ipv4_addr; }
+          set protos { type inet_proto; elements = { tcp, udp, icmp }\n}
+          set marks { type mark; elements = { 1, 256, 2 }\n}
+          set names { type ifname; elements = { \"lo\", \"eth0\" }\n}
+          chain c { type filter hook input priority 0; policy drop;
+            tcp dport @ports accept
+            ip saddr @nets accept
+            ip saddr != @hosts drop
+            ip6 saddr @nets6 accept
+            udp dport @ranges accept
+            ip daddr @empty drop
+            meta l4proto @protos accept
+            meta mark @marks accept
+            iifname @names accept
+            tcp dport { 1-1023, 8000-8100, 9000 } drop
+            ip saddr { 10.0.0.0/16, 10.2.0.0/16, 192.168.1.1 } accept
+            ip daddr != { 127.0.0.1, 10.0.0.1 } drop
+            tcp dport != { 22, 80 } drop
+          }
+        }",
+        Expect::Native,
+    ),
+    (
+        "verdict maps",
+        "table inet t {
+          map ports { type inet_service : verdict; elements = { 22 : accept, 23 : drop, 80 : jump web }\n}
+          chain web { accept; }
+          chain c { type filter hook input priority 0; policy drop;
+            ct state vmap { established : accept, related : accept, invalid : drop, new : continue }
+            tcp dport vmap @ports
+            udp dport vmap { 53 : accept, 1000-2000 : drop }
+            ip saddr vmap { 10.0.0.0/8 : accept, 192.0.2.0/24 : goto web }
+          }
+        }",
+        Expect::Native,
+    ),
+    (
+        "nat: dnat, snat, masquerade, redirect, fib",
+        "table ip nat {
+          chain pre { type nat hook prerouting priority dstnat; policy accept;
+            fib daddr type local jump DOCKER
+            tcp dport 8080 dnat to 172.17.0.2:80
+            udp dport 5353 dnat to 172.17.0.3
+            iifname != \"docker0\" meta l4proto tcp tcp dport 15432 counter dnat to 172.17.0.3:5432
+            tcp dport 9090 redirect
+          }
+          chain DOCKER { iifname \"docker0\" return; }
+          chain post { type nat hook postrouting priority srcnat; policy accept;
+            ip saddr 172.17.0.0/16 oifname != \"docker0\" masquerade
+            ip saddr 10.8.0.0/24 snat to 192.0.2.1
+          }
+        }
+        table inet nat6 {
+          chain pre { type nat hook prerouting priority -100; policy accept;
+            tcp dport 8443 dnat ip to 10.88.0.2:443
+            udp dport 5000 dnat ip6 to [fd00::5]:53
+            ip6 daddr fd00::1 tcp dport 80 dnat ip6 to fd00::6
+          }
+        }",
+        Expect::Native,
+    ),
+    (
+        "statements: log, limit, reject, notrack, comments",
+        "table inet t {
+          chain raw { type filter hook prerouting priority raw; policy accept;
+            udp dport 53 notrack
+          }
+          chain c { type filter hook input priority 0; policy accept;
+            tcp dport 22 log prefix \"ssh: \" accept
+            tcp dport 23 log drop
+            tcp dport 24 limit rate 5/minute accept
+            tcp dport 25 limit rate 100/second burst 10 packets accept
+            tcp dport 26 reject
+            tcp dport 27 reject with icmpx type admin-prohibited
+            tcp dport 28 accept comment \"a comment\"
+            counter
+          }
+        }
+        table ip t4 {
+          chain c { type filter hook input priority 0; policy accept;
+            tcp dport 26 reject
+            tcp dport 27 reject with icmp type host-unreachable
+            tcp dport 28 log prefix \"t4 \" level warn
+          }
+        }
+        table ip6 t6 {
+          chain c { type filter hook input priority 0; policy accept;
+            tcp dport 26 reject
+            tcp dport 27 reject with icmpv6 type admin-prohibited
+          }
+        }",
+        Expect::Native,
+    ),
+    (
+        "icmp and icmpv6 types",
+        "table inet t {
+          set pings { type icmp_type; elements = { echo-request, echo-reply } }
+          set nd { type icmpv6_type; elements = { nd-neighbor-solicit, nd-router-advert, echo-request } }
+          chain c { type filter hook input priority 0; policy drop;
+            icmp type echo-request accept
+            icmp type != echo-reply drop
+            icmp type { destination-unreachable, time-exceeded, parameter-problem, router-advertisement, router-solicitation, source-quench, redirect, timestamp-request, timestamp-reply, info-request, info-reply, address-mask-request, address-mask-reply } accept
+            icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem, echo-reply, mld-listener-query, mld-listener-report, mld-listener-done, nd-router-solicit, nd-neighbor-advert, nd-redirect, router-renumbering, ind-neighbor-solicit, ind-neighbor-advert } accept
+            icmp type @pings accept
+            icmpv6 type @nd accept
+            meta l4proto ipv6-icmp icmpv6 type echo-request accept
+          }
+        }
+        table ip t4 { chain c { type filter hook input priority 0; icmp type echo-request accept; }\n}
+        table ip6 t6 { chain c { type filter hook input priority 0; icmpv6 type echo-request accept; }\n}",
+        Expect::Native,
+    ),
+    // Left to nft: what the reader does not print itself.
+    (
+        "an icmp code",
+        "table inet t { chain c { type filter hook input priority 0; icmp code 3 accept; }\n}",
+        Expect::Nft,
+    ),
+    (
+        "a data map",
+        "table ip t { chain c { type nat hook prerouting priority -100; dnat to tcp dport map { 80 : 10.0.0.1 }; }\n}",
+        Expect::Nft,
+    ),
+    (
+        "a concatenation",
+        "table inet t { set s { type ipv4_addr . inet_service; elements = { 10.0.0.1 . 22 }\n}
+          chain c { type filter hook input priority 0; ip saddr . tcp dport @s accept; }\n}",
+        Expect::Nft,
+    ),
+    (
+        "a netdev family table",
+        "table netdev t { chain c { type filter hook ingress device lo priority 0; }\n}",
+        Expect::Nft,
+    ),
+    (
+        "a named counter",
+        "table inet t { counter c1 { }\n chain c { type filter hook input priority 0; }\n}",
+        Expect::Nft,
+    ),
+    (
+        "a log with flags",
+        "table inet t { chain c { type filter hook input priority 0; log flags all; }\n}",
+        Expect::Nft,
+    ),
+    (
+        "a redirect to a port",
+        "table ip t { chain c { type nat hook prerouting priority -100; tcp dport 80 redirect to :8080; }\n}",
+        Expect::Nft,
+    ),
+    (
+        "a ct mark",
+        "table inet t { chain c { type filter hook input priority 0; ct mark 1 accept; }\n}",
+        Expect::Nft,
+    ),
+];
+
+#[test]
+fn handwritten_rulesets_read_as_nft_lists_them() {
+    if !can_run("handwritten_rulesets_read_as_nft_lists_them") {
+        return;
+    }
+    for (name, rules, expect) in HANDWRITTEN {
+        assert!(check(name, rules, false, *expect), "{name} must load");
+    }
+}

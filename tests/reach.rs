@@ -414,3 +414,66 @@ fn iif_lo_accept_does_not_let_a_vip_on_lo_in_from_outside() {
         "filtered"
     );
 }
+
+#[test]
+fn a_dormant_table_filters_nothing() {
+    let test = "a_dormant_table_filters_nothing";
+    if !can_run(test) {
+        return;
+    }
+    let lab = Lab::new();
+    let vip = "192.0.2.10";
+    lab.host
+        .ip(&["addr", "add", &format!("{vip}/32"), "dev", "lo"]);
+    let _redis = Lab::listen(&lab.host, "0.0.0.0", 6379);
+    // Its policy would drop everything, but a dormant table's chains are not hooked.
+    lab.nft(
+        "table inet filter {\n  flags dormant\n  chain input {\n    type filter hook input \
+         priority 0; policy drop;\n    tcp dport 22 accept\n  }\n}\n",
+    );
+    assert!(
+        lab.client_connects(vip, 6379, 5),
+        "the client cannot reach {vip}:6379 past a dormant table"
+    );
+
+    // Trusting the firewall must not pass what the firewall lets in.
+    let run = lab.audit(&["--json", "--trust-firewall"]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    let report = run.report();
+    let s = report.one("tcp", "0.0.0.0", 6379);
+    assert_eq!(s.verdict, "exposed", "{s:#?}");
+    assert!(s.fails, "{s:#?}");
+    assert!(
+        s.ways_in
+            .iter()
+            .all(|w| w.firewall.as_deref() == Some("accepted")),
+        "the netlink reader names the table dormant: {s:#?}"
+    );
+
+    // Read from nft's own listing (nft 1.0.6 garbles the flag), the answer is at worst
+    // unknown, never dropped.
+    let listed = lab
+        .host
+        .exec(netns::nft().unwrap(), ["-j", "list", "ruleset"])
+        .output()
+        .unwrap();
+    assert!(listed.status.success());
+    let saved = std::env::temp_dir().join(format!("portaudit-dormant-{}.json", std::process::id()));
+    std::fs::write(&saved, &listed.stdout).unwrap();
+    let from_nft = lab.audit(&[
+        "--json",
+        "--trust-firewall",
+        "--ruleset",
+        saved.to_str().unwrap(),
+    ]);
+    std::fs::remove_file(&saved).unwrap();
+    assert_eq!(from_nft.code, 1, "{from_nft:#?}");
+    let report = from_nft.report();
+    let s = report.one("tcp", "0.0.0.0", 6379);
+    assert!(
+        s.ways_in
+            .iter()
+            .all(|w| matches!(w.firewall.as_deref(), Some("accepted" | "unknown"))),
+        "{s:#?}"
+    );
+}

@@ -98,6 +98,9 @@ struct BaseChain {
     prio: i64,
     /// `accept` unless the chain says otherwise (nft's default).
     policy: String,
+    /// Its table has flags portaudit cannot read (nft 1.0.6 prints a dormant table's
+    /// flags garbled): the table may be dormant, so a drop here may not happen.
+    unclear: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -127,10 +130,18 @@ pub fn parse(json: &str) -> Result<Ruleset, String> {
         .and_then(Value::as_array)
         .ok_or_else(|| format!("nft ruleset has the wrong shape: {EXPECTED}"))?;
     let mut ruleset = Ruleset::default();
+    let tables: HashMap<(String, String), Activity> = items
+        .iter()
+        .filter_map(|item| item.get("table"))
+        .filter_map(|table| {
+            let key = (text(table, "family")?, text(table, "name")?);
+            Some((key, activity(table.get("flags"))))
+        })
+        .collect();
     // Chains first: nft lists them before their rules, but nothing forces a file to.
     for item in items {
         if let Some(chain) = item.get("chain") {
-            ruleset.add_chain(chain);
+            ruleset.add_chain(chain, &tables);
         }
     }
     for item in items {
@@ -146,6 +157,37 @@ pub fn parse(json: &str) -> Result<Ruleset, String> {
         }
     }
     Ok(ruleset)
+}
+
+/// Whether a table's chains see packets, from its `flags`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Activity {
+    Active,
+    /// `flags dormant`: its base chains are not hooked; they filter nothing.
+    Dormant,
+    /// Flags portaudit does not know: what they were, for the reason.
+    Unclear(String),
+}
+
+fn activity(flags: Option<&Value>) -> Activity {
+    let names: Vec<&str> = match flags {
+        None => return Activity::Active,
+        Some(Value::String(flag)) => vec![flag.as_str()],
+        Some(Value::Array(flags)) if flags.iter().all(Value::is_string) => {
+            flags.iter().filter_map(Value::as_str).collect()
+        }
+        Some(other) => return Activity::Unclear(other.to_string()),
+    };
+    if names.contains(&"dormant") {
+        Activity::Dormant
+    } else if names
+        .iter()
+        .all(|flag| matches!(*flag, "owner" | "persist"))
+    {
+        Activity::Active
+    } else {
+        Activity::Unclear(names.join(", "))
+    }
 }
 
 fn text(value: &Value, key: &str) -> Option<String> {
@@ -169,7 +211,7 @@ fn priority(value: Option<&Value>) -> i64 {
 }
 
 impl Ruleset {
-    fn add_chain(&mut self, body: &Value) {
+    fn add_chain(&mut self, body: &Value, tables: &HashMap<(String, String), Activity>) {
         let (Some(family), Some(table), Some(name)) = (
             text(body, "family"),
             text(body, "table"),
@@ -178,12 +220,25 @@ impl Ruleset {
             self.skipped += 1;
             return;
         };
+        let activity = tables
+            .get(&(family.clone(), table.clone()))
+            .unwrap_or(&Activity::Active);
         let base = match (text(body, "type"), text(body, "hook")) {
+            // A dormant table's base chains are not hooked: nothing reaches them, so
+            // they are read as the regular chains they are, never entered.
+            _ if *activity == Activity::Dormant => None,
             (Some(kind), Some(hook)) => Some(BaseChain {
                 kind,
                 hook,
                 prio: priority(body.get("prio")),
                 policy: text(body, "policy").unwrap_or_else(|| "accept".into()),
+                unclear: match activity {
+                    Activity::Unclear(flags) => Some(format!(
+                        "table {family} {table} has flags portaudit cannot read ({flags}): \
+                         it may be dormant"
+                    )),
+                    _ => None,
+                },
             }),
             _ => None,
         };

@@ -17,6 +17,7 @@ use crate::collect::netlink::attributes;
 
 // <linux/netfilter/nf_tables.h>
 const NFTA_TABLE_NAME: u16 = 1;
+const NFTA_TABLE_FLAGS: u16 = 2;
 const NFTA_TABLE_HANDLE: u16 = 4;
 const NFTA_CHAIN_TABLE: u16 = 1;
 const NFTA_CHAIN_HANDLE: u16 = 2;
@@ -213,12 +214,27 @@ fn table(payload: &[u8]) -> Result<(String, String, Json), String> {
     let family = family_name(m.family)?;
     let name = m.text(NFTA_TABLE_NAME, "a table")?;
     let handle = m.u64(NFTA_TABLE_HANDLE).unwrap_or(0);
-    let body = object([
+    let mut body = vec![
         ("family", Json::string(family)),
         ("name", Json::string(&name)),
         ("handle", Json::number(handle)),
-    ]);
-    Ok((family.to_string(), name, body))
+    ];
+    // Named exactly (nft 1.0.6 prints a dormant table's flags garbled): a dormant
+    // table's chains filter nothing, and the firewall stage must know it.
+    let flags = m.u32(NFTA_TABLE_FLAGS).unwrap_or(0);
+    if flags != 0 {
+        let known = [(1, "dormant"), (2, "owner"), (4, "persist")];
+        if flags & !known.iter().fold(0, |all, (bit, _)| all | bit) != 0 {
+            return Err(format!("table {name} has flags {flags:#x}"));
+        }
+        let names = known
+            .iter()
+            .filter(|(bit, _)| flags & bit != 0)
+            .map(|(_, name)| Json::string(name))
+            .collect();
+        body.push(("flags", Json::array(names)));
+    }
+    Ok((family.to_string(), name, object(body)))
 }
 
 fn chain(payload: &[u8]) -> Result<(String, String, Json), String> {

@@ -174,14 +174,22 @@ impl Ruleset {
             .iter()
             .map(|&(_, index)| {
                 let mut budget = BUDGET;
-                self.run(
+                let outcome = self.run(
                     &packet,
                     vec![Frame {
                         chain: index,
                         next: 0,
                     }],
                     &mut budget,
-                )
+                );
+                // A table that may be dormant may drop nothing at all.
+                match (outcome, &self.chains[index].base) {
+                    (Outcome::Drop(why), Some(base)) if base.unclear.is_some() => {
+                        let unclear = base.unclear.as_deref().unwrap_or_default();
+                        Outcome::Unknown(format!("{why}; but {unclear}"))
+                    }
+                    (outcome, _) => outcome,
+                }
             })
             .collect();
         // A drop in any base chain drops, whatever the others do.
@@ -983,5 +991,44 @@ mod tests {
         assert_eq!(in_prefix(a("11.1.2.3"), a("0.0.0.0"), 0), Tri::Yes);
         assert_eq!(in_prefix(a("fd00::1"), a("fd00::"), 8), Tri::Yes);
         assert_eq!(in_prefix(a("fd00::1"), a("10.0.0.0"), 8), Tri::No);
+    }
+
+    /// A table's flags decide whether its chains filter anything: a dormant table's
+    /// policy drop drops nothing, and flags portaudit cannot read never give "dropped".
+    #[test]
+    fn table_flags_decide_whether_its_chains_filter() {
+        let ruleset = |flags: &str| {
+            let json = format!(
+                r#"{{"nftables": [
+                {{"table": {{"family": "inet", "name": "t", "handle": 1{flags}}}}},
+                {{"chain": {{"family": "inet", "table": "t", "name": "input", "handle": 1,
+                  "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}}}}]}}"#
+            );
+            crate::reach::parse_nft_json(&json).unwrap()
+        };
+        let judge = |flags: &str| ruleset(flags).judge(Hook::Input, Protocol::Tcp, 5000, &any4());
+        assert_eq!(judge("").verdict, FirewallVerdict::Dropped);
+        assert_eq!(
+            judge(r#", "flags": "owner""#).verdict,
+            FirewallVerdict::Dropped
+        );
+        assert_eq!(
+            judge(r#", "flags": ["owner", "persist"]"#).verdict,
+            FirewallVerdict::Dropped
+        );
+        for dormant in [
+            r#", "flags": "dormant""#,
+            r#", "flags": ["dormant", "owner"]"#,
+        ] {
+            let accepted = judge(dormant);
+            assert_eq!(accepted.verdict, FirewallVerdict::Accepted, "{dormant}");
+            assert_eq!(&*accepted.why, "no input chain: nothing filters");
+        }
+        // nft 1.0.6 prints a dormant table's flags as the table's name.
+        for unclear in [r#", "flags": "t""#, r#", "flags": 1"#] {
+            let unknown = judge(unclear);
+            assert_eq!(unknown.verdict, FirewallVerdict::Unknown, "{unclear}");
+            assert!(unknown.why.contains("it may be dormant"), "{}", unknown.why);
+        }
     }
 }

@@ -123,11 +123,11 @@ impl Chain {
 pub fn parse(json: &str) -> Result<Ruleset, String> {
     const EXPECTED: &str =
         "expected a JSON object with an \"nftables\" array (the output of nft -j list ruleset)";
-    let value: Value = serde_json::from_str(json)
+    let mut value: Value = serde_json::from_str(json)
         .map_err(|e| format!("nft ruleset is not JSON ({e}); {EXPECTED}"))?;
     let items = value
-        .get("nftables")
-        .and_then(Value::as_array)
+        .get_mut("nftables")
+        .and_then(Value::as_array_mut)
         .ok_or_else(|| format!("nft ruleset has the wrong shape: {EXPECTED}"))?;
     let mut ruleset = Ruleset::default();
     let tables: HashMap<(String, String), Activity> = items
@@ -139,13 +139,13 @@ pub fn parse(json: &str) -> Result<Ruleset, String> {
         })
         .collect();
     // Chains first: nft lists them before their rules, but nothing forces a file to.
-    for item in items {
+    for item in items.iter() {
         if let Some(chain) = item.get("chain") {
             ruleset.add_chain(chain, &tables);
         }
     }
-    for item in items {
-        let Some((kind, body)) = item.as_object().and_then(|o| o.iter().next()) else {
+    for item in items.iter_mut() {
+        let Some((kind, body)) = item.as_object_mut().and_then(|o| o.iter_mut().next()) else {
             ruleset.skipped += 1;
             continue;
         };
@@ -256,7 +256,8 @@ impl Ruleset {
         });
     }
 
-    fn add_rule(&mut self, body: &Value) {
+    /// Takes the rule's expressions out of `body` rather than copying them.
+    fn add_rule(&mut self, body: &mut Value) {
         let key = (
             text(body, "family"),
             text(body, "table"),
@@ -270,11 +271,10 @@ impl Ruleset {
             self.skipped += 1;
             return;
         };
-        let exprs = body
-            .get("expr")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let exprs = match body.get_mut("expr").map(Value::take) {
+            Some(Value::Array(exprs)) => exprs,
+            _ => Vec::new(),
+        };
         let handle = body.get("handle").and_then(Value::as_u64).unwrap_or(0);
         self.chains[index].rules.push(Rule { handle, exprs });
     }

@@ -238,6 +238,9 @@ impl Ruleset {
             *budget -= 1;
             let (matched, reasons, verdict) = self.eval_rule(packet, chain, rule);
             let Some(verdict) = verdict else { continue };
+            if matched == Tri::No {
+                continue;
+            }
             let label = chain.rule_label(rule);
             match matched {
                 Tri::No => continue,
@@ -491,9 +494,12 @@ impl Ruleset {
             },
             _ => Tri::Maybe,
         };
-        let reason = match op {
-            "==" | "in" => format!("{} {}", render(left_json), render(right)),
-            _ => format!("{} {op} {}", render(left_json), render(right)),
+        // Only a "maybe" is explained: rendering every match would cost more than
+        // judging it.
+        let reason = match (answer, op) {
+            (Tri::Yes | Tri::No, _) => String::new(),
+            (Tri::Maybe, "==" | "in") => format!("{} {}", render(left_json), render(right)),
+            (Tri::Maybe, _) => format!("{} {op} {}", render(left_json), render(right)),
         };
         (answer, reason)
     }

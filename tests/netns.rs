@@ -57,18 +57,84 @@ pub fn require_program(test: &str, name: &str) -> bool {
     has_program(name) || skip(test, &format!("no `{name}` program on PATH"))
 }
 
-/// nft: on PATH, or in the sbin directories a non-login root shell may leave off it.
-pub fn nft() -> Option<std::path::PathBuf> {
+/// `name` on PATH, or in the sbin directories a non-login root shell may leave off it.
+fn sbin_program(name: &str) -> Option<std::path::PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin".into(), "/sbin".into()])
-        .map(|dir| dir.join("nft"))
+        .map(|dir| dir.join(name))
         .find(|candidate| {
             std::fs::metadata(candidate)
                 .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
 }
+
+/// nft: on PATH, or in /usr/sbin or /sbin.
+pub fn nft() -> Option<std::path::PathBuf> {
+    sbin_program("nft")
+}
+
+/// iptables-nft (Debian's iptables): on PATH, or in /usr/sbin or /sbin.
+pub fn iptables_nft() -> Option<std::path::PathBuf> {
+    sbin_program("iptables-nft")
+}
+
+/// True when iptables-nft is found; otherwise a SKIPPED line (or, in CI, a panic).
+pub fn require_iptables_nft(test: &str) -> bool {
+    iptables_nft().is_some()
+        || skip(
+            test,
+            "no `iptables-nft` program (Debian's iptables) on PATH or in /usr/sbin",
+        )
+}
+
+/// Docker's shape of ruleset, as iptables-nft writes it: addrtype, conntrack and DNAT
+/// are xt (compat) expressions, which nft lists in JSON without their arguments.
+pub const DOCKER_IPTABLES: &[&[&str]] = &[
+    &["-t", "nat", "-N", "DOCKER"],
+    &[
+        "-t",
+        "nat",
+        "-A",
+        "PREROUTING",
+        "-m",
+        "addrtype",
+        "--dst-type",
+        "LOCAL",
+        "-j",
+        "DOCKER",
+    ],
+    &[
+        "-t",
+        "nat",
+        "-A",
+        "DOCKER",
+        "!",
+        "-i",
+        "docker0",
+        "-p",
+        "tcp",
+        "--dport",
+        "8080",
+        "-j",
+        "DNAT",
+        "--to-destination",
+        "172.17.0.2:80",
+    ],
+    &[
+        "-A",
+        "INPUT",
+        "-m",
+        "conntrack",
+        "--ctstate",
+        "ESTABLISHED,RELATED",
+        "-j",
+        "ACCEPT",
+    ],
+    &["-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"],
+    &["-P", "INPUT", "DROP"],
+];
 
 /// True when nft is found; otherwise a SKIPPED line (or, in CI, a panic).
 pub fn require_nft(test: &str) -> bool {
@@ -221,6 +287,23 @@ impl NetNs {
             "nft -f - in {}: {}\n{rules}",
             self.name,
             String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `iptables-nft ARGS` in this namespace, or fail the test showing its complaint.
+    pub fn iptables_nft(&self, args: &[&str]) {
+        let program = iptables_nft().expect("require_iptables_nft checked iptables-nft");
+        let out = self
+            .exec(program, args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run iptables-nft");
+        assert!(
+            out.status.success(),
+            "iptables-nft {} in {}: {}",
+            args.join(" "),
+            self.name,
+            String::from_utf8_lossy(&out.stderr).trim()
         );
     }
 }

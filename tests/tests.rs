@@ -11,6 +11,8 @@
 //!   the policy's warnings, and the refusal of a policy others could change (root).
 //! - `containers`: a host and a container namespace joined by a veth, nftables DNAT and
 //!   filter rules, a docker-proxy look-alike (root).
+//! - `iptables`: Docker's rules written by iptables-nft (xt expressions), read through nft
+//!   (root).
 //! - `fleet`: hosts in namespaces, each with node_exporter serving its textfile, one real
 //!   Prometheus scraping them all with the example alert rules (root); promtool.
 //! - `man`: `--generate man DIR` writes both man pages, and man(1) renders them.
@@ -34,6 +36,7 @@ mod firewall;
 mod fixtures;
 mod fleet;
 mod hostile;
+mod iptables;
 mod live;
 mod man;
 mod names;

@@ -114,6 +114,9 @@ def main():
         time.set_title(title)
         time.set_ylabel("median wall time, ms (log)")
         draw(memory, data, [c for c in commands if c.startswith("portaudit")], lambda m: m[1])
+        # From 1 MiB: a flat line of a few MiB should look flat, not like noise.
+        top = max((max(m[1].values(), default=1) for _, m in data), default=1)
+        memory.set_ylim(1, top * 2)
         memory.set_xlabel(xlabel)
         memory.set_ylabel("portaudit peak RSS, MiB (log)")
     fig.suptitle(

@@ -11,11 +11,13 @@ TITLES = {
     "conn10k": "20 listeners, 10,000 established loopback connections (20k sockets)",
     "conn100k": "20 listeners, 100,000 established loopback connections (200k sockets)",
     "listen1000": "1,000 listeners",
+    "procs100": "20 listeners, 100 idle processes",
     "procs1000": "20 listeners, 1,000 idle processes",
     "udp12k": "12,000 unconnected UDP sockets on 0.0.0.0 over 3 processes",
     "udp48k": "48,000 unconnected UDP sockets on 0.0.0.0 over 3 processes",
     "listen100k": "100,000 TCP listeners",
     "listen500k": "500,000 TCP listeners",
+    "netns10": "10 network namespaces with 2 listeners each (`--all-netns`)",
     "netns100": "100 network namespaces with 2 listeners each (`--all-netns`)",
 }
 TCP = {
@@ -35,6 +37,12 @@ LISTEN = {
     "portaudit --json": ("ss -ltnp", None),
     "portaudit --no-processes": ("ss -ltn", None),
 }
+NETNS = {
+    "portaudit --all-netns": ("ss -ltnup", None),
+    "portaudit --all-netns --no-processes": ("ss -ltn", None),
+    "portaudit": ("ss -ltnup", None),
+    "portaudit --no-processes": ("ss -ltn", None),
+}
 # mode -> (the command it is compared with, the target ratio or None)
 RATIOS = {
     "smallserver": {
@@ -51,12 +59,8 @@ RATIOS = {
     "udp48k": UDP,
     "listen100k": LISTEN,
     "listen500k": LISTEN,
-    "netns100": {
-        "portaudit --all-netns": ("ss -ltnup", None),
-        "portaudit --all-netns --no-processes": ("ss -ltn", None),
-        "portaudit": ("ss -ltnup", None),
-        "portaudit --no-processes": ("ss -ltn", None),
-    },
+    "netns10": NETNS,
+    "netns100": NETNS,
 }
 # mode -> peak RSS target (MiB)
 RSS = {

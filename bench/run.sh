@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ "$(id -u)" -eq 0 ] || { echo "bench/run.sh: needs root (network namespaces)" >&2; exit 2; }
-for tool in ip ss netstat lsof nft python3 /usr/bin/time; do
+for tool in ip ss netstat lsof nft python3 taskset /usr/bin/time; do
     command -v "$tool" >/dev/null || { echo "bench/run.sh: $tool is missing" >&2; exit 2; }
 done
 
@@ -83,7 +83,13 @@ for scenario in "${scenarios[@]}"; do
             ) ;;
         conn0)      load=(--listeners 20 --connections 0);      rounds=40 ;;
         conn10k)    load=(--listeners 20 --connections 10000);  rounds=30 ;;
-        conn100k)   load=(--listeners 20 --connections 100000); rounds=9 ;;
+        conn100k)   load=(--listeners 20 --connections 100000); rounds=9
+            # On one core (taskset): the owner scan's cost per fd against ss -p's, without
+            # portaudit's second thread.
+            commands+=(
+                "portaudit (1 core)=taskset -c 0 $pa"
+                "ss -ltnup (1 core)=taskset -c 0 ss -ltnup"
+            ) ;;
         listen1000) load=(--listeners 1000);                    rounds=30 ;;
         procs100)   load=(--listeners 20 --idle-procs 100);     rounds=15 ;;
         procs1000)  load=(--listeners 20 --idle-procs 1000);    rounds=15 ;;

@@ -54,6 +54,7 @@ RATIOS = {
         **TCP,
         "portaudit": ("ss -ltnup", 0.30),
         "portaudit --no-processes": ("ss -ltn", 0.10),
+        "portaudit (1 core)": ("ss -ltnup (1 core)", None),
     },
     "udp12k": UDP,
     "udp48k": UDP,

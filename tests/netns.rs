@@ -266,10 +266,18 @@ impl NetNs {
     /// Load `rules` into this namespace's nftables (`nft -f -`), or fail the test showing
     /// nft's complaint and the rules.
     pub fn load_nft(&self, rules: &str) {
+        if let Err(complaint) = self.run_nft(&["-f", "-"], rules) {
+            panic!("nft -f - in {}: {complaint}\n{rules}", self.name);
+        }
+    }
+
+    /// `nft ARGS` in this namespace with `input` on stdin: what it printed, or its
+    /// complaint (stderr) when it failed.
+    pub fn run_nft(&self, args: &[&str], input: &str) -> Result<String, String> {
         use std::io::Write;
         let nft = nft().expect("require_nft checked nft");
         let mut child = self
-            .exec(nft, ["-f", "-"])
+            .exec(nft, args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -279,15 +287,14 @@ impl NetNs {
             .stdin
             .take()
             .unwrap()
-            .write_all(rules.as_bytes())
+            .write_all(input.as_bytes())
             .unwrap();
         let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "nft -f - in {}: {}\n{rules}",
-            self.name,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
     }
 
     /// `iptables-nft ARGS` in this namespace, or fail the test showing its complaint.

@@ -165,6 +165,15 @@ impl Lab {
         out.status.success()
     }
 
+    /// A service address on the lab host's `lo` (a VIP), which the client reaches
+    /// through the host.
+    fn with_vip_on_lo(self) -> (Lab, &'static str) {
+        let vip = "192.0.2.10";
+        self.host
+            .ip(&["addr", "add", &format!("{vip}/32"), "dev", "lo"]);
+        (self, vip)
+    }
+
     /// Load `rules` into the lab host's nftables.
     fn nft(&self, rules: &str) {
         self.host.load_nft(rules);
@@ -370,10 +379,7 @@ fn iif_lo_accept_does_not_let_a_vip_on_lo_in_from_outside() {
     if !can_run(test) {
         return;
     }
-    let lab = Lab::new();
-    let vip = "192.0.2.10";
-    lab.host
-        .ip(&["addr", "add", &format!("{vip}/32"), "dev", "lo"]);
+    let (lab, vip) = Lab::new().with_vip_on_lo();
     let _redis = Lab::listen(&lab.host, "0.0.0.0", 6379);
     // Without a firewall the client reaches the VIP through the lab host.
     assert!(
@@ -421,10 +427,7 @@ fn a_dormant_table_filters_nothing() {
     if !can_run(test) {
         return;
     }
-    let lab = Lab::new();
-    let vip = "192.0.2.10";
-    lab.host
-        .ip(&["addr", "add", &format!("{vip}/32"), "dev", "lo"]);
+    let (lab, vip) = Lab::new().with_vip_on_lo();
     let _redis = Lab::listen(&lab.host, "0.0.0.0", 6379);
     // Its policy would drop everything, but a dormant table's chains are not hooked.
     lab.nft(

@@ -3,9 +3,6 @@
 //! `native::read`, and both must parse to the same `Ruleset` with the same rule texts.
 //! The rulesets we leave to nft on purpose must be left to nft.
 
-use std::io::Write;
-use std::process::Stdio;
-
 #[allow(dead_code)]
 #[path = "../../../tests/netns.rs"]
 mod netns;
@@ -18,30 +15,6 @@ enum Expect {
     Native,
     /// Left to nft (iptables-nft rules, maps to data, concatenations, ...).
     Nft,
-}
-
-/// `nft ARGS` in `ns`, with `input` on stdin; its stdout, or its stderr as the error.
-fn nft(ns: &NetNs, args: &[&str], input: &str) -> Result<String, String> {
-    let nft = netns::nft().expect("require_nft checked nft");
-    let mut child = ns
-        .exec(nft, args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot run nft");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    if out.status.success() {
-        Ok(String::from_utf8(out.stdout).unwrap())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-    }
 }
 
 fn fingerprint(json: &str) -> String {
@@ -76,9 +49,9 @@ fn in_load_order(json: &str) -> String {
 fn check(name: &str, rules: &str, json: bool, expect: Expect) {
     let ns = NetNs::new();
     let loaded = if json {
-        nft(&ns, &["-j", "-f", "-"], &in_load_order(rules))
+        ns.run_nft(&["-j", "-f", "-"], &in_load_order(rules))
     } else {
-        nft(&ns, &["-f", "-"], rules)
+        ns.run_nft(&["-f", "-"], rules)
     };
     if let Err(why) = loaded {
         panic!("ruleset {name}: nft cannot load it: {why}");
@@ -89,7 +62,9 @@ fn check(name: &str, rules: &str, json: bool, expect: Expect) {
 /// `nft -j list ruleset` in `ns` against the native reader there; why the reader left
 /// the ruleset to nft, when it did.
 fn compare(name: &str, ns: &NetNs, expect: Expect) -> Option<String> {
-    let listed = nft(ns, &["-j", "list", "ruleset"], "").expect("nft lists the ruleset");
+    let listed = ns
+        .run_nft(&["-j", "list", "ruleset"], "")
+        .expect("nft lists the ruleset");
     let native = std::thread::scope(|s| {
         s.spawn(|| {
             ns.enter();
@@ -469,7 +444,9 @@ fn an_iptables_nft_ruleset_is_left_to_nft() {
     for args in netns::DOCKER_IPTABLES {
         ns.iptables_nft(args);
     }
-    let listed = nft(&ns, &["-j", "list", "ruleset"], "").expect("nft lists the ruleset");
+    let listed = ns
+        .run_nft(&["-j", "list", "ruleset"], "")
+        .expect("nft lists the ruleset");
     let doc: serde_json::Value = serde_json::from_str(&listed).unwrap();
     let mut xt: Vec<(String, String)> = doc["nftables"]
         .as_array()

@@ -353,14 +353,66 @@ impl Ruleset {
             else {
                 continue;
             };
-            let Some(slot) = rule.exprs.iter_mut().find(|e| is_xt_target(e, "DNAT")) else {
-                continue;
-            };
-            if let Some(dnat) = text_dnat(body) {
+            if let Some(slot) = rule.exprs.iter_mut().find(|e| is_xt_target(e, "DNAT"))
+                && let Some(dnat) = text_dnat(body)
+            {
                 *slot = dnat;
             }
+            read_xt_ct_state(rule, body);
         }
     }
+}
+
+/// iptables' `-m conntrack --ctstate …` or `-m state --state …`, which nft's JSON shows
+/// as an opaque xt match, as the `ct state` match the text listing translates it to —
+/// only when that is certain: one such match in the rule, no `ct` expression of nft's
+/// own, and nothing else about conntrack on the line (`--ctproto`, `--ctorigdst`, … add
+/// `ct` words of their own), so the one `ct state LIST` phrase can only be it.
+fn read_xt_ct_state(rule: &mut Rule, line: &str) {
+    let is_state_match = |e: &Value| {
+        e.get("xt").is_some_and(|xt| {
+            xt.get("type").and_then(Value::as_str) == Some("match")
+                && matches!(
+                    xt.get("name").and_then(Value::as_str),
+                    Some("conntrack" | "state")
+                )
+        })
+    };
+    let natively_ct = |e: &Value| {
+        kind(e).is_some_and(|(key, body)| {
+            key == "match" && body.get("left").is_some_and(|l| l.get("ct").is_some())
+        })
+    };
+    if rule.exprs.iter().filter(|e| is_state_match(e)).count() != 1
+        || rule.exprs.iter().any(natively_ct)
+    {
+        return;
+    }
+    let words: Vec<&str> = line.split_whitespace().collect();
+    if words.iter().filter(|w| **w == "ct").count() != 1 {
+        return;
+    }
+    let Some(at) = words.iter().position(|w| *w == "ct") else {
+        return;
+    };
+    let (op, list) = match &words[at + 1..] {
+        ["state", "!" | "!=", list, ..] => ("!=", *list),
+        ["state", list, ..] => ("in", *list),
+        _ => return,
+    };
+    let states: Vec<&str> = list.split(',').collect();
+    const STATES: [&str; 5] = ["invalid", "established", "related", "new", "untracked"];
+    if !states.iter().all(|s| STATES.contains(s)) {
+        return;
+    }
+    let Some(slot) = rule.exprs.iter_mut().find(|e| is_state_match(e)) else {
+        return;
+    };
+    *slot = serde_json::json!({"match": {
+        "op": op,
+        "left": {"ct": {"key": "state"}},
+        "right": states,
+    }});
 }
 
 #[cfg(test)]
@@ -657,6 +709,60 @@ mod tests {
         }
         assert_eq!(ruleset.dnats(), vec![]);
         assert_eq!(ruleset.unread_dnats().len(), 3);
+    }
+
+    /// iptables' conntrack/state matches are read from nft's translation only when the
+    /// line's one `ct` phrase can only be theirs.
+    #[test]
+    fn xt_ct_state_is_read_from_the_listing_only_when_certain() {
+        let xt = |name: &str| format!(r#"{{"xt": {{"type": "match", "name": "{name}"}}}}"#);
+        let native_ct =
+            r#"{"match": {"op": "==", "left": {"ct": {"key": "status"}}, "right": "dnat"}}"#;
+        let read = |exprs: &[String], line: &str| {
+            let json = format!(
+                r#"{{"nftables": [
+                {{"chain": {{"family": "ip", "table": "filter", "name": "INPUT", "handle": 1,
+                  "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}}}},
+                {{"rule": {{"family": "ip", "table": "filter", "chain": "INPUT", "handle": 2,
+                  "expr": [{}, {{"accept": null}}]}}}}]}}"#,
+                exprs.join(", ")
+            );
+            let mut ruleset = parse(&json).unwrap();
+            let listing = format!(
+                "table ip filter {{ # handle 1\n\tchain INPUT {{ # handle 1\n\t\t{line} \
+                 counter packets 0 bytes 0 accept # handle 2\n\t}}\n}}\n"
+            );
+            ruleset.read_xt_from_text(&listing);
+            render_rule(&ruleset.chains[0].rules[0])
+        };
+        let conntrack = xt("conntrack");
+        assert_eq!(
+            read(
+                std::slice::from_ref(&conntrack),
+                "ct state related,established"
+            ),
+            "ct state related,established accept"
+        );
+        assert_eq!(
+            read(&[xt("state")], "ct state ! new"),
+            "ct state != new accept"
+        );
+        // Another conntrack option, a state nft may add later, two matches, nft's own ct:
+        // the xt match stays as it was, and the judge says "maybe".
+        for (exprs, line) in [
+            (
+                vec![conntrack.clone()],
+                "ct original protocol 6 ct state new",
+            ),
+            (vec![conntrack.clone()], "ct state new,someday"),
+            (vec![conntrack.clone(), xt("state")], "ct state new"),
+            (
+                vec![conntrack.clone(), native_ct.to_string()],
+                "ct state new ct status dnat",
+            ),
+        ] {
+            assert!(read(&exprs, line).contains("xt match conntrack"), "{line}");
+        }
     }
 
     #[test]

@@ -403,6 +403,8 @@ impl Ruleset {
                             "REJECT" => Verdict::Drop,
                             _ => Verdict::Opaque(format!("xt target {name}")),
                         },
+                        // `-m comment` matches every packet: it only carries text.
+                        _ if name == "comment" => continue,
                         _ => {
                             maybe(format!("xt match {name}"), &mut matched, &mut reasons);
                             continue;

@@ -238,19 +238,19 @@ impl Ruleset {
             *budget -= 1;
             let (matched, reasons, verdict) = self.eval_rule(packet, chain, rule);
             let Some(verdict) = verdict else { continue };
-            if matched == Tri::No {
-                continue;
-            }
-            let label = chain.rule_label(rule);
+            // Labelled only when it matches: most rules do not, and formatting is dearer
+            // than judging them.
+            let label = || chain.rule_label(rule);
             match matched {
                 Tri::No => continue,
                 Tri::Yes => {
-                    let why = format!("{label}: {}", render_rule(rule));
+                    let why = format!("{}: {}", label(), render_rule(rule));
                     if let Some(end) = self.apply(verdict, why, chain, &mut stack) {
                         return end;
                     }
                 }
                 Tri::Maybe => {
+                    let label = label();
                     let unknown = format!("{label}: {} cannot be evaluated", reasons.join(", "));
                     let taken = {
                         let mut forked: Vec<Frame> = stack

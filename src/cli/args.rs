@@ -3,7 +3,7 @@
 //!
 //! This file uses only clap and std: build.rs includes it to write the man pages and
 //! completions at build time (for the Debian package), so it cannot reach the rest of
-//! the crate. Add a flag here, and read it in `Cli::into_config` (src/cli.rs).
+//! the crate. Add a flag here, and read it in `Cli::into_config` (src/cli/mod.rs).
 
 use std::path::PathBuf;
 

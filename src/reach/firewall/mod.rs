@@ -605,17 +605,17 @@ mod tests {
 
     pub(crate) fn fixture(name: &str) -> Ruleset {
         let text = match name {
-            "empty" => include_str!("../../tests/fixtures/nft/empty.json"),
-            "inet-basic" => include_str!("../../tests/fixtures/nft/inet-basic.json"),
-            "iptables-basic" => include_str!("../../tests/fixtures/nft/iptables-basic.json"),
-            "saddr" => include_str!("../../tests/fixtures/nft/saddr.json"),
-            "iifname" => include_str!("../../tests/fixtures/nft/iifname.json"),
-            "daddr" => include_str!("../../tests/fixtures/nft/daddr.json"),
-            "multi" => include_str!("../../tests/fixtures/nft/multi.json"),
-            "kube-nft" => include_str!("../../tests/fixtures/nft/kube-nft.json"),
-            "vmaps" => include_str!("../../tests/fixtures/nft/vmaps.json"),
-            "docker" => include_str!("../../tests/fixtures/nft/docker.json"),
-            "nft-dnat" => include_str!("../../tests/fixtures/nft/nft-dnat.json"),
+            "empty" => include_str!("../../../tests/fixtures/nft/empty.json"),
+            "inet-basic" => include_str!("../../../tests/fixtures/nft/inet-basic.json"),
+            "iptables-basic" => include_str!("../../../tests/fixtures/nft/iptables-basic.json"),
+            "saddr" => include_str!("../../../tests/fixtures/nft/saddr.json"),
+            "iifname" => include_str!("../../../tests/fixtures/nft/iifname.json"),
+            "daddr" => include_str!("../../../tests/fixtures/nft/daddr.json"),
+            "multi" => include_str!("../../../tests/fixtures/nft/multi.json"),
+            "kube-nft" => include_str!("../../../tests/fixtures/nft/kube-nft.json"),
+            "vmaps" => include_str!("../../../tests/fixtures/nft/vmaps.json"),
+            "docker" => include_str!("../../../tests/fixtures/nft/docker.json"),
+            "nft-dnat" => include_str!("../../../tests/fixtures/nft/nft-dnat.json"),
             _ => panic!("no fixture {name}"),
         };
         parse(text).expect("captured fixture parses")

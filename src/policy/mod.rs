@@ -545,7 +545,7 @@ mod tests {
     }
 
     /// The README's examples, as the README shows them (examples/portaudit.toml).
-    const EXAMPLE: &str = include_str!("../examples/portaudit.toml");
+    const EXAMPLE: &str = include_str!("../../examples/portaudit.toml");
 
     #[test]
     fn findings_are_sorted_by_severity_then_port_and_ties_keep_their_order() {

@@ -7,8 +7,12 @@
 //! way. A socket in another namespace with no way in is `contained`; where the model
 //! cannot tell, it gives a way in, never "contained".
 
+#[allow(dead_code)]
+mod class;
 mod firewall;
 mod publish;
+#[allow(dead_code)]
+mod routing;
 
 /// The ruleset parser, for the collect stage's test that its stand-in for "no tables"
 /// reads as nft's own.

@@ -13,6 +13,8 @@ mod firewall;
 mod publish;
 #[allow(dead_code)]
 mod routing;
+#[allow(dead_code)]
+mod topology;
 
 /// The ruleset parser, for the collect stage's test that its stand-in for "no tables"
 /// reads as nft's own.

@@ -769,6 +769,7 @@ fn from_netlink(
                 device,
                 reachable_on,
                 cgroup_id: diag.cgroup_id,
+                ..Detail::default()
             };
             listener
         })

@@ -12,36 +12,46 @@ use std::sync::Arc;
 
 use crate::socket::{Family, Protocol};
 
-/// Sorted, disjoint, inclusive port ranges.
+/// Sorted, disjoint, inclusive port ranges (the model's own, mirrored: same names).
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct PortSet {
     ranges: Vec<(u16, u16)>,
 }
 
 impl PortSet {
-    pub fn all() -> PortSet {
-        PortSet {
-            ranges: vec![(0, u16::MAX)],
-        }
-    }
-
     pub fn empty() -> PortSet {
         PortSet::default()
     }
 
-    pub fn one(port: u16) -> PortSet {
-        PortSet {
-            ranges: vec![(port, port)],
-        }
+    pub fn all() -> PortSet {
+        PortSet::range(0, u16::MAX)
     }
 
-    pub fn range(range: RangeInclusive<u16>) -> PortSet {
-        if range.is_empty() {
+    pub fn single(port: u16) -> PortSet {
+        PortSet::range(port, port)
+    }
+
+    /// `low` to `high` inclusive; empty when `low > high`.
+    pub fn range(low: u16, high: u16) -> PortSet {
+        if low > high {
             return PortSet::empty();
         }
         PortSet {
-            ranges: vec![(*range.start(), *range.end())],
+            ranges: vec![(low, high)],
         }
+    }
+
+    pub fn from_ranges(ranges: impl IntoIterator<Item = (u16, u16)>) -> PortSet {
+        let mut all: Vec<(u16, u16)> = ranges.into_iter().filter(|(l, h)| l <= h).collect();
+        all.sort_unstable();
+        let mut ranges: Vec<(u16, u16)> = Vec::with_capacity(all.len());
+        for (low, high) in all {
+            match ranges.last_mut() {
+                Some(last) if u32::from(low) <= u32::from(last.1) + 1 => last.1 = last.1.max(high),
+                _ => ranges.push((low, high)),
+            }
+        }
+        PortSet { ranges }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -58,18 +68,8 @@ impl PortSet {
             .any(|&(low, high)| low <= port && port <= high)
     }
 
-    /// The lowest port; `None` when empty.
-    pub fn first(&self) -> Option<u16> {
-        self.ranges.first().map(|r| r.0)
-    }
-
-    /// The highest port; `None` when empty.
-    pub fn last(&self) -> Option<u16> {
-        self.ranges.last().map(|r| r.1)
-    }
-
-    pub fn ranges(&self) -> impl Iterator<Item = RangeInclusive<u16>> + '_ {
-        self.ranges.iter().map(|&(low, high)| low..=high)
+    pub fn ranges(&self) -> &[(u16, u16)] {
+        &self.ranges
     }
 
     pub fn intersect(&self, other: &PortSet) -> PortSet {
@@ -116,22 +116,7 @@ impl PortSet {
     }
 
     pub fn union(&self, other: &PortSet) -> PortSet {
-        let mut all: Vec<(u16, u16)> = self.ranges.iter().chain(&other.ranges).copied().collect();
-        all.sort_unstable();
-        let mut ranges: Vec<(u16, u16)> = Vec::with_capacity(all.len());
-        for (low, high) in all {
-            match ranges.last_mut() {
-                Some(last) if u32::from(low) <= u32::from(last.1) + 1 => last.1 = last.1.max(high),
-                _ => ranges.push((low, high)),
-            }
-        }
-        PortSet { ranges }
-    }
-}
-
-impl From<RangeInclusive<u16>> for PortSet {
-    fn from(range: RangeInclusive<u16>) -> PortSet {
-        PortSet::range(range)
+        PortSet::from_ranges(self.ranges.iter().chain(&other.ranges).copied())
     }
 }
 
@@ -141,11 +126,11 @@ impl fmt::Debug for PortSet {
     }
 }
 
-/// `22`, `5000-5999`, `22,80,8000-8999`; `any` for every port.
+/// `22,80,8000-8999`; `none` when empty.
 impl fmt::Display for PortSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_all() {
-            return f.write_str("any port");
+        if self.ranges.is_empty() {
+            return f.write_str("none");
         }
         for (i, &(low, high)) in self.ranges.iter().enumerate() {
             if i > 0 {
@@ -250,32 +235,23 @@ pub enum Mark {
 mod tests {
     use super::*;
 
-    fn set(ranges: &[(u16, u16)]) -> PortSet {
-        ranges.iter().fold(PortSet::empty(), |s, &(a, b)| {
-            s.union(&PortSet::range(a..=b))
-        })
-    }
-
     #[test]
     fn port_sets_split_and_join_exactly() {
         let all = PortSet::all();
-        let ssh = PortSet::one(22);
+        let ssh = PortSet::single(22);
         let rest = all.subtract(&ssh);
-        assert_eq!(rest, set(&[(0, 21), (23, u16::MAX)]));
+        assert_eq!(rest.ranges(), [(0, 21), (23, u16::MAX)]);
         assert!(!rest.contains(22) && rest.contains(21) && rest.contains(u16::MAX));
         assert_eq!(rest.union(&ssh), all);
         assert!(rest.intersect(&ssh).is_empty());
-        let web = set(&[(80, 80), (443, 443), (8000, 8999)]);
+        let web = PortSet::from_ranges([(80, 80), (443, 443), (8000, 8999)]);
         assert_eq!(
-            web.intersect(&PortSet::range(400..=8500)),
-            set(&[(443, 443), (8000, 8500)])
+            web.intersect(&PortSet::range(400, 8500)).ranges(),
+            [(443, 443), (8000, 8500)]
         );
         assert_eq!(web.to_string(), "80,443,8000-8999");
-        assert_eq!(all.to_string(), "any port");
         assert_eq!(web.subtract(&all), PortSet::empty());
-        assert_eq!(PortSet::range(5..=4), PortSet::empty());
-        assert_eq!((web.first(), web.last()), (Some(80), Some(8999)));
-        // Adjacent ranges merge.
-        assert_eq!(set(&[(1, 5), (6, 9)]), PortSet::range(1..=9));
+        assert_eq!(PortSet::range(5, 4), PortSet::empty());
+        assert_eq!(PortSet::from_ranges([(1, 5), (6, 9)]), PortSet::range(1, 9));
     }
 }

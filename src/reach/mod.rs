@@ -10,6 +10,8 @@
 #[allow(dead_code)]
 mod class;
 mod firewall;
+#[allow(dead_code)]
+mod lookup;
 mod publish;
 #[allow(dead_code)]
 mod routing;

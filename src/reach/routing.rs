@@ -289,7 +289,7 @@ fn select(rule: &RouteRule, query: &Query, ports: &PortSet) -> (PortSet, PortSet
         and(Maybe);
     }
     let in_range = match &rule.dport {
-        Some(range) => ports.intersect(&PortSet::range(range.clone())),
+        Some(range) => ports.intersect(&PortSet::range(*range.start(), *range.end())),
         None => ports.clone(),
     };
     let out_of_range = ports.subtract(&in_range);
@@ -506,7 +506,7 @@ mod tests {
             .collect()
     }
 
-    const ALL: &str = "any port";
+    const ALL: &str = "0-65535";
 
     #[test]
     fn the_default_rules_find_local_then_main() {

@@ -314,18 +314,35 @@ pub struct Judgement {
     pub why: Arc<str>,
 }
 
-/// How a connection from outside gets to a socket.
+/// How a connection from outside gets to a socket: the mechanism that decides its way
+/// (the last rewrite or steering on the path, else how it crossed namespaces).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Way {
-    /// To one of the host's own addresses, in the host's namespace.
+    /// To one of the namespace's own addresses, on an interface of its own.
     Direct,
-    /// Forwarded by the host into another namespace, unchanged (no NAT).
+    /// Forwarded into another namespace, unchanged (no NAT).
     Routed,
-    /// A published port: the nat prerouting hook rewrites the destination.
+    /// On a bridge with a port to the outside: the outside's own segment, whether the
+    /// bridge's namespace forwards or not.
+    Bridged,
+    /// To a 127.0.0.0/8 address, which route_localnet lets in on that interface.
+    Localnet,
+    /// A DNAT rule rewrites the destination (a published port).
     Dnat,
+    /// A redirect rule sends it to the namespace itself.
+    Redirect,
+    /// An nftables `tproxy` statement hands it to a transparent socket.
+    Tproxy,
+    /// A BPF sk_lookup program assigns it to a socket of its map.
+    SkLookup,
+    /// An IPVS virtual service sends it to one of its real servers.
+    Ipvs,
     /// A userland proxy (docker-proxy) on the host relays it.
     Proxy,
+    /// Something portaudit cannot follow may deliver it (a rewrite it cannot evaluate, a
+    /// BPF program on the interface, a legacy iptables table): `rule` names it.
+    Unknown,
 }
 
 impl Way {
@@ -333,23 +350,41 @@ impl Way {
         match self {
             Way::Direct => "direct",
             Way::Routed => "routed",
+            Way::Bridged => "bridged",
+            Way::Localnet => "localnet",
             Way::Dnat => "dnat",
+            Way::Redirect => "redirect",
+            Way::Tproxy => "tproxy",
+            Way::SkLookup => "sk_lookup",
+            Way::Ipvs => "ipvs",
             Way::Proxy => "proxy",
+            Way::Unknown => "unknown",
         }
     }
 }
 
-/// One way in from outside: where a client sends the packet, on which interface it
-/// arrives, and what the host firewall does with it on that way.
+/// One way in from outside: where a client sends the packet, where it enters, what it
+/// is when a socket gets it, and what the firewalls on that path do with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WayIn {
     pub via: Way,
     /// The destination a client uses; unspecified when any of the host's addresses.
     pub address: IpAddr,
+    /// The destination port a client uses (the first, for a range).
     pub port: u16,
-    /// The interface the packet arrives on (direct) or is forwarded out of (routed);
-    /// `None` when any.
+    /// The last port of a range that arrives this way (a tproxy rule's `5000-5999`).
+    pub port_last: Option<u16>,
+    /// The interface it arrives on (direct), is forwarded out of (routed) or is bridged
+    /// by (bridged); `None` when any.
     pub interface: Option<Arc<str>>,
+    /// The interface it enters by from outside, in whichever namespace; `None` when not
+    /// known.
+    pub entry: Option<Arc<str>>,
+    /// The destination as the socket gets it, after any rewrite.
+    pub delivered: (IpAddr, u16),
+    /// The rule, program or service that rewrote or steered it: `ip nat DOCKER handle
+    /// 12`, `sk_lookup program 42 (steer)`.
+    pub rule: Option<Arc<str>>,
     /// `None` when the ruleset was not to be read.
     pub firewall: Option<FirewallVerdict>,
 }

@@ -116,14 +116,23 @@ pub struct Socket {
     pub ways_in: Vec<WayIn>,
 }
 
-/// One way in from outside (`via`: direct, routed, dnat, proxy).
+/// One way in from outside (`via`: direct, routed, bridged, localnet, dnat, redirect,
+/// tproxy, sk_lookup, ipvs, proxy, unknown).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct WayIn {
     pub via: String,
     pub address: String,
     pub port: u16,
     #[serde(deserialize_with = "required")]
+    pub port_last: Option<u16>,
+    #[serde(deserialize_with = "required")]
     pub interface: Option<String>,
+    #[serde(deserialize_with = "required")]
+    pub entry: Option<String>,
+    pub delivered_address: String,
+    pub delivered_port: u16,
+    #[serde(deserialize_with = "required")]
+    pub rule: Option<String>,
     #[serde(deserialize_with = "required")]
     pub firewall: Option<String>,
 }

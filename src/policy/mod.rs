@@ -1085,7 +1085,11 @@ mod tests {
             via: Way::Routed,
             address: "172.17.0.2".parse().unwrap(),
             port: 6379,
+            port_last: None,
             interface: Some("docker0".into()),
+            entry: Some("eth0".into()),
+            delivered: ("172.17.0.2".parse().unwrap(), 6379),
+            rule: None,
             firewall: None,
         };
         let judged = policy.judge(vec![subject(vec![routed])]);

@@ -226,7 +226,11 @@ fn host_ways(
             via,
             address: host.address,
             port: *host.ports.start(),
+            port_last: None,
             interface: None,
+            entry: None,
+            delivered: (listener.address, listener.port),
+            rule: None,
             firewall: None,
         });
     } else if published.is_none() {
@@ -243,16 +247,24 @@ fn host_ways(
                     via: Way::Direct,
                     address: h.address,
                     port: listener.port,
+                    port_last: None,
                     // A packet from outside never arrives on loopback, whatever address
                     // it carries (a VIP on `lo`): it comes in on some other interface.
                     interface: (!on_loopback(h)).then(|| shared(texts, &h.device)),
+                    entry: None,
+                    delivered: (h.address, listener.port),
+                    rule: None,
                     firewall: None,
                 })),
                 _ => ways.push(WayIn {
                     via: Way::Direct,
                     address: listener.address,
                     port: listener.port,
+                    port_last: None,
                     interface: device,
+                    entry: None,
+                    delivered: (listener.address, listener.port),
+                    rule: None,
                     firewall: None,
                 }),
             }
@@ -354,7 +366,11 @@ fn elsewhere_ways(listener: &Listener, network: Network) -> Vec<Candidate> {
             via,
             address,
             port: listener.port,
+            port_last: None,
             interface,
+            entry: None,
+            delivered: (address, listener.port),
+            rule: None,
             firewall: None,
         };
         match reached {
@@ -522,7 +538,7 @@ impl Firewall<'_> {
                     _ => forward,
                 }
             }
-            Way::Direct | Way::Proxy => {
+            _ => {
                 let at = [Destination {
                     address: way.address,
                     device: way.interface.as_deref().map(String::from),

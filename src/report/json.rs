@@ -161,8 +161,18 @@ struct WayIn<'a> {
     /// Where a client sends the connection; unspecified when any of the host's addresses.
     address: String,
     port: u16,
-    /// The interface it arrives on (direct) or is forwarded out of (routed); null: any.
+    /// The last port of a range that arrives this way; null for one port.
+    port_last: Option<u16>,
+    /// The interface it arrives on (direct), is forwarded out of (routed) or is bridged
+    /// by (bridged); null: any.
     interface: Option<&'a str>,
+    /// The interface it enters by from outside; null: not known.
+    entry: Option<&'a str>,
+    /// The destination as the socket gets it, after any rewrite.
+    delivered_address: String,
+    delivered_port: u16,
+    /// The rule, program or service that rewrote or steered it.
+    rule: Option<&'a str>,
     /// Null when the ruleset was not to be read.
     firewall: Option<FirewallVerdict>,
 }
@@ -328,7 +338,12 @@ pub(super) fn socket(f: &Finding) -> Socket<'_> {
                 via: w.via,
                 address: w.address.to_string(),
                 port: w.port,
+                port_last: w.port_last,
                 interface: w.interface.as_deref(),
+                entry: w.entry.as_deref(),
+                delivered_address: w.delivered.0.to_string(),
+                delivered_port: w.delivered.1,
+                rule: w.rule.as_deref(),
                 firewall: w.firewall,
             })
             .collect(),

@@ -20,7 +20,7 @@ use super::layout::{self, Cell, Grid, Step, Tone};
 use crate::audit::{Advice, Audit, Drift, Finding, Key, Verdict};
 use crate::baseline;
 
-use crate::socket::{Collector, Family, Listener, Listening, Process, Protocol, Via, Way};
+use crate::socket::{Collector, Family, Listener, Listening, Process, Protocol, Via, Way, WayIn};
 
 /// Owners shown per row; the rest are counted (`+6`). JSON lists them all.
 const SHOWN_PROCESSES: usize = 2;
@@ -200,8 +200,10 @@ fn address(f: &Finding) -> Cell {
             Some((netns, label)) => Cell::new(own)
                 .more(&format!(" in {netns}"))
                 .more(&label)
-                .more(&reached(f)),
-            None => Cell::new(own),
+                .more(&reached(f, true)),
+            // The host's own socket: its addresses say how it is reached, unless a
+            // mechanism beyond them does (tproxy, route_localnet, sk_lookup, …).
+            None => Cell::new(own).more(&reached(f, false)),
         };
     };
     // Where the publish sends connections: the target, not a wildcard bind.
@@ -231,17 +233,14 @@ fn address(f: &Finding) -> Cell {
     cell.more(&target).more(answer).more(via)
 }
 
-/// How the outside reaches a socket of another namespace that nothing publishes:
-/// `, routed via vh0`, `, direct on mv0` (its own link); nothing when contained.
-fn reached(f: &Finding) -> String {
+/// How the outside reaches a socket of another namespace that nothing publishes, or
+/// (without `direct` ways) a host socket a mechanism beyond its address reaches: `, routed via vh0`, `, direct on mv0`
+/// (its own link), `, tproxy on eth0 5000-5999`, `, 127.0.0.1 via route_localnet on
+/// eth0`; nothing when contained.
+fn reached(f: &Finding, direct: bool) -> String {
     let mut ways: Vec<String> = Vec::new();
-    for way in &f.ways_in {
-        let text = match (way.via, &way.interface) {
-            (Way::Routed, Some(device)) => format!("routed via {}", for_terminal(device)),
-            (Way::Direct, Some(device)) => format!("direct on {}", for_terminal(device)),
-            (Way::Dnat | Way::Proxy, _) => format!("{} {}", way.via.name(), way.port),
-            (via, None) => via.name().to_string(),
-        };
+    for way in f.ways_in.iter().filter(|w| direct || w.via != Way::Direct) {
+        let text = hop(way);
         if !ways.contains(&text) {
             ways.push(text);
         }
@@ -250,6 +249,48 @@ fn reached(f: &Finding) -> String {
         String::new()
     } else {
         format!(", {}", ways.join(", "))
+    }
+}
+
+/// The decisive hop of a way in, as the table names it.
+fn hop(way: &WayIn) -> String {
+    fn name(text: &Option<std::sync::Arc<str>>) -> Option<Cow<'_, str>> {
+        text.as_deref().map(for_terminal)
+    }
+    let on = |text: &Option<std::sync::Arc<str>>| match name(text) {
+        Some(entry) => format!(" on {entry}"),
+        None => String::new(),
+    };
+    let ports = match way.port_last {
+        Some(last) if last != way.port => format!("{}-{last}", way.port),
+        _ => way.port.to_string(),
+    };
+    match way.via {
+        Way::Routed | Way::Bridged => match name(&way.interface) {
+            Some(device) => format!("{} via {device}", way.via.name()),
+            None => way.via.name().to_string(),
+        },
+        Way::Direct => match name(&way.interface) {
+            Some(device) => format!("direct on {device}"),
+            None => "direct".to_string(),
+        },
+        Way::Dnat | Way::Proxy => format!("{} {}", way.via.name(), way.port),
+        Way::Redirect => format!("redirect {ports}{}", on(&way.entry)),
+        Way::Tproxy => format!("tproxy{} {ports}", on(&way.entry)),
+        Way::Localnet => format!("{} via route_localnet{}", way.delivered.0, on(&way.entry)),
+        Way::Ipvs => format!("ipvs {}", endpoint(way.address, way.port)),
+        Way::SkLookup | Way::Unknown => match name(&way.rule) {
+            Some(rule) => format!("{} ({rule})", way.via.name()),
+            None => way.via.name().to_string(),
+        },
+    }
+}
+
+/// `10.0.0.1:80`, `[fd00::1]:80`.
+fn endpoint(address: IpAddr, port: u16) -> String {
+    match address {
+        IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+        IpAddr::V4(v4) => format!("{v4}:{port}"),
     }
 }
 

@@ -65,6 +65,8 @@ impl Dest {
     pub fn shown_for(self, bound: IpAddr) -> IpAddr {
         match self {
             Dest::Exact(a) => a,
+            // A local default route (tproxy's table): any address.
+            Dest::Prefix(network, 0) => unspecified_of(network),
             Dest::Prefix(network, len) if contains(network, len, bound) && !unspecified(bound) => {
                 bound.to_canonical()
             }
@@ -78,6 +80,13 @@ fn family_of(address: IpAddr) -> Family {
     match address {
         IpAddr::V4(_) => Family::Ipv4,
         IpAddr::V6(_) => Family::Ipv6,
+    }
+}
+
+fn unspecified_of(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
     }
 }
 
@@ -291,13 +300,14 @@ impl<'l> Sockets<'l> {
                 IpAddr::V6(Ipv6Addr::from(u128::MAX)),
             ),
         };
-        let any = matches!(dest, Dest::Any(_));
+        // Loopback binds only for a class of loopback addresses (route_localnet's): any
+        // other class, even a prefix that spans 127.0.0.0/8, never carries them.
+        let loopback = dest.is_loopback_v4();
         for (&(address, port), list) in index.specific.range((first, 0)..=(last, u16::MAX)) {
             if !ports.contains(port) || family_of(address) != family {
                 continue;
             }
-            // "Any address" is any address but a loopback one: those need route_localnet.
-            if any && address.is_loopback() {
+            if address.is_loopback() && !loopback {
                 continue;
             }
             list.iter().for_each(|&i| each(i));

@@ -8,10 +8,16 @@
 //! cannot tell, it gives a way in, never "contained".
 
 #[allow(dead_code)]
+mod bpf;
+#[allow(dead_code)]
+mod bridge;
+#[allow(dead_code)]
 mod class;
 mod firewall;
 #[allow(dead_code)]
 mod lookup;
+#[allow(dead_code)]
+mod path;
 mod publish;
 #[allow(dead_code)]
 mod routing;

@@ -237,8 +237,9 @@ impl<'n> Topology<'n> {
     }
 
     /// Where traffic from outside arrives: every interface doing IP on an outside segment,
-    /// in every namespace; for a namespace whose interfaces could not be read, an entry on
-    /// an interface not known.
+    /// in every namespace. For a namespace whose interfaces could not be read, and for a
+    /// host namespace that shows none (a sandbox, a test's namespace: what reaches it
+    /// may be beyond what portaudit sees), an entry on an interface not known.
     pub fn entries(&self) -> Vec<Entry> {
         let mut entries = Vec::new();
         for (ns, namespace) in self.network.namespaces.iter().enumerate() {
@@ -252,12 +253,14 @@ impl<'n> Topology<'n> {
             }
             let mut mine: Vec<u32> = self.links[ns].keys().copied().collect();
             mine.sort_unstable();
+            let before = entries.len();
             for ifindex in mine {
                 let node = Node { ns, ifindex };
-                if !self.is_l3(node) || !self.on_outside_segment(node) {
+                let Some(link) = self.link(node) else {
                     continue;
-                }
-                if self.link(node).is_some_and(|l| is_kind(l, "dummy")) {
+                };
+                if !self.is_l3(node) || !self.on_outside_segment(node) || is_kind(link, "dummy")
+                {
                     continue;
                 }
                 // Frames to a bridge's own address cross its hooks too (input, not forward).
@@ -269,6 +272,13 @@ impl<'n> Topology<'n> {
                     ns,
                     ifindex: Some(ifindex),
                     bridge,
+                });
+            }
+            if namespace.netns.host && entries.len() == before {
+                entries.push(Entry {
+                    ns,
+                    ifindex: None,
+                    bridge: None,
                 });
             }
         }
@@ -488,6 +498,8 @@ pub(crate) mod tests {
         assert_eq!(
             names(&topology, &entries),
             [
+                // The host shows no way in of its own: one it cannot see.
+                (1, "?".into(), None),
                 (2, "mv0".into(), None),
                 (2, "wg0".into(), None),
                 (3, "?".into(), None)

@@ -7,7 +7,6 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use crate::socket::{Family, Protocol};
@@ -148,7 +147,7 @@ impl fmt::Display for PortSet {
 
 /// A class of packets at one hook: everything the walk knows about them. Source address
 /// and source port are always "anything".
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Class<'a> {
     pub family: Family,
     pub protocol: Protocol,
@@ -170,10 +169,11 @@ pub struct Class<'a> {
     pub bridged: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Iface<'a> {
     pub name: &'a str,
     pub ifindex: u32,
+    /// IFLA_INFO_KIND; `Some("")` for none (a NIC); `None`: not known.
     pub kind: Option<&'a str>,
 }
 
@@ -186,9 +186,13 @@ pub struct Fate {
     /// False: one possibility of several for these ports.
     pub certain: bool,
     pub why: Arc<str>,
+    /// Why it is only a possibility; `None` when certain.
+    pub doubt: Option<Arc<str>>,
+    /// The destination address the chains matched when the class did not say.
+    pub daddr: Option<IpAddr>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum End {
     /// Every chain let it on.
     Pass,
@@ -197,7 +201,7 @@ pub enum End {
 }
 
 /// What the chains did to the packet on the way.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Rewrite {
     pub nat: Option<NatTo>,
     pub tproxy: Option<TproxyTo>,
@@ -206,26 +210,37 @@ pub struct Rewrite {
     pub unknown: Option<Arc<str>>,
 }
 
-/// dnat or redirect: the new address (`None` for redirect: the arrival interface's
-/// primary address) and port(s) (`None`: unchanged).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// dnat or redirect.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NatTo {
-    pub address: Option<IpAddr>,
-    pub ports: Option<RangeInclusive<u16>>,
+    pub address: NatAddress,
+    /// `None`: the port is not changed; a range when the rule gives one.
+    pub ports: Option<(u16, u16)>,
     /// The rule that rewrote it: `ip nat DOCKER handle 12`.
     pub rule: Arc<str>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum NatAddress {
+    /// `redirect`: the arrival interface's primary address.
+    Interface,
+    /// Unchanged (`dnat to :8080`).
+    Same,
+    /// One address, or the first and last of a range.
+    To(IpAddr, IpAddr),
+    /// Not known: what.
+    Unknown(Arc<str>),
+}
+
 /// tproxy: hands the packet to a transparent socket on `address` (`None`: the arrival
 /// interface's primary address) and `port` (`None`: unchanged).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TproxyTo {
     pub address: Option<IpAddr>,
     pub port: Option<u16>,
-    pub rule: Arc<str>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mark {
     Set(u32),
     Unknown,

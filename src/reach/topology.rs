@@ -259,8 +259,7 @@ impl<'n> Topology<'n> {
                 let Some(link) = self.link(node) else {
                     continue;
                 };
-                if !self.is_l3(node) || !self.on_outside_segment(node) || is_kind(link, "dummy")
-                {
+                if !self.is_l3(node) || !self.on_outside_segment(node) || is_kind(link, "dummy") {
                     continue;
                 }
                 // Frames to a bridge's own address cross its hooks too (input, not forward).

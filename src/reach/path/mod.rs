@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use super::bpf;
 use super::bridge::{self, NfCall};
-use super::class::{Class, End, Fate, Iface, Mark, PortSet, Rewrite};
+use super::class::{Class, End, Fate, Iface, Mark, NatAddress, PortSet, Rewrite};
 use super::lookup::{Dest, Sockets, Steer};
 use super::routing::{self, Outcome, Query};
 use super::topology::{Entry, Node, Topology};
@@ -508,14 +508,15 @@ impl<'a> Walker<'a> {
         oif: Option<u32>,
         bridged: bool,
         unsure: bool,
-    ) -> Vec<(Packet, Rewrite)> {
+    ) -> Vec<(Packet, Rewrite, Arc<str>)> {
+        let unchanged = |p: &Packet| vec![(p.clone(), Rewrite::default(), Arc::from(""))];
         if p.trail.answer.dropped.is_some() || self.cut_short {
-            return vec![(p.clone(), Rewrite::default())];
+            return unchanged(p);
         }
         self.steps += 1;
         if self.steps > BUDGET {
             self.cut_short = true;
-            return vec![(p.clone(), Rewrite::default())];
+            return unchanged(p);
         }
         let class = Class {
             family: p.family(),
@@ -537,12 +538,12 @@ impl<'a> Walker<'a> {
                     let why = format!("{}: its ruleset was not read", self.describe_ns(p.ns));
                     q.trail.answer.unsure(&self.text(&why));
                 }
-                return vec![(q, Rewrite::default())];
+                return unchanged(&q);
             }
             Answered::Unreadable(why) => {
                 let mut q = p.clone();
                 q.trail.answer.unsure(&why);
-                return vec![(q, Rewrite::default())];
+                return unchanged(&q);
             }
         };
         let mut out = Vec::with_capacity(fates.len());
@@ -554,14 +555,24 @@ impl<'a> Walker<'a> {
             }
             covered = covered.union(&ports);
             let mut q = p.narrowed(ports);
+            // The chains matched an address the class did not know: these packets go there.
+            if let (Dest::Any(_), Some(daddr)) = (q.dest, fate.daddr)
+                && family_of(daddr) == q.family()
+            {
+                q.dest = Dest::Exact(daddr);
+                if q.trail.arrived == p.dest {
+                    q.trail.arrived = q.dest;
+                }
+            }
             let answer = &mut q.trail.answer;
+            let doubt = fate.doubt.clone().unwrap_or_else(|| Arc::clone(&fate.why));
             // A hook that may not see the class (`unsure`) cannot drop it for certain.
             match (fate.end, fate.certain) {
-                (End::Drop, true) if !unsure => answer.dropped = Some(fate.why),
-                (End::Drop, _) | (End::Pass, false) => answer.unsure(&fate.why),
-                (End::Pass, true) => answer.accepted = Some(fate.why),
+                (End::Drop, true) if !unsure => answer.dropped = Some(Arc::clone(&fate.why)),
+                (End::Drop, _) | (End::Pass, false) => answer.unsure(&doubt),
+                (End::Pass, true) => answer.accepted = Some(Arc::clone(&fate.why)),
             }
-            out.push((q, fate.rewrite));
+            out.push((q, fate.rewrite, fate.why));
         }
         let rest = p.ports.subtract(&covered);
         if !rest.is_empty() {
@@ -572,7 +583,7 @@ impl<'a> Walker<'a> {
                 hook.name()
             );
             q.trail.answer.unsure(&self.text(&why));
-            out.push((q, Rewrite::default()));
+            out.push((q, Rewrite::default(), Arc::from("")));
         }
         out
     }
@@ -629,58 +640,89 @@ impl<'a> Walker<'a> {
             q.trail.answer.unsure(&name);
             self.deliver_with(&q, Steer::Anywhere);
         }
-        for (q, _) in self.hook(&p, Hook::Ingress, None, false, false) {
+        for (q, _, _) in self.hook(&p, Hook::Ingress, None, false, false) {
             self.prerouting(q);
         }
     }
 
     fn prerouting(&mut self, p: Packet) {
-        for (q, rewrite) in self.hook(&p, Hook::Prerouting, None, false, false) {
-            for r in self.rewrite(q, rewrite) {
+        for (q, rewrite, why) in self.hook(&p, Hook::Prerouting, None, false, false) {
+            for r in self.rewrite(q, rewrite, why) {
                 self.route(r);
             }
         }
     }
 
-    /// Apply what a chain did: a new mark, a dnat or redirect, a tproxy assignment; a
-    /// rewrite the model cannot tell spreads the class to every destination.
-    fn rewrite(&mut self, mut p: Packet, rewrite: Rewrite) -> Vec<Packet> {
+    /// Apply what a chain did (`why`: the fate's reason): a new mark, a dnat or redirect,
+    /// a tproxy assignment; a rewrite the model cannot tell spreads the class to every
+    /// destination.
+    fn rewrite(&mut self, mut p: Packet, rewrite: Rewrite, why: Arc<str>) -> Vec<Packet> {
         match rewrite.mark {
             Some(Mark::Set(mark)) => p.mark = Some(mark),
             Some(Mark::Unknown) => p.mark = None,
             None => {}
         }
-        if let Some(why) = rewrite.unknown {
-            self.warn(format!(
-                "{why}: it may send connections to any socket of {}, which portaudit \
-                 cannot follow: those ways have an unknown firewall answer",
-                self.describe_ns(p.ns)
-            ));
-            self.spread(&p, why);
-        }
-        if let Some(nat) = rewrite.nat {
-            let family = p.family();
-            let (dest, via) = match nat.address {
-                Some(address) if family_of(address) == family => (Dest::Exact(address), Way::Dnat),
-                Some(_) => return vec![p],
-                None => (self.primary(p.ns, p.iif, family), Way::Redirect),
-            };
-            p.dest = dest;
-            if let Some(ports) = nat.ports {
-                p.ports = PortSet::range(*ports.start(), *ports.end());
-                p.trail.kept_ports = false;
-            }
-            p.dnat = true;
-            p.trail.by(via, Some(nat.rule));
+        if let Some(what) = rewrite.unknown {
+            self.cannot_follow(&p, what);
         }
         if let Some(tproxy) = rewrite.tproxy {
             p.tproxy = Some(Tproxy {
                 address: tproxy.address,
                 port: tproxy.port,
             });
-            p.trail.by(Way::Tproxy, Some(tproxy.rule));
+            p.trail.by(Way::Tproxy, Some(why));
         }
-        vec![p]
+        let Some(nat) = rewrite.nat else {
+            return vec![p];
+        };
+        let family = p.family();
+        let (targets, via) = match nat.address {
+            NatAddress::Interface => (vec![self.primary(p.ns, p.iif, family)], Way::Redirect),
+            NatAddress::Same => (vec![p.dest], Way::Dnat),
+            NatAddress::To(first, last) if family_of(first) == family => {
+                match addresses_between(first, last) {
+                    Some(all) => (all.into_iter().map(Dest::Exact).collect(), Way::Dnat),
+                    None => {
+                        let what = format!("{}: dnat to a range of addresses", nat.rule);
+                        let what = self.text(&what);
+                        self.cannot_follow(&p, what);
+                        return Vec::new();
+                    }
+                }
+            }
+            // To the other family: nothing nft can do to a packet in flight.
+            NatAddress::To(..) => return vec![p],
+            NatAddress::Unknown(what) => {
+                let what = format!("{}: {what}", nat.rule);
+                let what = self.text(&what);
+                self.cannot_follow(&p, what);
+                return Vec::new();
+            }
+        };
+        if let Some((low, high)) = nat.ports {
+            p.ports = PortSet::range(low, high);
+            p.trail.kept_ports = false;
+        }
+        p.dnat = true;
+        p.trail.by(via, Some(nat.rule));
+        targets
+            .into_iter()
+            .map(|dest| {
+                let mut q = p.clone();
+                q.dest = dest;
+                q
+            })
+            .collect()
+    }
+
+    /// A rewrite portaudit cannot follow: warned about once, and the class spread.
+    fn cannot_follow(&mut self, p: &Packet, what: Arc<str>) {
+        self.warn(format!(
+            "{what}: it may send connections to any socket of {} or beyond, which \
+             portaudit cannot follow: those ways have an unknown firewall answer",
+            self.describe_ns(p.ns)
+        ));
+        self.spread(p, what);
     }
 
     /// The address a redirect sends to: the arrival interface's first address of the
@@ -821,7 +863,7 @@ impl<'a> Walker<'a> {
 
     /// Local delivery: the input hook, IPVS, then the socket lookup.
     fn input(&mut self, p: Packet) {
-        for (q, _) in self.hook(&p, Hook::Input, None, false, false) {
+        for (q, _, _) in self.hook(&p, Hook::Input, None, false, false) {
             let q = self.ipvs(q);
             if let Some(q) = q {
                 self.deliver(q);
@@ -911,7 +953,7 @@ impl<'a> Walker<'a> {
                 Outcome::Local | Outcome::Unknown => self.deliver(q),
                 Outcome::Forward(oifs) => {
                     for oif in oifs {
-                        for (r, _) in self.hook(&q, Hook::Postrouting, Some(oif), false, false) {
+                        for (r, _, _) in self.hook(&q, Hook::Postrouting, Some(oif), false, false) {
                             self.leave(r, oif);
                         }
                     }
@@ -1071,8 +1113,8 @@ impl<'a> Walker<'a> {
             self.unanswered(&p);
             return;
         }
-        for (q, _) in self.hook(&p, Hook::Forward, Some(oif), false, false) {
-            for (r, _) in self.hook(&q, Hook::Postrouting, Some(oif), false, false) {
+        for (q, _, _) in self.hook(&p, Hook::Forward, Some(oif), false, false) {
+            for (r, _, _) in self.hook(&q, Hook::Postrouting, Some(oif), false, false) {
                 self.leave(r, oif);
             }
         }
@@ -1165,7 +1207,7 @@ impl<'a> Walker<'a> {
             frames = frames
                 .iter()
                 .flat_map(|f| self.hook(f, hook, oif, true, false))
-                .map(|(f, _)| f)
+                .map(|(f, _, _)| f)
                 .collect();
         }
         let nf = match self.top.link(bridge) {
@@ -1181,17 +1223,18 @@ impl<'a> Walker<'a> {
             let mut through = Vec::new();
             for mut f in frames {
                 f.iif = Some(bridge.ifindex);
-                for (g, rewrite) in self.hook(&f, Hook::Prerouting, None, false, unsure) {
+                for (g, rewrite, why) in self.hook(&f, Hook::Prerouting, None, false, unsure) {
                     if rewrite.nat.is_some() || rewrite.unknown.is_some() {
                         // br_netfilter routes a frame whose destination nat changed.
-                        for r in self.rewrite(g, rewrite) {
+                        for r in self.rewrite(g, rewrite, why) {
                             self.route(r);
                         }
                         continue;
                     }
-                    for (h, _) in self.hook(&g, Hook::Forward, Some(bridge.ifindex), false, unsure)
+                    for (h, _, _) in
+                        self.hook(&g, Hook::Forward, Some(bridge.ifindex), false, unsure)
                     {
-                        for (k, _) in
+                        for (k, _, _) in
                             self.hook(&h, Hook::Postrouting, Some(bridge.ifindex), false, unsure)
                         {
                             through.push(k);
@@ -1219,7 +1262,7 @@ impl<'a> Walker<'a> {
             frames = frames
                 .iter()
                 .flat_map(|f| self.hook(f, hook, None, true, false))
-                .map(|(f, _)| f)
+                .map(|(f, _, _)| f)
                 .collect();
         }
         for f in &mut frames {
@@ -1237,7 +1280,7 @@ impl<'a> Walker<'a> {
             frames = frames
                 .iter()
                 .flat_map(|f| self.hook(f, hook, out_port, true, false))
-                .map(|(f, _)| f)
+                .map(|(f, _, _)| f)
                 .collect();
         }
         frames
@@ -1287,6 +1330,27 @@ fn family_of(address: IpAddr) -> Family {
         IpAddr::V4(_) => Family::Ipv4,
         IpAddr::V6(_) => Family::Ipv6,
     }
+}
+
+/// Every address from `first` to `last`, when they are few (a DNAT range).
+fn addresses_between(first: IpAddr, last: IpAddr) -> Option<Vec<IpAddr>> {
+    const MOST: u128 = 64;
+    let (low, high) = match (first, last) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => (u128::from(u32::from(a)), u128::from(u32::from(b))),
+        (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b)),
+        _ => return None,
+    };
+    if high < low || high - low >= MOST {
+        return None;
+    }
+    Some(
+        (low..=high)
+            .map(|n| match first {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(n as u32)),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(n)),
+            })
+            .collect(),
+    )
 }
 
 /// `10.0.0.1:80`, `[fd00::1]:80`.

@@ -11,7 +11,7 @@ use super::*;
 use crate::network::{
     Bpf, IngressProgram, IpvsService, Network, Route, RouteRule, RuleAction, SkLookup,
 };
-use crate::reach::class::{NatTo, TproxyTo};
+use crate::reach::class::{NatAddress, NatTo, TproxyTo};
 use crate::reach::topology::tests::{link, namespace, veth};
 use crate::socket::{HostAddress, Listener};
 
@@ -182,6 +182,8 @@ fn fate(ports: PortSet, end: End, why: &str) -> Fate {
         rewrite: Rewrite::default(),
         certain: true,
         why: why.into(),
+        doubt: None,
+        daddr: None,
     }
 }
 
@@ -360,13 +362,12 @@ fn tproxy_network() -> (Network, Firewall) {
         let mut proxied = fate(
             mine,
             End::Pass,
-            "ip mangle pre handle 3: tcp dport 5000-5999 tproxy",
+            "ip mangle pre handle 3",
         );
         proxied.rewrite = Rewrite {
             tproxy: Some(TproxyTo {
                 address: Some("127.0.0.1".parse().unwrap()),
                 port: Some(7000),
-                rule: "ip mangle pre handle 3".into(),
             }),
             mark: Some(Mark::Set(1)),
             ..Rewrite::default()
@@ -451,8 +452,8 @@ fn dnat_and_redirect_to_a_local_address_are_judged_by_input_not_forward() {
                 "ip nat pre handle 5",
             );
             dnat.rewrite.nat = Some(NatTo {
-                address: Some("10.0.0.5".parse().unwrap()),
-                ports: Some(80..=80),
+                address: NatAddress::To("10.0.0.5".parse().unwrap(), "10.0.0.5".parse().unwrap()),
+                ports: Some((80, 80)),
                 rule: "ip nat pre handle 5".into(),
             });
             let mut redirect = fate(
@@ -461,8 +462,8 @@ fn dnat_and_redirect_to_a_local_address_are_judged_by_input_not_forward() {
                 "ip nat pre handle 6",
             );
             redirect.rewrite.nat = Some(NatTo {
-                address: None,
-                ports: Some(443..=443),
+                address: NatAddress::Interface,
+                ports: Some((443, 443)),
                 rule: "ip nat pre handle 6".into(),
             });
             let rest = class
@@ -569,8 +570,8 @@ fn a_namespace_s_own_dnat_to_loopback_with_its_own_route_localnet_is_reachable()
             "ip nat pre handle 2",
         );
         dnat.rewrite.nat = Some(NatTo {
-            address: Some("127.0.0.1".parse().unwrap()),
-            ports: Some(9000..=9000),
+            address: NatAddress::To("127.0.0.1".parse().unwrap(), "127.0.0.1".parse().unwrap()),
+            ports: Some((9000, 9000)),
             rule: "ip nat pre handle 2".into(),
         });
         Some(vec![
@@ -593,8 +594,8 @@ fn a_namespace_s_own_dnat_to_loopback_with_its_own_route_localnet_is_reachable()
     let firewall2 = Firewall::default().on(APP, Hook::Prerouting, |class| {
         let mut dnat = fate(class.ports.clone(), End::Pass, "ip nat pre handle 2");
         dnat.rewrite.nat = Some(NatTo {
-            address: Some("127.0.0.1".parse().unwrap()),
-            ports: Some(9000..=9000),
+            address: NatAddress::To("127.0.0.1".parse().unwrap(), "127.0.0.1".parse().unwrap()),
+            ports: Some((9000, 9000)),
             rule: "ip nat pre handle 2".into(),
         });
         Some(vec![dnat])

@@ -289,6 +289,12 @@ impl Policy {
         let loopback_device = |l: &Listener| l.detail.device.as_ref().is_some_and(|d| d.loopback);
         let (mut scope, mut exposure) =
             classify::classify_bound(judged.address, loopback_device(judged));
+        // A bind only this host could reach, reached from outside all the same
+        // (route_localnet, tproxy, an sk_lookup program, …): whatever trusted the bind is
+        // open to whoever that mechanism lets in, which nothing bounds.
+        if exposure == Exposure::None && published.is_none() && !ways_in.is_empty() {
+            exposure = Exposure::Public;
+        }
         let ephemeral = published.is_none() && self.is_ephemeral(judged, scope);
         let mut decision = self.decide(judged, exposure, ephemeral);
         // A published socket that the host also forwards to (routed, or on a link of its
@@ -1053,6 +1059,37 @@ mod tests {
                 let _ = allow(&spec);
             }
         }
+    }
+
+    #[test]
+    fn a_loopback_bind_reached_from_outside_is_exposed() {
+        use crate::socket::{Listening, WayIn};
+        let policy = Policy::new(&[], true, false, &services()).unwrap();
+        let redis = socket(Protocol::Tcp, "127.0.0.1", 6379, &["redis-server"]);
+        let subject = |ways_in: Vec<WayIn>| Subject {
+            listener: redis.clone(),
+            published: None,
+            listening: Listening::Yes,
+            ways_in,
+            contained: false,
+            firewall: None,
+        };
+        assert_eq!(policy.judge(vec![subject(Vec::new())]).findings[0].verdict, Verdict::Local);
+        // route_localnet on eth0: a neighbour sends to 127.0.0.1.
+        let localnet = WayIn {
+            via: Way::Localnet,
+            address: "127.0.0.1".parse().unwrap(),
+            port: 6379,
+            port_last: None,
+            interface: Some("eth0".into()),
+            entry: Some("eth0".into()),
+            delivered: ("127.0.0.1".parse().unwrap(), 6379),
+            rule: None,
+            firewall: None,
+        };
+        let judged = policy.judge(vec![subject(vec![localnet])]);
+        assert_eq!(judged.findings[0].verdict, Verdict::Exposed, "{judged:#?}");
+        assert!(judged.findings[0].verdict.fails(false));
     }
 
     #[test]

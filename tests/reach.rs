@@ -18,11 +18,14 @@ use crate::util::{self, Report, Run, Socket};
 
 const PORT: u16 = 8080;
 
-/// Binds ADDRESS PORT (TCP), says "ready", then accepts and closes forever.
+/// Binds ADDRESS PORT (TCP; with a third argument `transparent`, IP_TRANSPARENT first),
+/// says "ready", then accepts and closes forever.
 const LISTENER: &str = "\
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+if sys.argv[3:] == ['transparent']:
+    s.setsockopt(socket.SOL_IP, 19, 1)
 s.bind((sys.argv[1], int(sys.argv[2])))
 s.listen(16)
 print('ready', flush=True)
@@ -138,11 +141,66 @@ impl Lab {
 
     /// A TCP listener on ADDRESS:PORT in `ns`, once it listens.
     fn listen(ns: &NetNs, address: &str, port: u16) -> Child {
-        let mut cmd = ns.exec("python3", ["-c", LISTENER, address, &port.to_string()]);
+        Lab::listen_with(ns, address, port, &[])
+    }
+
+    /// A listener with IP_TRANSPARENT set, as a tproxy rule's target must be.
+    fn listen_transparent(ns: &NetNs, address: &str, port: u16) -> Child {
+        Lab::listen_with(ns, address, port, &["transparent"])
+    }
+
+    fn listen_with(ns: &NetNs, address: &str, port: u16, extra: &[&str]) -> Child {
+        let port = port.to_string();
+        let mut args = vec!["-c", LISTENER, address, &port];
+        args.extend_from_slice(extra);
+        let mut cmd = ns.exec("python3", args);
         cmd.stdin(Stdio::null()).stdout(Stdio::piped());
         let mut child = Child::spawn(&mut cmd);
         child.wait_for_line("ready", Duration::from_secs(10));
         child
+    }
+
+    /// Write a sysctl (`net/ipv4/conf/vhc/route_localnet`) inside `ns`, and check it took.
+    fn sysctl(ns: &NetNs, key: &str, value: &str) {
+        let path = format!("/proc/sys/{key}");
+        let status = ns
+            .exec("sh", ["-c", &format!("echo {value} > {path}")])
+            .status()
+            .unwrap();
+        assert!(status.success(), "cannot set {key} in {}", ns.name());
+        let now = ns.exec("cat", [&path]).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&now.stdout).trim(), value, "{key}");
+    }
+
+    /// Let the client send to 127.0.0.0/8 through the lab host, as a neighbour with a
+    /// route to it does: its own local table after a rule for 127/8 to table 100, and
+    /// route_localnet on its side (the kernel will not send 127/8 out of eth0 otherwise).
+    fn client_routes_loopback_to_the_host(&self) {
+        let c = &self.client;
+        c.ip(&[
+            "route",
+            "add",
+            "127.0.0.0/8",
+            "via",
+            &format!("{}.1", self.client_net()),
+            "dev",
+            "eth0",
+            "table",
+            "100",
+        ]);
+        c.ip(&[
+            "rule",
+            "add",
+            "pref",
+            "10",
+            "to",
+            "127.0.0.0/8",
+            "lookup",
+            "100",
+        ]);
+        c.ip(&["rule", "del", "pref", "0", "lookup", "local"]);
+        c.ip(&["rule", "add", "pref", "20", "lookup", "local"]);
+        Lab::sysctl(c, "net/ipv4/conf/eth0/route_localnet", "1");
     }
 
     /// Whether the client namespace connects to ADDRESS:PORT within `seconds`.
@@ -196,6 +254,21 @@ impl Lab {
         let report = run.report();
         (run, report)
     }
+}
+
+/// A way in's mechanism, entry, delivered destination and firewall answer.
+fn steered(s: &Socket) -> Vec<(&str, Option<&str>, String, Option<&str>)> {
+    s.ways_in
+        .iter()
+        .map(|w| {
+            (
+                w.via.as_str(),
+                w.entry.as_deref(),
+                format!("{}:{}", w.delivered_address, w.delivered_port),
+                w.firewall.as_deref(),
+            )
+        })
+        .collect()
 }
 
 fn ways(s: &Socket) -> Vec<(&str, &str, Option<&str>, Option<&str>)> {
@@ -366,9 +439,10 @@ fn a_namespace_with_a_macvlan_of_its_own_is_judged_by_its_own_address() {
     assert_eq!(run.code, 1, "its own link reaches it:\n{run:#?}");
     let s = report.one("tcp", "0.0.0.0", PORT);
     assert_eq!(s.verdict, "exposed", "{s:#?}");
+    // Its own ruleset (empty) is read: nothing filters there.
     assert_eq!(
         ways(s),
-        [("direct", address.as_str(), Some("mv2"), Some("unknown"))],
+        [("direct", address.as_str(), Some("mv2"), Some("accepted"))],
         "{s:#?}"
     );
 }
@@ -403,8 +477,8 @@ fn iif_lo_accept_does_not_let_a_vip_on_lo_in_from_outside() {
     let on_vip: Vec<_> = ways(s).into_iter().filter(|w| w.1 == vip).collect();
     assert_eq!(
         on_vip,
-        [("direct", vip, None, Some("dropped"))],
-        "a way from outside never arrives on lo: {s:#?}"
+        [("direct", vip, Some("vhc"), Some("dropped"))],
+        "a way from outside never arrives on lo, but where the client is: {s:#?}"
     );
     assert!(
         s.ways_in
@@ -479,4 +553,469 @@ fn a_dormant_table_filters_nothing() {
             .all(|w| matches!(w.firewall.as_deref(), Some("accepted" | "unknown"))),
         "{s:#?}"
     );
+}
+
+/// A veth from the lab host (`host_side`, .1 on `net`) to `other` (`name`, .2), with no
+/// route beyond: a second link into a namespace, or a bridge port when `bridge` is given
+/// (the host side enslaved, no address on it).
+fn veth_to(lab: &Lab, other: &NetNs, host_side: &str, name: &str, net: &str, bridge: Option<&str>) {
+    lab.host.ip(&[
+        "link",
+        "add",
+        host_side,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        name,
+        "netns",
+        other.name(),
+    ]);
+    match bridge {
+        Some(bridge) => lab.host.ip(&["link", "set", host_side, "master", bridge]),
+        None => lab
+            .host
+            .ip(&["addr", "add", &format!("{net}.1/24"), "dev", host_side]),
+    }
+    lab.host.ip(&["link", "set", host_side, "up"]);
+    let last = if bridge.is_some() && other.name() == lab.client.name() {
+        3
+    } else {
+        2
+    };
+    other.ip(&["addr", "add", &format!("{net}.{last}/24"), "dev", name]);
+    other.ip(&["link", "set", name, "up"]);
+}
+
+#[test]
+fn route_localnet_lets_a_neighbour_reach_loopback_and_off_it_is_local() {
+    let test = "route_localnet_lets_a_neighbour_reach_loopback_and_off_it_is_local";
+    if !can_run(test) {
+        return;
+    }
+    let lab = Lab::new();
+    let _redis = Lab::listen(&lab.host, "127.0.0.1", 6379);
+    lab.client_routes_loopback_to_the_host();
+
+    // Off, the kernel's default: 127.0.0.1 from outside is martian.
+    Lab::sysctl(&lab.host, "net/ipv4/conf/vhc/route_localnet", "0");
+    assert!(
+        !lab.client_connects("127.0.0.1", 6379, 2),
+        "the client reaches 127.0.0.1:6379 with route_localnet off"
+    );
+    let run = lab.audit(&["--json"]);
+    let report = run.report();
+    let s = report.one("tcp", "127.0.0.1", 6379);
+    assert_eq!(s.verdict, "local", "{s:#?}");
+    assert!(s.ways_in.is_empty(), "{s:#?}");
+    assert_eq!(run.code, 0, "{run:#?}");
+
+    // On for the client's interface (kube-proxy sets it): a neighbour connects.
+    Lab::sysctl(&lab.host, "net/ipv4/conf/vhc/route_localnet", "1");
+    assert!(
+        lab.client_connects("127.0.0.1", 6379, 5),
+        "the client cannot reach 127.0.0.1:6379 with route_localnet on"
+    );
+    let run = lab.audit(&["--json"]);
+    assert_eq!(run.code, 1, "reachable from outside:\n{run:#?}");
+    let report = run.report();
+    let s = report.one("tcp", "127.0.0.1", 6379);
+    assert_eq!(s.verdict, "exposed", "{s:#?}");
+    assert!(s.fails, "{s:#?}");
+    assert!(
+        steered(s).contains(&(
+            "localnet",
+            Some("vhc"),
+            "127.0.0.1:6379".into(),
+            Some("accepted")
+        )),
+        "{s:#?}"
+    );
+    let table = lab.audit(&[]);
+    assert!(
+        table
+            .stdout
+            .lines()
+            .any(|l| l.contains("6379") && l.contains("127.0.0.1 via route_localnet on vhc")),
+        "{}",
+        table.stdout
+    );
+}
+
+#[test]
+fn tproxy_hands_outside_traffic_to_a_transparent_socket_and_not_to_a_plain_one() {
+    let test = "tproxy_hands_outside_traffic_to_a_transparent_socket_and_not_to_a_plain_one";
+    if !can_run(test) {
+        return;
+    }
+    let lab = Lab::new();
+    lab.nft(
+        "table ip mangle {\n  chain pre {\n    type filter hook prerouting priority mangle; \
+         policy accept;\n    tcp dport 5000-5999 meta mark set 1 tproxy to 127.0.0.1:7000 \
+         accept\n  }\n}\n",
+    );
+    // What makes tproxy work: marked packets are local, whatever their address.
+    lab.host
+        .ip(&["rule", "add", "fwmark", "1", "lookup", "100"]);
+    lab.host.ip(&[
+        "route",
+        "add",
+        "local",
+        "0.0.0.0/0",
+        "dev",
+        "lo",
+        "table",
+        "100",
+    ]);
+    // Any address the client routes through the lab host.
+    let anywhere = "203.0.113.7";
+
+    // A plain socket at the target: the kernel assigns it nothing.
+    let plain = Lab::listen(&lab.host, "127.0.0.1", 7000);
+    assert!(
+        !lab.client_connects(anywhere, 5555, 2),
+        "the client reaches {anywhere}:5555 with no transparent socket"
+    );
+    let report = lab.audit(&["--json"]).report();
+    let s = report.one("tcp", "127.0.0.1", 7000);
+    assert!(
+        !s.ways_in.iter().any(|w| w.via == "tproxy"),
+        "not transparent, so no tproxy way: {s:#?}"
+    );
+    assert_eq!(s.verdict, "local", "{s:#?}");
+    drop(plain);
+
+    let _proxy = Lab::listen_transparent(&lab.host, "127.0.0.1", 7000);
+    assert!(
+        lab.client_connects(anywhere, 5555, 5),
+        "the client cannot reach the transparent proxy through {anywhere}:5555"
+    );
+    let run = lab.audit(&["--json"]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    let report = run.report();
+    let s = report.one("tcp", "127.0.0.1", 7000);
+    assert_eq!(s.verdict, "exposed", "{s:#?}");
+    let tproxy: Vec<_> = s.ways_in.iter().filter(|w| w.via == "tproxy").collect();
+    assert!(!tproxy.is_empty(), "{s:#?}");
+    for w in &tproxy {
+        assert_eq!((w.port, w.port_last), (5000, Some(5999)), "{w:#?}");
+        assert_eq!(w.entry.as_deref(), Some("vhc"), "{w:#?}");
+        assert_eq!(
+            (w.delivered_address.as_str(), w.delivered_port),
+            ("127.0.0.1", 7000)
+        );
+        assert_eq!(w.firewall.as_deref(), Some("accepted"), "{w:#?}");
+        assert!(
+            w.rule.as_deref().is_some_and(|r| r.contains("mangle")),
+            "{w:#?}"
+        );
+    }
+    let table = lab.audit(&[]);
+    assert!(
+        table
+            .stdout
+            .lines()
+            .any(|l| l.contains("tproxy on vhc 5000-5999")),
+        "{}",
+        table.stdout
+    );
+}
+
+#[test]
+fn a_redirect_to_the_host_is_judged_by_input_not_forward() {
+    let test = "a_redirect_to_the_host_is_judged_by_input_not_forward";
+    if !can_run(test) {
+        return;
+    }
+    let lab = Lab::new();
+    let _web = Lab::listen(&lab.host, "0.0.0.0", 80);
+    let rules = |input: &str| {
+        format!(
+            "table inet f {{\n  chain fwd {{\n    type filter hook forward priority 0; policy \
+             drop;\n  }}\n  chain in {{\n    type filter hook input priority 0; policy \
+             accept;\n    {input}\n  }}\n}}\ntable ip nat {{\n  chain pre {{\n    type nat \
+             hook prerouting priority dstnat; policy accept;\n    tcp dport 8080 redirect to \
+             :80\n  }}\n}}\n"
+        )
+    };
+    lab.nft(&rules("counter"));
+    let host = format!("{}.1", lab.client_net());
+    assert!(
+        lab.client_connects(&host, 8080, 5),
+        "the client cannot reach {host}:8080 (redirected to :80)"
+    );
+    // Forward drops everything, but a redirect is delivered through input.
+    let run = lab.audit(&["--json", "--trust-firewall"]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    let report = run.report();
+    let s = report.one("tcp", "0.0.0.0", 80);
+    assert_eq!(s.verdict, "exposed", "{s:#?}");
+    let redirect = s
+        .ways_in
+        .iter()
+        .find(|w| w.via == "redirect" && w.port == 8080)
+        .unwrap_or_else(|| panic!("no redirect way: {s:#?}"));
+    assert_eq!(redirect.firewall.as_deref(), Some("accepted"), "{s:#?}");
+    assert_eq!(
+        (redirect.delivered_address.as_str(), redirect.delivered_port),
+        (host.as_str(), 80)
+    );
+
+    // Input drops port 80: neither way gets through, and trusting the firewall passes.
+    lab.host.run_nft(&["flush", "ruleset"], "").unwrap();
+    lab.nft(&rules("tcp dport 80 drop"));
+    assert!(!lab.client_connects(&host, 8080, 2), "input should drop it");
+    let run = lab.audit(&["--json", "--trust-firewall"]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    let report = run.report();
+    let s = report.one("tcp", "0.0.0.0", 80);
+    assert_eq!(s.verdict, "filtered", "{s:#?}");
+    assert!(
+        s.ways_in
+            .iter()
+            .any(|w| w.via == "redirect" && w.firewall.as_deref() == Some("dropped")),
+        "{s:#?}"
+    );
+}
+
+#[test]
+fn policy_routing_takes_its_table_into_a_namespace_and_that_way_s_forward_drop() {
+    let test = "policy_routing_takes_its_table_into_a_namespace_and_that_way_s_forward_drop";
+    if !can_run(test) {
+        return;
+    }
+    let lab = Lab::new().with_routed_app();
+    lab.forwarding(true);
+    // A second link into the app namespace, and a rule sending what comes from the
+    // client there (table 200); replies go back the same way.
+    let second = format!("10.249.{}", lab.n);
+    veth_to(&lab, &lab.app, "vhb", "eth1", &second, None);
+    lab.app.ip(&[
+        "route",
+        "add",
+        &format!("{}.0/24", lab.client_net()),
+        "via",
+        &format!("{second}.1"),
+        "dev",
+        "eth1",
+    ]);
+    lab.host
+        .ip(&["rule", "add", "pref", "100", "iif", "vhc", "lookup", "200"]);
+    lab.host.ip(&[
+        "route",
+        "add",
+        &format!("{}.0/24", lab.app_net()),
+        "dev",
+        "vhb",
+        "table",
+        "200",
+    ]);
+    let _app = Lab::listen(&lab.app, "0.0.0.0", PORT);
+    let address = lab.app_address();
+    assert!(
+        lab.client_connects(&address, PORT, 5),
+        "the client cannot reach {address}:{PORT} through table 200"
+    );
+    let (run, report) = lab.audit_app(&[]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    let s = report.one("tcp", "0.0.0.0", PORT);
+    assert_eq!(
+        ways(s),
+        [("routed", address.as_str(), Some("vhb"), Some("accepted"))],
+        "the rule's table, not main's vha: {s:#?}"
+    );
+
+    // The way table 200 takes drops it; main's way (vha) would accept it.
+    lab.nft(
+        "table inet filter {\n  chain forward {\n    type filter hook forward priority 0; \
+         policy accept;\n    oifname \"vhb\" drop\n  }\n}\n",
+    );
+    assert!(
+        !lab.client_connects(&address, PORT, 2),
+        "the client reaches {address}:{PORT} although forward drops it on vhb"
+    );
+    let (run, report) = lab.audit_app(&["--trust-firewall"]);
+    assert_eq!(run.code, 0, "dropped on its only way:\n{run:#?}");
+    let s = report.one("tcp", "0.0.0.0", PORT);
+    assert_eq!(s.verdict, "filtered", "{s:#?}");
+    assert_eq!(
+        ways(s),
+        [("routed", address.as_str(), Some("vhb"), Some("dropped"))],
+        "{s:#?}"
+    );
+}
+
+#[test]
+fn a_namespace_s_own_dnat_to_loopback_with_its_own_route_localnet_is_reachable() {
+    let test = "a_namespace_s_own_dnat_to_loopback_with_its_own_route_localnet_is_reachable";
+    if !can_run(test) {
+        return;
+    }
+    let lab = Lab::new().with_routed_app();
+    lab.forwarding(true);
+    let _svc = Lab::listen(&lab.app, "127.0.0.1", 9000);
+    lab.app.load_nft(
+        "table ip nat {\n  chain pre {\n    type nat hook prerouting priority dstnat; policy \
+         accept;\n    tcp dport 80 dnat to 127.0.0.1:9000\n  }\n}\n",
+    );
+    let address = lab.app_address();
+
+    // Without route_localnet there, the rewritten packet is martian: contained.
+    Lab::sysctl(&lab.app, "net/ipv4/conf/eth0/route_localnet", "0");
+    assert!(
+        !lab.client_connects(&address, 80, 2),
+        "the client reaches {address}:80 without route_localnet in the app namespace"
+    );
+    let (run, report) = lab.audit_app(&[]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert_eq!(report.one("tcp", "127.0.0.1", 9000).verdict, "contained");
+
+    Lab::sysctl(&lab.app, "net/ipv4/conf/eth0/route_localnet", "1");
+    assert!(
+        lab.client_connects(&address, 80, 5),
+        "the client cannot reach {address}:80 → 127.0.0.1:9000"
+    );
+    let (run, report) = lab.audit_app(&[]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    let s = report.one("tcp", "127.0.0.1", 9000);
+    assert_eq!(s.verdict, "exposed", "{s:#?}");
+    assert!(
+        steered(s).contains(&(
+            "dnat",
+            Some("vhc"),
+            "127.0.0.1:9000".into(),
+            Some("accepted")
+        )),
+        "{s:#?}"
+    );
+    let dnat = s.ways_in.iter().find(|w| w.via == "dnat").unwrap();
+    assert_eq!((dnat.address.as_str(), dnat.port), (address.as_str(), 80));
+}
+
+/// A bridge `br0` in the lab host with the app namespace's veth as a port (10.253.N.2),
+/// and, when `outside`, the client's too (10.253.N.3): the outside's own segment. The lab
+/// host does not forward.
+fn bridged_lab(outside: bool) -> Lab {
+    let lab = Lab::new();
+    lab.forwarding(false);
+    lab.host.ip(&["link", "add", "br0", "type", "bridge"]);
+    lab.host.ip(&["link", "set", "br0", "up"]);
+    let net = format!("10.253.{}", lab.n);
+    veth_to(&lab, &lab.app, "vba", "eth0", &net, Some("br0"));
+    if outside {
+        veth_to(&lab, &lab.client, "vbc", "eth1", &net, Some("br0"));
+    }
+    lab
+}
+
+#[test]
+fn a_bridge_with_a_port_to_the_outside_reaches_its_namespaces_with_forwarding_off() {
+    let test = "a_bridge_with_a_port_to_the_outside_reaches_its_namespaces_with_forwarding_off";
+    if !can_run(test) {
+        return;
+    }
+    let lab = bridged_lab(true);
+    Lab::sysctl(&lab.host, "net/bridge/bridge-nf-call-iptables", "0");
+    let _app = Lab::listen(&lab.app, "0.0.0.0", PORT);
+    let address = format!("10.253.{}.2", lab.n);
+    assert!(
+        lab.client_connects(&address, PORT, 5),
+        "the client cannot reach {address}:{PORT} across the bridge"
+    );
+    let (run, report) = lab.audit_app(&[]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    let s = report.one("tcp", "0.0.0.0", PORT);
+    assert_eq!(s.verdict, "exposed", "{s:#?}");
+    assert!(
+        ways(s).contains(&("bridged", address.as_str(), Some("br0"), Some("accepted"))),
+        "{s:#?}"
+    );
+
+    // br_netfilter passes bridged frames to the inet forward hook, which drops them.
+    Lab::sysctl(&lab.host, "net/bridge/bridge-nf-call-iptables", "1");
+    lab.nft(
+        "table inet filter {\n  chain forward {\n    type filter hook forward priority 0; \
+         policy drop;\n  }\n}\n",
+    );
+    assert!(
+        !lab.client_connects(&address, PORT, 2),
+        "the client reaches {address}:{PORT} although bridged frames meet forward's drop"
+    );
+    let (run, report) = lab.audit_app(&["--trust-firewall"]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    let s = report.one("tcp", "0.0.0.0", PORT);
+    assert_eq!(s.verdict, "filtered", "{s:#?}");
+    assert!(
+        ways(s).contains(&("bridged", address.as_str(), Some("br0"), Some("dropped"))),
+        "{s:#?}"
+    );
+}
+
+#[test]
+fn a_bridge_with_only_namespace_ports_is_no_way_in() {
+    let test = "a_bridge_with_only_namespace_ports_is_no_way_in";
+    if !can_run(test) {
+        return;
+    }
+    let lab = bridged_lab(false);
+    let _app = Lab::listen(&lab.app, "0.0.0.0", PORT);
+    let address = format!("10.253.{}.2", lab.n);
+    assert!(
+        !lab.client_connects(&address, PORT, 2),
+        "the client reaches {address}:{PORT} with no port of its own on the bridge"
+    );
+    let (run, report) = lab.audit_app(&[]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    let s = report.one("tcp", "0.0.0.0", PORT);
+    assert_eq!(s.verdict, "contained", "{s:#?}");
+    assert!(s.ways_in.is_empty(), "{s:#?}");
+}
+
+#[test]
+fn docker_28_s_raw_prerouting_drop_is_filtered_when_the_firewall_is_trusted() {
+    let test = "docker_28_s_raw_prerouting_drop_is_filtered_when_the_firewall_is_trusted";
+    if !can_run(test) {
+        return;
+    }
+    // docker0 with the container's veth as its only port; the lab host forwards.
+    let lab = Lab::new();
+    lab.forwarding(true);
+    lab.host.ip(&["link", "add", "docker0", "type", "bridge"]);
+    lab.host.ip(&["link", "set", "docker0", "up"]);
+    let net = format!("10.254.{}", lab.n);
+    lab.host
+        .ip(&["addr", "add", &format!("{net}.1/24"), "dev", "docker0"]);
+    veth_to(&lab, &lab.app, "vethc0", "eth0", &net, Some("docker0"));
+    lab.app
+        .ip(&["route", "add", "default", "via", &format!("{net}.1")]);
+    let _app = Lab::listen(&lab.app, "0.0.0.0", 80);
+    let container = format!("{net}.2");
+    assert!(
+        lab.client_connects(&container, 80, 5),
+        "the client cannot reach {container}:80 routed by the lab host"
+    );
+    lab.nft(&format!(
+        "table ip raw {{\n  chain PREROUTING {{\n    type filter hook prerouting priority \
+         raw; policy accept;\n    ip daddr {container} iifname != \"docker0\" drop\n  }}\n}}\n"
+    ));
+    assert!(
+        !lab.client_connects(&container, 80, 2),
+        "the client reaches {container}:80 past Docker 28's drop"
+    );
+    let (run, report) = lab.audit_app(&[]);
+    assert_eq!(run.code, 1, "dropped still fails by default:\n{run:#?}");
+    let s = report.one("tcp", "0.0.0.0", 80);
+    assert_eq!(
+        ways(s),
+        [(
+            "routed",
+            container.as_str(),
+            Some("docker0"),
+            Some("dropped")
+        )],
+        "{s:#?}"
+    );
+    let (run, report) = lab.audit_app(&["--trust-firewall"]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert_eq!(report.one("tcp", "0.0.0.0", 80).verdict, "filtered");
 }

@@ -1074,7 +1074,10 @@ mod tests {
             contained: false,
             firewall: None,
         };
-        assert_eq!(policy.judge(vec![subject(Vec::new())]).findings[0].verdict, Verdict::Local);
+        assert_eq!(
+            policy.judge(vec![subject(Vec::new())]).findings[0].verdict,
+            Verdict::Local
+        );
         // route_localnet on eth0: a neighbour sends to 127.0.0.1.
         let localnet = WayIn {
             via: Way::Localnet,

@@ -359,11 +359,7 @@ fn tproxy_network() -> (Network, Firewall) {
     let firewall = Firewall::default().on(HOST, Hook::Prerouting, |class| {
         let range = PortSet::range(5000, 5999);
         let mine = class.ports.intersect(&range);
-        let mut proxied = fate(
-            mine,
-            End::Pass,
-            "ip mangle pre handle 3",
-        );
+        let mut proxied = fate(mine, End::Pass, "ip mangle pre handle 3");
         proxied.rewrite = Rewrite {
             tproxy: Some(TproxyTo {
                 address: Some("127.0.0.1".parse().unwrap()),

@@ -316,7 +316,7 @@ pub struct Judgement {
 
 /// How a connection from outside gets to a socket: the mechanism that decides its way
 /// (the last rewrite or steering on the path, else how it crossed namespaces).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Way {
     /// To one of the namespace's own addresses, on an interface of its own.

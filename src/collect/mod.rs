@@ -36,6 +36,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::Error;
+use crate::network::Network;
 use crate::socket::{
     Collector, Container, Detail, Device, Family, Forwarding, HostAddress, Interfaces, Listener,
     NamespaceSeen, Netns, Owners, Protocol, Publish, Route, Via,
@@ -125,6 +126,8 @@ pub struct Seen {
     /// The interfaces of each namespace (by inode) whose interfaces were read: the host's
     /// and those of other namespaces with a listener.
     pub interfaces: BTreeMap<u64, Interfaces>,
+    /// Each namespace's network, portaudit's own first: what the path walk follows.
+    pub network: Network,
 }
 
 /// The ruleset as read, not yet understood.
@@ -382,6 +385,7 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
             forwarding: sysctl::forwarding(proc_root),
             host_routes,
             interfaces,
+            network: Network::default(),
         },
     })
 }

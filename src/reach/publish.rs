@@ -21,6 +21,8 @@ pub struct Paired {
     pub listening: Listening,
     /// In another namespace than the host's, and not published.
     pub elsewhere: bool,
+    /// Its index among the listeners paired; `None` for a stand-in.
+    pub index: Option<usize>,
 }
 
 /// Pair every publish with the sockets it reaches; the rest are the host's own or
@@ -77,6 +79,7 @@ pub fn pair(
                 published: Some(Box::new(host_side(publish, ports))),
                 listening: Listening::Yes,
                 elsewhere: false,
+                index: Some(i),
             });
         }
         if !answered {
@@ -95,10 +98,11 @@ pub fn pair(
                 published: Some(Box::new(host_side(publish, publish.host_ports.clone()))),
                 listening,
                 elsewhere: false,
+                index: None,
             });
         }
     }
-    for (listener, published) in listeners.into_iter().zip(published) {
+    for (index, (listener, published)) in listeners.into_iter().zip(published).enumerate() {
         let host = listener.netns.as_ref().is_none_or(|n| n.host);
         if proxies.contains(&listener.inode) && host {
             continue;
@@ -111,6 +115,7 @@ pub fn pair(
             listener,
             published: None,
             listening: Listening::Yes,
+            index: Some(index),
         });
     }
     subjects

@@ -1,0 +1,1 @@
+//! resolve(): the walk's arrivals made into subjects.

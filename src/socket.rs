@@ -185,6 +185,13 @@ pub struct Detail {
     pub reachable_on: Option<Arc<[HostAddress]>>,
     /// The cgroup v2 id of the cgroup that created the socket (kernel 5.8 and later).
     pub cgroup_id: Option<u64>,
+    /// IP_TRANSPARENT: an nftables `tproxy` statement may hand it packets addressed to
+    /// anything, whatever its bind address. `None` when not known (/proc/net, or a kernel
+    /// before 5.10 without INET_DIAG_SOCKOPT).
+    pub transparent: Option<bool>,
+    /// The socket's cookie, as sock_diag gives it: an sk_lookup program's SOCKMAP or
+    /// SOCKHASH holds sockets by cookie. `None` from /proc/net.
+    pub cookie: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,9 +16,24 @@ use crate::ruleset::Ruleset;
 use crate::socket::{Family, HostAddress, Netns, Protocol};
 
 /// Every namespace whose network was read (or tried), portaudit's own first.
+///
+/// With `--proc-root` there is one, the captured tree's (inode 0, `host`): only what
+/// files can say (sysctls, IPVS, legacy iptables) is read; the rest is `NotAsked`.
 #[derive(Debug, Clone, Default)]
 pub struct Network {
     pub namespaces: Vec<NamespaceNet>,
+}
+
+impl Network {
+    /// The namespace with this inode, if its network was read (or tried).
+    pub fn get(&self, inode: u64) -> Option<&NamespaceNet> {
+        self.namespaces.iter().find(|n| n.netns.inode == inode)
+    }
+
+    /// portaudit's own namespace: the host this audit describes.
+    pub fn host(&self) -> Option<&NamespaceNet> {
+        self.namespaces.iter().find(|n| n.netns.host)
+    }
 }
 
 /// What was read of one thing: the thing, not asked for, or why it could not be read.
@@ -126,6 +141,14 @@ pub struct Route {
     pub gateway: Option<IpAddr>,
     /// The route's metric (lower wins among equal prefixes).
     pub priority: u32,
+    /// A source-specific route (`from PREFIX`, IPv6): it applies only to packets from
+    /// there, and a packet from outside may come from anywhere.
+    pub source: Option<(IpAddr, u8)>,
+    /// An IPv4 route for one TOS value (`tos N`); 0 for any.
+    pub tos: u8,
+    /// The nexthop object the route uses (`nhid N`) when the kernel gives neither a
+    /// device nor next hops for it (`nexthop_compat_mode` 0): where it leaves is not known.
+    pub nexthop_id: Option<u32>,
 }
 
 /// RTN_* route types.

@@ -22,12 +22,16 @@
 //! runtimes' own helpers are not containers: podman's `libpod-conmon-<id>.scope`, cri-o's
 //! `crio-conmon-<id>.scope`, LXC's `lxc.monitor.<name>`. For LXC the id is the name.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use super::Container;
+use super::netns;
+use crate::socket::{Listener, NamespaceSeen};
 
 /// A cgroup file is a line per hierarchy; anything bigger is not one.
 const MAX_CGROUP: u64 = 64 * 1024;
@@ -163,6 +167,45 @@ fn read_capped(path: &Path, max: u64) -> Option<Vec<u8>> {
     let mut bytes = Vec::new();
     file.take(max + 1).read_to_end(&mut bytes).ok()?;
     (bytes.len() as u64 <= max).then_some(bytes)
+}
+
+/// The container of each socket: its owners' cgroup, else its namespace's processes'.
+pub fn attribute(
+    proc_root: &Path,
+    listeners: &mut [Listener],
+    namespaces: &mut [NamespaceSeen],
+    targets: &[netns::Namespace],
+) {
+    // One record per container, shared by its sockets.
+    let mut cache: BTreeMap<i32, Option<Arc<Container>>> = BTreeMap::new();
+    let mut of = |pid: i32| {
+        cache
+            .entry(pid)
+            .or_insert_with(|| of_pid(proc_root, pid).map(Arc::new))
+            .clone()
+    };
+    for seen in namespaces.iter_mut().filter(|n| !n.netns.host) {
+        let pids = targets
+            .iter()
+            .find(|t| t.netns.inode == seen.netns.inode)
+            .map(|t| t.pids.as_slice())
+            .unwrap_or_default();
+        seen.container = pids.iter().find_map(|&pid| of(pid));
+    }
+    for listener in listeners.iter_mut() {
+        listener.container = listener
+            .processes
+            .iter()
+            .find_map(|p| of(p.pid))
+            .or_else(|| {
+                let inode = listener.netns.as_ref()?.inode;
+                namespaces
+                    .iter()
+                    .find(|n| n.netns.inode == inode)?
+                    .container
+                    .clone()
+            });
+    }
 }
 
 #[cfg(test)]

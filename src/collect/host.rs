@@ -99,6 +99,20 @@ pub fn unmapped_uid() -> Option<u32> {
     )
 }
 
+/// The warning when portaudit runs in a user namespace and some socket's owner has no
+/// uid in it (the kernel shows the overflow uid).
+pub fn unmapped_warning(listeners: &[crate::socket::Listener]) -> Option<String> {
+    let overflow = unmapped_uid()?;
+    let shown = listeners.iter().filter(|l| l.uid == overflow).count();
+    (shown > 0).then(|| {
+        format!(
+            "portaudit runs in a user namespace: {shown} listening socket{} uid {overflow}, \
+             the kernel's stand-in for an owner who has no uid in this namespace",
+            if shown == 1 { " shows" } else { "s show" },
+        )
+    })
+}
+
 /// The initial user namespace's map: `0 0 4294967295`.
 fn maps_every_uid(uid_map: &str) -> bool {
     let fields: Vec<&str> = uid_map.split_whitespace().collect();

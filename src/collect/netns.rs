@@ -137,7 +137,7 @@ fn namespace(inode: u64, found: Found, host: bool, proc_root: &Path) -> Option<N
 }
 
 /// A path to our own namespace that stays right when opened from another thread.
-fn own_path(proc_root: &Path) -> PathBuf {
+pub fn own_path(proc_root: &Path) -> PathBuf {
     // SAFETY: getpid has no preconditions and cannot fail.
     let pid = unsafe { libc::getpid() };
     proc_root.join(format!("{pid}/ns/net"))
@@ -366,24 +366,85 @@ fn describe(target: &Namespace) -> String {
 /// Only that thread moves: the caller's namespace never changes. A panic in `f` goes
 /// on in the caller.
 pub fn within<T: Send>(target: &Namespace, f: impl FnOnce() -> T + Send) -> io::Result<T> {
-    let cannot = |e: io::Error, what: String| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot enter {}: {what}", describe(target)),
-        )
+    let file = open(target)?;
+    let outcome = std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                enter(target, &file)?;
+                drop(file);
+                Ok(f())
+            })
+            .join()
+    });
+    match outcome {
+        Ok(result) => result,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Run `f` once for each target, on a thread that has joined its namespace: a few
+/// worker threads (one per core, at most [`MAX_WORKERS`]) take the targets in turn and
+/// enter one after another, instead of a thread started for each. The results are in
+/// the order of `targets`; a panic in `f` goes on in the caller.
+pub fn each<T: Send>(
+    targets: &[&Namespace],
+    f: impl Fn(&Namespace) -> T + Sync,
+) -> Vec<io::Result<T>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, MAX_WORKERS)
+        .min(targets.len());
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<io::Result<T>>>> =
+        Mutex::new(targets.iter().map(|_| None).collect());
+    let work = || {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(target) = targets.get(i) else { break };
+            let result = open(target).and_then(|file| {
+                enter(target, &file)?;
+                Ok(f(target))
+            });
+            results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(result);
+        }
     };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
+        for handle in handles {
+            if let Err(panic) = handle.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .map(|r| r.expect("every target is taken by a worker"))
+        .collect()
+}
+
+/// Worker threads [`each`] starts at most: the reading is syscalls, mostly netlink
+/// round trips, so a few threads keep the cores busy.
+const MAX_WORKERS: usize = 4;
+
+/// Open `target`'s namespace file, checking it is still the namespace we were told.
+pub fn open(target: &Namespace) -> io::Result<File> {
     let file = File::open(&target.path).map_err(|e| {
         let what = format!("{}: {}", target.path.display(), describe_io(&e));
-        cannot(e, what)
+        cannot_enter(target, e, what)
     })?;
     // /proc/PID/ns/net names a process, not a namespace: the process may have exited and
     // its pid gone to another, in another namespace. Enter only the one we were told.
     let opened = file.metadata().map_err(|e| {
         let what = format!("{}: {}", target.path.display(), describe_io(&e));
-        cannot(e, what)
+        cannot_enter(target, e, what)
     })?;
     if opened.ino() != target.netns.inode {
-        return Err(cannot(
+        return Err(cannot_enter(
+            target,
             io::ErrorKind::NotFound.into(),
             format!(
                 "it is gone ({} now refers to {})",
@@ -392,32 +453,29 @@ pub fn within<T: Send>(target: &Namespace, f: impl FnOnce() -> T + Send) -> io::
             ),
         ));
     }
-    let outcome = std::thread::scope(|scope| {
-        scope
-            .spawn(move || {
-                // SAFETY: setns on a namespace fd we hold open; it changes this thread only.
-                if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                drop(file);
-                Ok(f())
-            })
-            .join()
-    });
-    match outcome {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => {
-            let what = match e.raw_os_error() {
-                Some(libc::EPERM) => "operation not permitted (needs CAP_SYS_ADMIN)".to_string(),
-                Some(libc::EINVAL) => {
-                    format!("{} is not a network namespace", target.path.display())
-                }
-                _ => describe_io(&e),
-            };
-            Err(cannot(e, what))
-        }
-        Err(panic) => std::panic::resume_unwind(panic),
+    Ok(file)
+}
+
+/// Move the calling thread into the namespace of `file` (opened by [`open`]).
+fn enter(target: &Namespace, file: &File) -> io::Result<()> {
+    // SAFETY: setns on a namespace fd we hold open; it changes this thread only.
+    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } == 0 {
+        return Ok(());
     }
+    let e = io::Error::last_os_error();
+    let what = match e.raw_os_error() {
+        Some(libc::EPERM) => "operation not permitted (needs CAP_SYS_ADMIN)".to_string(),
+        Some(libc::EINVAL) => format!("{} is not a network namespace", target.path.display()),
+        _ => describe_io(&e),
+    };
+    Err(cannot_enter(target, e, what))
+}
+
+fn cannot_enter(target: &Namespace, e: io::Error, what: String) -> io::Error {
+    io::Error::new(
+        e.kind(),
+        format!("cannot enter {}: {what}", describe(target)),
+    )
 }
 
 /// A warning when portaudit runs in another network namespace than pid 1 (a container):
@@ -438,77 +496,11 @@ pub fn inside_container(proc_root: &Path) -> Option<String> {
 mod tests {
     use super::*;
     use crate::collect::testdir::TempDir;
+    use crate::collect::testns::{TestNs, require_root};
     use std::process::{Command, Stdio};
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::{Duration, Instant};
 
     const RUN_NETNS: &str = "/run/netns";
-
-    /// True when root; otherwise a SKIPPED line, or in CI (`CI` set) a failure: there
-    /// every test must run.
-    fn require_root(test: &str) -> bool {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        if unsafe { libc::geteuid() } == 0 {
-            return true;
-        }
-        if std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0") {
-            panic!("{test}: needs root; CI must run this test, so it fails instead of skipping");
-        }
-        eprintln!("SKIPPED {test}: needs root");
-        false
-    }
-
-    fn ip(args: &[&str]) -> std::process::Output {
-        Command::new("ip")
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run ip {}: {e}", args.join(" ")))
-    }
-
-    /// `ip netns add pa-nstest-<pid>-<n>`, deleted on drop (a failed test too).
-    struct TestNs(String);
-
-    impl TestNs {
-        fn new() -> TestNs {
-            static COUNTER: AtomicUsize = AtomicUsize::new(0);
-            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let name = format!("pa-nstest-{}-{n}", std::process::id());
-            let out = ip(&["netns", "add", &name]);
-            assert!(
-                out.status.success(),
-                "ip netns add {name}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-            TestNs(name)
-        }
-
-        fn path(&self) -> PathBuf {
-            Path::new(RUN_NETNS).join(&self.0)
-        }
-
-        fn inode(&self) -> u64 {
-            std::fs::metadata(self.path()).unwrap().ino()
-        }
-
-        fn find(&self) -> Namespace {
-            find(&self.0, Path::new("/proc"), Path::new(RUN_NETNS)).unwrap()
-        }
-    }
-
-    impl Drop for TestNs {
-        fn drop(&mut self) {
-            // Never panic here: we may be unwinding from a failed assertion.
-            let out = ip(&["netns", "del", &self.0]);
-            if !out.status.success() {
-                eprintln!(
-                    "warning: ip netns del {}: {}",
-                    self.0,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-            }
-        }
-    }
 
     /// `sleep 60` inside a namespace; killed by its pid and reaped on drop.
     struct Sleeper(std::process::Child);

@@ -22,6 +22,72 @@ use rustix::fs::{Dir, Mode, OFlags};
 use crate::error::describe_io;
 use crate::socket::{Owners, Process};
 
+/// The owners step: each listener's processes, looking up only the sockets `known` does
+/// not hold (`known` then holds exactly the sockets read now, unless it forgets), then
+/// the kernel facility of the sockets no process holds.
+pub fn attribute(
+    proc_root: &Path,
+    live: bool,
+    scope: &super::namespaces::Scope,
+    known: &mut super::KnownOwners,
+    listeners: &mut [crate::socket::Listener],
+    warnings: &mut Vec<String>,
+) {
+    let is_known =
+        |l: &crate::socket::Listener| l.inode != 0 && known.by_inode.contains_key(&l.inode);
+    let wanted = listeners
+        .iter()
+        .map(|l| l.inode)
+        .filter(|&i| i != 0 && !known.by_inode.contains_key(&i))
+        .collect();
+    let scan = scan(proc_root, &wanted);
+    let fresh = listeners.iter().any(|l| !is_known(l));
+    let hidepid = if fresh {
+        super::host::hidepid(proc_root)
+    } else {
+        None
+    };
+    let complete = scan.complete(hidepid.as_deref());
+    for listener in listeners.iter_mut() {
+        match known
+            .by_inode
+            .get(&listener.inode)
+            .filter(|_| listener.inode != 0)
+        {
+            Some((processes, whole)) => {
+                listener.processes = processes.clone();
+                listener.processes_complete = *whole;
+            }
+            None => {
+                listener.processes = scan
+                    .owners
+                    .get(&listener.inode)
+                    .cloned()
+                    .unwrap_or_default();
+                listener.processes_complete = complete;
+            }
+        }
+    }
+    super::kernel::attribute(
+        proc_root,
+        live,
+        scope.own,
+        &scope.targets,
+        listeners,
+        warnings,
+    );
+    let unowned = listeners
+        .iter()
+        .filter(|l| l.processes.is_empty() && l.kernel.is_none())
+        .count();
+    warnings.extend(scan.warning(unowned, hidepid.as_deref(), proc_root));
+    known.by_inode = listeners
+        .iter()
+        .filter(|l| l.inode != 0 && !known.forget)
+        .map(|l| (l.inode, (l.processes.clone(), l.processes_complete)))
+        .collect();
+}
+
 #[derive(Debug, Default)]
 pub struct OwnerScan {
     /// inode → the processes holding it, in pid order; the sockets of the same processes

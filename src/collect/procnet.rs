@@ -38,8 +38,8 @@ use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
-use super::{Family, Listener, Protocol};
 use crate::error::Error;
+use crate::socket::{Family, Listener, Protocol};
 
 /// TCP_LISTEN in the kernel's `st` column.
 const TCP_LISTEN: u8 = 0x0A;

@@ -10,8 +10,10 @@
 //! container's address have no usable default, so without them there is no forward.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
 
 use super::Protocol;
+use crate::socket::{Listener, Publish, Via};
 
 /// What one docker-proxy forwards: host side to container side.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +97,47 @@ pub fn parse(cmdline: &[u8]) -> Option<Forward> {
 /// A port as Go's `flag.Int` reads it for docker-proxy: decimal, 1..=65535.
 fn port(text: &str) -> Option<u16> {
     text.parse().ok().filter(|&p| p != 0)
+}
+
+/// docker-proxy processes owning a socket of the host: their command line says where
+/// they forward.
+pub fn published(proc_root: &Path, listeners: &[Listener]) -> Vec<Publish> {
+    let mut publishes = Vec::new();
+    for listener in listeners
+        .iter()
+        .filter(|l| l.netns.as_ref().is_none_or(|n| n.host))
+    {
+        // Only a process that calls itself docker-proxy has its command line read.
+        for process in listener
+            .processes
+            .iter()
+            .filter(|p| p.comm == b"docker-proxy")
+        {
+            let Ok(cmdline) =
+                std::fs::read(proc_root.join(process.pid.to_string()).join("cmdline"))
+            else {
+                continue;
+            };
+            let Some(forward) = parse(&cmdline) else {
+                continue;
+            };
+            if forward.protocol != listener.protocol || forward.host_port != listener.port {
+                continue;
+            }
+            publishes.push(Publish {
+                protocol: forward.protocol,
+                host_address: listener.address,
+                host_ports: listener.port..=listener.port,
+                target: forward.target,
+                target_port: Some(forward.target_port),
+                via: Via::Proxy {
+                    pid: process.pid,
+                    inode: listener.inode,
+                },
+            });
+        }
+    }
+    publishes
 }
 
 #[cfg(test)]

@@ -1,16 +1,20 @@
 //! The kernel settings the audit depends on, read under `--proc-root` like the socket
 //! tables: a captured tree or a container's proc is judged with its own settings.
 //!
-//! Today that is one: `net.ipv4.ip_local_port_range`, the ports the kernel hands out for
-//! port 0 (the same range serves IPv6). A UDP socket bound on a wildcard address to one
-//! of them is most likely a client's (a resolver, an NTP client), not a service.
+//! `net.ipv4.ip_local_port_range`: the ports the kernel hands out for port 0 (the same
+//! range serves IPv6). A UDP socket bound on a wildcard address to one of them is most
+//! likely a client's (a resolver, an NTP client), not a service.
+//!
+//! And the switches that change a packet's path (forwarding, route_localnet, bridge
+//! netfilter), as `network` reads them for a namespace: /proc/sys/net shows the reading
+//! thread's namespace, so a thread inside another one reads that one's.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::socket::Forwarding;
 
 /// Where the range lives, relative to the proc root.
 pub const LOCAL_PORT_RANGE: &str = "sys/net/ipv4/ip_local_port_range";
@@ -58,22 +62,51 @@ pub fn ephemeral_ports(proc_root: &Path) -> Result<EphemeralPorts, Error> {
     })
 }
 
-/// Where the forwarding switches live, relative to the proc root.
-pub const IPV4_FORWARD: &str = "sys/net/ipv4/ip_forward";
-pub const IPV6_FORWARD: &str = "sys/net/ipv6/conf/all/forwarding";
+/// A 0/1 switch under `<proc_root>/sys/net/`: `None` when it cannot be read or says
+/// something else (the walk then takes the way that reaches more).
+pub fn switch(proc_root: &Path, relative: &str) -> Option<bool> {
+    let text = std::fs::read_to_string(proc_root.join("sys/net").join(relative)).ok()?;
+    parse_switch(&text)
+}
 
-/// Whether the namespace whose proc this is forwards IPv4 and IPv6. /proc/sys/net shows
-/// the reading thread's namespace: portaudit's own, the host. A file that cannot be read
-/// or parsed counts as on (a routed namespace is then reachable, never contained on a
-/// guess).
-pub fn forwarding(proc_root: &Path) -> Forwarding {
-    let on = |file: &str| {
-        std::fs::read_to_string(proc_root.join(file)).map_or(true, |text| text.trim() != "0")
-    };
-    Forwarding {
-        ipv4: on(IPV4_FORWARD),
-        ipv6: on(IPV6_FORWARD),
+/// A number, any but 0 being on.
+fn parse_switch(text: &str) -> Option<bool> {
+    text.trim().parse::<i64>().ok().map(|n| n != 0)
+}
+
+/// net.bridge.bridge-nf-call-{iptables,ip6tables}: the files exist only while
+/// br_netfilter is loaded (`Some(false)` without them, bridged frames then skip the ip
+/// hooks), but only where /proc/sys/net can be seen at all.
+pub fn bridge_switch(proc_root: &Path, name: &str) -> Option<bool> {
+    let path = proc_root.join("sys/net/bridge").join(name);
+    match std::fs::read(&path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            proc_root.join("sys/net/ipv4").is_dir().then_some(false)
+        }
+        Err(_) => None,
+        Ok(text) => parse_switch(&String::from_utf8_lossy(&text)),
     }
+}
+
+/// One per-interface switch (`forwarding`, `route_localnet`) of every interface that
+/// `<proc_root>/sys/net/<family>/conf/` lists, `all` and `default` left out: for a
+/// captured tree, where no interface dump says them.
+pub fn per_interface(proc_root: &Path, family: &str, key: &str) -> BTreeMap<String, bool> {
+    let conf = proc_root.join("sys/net").join(family).join("conf");
+    let Ok(entries) = std::fs::read_dir(&conf) else {
+        return BTreeMap::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().to_str()?.to_string();
+            if name == "all" || name == "default" {
+                return None;
+            }
+            let on = switch(proc_root, &format!("{family}/conf/{name}/{key}"))?;
+            Some((name, on))
+        })
+        .collect()
 }
 
 /// `"32768\t60999\n"`: two port numbers, low then high.
@@ -125,17 +158,53 @@ mod tests {
     }
 
     #[test]
-    fn forwarding_off_only_when_it_says_0() {
-        let dir = crate::collect::testdir::TempDir::new("forwarding");
-        assert_eq!(forwarding(&dir.0), Forwarding::default(), "unreadable: on");
-        dir.write(IPV4_FORWARD, b"0\n");
-        dir.write(IPV6_FORWARD, b"1\n");
+    fn switches_are_numbers_and_unreadable_is_none() {
+        let dir = crate::collect::testdir::TempDir::new("switches");
+        assert_eq!(switch(&dir.0, "ipv4/conf/all/forwarding"), None);
+        dir.write("sys/net/ipv4/conf/all/forwarding", b"0\n");
+        dir.write("sys/net/ipv4/conf/all/route_localnet", b"1\n");
+        dir.write("sys/net/ipv6/conf/all/forwarding", b"2\n");
+        dir.write("sys/net/ipv4/conf/eth0/route_localnet", b"x\n");
+        assert_eq!(switch(&dir.0, "ipv4/conf/all/forwarding"), Some(false));
+        assert_eq!(switch(&dir.0, "ipv4/conf/all/route_localnet"), Some(true));
+        assert_eq!(switch(&dir.0, "ipv6/conf/all/forwarding"), Some(true));
+        assert_eq!(switch(&dir.0, "ipv4/conf/eth0/route_localnet"), None);
+    }
+
+    #[test]
+    fn bridge_netfilter_absent_is_off_only_where_sys_net_is_seen() {
+        let dir = crate::collect::testdir::TempDir::new("bridge");
+        // A tree without /proc/sys/net: nobody can say.
+        assert_eq!(bridge_switch(&dir.0, "bridge-nf-call-iptables"), None);
+        dir.write("sys/net/ipv4/ip_forward", b"1\n");
         assert_eq!(
-            forwarding(&dir.0),
-            Forwarding {
-                ipv4: false,
-                ipv6: true
-            }
+            bridge_switch(&dir.0, "bridge-nf-call-iptables"),
+            Some(false)
+        );
+        dir.write("sys/net/bridge/bridge-nf-call-iptables", b"1\n");
+        dir.write("sys/net/bridge/bridge-nf-call-ip6tables", b"0\n");
+        assert_eq!(bridge_switch(&dir.0, "bridge-nf-call-iptables"), Some(true));
+        assert_eq!(
+            bridge_switch(&dir.0, "bridge-nf-call-ip6tables"),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn per_interface_lists_the_interfaces_but_all_and_default() {
+        let dir = crate::collect::testdir::TempDir::new("per-interface");
+        assert!(per_interface(&dir.0, "ipv4", "route_localnet").is_empty());
+        for (name, value) in [("all", "1"), ("default", "1"), ("eth0", "1"), ("lo", "0")] {
+            dir.write(
+                &format!("sys/net/ipv4/conf/{name}/route_localnet"),
+                format!("{value}\n").as_bytes(),
+            );
+        }
+        // A directory without the file is left out, not guessed.
+        std::fs::create_dir_all(dir.0.join("sys/net/ipv4/conf/veth1")).unwrap();
+        assert_eq!(
+            per_interface(&dir.0, "ipv4", "route_localnet"),
+            BTreeMap::from([("eth0".to_string(), true), ("lo".to_string(), false)])
         );
     }
 }

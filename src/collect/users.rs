@@ -21,6 +21,14 @@ impl UserNames {
     }
 }
 
+/// Each listener's user name.
+pub fn name(listeners: &mut [crate::socket::Listener]) {
+    let mut users = UserNames::default();
+    for listener in listeners {
+        listener.user = users.name(listener.uid);
+    }
+}
+
 fn lookup(uid: u32) -> Option<Vec<u8>> {
     let mut buf = vec![0u8; 1024];
     loop {

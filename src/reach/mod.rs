@@ -34,8 +34,8 @@ use crate::error::Error;
 use crate::network::{NamespaceNet, Network, Reading};
 use crate::ruleset::Hook;
 use crate::socket::{
-    FirewallVerdict, Judgement, Listener, Netns, Protocol, Publish, Published, Subject, Via,
-    Way, WayIn,
+    FirewallVerdict, Judgement, Listener, Netns, Protocol, Publish, Published, Subject, Via, Way,
+    WayIn,
 };
 use class::Class;
 use firewall::Ruleset;
@@ -142,7 +142,6 @@ fn parse_ruleset(
     }
 }
 
-
 /// Each namespace's network as collect read it; a captured tree (or a collector that read
 /// none) has its namespaces with nothing of their network read: the walk then judges by
 /// the bind addresses.
@@ -207,7 +206,9 @@ impl Firewalls {
                     return Rules::NotRead;
                 }
                 if i == host && !host_read {
-                    return Rules::Unreadable("the ruleset could not be read (see warnings)".into());
+                    return Rules::Unreadable(
+                        "the ruleset could not be read (see warnings)".into(),
+                    );
                 }
                 match &namespace.ruleset {
                     Reading::Unreadable(why) => Rules::Unreadable(why.as_str().into()),
@@ -264,7 +265,10 @@ impl<'f> Ways<'f> {
         } = paired;
         let mut found: Vec<(WayIn, Option<Judgement>)> = Vec::new();
         if let Some(i) = index {
-            found.extend(self.arrivals(i).map(|a| (a.way.clone(), a.judgement.clone())));
+            found.extend(
+                self.arrivals(i)
+                    .map(|a| (a.way.clone(), a.judgement.clone())),
+            );
         }
         if let Some(host) = published.as_deref() {
             match &host.via {
@@ -443,7 +447,6 @@ fn publish_of_dnat(dnat: firewall::Dnat) -> Publish {
         via: Via::Dnat { rule: dnat.rule },
     }
 }
-
 
 #[cfg(test)]
 mod tests;

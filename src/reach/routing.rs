@@ -326,7 +326,8 @@ enum Found<'a> {
 }
 
 /// The route of `table` for the query's address: the longest prefix, then the lowest
-/// metric.
+/// metric. A route for some sources or one TOS only (a packet from outside may be either)
+/// that would win is a possibility beside it.
 fn lookup<'a>(routes: &'a [Route], table: u32, query: &Query) -> Found<'a> {
     let candidates = routes.iter().filter(|r| {
         r.table == table
@@ -343,23 +344,27 @@ fn lookup<'a>(routes: &'a [Route], table: u32, query: &Query) -> Found<'a> {
             Found::Routes(all)
         };
     }
+    let conditional = |r: &Route| r.source.is_some_and(|(_, len)| len > 0) || r.tos != 0;
     let mut best: Vec<&Route> = Vec::new();
+    let mut maybe: Vec<&Route> = Vec::new();
     for route in candidates {
+        if conditional(route) {
+            maybe.push(route);
+            continue;
+        }
+        let rank = |r: &Route| (r.prefix_len, std::cmp::Reverse(r.priority));
         match best.first() {
             None => best.push(route),
-            Some(b)
-                if (route.prefix_len, std::cmp::Reverse(route.priority))
-                    > (b.prefix_len, std::cmp::Reverse(b.priority)) =>
-            {
+            Some(b) if rank(route) > rank(b) => {
                 best.clear();
                 best.push(route);
             }
-            Some(b) if (route.prefix_len, route.priority) == (b.prefix_len, b.priority) => {
-                best.push(route)
-            }
+            Some(b) if rank(route) == rank(b) => best.push(route),
             Some(_) => {}
         }
     }
+    let floor = best.first().map_or(0, |b| b.prefix_len);
+    best.extend(maybe.into_iter().filter(|r| r.prefix_len >= floor));
     if best.is_empty() {
         Found::Nothing
     } else {
@@ -453,6 +458,9 @@ mod tests {
             nexthops: Vec::new(),
             gateway: None,
             priority: 0,
+            source: None,
+            tos: 0,
+            nexthop_id: None,
         }
     }
 
@@ -657,6 +665,29 @@ mod tests {
         );
         // No rule matching: unroutable.
         assert_eq!(decide(&[], "10.250.1.2"), [(Outcome::Unroutable, true)]);
+    }
+
+    #[test]
+    fn a_route_for_some_sources_only_is_a_possibility() {
+        let mut all = routes();
+        let mut from = route(254, RouteKind::Blackhole, "10.250.1.0/24", None);
+        from.source = Some(("192.0.2.0".parse().unwrap(), 24));
+        all.push(from);
+        let got: Vec<(Outcome, bool)> = decide(
+            &Reading::Done(defaults()),
+            &Reading::Done(all),
+            &query("10.250.1.2"),
+        )
+        .into_iter()
+        .map(|d| (d.outcome, d.certain))
+        .collect();
+        assert_eq!(
+            got,
+            [
+                (Outcome::Forward(vec![3]), false),
+                (Outcome::Unroutable, false)
+            ]
+        );
     }
 
     #[test]

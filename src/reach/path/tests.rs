@@ -39,6 +39,9 @@ fn route(table: u32, kind: RouteKind, network: &str, oif: u32) -> Route {
         nexthops: Vec::new(),
         gateway: None,
         priority: 0,
+        source: None,
+        tos: 0,
+        nexthop_id: None,
     }
 }
 

@@ -1019,3 +1019,73 @@ fn docker_28_s_raw_prerouting_drop_is_filtered_when_the_firewall_is_trusted() {
     assert_eq!(run.code, 0, "{run:#?}");
     assert_eq!(report.one("tcp", "0.0.0.0", 80).verdict, "filtered");
 }
+
+#[test]
+fn an_sk_lookup_program_steers_any_port_to_a_loopback_socket_of_its_map() {
+    let test = "an_sk_lookup_program_steers_any_port_to_a_loopback_socket_of_its_map";
+    if !can_run(test) {
+        return;
+    }
+    use std::os::fd::AsRawFd;
+    let lab = Lab::new();
+    let host = format!("{}.1", lab.client_net());
+    // The socket is made in the lab host by a thread of ours that moves there; the
+    // program and its map live as long as their fds (dropped at the end: detached).
+    let (listener, map) = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                lab.host.enter();
+                let listener = std::net::TcpListener::bind("127.0.0.1:7000").unwrap();
+                let map = crate::testbpf::sockmap(1).expect("create a SOCKMAP");
+                crate::testbpf::sockmap_put(&map, 0, &listener).expect("put the listener");
+                (listener, map)
+            })
+            .join()
+            .unwrap()
+    });
+    listener.set_nonblocking(true).unwrap();
+    assert!(
+        !lab.client_connects(&host, 5555, 2),
+        "the client reaches {host}:5555 with nothing listening there"
+    );
+    let report = lab.audit(&["--json"]).report();
+    assert_eq!(report.one("tcp", "127.0.0.1", 7000).verdict, "local");
+
+    let program = match crate::testbpf::sk_lookup_slot0("pa_steer", &map) {
+        Ok(program) => program,
+        Err(e) => {
+            netns::skip(test, &format!("cannot load an sk_lookup program here: {e}"));
+            return;
+        }
+    };
+    let netns_file = std::fs::File::open(format!("/run/netns/{}", lab.host.name())).unwrap();
+    let _link = crate::testbpf::link(
+        &program,
+        netns_file.as_raw_fd() as u32,
+        crate::testbpf::BPF_SK_LOOKUP,
+    )
+    .expect("attach the sk_lookup program to the lab host");
+    assert!(
+        lab.client_connects(&host, 5555, 5),
+        "the sk_lookup program does not hand {host}:5555 to 127.0.0.1:7000"
+    );
+    let run = lab.audit(&["--json"]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    let report = run.report();
+    let s = report.one("tcp", "127.0.0.1", 7000);
+    assert_eq!(s.verdict, "exposed", "{s:#?}");
+    let steered: Vec<_> = s.ways_in.iter().filter(|w| w.via == "sk_lookup").collect();
+    assert!(!steered.is_empty(), "{s:#?}");
+    for w in steered {
+        assert_eq!((w.port, w.port_last), (0, Some(65535)), "any port: {w:#?}");
+        assert!(
+            w.rule.as_deref().is_some_and(|r| r.contains("pa_steer")),
+            "{w:#?}"
+        );
+        assert_eq!(
+            (w.delivered_address.as_str(), w.delivered_port),
+            ("127.0.0.1", 7000)
+        );
+    }
+    drop(listener);
+}

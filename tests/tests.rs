@@ -25,6 +25,9 @@
 //! - `table`: the table fitted to a terminal's width, piped whole, partial owners.
 
 mod netns;
+/// Tiny BPF programs loaded with bpf(2), shared with collect's own tests.
+#[path = "../src/collect/network/testbpf.rs"]
+mod testbpf;
 mod util;
 
 mod advice;

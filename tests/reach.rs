@@ -728,27 +728,27 @@ fn a_redirect_to_the_host_is_judged_by_input_not_forward() {
         return;
     }
     let lab = Lab::new();
-    let _web = Lab::listen(&lab.host, "0.0.0.0", 80);
+    let _web = Lab::listen(&lab.host, "0.0.0.0", 8081);
     let rules = |input: &str| {
         format!(
-            "table inet f {{\n  chain fwd {{\n    type filter hook forward priority 0; policy \
-             drop;\n  }}\n  chain in {{\n    type filter hook input priority 0; policy \
+            "table inet f {{\n  chain forward {{\n    type filter hook forward priority 0; policy \
+             drop;\n  }}\n  chain input {{\n    type filter hook input priority 0; policy \
              accept;\n    {input}\n  }}\n}}\ntable ip nat {{\n  chain pre {{\n    type nat \
              hook prerouting priority dstnat; policy accept;\n    tcp dport 8080 redirect to \
-             :80\n  }}\n}}\n"
+             :8081\n  }}\n}}\n"
         )
     };
     lab.nft(&rules("counter"));
     let host = format!("{}.1", lab.client_net());
     assert!(
         lab.client_connects(&host, 8080, 5),
-        "the client cannot reach {host}:8080 (redirected to :80)"
+        "the client cannot reach {host}:8080 (redirected to :8081)"
     );
     // Forward drops everything, but a redirect is delivered through input.
     let run = lab.audit(&["--json", "--trust-firewall"]);
     assert_eq!(run.code, 1, "{run:#?}");
     let report = run.report();
-    let s = report.one("tcp", "0.0.0.0", 80);
+    let s = report.one("tcp", "0.0.0.0", 8081);
     assert_eq!(s.verdict, "exposed", "{s:#?}");
     let redirect = s
         .ways_in
@@ -758,17 +758,17 @@ fn a_redirect_to_the_host_is_judged_by_input_not_forward() {
     assert_eq!(redirect.firewall.as_deref(), Some("accepted"), "{s:#?}");
     assert_eq!(
         (redirect.delivered_address.as_str(), redirect.delivered_port),
-        (host.as_str(), 80)
+        (host.as_str(), 8081)
     );
 
-    // Input drops port 80: neither way gets through, and trusting the firewall passes.
+    // Input drops port 8081: neither way gets through, and trusting the firewall passes.
     lab.host.run_nft(&["flush", "ruleset"], "").unwrap();
-    lab.nft(&rules("tcp dport 80 drop"));
+    lab.nft(&rules("tcp dport 8081 drop"));
     assert!(!lab.client_connects(&host, 8080, 2), "input should drop it");
     let run = lab.audit(&["--json", "--trust-firewall"]);
     assert_eq!(run.code, 0, "{run:#?}");
     let report = run.report();
-    let s = report.one("tcp", "0.0.0.0", 80);
+    let s = report.one("tcp", "0.0.0.0", 8081);
     assert_eq!(s.verdict, "filtered", "{s:#?}");
     assert!(
         s.ways_in
@@ -988,23 +988,23 @@ fn docker_28_s_raw_prerouting_drop_is_filtered_when_the_firewall_is_trusted() {
     veth_to(&lab, &lab.app, "vethc0", "eth0", &net, Some("docker0"));
     lab.app
         .ip(&["route", "add", "default", "via", &format!("{net}.1")]);
-    let _app = Lab::listen(&lab.app, "0.0.0.0", 80);
+    let _app = Lab::listen(&lab.app, "0.0.0.0", PORT);
     let container = format!("{net}.2");
     assert!(
-        lab.client_connects(&container, 80, 5),
-        "the client cannot reach {container}:80 routed by the lab host"
+        lab.client_connects(&container, PORT, 5),
+        "the client cannot reach {container}:{PORT} routed by the lab host"
     );
     lab.nft(&format!(
         "table ip raw {{\n  chain PREROUTING {{\n    type filter hook prerouting priority \
          raw; policy accept;\n    ip daddr {container} iifname != \"docker0\" drop\n  }}\n}}\n"
     ));
     assert!(
-        !lab.client_connects(&container, 80, 2),
-        "the client reaches {container}:80 past Docker 28's drop"
+        !lab.client_connects(&container, PORT, 2),
+        "the client reaches {container}:{PORT} past Docker 28's drop"
     );
     let (run, report) = lab.audit_app(&[]);
     assert_eq!(run.code, 1, "dropped still fails by default:\n{run:#?}");
-    let s = report.one("tcp", "0.0.0.0", 80);
+    let s = report.one("tcp", "0.0.0.0", PORT);
     assert_eq!(
         ways(s),
         [(
@@ -1017,7 +1017,7 @@ fn docker_28_s_raw_prerouting_drop_is_filtered_when_the_firewall_is_trusted() {
     );
     let (run, report) = lab.audit_app(&["--trust-firewall"]);
     assert_eq!(run.code, 0, "{run:#?}");
-    assert_eq!(report.one("tcp", "0.0.0.0", 80).verdict, "filtered");
+    assert_eq!(report.one("tcp", "0.0.0.0", PORT).verdict, "filtered");
 }
 
 #[test]

@@ -408,53 +408,6 @@ pub struct Subject {
     pub firewall: Option<Judgement>,
 }
 
-/// One network interface of a namespace, with its kind (`veth`, `macvlan`, ...).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Link {
-    pub ifindex: u32,
-    pub name: String,
-    /// IFLA_INFO_KIND; `None` for a physical NIC (and loopback).
-    pub kind: Option<String>,
-    /// IFF_LOOPBACK.
-    pub loopback: bool,
-}
-
-/// A namespace's interfaces and their addresses (loopback ones too), as rtnetlink gave
-/// them inside it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Interfaces {
-    pub links: Vec<Link>,
-    pub addresses: Vec<HostAddress>,
-}
-
-/// One unicast route of the host's main routing table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    /// The network; unspecified with `prefix_len` 0 for a default route.
-    pub destination: IpAddr,
-    pub prefix_len: u8,
-    /// The interface it leaves by; `None` when not one (several next hops).
-    pub device: Option<String>,
-}
-
-/// Whether the host forwards each family (net.ipv4.ip_forward,
-/// net.ipv6.conf.all.forwarding): a setting that could not be read counts as on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Forwarding {
-    pub ipv4: bool,
-    pub ipv6: bool,
-}
-
-impl Default for Forwarding {
-    /// Not read: on, so that nothing is called contained on a guess.
-    fn default() -> Self {
-        Forwarding {
-            ipv4: true,
-            ipv6: true,
-        }
-    }
-}
-
 #[cfg(test)]
 impl Subject {
     /// A socket of the host's own, not published, no firewall read.

@@ -1,4 +1,4 @@
-//! The host's nftables ruleset, as text (`nft -j list ruleset`, or a saved one), read on
+//! The host's nftables ruleset (from the kernel, nft, or a saved `nft -j list ruleset`), read on
 //! a thread of its own beside the sockets and owners: it needs nothing from them, and
 //! on a small server it is a good part of the audit. Started first, the reader is in
 //! portaudit's own namespace, whichever namespace the sockets are read in later.
@@ -6,11 +6,11 @@
 use std::path::Path;
 use std::thread::JoinHandle;
 
-use super::{FirewallSource, Options, RulesetText, nft};
+use super::{FirewallSource, Options, RulesetRead, nft};
 use crate::error::Error;
 
 /// The reader's answer: the ruleset and whether legacy tables are loaded, and warnings.
-pub type Answer = (Result<(RulesetText, bool), Error>, Vec<String>);
+pub type Answer = (Result<(RulesetRead, bool), Error>, Vec<String>);
 
 /// Start reading the ruleset `options` asks for.
 pub fn start(options: &Options) -> JoinHandle<Answer> {
@@ -26,72 +26,42 @@ pub fn start(options: &Options) -> JoinHandle<Answer> {
 pub fn finish(
     reader: JoinHandle<Answer>,
     warnings: &mut Vec<String>,
-) -> Result<(RulesetText, bool), Error> {
+) -> Result<(RulesetRead, bool), Error> {
     // A reader that panicked is a bug: its answer would be missing, so the panic goes on.
     let (read, trouble) = reader.join().unwrap();
     warnings.extend(trouble);
     read
 }
 
-/// The ruleset's text, from nft or a file, and whether legacy iptables tables are
-/// loaded. An unreadable `--ruleset FILE` is an error; nft that cannot run is a warning.
+/// The ruleset, from the kernel (or nft) or a file, and whether legacy iptables tables are
+/// loaded. A `--ruleset FILE` that cannot be read or is not a ruleset is an error naming
+/// it; a live ruleset that cannot be read is a warning.
 fn read(
     source: &FirewallSource,
     proc_root: &Path,
     warnings: &mut Vec<String>,
-) -> Result<(RulesetText, bool), Error> {
+) -> Result<(RulesetRead, bool), Error> {
     match source {
-        FirewallSource::Off => Ok((RulesetText::NotRead, false)),
+        FirewallSource::Off => Ok((RulesetRead::NotRead, false)),
         FirewallSource::File(path) => {
-            let json = std::fs::read_to_string(path).map_err(|e| {
-                Error::new(format!(
-                    "--ruleset {}: {}",
-                    path.display(),
-                    crate::error::describe_io(&e)
-                ))
-            })?;
-            let file = Some(path.clone());
-            Ok((
-                RulesetText::Read {
-                    json,
-                    listing: None,
-                    file,
-                },
-                false,
-            ))
+            let named = |why: &str| Error::new(format!("--ruleset {}: {why}", path.display()));
+            let json =
+                std::fs::read_to_string(path).map_err(|e| named(&crate::error::describe_io(&e)))?;
+            let ruleset = nft::parse_saved(&json).map_err(|why| named(&why))?;
+            Ok((RulesetRead::Read(Box::new(ruleset)), false))
         }
         FirewallSource::Nft => {
             let legacy = nft::legacy_tables(proc_root);
             let legacy_loaded = legacy.iter().any(|w| w.starts_with("legacy"));
             warnings.extend(legacy);
-            match nft::list_ruleset() {
-                Ok(json) => {
-                    // iptables-nft's targets (Docker's DNAT) show no address in nft's
-                    // JSON; its text listing translates them.
-                    let listing = if json.contains("\"xt\"") {
-                        match nft::list_ruleset_text() {
-                            Ok(text) => Some(text),
-                            Err(why) => {
-                                warnings.push(why);
-                                None
-                            }
-                        }
-                    } else {
-                        None
-                    };
-                    let text = RulesetText::Read {
-                        json,
-                        listing,
-                        file: None,
-                    };
-                    Ok((text, legacy_loaded))
-                }
+            match nft::read_ruleset(warnings) {
+                Ok(ruleset) => Ok((RulesetRead::Read(Box::new(ruleset)), legacy_loaded)),
                 Err(why) => {
                     warnings.push(format!(
                         "{why}; the firewall column says unknown and ports published by DNAT \
                          rules are not seen"
                     ));
-                    Ok((RulesetText::Unreadable, legacy_loaded))
+                    Ok((RulesetRead::Unreadable, legacy_loaded))
                 }
             }
         }

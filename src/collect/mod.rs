@@ -25,7 +25,7 @@ pub mod netns;
 #[cfg(target_os = "linux")]
 mod network;
 #[cfg(target_os = "linux")]
-mod nft;
+pub(crate) mod nft;
 #[cfg(target_os = "linux")]
 mod owners;
 pub mod procnet;
@@ -40,14 +40,14 @@ mod testns;
 #[cfg(target_os = "linux")]
 pub mod users;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::network::Network;
+use crate::ruleset::Ruleset;
 use crate::socket::{
-    Collector, Container, Forwarding, Interfaces, Link, Listener, NamespaceSeen, Netns, Owners,
-    Protocol, Publish, Route,
+    Collector, Container, Listener, NamespaceSeen, Netns, Owners, Protocol, Publish,
 };
 
 /// `--collector`: which collector to use.
@@ -123,39 +123,21 @@ pub struct Seen {
     /// from the ruleset).
     pub proxies: Vec<Publish>,
     /// Each namespace's network, portaudit's own first: what the path walk follows.
-    #[allow(dead_code)] // read by the path walk (issue 17), which is being written
     pub network: Network,
-    /// The host's nftables ruleset, as text: the reach stage evaluates it.
-    pub ruleset: RulesetText,
-    /// Legacy iptables tables are loaded: rules nft cannot show may drop what it accepts.
-    pub legacy_firewall: bool,
-    /// Whether the host (portaudit's own namespace) forwards each family. (From
-    /// `network`, for reach until the path walk reads that.)
-    pub forwarding: Forwarding,
-    /// The host's main routing table; `None` when not read (rtnetlink refused, or
-    /// `--proc-root`). (From `network`, likewise.)
-    pub host_routes: Option<Vec<Route>>,
-    /// The interfaces of each namespace (by inode) whose interfaces were read. (From
-    /// `network`, likewise.)
-    pub interfaces: BTreeMap<u64, Interfaces>,
+    /// The host's nftables ruleset, as the kernel runs it: the reach stage evaluates it.
+    pub ruleset: RulesetRead,
 }
 
-/// The ruleset as read, not yet understood.
+/// The host's ruleset, or why there is none.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub enum RulesetText {
+pub enum RulesetRead {
     /// Not asked for (`--no-firewall`, or `--proc-root` without `--ruleset`).
     #[default]
     NotRead,
     /// Asked for, but it could not be read (a warning says why): every answer is unknown.
     Unreadable,
-    /// `nft -j list ruleset` (or a saved one), and, when it holds iptables-nft targets
-    /// whose JSON leaves the address out, `nft -a list ruleset`.
-    Read {
-        json: String,
-        listing: Option<String>,
-        /// `--ruleset FILE`: parse errors name it.
-        file: Option<PathBuf>,
-    },
+    /// Read: from the kernel, nft, or a saved `nft -j list ruleset`.
+    Read(Box<Ruleset>),
 }
 
 /// The owners an earlier collection found (`--watch`): inode → the processes holding it,
@@ -218,13 +200,14 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
         container::attribute(proc_root, &mut listeners, &mut namespaces, &scope.targets);
         warnings.extend(netns::inside_container(proc_root));
     }
-    let (ruleset, legacy_firewall) = firewall::finish(firewall, &mut warnings)?;
+    // Legacy tables are each namespace's to say (`network`): the host's loaded ones are
+    // a warning here.
+    let (ruleset, _legacy) = firewall::finish(firewall, &mut warnings)?;
     let proxies = if live {
         proxy::published(proc_root, &listeners)
     } else {
         Vec::new()
     };
-    let (forwarding, host_routes, interfaces) = reach_view(&network);
     Ok(Collection {
         listeners,
         seen: Seen {
@@ -234,69 +217,9 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
             namespaces,
             proxies,
             ruleset,
-            legacy_firewall,
             network,
-            forwarding,
-            host_routes,
-            interfaces,
         },
     })
-}
-
-/// The host's forwarding, main-table routes and each namespace's interfaces, as reach
-/// reads them until the path walk reads [`Network`] itself.
-#[cfg(target_os = "linux")]
-fn reach_view(network: &Network) -> (Forwarding, Option<Vec<Route>>, BTreeMap<u64, Interfaces>) {
-    let host = network.host();
-    let on = |setting: Option<bool>| setting.unwrap_or(true);
-    let forwarding = host.map_or_else(Forwarding::default, |h| Forwarding {
-        ipv4: on(h.sysctls.ipv4_forwarding.all),
-        ipv6: on(h.sysctls.ipv6_forwarding.all),
-    });
-    let routes = host.and_then(|h| {
-        let links = h.links.as_ref()?;
-        let routes = h.routes.as_ref()?;
-        Some(
-            routes
-                .iter()
-                .filter(|r| r.table == 254 && r.kind == crate::network::RouteKind::Unicast)
-                .map(|r| Route {
-                    destination: r.destination,
-                    prefix_len: r.prefix_len,
-                    device: r
-                        .oif
-                        .and_then(|oif| links.iter().find(|l| l.ifindex == oif))
-                        .map(|l| l.name.clone()),
-                })
-                .collect(),
-        )
-    });
-    let interfaces = network
-        .namespaces
-        .iter()
-        .filter(|n| n.netns.inode != 0)
-        .filter_map(|n| {
-            let links = n.links.as_ref()?;
-            let addresses = n.addresses.as_ref()?;
-            let links = links
-                .iter()
-                .map(|l| Link {
-                    ifindex: l.ifindex,
-                    name: l.name.clone(),
-                    kind: l.kind.clone(),
-                    loopback: l.loopback,
-                })
-                .collect();
-            Some((
-                n.netns.inode,
-                Interfaces {
-                    links,
-                    addresses: addresses.clone(),
-                },
-            ))
-        })
-        .collect();
-    (forwarding, routes, interfaces)
 }
 
 /// `network namespace 4026532301 (web)`, as warnings name one.

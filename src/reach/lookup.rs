@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::class::PortSet;
+use super::firewall::PortSet;
 use super::routing::contains;
 use crate::socket::{Family, Listener, Protocol};
 
@@ -181,11 +181,6 @@ impl<'l> Sockets<'l> {
 
     pub fn listener(&self, index: usize) -> &'l Listener {
         &self.listeners[index]
-    }
-
-    /// Whether the namespace has any socket of the protocol.
-    pub fn any_in(&self, ns: usize, protocol: Protocol) -> bool {
-        self.by_ns.contains_key(&(ns, protocol))
     }
 
     /// The sockets of namespace `ns` a class delivered there reaches.

@@ -11,7 +11,6 @@
 
 mod bpf;
 mod bridge;
-mod class;
 mod firewall;
 mod lookup;
 mod path;
@@ -19,26 +18,21 @@ mod publish;
 mod routing;
 mod topology;
 
-/// The ruleset parser, for the collect stage's test that its stand-in for "no tables"
-/// reads as nft's own.
-#[cfg(test)]
-pub(crate) use firewall::parse as parse_nft_json;
-
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use crate::collect::{RulesetText, Seen};
+use crate::collect::{RulesetRead, Seen};
 use crate::error::Error;
 use crate::network::{NamespaceNet, Network, Reading};
 use crate::ruleset::Hook;
+use crate::ruleset::Ruleset;
 use crate::socket::{
     FirewallVerdict, Judgement, Listener, Netns, Protocol, Publish, Published, Subject, Via, Way,
     WayIn,
 };
-use class::Class;
-use firewall::Ruleset;
+use firewall::{Class, Index, Judge};
 use lookup::Sockets;
 use path::{Answered, Arrival, Found, Hooks};
 use publish::Paired;
@@ -59,11 +53,17 @@ pub struct Reach {
 /// `--ruleset FILE` that is not a ruleset is an error.
 pub fn resolve(listeners: Vec<Listener>, seen: &Seen) -> Result<Reach, Error> {
     let mut warnings = Vec::new();
-    let (ruleset, firewall_read) = parse_ruleset(&seen.ruleset, &mut warnings)?;
+    let (ruleset, firewall_read) = match &seen.ruleset {
+        RulesetRead::NotRead => (None, false),
+        RulesetRead::Unreadable => (None, true),
+        RulesetRead::Read(ruleset) => (Some(&**ruleset), true),
+    };
+    let judge = ruleset.map(Judge::new);
     let mut publishes: Vec<Publish> = Vec::new();
-    if let Some(ruleset) = &ruleset {
-        publishes.extend(ruleset.dnats().into_iter().map(publish_of_dnat));
-        for unread in ruleset.unread_dnats() {
+    if let Some(judge) = &judge {
+        let (dnats, unread) = judge.dnats();
+        publishes.extend(dnats.into_iter().map(publish_of_dnat));
+        for unread in unread {
             warnings.push(format!(
                 "{unread}: its target is not known, so what it publishes is not reported"
             ));
@@ -80,7 +80,7 @@ pub fn resolve(listeners: Vec<Listener>, seen: &Seen) -> Result<Reach, Error> {
         Some(netns) => topology.index_of(netns.inode),
         None => Some(host),
     });
-    let hooks = Firewalls::new(&network, host, firewall_read, ruleset.is_some());
+    let hooks = Firewalls::new(&network, host, firewall_read, ruleset);
     let mut protocols: Vec<Protocol> = listeners
         .iter()
         .map(|l| l.protocol)
@@ -107,39 +107,6 @@ pub fn resolve(listeners: Vec<Listener>, seen: &Seen) -> Result<Reach, Error> {
         warnings,
         firewall_read,
     })
-}
-
-/// The ruleset, understood; `(None, true)` when it was to be read but could not be.
-fn parse_ruleset(
-    text: &RulesetText,
-    warnings: &mut Vec<String>,
-) -> Result<(Option<Ruleset>, bool), Error> {
-    match text {
-        RulesetText::NotRead => Ok((None, false)),
-        RulesetText::Unreadable => Ok((None, true)),
-        RulesetText::Read {
-            json,
-            listing,
-            file,
-        } => match firewall::parse(json) {
-            Ok(mut ruleset) => {
-                if let Some(listing) = listing {
-                    ruleset.read_xt_from_text(listing);
-                }
-                Ok((Some(ruleset), true))
-            }
-            Err(why) => match file {
-                Some(path) => Err(Error::new(format!("--ruleset {}: {why}", path.display()))),
-                None => {
-                    warnings.push(format!(
-                        "{why}; the firewall column says unknown and ports published by DNAT \
-                         rules are not seen"
-                    ));
-                    Ok((None, true))
-                }
-            },
-        },
-    }
 }
 
 /// Each namespace's network as collect read it; a captured tree (or a collector that read
@@ -185,18 +152,25 @@ fn blind(netns: Arc<Netns>) -> NamespaceNet {
     }
 }
 
-/// Each namespace's firewall, asked per hook.
-struct Firewalls {
-    rules: Vec<Rules>,
+/// Each namespace's firewall, indexed once, asked per hook: the host's from what collect
+/// read for it (the kernel, nft, `--ruleset FILE`), the others' from their own network.
+struct Firewalls<'r> {
+    rules: Vec<Rules<'r>>,
 }
 
-enum Rules {
+enum Rules<'r> {
+    Read(Index<'r>),
     NotRead,
     Unreadable(Arc<str>),
 }
 
-impl Firewalls {
-    fn new(network: &Network, host: usize, firewall_read: bool, host_read: bool) -> Firewalls {
+impl<'r> Firewalls<'r> {
+    fn new(
+        network: &'r Network,
+        host: usize,
+        firewall_read: bool,
+        host_ruleset: Option<&'r Ruleset>,
+    ) -> Firewalls<'r> {
         let rules = network
             .namespaces
             .iter()
@@ -205,16 +179,18 @@ impl Firewalls {
                 if !firewall_read {
                     return Rules::NotRead;
                 }
-                if i == host && !host_read {
-                    return Rules::Unreadable(
-                        "the ruleset could not be read (see warnings)".into(),
-                    );
+                if i == host {
+                    return match host_ruleset {
+                        Some(ruleset) => Rules::Read(Index::new(ruleset)),
+                        None => {
+                            Rules::Unreadable("the ruleset could not be read (see warnings)".into())
+                        }
+                    };
                 }
                 match &namespace.ruleset {
+                    Reading::Done(ruleset) => Rules::Read(Index::new(ruleset)),
                     Reading::Unreadable(why) => Rules::Unreadable(why.as_str().into()),
-                    _ => Rules::Unreadable(
-                        "the typed ruleset model is not merged into this branch yet".into(),
-                    ),
+                    Reading::NotAsked => Rules::NotRead,
                 }
             })
             .collect();
@@ -222,9 +198,10 @@ impl Firewalls {
     }
 }
 
-impl Hooks for Firewalls {
-    fn at(&self, ns: usize, _hook: Hook, _class: &Class) -> Answered {
+impl Hooks for Firewalls<'_> {
+    fn at(&self, ns: usize, hook: Hook, class: &Class) -> Answered {
         match &self.rules[ns] {
+            Rules::Read(index) => Answered::Fates(index.evaluate(hook, class)),
             Rules::NotRead => Answered::NotRead,
             Rules::Unreadable(why) => Answered::Unreadable(Arc::clone(why)),
         }

@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 
-use super::class::PortSet;
+use super::firewall::PortSet;
 use crate::network::{Reading, Route, RouteKind, RouteRule, RuleAction};
 use crate::socket::{Family, Protocol};
 

@@ -299,6 +299,8 @@ pub(super) struct Set {
     pub anonymous: bool,
     /// A verdict map (`vmap`): elements are `[key, verdict]`.
     pub verdicts: bool,
+    /// The declared key type, when one the reader prints.
+    pub kind: Option<value::Kind>,
     pub info: SetInfo,
 }
 
@@ -310,6 +312,16 @@ impl Set {
             ("table", Json::string(&self.table)),
             ("handle", Json::number(self.handle)),
         ];
+        // What the typed builder needs to encode the elements, as nft prints it.
+        if let Some(kind) = self.kind {
+            body.push(("type", Json::string(kind.type_name())));
+        }
+        if self.verdicts {
+            body.push(("map", Json::string("verdict")));
+        }
+        if self.info.interval {
+            body.push(("flags", Json::array(vec![Json::string("interval")])));
+        }
         if let Some(elements) = &self.info.elements
             && !elements.is_empty()
         {
@@ -366,6 +378,7 @@ fn set(payload: &[u8], replies: &[Vec<u8>], names: &Names) -> Result<Set, String
         handle: m.u64(NFTA_SET_HANDLE).unwrap_or(0),
         anonymous: flags & NFT_SET_ANONYMOUS != 0,
         verdicts,
+        kind,
         info: SetInfo {
             key_len,
             raw,

@@ -1,16 +1,21 @@
-//! Run `nft -j list ruleset` (read-only), and notice legacy iptables tables that it
-//! cannot show.
+//! Read the nftables ruleset (read-only) into the model the kernel runs
+//! (`crate::ruleset`), and notice legacy iptables tables that nft cannot show.
 //!
-//! Also `nft -a list ruleset` (text): nft's JSON names an iptables-nft `DNAT` target
-//! without its address, and only the text listing shows it translated; see
-//! `Ruleset::read_xt_from_text`.
+//! The kernel is asked over netlink (`native`), else `nft -j list ruleset`; either way the
+//! JSON goes through the typed builder (`json`). Where nft's JSON hides what iptables-nft
+//! rules do (a `DNAT` target's address, a conntrack match's states), its text listing
+//! (`nft -a list ruleset`) fills them in (`listing`).
 
 mod decode;
 mod expr;
+pub(crate) mod json;
+mod listing;
 mod native;
 #[cfg(test)]
 mod oracle;
 mod value;
+
+use crate::ruleset::Ruleset;
 
 use std::io::ErrorKind;
 use std::path::Path;
@@ -39,8 +44,40 @@ pub fn list_ruleset() -> Result<String, String> {
 
 /// The ruleset as text with rule handles (`nft -a list ruleset`), or one line saying why
 /// there is none.
-pub fn list_ruleset_text() -> Result<String, String> {
+fn list_ruleset_text() -> Result<String, String> {
     run_nft(&["-a", "list", "ruleset"])
+}
+
+/// The live ruleset of portaudit's own namespace, as the model; one line saying why not.
+/// What nft's JSON hides of iptables-nft rules is filled in from its text listing, when
+/// there are such rules (a failure there is a warning: those rules stay unknown).
+pub fn read_ruleset(warnings: &mut Vec<String>) -> Result<Ruleset, String> {
+    let json = list_ruleset()?;
+    let mut ruleset = json::parse(&json, &interface_index)?;
+    if listing::wanted(&ruleset) {
+        match list_ruleset_text() {
+            Ok(text) => listing::read_xt(&mut ruleset, &text),
+            Err(why) => warnings.push(why),
+        }
+    }
+    Ok(ruleset)
+}
+
+/// A saved `nft -j list ruleset` (`--ruleset FILE`): interface names other than loopback
+/// cannot be resolved to the indexes of the host it came from.
+pub fn parse_saved(json: &str) -> Result<Ruleset, String> {
+    json::parse(json, &|name| (name == "lo").then_some(1))
+}
+
+/// An interface's index in portaudit's own namespace (if_nametoindex).
+fn interface_index(name: &str) -> Option<u32> {
+    if name == "lo" {
+        return Some(1);
+    }
+    let name = std::ffi::CString::new(name).ok()?;
+    // SAFETY: a NUL-terminated string; the call only reads it.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    (index != 0).then_some(index)
 }
 
 /// Whether `nft` is on the PATH, as `Command` would find it.
@@ -196,12 +233,10 @@ mod tests {
         let json = decode::ruleset(&decode::Dump::default(), &decode::Names::for_tests())
             .unwrap()
             .to_string();
-        let ruleset = crate::reach::parse_nft_json(&json).unwrap();
+        let ruleset = parse_saved(&json).unwrap();
         let nft = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}]}"#;
-        assert_eq!(
-            ruleset.fingerprint(),
-            crate::reach::parse_nft_json(nft).unwrap().fingerprint()
-        );
+        assert_eq!(ruleset, parse_saved(nft).unwrap());
+        assert_eq!(ruleset, Ruleset::default());
     }
 
     /// Runs the real nft when it is installed; it lists, it never changes anything.

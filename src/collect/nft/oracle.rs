@@ -17,10 +17,10 @@ enum Expect {
     Nft,
 }
 
-fn fingerprint(json: &str) -> String {
-    crate::reach::parse_nft_json(json)
-        .unwrap_or_else(|e| panic!("{e}\n{json}"))
-        .fingerprint()
+/// The model both readers' JSON builds: two rulesets that are equal get the same answers
+/// from every hook.
+fn fingerprint(json: &str) -> crate::ruleset::Ruleset {
+    super::parse_saved(json).unwrap_or_else(|e| panic!("{e}\n{json}"))
 }
 
 /// `json` (an `nft -j list ruleset` capture) with its items in an order `nft -j -f`
@@ -78,7 +78,7 @@ fn compare(name: &str, ns: &NetNs, expect: Expect) -> Option<String> {
             let (want, got) = (fingerprint(&listed), fingerprint(&native));
             assert!(
                 want == got,
-                "ruleset {name}: the native reader differs from nft\n--- nft:\n{want}\n--- native:\n{got}\n--- nft json:\n{listed}\n--- native json:\n{native}"
+                "ruleset {name}: the native reader differs from nft\n--- nft:\n{want:#?}\n--- native:\n{got:#?}\n--- nft json:\n{listed}\n--- native json:\n{native}"
             );
         }
         (Expect::Native, Err(why)) => {

@@ -108,6 +108,25 @@ impl Kind {
         })
     }
 
+    /// The datatype's name as nft prints a set's `type`.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Kind::Ipv4 => "ipv4_addr",
+            Kind::Ipv6 => "ipv6_addr",
+            Kind::Port => "inet_service",
+            Kind::Mark => "mark",
+            Kind::InetProto => "inet_proto",
+            Kind::NfProto => "nf_proto",
+            Kind::IfIndex => "iface_index",
+            Kind::IfName => "ifname",
+            Kind::CtState => "ct_state",
+            Kind::CtStatus => "ct_status",
+            Kind::FibType => "fib_addrtype",
+            Kind::IcmpType => "icmp_type",
+            Kind::Icmpv6Type => "icmpv6_type",
+        }
+    }
+
     fn host_order(self) -> bool {
         matches!(
             self,

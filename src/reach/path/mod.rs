@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use super::bpf;
 use super::bridge::{self, NfCall};
-use super::class::{Class, End, Fate, Iface, Mark, NatAddress, PortSet, Rewrite};
+use super::firewall::{Class, End, Fate, Iface, Mark, NatAddress, PortSet, Rewrite};
 use super::lookup::{Dest, Sockets, Steer};
 use super::routing::{self, Outcome, Query};
 use super::topology::{Entry, Node, Topology};

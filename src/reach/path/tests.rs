@@ -11,7 +11,7 @@ use super::*;
 use crate::network::{
     Bpf, IngressProgram, IpvsService, Network, Route, RouteRule, RuleAction, SkLookup,
 };
-use crate::reach::class::{NatAddress, NatTo, TproxyTo};
+use crate::reach::firewall::{NatAddress, NatTo, TproxyTo};
 use crate::reach::topology::tests::{link, namespace, veth};
 use crate::socket::{HostAddress, Listener};
 

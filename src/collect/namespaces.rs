@@ -154,15 +154,24 @@ pub fn read(
 
     // The others: each read by a worker thread inside it.
     let use_netlink = options.collector != super::Choice::Proc;
+    let rulesets = options.firewall == super::FirewallSource::Nft;
     let inside = netns::each(&others, |target| {
         let netns = Arc::new(target.netns.clone());
-        let net = network::read_live(
+        let mut net = network::read_live(
             Arc::clone(&netns),
             proc_root,
             Path::new("/proc/thread-self/net"),
             &shared,
         );
         let mut trouble = Vec::new();
+        // Its own ruleset: what its hooks do with what enters it (nft started from this
+        // thread runs in the namespace).
+        if rulesets {
+            net.ruleset = match super::nft::read_ruleset(&mut trouble) {
+                Ok(ruleset) => crate::network::Reading::Done(ruleset),
+                Err(why) => crate::network::Reading::Unreadable(why),
+            };
+        }
         let sockets = use_netlink.then(|| sockets::from_netlink(&net, &mut trouble));
         (net, sockets, trouble)
     });

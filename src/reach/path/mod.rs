@@ -114,6 +114,9 @@ pub fn walk(
     found
 }
 
+/// How the model words its doubt about a tproxy statement (firewall/eval.rs).
+const TPROXY_DOUBT: &str = "which goes on only where a transparent socket takes the packet";
+
 /// Hooks asked at most before the walk stops and calls every socket reachable.
 const BUDGET: usize = 400_000;
 /// Namespaces a packet crosses at most (against routing loops).
@@ -543,6 +546,12 @@ impl<'a> Walker<'a> {
             Answered::Unreadable(why) => {
                 let mut q = p.clone();
                 q.trail.answer.unsure(&why);
+                if hook == Hook::Prerouting && !bridged {
+                    // Rules no one could read may rewrite it anywhere.
+                    let what = format!("{}: {why}", self.describe_ns(p.ns));
+                    let what = self.text(&what);
+                    self.cannot_follow(&q, what);
+                }
                 return unchanged(&q);
             }
         };
@@ -555,9 +564,13 @@ impl<'a> Walker<'a> {
             }
             covered = covered.union(&ports);
             let mut q = p.narrowed(ports);
-            // The chains matched an address the class did not know: these packets go there.
+            // The chains matched an address the class did not know and rewrote what goes
+            // there: these packets go on with that address (the rest of "any address" is
+            // covered by the classes of each address).
+            let rewrites = fate.rewrite.nat.is_some() || fate.rewrite.tproxy.is_some();
             if let (Dest::Any(_), Some(daddr)) = (q.dest, fate.daddr)
                 && family_of(daddr) == q.family()
+                && rewrites
             {
                 q.dest = Dest::Exact(daddr);
                 if q.trail.arrived == p.dest {
@@ -566,8 +579,12 @@ impl<'a> Walker<'a> {
             }
             let answer = &mut q.trail.answer;
             let doubt = fate.doubt.clone().unwrap_or_else(|| Arc::clone(&fate.why));
+            // The model doubts a tproxy branch only for whether a transparent socket takes
+            // it: the socket lookup at the end of this walk decides that.
+            let certain =
+                fate.certain || (fate.rewrite.tproxy.is_some() && doubt.ends_with(TPROXY_DOUBT));
             // A hook that may not see the class (`unsure`) cannot drop it for certain.
-            match (fate.end, fate.certain) {
+            match (fate.end, certain) {
                 (End::Drop, true) if !unsure => answer.dropped = Some(Arc::clone(&fate.why)),
                 (End::Drop, _) | (End::Pass, false) => answer.unsure(&doubt),
                 (End::Pass, true) => answer.accepted = Some(Arc::clone(&fate.why)),

@@ -823,12 +823,22 @@ fn policy_routing_takes_its_table_into_a_namespace_and_that_way_s_forward_drop()
         ways(s)
             .into_iter()
             .filter(|w| w.1 == lab.app_address())
-            .map(|w| (w.0.to_owned(), w.2.map(str::to_owned), w.3.map(str::to_owned)))
+            .map(|w| {
+                (
+                    w.0.to_owned(),
+                    w.2.map(str::to_owned),
+                    w.3.map(str::to_owned),
+                )
+            })
             .collect::<Vec<_>>()
     };
     assert_eq!(
         to_app(s),
-        [("routed".to_owned(), Some("vhb".into()), Some("accepted".into()))],
+        [(
+            "routed".to_owned(),
+            Some("vhb".into()),
+            Some("accepted".into())
+        )],
         "the rule's table, not main's vha: {s:#?}"
     );
 
@@ -847,7 +857,11 @@ fn policy_routing_takes_its_table_into_a_namespace_and_that_way_s_forward_drop()
     assert_eq!(s.verdict, "filtered", "{s:#?}");
     assert_eq!(
         to_app(s),
-        [("routed".to_owned(), Some("vhb".into()), Some("dropped".into()))],
+        [(
+            "routed".to_owned(),
+            Some("vhb".into()),
+            Some("dropped".into())
+        )],
         "{s:#?}"
     );
 }

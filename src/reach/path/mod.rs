@@ -547,14 +547,20 @@ impl<'a> Walker<'a> {
                 let mut q = p.clone();
                 q.trail.answer.unsure(&why);
                 if hook == Hook::Prerouting && !bridged {
-                    // Rules no one could read may rewrite it anywhere.
+                    // Rules no one could read may rewrite it anywhere (the host's reader
+                    // has said so already).
                     let what = format!("{}: {why}", self.describe_ns(p.ns));
                     let what = self.text(&what);
-                    self.cannot_follow(&q, what);
+                    if self.namespace(p.ns).netns.host {
+                        self.spread(&q, what);
+                    } else {
+                        self.cannot_follow(&q, what);
+                    }
                 }
                 return unchanged(&q);
             }
         };
+        let fates = settle(fates, &p.ports);
         let mut out = Vec::with_capacity(fates.len());
         let mut covered = PortSet::empty();
         for fate in fates {
@@ -801,9 +807,13 @@ impl<'a> Walker<'a> {
         let iif_name = self.link_name(p.ns, p.iif);
         if let Dest::Any(_) = p.dest
             && !p.dnat
-            && !self.blind(p.ns)
         {
-            // Addresses of no namespace, unchanged: nothing here answers them.
+            // Through a way in portaudit does not see (the namespace's interfaces not
+            // read, or none of them on the outside): any address of it, as far as anyone
+            // can tell. Otherwise addresses of no namespace, unchanged: nothing answers.
+            if p.iif.is_none() && p.trail.hops == 0 {
+                self.input(p);
+            }
             return;
         }
         if p.dest.is_loopback_v4() {
@@ -1347,6 +1357,78 @@ fn family_of(address: IpAddr) -> Family {
         IpAddr::V4(_) => Family::Ipv4,
         IpAddr::V6(_) => Family::Ipv6,
     }
+}
+
+/// Fates that agree are one certain fate: where every fate covering some ports ends the
+/// same way with the same rewrite, which of the model's paths led there does not matter
+/// (a rule in doubt whose both branches accept), and a pass alone for its ports is the only
+/// way they go. Where fates differ, or a drop alone is in doubt, they stay possibilities.
+/// Fates are cut to `ports`.
+fn settle(fates: Vec<Fate>, ports: &PortSet) -> Vec<Fate> {
+    let fates: Vec<Fate> = fates
+        .into_iter()
+        .map(|mut f| {
+            f.ports = f.ports.intersect(ports);
+            f
+        })
+        .filter(|f| !f.ports.is_empty())
+        .collect();
+    if fates.iter().all(|f| f.certain) {
+        return fates;
+    }
+    let mut cuts: Vec<u32> = fates
+        .iter()
+        .flat_map(|f| f.ports.ranges().iter())
+        .flat_map(|&(low, high)| [u32::from(low), u32::from(high) + 1])
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    // Ports by the fates that cover them, in the order they first appear.
+    let mut groups: Vec<(Vec<usize>, PortSet)> = Vec::new();
+    for window in cuts.windows(2) {
+        let (low, high) = (window[0] as u16, (window[1] - 1) as u16);
+        let covering: Vec<usize> = (0..fates.len())
+            .filter(|&i| fates[i].ports.contains(low))
+            .collect();
+        if covering.is_empty() {
+            continue;
+        }
+        let span = PortSet::range(low, high);
+        match groups.iter_mut().find(|(c, _)| *c == covering) {
+            Some((_, set)) => *set = set.union(&span),
+            None => groups.push((covering, span)),
+        }
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (covering, set) in groups {
+        let first = &fates[covering[0]];
+        let agree = covering.iter().all(|&i| {
+            let f = &fates[i];
+            f.end == first.end && f.rewrite == first.rewrite && f.daddr == first.daddr
+        });
+        // Alone for its ports, a pass is the only possibility the model saw (a drop alone in
+        // doubt is one that may not happen: a dormant table, a hook br_netfilter may skip).
+        let alone_pass = first.end == End::Pass && first.rewrite.unknown.is_none();
+        if agree && (covering.len() > 1 || first.certain || alone_pass) {
+            let pick = covering
+                .iter()
+                .map(|&i| &fates[i])
+                .find(|f| f.certain)
+                .unwrap_or(first);
+            out.push(Fate {
+                ports: set,
+                certain: true,
+                doubt: None,
+                ..pick.clone()
+            });
+        } else {
+            out.extend(covering.iter().map(|&i| Fate {
+                ports: set.clone(),
+                ..fates[i].clone()
+            }));
+        }
+    }
+    out
 }
 
 /// Every address from `first` to `last`, when they are few (a DNAT range).

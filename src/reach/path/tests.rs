@@ -900,3 +900,49 @@ fn a_captured_tree_without_its_network_is_judged_by_the_bind_address() {
         ["direct 192.0.2.10:9000 if=- entry=- to=192.0.2.10:9000 rule=- accepted"]
     );
 }
+
+#[test]
+fn fates_that_agree_are_certain_and_ones_that_differ_stay_possibilities() {
+    let doubt = |ports: PortSet, end: End, why: &str| Fate {
+        certain: false,
+        doubt: Some("inet f input handle 2: ip saddr cannot be evaluated".into()),
+        ..fate(ports, end, why)
+    };
+    // `ip saddr 10.0.0.0/8 accept` then `tcp dport 22 accept`, policy drop: port 22 is
+    // accepted either way; the others accepted or dropped.
+    let fates = vec![
+        doubt(PortSet::all(), End::Pass, "handle 2"),
+        doubt(PortSet::single(22), End::Pass, "handle 3"),
+        doubt(
+            PortSet::all().subtract(&PortSet::single(22)),
+            End::Drop,
+            "policy drop",
+        ),
+    ];
+    let settled = settle(fates, &PortSet::all());
+    let certain: Vec<String> = settled
+        .iter()
+        .filter(|f| f.certain)
+        .map(|f| format!("{} {:?}", f.ports, f.end))
+        .collect();
+    assert_eq!(certain, ["22 Pass"]);
+    let unsure: Vec<String> = settled
+        .iter()
+        .filter(|f| !f.certain)
+        .map(|f| format!("{} {:?}", f.ports, f.end))
+        .collect();
+    assert_eq!(unsure, ["0-21,23-65535 Pass", "0-21,23-65535 Drop"]);
+    // A drop alone in doubt stays in doubt (it may not happen); a pass alone is the only
+    // way those ports go; certain ones are as they were.
+    let alone = |end| settle(vec![doubt(PortSet::single(80), end, "x")], &PortSet::all());
+    assert!(!alone(End::Drop)[0].certain);
+    assert!(alone(End::Pass)[0].certain);
+    let sure = settle(
+        vec![fate(PortSet::all(), End::Drop, "policy")],
+        &PortSet::single(9),
+    );
+    assert_eq!(
+        (sure[0].ports.clone(), sure[0].certain),
+        (PortSet::single(9), true)
+    );
+}

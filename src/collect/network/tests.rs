@@ -14,7 +14,7 @@ use crate::collect::netlink;
 use crate::collect::netns;
 use crate::collect::testns::{TestNs, require_root};
 use crate::network::{BridgeSettings, Route, RouteKind, RouteRule, RuleAction};
-use crate::socket::Family;
+use crate::socket::{Family, Protocol};
 
 /// The ifindex of `device` in namespace `ns`, as `ip -j` says.
 fn ifindex(ns: &TestNs, device: &str) -> u32 {
@@ -609,4 +609,126 @@ fn truncated_records_are_errors_not_panics() {
             }
         }
     }
+}
+
+/// An IPVS service in short: protocol, address, port, mark, destinations.
+type Service = (
+    Option<Protocol>,
+    Option<IpAddr>,
+    Option<u16>,
+    Option<u32>,
+    usize,
+);
+
+#[test]
+fn a_captured_tree_gives_its_settings_ipvs_and_legacy_tables() {
+    // tests/fixtures/network: clean's sockets, the path settings of a capture namespace
+    // whose eth0 has route_localnet and forwarding on, and IPVS services (README there).
+    let root = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/network/proc"
+    ));
+    let netns = Arc::new(crate::socket::Netns {
+        inode: 0,
+        name: None,
+        host: true,
+    });
+    let record = read_files(netns, root);
+    let s = &record.sysctls;
+    let interfaces = |pairs: &[(&str, bool)]| {
+        pairs
+            .iter()
+            .map(|(name, on)| (name.to_string(), *on))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    assert_eq!(s.route_localnet.all, Some(false));
+    assert_eq!(
+        s.route_localnet.interfaces,
+        interfaces(&[("eth0", true), ("lo", false)])
+    );
+    assert_eq!(s.ipv4_forwarding.all, Some(false));
+    assert_eq!(
+        s.ipv4_forwarding.interfaces,
+        interfaces(&[("eth0", true), ("lo", false)])
+    );
+    assert_eq!(s.ipv6_forwarding.all, Some(true));
+    assert_eq!(s.bridge_nf_call_iptables, Some(true));
+    assert_eq!(s.bridge_nf_call_ip6tables, Some(true));
+    let services = record.ipvs.as_ref().expect("IPVS read");
+    let summary: Vec<Service> = services
+        .iter()
+        .map(|s| {
+            (
+                s.protocol,
+                s.address,
+                s.port,
+                s.fwmark,
+                s.destinations.len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                Some(Protocol::Tcp),
+                Some("10.0.0.1".parse().unwrap()),
+                Some(80),
+                None,
+                2
+            ),
+            (
+                Some(Protocol::Udp),
+                Some("2001:db8::1".parse().unwrap()),
+                Some(53),
+                None,
+                1
+            ),
+            (None, None, None, Some(10), 0),
+        ]
+    );
+    assert!(
+        services[0]
+            .destinations
+            .contains(&("127.0.0.1".parse().unwrap(), 8080))
+    );
+    assert!(record.legacy_iptables.is_empty());
+    // What only netlink can say is not asked of a tree.
+    assert_eq!(record.links, Reading::NotAsked);
+    assert_eq!(record.routes, Reading::NotAsked);
+    assert_eq!(record.bpf, Reading::NotAsked);
+
+    // A tree without any of it: nothing is said to be off that could not be read.
+    let bare = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/clean/proc"
+    ));
+    let record = read_files(
+        Arc::new(crate::socket::Netns {
+            inode: 0,
+            name: None,
+            host: true,
+        }),
+        bare,
+    );
+    assert_eq!(record.sysctls, Sysctls::default());
+    assert_eq!(record.ipvs, Reading::Done(Vec::new()));
+}
+
+#[test]
+fn an_unparsable_ipvs_file_is_unreadable_naming_it() {
+    let dir = crate::collect::testdir::TempDir::new("ipvs");
+    dir.write("net/ip_vs", b"TCP  nonsense rr\n");
+    match read_ipvs(&dir.0.join("net")) {
+        Reading::Unreadable(why) => {
+            assert!(why.contains("net/ip_vs: line 1:"), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
+    dir.write("net/ip_tables_names", b"nat\nfilter\n");
+    dir.write("net/ip6_tables_names", b"filter\n");
+    assert_eq!(
+        legacy_iptables(&dir.0.join("net")),
+        ["ip nat", "ip filter", "ip6 filter"]
+    );
 }

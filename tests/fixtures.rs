@@ -62,7 +62,15 @@ fn assert_same_listeners(scenario: &str) {
 
 #[test]
 fn listeners_match_what_was_bound() {
-    for scenario in ["mixed", "clean", "memcached", "no-ipv6", "busy", "userns"] {
+    for scenario in [
+        "mixed",
+        "clean",
+        "memcached",
+        "no-ipv6",
+        "busy",
+        "userns",
+        "network",
+    ] {
         assert_same_listeners(scenario);
     }
 }

@@ -826,4 +826,71 @@ mod tests {
         assert_eq!((r[16], r[17]), (AF_INET6, libc::IPPROTO_TCP as u8));
         assert_eq!(u32_at(&r, 20), 1 << TCP_LISTEN);
     }
+
+    /// The captured sock_diag dump (tests/fixtures/netlink/, capture.sh there): TCP
+    /// listeners on 127.0.0.1:7001 with IP_TRANSPARENT and 127.0.0.1:7002 without.
+    fn captured_diags() -> Vec<Vec<u8>> {
+        let mut bytes = &include_bytes!("../../tests/fixtures/netlink/inet_diag.bin")[..];
+        let mut payloads = Vec::new();
+        while bytes.len() >= NLMSG_HDRLEN {
+            let len = u32_at(bytes, 0) as usize;
+            if u16_at(bytes, 4) == SOCK_DIAG_BY_FAMILY {
+                payloads.push(bytes[NLMSG_HDRLEN..len].to_vec());
+            }
+            bytes = &bytes[align4(len).min(bytes.len())..];
+        }
+        payloads
+    }
+
+    #[test]
+    fn captured_listeners_say_transparent_and_cookie() {
+        let diags: Vec<Diag> = captured_diags()
+            .iter()
+            .filter_map(|p| parse_inet_diag(p, Protocol::Tcp).unwrap())
+            .collect();
+        let by_port = |port| diags.iter().find(|d| d.listener.port == port).unwrap();
+        let (transparent, plain) = (by_port(7001), by_port(7002));
+        assert_eq!(diags.len(), 2);
+        assert_eq!(transparent.transparent, Some(true));
+        assert_eq!(plain.transparent, Some(false));
+        let (a, b) = (transparent.cookie.unwrap(), plain.cookie.unwrap());
+        assert_ne!(a, b);
+        assert_ne!(a, NO_COOKIE);
+    }
+
+    #[test]
+    fn a_kernel_without_sockopt_leaves_transparent_unknown() {
+        // The captured record with INET_DIAG_SOCKOPT taken out, as a kernel before 5.10
+        // sends it.
+        for payload in captured_diags() {
+            let mut without = payload[..INET_DIAG_MSG_LEN].to_vec();
+            for (kind, data) in attributes(&payload[INET_DIAG_MSG_LEN..]) {
+                if kind != INET_DIAG_SOCKOPT {
+                    let len = 4 + data.len();
+                    without.extend_from_slice(&(len as u16).to_ne_bytes());
+                    without.extend_from_slice(&kind.to_ne_bytes());
+                    without.extend_from_slice(data);
+                    without.resize(align4(without.len()), 0);
+                }
+            }
+            let d = parse_inet_diag(&without, Protocol::Tcp).unwrap().unwrap();
+            assert_eq!(d.transparent, None);
+            assert!(d.cookie.is_some());
+        }
+        // No cookie to give: both halves all ones.
+        let mut b = record(
+            AF_INET,
+            TCP_LISTEN,
+            "0.0.0.0".parse().unwrap(),
+            80,
+            0,
+            0,
+            None,
+        );
+        b[44..52].copy_from_slice(&[0xff; 8]);
+        assert_eq!(
+            parse_inet_diag(&b, Protocol::Tcp).unwrap().unwrap().cookie,
+            None
+        );
+    }
 }

@@ -14,7 +14,7 @@ use crate::collect::netlink;
 use crate::collect::netns;
 use crate::collect::testns::{TestNs, require_root};
 use crate::network::{BridgeSettings, Route, RouteKind, RouteRule, RuleAction};
-use crate::socket::Family;
+use crate::socket::{Family, Protocol};
 
 /// The ifindex of `device` in namespace `ns`, as `ip -j` says.
 fn ifindex(ns: &TestNs, device: &str) -> u32 {
@@ -387,4 +387,348 @@ fn a_built_namespace_reads_as_built() {
     if legacy {
         assert_eq!(record.legacy_iptables, ["ip nat"]);
     }
+}
+
+/// The messages of a captured dump (tests/fixtures/netlink/, see capture.sh there):
+/// (type, payload) of each, in order.
+fn messages(mut bytes: &[u8]) -> Vec<(u16, &[u8])> {
+    let mut all = Vec::new();
+    while bytes.len() >= 16 {
+        let len = u32_at(bytes, 0) as usize;
+        let kind = u16::from_ne_bytes([bytes[4], bytes[5]]);
+        all.push((kind, &bytes[16..len]));
+        bytes = &bytes[netlink::align4(len).min(bytes.len())..];
+    }
+    all
+}
+
+fn captured_links() -> Vec<link::LinkDump> {
+    messages(include_bytes!("../../../tests/fixtures/netlink/link.bin"))
+        .into_iter()
+        .filter(|(kind, _)| *kind == RTM_NEWLINK)
+        .filter_map(|(_, payload)| link::parse(payload).unwrap())
+        .collect()
+}
+
+fn captured_index(links: &[link::LinkDump], name: &str) -> u32 {
+    links
+        .iter()
+        .find(|l| l.link.name == name)
+        .unwrap_or_else(|| panic!("no {name} in the capture"))
+        .link
+        .ifindex
+}
+
+#[test]
+fn captured_links_say_kind_peer_bridge_and_settings() {
+    let links = captured_links();
+    let names: Vec<&str> = links.iter().map(|l| l.link.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["lo", "v0", "d1p", "d1", "br0", "d2p", "d2", "mv0"],
+        "the capture holds what capture.sh built"
+    );
+    let get = |name: &str| links.iter().find(|l| l.link.name == name).unwrap();
+    let (lo, v0, br0, d1, d2, mv0) = (
+        get("lo"),
+        get("v0"),
+        get("br0"),
+        get("d1"),
+        get("d2"),
+        get("mv0"),
+    );
+    assert!(lo.link.loopback && lo.link.up && lo.link.kind.is_none());
+    assert_eq!(lo.peer_ifindex, None);
+    // v0's peer is in another namespace: an nsid, and an index there.
+    assert_eq!(v0.link.kind.as_deref(), Some("veth"));
+    assert!(v0.peer_nsid.is_some() && v0.peer_ifindex.is_some());
+    assert_eq!(
+        (v0.route_localnet, v0.ipv4_forwarding),
+        (Some(true), Some(true))
+    );
+    assert_eq!(d2.route_localnet, Some(false));
+    assert_eq!(v0.ipv6_forwarding, Some(false));
+    // d1's peer is here.
+    assert_eq!(
+        (d1.peer_nsid, d1.peer_ifindex),
+        (None, Some(captured_index(&links, "d1p")))
+    );
+    assert_eq!(d1.link.master, Some(br0.link.ifindex));
+    assert_eq!(
+        br0.link.bridge,
+        Some(BridgeSettings {
+            nf_call_iptables: Some(true),
+            nf_call_ip6tables: Some(false),
+        })
+    );
+    assert_eq!(d1.link.bridge, None);
+    assert_eq!(mv0.link.kind.as_deref(), Some("macvlan"));
+    assert_eq!(
+        (mv0.peer_nsid, mv0.peer_ifindex, mv0.link.up),
+        (None, Some(d2.link.ifindex), false)
+    );
+    assert!(links.iter().all(|l| l.xdp.is_empty()));
+}
+
+#[test]
+fn captured_routes_of_every_table_and_type() {
+    let links = captured_links();
+    let (v0, d2, lo) = (
+        captured_index(&links, "v0"),
+        captured_index(&links, "d2"),
+        captured_index(&links, "lo"),
+    );
+    let routes: Vec<Route> = messages(include_bytes!("../../../tests/fixtures/netlink/route.bin"))
+        .into_iter()
+        .filter(|(kind, _)| *kind == RTM_NEWROUTE)
+        .filter_map(|(_, payload)| route::parse_route(payload).unwrap())
+        .collect();
+    for want in [
+        Route {
+            oif: Some(v0),
+            ..route(Family::Ipv4, 100, RouteKind::Unicast, "10.9.0.0", 16)
+        },
+        route(Family::Ipv4, 100, RouteKind::Throw, "10.5.0.0", 16),
+        route(Family::Ipv4, 101, RouteKind::Blackhole, "10.8.0.0", 16),
+        Route {
+            oif: Some(lo),
+            ..route(Family::Ipv4, 255, RouteKind::Local, "10.77.0.0", 16)
+        },
+        route(Family::Ipv4, 254, RouteKind::Unreachable, "10.6.0.0", 16),
+        Route {
+            oif: Some(d2),
+            gateway: Some("10.20.0.2".parse().unwrap()),
+            priority: 50,
+            ..route(Family::Ipv4, 254, RouteKind::Unicast, "10.2.0.0", 16)
+        },
+        Route {
+            nexthops: vec![d2, d2],
+            ..route(Family::Ipv4, 254, RouteKind::Unicast, "10.4.0.0", 16)
+        },
+        Route {
+            source: net("2001:db8:9::", 48),
+            oif: Some(d2),
+            priority: 1024,
+            ..route(Family::Ipv6, 254, RouteKind::Unicast, "2001:db8:5::", 48)
+        },
+        Route {
+            oif: Some(v0),
+            ..route(Family::Ipv4, 255, RouteKind::Local, "10.3.0.1", 32)
+        },
+        Route {
+            oif: Some(v0),
+            ..route(Family::Ipv4, 255, RouteKind::Broadcast, "10.3.0.255", 32)
+        },
+        Route {
+            oif: Some(lo),
+            ..route(Family::Ipv6, 255, RouteKind::Local, "::1", 128)
+        },
+    ] {
+        assert!(routes.contains(&want), "{want:?} not in {routes:#?}");
+    }
+    // Every table there is: main, local, 100 and 101.
+    let mut tables: Vec<u32> = routes.iter().map(|r| r.table).collect();
+    tables.sort_unstable();
+    tables.dedup();
+    assert_eq!(tables, [100, 101, 254, 255]);
+}
+
+#[test]
+fn captured_rules_with_their_selectors() {
+    let rules: Vec<RouteRule> =
+        messages(include_bytes!("../../../tests/fixtures/netlink/rule.bin"))
+            .into_iter()
+            .filter(|(kind, _)| *kind == RTM_NEWRULE)
+            .filter_map(|(_, payload)| route::parse_rule(payload).unwrap())
+            .collect();
+    assert_eq!(
+        rules,
+        [
+            rule(0, RuleAction::Table(255)),
+            RouteRule {
+                fwmark: Some((1, 0xff)),
+                ..rule(100, RuleAction::Table(100))
+            },
+            RouteRule {
+                iif: Some("v0".into()),
+                to: net("10.9.0.0", 16),
+                ip_proto: Some(6),
+                dport: Some(80..=90),
+                ..rule(110, RuleAction::Table(101))
+            },
+            RouteRule {
+                unknown: vec!["tos 0x10".into()],
+                ..rule(130, RuleAction::Table(102))
+            },
+            rule(170, RuleAction::Blackhole),
+            rule(32766, RuleAction::Table(254)),
+            rule(32767, RuleAction::Table(253)),
+            RouteRule {
+                family: Family::Ipv6,
+                ..rule(0, RuleAction::Table(255))
+            },
+            RouteRule {
+                family: Family::Ipv6,
+                suppress_prefixlen: Some(0),
+                ..rule(160, RuleAction::Table(254))
+            },
+            RouteRule {
+                family: Family::Ipv6,
+                ..rule(32766, RuleAction::Table(254))
+            },
+        ]
+    );
+}
+
+#[test]
+fn truncated_records_are_errors_not_panics() {
+    for bytes in [&[][..], &[2, 0, 0][..]] {
+        assert!(link::parse(bytes).is_err());
+        assert!(route::parse_route(bytes).is_err());
+        assert!(route::parse_rule(bytes).is_err());
+        assert!(tc::parse_filter(bytes).is_err());
+        assert!(tc::parse_qdisc(bytes).is_err());
+    }
+    // Every prefix of every captured message: an error or a record, never a panic.
+    for (kind, payload) in messages(include_bytes!("../../../tests/fixtures/netlink/route.bin"))
+        .into_iter()
+        .chain(messages(include_bytes!(
+            "../../../tests/fixtures/netlink/rule.bin"
+        )))
+        .chain(messages(include_bytes!(
+            "../../../tests/fixtures/netlink/link.bin"
+        )))
+    {
+        for end in 0..payload.len() {
+            let cut = &payload[..end];
+            match kind {
+                RTM_NEWLINK => drop(link::parse(cut)),
+                RTM_NEWROUTE => drop(route::parse_route(cut)),
+                RTM_NEWRULE => drop(route::parse_rule(cut)),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// An IPVS service in short: protocol, address, port, mark, destinations.
+type Service = (
+    Option<Protocol>,
+    Option<IpAddr>,
+    Option<u16>,
+    Option<u32>,
+    usize,
+);
+
+#[test]
+fn a_captured_tree_gives_its_settings_ipvs_and_legacy_tables() {
+    // tests/fixtures/network: clean's sockets, the path settings of a capture namespace
+    // whose eth0 has route_localnet and forwarding on, and IPVS services (README there).
+    let root = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/network/proc"
+    ));
+    let netns = Arc::new(crate::socket::Netns {
+        inode: 0,
+        name: None,
+        host: true,
+    });
+    let record = read_files(netns, root);
+    let s = &record.sysctls;
+    let interfaces = |pairs: &[(&str, bool)]| {
+        pairs
+            .iter()
+            .map(|(name, on)| (name.to_string(), *on))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    assert_eq!(s.route_localnet.all, Some(false));
+    assert_eq!(
+        s.route_localnet.interfaces,
+        interfaces(&[("eth0", true), ("lo", false)])
+    );
+    assert_eq!(s.ipv4_forwarding.all, Some(false));
+    assert_eq!(
+        s.ipv4_forwarding.interfaces,
+        interfaces(&[("eth0", true), ("lo", false)])
+    );
+    assert_eq!(s.ipv6_forwarding.all, Some(true));
+    assert_eq!(s.bridge_nf_call_iptables, Some(true));
+    assert_eq!(s.bridge_nf_call_ip6tables, Some(true));
+    let services = record.ipvs.as_ref().expect("IPVS read");
+    let summary: Vec<Service> = services
+        .iter()
+        .map(|s| {
+            (
+                s.protocol,
+                s.address,
+                s.port,
+                s.fwmark,
+                s.destinations.len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                Some(Protocol::Tcp),
+                Some("10.0.0.1".parse().unwrap()),
+                Some(80),
+                None,
+                2
+            ),
+            (
+                Some(Protocol::Udp),
+                Some("2001:db8::1".parse().unwrap()),
+                Some(53),
+                None,
+                1
+            ),
+            (None, None, None, Some(10), 0),
+        ]
+    );
+    assert!(
+        services[0]
+            .destinations
+            .contains(&("127.0.0.1".parse().unwrap(), 8080))
+    );
+    assert!(record.legacy_iptables.is_empty());
+    // What only netlink can say is not asked of a tree.
+    assert_eq!(record.links, Reading::NotAsked);
+    assert_eq!(record.routes, Reading::NotAsked);
+    assert_eq!(record.bpf, Reading::NotAsked);
+
+    // A tree without any of it: nothing is said to be off that could not be read.
+    let bare = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/clean/proc"
+    ));
+    let record = read_files(
+        Arc::new(crate::socket::Netns {
+            inode: 0,
+            name: None,
+            host: true,
+        }),
+        bare,
+    );
+    assert_eq!(record.sysctls, Sysctls::default());
+    assert_eq!(record.ipvs, Reading::Done(Vec::new()));
+}
+
+#[test]
+fn an_unparsable_ipvs_file_is_unreadable_naming_it() {
+    let dir = crate::collect::testdir::TempDir::new("ipvs");
+    dir.write("net/ip_vs", b"TCP  nonsense rr\n");
+    match read_ipvs(&dir.0.join("net")) {
+        Reading::Unreadable(why) => {
+            assert!(why.contains("net/ip_vs: line 1:"), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
+    dir.write("net/ip_tables_names", b"nat\nfilter\n");
+    dir.write("net/ip6_tables_names", b"filter\n");
+    assert_eq!(
+        legacy_iptables(&dir.0.join("net")),
+        ["ip nat", "ip filter", "ip6 filter"]
+    );
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::netns::{self, Child, NetNs};
-use crate::util::{self, Report, Run, Socket};
+use crate::util::{self, Report, Run, Socket, TempDir};
 
 const PORT: u16 = 8080;
 
@@ -1109,4 +1109,124 @@ fn an_sk_lookup_program_steers_any_port_to_a_loopback_socket_of_its_map() {
         );
     }
     drop(listener);
+}
+
+// Mechanisms read from files, through captured trees (no root): a kernel whose settings
+// and IPVS services are only in /proc, and one without INET_DIAG_SOCKOPT (the proc
+// collector never sees IP_TRANSPARENT).
+
+/// `portaudit --proc-root TREE/proc --json --no-config ARGS`.
+fn audit_tree(tree: &std::path::Path, args: &[&str]) -> (Run, Report) {
+    let run = util::run(
+        util::portaudit()
+            .arg("--proc-root")
+            .arg(tree.join("proc"))
+            .args(["--json", "--no-config"])
+            .args(args),
+    );
+    let report = run.report();
+    (run, report)
+}
+
+#[test]
+fn a_captured_tree_with_route_localnet_on_exposes_its_loopback_sockets() {
+    // Captured in a namespace whose eth0 has route_localnet=1.
+    let (run, report) = audit_tree(&util::fixture("network"), &[]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    let postgres = report.one("tcp", "127.0.0.1", 5432);
+    assert_eq!(postgres.verdict, "exposed", "{postgres:#?}");
+    assert!(
+        postgres
+            .ways_in
+            .iter()
+            .any(|w| w.via == "localnet" && w.delivered_address == "127.0.0.1"),
+        "{postgres:#?}"
+    );
+    assert_eq!(report.one("udp", "127.0.0.1", 323).verdict, "exposed");
+    // The same sockets captured without those settings: the kernel's default, local.
+    let (run, report) = audit_tree(&util::fixture("clean"), &[]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    let postgres = report.one("tcp", "127.0.0.1", 5432);
+    assert_eq!(postgres.verdict, "local", "{postgres:#?}");
+    assert!(postgres.ways_in.is_empty(), "{postgres:#?}");
+}
+
+/// The network tree with route_localnet off, and `ip_vs` as given.
+fn tree_with_ipvs(dir: &TempDir, name: &str, ip_vs: &str) -> std::path::PathBuf {
+    let tree = dir.path().join(name);
+    util::copy_tree(&util::fixture("network").join("proc"), &tree.join("proc"));
+    std::fs::write(
+        tree.join("proc/sys/net/ipv4/conf/eth0/route_localnet"),
+        "0\n",
+    )
+    .unwrap();
+    std::fs::write(tree.join("proc/net/ip_vs"), ip_vs).unwrap();
+    tree
+}
+
+#[test]
+fn an_ipvs_service_read_from_proc_reaches_its_real_server() {
+    let dir = TempDir::new("ipvs");
+    // The kernel's format (ip_vs_ctl.c): TCP 10.0.0.1:80 to 127.0.0.1:5432 (masq).
+    let to_postgres = "IP Virtual Server version 1.2.1 (size=4096)\n\
+        Prot LocalAddress:Port Scheduler Flags\n  \
+        -> RemoteAddress:Port Forward Weight ActiveConn InActConn\n\
+        TCP  0A000001:0050 rr \n  \
+        -> 7F000001:1538      Masq    1      0          0         \n";
+    let tree = tree_with_ipvs(&dir, "service", to_postgres);
+    let (run, report) = audit_tree(&tree, &[]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    let postgres = report.one("tcp", "127.0.0.1", 5432);
+    assert_eq!(postgres.verdict, "exposed", "{postgres:#?}");
+    let ipvs: Vec<_> = postgres
+        .ways_in
+        .iter()
+        .filter(|w| w.via == "ipvs")
+        .collect();
+    assert!(!ipvs.is_empty(), "{postgres:#?}");
+    assert!(
+        ipvs.iter()
+            .all(|w| w.port == 80 && w.rule.as_deref().is_some_and(|r| r.contains("IPVS"))),
+        "{ipvs:#?}"
+    );
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("IPVS service tcp 10.0.0.1:80")),
+        "one warning names the service: {:#?}",
+        report.warnings
+    );
+    // Without the service (and without route_localnet) it is local again.
+    let tree = tree_with_ipvs(
+        &dir,
+        "none",
+        "IP Virtual Server version 1.2.1 (size=4096)\n",
+    );
+    let (_, report) = audit_tree(&tree, &[]);
+    assert_eq!(report.one("tcp", "127.0.0.1", 5432).verdict, "local");
+}
+
+#[test]
+fn tproxy_to_a_socket_whose_ip_transparent_is_not_known_is_reachable_unknown() {
+    // /proc/net cannot say IP_TRANSPARENT (nor can a kernel without INET_DIAG_SOCKOPT):
+    // the tproxy rule may hand 5000-5999 to postgres, with an unknown answer.
+    let ruleset = util::fixture("nft").join("tproxy.json");
+    let clean = util::fixture("clean");
+    let (run, report) = audit_tree(&clean, &["--ruleset", ruleset.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    let postgres = report.one("tcp", "127.0.0.1", 5432);
+    assert_eq!(postgres.verdict, "exposed", "{postgres:#?}");
+    let tproxy: Vec<_> = postgres
+        .ways_in
+        .iter()
+        .filter(|w| w.via == "tproxy")
+        .collect();
+    assert!(!tproxy.is_empty(), "{postgres:#?}");
+    for w in tproxy {
+        assert_eq!((w.port, w.port_last), (5000, Some(5999)), "{w:#?}");
+        assert_eq!(w.firewall.as_deref(), Some("unknown"), "{w:#?}");
+    }
+    // The other loopback socket is not the rule's target.
+    assert_eq!(report.one("udp", "127.0.0.1", 323).verdict, "local");
 }

@@ -179,6 +179,11 @@ fn locals(namespace: &NamespaceNet) -> Vec<Local> {
     if !read {
         push(Dest::Any(Family::Ipv4), None);
         push(Dest::Any(Family::Ipv6), None);
+        // Every namespace has it: what route_localnet may let in.
+        push(
+            Dest::Prefix(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)), 8),
+            None,
+        );
     }
     out
 }

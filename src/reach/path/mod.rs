@@ -961,7 +961,7 @@ impl<'a> Walker<'a> {
                 q.dnat = true;
                 q.trail.by(Way::Ipvs, Some(Arc::clone(&why)));
                 q.trail.answer.unsure(&why);
-                self.from_local(q);
+                self.sent_locally(q);
             }
         }
         (!rest.is_empty()).then(|| p.narrowed(rest))
@@ -969,7 +969,7 @@ impl<'a> Walker<'a> {
 
     /// What the namespace itself sends on (IPVS to a real server): its own routing, then
     /// postrouting out of the interface.
-    fn from_local(&mut self, p: Packet) {
+    fn sent_locally(&mut self, p: Packet) {
         let namespace = self.namespace(p.ns);
         let query = Query {
             family: p.family(),

@@ -165,8 +165,12 @@ pub fn read(
         );
         let mut trouble = Vec::new();
         // Its own ruleset: what its hooks do with what enters it (nft started from this
-        // thread runs in the namespace).
-        if rulesets {
+        // thread runs in the namespace). Nothing enters a namespace with only loopback.
+        let linked = net
+            .links
+            .as_ref()
+            .is_none_or(|links| links.iter().any(|l| !l.loopback));
+        if rulesets && linked {
             net.ruleset = match super::nft::read_ruleset(&mut trouble) {
                 Ok(ruleset) => crate::network::Reading::Done(ruleset),
                 Err(why) => crate::network::Reading::Unreadable(why),

@@ -556,7 +556,9 @@ impl<'a> Walker<'a> {
                     // has said so already).
                     let what = format!("{}: {why}", self.describe_ns(p.ns));
                     let what = self.text(&what);
-                    if self.namespace(p.ns).netns.host {
+                    // Said already: by the host's reader, or by the warning that a
+                    // namespace could not be read at all.
+                    if self.namespace(p.ns).netns.host || self.blind(p.ns) {
                         self.spread(&q, what);
                     } else {
                         self.cannot_follow(&q, what);

@@ -23,6 +23,8 @@
 //! - `watch`: `--watch` polling the live kernel: events as listeners come and go, a
 //!   firewall rule that changes a verdict (root), signals, memory over many polls.
 //! - `table`: the table fitted to a terminal's width, piped whole, partial owners.
+//! - `security`: issue 19's attacks on a run as root, each refused: planted symlinks,
+//!   swapped directories, a flipped policy link, a foreign ruleset, nft on PATH (root).
 
 mod netns;
 mod util;
@@ -44,6 +46,7 @@ mod outcome;
 mod policy;
 mod privilege;
 mod reach;
+mod security;
 mod shapes;
 mod table;
 mod units;

@@ -19,6 +19,7 @@ use std::io::{self, BufWriter, Write};
 use crate::audit::Audit;
 use crate::error::{Error, describe_io};
 
+pub use escape::for_terminal;
 pub use event::{Change, Event, Standing};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

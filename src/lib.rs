@@ -18,6 +18,7 @@ mod collect;
 mod error;
 pub mod exit;
 mod fsafe;
+pub mod fuzzing;
 mod man;
 mod policy;
 mod reach;
@@ -28,14 +29,6 @@ mod watch;
 use cli::Cli;
 use error::Error;
 use exit::Outcome;
-
-/// The parsers of untrusted text, for the fuzz targets.
-pub mod fuzzing {
-    pub use crate::collect::procnet::{parse_row, parse_table};
-    pub use crate::policy::parse_allow;
-    pub use crate::policy::services::Services;
-    pub use crate::socket::Family;
-}
 
 /// One audit, start to end: check the flags, then each stage once, in order (or, with
 /// `--watch`, again every interval).

@@ -8,14 +8,14 @@
 //! captured tree, a container's proc, or a sandbox that refuses netlink).
 
 #[cfg(target_os = "linux")]
-mod cgroup;
+pub(crate) mod cgroup;
 #[cfg(target_os = "linux")]
-mod container;
-mod host;
+pub(crate) mod container;
+pub(crate) mod host;
 #[cfg(target_os = "linux")]
-mod kernel;
+pub(crate) mod kernel;
 #[cfg(target_os = "linux")]
-mod netlink;
+pub(crate) mod netlink;
 #[cfg(target_os = "linux")]
 pub mod netns;
 #[cfg(target_os = "linux")]

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::util::{self, Report, Run, TempDir, copy_tree, fixture, run_args};
+use crate::util::{Report, Run, TempDir, copy_tree, fixture, run_args};
 
 fn proc_root(scenario: &str) -> String {
     fixture(scenario).join("proc").display().to_string()

@@ -487,3 +487,57 @@ fn nft_is_never_taken_from_path_nor_given_the_callers_environment() {
     let args = std::fs::read_to_string(record.join("args")).unwrap();
     assert!(args.starts_with("-j\nlist\nruleset\n"), "{args}");
 }
+
+#[test]
+fn generated_files_go_only_where_root_alone_writes() {
+    let test = "generated_files_go_only_where_root_alone_writes";
+    if !can_run(test) {
+        return;
+    }
+    let tree = Tree::new("attack-generate");
+    // The man tree's section directory planted as a symlink to root's directory.
+    let man = tree.path("man");
+    std::fs::create_dir(&man).unwrap();
+    chmod(&man, 0o755);
+    symlink(tree.dir.path(), man.join("man1")).unwrap();
+    let run = run_args(&["--generate", "man", man.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert_eq!(
+        one_line(&run),
+        format!(
+            "portaudit: refusing to write in {}: not a directory (a symlink is not followed \
+             here)",
+            man.join("man1").display()
+        )
+    );
+    tree.assert_secret_untouched();
+    assert!(!tree.path("portaudit.1").exists());
+
+    // A man tree another user owns.
+    let theirs = tree.nobodys_dir("theirs");
+    let run = run_args(&["--generate", "man", theirs.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert!(
+        one_line(&run).starts_with(&format!(
+            "portaudit: refusing to write {0}: its directory {0} is owned by another user",
+            theirs.display()
+        )),
+        "{run:#?}"
+    );
+    assert_eq!(std::fs::read_dir(&theirs).unwrap().count(), 0);
+
+    // A completion with --output: root's directory, the file whole and 0644.
+    let completion = tree.path("portaudit.bash");
+    let run = run_args(&[
+        "--generate",
+        "bash",
+        "--output",
+        completion.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert_eq!(run.stdout, "");
+    let text = std::fs::read_to_string(&completion).unwrap();
+    assert!(text.contains("complete -F"), "{text}");
+    let meta = std::fs::metadata(&completion).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o7777), (0, 0o644));
+}

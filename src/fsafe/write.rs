@@ -186,6 +186,8 @@ impl Target {
             let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
             rustix::fs::fchmod(&file, Mode::from_raw_mode(mode))?;
             file.sync_all()?;
+            // Closed before the rename: the final name only ever holds a finished file.
+            drop(file);
             rustix::fs::renameat(&self.dir.fd, &temporary, &self.dir.fd, &self.name)?;
             Ok(())
         })();
@@ -308,6 +310,44 @@ mod tests {
         );
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "new\n");
         assert_eq!(names(dir.path()), ["out.prom"]);
+    }
+
+    /// What node_exporter could see of the final name: only a finished file renamed into
+    /// place, never one being created, written or closed there (inotify's account).
+    #[test]
+    fn the_final_name_only_ever_appears_by_a_rename() {
+        let dir = TempDir::new("write-inotify");
+        let file = dir.path().join("portaudit.prom");
+        std::fs::write(&file, "old\n").unwrap();
+        // SAFETY: plain inotify calls on a descriptor we own, with a NUL-terminated path
+        // and a buffer whose length is passed.
+        let events = unsafe {
+            let fd = libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC);
+            assert!(fd >= 0);
+            let path = std::ffi::CString::new(dir.path().as_os_str().as_bytes()).unwrap();
+            let mask = libc::IN_CREATE | libc::IN_MODIFY | libc::IN_CLOSE_WRITE | libc::IN_MOVED_TO;
+            assert!(libc::inotify_add_watch(fd, path.as_ptr(), mask) >= 0);
+            write(&file, "new\n").unwrap();
+            let mut buffer = vec![0u8; 1 << 16];
+            let n = libc::read(fd, buffer.as_mut_ptr().cast(), buffer.len());
+            libc::close(fd);
+            assert!(n > 0);
+            buffer.truncate(n as usize);
+            buffer
+        };
+        let mut on_final = Vec::new();
+        let mut at = 0;
+        while at + 16 <= events.len() {
+            let mask = u32::from_ne_bytes(events[at + 4..at + 8].try_into().unwrap());
+            let len = u32::from_ne_bytes(events[at + 12..at + 16].try_into().unwrap()) as usize;
+            let name = &events[at + 16..at + 16 + len];
+            let name = name.split(|&b| b == 0).next().unwrap();
+            if name == b"portaudit.prom" {
+                on_final.push(mask);
+            }
+            at += 16 + len;
+        }
+        assert_eq!(on_final, [libc::IN_MOVED_TO], "{on_final:x?}");
     }
 
     #[test]

@@ -35,30 +35,30 @@ fn example(name: &str) -> PathBuf {
         .join(name)
 }
 
-#[test]
-fn promtool_checks_and_tests_the_alert_rules() {
-    if !netns::require_program("promtool_checks_and_tests_the_alert_rules", "promtool") {
-        return;
+patest!(
+    promtool_checks_and_tests_the_alert_rules,
+    [Program("promtool")],
+    |_| {
+        for (command, file) in [
+            ("check", "portaudit.rules.yml"),
+            ("test", "portaudit.rules.test.yml"),
+        ] {
+            let out = Command::new("promtool")
+                .args([command, "rules"])
+                .arg(example(file))
+                .stdin(Stdio::null())
+                .output()
+                .expect("cannot run promtool");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && stdout.contains("SUCCESS"),
+                "promtool {command} rules {file} failed ({}):\n{stdout}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
-    for (command, file) in [
-        ("check", "portaudit.rules.yml"),
-        ("test", "portaudit.rules.test.yml"),
-    ] {
-        let out = Command::new("promtool")
-            .args([command, "rules"])
-            .arg(example(file))
-            .stdin(Stdio::null())
-            .output()
-            .expect("cannot run promtool");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && stdout.contains("SUCCESS"),
-            "promtool {command} rules {file} failed ({}):\n{stdout}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
+);
 
 /// One host of the fleet: a namespace on the bridge, with a textfile directory.
 struct Host {
@@ -365,209 +365,205 @@ fn check(promql: &str, labels: &'static [&'static str], rows: &[&[&str]]) -> Che
     }
 }
 
-#[test]
-fn prometheus_names_exactly_the_hosts_that_expose_something() {
-    let test = "prometheus_names_exactly_the_hosts_that_expose_something";
-    if !(netns::require_root(test)
-        && [
-            "ip",
-            "ss",
-            "memcached",
-            "python3",
-            "prometheus",
-            "prometheus-node-exporter",
-        ]
-        .iter()
-        .all(|program| netns::require_program(test, program)))
-    {
-        return;
-    }
-    // Locals drop in reverse order: the processes are killed (by pid) before the
-    // directory goes, and that before the namespaces.
-    let dir = TempDir::new("fleet");
-    let names = ["web1", "web2", "web3", "app1", "cache1", "broken"];
-    let fleet = Fleet::new(&names, dir.path());
-    let mut children = Vec::new();
-    for host in &fleet.hosts {
-        let log = dir.path().join(format!("node-exporter-{}.log", host.name));
-        children.push(host.node_exporter(&log));
-    }
-    // app1 and cache1: a baseline of what they run now (node_exporter), then a new
-    // listener: on every interface in app1, memcached on loopback only in cache1.
-    let (app1, cache1) = (fleet.host("app1"), fleet.host("cache1"));
-    let app1_baseline = app1.save_baseline(dir.path());
-    let cache1_baseline = cache1.save_baseline(dir.path());
-    let python = app1.python(8080);
-    let py = python.comm().expect("the Python listener's comm");
-    children.push(python);
-    children.push(cache1.memcached("127.0.0.1"));
-    // web1 and web3: memcached on every interface; web2: on loopback only.
-    children.push(fleet.host("web1").memcached("0.0.0.0"));
-    children.push(fleet.host("web2").memcached("127.0.0.1"));
-    children.push(fleet.host("web3").memcached("0.0.0.0"));
-
-    for name in ["web1", "web2", "web3"] {
-        fleet.host(name).write_textfile(&[]);
-    }
-    app1.write_textfile(&["--baseline", &app1_baseline]);
-    cache1.write_textfile(&["--baseline", &cache1_baseline]);
-    // broken: a policy portaudit refuses (exit 2), so the recipe says the audit failed.
-    fleet.host("broken").write_textfile(&["--allow", "70000"]);
-
-    let mut prometheus = fleet.prometheus(dir.path());
-
-    const SOCKET: &[&str] = &["host", "protocol", "port", "process"];
-    let memcached: &[&[&str]] = &[
-        &["web1", "tcp", "11211", "memcached"],
-        &["web1", "udp", "11211", "memcached"],
-        &["web3", "tcp", "11211", "memcached"],
-        &["web3", "udp", "11211", "memcached"],
-    ];
-    let python_row: &[&str] = &["app1", "tcp", "8080", &py];
-    let cache1_rows: &[&[&str]] = &[
-        &["cache1", "tcp", "11211", "memcached"],
-        &["cache1", "udp", "11211", "memcached"],
-    ];
-    // What fails on its own: the alert PortauditExposed.
-    let exposed: Vec<&[&str]> = memcached.iter().copied().chain([python_row]).collect();
-    // What is new since a baseline: the alert PortauditNewListener.
-    let new: Vec<&[&str]> = cache1_rows.iter().copied().chain([python_row]).collect();
-    // Everything that fails, new or exposed: portaudit_exposed_socket.
-    let failing: Vec<&[&str]> = exposed.iter().chain(cache1_rows).copied().collect();
-    let checks = [
-        check(
-            "up == 1",
-            &["host"],
-            &names.map(|name| [name]).each_ref().map(|row| &row[..]),
-        ),
-        // Every failing socket on 11211, with its verdict: cache1's loopback memcached
-        // fails as new since its baseline, but it is local.
-        check(
-            "portaudit_exposed_socket{port=\"11211\"}",
-            &["host", "protocol", "port", "process", "verdict"],
-            &[
-                &["web1", "tcp", "11211", "memcached", "exposed"],
-                &["web1", "udp", "11211", "memcached", "exposed"],
-                &["web3", "tcp", "11211", "memcached", "exposed"],
-                &["web3", "udp", "11211", "memcached", "exposed"],
-                &["cache1", "tcp", "11211", "memcached", "local"],
-                &["cache1", "udp", "11211", "memcached", "local"],
-            ],
-        ),
-        // README: which hosts expose 11211.
-        check(
-            "count by (instance) (portaudit_exposed_socket{port=\"11211\",verdict=\"exposed\"})",
-            &["host"],
-            &[&["web1"], &["web3"]],
-        ),
-        check(
-            &format!("portaudit_exposed_socket{{process=\"{py}\"}}"),
-            SOCKET,
-            &[python_row],
-        ),
-        check(
-            "count by (instance) (portaudit_exposed_socket)",
-            &["host"],
-            &[&["web1"], &["web3"], &["app1"], &["cache1"]],
-        ),
-        // Clean is a value, not an absence: web2 was audited and nothing fails there.
-        check("portaudit_exposed_sockets == 0", &["host"], &[&["web2"]]),
-        // README: what is new on any host this week (since its baseline).
-        check("portaudit_new_socket", SOCKET, &new),
-        check("max_over_time(portaudit_new_socket[1w])", SOCKET, &new),
-        // README: what fails now that did not a week ago (this Prometheus is new).
-        check(
-            "portaudit_exposed_socket unless portaudit_exposed_socket offset 1w",
-            SOCKET,
-            &failing,
-        ),
-        check("portaudit_audit_success == 0", &["host"], &[&["broken"]]),
-        // The example alert rules, evaluated by this Prometheus on these hosts.
-        check(
-            "ALERTS{alertname=\"PortauditExposed\",alertstate=\"firing\"}",
-            SOCKET,
-            &exposed,
-        ),
-        check(
-            "ALERTS{alertname=\"PortauditNewListener\",alertstate=\"firing\"}",
-            SOCKET,
-            &new,
-        ),
-        check(
-            "ALERTS{alertname=\"PortauditAuditFailed\",alertstate=\"firing\"}",
-            &["host"],
-            &[&["broken"]],
-        ),
-        check(
-            "ALERTS{alertname=~\"PortauditAuditIncomplete|PortauditStale|PortauditMissing\"}",
-            &["alertname", "host"],
-            &[],
-        ),
-    ];
-
-    // Poll until every answer is the expected one (Prometheus starts, scrapes, then
-    // evaluates); past the deadline, show each query's last answer.
-    let deadline = Instant::now() + SCRAPED;
-    loop {
-        let answers: Vec<Result<BTreeSet<Vec<String>>, String>> = checks
-            .iter()
-            .map(|c| {
-                fleet
-                    .query(&c.promql)
-                    .map(|samples| fleet.rows(&samples, c.labels))
-            })
-            .collect();
-        let wrong: Vec<String> = checks
-            .iter()
-            .zip(&answers)
-            .filter(|(c, got)| got.as_ref() != Ok(&c.expected))
-            .map(|(c, got)| {
-                format!(
-                    "{}\n  rows of {:?}\n  expected {:?}\n  got      {got:?}",
-                    c.promql, c.labels, c.expected
-                )
-            })
-            .collect();
-        if wrong.is_empty() {
-            break;
+patest!(
+    prometheus_names_exactly_the_hosts_that_expose_something,
+    [
+        Root,
+        Program("ip"),
+        Program("ss"),
+        Program("memcached"),
+        Program("python3"),
+        Program("prometheus"),
+        Program("prometheus-node-exporter"),
+    ],
+    |_| {
+        // Locals drop in reverse order: the processes are killed (by pid) before the
+        // directory goes, and that before the namespaces.
+        let dir = TempDir::new("fleet");
+        let names = ["web1", "web2", "web3", "app1", "cache1", "broken"];
+        let fleet = Fleet::new(&names, dir.path());
+        let mut children = Vec::new();
+        for host in &fleet.hosts {
+            let log = dir.path().join(format!("node-exporter-{}.log", host.name));
+            children.push(host.node_exporter(&log));
         }
-        prometheus.assert_running();
-        for child in &mut children {
-            child.assert_running();
+        // app1 and cache1: a baseline of what they run now (node_exporter), then a new
+        // listener: on every interface in app1, memcached on loopback only in cache1.
+        let (app1, cache1) = (fleet.host("app1"), fleet.host("cache1"));
+        let app1_baseline = app1.save_baseline(dir.path());
+        let cache1_baseline = cache1.save_baseline(dir.path());
+        let python = app1.python(8080);
+        let py = python.comm().expect("the Python listener's comm");
+        children.push(python);
+        children.push(cache1.memcached("127.0.0.1"));
+        // web1 and web3: memcached on every interface; web2: on loopback only.
+        children.push(fleet.host("web1").memcached("0.0.0.0"));
+        children.push(fleet.host("web2").memcached("127.0.0.1"));
+        children.push(fleet.host("web3").memcached("0.0.0.0"));
+
+        for name in ["web1", "web2", "web3"] {
+            fleet.host(name).write_textfile(&[]);
         }
-        if Instant::now() > deadline {
-            let log =
-                std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
-            panic!(
-                "after {SCRAPED:?}, Prometheus does not answer as expected:\n{}\n\
+        app1.write_textfile(&["--baseline", &app1_baseline]);
+        cache1.write_textfile(&["--baseline", &cache1_baseline]);
+        // broken: a policy portaudit refuses (exit 2), so the recipe says the audit failed.
+        fleet.host("broken").write_textfile(&["--allow", "70000"]);
+
+        let mut prometheus = fleet.prometheus(dir.path());
+
+        const SOCKET: &[&str] = &["host", "protocol", "port", "process"];
+        let memcached: &[&[&str]] = &[
+            &["web1", "tcp", "11211", "memcached"],
+            &["web1", "udp", "11211", "memcached"],
+            &["web3", "tcp", "11211", "memcached"],
+            &["web3", "udp", "11211", "memcached"],
+        ];
+        let python_row: &[&str] = &["app1", "tcp", "8080", &py];
+        let cache1_rows: &[&[&str]] = &[
+            &["cache1", "tcp", "11211", "memcached"],
+            &["cache1", "udp", "11211", "memcached"],
+        ];
+        // What fails on its own: the alert PortauditExposed.
+        let exposed: Vec<&[&str]> = memcached.iter().copied().chain([python_row]).collect();
+        // What is new since a baseline: the alert PortauditNewListener.
+        let new: Vec<&[&str]> = cache1_rows.iter().copied().chain([python_row]).collect();
+        // Everything that fails, new or exposed: portaudit_exposed_socket.
+        let failing: Vec<&[&str]> = exposed.iter().chain(cache1_rows).copied().collect();
+        let checks = [
+            check(
+                "up == 1",
+                &["host"],
+                &names.map(|name| [name]).each_ref().map(|row| &row[..]),
+            ),
+            // Every failing socket on 11211, with its verdict: cache1's loopback memcached
+            // fails as new since its baseline, but it is local.
+            check(
+                "portaudit_exposed_socket{port=\"11211\"}",
+                &["host", "protocol", "port", "process", "verdict"],
+                &[
+                    &["web1", "tcp", "11211", "memcached", "exposed"],
+                    &["web1", "udp", "11211", "memcached", "exposed"],
+                    &["web3", "tcp", "11211", "memcached", "exposed"],
+                    &["web3", "udp", "11211", "memcached", "exposed"],
+                    &["cache1", "tcp", "11211", "memcached", "local"],
+                    &["cache1", "udp", "11211", "memcached", "local"],
+                ],
+            ),
+            // README: which hosts expose 11211.
+            check(
+                "count by (instance) (portaudit_exposed_socket{port=\"11211\",verdict=\"exposed\"})",
+                &["host"],
+                &[&["web1"], &["web3"]],
+            ),
+            check(
+                &format!("portaudit_exposed_socket{{process=\"{py}\"}}"),
+                SOCKET,
+                &[python_row],
+            ),
+            check(
+                "count by (instance) (portaudit_exposed_socket)",
+                &["host"],
+                &[&["web1"], &["web3"], &["app1"], &["cache1"]],
+            ),
+            // Clean is a value, not an absence: web2 was audited and nothing fails there.
+            check("portaudit_exposed_sockets == 0", &["host"], &[&["web2"]]),
+            // README: what is new on any host this week (since its baseline).
+            check("portaudit_new_socket", SOCKET, &new),
+            check("max_over_time(portaudit_new_socket[1w])", SOCKET, &new),
+            // README: what fails now that did not a week ago (this Prometheus is new).
+            check(
+                "portaudit_exposed_socket unless portaudit_exposed_socket offset 1w",
+                SOCKET,
+                &failing,
+            ),
+            check("portaudit_audit_success == 0", &["host"], &[&["broken"]]),
+            // The example alert rules, evaluated by this Prometheus on these hosts.
+            check(
+                "ALERTS{alertname=\"PortauditExposed\",alertstate=\"firing\"}",
+                SOCKET,
+                &exposed,
+            ),
+            check(
+                "ALERTS{alertname=\"PortauditNewListener\",alertstate=\"firing\"}",
+                SOCKET,
+                &new,
+            ),
+            check(
+                "ALERTS{alertname=\"PortauditAuditFailed\",alertstate=\"firing\"}",
+                &["host"],
+                &[&["broken"]],
+            ),
+            check(
+                "ALERTS{alertname=~\"PortauditAuditIncomplete|PortauditStale|PortauditMissing\"}",
+                &["alertname", "host"],
+                &[],
+            ),
+        ];
+
+        // Poll until every answer is the expected one (Prometheus starts, scrapes, then
+        // evaluates); past the deadline, show each query's last answer.
+        let deadline = Instant::now() + SCRAPED;
+        loop {
+            let answers: Vec<Result<BTreeSet<Vec<String>>, String>> = checks
+                .iter()
+                .map(|c| {
+                    fleet
+                        .query(&c.promql)
+                        .map(|samples| fleet.rows(&samples, c.labels))
+                })
+                .collect();
+            let wrong: Vec<String> = checks
+                .iter()
+                .zip(&answers)
+                .filter(|(c, got)| got.as_ref() != Ok(&c.expected))
+                .map(|(c, got)| {
+                    format!(
+                        "{}\n  rows of {:?}\n  expected {:?}\n  got      {got:?}",
+                        c.promql, c.labels, c.expected
+                    )
+                })
+                .collect();
+            if wrong.is_empty() {
+                break;
+            }
+            prometheus.assert_running();
+            for child in &mut children {
+                child.assert_running();
+            }
+            if Instant::now() > deadline {
+                let log =
+                    std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
+                panic!(
+                    "after {SCRAPED:?}, Prometheus does not answer as expected:\n{}\n\
                  prometheus.log:\n{log}",
-                wrong.join("\n")
-            );
+                    wrong.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(500));
         }
-        std::thread::sleep(Duration::from_millis(500));
-    }
 
-    // README: the same from a shell, with promtool (run in the hub, where Prometheus is).
-    let query = "portaudit_exposed_socket{port=\"11211\",verdict=\"exposed\"}";
-    let out = fleet
-        .hub
-        .exec(
-            "promtool",
-            ["query", "instant", &format!("http://{PROMETHEUS}"), query],
-        )
-        .stdin(Stdio::null())
-        .output()
-        .expect("cannot run promtool");
-    let printed = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "promtool query: {out:?}");
-    let lines: Vec<&str> = printed.lines().collect();
-    assert_eq!(lines.len(), 4, "{printed}");
-    for host in ["web1", "web3"] {
-        let instance = format!("instance=\"{}:9100\"", fleet.host(host).address);
-        let found = lines
-            .iter()
-            .filter(|l| l.contains(&instance) && l.contains("process=\"memcached\""))
-            .count();
-        assert_eq!(found, 2, "{host}: tcp and udp in\n{printed}");
+        // README: the same from a shell, with promtool (run in the hub, where Prometheus is).
+        let query = "portaudit_exposed_socket{port=\"11211\",verdict=\"exposed\"}";
+        let out = fleet
+            .hub
+            .exec(
+                "promtool",
+                ["query", "instant", &format!("http://{PROMETHEUS}"), query],
+            )
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run promtool");
+        let printed = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "promtool query: {out:?}");
+        let lines: Vec<&str> = printed.lines().collect();
+        assert_eq!(lines.len(), 4, "{printed}");
+        for host in ["web1", "web3"] {
+            let instance = format!("instance=\"{}:9100\"", fleet.host(host).address);
+            let found = lines
+                .iter()
+                .filter(|l| l.contains(&instance) && l.contains("process=\"memcached\""))
+                .count();
+            assert_eq!(found, 2, "{host}: tcp and udp in\n{printed}");
+        }
     }
-}
+);

@@ -28,40 +28,40 @@ fn generate_man_dir_writes_both_pages() {
     assert!(policy.contains(".SH RULES"), "{policy}");
 }
 
-#[test]
-fn man_renders_both_pages_without_warnings() {
-    if !netns::require_program("man_renders_both_pages_without_warnings", "man") {
-        return;
-    }
-    let dir = TempDir::new("man-render");
-    let run = run_args(&["--generate", "man", dir.path().to_str().unwrap()]);
-    assert_eq!(run.code, 0, "{run:#?}");
-    for (page, says) in [
-        (
-            "man1/portaudit.1",
-            ["SYNOPSIS", "EXIT STATUS", "ENVIRONMENT"],
-        ),
-        (
-            "man5/portaudit.toml.5",
-            ["SETTINGS", "RULES", "trust_firewall"],
-        ),
-    ] {
-        let out = Command::new("man")
-            .args(["--warnings", "-l"])
-            .arg(dir.path().join(page))
-            .env("MANWIDTH", "80")
-            .env_remove("MAN_KEEP_FORMATTING")
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        let warnings = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "man -l {page}: {warnings}");
-        assert_eq!(warnings, "", "man -l {page} warns");
-        for word in says {
-            assert!(text.contains(word), "{page} has no {word}:\n{text}");
+patest!(
+    man_renders_both_pages_without_warnings,
+    [Program("man")],
+    |_| {
+        let dir = TempDir::new("man-render");
+        let run = run_args(&["--generate", "man", dir.path().to_str().unwrap()]);
+        assert_eq!(run.code, 0, "{run:#?}");
+        for (page, says) in [
+            (
+                "man1/portaudit.1",
+                ["SYNOPSIS", "EXIT STATUS", "ENVIRONMENT"],
+            ),
+            (
+                "man5/portaudit.toml.5",
+                ["SETTINGS", "RULES", "trust_firewall"],
+            ),
+        ] {
+            let out = Command::new("man")
+                .args(["--warnings", "-l"])
+                .arg(dir.path().join(page))
+                .env("MANWIDTH", "80")
+                .env_remove("MAN_KEEP_FORMATTING")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            let warnings = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "man -l {page}: {warnings}");
+            assert_eq!(warnings, "", "man -l {page} warns");
+            for word in says {
+                assert!(text.contains(word), "{page} has no {word}:\n{text}");
+            }
         }
     }
-}
+);
 
 #[test]
 fn generate_mistakes_are_one_line_and_exit_2() {

@@ -1,5 +1,10 @@
 //! The integration tests: the real `portaudit` binary, driven end to end.
 //!
+//! A test that needs something of the machine (root, a program, nft, cgroup2) is written
+//! `patest!(name, [needs], |t| { … })` (macros.rs): it says SKIPPED, or fails under CI,
+//! when the machine lacks it. The helpers: `netns` (namespaces, children, needs), `util`
+//! (running the binary, the typed JSON report).
+//!
 //! - `fixtures`: proc trees captured from a live kernel, read through `--proc-root`;
 //! - `live`: real sockets bound by the test itself on ephemeral ports;
 //! - `daemon`: a real memcached in a network namespace of its own (root);
@@ -23,7 +28,10 @@
 //! - `watch`: `--watch` polling the live kernel: events as listeners come and go, a
 //!   firewall rule that changes a verdict (root), signals, memory over many polls.
 //! - `table`: the table fitted to a terminal's width, piped whole, partial owners.
+//! - `harness`: `patest!` itself: a SKIPPED line names its test, and CI fails instead.
 
+#[macro_use]
+mod macros;
 mod netns;
 mod util;
 
@@ -35,6 +43,7 @@ mod daemon;
 mod firewall;
 mod fixtures;
 mod fleet;
+mod harness;
 mod hostile;
 mod iptables;
 mod live;

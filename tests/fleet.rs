@@ -151,7 +151,7 @@ time.sleep(3600)
         path
     }
 
-    /// The README's recipe, run in this host: portaudit-textfile.sh with the built
+    /// docs/fleet.md's recipe, run in this host: portaudit-textfile.sh with the built
     /// binary writes portaudit.prom; ARGS go to portaudit.
     fn write_textfile(&self, args: &[&str]) {
         let mut cmd = self.ns.exec("sh", [example("portaudit-textfile.sh")]);
@@ -449,7 +449,7 @@ patest!(
                     &["cache1", "udp", "11211", "memcached", "local"],
                 ],
             ),
-            // README: which hosts expose 11211.
+            // docs/fleet.md: which hosts expose 11211.
             check(
                 "count by (instance) (portaudit_exposed_socket{port=\"11211\",verdict=\"exposed\"})",
                 &["host"],
@@ -467,10 +467,10 @@ patest!(
             ),
             // Clean is a value, not an absence: web2 was audited and nothing fails there.
             check("portaudit_exposed_sockets == 0", &["host"], &[&["web2"]]),
-            // README: what is new on any host this week (since its baseline).
+            // docs/fleet.md: what is new on any host this week (since its baseline).
             check("portaudit_new_socket", SOCKET, &new),
             check("max_over_time(portaudit_new_socket[1w])", SOCKET, &new),
-            // README: what fails now that did not a week ago (this Prometheus is new).
+            // docs/fleet.md: what fails now that did not a week ago (this Prometheus is new).
             check(
                 "portaudit_exposed_socket unless portaudit_exposed_socket offset 1w",
                 SOCKET,
@@ -542,7 +542,7 @@ patest!(
             std::thread::sleep(Duration::from_millis(500));
         }
 
-        // README: the same from a shell, with promtool (run in the hub, where Prometheus is).
+        // docs/fleet.md: the same from a shell, with promtool (run in the hub, where Prometheus is).
         let query = "portaudit_exposed_socket{port=\"11211\",verdict=\"exposed\"}";
         let out = fleet
             .hub

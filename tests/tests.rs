@@ -28,6 +28,8 @@
 //! - `watch`: `--watch` polling the live kernel: events as listeners come and go, a
 //!   firewall rule that changes a verdict (root), signals, memory over many polls.
 //! - `table`: the table fitted to a terminal's width, piped whole, partial owners.
+//! - `docs`: README.md and docs/: the commands they show run and print what is shown,
+//!   the files they show are the files, links lead somewhere (docs/testing.md).
 //! - `harness`: `patest!` itself: a SKIPPED line names its test, and CI fails instead.
 
 #[macro_use]
@@ -40,6 +42,7 @@ mod ansible;
 mod collectors;
 mod containers;
 mod daemon;
+mod docs;
 mod firewall;
 mod fixtures;
 mod fleet;

@@ -24,9 +24,13 @@ use crate::netns::{self, Child, NetNs};
 use crate::util::{self, TempDir};
 
 const STARTUP: Duration = Duration::from_secs(20);
-/// Prometheus scrapes and evaluates the rules every second; this bounds the wait for
-/// its first answers on a busy machine, it is not what a test measures.
-const SCRAPED: Duration = Duration::from_secs(120);
+/// How many times Prometheus may scrape every host and evaluate the rules after it, and
+/// still answer otherwise, before the answer is wrong: the wait is counted in its work
+/// done, not in seconds, so a busy machine only makes it longer.
+const SETTLED_ROUNDS: usize = 3;
+/// A guard against a hang only: this long without a scrape or a rule evaluation
+/// (Prometheus alive but doing nothing) fails the test.
+const STALLED: Duration = Duration::from_secs(300);
 const PROMETHEUS: &str = "127.0.0.1:9090";
 
 fn example(name: &str) -> PathBuf {
@@ -262,21 +266,48 @@ impl Fleet {
         Child::spawn_logging(&mut cmd, &dir.join("prometheus.log"))
     }
 
-    /// Ask Prometheus, from a thread inside the hub: `/api/v1/query?query=PROMQL`.
-    fn query(&self, promql: &str) -> Result<Vec<Sample>, String> {
+    /// GET PATH from Prometheus's API, from a thread inside the hub; its `data`.
+    fn api<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, String> {
         let body = std::thread::scope(|s| {
             s.spawn(|| {
                 self.hub.enter();
-                http_get(&format!("/api/v1/query?query={}", percent_encode(promql)))
+                http_get(path)
             })
             .join()
-            .expect("the query thread panicked")
+            .expect("the API thread panicked")
         })?;
-        let response: Response = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
+        let response: Response<T> =
+            serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
         match (response.status.as_str(), response.data) {
-            ("success", Some(data)) => Ok(data.result),
+            ("success", Some(data)) => Ok(data),
             _ => Err(format!("{}: {body}", response.status)),
         }
+    }
+
+    /// Ask Prometheus: `/api/v1/query?query=PROMQL`.
+    fn query(&self, promql: &str) -> Result<Vec<Sample>, String> {
+        let path = format!("/api/v1/query?query={}", percent_encode(promql));
+        self.api::<Data>(&path).map(|data| data.result)
+    }
+
+    /// How far Prometheus has got: each target's last scrape, and the rules' last
+    /// evaluation.
+    fn progress(&self) -> Result<Progress, String> {
+        let targets: Targets = self.api("/api/v1/targets?state=active")?;
+        let rules: Rules = self.api("/api/v1/rules")?;
+        let mut scrapes = BTreeMap::new();
+        for target in targets.active_targets {
+            let instance = target.labels.get("instance").cloned().unwrap_or_default();
+            scrapes.insert(self.name_of(&instance), target);
+        }
+        Ok(Progress {
+            scrapes,
+            evaluated: rules
+                .groups
+                .into_iter()
+                .map(|g| g.last_evaluation)
+                .collect(),
+        })
     }
 
     /// The samples as rows of these labels; `host` is the host the instance names.
@@ -296,11 +327,11 @@ impl Fleet {
     }
 }
 
-/// The API's answer to an instant query (`resultType` vector).
+/// The API's answer: `{"status": "success", "data": …}`.
 #[derive(Debug, Deserialize)]
-struct Response {
+struct Response<T> {
     status: String,
-    data: Option<Data>,
+    data: Option<T>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -311,6 +342,118 @@ struct Data {
 #[derive(Debug, Deserialize)]
 struct Sample {
     metric: BTreeMap<String, String>,
+}
+
+/// `/api/v1/targets`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Targets {
+    active_targets: Vec<Target>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Target {
+    labels: BTreeMap<String, String>,
+    health: String,
+    /// RFC 3339; when the last scrape started.
+    last_scrape: String,
+    /// Seconds it took.
+    last_scrape_duration: f64,
+}
+
+/// `/api/v1/rules`.
+#[derive(Debug, Deserialize)]
+struct Rules {
+    groups: Vec<RuleGroup>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RuleGroup {
+    /// RFC 3339.
+    last_evaluation: String,
+}
+
+/// Where Prometheus has got to (`Fleet::progress`).
+#[derive(Debug, Clone, PartialEq)]
+struct Progress {
+    /// Each host's target, by host name.
+    scrapes: BTreeMap<String, Target>,
+    /// Each rule group's last evaluation.
+    evaluated: Vec<String>,
+}
+
+impl Progress {
+    /// Every host was scraped, each last scrape succeeded, and every rule group was
+    /// evaluated after the last of them had ended: queries and alerts now describe
+    /// every host's textfile.
+    fn settled(&self, hosts: usize) -> bool {
+        let mut scraped_by = f64::MIN;
+        for target in self.scrapes.values() {
+            let Some(start) = epoch_seconds(&target.last_scrape) else {
+                return false;
+            };
+            if target.health != "up" {
+                return false;
+            }
+            scraped_by = scraped_by.max(start + target.last_scrape_duration);
+        }
+        self.scrapes.len() == hosts
+            && !self.evaluated.is_empty()
+            && self
+                .evaluated
+                .iter()
+                .all(|e| epoch_seconds(e).is_some_and(|e| e > scraped_by))
+    }
+}
+
+/// Seconds since the epoch of an RFC 3339 time as Go writes it
+/// (`2026-12-03T08:03:06.123456789Z`, or with `+01:00`); None for Go's zero time.
+fn epoch_seconds(text: &str) -> Option<f64> {
+    let (date, time) = text.split_once('T')?;
+    let mut ymd = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (ymd.next()??, ymd.next()??, ymd.next()??);
+    if y < 1970 {
+        return None;
+    }
+    let (clock, offset) = match time.find(['Z', '+', '-']) {
+        Some(at) => time.split_at(at),
+        None => return None,
+    };
+    let offset = match offset {
+        "Z" => 0,
+        _ => {
+            let sign = if offset.starts_with('-') { -1 } else { 1 };
+            let (h, m) = offset[1..].split_once(':')?;
+            sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
+        }
+    };
+    let mut hms = clock.splitn(3, ':');
+    let (h, min) = (
+        hms.next()?.parse::<i64>().ok()?,
+        hms.next()?.parse::<i64>().ok()?,
+    );
+    let sec: f64 = hms.next()?.parse().ok()?;
+    // Days from the civil date (Howard Hinnant's days_from_civil).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + h * 3600 + min * 60 - offset) as f64 + sec)
+}
+
+#[test]
+fn go_times_are_read_as_seconds_since_the_epoch() {
+    assert_eq!(epoch_seconds("1970-01-01T00:00:00Z"), Some(0.0));
+    assert_eq!(epoch_seconds("2000-03-01T00:00:01.5Z"), Some(951_868_801.5));
+    assert_eq!(
+        epoch_seconds("2026-12-03T09:03:06+01:00"),
+        epoch_seconds("2026-12-03T08:03:06Z")
+    );
+    assert_eq!(epoch_seconds("0001-01-01T00:00:00Z"), None);
 }
 
 /// GET PATH from Prometheus over HTTP/1.0: one request, the server closes, no chunks.
@@ -500,10 +643,21 @@ patest!(
             ),
         ];
 
-        // Poll until every answer is the expected one (Prometheus starts, scrapes, then
-        // evaluates); past the deadline, show each query's last answer.
-        let deadline = Instant::now() + SCRAPED;
+        // Ask until every answer is the expected one. Prometheus starts, scrapes, then
+        // evaluates the rules; on a busy machine a scrape can time out, and a failed
+        // scrape hides its host's series until the next. So a wrong answer counts only
+        // when it was read between two identical readings of a settled Prometheus: every
+        // host scraped, every last scrape good, the rules evaluated after them. Three of
+        // those (different evaluations) and the answer is wrong; until then, wait.
+        let mut wrong_when_settled = BTreeMap::new();
+        let mut last_progress = None;
+        let mut last_change = Instant::now();
         loop {
+            prometheus.assert_running();
+            for child in &mut children {
+                child.assert_running();
+            }
+            let before = fleet.progress();
             let answers: Vec<Result<BTreeSet<Vec<String>>, String>> = checks
                 .iter()
                 .map(|c| {
@@ -526,20 +680,38 @@ patest!(
             if wrong.is_empty() {
                 break;
             }
-            prometheus.assert_running();
-            for child in &mut children {
-                child.assert_running();
+            let after = fleet.progress();
+            if let (Ok(before), Ok(after)) = (&before, &after)
+                && before == after
+                && before.settled(names.len())
+            {
+                wrong_when_settled.insert(before.evaluated.clone(), wrong.join("\n"));
             }
-            if Instant::now() > deadline {
-                let log =
-                    std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
+            let progress = after.ok();
+            if progress != last_progress {
+                last_progress = progress;
+                last_change = Instant::now();
+            }
+            let log =
+                || std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
+            if wrong_when_settled.len() >= SETTLED_ROUNDS {
                 panic!(
-                    "after {SCRAPED:?}, Prometheus does not answer as expected:\n{}\n\
-                 prometheus.log:\n{log}",
-                    wrong.join("\n")
+                    "Prometheus scraped every host and evaluated the rules after it \
+                     {SETTLED_ROUNDS} times, and still does not answer as expected:\n{}\n\
+                     its progress: {last_progress:#?}\nprometheus.log:\n{}",
+                    wrong.join("\n"),
+                    log()
                 );
             }
-            std::thread::sleep(Duration::from_millis(500));
+            if last_change.elapsed() > STALLED {
+                panic!(
+                    "Prometheus neither scraped nor evaluated anything for {STALLED:?}:\n\
+                     {last_progress:#?}\nthe answers:\n{}\nprometheus.log:\n{}",
+                    wrong.join("\n"),
+                    log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
         }
 
         // docs/fleet.md: the same from a shell, with promtool (run in the hub, where Prometheus is).

@@ -20,7 +20,8 @@
 //!   (root).
 //! - `fleet`: hosts in namespaces, each with node_exporter serving its textfile, one real
 //!   Prometheus scraping them all with the example alert rules (root); promtool.
-//! - `man`: `--generate man DIR` writes both man pages, and man(1) renders them.
+//! - `man`: `--generate man DIR` writes both man pages, man(1) renders them, they write
+//!   each flag as `--help` does; bash completion offers what a flag takes.
 //! - `shapes`: tables that must never read as "no sockets", rows that must never merge,
 //!   and the fast paths of the collectors against the slow ones.
 //! - `units`: the systemd unit of a socket (cgroups named like units, root), the kernel

@@ -42,23 +42,6 @@ fn write(path: &Path, text: &str) {
 }
 
 #[test]
-fn readme_shows_the_example_policy_verbatim() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    for (fence, file) in [
-        ("toml", "examples/portaudit.toml"),
-        ("yaml", "examples/ansible/portaudit.yml"),
-    ] {
-        let text =
-            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
-        assert!(
-            readme.contains(&format!("```{fence}\n{text}```")),
-            "README.md must show {file} as it is"
-        );
-    }
-}
-
-#[test]
 fn example_policy_decides_each_socket_and_names_the_rule() {
     let config = example_policy();
     let (report, run) = audit_json(&proc_root("mixed"), &["--config", &config]);
@@ -676,17 +659,17 @@ fn prometheus_output_writes_the_textfile_whole_and_says_when_the_audit_failed() 
     assert_eq!(std::fs::read_to_string(&json).unwrap(), text);
 }
 
-/// The README's cron line is the package's command, with the package's binary: a recipe
-/// that drifts from what is installed fails silently on the first day.
+/// docs/fleet.md's cron line is the package's command, with the package's binary: a
+/// recipe that drifts from what is installed fails silently on the first day.
 #[test]
-fn readme_cron_line_runs_the_packaged_command() {
+fn the_cron_recipe_runs_the_packaged_command() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let cron = readme
+    let fleet = std::fs::read_to_string(root.join("docs/fleet.md")).unwrap();
+    let cron = fleet
         .split("```crontab\n")
         .nth(1)
         .and_then(|block| block.lines().next())
-        .expect("README.md has a crontab block");
+        .expect("docs/fleet.md has a crontab block");
     let command = cron
         .strip_prefix("*/5 * * * * root ")
         .expect("every 5 minutes, as root");

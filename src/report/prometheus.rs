@@ -1,5 +1,5 @@
 //! `--format prometheus`: node_exporter's textfile-collector format, so a fleet's
-//! existing Prometheus scrapes the audit (see README, "Prometheus").
+//! existing Prometheus scrapes the audit (see docs/fleet.md).
 //!
 //! Counts for the whole host, one series per failing socket (labels: protocol, port,
 //! address, address class, process, verdict; the value is how many sockets share those

@@ -23,6 +23,8 @@
 //! - `watch`: `--watch` polling the live kernel: events as listeners come and go, a
 //!   firewall rule that changes a verdict (root), signals, memory over many polls.
 //! - `table`: the table fitted to a terminal's width, piped whole, partial owners.
+//! - `verdicts`: the kernel-truth differential: generated nftables rulesets in a lab,
+//!   real SYNs and datagrams from outside, delivery against the firewall column (root).
 
 mod netns;
 mod util;
@@ -47,4 +49,5 @@ mod reach;
 mod shapes;
 mod table;
 mod units;
+mod verdicts;
 mod watch;

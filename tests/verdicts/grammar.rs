@@ -401,10 +401,9 @@ impl Build<'_> {
         } else {
             format!("{line} {verdict}")
         };
-        Some(Rule {
-            text,
-            tags: vec!["corpus"],
-        })
+        let mut tags = vec!["corpus"];
+        tags.extend(text_tags(&text, family, self.prio));
+        Some(Rule { text, tags })
     }
 
     fn rule(&mut self, hook: Hook, targets: &[String], regular: bool) -> Rule {
@@ -899,6 +898,34 @@ impl Build<'_> {
             rules,
         }
     }
+}
+
+/// The features of a rule line written elsewhere (nftables' tests), read from its text:
+/// those whose meaning depends on what nft leaves implied.
+fn text_tags(text: &str, family: Family, prio: i32) -> Vec<&'static str> {
+    let mut tags = Vec::new();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if text.contains("tcp reset") {
+        tags.push("reject-tcp-reset");
+    }
+    if text.contains("\\*") {
+        tags.push("ifname-escape");
+    }
+    if prio <= -200 && text.contains("ct ") {
+        tags.push("ct-state-before-conntrack");
+    }
+    if family == Family::Inet {
+        if text.contains("reject with icmp ") || text.contains("reject with icmpv6") {
+            tags.push("reject-implies-family");
+        }
+        if words
+            .iter()
+            .any(|w| matches!(*w, "ip" | "ip6" | "icmp" | "icmpv6"))
+        {
+            tags.push("implied-family");
+        }
+    }
+    tags
 }
 
 /// Whether a corpus line already decides (ends in a verdict statement or a nat one).

@@ -64,10 +64,7 @@ RATIOS = {
     "listen500k": LISTEN,
     "netns10": NETNS,
     "netns100": NETNS,
-    "kube5000": {
-        "portaudit": ("nft -j list ruleset", 0.30),
-        "portaudit --no-processes": ("nft -j list ruleset", None),
-    },
+    "kube5000": {"portaudit": ("nft -j list ruleset", 0.30)},
 }
 # mode -> peak RSS target (MiB)
 RSS = {

@@ -886,7 +886,8 @@ fn the_firewall_column_never_says_dropped_where_the_kernel_delivers() {
         if config.budget.is_some_and(|b| start.elapsed() > b) && tally.rulesets >= 20 {
             break;
         }
-        if config.count > 150 && index > config.first && (index - config.first) % 100 == 0 {
+        if config.count > 150 && index > config.first && (index - config.first).is_multiple_of(100)
+        {
             say(&format!(
                 "verdicts: {} of {} rulesets after {:.0?}: {}",
                 index - config.first,

@@ -371,11 +371,12 @@ impl Build<'_> {
     fn rules(&mut self, hook: Hook, count: usize, targets: &[String], regular: bool) -> Vec<Rule> {
         let mut rules = Vec::new();
         for _ in 0..count {
-            if !self.world.corpus.is_empty() && self.rng.chance(30) {
-                if let Some(rule) = self.corpus_rule(hook) {
-                    rules.push(rule);
-                    continue;
-                }
+            if !self.world.corpus.is_empty()
+                && self.rng.chance(30)
+                && let Some(rule) = self.corpus_rule(hook)
+            {
+                rules.push(rule);
+                continue;
             }
             rules.push(self.rule(hook, targets, regular));
         }

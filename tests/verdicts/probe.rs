@@ -292,10 +292,11 @@ fn syn_recv(ns: &NetNs) -> Vec<(bool, u16, u16)> {
     for (v6, text) in [(false, &tables[0]), (true, &tables[1])] {
         for line in text.lines().skip(1) {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            if fields.len() > 3 && fields[3] == "03" {
-                if let (Some(local), Some(remote)) = (port(fields[1]), port(fields[2])) {
-                    entries.push((v6, local, remote));
-                }
+            if fields.len() > 3
+                && fields[3] == "03"
+                && let (Some(local), Some(remote)) = (port(fields[1]), port(fields[2]))
+            {
+                entries.push((v6, local, remote));
             }
         }
     }

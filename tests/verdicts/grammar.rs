@@ -916,7 +916,12 @@ fn text_tags(text: &str, family: Family, prio: i32) -> Vec<&'static str> {
         tags.push("ct-state-before-conntrack");
     }
     if family == Family::Inet {
-        if text.contains("reject with icmp ") || text.contains("reject with icmpv6") {
+        let plain_reject =
+            words.contains(&"reject") && !text.contains("icmpx") && !text.contains("tcp reset");
+        if text.contains("reject with icmp ")
+            || text.contains("reject with icmpv6")
+            || (plain_reject && text.contains("nfproto"))
+        {
             tags.push("reject-implies-family");
         }
         if words

@@ -92,10 +92,6 @@ const KNOWN: &[(&str, &str)] = &[
     ),
 ];
 
-fn can_run(test: &str) -> bool {
-    netns::require_root(test) && netns::require_program(test, "ip") && netns::require_nft(test)
-}
-
 fn env_u64(name: &str) -> Option<u64> {
     let value = std::env::var(name).ok()?;
     Some(
@@ -868,301 +864,301 @@ impl Config {
     }
 }
 
-#[test]
-fn the_firewall_column_never_says_dropped_where_the_kernel_delivers() {
-    let test = "the_firewall_column_never_says_dropped_where_the_kernel_delivers";
-    if !can_run(test) {
-        return;
-    }
-    let config = Config::from_env();
-    say(&format!(
-        "verdicts: seed {} (replay: PORTAUDIT_SEED={} PORTAUDIT_FIRST={} PORTAUDIT_RULESETS={})",
-        config.seed, config.seed, config.first, config.count
-    ));
-    let world = world(config.corpus.clone());
-    let mut lab = Lab::new();
-    let mut tally = Tally::default();
-    let mut failures: Vec<Failure> = Vec::new();
-    // Reductions left for this run (each takes up to 50 reloads).
-    let mut reductions = 8.max(config.count / 25);
-    let start = Instant::now();
-    for index in config.first..config.first + config.count {
-        if config.budget.is_some_and(|b| start.elapsed() > b) && tally.rulesets >= 20 {
-            break;
-        }
-        if config.count > 150 && index > config.first && (index - config.first).is_multiple_of(100)
-        {
-            say(&format!(
-                "verdicts: {} of {} rulesets after {:.0?}: {}",
-                index - config.first,
-                config.count,
-                start.elapsed(),
-                tally.summary(config.seed)
-            ));
-        }
-        let mut ruleset = grammar::generate(&world, grammar::ruleset_seed(config.seed, index));
-        if let Err(complaint) = lab.load(&ruleset) {
-            // A corpus line nft takes in its own test but not here: without them.
-            let before = ruleset.rule_count();
-            for table in &mut ruleset.tables {
-                for chain in &mut table.chains {
-                    chain.rules.retain(|r| !r.tags.contains(&"corpus"));
+patest!(
+    the_firewall_column_never_says_dropped_where_the_kernel_delivers,
+    [Root, Program("ip"), Nft],
+    |_t| {
+        let config = Config::from_env();
+        say(&format!(
+            "verdicts: seed {} (replay: PORTAUDIT_SEED={} PORTAUDIT_FIRST={} PORTAUDIT_RULESETS={})",
+            config.seed, config.seed, config.first, config.count
+        ));
+        let world = world(config.corpus.clone());
+        let mut lab = Lab::new();
+        let mut tally = Tally::default();
+        let mut failures: Vec<Failure> = Vec::new();
+        // Reductions left for this run (each takes up to 50 reloads).
+        let mut reductions = 8.max(config.count / 25);
+        let start = Instant::now();
+        for index in config.first..config.first + config.count {
+            if config.budget.is_some_and(|b| start.elapsed() > b) && tally.rulesets >= 20 {
+                break;
+            }
+            if config.count > 150
+                && index > config.first
+                && (index - config.first).is_multiple_of(100)
+            {
+                say(&format!(
+                    "verdicts: {} of {} rulesets after {:.0?}: {}",
+                    index - config.first,
+                    config.count,
+                    start.elapsed(),
+                    tally.summary(config.seed)
+                ));
+            }
+            let mut ruleset = grammar::generate(&world, grammar::ruleset_seed(config.seed, index));
+            if let Err(complaint) = lab.load(&ruleset) {
+                // A corpus line nft takes in its own test but not here: without them.
+                let before = ruleset.rule_count();
+                for table in &mut ruleset.tables {
+                    for chain in &mut table.chains {
+                        chain.rules.retain(|r| !r.tags.contains(&"corpus"));
+                    }
+                }
+                if ruleset.rule_count() == before || lab.load(&ruleset).is_err() {
+                    tally.rejected += 1;
+                    if tally.rejected <= 3 {
+                        say(&format!(
+                            "verdicts: ruleset {index} refused by nft: {complaint}\n{}",
+                            ruleset.render()
+                        ));
+                    }
+                    continue;
                 }
             }
-            if ruleset.rule_count() == before || lab.load(&ruleset).is_err() {
-                tally.rejected += 1;
-                if tally.rejected <= 3 {
+            tally.rulesets += 1;
+            tally.corpus_rules += ruleset
+                .tables
+                .iter()
+                .flat_map(|t| &t.chains)
+                .flat_map(|c| &c.rules)
+                .filter(|r| r.tags.contains(&"corpus"))
+                .count();
+            let (host, app) = lab.audit();
+            let seen = lab.round();
+            let comparison = compare(&lab, &host, &app, &seen);
+            assert!(
+                comparison.missing.is_empty(),
+                "seed {} ruleset {index}: portaudit did not report {:?}\n{}",
+                config.seed,
+                comparison.missing,
+                ruleset.render()
+            );
+            tally.add(&comparison, &seen);
+            let failed: Vec<Check> = comparison
+                .checks
+                .iter()
+                .filter(|c| c.false_dropped())
+                .cloned()
+                .collect();
+            // (listener, known cause) of this ruleset's false "dropped" ways.
+            let mut failures_here: Vec<(usize, Option<&'static str>)> = Vec::new();
+            for failure in explain(&mut lab, &ruleset, &failed, &mut reductions, &config, index) {
+                failures_here.push((failure.listener, failure.known));
+                let first = failure
+                    .known
+                    .is_none_or(|tag| !tally.known.contains_key(tag));
+                if let Some(tag) = failure.known {
+                    *tally.known.entry(tag).or_default() += failure.checks;
+                    tally.false_dropped_known += failure.checks;
+                }
+                if first {
+                    let kind = if failure.known.is_some() {
+                        "known "
+                    } else {
+                        ""
+                    };
+                    say(&format!("verdicts: {kind}FALSE DROPPED {}", failure.detail));
+                }
+                failures.push(failure);
+            }
+            for (listener, probe) in &comparison.unlisted {
+                tally.unlisted_seen += 1;
+                if tally.unlisted_seen <= 3 {
                     say(&format!(
-                        "verdicts: ruleset {index} refused by nft: {complaint}\n{}",
-                        ruleset.render()
+                        "verdicts: seed {} ruleset {index}: {} reached at {} {}:{}, a way in \
+                     portaudit does not list (counted, not failed)",
+                        config.seed,
+                        describe(&lab.listeners[*listener]),
+                        probe.proto.name(),
+                        probe.dst,
+                        probe.port,
                     ));
                 }
-                continue;
             }
-        }
-        tally.rulesets += 1;
-        tally.corpus_rules += ruleset
-            .tables
-            .iter()
-            .flat_map(|t| &t.chains)
-            .flat_map(|c| &c.rules)
-            .filter(|r| r.tags.contains(&"corpus"))
-            .count();
-        let (host, app) = lab.audit();
-        let seen = lab.round();
-        let comparison = compare(&lab, &host, &app, &seen);
-        assert!(
-            comparison.missing.is_empty(),
-            "seed {} ruleset {index}: portaudit did not report {:?}\n{}",
-            config.seed,
-            comparison.missing,
-            ruleset.render()
-        );
-        tally.add(&comparison, &seen);
-        let failed: Vec<Check> = comparison
-            .checks
-            .iter()
-            .filter(|c| c.false_dropped())
-            .cloned()
-            .collect();
-        // (listener, known cause) of this ruleset's false "dropped" ways.
-        let mut failures_here: Vec<(usize, Option<&'static str>)> = Vec::new();
-        for failure in explain(&mut lab, &ruleset, &failed, &mut reductions, &config, index) {
-            failures_here.push((failure.listener, failure.known));
-            let first = failure
-                .known
-                .is_none_or(|tag| !tally.known.contains_key(tag));
-            if let Some(tag) = failure.known {
-                *tally.known.entry(tag).or_default() += failure.checks;
-                tally.false_dropped_known += failure.checks;
-            }
-            if first {
-                let kind = if failure.known.is_some() {
-                    "known "
-                } else {
-                    ""
-                };
-                say(&format!("verdicts: {kind}FALSE DROPPED {}", failure.detail));
-            }
-            failures.push(failure);
-        }
-        for (listener, probe) in &comparison.unlisted {
-            tally.unlisted_seen += 1;
-            if tally.unlisted_seen <= 3 {
-                say(&format!(
-                    "verdicts: seed {} ruleset {index}: {} reached at {} {}:{}, a way in \
-                     portaudit does not list (counted, not failed)",
+            for (listener, probe, why) in &comparison.unlisted_dropped {
+                // A socket called dropped on every way in, one of which is itself a false
+                // "dropped" of a known cause: the same mistake, seen again.
+                let all_known = failures_here.iter().all(|(_, known)| known.is_some());
+                let known = failed
+                    .iter()
+                    .any(|c| c.listener == *listener)
+                    .then(|| all_known.then(|| failures_here.first().and_then(|f| f.1)))
+                    .flatten()
+                    .flatten();
+                if let Some(tag) = known {
+                    *tally.known.entry(tag).or_default() += 1;
+                    tally.false_dropped_known += 1;
+                    tally.false_dropped += 1;
+                    continue;
+                }
+                let detail = format!(
+                    "seed {} ruleset {index}: {} reached at {} {}:{} on a way portaudit does not \
+                 list, while it calls the socket dropped ({})\n{}",
                     config.seed,
                     describe(&lab.listeners[*listener]),
                     probe.proto.name(),
                     probe.dst,
                     probe.port,
-                ));
-            }
-        }
-        for (listener, probe, why) in &comparison.unlisted_dropped {
-            // A socket called dropped on every way in, one of which is itself a false
-            // "dropped" of a known cause: the same mistake, seen again.
-            let all_known = failures_here.iter().all(|(_, known)| known.is_some());
-            let known = failed
-                .iter()
-                .any(|c| c.listener == *listener)
-                .then(|| all_known.then(|| failures_here.first().and_then(|f| f.1)))
-                .flatten()
-                .flatten();
-            if let Some(tag) = known {
-                *tally.known.entry(tag).or_default() += 1;
-                tally.false_dropped_known += 1;
+                    why.as_deref().unwrap_or("-"),
+                    ruleset.render()
+                );
+                say(&format!("verdicts: FALSE DROPPED (socket) {detail}"));
                 tally.false_dropped += 1;
-                continue;
+                failures.push(Failure {
+                    detail,
+                    known: None,
+                    checks: 1,
+                    listener: *listener,
+                });
             }
-            let detail = format!(
-                "seed {} ruleset {index}: {} reached at {} {}:{} on a way portaudit does not \
-                 list, while it calls the socket dropped ({})\n{}",
-                config.seed,
-                describe(&lab.listeners[*listener]),
-                probe.proto.name(),
-                probe.dst,
-                probe.port,
-                why.as_deref().unwrap_or("-"),
-                ruleset.render()
-            );
-            say(&format!("verdicts: FALSE DROPPED (socket) {detail}"));
-            tally.false_dropped += 1;
-            failures.push(Failure {
-                detail,
-                known: None,
-                checks: 1,
-                listener: *listener,
-            });
         }
+        say(&tally.summary(config.seed));
+        if let Some(path) = &config.report {
+            std::fs::write(path, tally.json(config.seed, config.first))
+                .unwrap_or_else(|e| panic!("PORTAUDIT_VERDICTS_REPORT={path}: {e}"));
+        }
+        // The instrument must see both outcomes, or a run proves nothing.
+        assert!(
+            tally.rulesets >= config.count.min(10),
+            "{}",
+            tally.summary(config.seed)
+        );
+        assert!(
+            tally.delivered > 0 && tally.delivered < tally.probes,
+            "{}",
+            tally.summary(config.seed)
+        );
+        let failing: Vec<&Failure> = failures
+            .iter()
+            .filter(|f| config.strict || f.known.is_none())
+            .collect();
+        let mut message = String::new();
+        for failure in &failing {
+            let _ = writeln!(message, "{}", failure.detail);
+        }
+        assert!(
+            failing.is_empty(),
+            "{} false \"dropped\" where the kernel delivered (replay: PORTAUDIT_SEED={}):\n{message}",
+            failing.len(),
+            config.seed
+        );
     }
-    say(&tally.summary(config.seed));
-    if let Some(path) = &config.report {
-        std::fs::write(path, tally.json(config.seed, config.first))
-            .unwrap_or_else(|e| panic!("PORTAUDIT_VERDICTS_REPORT={path}: {e}"));
-    }
-    // The instrument must see both outcomes, or a run proves nothing.
-    assert!(
-        tally.rulesets >= config.count.min(10),
-        "{}",
-        tally.summary(config.seed)
-    );
-    assert!(
-        tally.delivered > 0 && tally.delivered < tally.probes,
-        "{}",
-        tally.summary(config.seed)
-    );
-    let failing: Vec<&Failure> = failures
-        .iter()
-        .filter(|f| config.strict || f.known.is_none())
-        .collect();
-    let mut message = String::new();
-    for failure in &failing {
-        let _ = writeln!(message, "{}", failure.detail);
-    }
-    assert!(
-        failing.is_empty(),
-        "{} false \"dropped\" where the kernel delivered (replay: PORTAUDIT_SEED={}):\n{message}",
-        failing.len(),
-        config.seed
-    );
-}
+);
 
-/// The instrument itself: with rulesets whose effect is certain, the probes see exactly
-/// what the kernel must do, including a SYN whose handshake cannot complete.
-#[test]
-fn the_lab_sees_what_the_kernel_delivers() {
-    let test = "the_lab_sees_what_the_kernel_delivers";
-    if !can_run(test) {
-        return;
-    }
-    let mut lab = Lab::new();
-    let host_tcp_v4 = |lab: &Lab, seen: &Observation, dst: &str, port: u16| {
-        let at = seen
-            .find(Proto::Tcp, dst.parse().unwrap(), port)
-            .expect("probed");
-        seen.arrived[at].map(|i| describe(&lab.listeners[i]))
-    };
-    let empty = Ruleset::default();
-    lab.load(&empty).unwrap();
-    let seen = lab.round();
-    // Without rules: every address a listener binds is reached, on its listener.
-    assert_eq!(
-        host_tcp_v4(&lab, &seen, "10.61.0.1", 1000).as_deref(),
-        Some("tcp 0.0.0.0:1000 (host)")
-    );
-    assert_eq!(
-        host_tcp_v4(&lab, &seen, "10.62.0.1", 1000).as_deref(),
-        Some("tcp 0.0.0.0:1000 (host)"),
-        "a host address on another interface is reached from outside too"
-    );
-    assert_eq!(
-        host_tcp_v4(&lab, &seen, "10.61.0.11", 1001).as_deref(),
-        Some("tcp 10.61.0.11:1001 (host)")
-    );
-    assert_eq!(host_tcp_v4(&lab, &seen, "10.61.0.1", 1001), None);
-    assert_eq!(host_tcp_v4(&lab, &seen, "10.61.0.1", 3000), None);
-    assert_eq!(
-        host_tcp_v4(&lab, &seen, APP_V4, 2000).as_deref(),
-        Some("tcp 0.0.0.0:2000 (app)")
-    );
-    let udp = seen
-        .find(Proto::Udp, "fd61::11".parse().unwrap(), 1002)
-        .unwrap();
-    assert_eq!(
-        seen.arrived[udp]
-            .map(|i| describe(&lab.listeners[i]))
-            .as_deref(),
-        Some("udp :::1002 (host)")
-    );
-    let (host, app) = lab.audit();
-    let comparison = compare(&lab, &host, &app, &seen);
-    assert!(comparison.missing.is_empty(), "{:?}", comparison.missing);
-    assert!(
-        comparison.checks.iter().all(|c| c.said == "accepted"),
-        "no ruleset: {:#?}",
-        comparison.checks
-    );
+// The instrument itself: with rulesets whose effect is certain, the probes see exactly
+// what the kernel must do, including a SYN whose handshake cannot complete.
+patest!(
+    the_lab_sees_what_the_kernel_delivers,
+    [Root, Program("ip"), Nft],
+    |_t| {
+        let mut lab = Lab::new();
+        let host_tcp_v4 = |lab: &Lab, seen: &Observation, dst: &str, port: u16| {
+            let at = seen
+                .find(Proto::Tcp, dst.parse().unwrap(), port)
+                .expect("probed");
+            seen.arrived[at].map(|i| describe(&lab.listeners[i]))
+        };
+        let empty = Ruleset::default();
+        lab.load(&empty).unwrap();
+        let seen = lab.round();
+        // Without rules: every address a listener binds is reached, on its listener.
+        assert_eq!(
+            host_tcp_v4(&lab, &seen, "10.61.0.1", 1000).as_deref(),
+            Some("tcp 0.0.0.0:1000 (host)")
+        );
+        assert_eq!(
+            host_tcp_v4(&lab, &seen, "10.62.0.1", 1000).as_deref(),
+            Some("tcp 0.0.0.0:1000 (host)"),
+            "a host address on another interface is reached from outside too"
+        );
+        assert_eq!(
+            host_tcp_v4(&lab, &seen, "10.61.0.11", 1001).as_deref(),
+            Some("tcp 10.61.0.11:1001 (host)")
+        );
+        assert_eq!(host_tcp_v4(&lab, &seen, "10.61.0.1", 1001), None);
+        assert_eq!(host_tcp_v4(&lab, &seen, "10.61.0.1", 3000), None);
+        assert_eq!(
+            host_tcp_v4(&lab, &seen, APP_V4, 2000).as_deref(),
+            Some("tcp 0.0.0.0:2000 (app)")
+        );
+        let udp = seen
+            .find(Proto::Udp, "fd61::11".parse().unwrap(), 1002)
+            .unwrap();
+        assert_eq!(
+            seen.arrived[udp]
+                .map(|i| describe(&lab.listeners[i]))
+                .as_deref(),
+            Some("udp :::1002 (host)")
+        );
+        let (host, app) = lab.audit();
+        let comparison = compare(&lab, &host, &app, &seen);
+        assert!(comparison.missing.is_empty(), "{:?}", comparison.missing);
+        assert!(
+            comparison.checks.iter().all(|c| c.said == "accepted"),
+            "no ruleset: {:#?}",
+            comparison.checks
+        );
 
-    // A DNAT to the app, a UDP drop in forward, and replies dropped on their way back:
-    // the SYN still arrived (SYN-RECV), though the client never connects.
-    let rules = "flush ruleset\n\
+        // A DNAT to the app, a UDP drop in forward, and replies dropped on their way back:
+        // the SYN still arrived (SYN-RECV), though the client never connects.
+        let rules = "flush ruleset\n\
         table ip nat { chain p { type nat hook prerouting priority -100; \
         tcp dport 3000 dnat to 10.62.0.2:2000; }; }\n\
         table inet f { chain fw { type filter hook forward priority 0; \
         udp dport 2001 drop; iifname \"vha\" drop; }; }\n";
-    lab.host.load_nft(rules);
-    let seen = lab.round();
-    let at = seen
-        .find(Proto::Tcp, "10.61.0.11".parse().unwrap(), 3000)
-        .unwrap();
-    assert_eq!(
-        seen.arrived[at]
-            .map(|i| describe(&lab.listeners[i]))
-            .as_deref(),
-        Some("tcp 0.0.0.0:2000 (app)"),
-        "{:?}",
-        seen.saw[at]
-    );
-    assert_eq!(seen.saw[at], ClientSaw::TimedOut, "the SYN-ACK is dropped");
-    let udp = seen
-        .find(Proto::Udp, APP_V4.parse().unwrap(), 2001)
-        .unwrap();
-    assert_eq!(seen.arrived[udp], None);
-    let udp = seen
-        .find(Proto::Udp, APP_V4.parse().unwrap(), 2002)
-        .unwrap();
-    assert!(seen.arrived[udp].is_some());
-
-    // Input policy drop: nothing of the host's is reached; the app still is.
-    lab.host.load_nft(
-        "flush ruleset\ntable inet f { chain i { type filter hook input priority 0; \
-         policy drop; }; }\n",
-    );
-    let seen = lab.round();
-    for (at, probe) in seen.probes.iter().enumerate() {
-        let app_side = probe.dst == APP_V4.parse::<IpAddr>().unwrap()
-            || probe.dst == APP_V6.parse::<IpAddr>().unwrap();
+        lab.host.load_nft(rules);
+        let seen = lab.round();
+        let at = seen
+            .find(Proto::Tcp, "10.61.0.11".parse().unwrap(), 3000)
+            .unwrap();
         assert_eq!(
-            seen.arrived[at].is_some(),
-            app_side,
-            "{probe:?}: {:?}",
+            seen.arrived[at]
+                .map(|i| describe(&lab.listeners[i]))
+                .as_deref(),
+            Some("tcp 0.0.0.0:2000 (app)"),
+            "{:?}",
             seen.saw[at]
         );
+        assert_eq!(seen.saw[at], ClientSaw::TimedOut, "the SYN-ACK is dropped");
+        let udp = seen
+            .find(Proto::Udp, APP_V4.parse().unwrap(), 2001)
+            .unwrap();
+        assert_eq!(seen.arrived[udp], None);
+        let udp = seen
+            .find(Proto::Udp, APP_V4.parse().unwrap(), 2002)
+            .unwrap();
+        assert!(seen.arrived[udp].is_some());
+
+        // Input policy drop: nothing of the host's is reached; the app still is.
+        lab.host.load_nft(
+            "flush ruleset\ntable inet f { chain i { type filter hook input priority 0; \
+         policy drop; }; }\n",
+        );
+        let seen = lab.round();
+        for (at, probe) in seen.probes.iter().enumerate() {
+            let app_side = probe.dst == APP_V4.parse::<IpAddr>().unwrap()
+                || probe.dst == APP_V6.parse::<IpAddr>().unwrap();
+            assert_eq!(
+                seen.arrived[at].is_some(),
+                app_side,
+                "{probe:?}: {:?}",
+                seen.saw[at]
+            );
+        }
+        let (host, app) = lab.audit();
+        let comparison = compare(&lab, &host, &app, &seen);
+        assert!(
+            comparison
+                .checks
+                .iter()
+                .filter(|c| lab.listeners[c.listener].side == Side::Host)
+                .all(|c| c.said == "dropped" && !c.delivered),
+            "{:#?}",
+            comparison.checks
+        );
     }
-    let (host, app) = lab.audit();
-    let comparison = compare(&lab, &host, &app, &seen);
-    assert!(
-        comparison
-            .checks
-            .iter()
-            .filter(|c| lab.listeners[c.listener].side == Side::Host)
-            .all(|c| c.said == "dropped" && !c.delivered),
-        "{:#?}",
-        comparison.checks
-    );
-}
+);
 
 /// One case of the acceptance list: a minimal ruleset, a probe the kernel delivers, and
 /// the way in whose firewall answer must not be "dropped".
@@ -1175,123 +1171,122 @@ struct Case {
     port: u16,
 }
 
-/// Issue 18's acceptance list, one minimal ruleset per cause in `KNOWN`, run every time:
-/// each probe must arrive (or the case is wrong), and portaudit must not call its way
-/// in dropped. A cause still in `KNOWN` may fail (unless `PORTAUDIT_STRICT=1`); a cause in
-/// `KNOWN` whose case passes fails the test, so that the list only shrinks.
-#[test]
-fn the_acceptance_list_of_issue_18() {
-    let test = "the_acceptance_list_of_issue_18";
-    if !can_run(test) {
-        return;
-    }
-    let cases = [
-        Case {
-            cause: "ifname-escape",
-            rules: "table inet t { chain i { type filter hook input priority 0; \
+// Issue 18's acceptance list, one minimal ruleset per cause in `KNOWN`, run every time:
+// each probe must arrive (or the case is wrong), and portaudit must not call its way
+// in dropped. A cause still in `KNOWN` may fail (unless `PORTAUDIT_STRICT=1`); a cause in
+// `KNOWN` whose case passes fails the test, so that the list only shrinks.
+patest!(
+    the_acceptance_list_of_issue_18,
+    [Root, Program("ip"), Nft],
+    |_t| {
+        let cases = [
+            Case {
+                cause: "ifname-escape",
+                rules: "table inet t { chain i { type filter hook input priority 0; \
                     iifname \"ext\\*\" drop; }; }",
-            listener: "tcp 0.0.0.0:1000 (host)",
-            dst: "10.61.0.1",
-            port: 1000,
-        },
-        Case {
-            cause: "reject-tcp-reset",
-            // The redirect is one of the rules the native reader leaves to nft, whose
-            // listing hides the reset's `meta l4proto tcp`.
-            rules: "table ip t { chain i { type filter hook input priority 0; \
+                listener: "tcp 0.0.0.0:1000 (host)",
+                dst: "10.61.0.1",
+                port: 1000,
+            },
+            Case {
+                cause: "reject-tcp-reset",
+                // The redirect is one of the rules the native reader leaves to nft, whose
+                // listing hides the reset's `meta l4proto tcp`.
+                rules: "table ip t { chain i { type filter hook input priority 0; \
                     reject with tcp reset; }; chain n { type nat hook prerouting \
                     priority -100; udp dport 3004 redirect to :1000; }; }",
-            listener: "udp 0.0.0.0:1000 (host)",
-            dst: "10.61.0.1",
-            port: 1000,
-        },
-        Case {
-            cause: "reject-implies-family",
-            rules: "table inet t { chain i { type filter hook input priority 0; \
+                listener: "udp 0.0.0.0:1000 (host)",
+                dst: "10.61.0.1",
+                port: 1000,
+            },
+            Case {
+                cause: "reject-implies-family",
+                rules: "table inet t { chain i { type filter hook input priority 0; \
                     meta nfproto ipv6 reject; }; }",
-            listener: "tcp 0.0.0.0:1000 (host)",
-            dst: "10.61.0.1",
-            port: 1000,
-        },
-        Case {
-            cause: "implied-family",
-            rules: "table inet t { chain i { type filter hook input priority 0; \
+                listener: "tcp 0.0.0.0:1000 (host)",
+                dst: "10.61.0.1",
+                port: 1000,
+            },
+            Case {
+                cause: "implied-family",
+                rules: "table inet t { chain i { type filter hook input priority 0; \
                     meta mark set ip saddr map { 1.1.1.1 : 0x1, * : 0x2 } drop; }; }",
-            listener: "tcp :::1000 (host)",
-            dst: "fd61::11",
-            port: 1000,
-        },
-        Case {
-            cause: "ct-state-before-conntrack",
-            // Judged on the routed way (the host's own ways skip prerouting).
-            rules: "table ip t { chain p { type filter hook prerouting priority -300; \
+                listener: "tcp :::1000 (host)",
+                dst: "fd61::11",
+                port: 1000,
+            },
+            Case {
+                cause: "ct-state-before-conntrack",
+                // Judged on the routed way (the host's own ways skip prerouting).
+                rules: "table ip t { chain p { type filter hook prerouting priority -300; \
                     ct state invalid accept; drop; }; }",
-            listener: "tcp 0.0.0.0:2000 (app)",
-            dst: APP_V4,
-            port: 2000,
-        },
-        Case {
-            cause: "weak-host",
-            rules: "table inet t { chain i { type filter hook input priority 0; \
+                listener: "tcp 0.0.0.0:2000 (app)",
+                dst: APP_V4,
+                port: 2000,
+            },
+            Case {
+                cause: "weak-host",
+                rules: "table inet t { chain i { type filter hook input priority 0; \
                     iifname \"vha\" drop; }; }",
-            listener: "tcp 0.0.0.0:1000 (host)",
-            dst: "10.62.0.1",
-            port: 1000,
-        },
-    ];
-    for (cause, _) in KNOWN {
-        assert!(
-            cases.iter().any(|c| c.cause == *cause),
-            "KNOWN cause {cause} has no case in the acceptance list"
-        );
-    }
-    let strict = std::env::var("PORTAUDIT_STRICT").is_ok_and(|v| v == "1");
-    let mut lab = Lab::new();
-    let mut wrong = Vec::new();
-    for case in &cases {
-        let rules = format!("flush ruleset\n{}\n", case.rules);
-        lab.host.load_nft(&rules);
-        let (host, app) = lab.audit();
-        let seen = lab.round();
-        let comparison = compare(&lab, &host, &app, &seen);
-        let dst: IpAddr = case.dst.parse().unwrap();
-        let check = comparison
-            .checks
-            .iter()
-            .find(|c| describe(&lab.listeners[c.listener]) == case.listener && c.dst == dst)
-            .unwrap_or_else(|| {
-                panic!(
-                    "{}: no way in to {} at {dst}:{}: {:#?}",
-                    case.cause, case.listener, case.port, comparison.checks
-                )
-            });
-        assert!(
-            check.delivered,
-            "{}: the kernel did not deliver to {} at {dst}: the case is wrong\n{rules}",
-            case.cause, case.listener
-        );
-        let known = KNOWN.iter().any(|(cause, _)| *cause == case.cause);
-        match (check.said == "dropped", known) {
-            (true, true) => {
-                say(&format!(
-                    "verdicts: known (issue 18, {}): {} at {dst}:{} is judged dropped \
-                     but delivered\n{rules}",
-                    case.cause, case.listener, case.port
-                ));
-                if strict {
-                    wrong.push(format!("{}: judged dropped, delivered", case.cause));
-                }
-            }
-            (true, false) => wrong.push(format!(
-                "{}: {} at {dst}:{} judged dropped, but the kernel delivered\n{rules}",
-                case.cause, case.listener, case.port
-            )),
-            (false, true) => wrong.push(format!(
-                "{}: no longer judged dropped ({}): remove it from KNOWN in tests/verdicts.rs",
-                case.cause, check.said
-            )),
-            (false, false) => {}
+                listener: "tcp 0.0.0.0:1000 (host)",
+                dst: "10.62.0.1",
+                port: 1000,
+            },
+        ];
+        for (cause, _) in KNOWN {
+            assert!(
+                cases.iter().any(|c| c.cause == *cause),
+                "KNOWN cause {cause} has no case in the acceptance list"
+            );
         }
+        let strict = std::env::var("PORTAUDIT_STRICT").is_ok_and(|v| v == "1");
+        let mut lab = Lab::new();
+        let mut wrong = Vec::new();
+        for case in &cases {
+            let rules = format!("flush ruleset\n{}\n", case.rules);
+            lab.host.load_nft(&rules);
+            let (host, app) = lab.audit();
+            let seen = lab.round();
+            let comparison = compare(&lab, &host, &app, &seen);
+            let dst: IpAddr = case.dst.parse().unwrap();
+            let check = comparison
+                .checks
+                .iter()
+                .find(|c| describe(&lab.listeners[c.listener]) == case.listener && c.dst == dst)
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{}: no way in to {} at {dst}:{}: {:#?}",
+                        case.cause, case.listener, case.port, comparison.checks
+                    )
+                });
+            assert!(
+                check.delivered,
+                "{}: the kernel did not deliver to {} at {dst}: the case is wrong\n{rules}",
+                case.cause, case.listener
+            );
+            let known = KNOWN.iter().any(|(cause, _)| *cause == case.cause);
+            match (check.said == "dropped", known) {
+                (true, true) => {
+                    say(&format!(
+                        "verdicts: known (issue 18, {}): {} at {dst}:{} is judged dropped \
+                     but delivered\n{rules}",
+                        case.cause, case.listener, case.port
+                    ));
+                    if strict {
+                        wrong.push(format!("{}: judged dropped, delivered", case.cause));
+                    }
+                }
+                (true, false) => wrong.push(format!(
+                    "{}: {} at {dst}:{} judged dropped, but the kernel delivered\n{rules}",
+                    case.cause, case.listener, case.port
+                )),
+                (false, true) => wrong.push(format!(
+                    "{}: no longer judged dropped ({}): remove it from KNOWN in tests/verdicts.rs",
+                    case.cause, check.said
+                )),
+                (false, false) => {}
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-}
+);

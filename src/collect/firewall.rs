@@ -45,8 +45,11 @@ fn read(
         FirewallSource::Off => Ok((RulesetRead::NotRead, false)),
         FirewallSource::File(path) => {
             let named = |why: &str| Error::new(format!("--ruleset {}: {why}", path.display()));
-            let json =
-                std::fs::read_to_string(path).map_err(|e| named(&crate::error::describe_io(&e)))?;
+            // With --trust-firewall this file alone can pass a socket: trusted like the
+            // policy (see `fsafe`).
+            let bytes = crate::fsafe::read::trusted(path)
+                .map_err(|e| e.into_error(path, |e| named(&crate::error::describe_io(e))))?;
+            let json = String::from_utf8(bytes).map_err(|_| named("not UTF-8 text"))?;
             let ruleset = nft::parse_saved(&json).map_err(|why| named(&why))?;
             Ok((RulesetRead::Read(Box::new(ruleset)), false))
         }

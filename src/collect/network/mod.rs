@@ -13,8 +13,8 @@
 
 mod bpf;
 mod ipvs;
-mod link;
-mod route;
+pub(crate) mod link;
+pub(crate) mod route;
 mod tc;
 #[cfg(test)]
 mod testbpf;

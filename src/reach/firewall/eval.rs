@@ -1029,11 +1029,11 @@ impl<'r> Run<'_, 'r, '_> {
         if let Some(family) = nat.family
             && !same_family(family, self.class.family)
         {
-            // `dnat ip to` for an IPv6 packet: the kernel maps nothing (measured: the
-            // connection arrives unchanged), and the chain accepts.
-            let mut on = on;
-            on.state.nat_done = true;
-            return (vec![on], Vec::new());
+            // `dnat ip to` for an IPv6 packet in an inet table: the kernel's
+            // nft_nat_inet_eval does nothing and sets no verdict, so the rule goes on and
+            // the chain after it (a `dnat ip6 to` next applies; measured by the verdicts
+            // differential: delivered at the ip6 rule's target).
+            return (Vec::new(), vec![on]);
         }
         // Each operand may be a map: split the branch by its elements, address first.
         let mut missed = Vec::new();

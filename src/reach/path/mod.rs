@@ -857,7 +857,12 @@ impl<'a> Walker<'a> {
             mark: p.mark,
         };
         let decisions = if self.blind(p.ns) && namespace.routes.as_ref().is_none() {
-            // Nothing of its network was read: delivered here, as far as anyone can tell.
+            // Nothing of its network was read: 127.0.0.0/8 is its own; another address a
+            // rewrite sent it to is taken to be elsewhere, as nothing shows it is here.
+            if !p.dest.is_loopback_v4() {
+                self.unanswered(&p);
+                return;
+            }
             vec![routing::Decision {
                 ports: p.ports.clone(),
                 outcome: Outcome::Local,

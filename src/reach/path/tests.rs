@@ -946,3 +946,65 @@ fn fates_that_agree_are_certain_and_ones_that_differ_stay_possibilities() {
         (PortSet::single(9), true)
     );
 }
+
+/// A namespace's real ruleset, through the model's evaluator.
+struct Model(crate::reach::firewall::Index<'static>);
+
+impl Hooks for Model {
+    fn at(&self, ns: usize, hook: Hook, class: &Class) -> Answered {
+        if ns == HOST {
+            Answered::Fates(self.0.evaluate(hook, class))
+        } else {
+            Answered::Fates(vec![fate(
+                class.ports.clone(),
+                End::Pass,
+                "nothing filters",
+            )])
+        }
+    }
+}
+
+#[test]
+fn an_inet_dnat_of_the_other_family_lets_the_next_rule_rewrite() {
+    // `dnat ip to` does nothing to IPv6 (and sets no verdict): `dnat ip6 to` below it
+    // applies, and the app's IPv6 socket is reached (the verdicts differential's case).
+    let json = include_str!("../../../tests/fixtures/nft/inet-nat-families.json");
+    let ruleset: &'static crate::ruleset::Ruleset =
+        Box::leak(Box::new(crate::collect::nft::parse_saved(json).unwrap()));
+    let model = Model(crate::reach::firewall::Index::new(ruleset));
+    let mut net = network();
+    let app = &mut net.namespaces[APP];
+    let Reading::Done(addresses) = &mut app.addresses else {
+        unreachable!()
+    };
+    addresses.push(at("fd62::2", "eth0", 2));
+    let Reading::Done(routes) = &mut app.routes else {
+        unreachable!()
+    };
+    routes.push(route(255, RouteKind::Local, "fd62::2/128", 2));
+    let Reading::Done(routes) = &mut net.namespaces[HOST].routes else {
+        unreachable!()
+    };
+    routes.push(route(254, RouteKind::Unicast, "fd62::/64", 3));
+    let mut v6 = listener(APP, "::", 2003);
+    v6.1.detail.v6only = Some(true);
+    let listeners = [v6.1.clone()];
+    let sockets = Sockets::new(&listeners, |_| Some(APP));
+    let topology = Topology::new(&net);
+    let found = walk(&topology, &model, &sockets, &[Protocol::Tcp], true);
+    let dnat: Vec<String> = found
+        .arrivals
+        .iter()
+        .filter(|a| a.way.via == Way::Dnat)
+        .map(|a| {
+            format!(
+                "{}:{} → {}:{}",
+                a.way.address, a.way.port, a.way.delivered.0, a.way.delivered.1
+            )
+        })
+        .collect();
+    assert!(
+        dnat.contains(&"fd00::5:3003 → fd62::2:2003".to_string()),
+        "{dnat:?}"
+    );
+}

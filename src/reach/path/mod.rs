@@ -27,7 +27,7 @@ use super::routing::{self, Outcome, Query};
 use super::topology::{Entry, Node, Topology};
 use crate::network::{NamespaceNet, PerInterface, Reading, RouteKind};
 use crate::ruleset::Hook;
-use crate::socket::{Family, FirewallVerdict, Judgement, Protocol, Way, WayIn};
+use crate::socket::{Family, Judgement, Protocol, Way, WayIn};
 
 /// What a namespace's firewall does at one hook.
 pub enum Answered {
@@ -193,136 +193,6 @@ fn is_v6_loopback(address: IpAddr) -> bool {
 
 fn is_v6_link_local(address: IpAddr) -> bool {
     matches!(address, IpAddr::V6(a) if (a.segments()[0] & 0xffc0) == 0xfe80)
-}
-
-/// What the firewalls on a path said.
-#[derive(Debug, Clone, Default)]
-struct Answer {
-    dropped: Option<Arc<str>>,
-    unknown: Option<Arc<str>>,
-    accepted: Option<Arc<str>>,
-    /// Legacy iptables tables on the path: an accept may not be.
-    legacy: Option<Arc<str>>,
-}
-
-impl Answer {
-    fn judgement(&self) -> Judgement {
-        if let Some(why) = &self.dropped {
-            return Judgement {
-                verdict: FirewallVerdict::Dropped,
-                why: Arc::clone(why),
-            };
-        }
-        if let Some(why) = &self.unknown {
-            return Judgement {
-                verdict: FirewallVerdict::Unknown,
-                why: Arc::clone(why),
-            };
-        }
-        let why = self
-            .accepted
-            .clone()
-            .unwrap_or_else(|| Arc::from("no chain on the way: nothing filters"));
-        match &self.legacy {
-            Some(legacy) => Judgement {
-                verdict: FirewallVerdict::Unknown,
-                why: format!("{why}; but {legacy}").into(),
-            },
-            None => Judgement {
-                verdict: FirewallVerdict::Accepted,
-                why,
-            },
-        }
-    }
-
-    fn unsure(&mut self, why: &Arc<str>) {
-        if self.unknown.is_none() {
-            self.unknown = Some(Arc::clone(why));
-        }
-    }
-}
-
-/// How a way got where it is: the story the way in tells.
-#[derive(Debug, Clone)]
-struct Trail {
-    entry: Option<Arc<str>>,
-    /// The destination and ports as the client sent them.
-    arrived: Dest,
-    arrived_ports: PortSet,
-    /// No rewrite changed the ports since: the ports now are the ports sent.
-    kept_ports: bool,
-    via: Way,
-    rule: Option<Arc<str>>,
-    /// The first interface it was forwarded out of, or the bridge it crossed.
-    interface: Option<Arc<str>>,
-    answer: Answer,
-    hops: u8,
-}
-
-impl Trail {
-    /// The mechanism decides the way's name: a later rewrite or steering over an earlier
-    /// one, any of them over how it crossed namespaces.
-    fn by(&mut self, via: Way, rule: Option<Arc<str>>) {
-        if rank(via) >= rank(self.via) {
-            self.via = via;
-            if rule.is_some() {
-                self.rule = rule;
-            }
-        }
-    }
-}
-
-fn rank(via: Way) -> u8 {
-    match via {
-        Way::Direct => 0,
-        Way::Routed => 1,
-        Way::Bridged => 2,
-        Way::Localnet => 3,
-        Way::Dnat | Way::Redirect | Way::Proxy => 4,
-        Way::Ipvs => 5,
-        Way::Tproxy | Way::SkLookup => 6,
-        Way::Unknown => 7,
-    }
-}
-
-/// A tproxy assignment waiting for the socket lookup.
-#[derive(Debug, Clone)]
-struct Tproxy {
-    address: Option<IpAddr>,
-    port: Option<u16>,
-}
-
-/// A class of packets somewhere on its way.
-#[derive(Debug, Clone)]
-struct Packet {
-    ns: usize,
-    protocol: Protocol,
-    dest: Dest,
-    ports: PortSet,
-    /// The interface it arrived on in this namespace; `None`: not known.
-    iif: Option<u32>,
-    mark: Option<u32>,
-    /// ct status dnat, in this namespace.
-    dnat: bool,
-    tproxy: Option<Tproxy>,
-    trail: Trail,
-}
-
-impl Packet {
-    fn family(&self) -> Family {
-        self.dest.family()
-    }
-
-    /// The same class on fewer ports: the ports sent shrink with them while no rewrite
-    /// changed them.
-    fn narrowed(&self, ports: PortSet) -> Packet {
-        let mut p = self.clone();
-        if p.trail.kept_ports {
-            p.trail.arrived_ports = p.trail.arrived_ports.intersect(&ports);
-        }
-        p.ports = ports;
-        p
-    }
 }
 
 struct Walker<'a> {
@@ -1092,8 +962,10 @@ fn route_localnet(setting: &PerInterface, iif: Option<&str>, blind: bool) -> boo
 
 mod bridged;
 mod deliver;
+mod packet;
 mod settle;
 #[cfg(test)]
 mod tests;
 
+use packet::{Answer, Packet, Tproxy, Trail, rank};
 use settle::settle;

@@ -217,6 +217,8 @@ pub struct Sysctls {
     /// when either is on for the interface a packet arrives on.
     pub route_localnet: PerInterface,
     /// net.bridge.bridge-nf-call-iptables; `Some(false)` when br_netfilter is not loaded.
+    /// `None` also in a namespace without a bridge: it applies to nothing there, so it
+    /// is not read.
     pub bridge_nf_call_iptables: Option<bool>,
     pub bridge_nf_call_ip6tables: Option<bool>,
 }

@@ -112,6 +112,7 @@ pub fn read(
     let shared = network::Shared {
         known: &known,
         sk_lookup: &sk_lookup,
+        modules: network::Modules::any(),
     };
 
     // portaudit's own namespace: by this thread.
@@ -152,7 +153,12 @@ pub fn read(
         }
     }
 
-    // The others: each read by a worker thread inside it.
+    // The others: each read by a worker thread inside it, looking only for the files of
+    // modules the host has.
+    let shared = network::Shared {
+        modules: network::Modules::present(&proc_root.join("net")),
+        ..shared
+    };
     let use_netlink = options.collector != super::Choice::Proc;
     let inside = netns::each(&others, |target| {
         let netns = Arc::new(target.netns.clone());

@@ -53,6 +53,8 @@ files=(
 )
 # The Prometheus alert rules.
 files+=(/usr/share/doc/portaudit/examples/prometheus/portaudit.rules.yml)
+# The documentation README.md links to, beside it.
+files+=(/usr/share/doc/portaudit/README.md /usr/share/doc/portaudit/docs/policy.md)
 listing=$(dpkg-deb -c "$deb" | awk '{print $NF}' | sed 's,^\./,/,')
 for f in "${files[@]}"; do
     grep -qxF "$f" <<<"$listing" || fail "$f is not in the package"
@@ -70,6 +72,8 @@ dpkg-deb -e "$deb" "$scripts"
 [ "$(grep -c 'deb-systemd-helper enable' "$scripts"/postinst)" = \
     "$(grep -c 'deb-systemd-helper --quiet was-enabled' "$scripts"/postinst)" ] ||
     fail "postinst enables a unit the admin did not enable"
+# The bash completion is loaded only by the bash-completion package.
+dpkg-deb -f "$deb" Recommends | grep -qw bash-completion || fail "the package does not recommend bash-completion"
 say "$(grep -c . <<<"$listing") paths in the package, all expected files there"
 
 # --- install -----------------------------------------------------------------------

@@ -42,24 +42,6 @@ fn write(path: &Path, text: &str) {
 }
 
 #[test]
-fn readme_shows_the_example_policy_verbatim() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    for (fence, file) in [
-        ("toml", "examples/portaudit.toml"),
-        ("yaml", "examples/ansible/portaudit.yml"),
-        ("sh", "examples/prometheus/portaudit-textfile.sh"),
-    ] {
-        let text =
-            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
-        assert!(
-            readme.contains(&format!("```{fence}\n{text}```")),
-            "README.md must show {file} as it is"
-        );
-    }
-}
-
-#[test]
 fn example_policy_decides_each_socket_and_names_the_rule() {
     let config = example_policy();
     let (report, run) = audit_json(&proc_root("mixed"), &["--config", &config]);

@@ -143,82 +143,81 @@ fn on_a_terminal(setup: &str, env: &[(&str, &str)]) -> String {
     String::from_utf8(out.stdout).unwrap().replace('\r', "")
 }
 
-#[test]
-fn on_a_terminal_the_table_fits_its_width_or_columns() {
-    if !netns::require_program("on_a_terminal_the_table_fits_its_width", "script") {
-        return;
+patest!(
+    on_a_terminal_the_table_fits_its_width_or_columns,
+    [Program("script")],
+    |_| {
+        // The terminal's own width (TIOCGWINSZ).
+        let narrow = on_a_terminal("stty cols 72", &[]);
+        assert!(narrow.contains("EXPOSED"), "{narrow}");
+        assert_fits(&narrow, 72);
+        assert!(
+            narrow.contains("Not shown at 72 columns: Scope"),
+            "{narrow}"
+        );
+        // The prose wraps at a space, continuation lines indented.
+        assert!(
+            narrow.contains("\n  ") && narrow.lines().any(|l| columns(l) > 60),
+            "{narrow}"
+        );
+
+        // COLUMNS, when set, wins over the terminal's width.
+        let wide = on_a_terminal("stty cols 72", &[("COLUMNS", "100")]);
+        assert_fits(&wide, 100);
+        assert!(wide.lines().any(|l| columns(l) > 72), "{wide}");
+
+        // `--width` wins over both.
+        let command = format!(
+            "stty cols 72; {} --color never --width 0 --proc-root {}",
+            util::bin(),
+            mixed()
+        );
+        let out = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("COLUMNS", "50")
+            .output()
+            .unwrap();
+        let whole = String::from_utf8(out.stdout).unwrap().replace('\r', "");
+        assert_eq!(whole, table(&[]).stdout);
     }
-    // The terminal's own width (TIOCGWINSZ).
-    let narrow = on_a_terminal("stty cols 72", &[]);
-    assert!(narrow.contains("EXPOSED"), "{narrow}");
-    assert_fits(&narrow, 72);
-    assert!(
-        narrow.contains("Not shown at 72 columns: Scope"),
-        "{narrow}"
-    );
-    // The prose wraps at a space, continuation lines indented.
-    assert!(
-        narrow.contains("\n  ") && narrow.lines().any(|l| columns(l) > 60),
-        "{narrow}"
-    );
+);
 
-    // COLUMNS, when set, wins over the terminal's width.
-    let wide = on_a_terminal("stty cols 72", &[("COLUMNS", "100")]);
-    assert_fits(&wide, 100);
-    assert!(wide.lines().any(|l| columns(l) > 72), "{wide}");
+patest!(
+    owners_that_may_be_partial_say_so,
+    [Root, Program("setpriv")],
+    |_| {
+        // A copy of the fixture where one process (api-server, 6474) keeps its fds from
+        // anyone but root, as any other user's processes do from a user who is not root.
+        let dir = TempDir::new("partial");
+        util::copy_tree(&fixture("mixed").join("proc"), dir.path());
+        let locked = dir.path().join("6474/fd");
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let (_bin_dir, bin) = util::binary_for_nobody();
+        let root = dir.path().display().to_string();
+        let run = util::run_when_not_busy(
+            Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(&bin)
+                .args(["--color", "never", "--proc-root", &root]),
+        );
+        let row = |port: &str| {
+            run.stdout
+                .lines()
+                .find(|l| l.split_whitespace().nth(2) == Some(port))
+                .unwrap_or_else(|| panic!("no row for {port}:\n{run:#?}"))
+                .to_string()
+        };
+        // Owners seen, and maybe more we could not see.
+        assert!(row("22").contains(" 6436/sshd +? "), "{run:#?}");
+        assert!(
+            row("80").contains(" 6438/nginx, 6462/nginx +? "),
+            "{run:#?}"
+        );
+        // None seen: unknown.
+        assert_eq!(row("4000").split_whitespace().nth(4), Some("?"), "{run:#?}");
 
-    // `--width` wins over both.
-    let command = format!(
-        "stty cols 72; {} --color never --width 0 --proc-root {}",
-        util::bin(),
-        mixed()
-    );
-    let out = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .env("COLUMNS", "50")
-        .output()
-        .unwrap();
-    let whole = String::from_utf8(out.stdout).unwrap().replace('\r', "");
-    assert_eq!(whole, table(&[]).stdout);
-}
-
-#[test]
-fn owners_that_may_be_partial_say_so() {
-    const TEST: &str = "owners_that_may_be_partial_say_so";
-    if !netns::require_root(TEST) || !netns::require_program(TEST, "setpriv") {
-        return;
+        // As root every owner is seen: no mark.
+        let all = table(&[]);
+        assert!(!all.stdout.contains("+?"), "{}", all.stdout);
     }
-    // A copy of the fixture where one process (api-server, 6474) keeps its fds from
-    // anyone but root, as any other user's processes do from a user who is not root.
-    let dir = TempDir::new("partial");
-    util::copy_tree(&fixture("mixed").join("proc"), dir.path());
-    let locked = dir.path().join("6474/fd");
-    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let (_bin_dir, bin) = util::binary_for_nobody();
-    let root = dir.path().display().to_string();
-    let run = util::run_when_not_busy(
-        Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(&bin)
-            .args(["--color", "never", "--proc-root", &root]),
-    );
-    let row = |port: &str| {
-        run.stdout
-            .lines()
-            .find(|l| l.split_whitespace().nth(2) == Some(port))
-            .unwrap_or_else(|| panic!("no row for {port}:\n{run:#?}"))
-            .to_string()
-    };
-    // Owners seen, and maybe more we could not see.
-    assert!(row("22").contains(" 6436/sshd +? "), "{run:#?}");
-    assert!(
-        row("80").contains(" 6438/nginx, 6462/nginx +? "),
-        "{run:#?}"
-    );
-    // None seen: unknown.
-    assert_eq!(row("4000").split_whitespace().nth(4), Some("?"), "{run:#?}");
-
-    // As root every owner is seen: no mark.
-    let all = table(&[]);
-    assert!(!all.stdout.contains("+?"), "{}", all.stdout);
-}
+);

@@ -324,68 +324,60 @@ fn cannot_audit_at_start_exits_2_and_later_trouble_is_a_warning() {
     assert_eq!(watch.stop_with(libc::SIGTERM), 0, "{}", watch.stderr());
 }
 
-#[test]
-fn a_firewall_rule_added_turns_exposed_into_filtered() {
-    let test = "a_firewall_rule_added_turns_exposed_into_filtered";
-    if !(netns::require_root(test) && netns::require_program(test, "ip")) {
-        return;
-    }
-    let Some(nft) = netns::nft() else {
-        netns::skip(test, "no `nft` program (Debian's nftables)");
-        return;
-    };
-    let ns = NetNs::new();
-    // An address that is not loopback, so that a 0.0.0.0 bind is reachable from outside.
-    ns.add_addresses(&["10.77.0.1/24"]);
-    let listener = std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                ns.enter();
-                TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap()
-            })
-            .join()
-            .unwrap()
-    });
-    let port = listener.local_addr().unwrap().port();
-    let mut path =
-        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect::<Vec<_>>();
-    path.push(nft.parent().unwrap().to_path_buf());
-    let mut cmd = ns.exec(
-        util::bin(),
-        ["--watch", "0.2", "--json", "--trust-firewall"],
-    );
-    cmd.env("PATH", std::env::join_paths(path).unwrap());
-    let mut watch = Watch::start(&mut cmd);
+patest!(
+    a_firewall_rule_added_turns_exposed_into_filtered,
+    [Root, Program("ip"), Nft],
+    |_| {
+        let ns = NetNs::new();
+        // An address that is not loopback, so that a 0.0.0.0 bind is reachable from outside.
+        ns.add_addresses(&["10.77.0.1/24"]);
+        let listener = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    ns.enter();
+                    TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap()
+                })
+                .join()
+                .unwrap()
+        });
+        let port = listener.local_addr().unwrap().port();
+        let mut cmd = ns.exec(
+            util::bin(),
+            ["--watch", "0.2", "--json", "--trust-firewall"],
+        );
+        cmd.env("PATH", netns::path_with_nft());
+        let mut watch = Watch::start(&mut cmd);
 
-    let new = watch.wait_for("the listener's new event", |e| {
-        is(e, "new", "0.0.0.0", port)
-    });
-    assert_eq!(new.socket.verdict, "exposed", "{new:#?}");
-    assert!(new.socket.fails, "{new:#?}");
-    assert_eq!(new.socket.firewall.as_deref(), Some("accepted"), "{new:#?}");
+        let new = watch.wait_for("the listener's new event", |e| {
+            is(e, "new", "0.0.0.0", port)
+        });
+        assert_eq!(new.socket.verdict, "exposed", "{new:#?}");
+        assert!(new.socket.fails, "{new:#?}");
+        assert_eq!(new.socket.firewall.as_deref(), Some("accepted"), "{new:#?}");
 
-    let rules = "table inet filter {\n  chain input {\n    type filter hook input priority 0; \
+        let rules = "table inet filter {\n  chain input {\n    type filter hook input priority 0; \
                  policy drop;\n    ct state established,related accept\n    iif lo accept\n  }\n}\n";
-    ns.load_nft(rules);
+        ns.load_nft(rules);
 
-    let changed = watch.wait_for("the changed event", |e| is(e, "changed", "0.0.0.0", port));
-    let s = &changed.socket;
-    assert_eq!(s.verdict, "filtered", "{changed:#?}");
-    assert!(!s.fails, "{changed:#?}");
-    assert_eq!(s.firewall.as_deref(), Some("dropped"), "{changed:#?}");
-    assert_eq!(s.inode, new.socket.inode, "the same socket");
-    assert_eq!(
-        changed.before,
-        Some(Standing {
-            verdict: "exposed".into(),
-            firewall: Some("accepted".into()),
-            fails: true,
-        }),
-        "{changed:#?}"
-    );
-    assert_eq!(watch.stop_with(libc::SIGTERM), 0, "{}", watch.stderr());
-    drop(listener);
-}
+        let changed = watch.wait_for("the changed event", |e| is(e, "changed", "0.0.0.0", port));
+        let s = &changed.socket;
+        assert_eq!(s.verdict, "filtered", "{changed:#?}");
+        assert!(!s.fails, "{changed:#?}");
+        assert_eq!(s.firewall.as_deref(), Some("dropped"), "{changed:#?}");
+        assert_eq!(s.inode, new.socket.inode, "the same socket");
+        assert_eq!(
+            changed.before,
+            Some(Standing {
+                verdict: "exposed".into(),
+                firewall: Some("accepted".into()),
+                fails: true,
+            }),
+            "{changed:#?}"
+        );
+        assert_eq!(watch.stop_with(libc::SIGTERM), 0, "{}", watch.stderr());
+        drop(listener);
+    }
+);
 
 #[test]
 fn memory_stays_flat_over_many_polls() {

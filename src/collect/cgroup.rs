@@ -254,7 +254,7 @@ pub fn service_of(root: &Path, unit: &str) -> Option<String> {
 }
 
 /// `Service=` and `Accept=` of a unit file's [Socket] section; `None` where not set.
-fn socket_section(text: &str) -> (Option<String>, Option<bool>) {
+pub fn socket_section(text: &str) -> (Option<String>, Option<bool>) {
     let mut in_socket = false;
     let mut service = None;
     let mut accept = None;

@@ -43,13 +43,12 @@ fn read(
     match source {
         FirewallSource::Off => Ok((RulesetText::NotRead, false)),
         FirewallSource::File(path) => {
-            let json = std::fs::read_to_string(path).map_err(|e| {
-                Error::new(format!(
-                    "--ruleset {}: {}",
-                    path.display(),
-                    crate::error::describe_io(&e)
-                ))
-            })?;
+            // With --trust-firewall this file alone can pass a socket: trusted like the
+            // policy (see `fsafe`).
+            let ruleset = |why: String| Error::new(format!("--ruleset {}: {why}", path.display()));
+            let bytes = crate::fsafe::read::trusted(path)
+                .map_err(|e| e.into_error(path, |e| ruleset(crate::error::describe_io(e))))?;
+            let json = String::from_utf8(bytes).map_err(|_| ruleset("not UTF-8 text".into()))?;
             let file = Some(path.clone());
             Ok((
                 RulesetText::Read {

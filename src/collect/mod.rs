@@ -8,22 +8,22 @@
 //! captured tree, a container's proc, or a sandbox that refuses netlink).
 
 #[cfg(target_os = "linux")]
-mod cgroup;
+pub(crate) mod cgroup;
 #[cfg(target_os = "linux")]
-mod container;
+pub(crate) mod container;
 #[cfg(target_os = "linux")]
 mod firewall;
-mod host;
+pub(crate) mod host;
 #[cfg(target_os = "linux")]
-mod kernel;
+pub(crate) mod kernel;
 #[cfg(target_os = "linux")]
 mod namespaces;
 #[cfg(target_os = "linux")]
-mod netlink;
+pub(crate) mod netlink;
 #[cfg(target_os = "linux")]
 pub mod netns;
 #[cfg(target_os = "linux")]
-mod network;
+pub(crate) mod network;
 #[cfg(target_os = "linux")]
 mod nft;
 #[cfg(target_os = "linux")]

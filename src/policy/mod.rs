@@ -16,7 +16,6 @@ pub mod file;
 pub mod reference;
 pub mod rules;
 pub mod services;
-pub mod trust;
 
 use std::collections::HashMap;
 use std::ops::RangeInclusive;

@@ -12,10 +12,10 @@
 //! legacy iptables. What could not be read is [`Reading::Unreadable`], with why.
 
 mod bpf;
-mod ipvs;
-mod link;
-mod route;
-mod tc;
+pub(crate) mod ipvs;
+pub(crate) mod link;
+pub(crate) mod route;
+pub(crate) mod tc;
 #[cfg(test)]
 mod testbpf;
 #[cfg(test)]
@@ -42,19 +42,19 @@ use crate::socket::{Device, HostAddress, Netns};
 pub use bpf::sk_lookup_links;
 
 // <linux/rtnetlink.h>, <linux/net_namespace.h>
-const RTM_NEWLINK: u16 = 16;
+pub(crate) const RTM_NEWLINK: u16 = 16;
 const RTM_GETLINK: u16 = 18;
 const RTM_NEWADDR: u16 = 20;
 const RTM_GETADDR: u16 = 22;
-const RTM_NEWROUTE: u16 = 24;
+pub(crate) const RTM_NEWROUTE: u16 = 24;
 const RTM_GETROUTE: u16 = 26;
-const RTM_NEWRULE: u16 = 32;
+pub(crate) const RTM_NEWRULE: u16 = 32;
 const RTM_GETRULE: u16 = 34;
-const RTM_NEWQDISC: u16 = 36;
+pub(crate) const RTM_NEWQDISC: u16 = 36;
 const RTM_GETQDISC: u16 = 38;
-const RTM_NEWTFILTER: u16 = 44;
+pub(crate) const RTM_NEWTFILTER: u16 = 44;
 const RTM_GETTFILTER: u16 = 46;
-const RTM_NEWNETCONF: u16 = 80;
+pub(crate) const RTM_NEWNETCONF: u16 = 80;
 const RTM_GETNETCONF: u16 = 82;
 const RTM_NEWNSID: u16 = 88;
 const RTM_GETNSID: u16 = 90;
@@ -537,7 +537,7 @@ fn ipv4_forwarding_all(proc_root: &Path) -> Option<bool> {
 
 /// One RTM_NEWNETCONF: `all`'s forwarding, as (family, on); other entries (`default`,
 /// each interface's) are `None`.
-fn parse_netconf(payload: &[u8]) -> Result<Option<(u8, bool)>, String> {
+pub(crate) fn parse_netconf(payload: &[u8]) -> Result<Option<(u8, bool)>, String> {
     if payload.len() < NETCONFMSG_LEN {
         return Err(format!("netconf record of {} bytes", payload.len()));
     }

@@ -2,10 +2,11 @@
 //! process — and is anything reachable from outside that should not be?
 //!
 //! The pipeline, one stage per module, called in order by [`run`]: cli (flags → checked
-//! config) → collect (the kernel's socket tables, owners, namespaces, the ruleset's
-//! text) → reach (the ways in from outside, and the firewall's answer on each) → policy
-//! (a verdict per socket) → baseline (drift) → audit (the one outcome) → report (table,
-//! JSON, Prometheus). The records they pass along live in `socket` and `audit`.
+//! config) → collect (the kernel's socket tables, owners, namespaces, each namespace's
+//! network, the ruleset's text) → reach (the ways in from outside, and the firewall's
+//! answer on each) → policy (a verdict per socket) → baseline (drift) → audit (the one
+//! outcome) → report (table, JSON, Prometheus). The records they pass along live in
+//! `socket`, `network`, `ruleset` and `audit`.
 //!
 //! The binary is `src/main.rs`; the library exists so that the fuzz targets (`fuzz/`)
 //! can drive the parsers that read untrusted text ([`fuzzing`]).

@@ -1,7 +1,9 @@
-//! Collect: read the kernel's socket tables and find who owns each listener.
+//! Collect: read the kernel's socket tables and find who owns each listener, and read
+//! the network around them (each namespace's links, routes, rules, settings, BPF
+//! programs, IPVS) that the path walk follows.
 //!
-//! This is the only stage that touches the system. It returns plain [`Listener`]
-//! records plus the warnings for what it could not see; it judges nothing.
+//! This is the only stage that touches the system. It returns plain [`Listener`] and
+//! [`Network`] records plus the warnings for what it could not see; it judges nothing.
 //!
 //! Two collectors read the sockets: `netlink` (sock_diag, the default on a live host:
 //! fast, and it tells dual-stack and bound devices) and `proc` (the /proc/net tables: a

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::classify::{Exposure, Scope};
-use crate::collect::sysctl::EphemeralPorts;
 use crate::exit::Outcome;
+use crate::socket::EphemeralPorts;
 use crate::socket::{
     Collector, Judgement, Listener, Listening, NamespaceSeen, Protocol, Published, WayIn,
 };
@@ -86,6 +86,8 @@ pub struct Comparison {
     /// (ephemeral UDP clients).
     pub drift: Vec<Option<Drift>>,
     pub new: usize,
+    /// The keys of the new findings, each once, in order: what the drift line names.
+    pub added: Vec<Key>,
     /// In the baseline, not listening now: reported, never failing.
     pub removed: Vec<Key>,
 }
@@ -96,6 +98,15 @@ pub struct Finding {
     pub listener: Listener,
     pub scope: Scope,
     pub exposure: Exposure,
+    /// How far the bind reaches, in one word (`loopback`, `wildcard`, `internal`,
+    /// `public`): the baseline's keys and the metrics' labels name it so.
+    pub class: &'static str,
+    /// Can an IPv4 client connect? For a `::` bind: unless IPV6_V6ONLY; `None` when the
+    /// collector cannot tell.
+    pub ipv4_reachable: Option<bool>,
+    /// When `ipv4_reachable` is `None` on a `::` bind: what net.ipv6.bindv6only makes the
+    /// default, a guess.
+    pub ipv4_reachable_guess: Option<bool>,
     pub verdict: Verdict,
     /// This finding alone makes the audit exit 1 (when not advisory): its verdict fails,
     /// or it is new since the baseline. Set by [`conclude`] alone.
@@ -280,6 +291,7 @@ pub fn conclude(
     for finding in &mut findings {
         finding.fails = finding.verdict.fails(mode.strict) || finding.drift == Some(Drift::New);
     }
+    sort(&mut findings);
     let outcome = if !mode.advisory && findings.iter().any(|f| f.fails) {
         Outcome::Exposed
     } else if context.incomplete {
@@ -302,5 +314,42 @@ pub fn conclude(
         collector: context.collector,
         namespaces: context.namespaces,
         firewall_read: context.firewall_read,
+    }
+}
+
+/// Failing findings first, whatever makes them fail (a verdict, drift); then by
+/// severity, port, protocol, family, address; ties keep their order. The
+/// keys are sorted, then the findings moved into place: sorting the records themselves
+/// would take a scratch copy of half of them (megabytes for a busy host).
+fn sort(findings: &mut [Finding]) {
+    let mut keys: Vec<_> = findings
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let key = (
+                !f.fails,
+                f.verdict,
+                f.port(),
+                f.listener.protocol,
+                f.listener.family,
+                f.address(),
+                f.listener.port,
+            );
+            (key, i)
+        })
+        .collect();
+    keys.sort_unstable(); // the index ends every key: no two are equal, so stable
+    // Position i takes the finding that was at keys[i].1: follow each cycle of that
+    // permutation with swaps, marking the places filled.
+    let mut from: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
+    for start in 0..from.len() {
+        let mut at = start;
+        while from[at] != start {
+            let next = from[at];
+            findings.swap(at, next);
+            from[at] = at;
+            at = next;
+        }
+        from[at] = at;
     }
 }

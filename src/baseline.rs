@@ -18,7 +18,6 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{Audit, Comparison, Drift, Finding, Key, Verdict};
-use crate::classify::{Exposure, Scope};
 use crate::error::Error;
 
 /// The baseline file's own format version.
@@ -31,22 +30,12 @@ struct File {
     listeners: Vec<Key>,
 }
 
-/// How far a bind reaches, in one word: `loopback`, `wildcard`, `internal`, `public`.
-pub fn bind_class(scope: Scope, exposure: Exposure) -> &'static str {
-    match (scope, exposure) {
-        (Scope::Loopback, _) | (_, Exposure::None) => "loopback",
-        (Scope::Wildcard, _) => "wildcard",
-        (Scope::Specific, Exposure::Internal) => "internal",
-        (Scope::Specific, Exposure::Public) => "public",
-    }
-}
-
 /// A published socket is keyed on its host side; a contained one says so.
 pub fn key(f: &Finding) -> Key {
     let class = if f.verdict == Verdict::Contained {
         "contained"
     } else {
-        bind_class(f.scope, f.exposure)
+        f.class
     };
     let mut owners: Vec<String> = f
         .listener
@@ -144,6 +133,7 @@ pub fn compare(
     ephemeral: &RangeInclusive<u16>,
 ) -> Comparison {
     let mut now = BTreeSet::new();
+    let mut added = BTreeSet::new();
     let mut new = 0;
     let mut drift = Vec::with_capacity(findings.len());
     for finding in findings {
@@ -157,6 +147,7 @@ pub fn compare(
         } else {
             new += 1;
             drift.push(Some(Drift::New));
+            added.insert(key.clone());
         }
         now.insert(key);
     }
@@ -171,6 +162,7 @@ pub fn compare(
         path: path.to_path_buf(),
         drift,
         new,
+        added: added.into_iter().collect(),
         removed,
     }
 }

@@ -413,6 +413,27 @@ impl Default for Forwarding {
     }
 }
 
+/// The kernel's default `ip_local_port_range` (Linux 4.x onwards).
+pub const DEFAULT_LOCAL_PORTS: RangeInclusive<u16> = 32768..=60999;
+
+/// The ephemeral port range, and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EphemeralPorts {
+    pub range: RangeInclusive<u16>,
+    /// The file it was read from; `None` when the tree has no such file (a captured tree
+    /// without `sys/`) and the kernel's default is assumed.
+    pub source: Option<PathBuf>,
+}
+
+impl Default for EphemeralPorts {
+    fn default() -> Self {
+        EphemeralPorts {
+            range: DEFAULT_LOCAL_PORTS,
+            source: None,
+        }
+    }
+}
+
 #[cfg(test)]
 impl Subject {
     /// A socket of the host's own, not published, no firewall read.

@@ -24,8 +24,8 @@ use std::sync::Arc;
 
 use crate::audit::{Finding, Judged, Mode, Verdict};
 use crate::classify::{self, Exposure, Scope};
-use crate::collect::sysctl::EphemeralPorts;
 use crate::error::Error;
+use crate::socket::EphemeralPorts;
 use crate::socket::{FirewallVerdict, Listener, Protocol, Subject, Way};
 use file::{EphemeralUdp, PolicyFile};
 use rules::{Action, Match, Rule};
@@ -197,12 +197,12 @@ impl Policy {
         }
     }
 
-    /// Classify and judge every subject; sorted by severity, then port.
+    /// Classify and judge every subject, in the order given (the audit sorts them).
     pub fn judge(&self, subjects: Vec<Subject>) -> Judged {
         let mut unattributed = 0;
         let mut matched = vec![false; self.rules.len()];
         let mut labels = Labels::default();
-        let mut findings: Vec<Finding> = subjects
+        let findings: Vec<Finding> = subjects
             .into_iter()
             .map(|subject| {
                 let (finding, skipped_owner_rule, rule) = self.finding(subject, &mut labels);
@@ -213,7 +213,6 @@ impl Policy {
                 finding
             })
             .collect();
-        sort(&mut findings);
         let mut warnings = self.lint.clone();
         // Only the command line's: a fleet's policy file names services a host may not run.
         for (rule, _) in self.rules[..self.flag_rules]
@@ -254,10 +253,14 @@ impl Policy {
         } = subject;
         if contained {
             let (scope, _) = classify::classify(listener.address);
+            let (ipv4_reachable, ipv4_reachable_guess) = ipv4(&listener);
             let finding = Finding {
                 listener,
                 scope,
                 exposure: Exposure::None,
+                class: classify::bind_class(scope, Exposure::None),
+                ipv4_reachable,
+                ipv4_reachable_guess,
                 verdict: Verdict::Contained,
                 fails: false,
                 rule: None,
@@ -331,10 +334,14 @@ impl Policy {
             })
             .flatten()
             .map(Box::new);
+        let (ipv4_reachable, ipv4_reachable_guess) = ipv4(&listener);
         let finding = Finding {
             listener,
             scope,
             exposure,
+            class: classify::bind_class(scope, exposure),
+            ipv4_reachable,
+            ipv4_reachable_guess,
             verdict,
             fails: false,
             rule: rule.map(|label| labels.shared(label)),
@@ -350,41 +357,6 @@ impl Policy {
     }
 }
 
-/// Sort by severity, then port, protocol, family, address; ties keep their order. The
-/// keys are sorted, then the findings moved into place: sorting the records themselves
-/// would take a scratch copy of half of them (megabytes for a busy host).
-fn sort(findings: &mut [Finding]) {
-    let mut keys: Vec<_> = findings
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let key = (
-                f.verdict,
-                f.port(),
-                f.listener.protocol,
-                f.listener.family,
-                f.address(),
-                f.listener.port,
-            );
-            (key, i)
-        })
-        .collect();
-    keys.sort_unstable(); // the index ends every key: no two are equal, so stable
-    // Position i takes the finding that was at keys[i].1: follow each cycle of that
-    // permutation with swaps, marking the places filled.
-    let mut from: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
-    for start in 0..from.len() {
-        let mut at = start;
-        while from[at] != start {
-            let next = from[at];
-            findings.swap(at, next);
-            from[at] = at;
-            at = next;
-        }
-        from[at] = at;
-    }
-}
-
 /// One copy of each rule's label, shared by the findings it decided (tens of thousands
 /// for `default ephemeral-udp` on a busy resolver).
 #[derive(Default)]
@@ -394,6 +366,18 @@ impl<'a> Labels<'a> {
     fn shared(&mut self, label: &'a str) -> Arc<str> {
         Arc::clone(self.0.entry(label).or_insert_with(|| Arc::from(label)))
     }
+}
+
+/// Whether an IPv4 client reaches the socket, and, where the collector cannot tell for
+/// a `::` bind, the guess net.ipv6.bindv6only gives.
+fn ipv4(l: &Listener) -> (Option<bool>, Option<bool>) {
+    let reachable = classify::ipv4_reachable(l.address, l.detail.v6only);
+    let guess = if l.address.is_unspecified() && l.detail.v6only.is_none() {
+        l.detail.v6only_default.map(|only| !only)
+    } else {
+        None
+    };
+    (reachable, guess)
 }
 
 /// The label of the rule that lets a firewall-dropped socket pass (`trust_firewall`).
@@ -548,7 +532,7 @@ mod tests {
     const EXAMPLE: &str = include_str!("../../examples/portaudit.toml");
 
     #[test]
-    fn findings_are_sorted_by_severity_then_port_and_ties_keep_their_order() {
+    fn failing_findings_come_first_then_severity_then_port_and_ties_keep_their_order() {
         let policy = Policy::new(&[], true, false, &services()).unwrap();
         // (port, address, inode): inodes 5, 6 and 7 share a key (SO_REUSEPORT twins).
         let sockets = [
@@ -561,23 +545,33 @@ mod tests {
             (80, "0.0.0.0", 8),
             (8080, "10.0.0.1", 7),
             (53, "127.0.0.1", 9),
+            (4000, "127.0.0.1", 10),
         ];
-        let subjects = sockets
-            .iter()
-            .map(|&(port, address, inode)| {
-                let mut l = socket(Protocol::Tcp, address, port, &[]);
-                l.inode = inode;
-                Subject::alone(l)
-            })
-            .collect();
-        let judged = policy.judge(subjects);
-        let order: Vec<(Verdict, u16, u64)> = judged
-            .findings
-            .iter()
-            .map(|f| (f.verdict, f.listener.port, f.listener.inode))
-            .collect();
+        let subjects = || {
+            sockets
+                .iter()
+                .map(|&(port, address, inode)| {
+                    let mut l = socket(Protocol::Tcp, address, port, &[]);
+                    l.inode = inode;
+                    Subject::alone(l)
+                })
+                .collect()
+        };
+        let order = |audit: &crate::audit::Audit| -> Vec<(Verdict, u16, u64)> {
+            audit
+                .findings
+                .iter()
+                .map(|f| (f.verdict, f.listener.port, f.listener.inode))
+                .collect()
+        };
+        let audit = conclude(
+            policy.judge(subjects()),
+            None,
+            policy.mode(),
+            Context::default(),
+        );
         assert_eq!(
-            order,
+            order(&audit),
             [
                 (Verdict::Exposed, 8080, 4),
                 (Verdict::Exposed, 9000, 3),
@@ -587,9 +581,32 @@ mod tests {
                 (Verdict::Allowed, 22, 2),
                 (Verdict::Allowed, 80, 8),
                 (Verdict::Local, 53, 9),
+                (Verdict::Local, 4000, 10),
                 (Verdict::Local, 6379, 1),
             ]
         );
+        // New since a baseline that knew all but the loopback 4000: it fails, so it
+        // comes with the failing ones, not among the other local sockets.
+        let judged = policy.judge(subjects());
+        let known = judged
+            .findings
+            .iter()
+            .filter(|f| f.listener.port != 4000)
+            .map(crate::baseline::key)
+            .collect();
+        let path = std::path::Path::new("b.json");
+        let drift = crate::baseline::compare(&judged.findings, &known, path, &(32768..=60999));
+        let audit = conclude(judged, Some(drift), policy.mode(), Context::default());
+        assert_eq!(
+            order(&audit)[..4],
+            [
+                (Verdict::Exposed, 8080, 4),
+                (Verdict::Exposed, 9000, 3),
+                (Verdict::Local, 4000, 10),
+                (Verdict::Internal, 8080, 5),
+            ]
+        );
+        assert!(audit.findings[2].fails && !audit.findings[3].fails);
     }
 
     #[test]

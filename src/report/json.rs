@@ -9,7 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 use serde::Serialize;
 
 use crate::audit::{Audit, Basis, Drift, Finding, Key, Severity, Verdict};
-use crate::classify::{self, Exposure, Scope};
+use crate::classify::{Exposure, Scope};
 use crate::socket::{Family, FirewallVerdict, Listening, Protocol, Via, Way};
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -270,14 +270,8 @@ pub(super) fn socket(f: &Finding) -> Socket<'_> {
             identified_by: a.identified_by,
         }),
         drift: f.drift,
-        ipv4_reachable: classify::ipv4_reachable(f.listener.address, f.listener.detail.v6only),
-        ipv4_reachable_guess: if f.listener.address.is_unspecified()
-            && f.listener.detail.v6only.is_none()
-        {
-            f.listener.detail.v6only_default.map(|only| !only)
-        } else {
-            None
-        },
+        ipv4_reachable: f.ipv4_reachable,
+        ipv4_reachable_guess: f.ipv4_reachable_guess,
         device: f.listener.detail.device.as_ref().map(|d| d.name.as_str()),
         reachable_on: f.listener.detail.reachable_on.as_ref().map(|all| {
             all.iter()

@@ -15,7 +15,6 @@ use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::audit::{Audit, Drift, Finding, Verdict};
-use crate::baseline::bind_class;
 
 const VERDICTS: [Verdict; 7] = [
     Verdict::Exposed,
@@ -136,7 +135,7 @@ fn per_socket<'a>(out: &mut String, name: &str, findings: impl Iterator<Item = &
             l.protocol.name(),
             f.port(),
             f.address(),
-            bind_class(f.scope, f.exposure),
+            f.class,
             label_value(&names.join(",")),
             f.verdict.name(),
         );

@@ -18,9 +18,8 @@ use std::net::IpAddr;
 use super::escape::{bytes_for_terminal, for_terminal};
 use super::layout::{self, Cell, Grid, Step, Tone};
 use crate::audit::{Advice, Audit, Drift, Finding, Key, Verdict};
-use crate::baseline;
 
-use crate::socket::{Collector, Family, Listener, Listening, Process, Protocol, Via, Way};
+use crate::socket::{Collector, Family, Listening, Process, Protocol, Via, Way};
 
 /// Owners shown per row; the rest are counted (`+6`). JSON lists them all.
 const SHOWN_PROCESSES: usize = 2;
@@ -101,7 +100,7 @@ fn table(audit: &Audit) -> Grid {
     for group in groups(audit) {
         let finding = group.finding;
         let mut cells = vec![
-            Cell::new(proto(&finding.listener)),
+            Cell::new(proto(finding)),
             address(finding),
             Cell::new(finding.port().to_string()),
             Cell::new(finding.scope.name()),
@@ -154,15 +153,16 @@ fn verdict(finding: &Finding) -> Cell {
 /// netstat's names: tcp, tcp6, udp, udp6; and, as BSD's netstat says it, `tcp46` for a
 /// `::` bind that IPv4 reaches too. `?` marks a guess (the /proc collector cannot tell
 /// and net.ipv6.bindv6only gives the default).
-fn proto(l: &Listener) -> String {
+fn proto(f: &Finding) -> String {
+    let l = &f.listener;
     let name = l.protocol.name();
     match l.family {
         Family::Ipv4 => name.to_string(),
         Family::Ipv6 if !l.address.is_unspecified() => format!("{name}6"),
-        Family::Ipv6 => match (l.detail.v6only, l.detail.v6only_default) {
-            (Some(true), _) => format!("{name}6"),
-            (Some(false), _) => format!("{name}46"),
-            (None, Some(false)) => format!("{name}46?"),
+        Family::Ipv6 => match (f.ipv4_reachable, f.ipv4_reachable_guess) {
+            (Some(false), _) => format!("{name}6"),
+            (Some(true), _) => format!("{name}46"),
+            (None, Some(true)) => format!("{name}46?"),
             (None, _) => format!("{name}6?"),
         },
     }
@@ -504,13 +504,7 @@ fn footer(audit: &Audit) -> String {
     if let Some(baseline) = &audit.baseline {
         let file = baseline.path.display();
         if baseline.new > 0 {
-            let mut new: Vec<String> = audit
-                .findings
-                .iter()
-                .filter(|f| f.drift == Some(Drift::New))
-                .map(|f| drift_item(&baseline::key(f)))
-                .collect();
-            new.dedup();
+            let new: Vec<String> = baseline.added.iter().map(drift_item).collect();
             let _ = writeln!(out, "{} new since {file}: {}", baseline.new, new.join(", "));
         }
         if !baseline.removed.is_empty() {

@@ -68,9 +68,12 @@ fn finding(listener: Listener, verdict: Verdict) -> Finding {
         why: "policy accept".into(),
     });
     Finding {
+        ipv4_reachable: crate::classify::ipv4_reachable(listener.address, listener.detail.v6only),
+        ipv4_reachable_guess: None,
         listener,
         scope,
         exposure,
+        class: crate::classify::bind_class(scope, exposure),
         verdict,
         fails: false,
         rule: None,

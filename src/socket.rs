@@ -35,7 +35,7 @@ pub enum Family {
 }
 
 /// A process holding a listening socket open.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Process {
     pub pid: i32,
     /// The kernel's `comm`, as raw bytes: chosen by whoever started the process, so
@@ -43,12 +43,27 @@ pub struct Process {
     pub comm: Vec<u8>,
     /// The executable (`/proc/<pid>/exe`), when we may read it.
     pub exe: Option<PathBuf>,
+    /// The effective uid it runs as (`/proc/<pid>/status`), when it could be read: a
+    /// server that drops privileges runs as another user than the one whose uid its
+    /// socket keeps (nginx's workers, dnsmasq, unbound).
+    pub uid: Option<u32>,
+    /// That uid's name as the user database has it (bytes: not assumed to be UTF-8).
+    pub user: Option<Arc<[u8]>>,
+    /// Its command line (`/proc/<pid>/cmdline`), each argument as text (bytes that are
+    /// not UTF-8 become U+FFFD): advice reads the listen address a program was started
+    /// with. Never printed whole: a command line may hold a password.
+    pub args: Option<Arc<[String]>>,
 }
 
 impl Process {
     /// The name as text; bytes that are not UTF-8 become U+FFFD.
     pub fn name(&self) -> Cow<'_, str> {
         String::from_utf8_lossy(&self.comm)
+    }
+
+    /// The user name as text; bytes that are not UTF-8 become U+FFFD.
+    pub fn user_name(&self) -> Option<Cow<'_, str>> {
+        self.user.as_deref().map(String::from_utf8_lossy)
     }
 }
 

@@ -80,6 +80,10 @@ fn owner_of(memcached: &Child) -> Process {
         name_bytes: None,
         exe: Some(util::program_path("memcached")),
         exe_bytes: None,
+        // Started as root with `-u nobody`: it runs as nobody.
+        uid: Some(65534),
+        user: util::user_name(65534),
+        user_bytes: None,
     }
 }
 
@@ -111,6 +115,9 @@ fn memcached_on_every_interface_is_exposed_over_tcp_and_udp() {
 
     // The table a person reads ends with a summary naming the amplifier.
     let run = audit(&ns, &[]);
+    // Its User column says whom memcached runs as; it became nobody before it bound.
+    let row = run.stdout.lines().find(|l| l.starts_with("udp ")).unwrap();
+    assert!(row.contains(" nobody ") && !row.contains("socket:"), "{row}");
     assert_eq!(run.code, 1, "{run:#?}");
     let summary = run.stdout.lines().last().unwrap_or_default();
     assert!(

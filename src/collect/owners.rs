@@ -15,10 +15,12 @@ use std::io::{self, Read};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustix::fs::{Dir, Mode, OFlags};
 
+use super::users::UserNames;
 use crate::error::describe_io;
 use crate::socket::{Owners, Process};
 
@@ -168,6 +170,11 @@ pub fn scan(proc_root: &Path, wanted: &HashSet<u64>) -> OwnerScan {
         scan.vanished += part.vanished;
         holders.extend(part.holders);
     }
+    // One lookup per user, not per process: a server's workers share one.
+    let mut users = UserNames::default();
+    for (process, _) in &mut holders {
+        process.user = process.uid.and_then(|uid| users.name(uid));
+    }
     scan.owners = share(holders);
     scan
 }
@@ -250,6 +257,10 @@ trait PidDir {
     fn socket_inodes(&self, found: &mut Vec<u64>) -> io::Result<()>;
     fn comm(&self) -> io::Result<Vec<u8>>;
     fn exe(&self) -> Option<PathBuf>;
+    /// `status`: the file whose `Uid:` line says whom it runs as.
+    fn status(&self) -> Option<Vec<u8>>;
+    /// `cmdline`: its arguments, each ended by a NUL.
+    fn cmdline(&self) -> Option<Vec<u8>>;
 }
 
 fn inspect(dir: &impl PidDir, pid: i32, wanted: &HashSet<u64>) -> Inspected {
@@ -268,6 +279,8 @@ fn inspect(dir: &impl PidDir, pid: i32, wanted: &HashSet<u64>) -> Inspected {
     held.sort_unstable();
     held.dedup(); // a process may hold one socket under several fds
     let exe = dir.exe();
+    let uid = dir.status().as_deref().and_then(effective_uid);
+    let args = dir.cmdline().map(|bytes| arguments(&bytes));
     let comm = match dir.comm() {
         Ok(comm) => comm,
         Err(e) => return Inspected::failed(&e),
@@ -286,7 +299,17 @@ fn inspect(dir: &impl PidDir, pid: i32, wanted: &HashSet<u64>) -> Inspected {
     }
     // The same process from the first read to the last, or nothing at all.
     match dir.start_time() {
-        Ok(after) if after == before => Inspected::Holds(Process { pid, comm, exe }, held),
+        Ok(after) if after == before => {
+            let process = Process {
+                pid,
+                comm,
+                exe,
+                uid,
+                user: None,
+                args,
+            };
+            Inspected::Holds(process, held)
+        }
         _ => Inspected::Gone,
     }
 }
@@ -341,6 +364,35 @@ impl PidDir for ProcDir {
             .ok()
             .map(|target| PathBuf::from(OsString::from_vec(target.into_bytes())))
     }
+
+    fn status(&self) -> Option<Vec<u8>> {
+        read_at(&self.0, "status").ok()
+    }
+
+    fn cmdline(&self) -> Option<Vec<u8>> {
+        read_at(&self.0, "cmdline").ok()
+    }
+}
+
+/// The effective uid: the second field of `status`'s `Uid:` line (real, effective,
+/// saved, filesystem).
+fn effective_uid(status: &[u8]) -> Option<u32> {
+    let text = std::str::from_utf8(status).ok()?;
+    let line = text.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    line.split_ascii_whitespace().nth(1)?.parse().ok()
+}
+
+/// `cmdline`'s NUL-ended arguments as text. A kernel thread's is empty: `None`-like, an
+/// empty list.
+fn arguments(cmdline: &[u8]) -> Arc<[String]> {
+    let cmdline = cmdline.strip_suffix(b"\0").unwrap_or(cmdline);
+    if cmdline.is_empty() {
+        return Arc::from([]);
+    }
+    cmdline
+        .split(|&b| b == 0)
+        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+        .collect()
 }
 
 fn denied(e: rustix::io::Errno) -> bool {
@@ -389,6 +441,20 @@ mod tests {
         assert_eq!(parse_start_time(stat), Some(987654));
         assert_eq!(parse_start_time(b"4242 (x) S 1"), None);
         assert_eq!(parse_start_time(b"no parenthesis"), None);
+    }
+
+    #[test]
+    fn the_effective_uid_and_the_arguments() {
+        let status = b"Name:\tdnsmasq\nUmask:\t0022\nUid:\t0\t108\t108\t108\n";
+        assert_eq!(effective_uid(status), Some(108));
+        assert_eq!(effective_uid(b"Name:\tx\n"), None);
+        assert_eq!(effective_uid(b"Uid:\t0\n"), None);
+        let args = arguments(b"/usr/bin/memcached\0-l\x000.0.0.0\0--\xff\0");
+        assert_eq!(
+            &*args,
+            ["/usr/bin/memcached", "-l", "0.0.0.0", "--\u{fffd}"]
+        );
+        assert!(arguments(b"").is_empty());
     }
 
     #[test]
@@ -462,6 +528,12 @@ mod tests {
         fn exe(&self) -> Option<PathBuf> {
             None
         }
+        fn status(&self) -> Option<Vec<u8>> {
+            Some(b"Name:\tnginx\nUid:\t0\t33\t33\t33\nGid:\t0\t33\t33\t33\n".to_vec())
+        }
+        fn cmdline(&self) -> Option<Vec<u8>> {
+            Some(b"nginx: worker process\0".to_vec())
+        }
     }
 
     fn wanted() -> HashSet<u64> {
@@ -474,7 +546,9 @@ mod tests {
         let process = Process {
             pid: 42,
             comm: b"nginx".to_vec(),
-            exe: None,
+            uid: Some(33),
+            args: Some(Arc::from(["nginx: worker process".to_string()])),
+            ..Process::default()
         };
         assert_eq!(got, Inspected::Holds(process, vec![7]));
     }
@@ -516,6 +590,7 @@ mod tests {
             pid,
             comm: comm.to_vec(),
             exe: Some(PathBuf::from("/usr/sbin/named")),
+            ..Process::default()
         }
     }
 

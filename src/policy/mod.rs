@@ -513,7 +513,7 @@ mod tests {
                 .map(|comm| Process {
                     pid: 1,
                     comm: comm.as_bytes().to_vec(),
-                    exe: None,
+                    ..Process::default()
                 })
                 .collect(),
             ..Listener::new(protocol, address.parse().unwrap(), port, 0, 1)

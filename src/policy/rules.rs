@@ -283,6 +283,7 @@ mod tests {
                     pid: 100 + i as i32,
                     comm: comm.as_bytes().to_vec(),
                     exe: exe.map(PathBuf::from),
+                    ..Process::default()
                 })
                 .collect(),
             ..Listener::new(protocol, address.parse().unwrap(), port, 0, 1)

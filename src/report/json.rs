@@ -185,6 +185,13 @@ struct Process<'a> {
     /// The exact bytes of the executable's path, only when they are not UTF-8.
     #[serde(skip_serializing_if = "Option::is_none")]
     exe_bytes: Option<&'a [u8]>,
+    /// The effective uid the process runs as; null when its status could not be read.
+    uid: Option<u32>,
+    /// That uid's name as text; bytes that are not UTF-8 become U+FFFD.
+    user: Option<Cow<'a, str>>,
+    /// The exact bytes of the user name, only when they are not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_bytes: Option<&'a [u8]>,
 }
 
 #[derive(Serialize)]
@@ -255,6 +262,9 @@ pub(super) fn socket(f: &Finding) -> Socket<'_> {
                     .exe
                     .as_deref()
                     .and_then(|e| unless_utf8(e.as_os_str().as_bytes())),
+                uid: p.uid,
+                user: p.user_name(),
+                user_bytes: p.user.as_deref().and_then(unless_utf8),
             })
             .collect(),
         rule: f.rule.as_deref(),

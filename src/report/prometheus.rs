@@ -185,6 +185,7 @@ mod tests {
                 pid: 1,
                 comm: comm.as_bytes().to_vec(),
                 exe: Some(format!("/usr/bin/{comm}").into()),
+                ..Process::default()
             }]
             .into(),
             processes_complete: true,

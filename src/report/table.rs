@@ -34,6 +34,8 @@ const STEPS: &[Step] = &[
     Step::Shorten("Local Address"),
     // Later owners, `+N`, `(N sockets)`: the first `pid/name` stays.
     Step::Shorten("Process"),
+    // `(socket: root)`, later users: whom the first owner runs as stays.
+    Step::Shorten("User"),
     Step::Drop("User"),
     Step::Drop("Rule"),
     // `(ephemeral)`, `(new)`: the verdict stays.
@@ -105,7 +107,7 @@ fn table(audit: &Audit) -> Grid {
             Cell::new(finding.port().to_string()),
             Cell::new(finding.scope.name()),
             processes(&group),
-            Cell::new(user(finding)),
+            user(&group),
             verdict(finding),
         ];
         if show_rule {
@@ -453,15 +455,41 @@ fn owner(p: &Process) -> String {
     format!("{}/{}", p.pid, bytes_for_terminal(&p.comm))
 }
 
-fn user(f: &Finding) -> String {
+/// Whom the owners run as (what ps and lsof say), each once, in pid order; then, when
+/// the socket's own uid (the user that made it) is none of them, `(socket: NAME)`.
+/// Without an owner whose user we know, the socket's user alone.
+fn user(group: &Group) -> Cell {
+    let f = group.finding;
     let l = &f.listener;
     if f.listening != Listening::Yes {
-        return "-".to_string();
+        return Cell::new("-");
     }
-    match &l.user {
+    let socket_user = match &l.user {
         Some(name) => bytes_for_terminal(name).into_owned(),
         None => l.uid.to_string(),
+    };
+    let mut users: Vec<(u32, String)> = Vec::new();
+    for p in group.processes().iter() {
+        let Some(uid) = p.uid else { continue };
+        if !users.iter().any(|(u, _)| *u == uid) {
+            let name = match &p.user {
+                Some(name) => bytes_for_terminal(name).into_owned(),
+                None => uid.to_string(),
+            };
+            users.push((uid, name));
+        }
     }
+    let Some(((_, first), rest)) = users.split_first() else {
+        return Cell::new(socket_user);
+    };
+    let mut cell = Cell::new(first.clone());
+    for (_, name) in rest {
+        cell = cell.more(&format!(",{name}"));
+    }
+    if !users.iter().any(|(uid, _)| *uid == l.uid) {
+        cell = cell.more(&format!(" (socket: {socket_user})"));
+    }
+    cell
 }
 
 /// What the verdict cell adds: `(ephemeral)`, `(new)`.

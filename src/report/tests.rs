@@ -40,7 +40,7 @@ fn process(pid: i32, comm: &[u8]) -> Process {
     Process {
         pid,
         comm: comm.to_vec(),
-        exe: None,
+        ..Process::default()
     }
 }
 
@@ -116,7 +116,13 @@ fn busy_audit() -> Audit {
     f.drift = Some(Drift::New);
     findings.push(f);
 
-    let l = listener(Udp, "0.0.0.0", 11211, vec![process(733, b"memcached")]);
+    // Bound as root, run as nobody (`memcached -u nobody`).
+    let memcached = Process {
+        uid: Some(65534),
+        user: Some(b"nobody"[..].into()),
+        ..process(733, b"memcached")
+    };
+    let l = listener(Udp, "0.0.0.0", 11211, vec![memcached]);
     let mut f = finding(l, Verdict::Exposed);
     f.advice = Some(Box::new(advice()));
     findings.push(f);
@@ -191,7 +197,18 @@ fn busy_audit() -> Audit {
 
     // An SO_REUSEPORT group: four sockets, three workers.
     for (inode, pid) in [(1, 2001), (2, 2002), (3, 2003), (4, 2003)] {
-        let mut l = listener(Tcp, "0.0.0.0", 443, vec![process(pid, b"nginx")]);
+        // The master runs as root, its workers as www-data.
+        let (uid, user) = if pid == 2001 {
+            (0, "root")
+        } else {
+            (33, "www-data")
+        };
+        let nginx = Process {
+            uid: Some(uid),
+            user: Some(user.as_bytes().into()),
+            ..process(pid, b"nginx")
+        };
+        let mut l = listener(Tcp, "0.0.0.0", 443, vec![nginx]);
         l.inode = inode;
         findings.push(finding(l, Verdict::Allowed));
     }
@@ -348,6 +365,27 @@ fn partial_owners_say_so() {
         row(" 443 ").contains("2001/nginx, 2002/nginx +1 (4 sockets)"),
         "{text}"
     );
+}
+
+#[test]
+fn the_user_column_says_whom_the_owners_run_as() {
+    let text = render(&busy_audit(), None);
+    let row = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no row with {needle}:\n{text}"))
+            .to_string()
+    };
+    // memcached -u nobody: the process runs as nobody, its socket was made by root.
+    assert!(
+        row("733/memcached").contains(" nobody (socket: root) "),
+        "{text}"
+    );
+    // nginx: the master as root (the socket's user), the workers as www-data.
+    assert!(row(" 443 ").contains(" root,www-data "), "{text}");
+    assert!(!row(" 443 ").contains("socket:"), "{text}");
+    // No user known for any owner: the socket's.
+    assert!(row("1001/sshd").contains(" root "), "{text}");
 }
 
 #[test]

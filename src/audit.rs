@@ -12,7 +12,7 @@ use crate::classify::{Exposure, Scope};
 use crate::exit::Outcome;
 use crate::socket::EphemeralPorts;
 use crate::socket::{
-    Collector, Judgement, Listener, Listening, NamespaceSeen, Protocol, Published, WayIn,
+    Collector, Judgement, Listener, Listening, NamespaceSeen, Protocol, Published, Warning, WayIn,
 };
 
 /// Ordered by severity: the report sorts on it.
@@ -156,7 +156,7 @@ impl Finding {
 #[derive(Debug)]
 pub struct Audit {
     pub findings: Vec<Finding>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     pub strict: bool,
     /// Part of a socket table could not be read (see `warnings`).
     pub incomplete: bool,
@@ -248,7 +248,7 @@ pub enum Basis {
 #[derive(Debug)]
 pub struct Judged {
     pub findings: Vec<Finding>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 /// What decides the outcome besides the findings.
@@ -261,7 +261,7 @@ pub struct Mode {
 /// What the audit saw besides the findings, carried into the report.
 #[derive(Debug, Default)]
 pub struct Context {
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     pub incomplete: bool,
     pub collector: Collector,
     pub namespaces: Vec<NamespaceSeen>,

@@ -65,7 +65,7 @@ fn audit(config: &cli::Config, owners: &mut collect::KnownOwners) -> Result<audi
         baseline::compare(&judged.findings, keys, path, ephemeral)
     });
     let mut warnings = seen.warnings;
-    warnings.extend(reach.warnings);
+    warnings.extend(reach.warnings.into_iter().map(socket::Warning::from));
     let context = audit::Context {
         warnings,
         incomplete: seen.incomplete,

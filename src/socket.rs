@@ -428,6 +428,52 @@ impl Default for Forwarding {
     }
 }
 
+/// Non-fatal trouble: what the audit could not see or apply, said once, on stderr and
+/// in the JSON `warnings`. A warning that counts (`3 listening sockets show no
+/// process`) names its cause apart from its text, so that `--watch`, which audits again
+/// and again, says it once and again only when the cause changes, not each time a
+/// count does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// What the trouble is, without what varies from one audit to the next.
+    pub cause: Cow<'static, str>,
+    /// The sentence a person reads.
+    pub text: String,
+}
+
+impl Warning {
+    /// A warning whose text counts or lists what changes while `cause` stays.
+    pub fn counted(cause: &'static str, text: String) -> Warning {
+        Warning {
+            cause: Cow::Borrowed(cause),
+            text,
+        }
+    }
+}
+
+/// A warning whose text is its cause: it names nothing that changes between audits.
+impl From<String> for Warning {
+    fn from(text: String) -> Warning {
+        Warning {
+            cause: Cow::Owned(text.clone()),
+            text,
+        }
+    }
+}
+
+/// Its text is this sentence.
+impl PartialEq<&str> for Warning {
+    fn eq(&self, text: &&str) -> bool {
+        self.text == *text
+    }
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 /// The kernel's default `ip_local_port_range` (Linux 4.x onwards).
 pub const DEFAULT_LOCAL_PORTS: RangeInclusive<u16> = 32768..=60999;
 

@@ -117,7 +117,10 @@ fn memcached_on_every_interface_is_exposed_over_tcp_and_udp() {
     let run = audit(&ns, &[]);
     // Its User column says whom memcached runs as; it became nobody before it bound.
     let row = run.stdout.lines().find(|l| l.starts_with("udp ")).unwrap();
-    assert!(row.contains(" nobody ") && !row.contains("socket:"), "{row}");
+    assert!(
+        row.contains(" nobody ") && !row.contains("socket:"),
+        "{row}"
+    );
     assert_eq!(run.code, 1, "{run:#?}");
     let summary = run.stdout.lines().last().unwrap_or_default();
     assert!(

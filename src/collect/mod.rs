@@ -38,7 +38,7 @@ use std::sync::Arc;
 use crate::error::Error;
 use crate::socket::{
     Collector, Container, Detail, Device, Family, Forwarding, HostAddress, Interfaces, Listener,
-    NamespaceSeen, Netns, Owners, Protocol, Publish, Route, Via,
+    NamespaceSeen, Netns, Owners, Protocol, Publish, Route, Via, Warning,
 };
 
 /// `--collector`: which collector to use.
@@ -103,7 +103,7 @@ pub struct Collection {
 #[derive(Debug, Default)]
 pub struct Seen {
     /// Non-fatal trouble, said once each: what we could not see.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     pub collector: Collector,
     /// Part of a socket table could not be read: a listener may be missing, so the audit
     /// cannot pass (exit 2), though it can still fail (exit 1).
@@ -151,6 +151,9 @@ pub enum RulesetText {
 #[derive(Debug, Default)]
 pub struct KnownOwners {
     by_inode: HashMap<u64, (Owners, bool)>,
+    /// Why the last scan that could not see every process could not: the reason the
+    /// owners of the sockets it looked up are unknown, still theirs at later polls.
+    blind: Option<owners::Blind>,
     /// A single audit: there is no next poll to remember them for.
     forget: bool,
 }
@@ -161,6 +164,7 @@ impl KnownOwners {
     pub fn once() -> KnownOwners {
         KnownOwners {
             by_inode: HashMap::new(),
+            blind: None,
             forget: true,
         }
     }
@@ -204,7 +208,7 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
         }
         Namespaces::All => {
             let (all, trouble) = netns::list(proc_root, run_netns);
-            warnings.extend(trouble);
+            warnings.extend(trouble.into_iter().map(Warning::from));
             all
         }
         Namespaces::One(spec) => vec![netns::find(spec, proc_root, run_netns).map_err(Error::new)?],
@@ -226,7 +230,10 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
     let mut namespaces = Vec::new();
     let mut collector = Collector::Proc;
     if audit_own {
-        let (mine, used, addresses) = own_sockets(options, &mut warnings, &mut incomplete)?;
+        let mut said = Vec::new();
+        let own = own_sockets(options, &mut said, &mut incomplete);
+        warnings.extend(said.into_iter().map(Warning::from));
+        let (mine, used, addresses) = own?;
         collector = used;
         // Taken as they are, not copied: the first namespace's sockets are most often all.
         listeners = mine;
@@ -244,7 +251,10 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
         }
     }
     for target in targets.iter().filter(|n| !n.netns.host) {
-        match other_sockets(target, options, &mut warnings, &mut incomplete) {
+        let mut said = Vec::new();
+        let theirs = other_sockets(target, options, &mut said, &mut incomplete);
+        warnings.extend(said.into_iter().map(Warning::from));
+        match theirs {
             Some((theirs, addresses)) => {
                 let shared = Arc::new(target.netns.clone());
                 listeners.extend(theirs.into_iter().map(|mut l| {
@@ -324,19 +334,24 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
             }
         }
         let live = options.live();
-        kernel::attribute(
-            proc_root,
-            live,
-            own,
-            &targets,
-            &mut listeners,
-            &mut warnings,
-        );
-        let unowned = listeners
-            .iter()
-            .filter(|l| l.processes.is_empty() && l.kernel.is_none())
-            .count();
-        warnings.extend(scan.warning(unowned, hidepid.as_deref(), proc_root));
+        let mut said = Vec::new();
+        kernel::attribute(proc_root, live, own, &targets, &mut listeners, &mut said);
+        warnings.extend(said.into_iter().map(Warning::from));
+        if let Some(blind) = scan.blind(hidepid.as_deref(), proc_root) {
+            known.blind = Some(blind);
+        }
+        let unowned = |complete: bool| {
+            listeners
+                .iter()
+                .filter(|l| l.processes.is_empty() && l.kernel.is_none())
+                .filter(|l| l.processes_complete == complete)
+                .count()
+        };
+        warnings.extend(owners::warnings(
+            unowned(false),
+            unowned(true),
+            known.blind.as_ref(),
+        ));
         known.by_inode = listeners
             .iter()
             .filter(|l| l.inode != 0 && !known.forget)
@@ -346,22 +361,30 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
     if let Some(overflow) = host::unmapped_uid() {
         let shown = listeners.iter().filter(|l| l.uid == overflow).count();
         if shown > 0 {
-            warnings.push(format!(
-                "portaudit runs in a user namespace: {shown} listening socket{} uid {overflow}, \
-                 the kernel's stand-in for an owner who has no uid in this namespace",
-                if shown == 1 { " shows" } else { "s show" },
+            warnings.push(Warning::counted(
+                "a user namespace's overflow uid",
+                format!(
+                    "portaudit runs in a user namespace: {shown} listening socket{} uid \
+                     {overflow}, the kernel's stand-in for an owner who has no uid in this \
+                     namespace",
+                    if shown == 1 { " shows" } else { "s show" },
+                ),
             ));
         }
     }
     cgroup::attribute(proc_root, options.live(), &mut listeners);
     if options.live() {
         attribute_containers(proc_root, &mut listeners, &mut namespaces, &targets);
-        warnings.extend(netns::inside_container(proc_root));
+        warnings.extend(
+            netns::inside_container(proc_root)
+                .into_iter()
+                .map(Warning::from),
+        );
     }
 
     // A reader that panicked is a bug: its answer would be missing, so the panic goes on.
     let (read, firewall_warnings) = firewall.join().unwrap();
-    warnings.extend(firewall_warnings);
+    warnings.extend(firewall_warnings.into_iter().map(Warning::from));
     let (ruleset, legacy_firewall) = read?;
     let proxies = if options.live() {
         docker_proxies(proc_root, &listeners)

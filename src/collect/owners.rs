@@ -22,7 +22,7 @@ use rustix::fs::{Dir, Mode, OFlags};
 
 use super::users::UserNames;
 use crate::error::describe_io;
-use crate::socket::{Owners, Process};
+use crate::socket::{Owners, Process, Warning};
 
 #[derive(Debug, Default)]
 pub struct OwnerScan {
@@ -43,55 +43,122 @@ impl OwnerScan {
         self.denied == 0 && self.unlisted.is_none() && hidepid.is_none()
     }
 
-    /// The one warning to print when some listener is left without an owner, if any.
-    /// `hidepid` is the proc mount's option when it hides processes from us.
-    pub fn warning(
-        &self,
-        unowned: usize,
-        hidepid: Option<&str>,
-        proc_root: &Path,
-    ) -> Option<String> {
+    /// What kept this scan from seeing every process, if anything did. `hidepid` is the
+    /// proc mount's option when it hides processes from us.
+    pub fn blind(&self, hidepid: Option<&str>, proc_root: &Path) -> Option<Blind> {
         if let Some(why) = &self.unlisted {
-            return Some(format!(
-                "could not list processes ({why}): no socket shows its owner"
-            ));
+            return Some(Blind::Unlisted(why.clone()));
         }
-        if unowned == 0 {
-            return None;
-        }
-        let sockets = plural(unowned, "listening socket shows", "listening sockets show");
         if let Some(option) = hidepid {
-            let denied = match self.denied {
-                0 => String::new(),
-                n => format!(" ({n} could not be read)"),
-            };
-            return Some(format!(
-                "{} is mounted with {option}, which keeps other users' processes from us{denied}; \
-                 a hidden process looks exactly like one that has exited; {sockets} no process; \
-                 run as root for full attribution",
-                proc_root.display(),
-            ));
+            return Some(Blind::Hidepid {
+                mount: proc_root.display().to_string(),
+                option: option.to_string(),
+                denied: self.denied,
+            });
         }
-        if self.denied > 0 {
-            // Root can be refused too: a process of a parent user namespace, or an LSM.
-            // SAFETY: geteuid has no preconditions and cannot fail.
-            let hint = if unsafe { libc::geteuid() } == 0 {
-                "denied even to root (a process outside our user namespace, or an LSM policy)"
-            } else {
-                "run as root for full attribution"
-            };
-            return Some(format!(
-                "could not read the open files of {} (permission denied): {sockets} no \
-                 process; {hint}",
-                plural(self.denied, "process", "processes"),
-            ));
-        }
-        Some(format!(
-            "{} no owning process in /proc: held by the kernel, by a process in another PID \
-             namespace, or by one that exited during the audit",
-            plural(unowned, "listening socket has", "listening sockets have"),
-        ))
+        // Root can be refused too: a process of a parent user namespace, or an LSM.
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        (self.denied > 0).then_some(Blind::Denied {
+            processes: self.denied,
+            root,
+        })
     }
+}
+
+/// Why the owners of some sockets could not be seen. `--watch` looks up only the
+/// sockets that are new, so the reason a socket's owners are unknown is the one given
+/// by the scan that looked it up, remembered with it: a later scan that saw everything
+/// it looked at does not explain the older sockets away (as held by the kernel).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blind {
+    /// The process list itself could not be read.
+    Unlisted(String),
+    /// The proc mount hides other users' processes.
+    Hidepid {
+        mount: String,
+        option: String,
+        denied: usize,
+    },
+    /// Some processes' open files could not be read.
+    Denied { processes: usize, root: bool },
+}
+
+/// The warnings for the listening sockets with no owner (and no kernel facility) found:
+/// `unseen` of them had owners we could not see (their scan was `blind`), `unclaimed`
+/// were looked up by a scan that saw every process, so no process holds them. One
+/// explanation per socket, never two for the same one.
+pub fn warnings(unseen: usize, unclaimed: usize, blind: Option<&Blind>) -> Vec<Warning> {
+    let mut out = Vec::new();
+    if let Some(Blind::Unlisted(why)) = blind {
+        out.push(Warning::counted(
+            "owners: the process list could not be read",
+            format!("could not list processes ({why}): no socket shows its owner"),
+        ));
+        return out;
+    }
+    if unseen > 0 {
+        let sockets = plural(unseen, "listening socket shows", "listening sockets show");
+        let warning = match blind {
+            Some(Blind::Hidepid {
+                mount,
+                option,
+                denied,
+            }) => {
+                let denied = match denied {
+                    0 => String::new(),
+                    n => format!(" ({n} could not be read)"),
+                };
+                Warning::counted(
+                    "owners: hidden by hidepid",
+                    format!(
+                        "{mount} is mounted with {option}, which keeps other users' processes \
+                         from us{denied}; a hidden process looks exactly like one that has \
+                         exited; {sockets} no process; run as root for full attribution"
+                    ),
+                )
+            }
+            Some(Blind::Denied {
+                processes,
+                root: true,
+            }) => Warning::counted(
+                "owners: denied even to root",
+                format!(
+                    "could not read the open files of {} (permission denied): {sockets} no \
+                     process; denied even to root (a process outside our user namespace, or \
+                     an LSM policy)",
+                    plural(*processes, "process", "processes"),
+                ),
+            ),
+            Some(Blind::Denied {
+                processes,
+                root: false,
+            }) => Warning::counted(
+                "owners: denied without root",
+                format!(
+                    "could not read the open files of {} (permission denied): {sockets} no \
+                     process; run as root for full attribution",
+                    plural(*processes, "process", "processes"),
+                ),
+            ),
+            _ => Warning::counted(
+                "owners: not all seen",
+                format!("not every process could be read: {sockets} no process"),
+            ),
+        };
+        out.push(warning);
+    }
+    if unclaimed > 0 {
+        out.push(Warning::counted(
+            "owners: none in /proc",
+            format!(
+                "{} no owning process in /proc: held by the kernel, by a process in another \
+                 PID namespace, or by one that exited during the audit",
+                plural(unclaimed, "listening socket has", "listening sockets have"),
+            ),
+        ));
+    }
+    out
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {

@@ -26,7 +26,7 @@ use crate::audit::{Finding, Judged, Mode, Verdict};
 use crate::classify::{self, Exposure, Scope};
 use crate::error::Error;
 use crate::socket::EphemeralPorts;
-use crate::socket::{FirewallVerdict, Listener, Protocol, Subject, Way};
+use crate::socket::{FirewallVerdict, Listener, Protocol, Subject, Warning, Way};
 use file::{EphemeralUdp, PolicyFile};
 use rules::{Action, Match, Rule};
 use services::Services;
@@ -213,24 +213,27 @@ impl Policy {
                 finding
             })
             .collect();
-        let mut warnings = self.lint.clone();
+        let mut warnings: Vec<Warning> = self.lint.iter().cloned().map(Warning::from).collect();
         // Only the command line's: a fleet's policy file names services a host may not run.
         for (rule, _) in self.rules[..self.flag_rules]
             .iter()
             .zip(&matched)
             .filter(|(_, matched)| !**matched)
         {
-            warnings.push(format!(
+            warnings.push(Warning::from(format!(
                 "{} matched no listening socket this run (informational)",
                 rule.label
-            ));
+            )));
         }
         if unattributed > 0 {
-            warnings.push(format!(
-                "{unattributed} listening socket{} no known owning process: rules that name a \
-                 process or executable were skipped for {}, and later rules decided",
-                if unattributed == 1 { " has" } else { "s have" },
-                if unattributed == 1 { "it" } else { "them" },
+            warnings.push(Warning::counted(
+                "rules on owners skipped",
+                format!(
+                    "{unattributed} listening socket{} no known owning process: rules that \
+                     name a process or executable were skipped for {}, and later rules decided",
+                    if unattributed == 1 { " has" } else { "s have" },
+                    if unattributed == 1 { "it" } else { "them" },
+                ),
             ));
         }
         Judged { findings, warnings }
@@ -655,7 +658,7 @@ mod tests {
             &[],
         ))]);
         assert!(
-            audit.warnings[0].contains("no known owning process"),
+            audit.warnings[0].text.contains("no known owning process"),
             "{:?}",
             audit.warnings
         );
@@ -769,9 +772,8 @@ mod tests {
         let everything = Policy::new(&["1-65535".into()], true, false, &services()).unwrap();
         let judged = everything.judge(vec![]);
         assert!(
-            judged.warnings.contains(
-                &"--allow 1-65535 allows every socket: nothing reachable can fail the audit".into()
-            ),
+            judged.warnings.iter().any(|w| w
+                == &"--allow 1-65535 allows every socket: nothing reachable can fail the audit"),
             "{:?}",
             judged.warnings
         );
@@ -827,7 +829,7 @@ mod tests {
             judged
                 .warnings
                 .iter()
-                .any(|w| w.contains("can never match"))
+                .any(|w| w.text.contains("can never match"))
         );
     }
 

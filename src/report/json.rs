@@ -21,7 +21,7 @@ struct Document<'a> {
     collector: &'static str,
     sockets: Sockets<'a>,
     summary: Summary,
-    warnings: &'a [String],
+    warnings: Vec<&'a str>,
     /// The policy file used, if any.
     policy_file: Option<Cow<'a, str>>,
     ephemeral_ports: EphemeralPorts<'a>,
@@ -395,7 +395,7 @@ pub fn write(audit: &Audit, out: &mut impl std::io::Write) -> std::io::Result<()
             failing: audit.failing(),
             drift: audit.drifted(),
         },
-        warnings: &audit.warnings,
+        warnings: audit.warnings.iter().map(|w| w.text.as_str()).collect(),
         policy_file: audit.policy_file.as_deref().map(|p| p.to_string_lossy()),
         ephemeral_ports: EphemeralPorts {
             low: *audit.ephemeral_ports.range.start(),

@@ -61,7 +61,7 @@ pub fn print(
         let _ = writeln!(
             stderr,
             "portaudit: warning: {}",
-            escape::for_terminal(warning)
+            escape::for_terminal(&warning.text)
         );
     }
     Ok(())

@@ -125,8 +125,19 @@ pub struct Listener {
     pub unit: Option<Arc<str>>,
     /// For a `.socket` unit: the service it activates, as its unit file says.
     pub unit_service: Option<Arc<str>>,
+    /// For a `.service` unit: the command it starts, as its unit files say.
+    pub unit_exec: Option<Arc<ExecStart>>,
     /// The kernel facility holding a socket no process holds: `vxlan vx0`, `nfsd`.
     pub kernel: Option<Arc<str>>,
+}
+
+/// The command a service unit starts: its last `ExecStart=`, drop-ins included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecStart {
+    /// The command line as written (`/usr/bin/memcached -l 0.0.0.0`, `$OPTIONS` and all).
+    pub command: String,
+    /// The unit file or drop-in that set it.
+    pub file: PathBuf,
 }
 
 /// A network namespace.
@@ -173,6 +184,7 @@ impl Listener {
             container: None,
             unit: None,
             unit_service: None,
+            unit_exec: None,
             kernel: None,
         }
     }

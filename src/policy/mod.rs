@@ -13,6 +13,7 @@
 
 pub mod advice;
 pub mod file;
+pub mod known;
 pub mod reference;
 pub mod rules;
 pub mod services;
@@ -81,8 +82,11 @@ struct Decision<'a> {
     rule: Option<&'a str>,
     /// The index in `rules` of the rule that decided, if one of them did.
     matched: Option<usize>,
-    /// A rule on owners was skipped because the owners are not known.
-    skipped_owner_rule: bool,
+    /// Rules on owners that were skipped because the owners are not known (indices in
+    /// `rules`), before the one that decided.
+    skipped: Vec<usize>,
+    /// The rule that decided matched a service only by its usual port.
+    by_port: bool,
 }
 
 impl Policy {
@@ -151,18 +155,19 @@ impl Policy {
 
     /// The first rule that matches decides; the built-ins come last.
     fn decide(&self, listener: &Listener, exposure: Exposure, ephemeral: bool) -> Decision<'_> {
-        let mut skipped_owner_rule = false;
+        let mut skipped = Vec::new();
         for (index, rule) in self.rules.iter().enumerate() {
             match rule.matches(listener, exposure, ephemeral) {
-                Match::Yes => {
+                found @ (Match::Yes | Match::ByPort) => {
                     return Decision {
                         verdict: action_verdict(rule.action, exposure),
                         rule: Some(&rule.label),
                         matched: Some(index),
-                        skipped_owner_rule,
+                        skipped,
+                        by_port: found == Match::ByPort,
                     };
                 }
-                Match::Unknown => skipped_owner_rule = true,
+                Match::Unknown => skipped.push(index),
                 Match::No => {}
             }
         }
@@ -185,7 +190,8 @@ impl Policy {
             verdict,
             rule: builtin,
             matched: None,
-            skipped_owner_rule,
+            skipped,
+            by_port: false,
         }
     }
 
@@ -199,17 +205,26 @@ impl Policy {
 
     /// Classify and judge every subject, in the order given (the audit sorts them).
     pub fn judge(&self, subjects: Vec<Subject>) -> Judged {
-        let mut unattributed = 0;
         let mut matched = vec![false; self.rules.len()];
         let mut labels = Labels::default();
+        let mut blind = Blind::default();
+        let mut elsewhere = Elsewhere::default();
         let findings: Vec<Finding> = subjects
             .into_iter()
             .map(|subject| {
-                let (finding, skipped_owner_rule, rule) = self.finding(subject, &mut labels);
-                unattributed += usize::from(skipped_owner_rule);
+                let (finding, decision) = self.finding(subject, &mut labels);
+                let DecisionTrace {
+                    skipped,
+                    matched: rule,
+                    by_port,
+                } = decision;
+                if !skipped.is_empty() || by_port {
+                    blind.note(&finding, &skipped, rule.filter(|_| by_port));
+                }
                 if let Some(index) = rule {
                     matched[index] = true;
                 }
+                elsewhere.note(&self.rules, &finding);
                 finding
             })
             .collect();
@@ -225,27 +240,17 @@ impl Policy {
                 rule.label
             )));
         }
-        if unattributed > 0 {
-            warnings.push(Warning::counted(
-                "rules on owners skipped",
-                format!(
-                    "{unattributed} listening socket{} no known owning process: rules that \
-                     name a process or executable were skipped for {}, and later rules decided",
-                    if unattributed == 1 { " has" } else { "s have" },
-                    if unattributed == 1 { "it" } else { "them" },
-                ),
-            ));
-        }
+        warnings.extend(elsewhere.warnings(&self.rules));
+        warnings.extend(blind.warning(&self.rules));
         Judged { findings, warnings }
     }
 
-    /// One subject's finding, whether a rule on owners was skipped for it, and which of
-    /// `rules` decided it.
+    /// One subject's finding, and how its rules went.
     fn finding<'a>(
         &'a self,
         subject: Subject,
         labels: &mut Labels<'a>,
-    ) -> (Finding, bool, Option<usize>) {
+    ) -> (Finding, DecisionTrace) {
         let Subject {
             listener,
             published,
@@ -275,7 +280,7 @@ impl Policy {
                 ways_in,
                 firewall: None,
             };
-            return (finding, false, None);
+            return (finding, DecisionTrace::default());
         }
         // A published socket is judged as the host side: that is what the outside reaches.
         let view = published.as_ref().map(|host| {
@@ -289,6 +294,8 @@ impl Policy {
             view.processes = listener.processes.clone();
             view.processes_complete = listener.processes_complete;
             view.user = listener.user.clone();
+            view.unit = listener.unit.clone();
+            view.unit_exec = listener.unit_exec.clone();
             view
         });
         let mut judged = view.as_ref().unwrap_or(&listener);
@@ -309,9 +316,11 @@ impl Policy {
                 classify::classify_bound(listener.address, loopback_device(&listener));
             let own = self.decide(&listener, own_exposure, false);
             if own.verdict < decision.verdict {
-                let skipped = decision.skipped_owner_rule;
+                let skipped = std::mem::take(&mut decision.skipped);
                 decision = own;
-                decision.skipped_owner_rule |= skipped;
+                decision.skipped.extend(skipped);
+                decision.skipped.sort_unstable();
+                decision.skipped.dedup();
                 judged = &listener;
                 (scope, exposure) = (own_scope, own_exposure);
             }
@@ -356,8 +365,182 @@ impl Policy {
             ways_in,
             firewall,
         };
-        (finding, decision.skipped_owner_rule, decision.matched)
+        let trace = DecisionTrace {
+            skipped: decision.skipped,
+            matched: decision.matched,
+            by_port: decision.by_port,
+        };
+        (finding, trace)
     }
+}
+
+/// How the rules went for one socket, for the warnings about them.
+#[derive(Default)]
+struct DecisionTrace {
+    /// Rules on owners skipped because the owners are not known.
+    skipped: Vec<usize>,
+    /// The rule that decided, if one of `rules` did.
+    matched: Option<usize>,
+    /// It matched a service by its usual port alone.
+    by_port: bool,
+}
+
+/// `0.0.0.0:9100/tcp`, `[::]:22/tcp`: a socket as the policy's warnings name it, from
+/// the side the outside reaches.
+fn place(f: &Finding) -> String {
+    let address = f.address();
+    let protocol = f.protocol().name();
+    match address {
+        std::net::IpAddr::V6(_) => format!("[{address}]:{}/{protocol}", f.port()),
+        std::net::IpAddr::V4(_) => format!("{address}:{}/{protocol}", f.port()),
+    }
+}
+
+/// At most this many sockets are named per rule in a warning; the rest are counted.
+const NAMED: usize = 3;
+
+/// `a, b, c and 4 more`.
+fn some_of(places: &[String], total: usize) -> String {
+    let mut text = places.join(", ");
+    if total > places.len() {
+        text.push_str(&format!(" and {} more", total - places.len()));
+    }
+    text
+}
+
+/// The sockets judged without knowing their owners, by rule: rules on owners skipped
+/// for them, and rules on services that matched them by port alone. One warning names
+/// them all (README, "Permissions"): as root, with every owner seen, these verdicts
+/// may differ.
+#[derive(Default)]
+struct Blind {
+    sockets: usize,
+    /// rule index → (skipped, by its port only): the first sockets named, and how many.
+    by_rule: std::collections::BTreeMap<usize, [(Vec<String>, usize); 2]>,
+}
+
+impl Blind {
+    fn note(&mut self, f: &Finding, skipped: &[usize], by_port: Option<usize>) {
+        self.sockets += 1;
+        let here = place(f);
+        let mut add = |rule: usize, kind: usize| {
+            let (named, count) = &mut self.by_rule.entry(rule).or_default()[kind];
+            *count += 1;
+            if named.len() < NAMED && !named.contains(&here) {
+                named.push(here.clone());
+            }
+        };
+        for &rule in skipped {
+            add(rule, 0);
+        }
+        if let Some(rule) = by_port {
+            add(rule, 1);
+        }
+    }
+
+    fn warning(&self, rules: &[Rule]) -> Option<Warning> {
+        if self.sockets == 0 {
+            return None;
+        }
+        let mut parts = Vec::new();
+        for (&index, [(skipped, skips), (by_port, ports)]) in &self.by_rule {
+            let rule = rules[index].name();
+            if *skips > 0 {
+                parts.push(format!(
+                    "{rule} was skipped for {} (later rules decided)",
+                    some_of(skipped, *skips)
+                ));
+            }
+            if *ports > 0 {
+                parts.push(format!(
+                    "{rule} matched {} by its service's port only",
+                    some_of(by_port, *ports)
+                ));
+            }
+        }
+        let n = self.sockets;
+        Some(Warning::counted(
+            "rules on owners not applied",
+            format!(
+                "{n} listening socket{} judged without knowing {} owners, so rules on owners \
+                 were not applied as written (run as root to see every owner; as root these \
+                 verdicts may differ): {}",
+                if n == 1 { " was" } else { "s were" },
+                if n == 1 { "its" } else { "their" },
+                parts.join("; ")
+            ),
+        ))
+    }
+}
+
+/// Services that listen where a rule's `port = "NAME"` does not reach: the name meant
+/// the port number, and the service is elsewhere too.
+#[derive(Default)]
+struct Elsewhere {
+    /// (rule index, the name written) → the service's sockets off the rule's ports.
+    by_rule: std::collections::BTreeMap<(usize, &'static str), (&'static str, Vec<String>)>,
+}
+
+impl Elsewhere {
+    fn note(&mut self, rules: &[Rule], f: &Finding) {
+        if rules.iter().all(|r| r.port_names.is_empty()) {
+            return;
+        }
+        let owner = advice::Owner::of(&f.listener, f.listener.unit.as_deref());
+        let advice::Identity::Known(service, basis) = advice::identify(&owner) else {
+            return;
+        };
+        if basis == crate::audit::Basis::Port {
+            return;
+        }
+        let (protocol, port) = (f.protocol(), f.port());
+        for (index, rule) in rules.iter().enumerate() {
+            if rule.ports.iter().any(|a| a.matches(protocol, port)) {
+                continue;
+            }
+            for (written, named) in &rule.port_names {
+                if std::ptr::eq(*named, service) {
+                    let spec = format!("{port}/{}", protocol.name());
+                    let key = (index, service.name);
+                    let (_, seen) = self
+                        .by_rule
+                        .entry(key)
+                        .or_insert_with(|| (leak_free(written, service), Vec::new()));
+                    if !seen.contains(&spec) {
+                        seen.push(spec);
+                    }
+                }
+            }
+        }
+    }
+
+    fn warnings(&self, rules: &[Rule]) -> Vec<Warning> {
+        self.by_rule
+            .iter()
+            .map(|(&(index, service), (written, specs))| {
+                let shown: Vec<String> = specs.iter().take(NAMED).cloned().collect();
+                Warning::counted(
+                    "port names a service that listens elsewhere",
+                    format!(
+                        "{}: port = {written:?} means that port number only, but {service} \
+                         also listens on {} here; to match {service} on any port, write \
+                         service = {service:?}",
+                        rules[index].name(),
+                        some_of(&shown, specs.len())
+                    ),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The name as written in the rule, when it is one the service table has; else the
+/// service's own name (both are static, so the map keeps no copies).
+fn leak_free(written: &str, service: &'static advice::Service) -> &'static str {
+    std::iter::once(service.name)
+        .chain(service.aliases.iter().copied())
+        .find(|n| *n == written)
+        .unwrap_or(service.name)
 }
 
 /// One copy of each rule's label, shared by the findings it decided (tens of thousands
@@ -634,34 +817,141 @@ mod tests {
         );
     }
 
+    /// A socket held by processes with these (name, executable).
+    fn held(port: u16, owners: &[(&str, Option<&str>)]) -> Listener {
+        let mut l = socket(Protocol::Tcp, "0.0.0.0", port, &[]);
+        l.processes = owners
+            .iter()
+            .enumerate()
+            .map(|(i, (comm, exe))| Process {
+                pid: 100 + i as i32,
+                comm: comm.as_bytes().to_vec(),
+                exe: exe.map(std::path::PathBuf::from),
+                ..Process::default()
+            })
+            .collect();
+        l
+    }
+
     #[test]
-    fn readme_example_node_exporter_only_as_itself() {
+    fn readme_example_node_exporter_only_as_itself_by_its_executable() {
         let policy = with_file(EXAMPLE);
-        let on_9100 =
-            |owners: &[&str]| policy.judge_one(socket(Protocol::Tcp, "0.0.0.0", 9100, owners));
+        let allowed = (Verdict::Allowed, Some("node exporter".into()));
+        let denied = (Verdict::Denied, Some("9100 is the node exporter's".into()));
+        let on_9100 = |owners: &[(&str, Option<&str>)]| policy.judge_one(held(9100, owners));
+        // Debian's (its name cut to 15 bytes), and upstream's as the RHEL family ships it.
+        let debian = ("prometheus-node", Some("/usr/bin/prometheus-node-exporter"));
+        let rhel = ("node_exporter", Some("/usr/bin/node_exporter"));
+        assert_eq!(on_9100(&[debian]), allowed);
+        assert_eq!(on_9100(&[rhel]), allowed);
         assert_eq!(
-            on_9100(&["node_exporter"]),
-            (Verdict::Allowed, Some("node_exporter".into()))
+            on_9100(&[("node_exporter", Some("/tmp/node_exporter"))]),
+            denied
         );
-        let denied = (Verdict::Denied, Some("9100 is node_exporter's".into()));
-        assert_eq!(on_9100(&["nc"]), denied);
-        assert_eq!(on_9100(&["node_exporter", "nc"]), denied);
+        assert_eq!(on_9100(&[rhel, ("nc", Some("/usr/bin/nc"))]), denied);
         assert_eq!(
             on_9100(&[]),
             denied,
             "no known owner is never allowed by owner"
         );
-        let audit = policy.judge(vec![Subject::alone(socket(
-            Protocol::Tcp,
-            "0.0.0.0",
-            9100,
-            &[],
-        ))]);
+        // As nobody, the executable cannot be read: the rule is skipped, and one warning
+        // names it and the socket.
+        let audit = policy.judge(vec![Subject::alone(held(9100, &[("node_exporter", None)]))]);
+        assert_eq!(audit.findings[0].verdict, Verdict::Denied);
+        assert_eq!(
+            audit.warnings,
+            [
+                "1 listening socket was judged without knowing its owners, so rules on owners \
+              were not applied as written (run as root to see every owner; as root these \
+              verdicts may differ): t.toml:34: [[rule]] 4 (\"node exporter\") was skipped for \
+              0.0.0.0:9100/tcp (later rules decided)"
+            ]
+        );
+    }
+
+    #[test]
+    fn readme_example_redis_and_memcached_on_any_port() {
+        let policy = with_file(EXAMPLE);
+        let rule = Some("no reachable redis or memcached".into());
+        for (port, owner) in [
+            (6379, ("redis-server", Some("/usr/bin/redis-server"))),
+            (6380, ("redis-server", Some("/usr/bin/redis-server"))),
+            (11311, ("memcached", None)),
+        ] {
+            assert_eq!(
+                policy.judge_one(held(port, &[owner])),
+                (Verdict::Denied, rule.clone()),
+                "{port} {owner:?}"
+            );
+        }
+        // Something else on redis's port is not redis.
+        assert_eq!(
+            policy.judge_one(held(6379, &[("nc", Some("/usr/bin/nc"))])),
+            (Verdict::Exposed, None)
+        );
+        // Nobody known: the port is the last resort, and a warning says so.
+        let audit = policy.judge(vec![Subject::alone(held(6379, &[]))]);
+        assert_eq!(audit.findings[0].verdict, Verdict::Denied);
         assert!(
-            audit.warnings[0].text.contains("no known owning process"),
+            audit.warnings[0].text.ends_with(
+                "(\"no reachable redis or memcached\") matched 0.0.0.0:6379/tcp by its \
+                            service's port only"
+            ),
             "{:?}",
             audit.warnings
         );
+        // Loopback stays local.
+        let mut local = held(6380, &[("redis-server", None)]);
+        local.address = "127.0.0.1".parse().unwrap();
+        assert_eq!(policy.judge_one(local).0, Verdict::Local);
+    }
+
+    #[test]
+    fn an_allowed_service_needs_every_owner_to_be_it_and_a_unit_names_it() {
+        let policy = with_file(
+            "[[rule]]\nname = \"redis anywhere\"\nservice = \"redis\"\naction = \"allow\"\n",
+        );
+        let allowed = (Verdict::Allowed, Some("redis anywhere".into()));
+        let redis = ("redis-server", Some("/usr/bin/redis-server"));
+        assert_eq!(policy.judge_one(held(6380, &[redis])), allowed);
+        assert_eq!(
+            policy.judge_one(held(6380, &[redis, ("nc", None)])).0,
+            Verdict::Exposed
+        );
+        // A unit names a service an interpreter runs; a unit of another service does not.
+        let mut by_unit = held(7777, &[("python3", Some("/usr/bin/python3.12"))]);
+        by_unit.unit = Some("redis-server.service".into());
+        assert_eq!(policy.judge_one(by_unit.clone()), allowed);
+        by_unit.unit = Some("memcached.service".into());
+        assert_eq!(policy.judge_one(by_unit).0, Verdict::Exposed);
+        // An interpreter says nothing: off the service's port, no match.
+        assert_eq!(
+            policy
+                .judge_one(held(7777, &[("python3", Some("/usr/bin/python3.12"))]))
+                .0,
+            Verdict::Exposed
+        );
+    }
+
+    #[test]
+    fn port_named_after_a_service_that_listens_elsewhere_is_warned_about() {
+        let policy =
+            with_file("[[rule]]\nname = \"no redis\"\nport = \"redis\"\naction = \"deny\"\n");
+        let judged = policy.judge(vec![
+            Subject::alone(held(6380, &[("redis-server", None)])),
+            Subject::alone(held(6379, &[("redis-server", None)])),
+        ]);
+        assert_eq!(
+            judged.warnings,
+            [
+                "t.toml:1: [[rule]] 1 (\"no redis\"): port = \"redis\" means that port number \
+              only, but redis also listens on 6380/tcp here; to match redis on any port, write \
+              service = \"redis\""
+            ]
+        );
+        // Only where the service really is elsewhere.
+        let judged = policy.judge(vec![Subject::alone(held(6379, &[("redis-server", None)]))]);
+        assert!(judged.warnings.is_empty(), "{:?}", judged.warnings);
     }
 
     #[test]
@@ -882,7 +1172,8 @@ mod tests {
 
     fn services() -> Services {
         Services::parse(
-            "ssh 22/tcp\ndomain 53/tcp\ndomain 53/udp\npostgresql 5432/tcp postgres\n",
+            "ssh 22/tcp\ndomain 53/tcp\ndomain 53/udp\npostgresql 5432/tcp postgres\n\
+             redis 6379/tcp\n",
             "test services".into(),
         )
     }

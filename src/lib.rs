@@ -59,10 +59,13 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
 fn audit(config: &cli::Config, owners: &mut collect::KnownOwners) -> Result<audit::Audit, Error> {
     let collect::Collection { listeners, seen } = collect::collect(&config.collect, owners)?;
     let reach = reach::resolve(listeners, &seen)?;
-    let judged = config.policy.judge(reach.subjects);
+    let mut judged = config.policy.judge(reach.subjects);
+    let selected = (!config.selection.is_empty()).then(|| config.selection.apply(&mut judged));
     let drift = config.baseline.as_ref().map(|(path, keys)| {
         let ephemeral = &config.policy.ephemeral_ports.range;
-        baseline::compare(&judged.findings, keys, path, ephemeral)
+        let mut drift = baseline::compare(&judged.findings, keys, path, ephemeral);
+        drift.removed.retain(|key| config.selection.keeps(key));
+        drift
     });
     let mut warnings = seen.warnings;
     warnings.extend(reach.warnings.into_iter().map(socket::Warning::from));
@@ -74,6 +77,7 @@ fn audit(config: &cli::Config, owners: &mut collect::KnownOwners) -> Result<audi
         firewall_read: reach.firewall_read,
         ephemeral_ports: config.policy.ephemeral_ports.clone(),
         policy_file: config.policy.file.clone(),
+        selection: selected,
     };
     Ok(audit::conclude(
         judged,

@@ -23,6 +23,7 @@
 //! - `watch`: `--watch` polling the live kernel: events as listeners come and go, a
 //!   firewall rule that changes a verdict (root), signals, memory over many polls.
 //! - `table`: the table fitted to a terminal's width, piped whole, partial owners.
+//! - `select`: `--port`, `--process`, `--pid`, `--protocol`: the audit of the sockets selected.
 
 mod netns;
 mod util;
@@ -44,6 +45,7 @@ mod outcome;
 mod policy;
 mod privilege;
 mod reach;
+mod select;
 mod shapes;
 mod table;
 mod units;

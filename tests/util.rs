@@ -243,6 +243,17 @@ pub struct Summary {
     pub contained: usize,
     pub failing: usize,
     pub drift: usize,
+    /// With --port, --process, --pid or --protocol: what was selected; null without.
+    #[serde(deserialize_with = "required")]
+    pub selection: Option<Selection>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Selection {
+    pub selected: usize,
+    pub of: usize,
+    pub unsure: usize,
+    pub filters: Vec<String>,
 }
 
 impl Report {

@@ -21,6 +21,8 @@ Examples:
   portaudit --save-baseline /var/lib/portaudit/baseline.json
   portaudit --baseline /var/lib/portaudit/baseline.json
                                      fail on listeners that are new since the baseline
+  portaudit --port 80                what is on port 80; the exit code covers those sockets only
+  portaudit --pid 1234               what process 1234 listens on (--process nginx: by name)
   portaudit --all-netns              containers too: contained unless the host publishes them
   portaudit --netns web              one network namespace (ip netns name, path or pid)
   portaudit --format prometheus      metrics for node_exporter's textfile collector
@@ -159,6 +161,33 @@ pub struct Cli {
     /// width, or COLUMNS when set; piped, rows are never cut]
     #[arg(long, value_name = "COLS")]
     pub(crate) width: Option<usize>,
+
+    /// Select the sockets on these ports (the port the outside reaches, or the socket's
+    /// own): PORT, PORT/PROTO, LO-HI[/PROTO] or a service name (repeatable, or
+    /// comma-separated). The audit, its exit code and its summary cover only the sockets
+    /// selected
+    #[arg(long, value_name = "SPEC", value_delimiter = ',')]
+    pub(crate) port: Vec<String>,
+
+    /// Select the sockets held by a process of this name (comm) or executable (its file
+    /// name or full path); a socket whose owners could not be seen is selected too, and
+    /// counted as such (repeatable, or comma-separated)
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub(crate) process: Vec<String>,
+
+    /// Select the sockets held by this process id (repeatable, or comma-separated); as
+    /// --process for owners that could not be seen
+    #[arg(
+        long,
+        value_name = "PID",
+        value_delimiter = ',',
+        allow_negative_numbers = true
+    )]
+    pub(crate) pid: Vec<String>,
+
+    /// Select the sockets of one protocol: tcp or udp
+    #[arg(long, value_name = "PROTO")]
+    pub(crate) protocol: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -20,7 +20,7 @@ struct Document<'a> {
     /// Which collector read the sockets.
     collector: &'static str,
     sockets: Sockets<'a>,
-    summary: Summary,
+    summary: Summary<'a>,
     warnings: Vec<&'a str>,
     /// The policy file used, if any.
     policy_file: Option<Cow<'a, str>>,
@@ -195,7 +195,7 @@ struct Process<'a> {
 }
 
 #[derive(Serialize)]
-struct Summary {
+struct Summary<'a> {
     listening: usize,
     exposed: usize,
     internal: usize,
@@ -213,6 +213,22 @@ struct Summary {
     failing: usize,
     /// Of those, how many fail because they are new since `--baseline`.
     drift: usize,
+    /// With `--port`, `--process`, `--pid` or `--protocol`: what was selected out of how
+    /// many (the counts above, and the exit code, are the selected sockets'); null
+    /// without.
+    selection: Option<Selection<'a>>,
+}
+
+#[derive(Serialize)]
+struct Selection<'a> {
+    /// The sockets selected: as many as `sockets` has.
+    selected: usize,
+    /// The listening sockets before selecting.
+    of: usize,
+    /// Of those selected, how many only because their owners could not all be seen.
+    unsure: usize,
+    /// The flags, as given: `["--port 80"]`.
+    filters: &'a [String],
 }
 
 /// The bytes themselves when text cannot carry them: strings in JSON are Unicode, so a
@@ -394,6 +410,12 @@ pub fn write(audit: &Audit, out: &mut impl std::io::Write) -> std::io::Result<()
             contained: audit.count(Verdict::Contained),
             failing: audit.failing(),
             drift: audit.drifted(),
+            selection: audit.selection.as_ref().map(|s| Selection {
+                selected: audit.findings.len(),
+                of: s.of,
+                unsure: s.unsure,
+                filters: &s.flags,
+            }),
         },
         warnings: audit.warnings.iter().map(|w| w.text.as_str()).collect(),
         policy_file: audit.policy_file.as_deref().map(|p| p.to_string_lossy()),

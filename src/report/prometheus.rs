@@ -32,8 +32,17 @@ pub fn render(audit: &Audit, now: SystemTime) -> String {
     gauge(
         &mut out,
         "portaudit_listening_sockets",
-        "Listening TCP and UDP sockets found by the audit.",
+        "Listening TCP and UDP sockets found by the audit (those selected, with --port, --process, --pid or --protocol).",
         audit.findings.len(),
+    );
+    gauge(
+        &mut out,
+        "portaudit_audited_sockets",
+        "Listening TCP and UDP sockets found, before --port, --process, --pid or --protocol selected some.",
+        audit
+            .selection
+            .as_ref()
+            .map_or(audit.findings.len(), |s| s.of),
     );
     gauge(
         &mut out,

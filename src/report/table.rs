@@ -551,7 +551,23 @@ fn footer(audit: &Audit) -> String {
 /// `7 listening, 2 exposed: 9000/tcp python3, 11211/udp memcached; 1 internal: 8080/tcp web`
 fn summary(audit: &Audit) -> String {
     let exposed = audit.count(Verdict::Exposed);
-    let mut line = format!("{} listening, {exposed} exposed", audit.findings.len());
+    let mut line = match &audit.selection {
+        Some(selected) => {
+            let mut line = format!(
+                "{} of {} sockets selected ({}",
+                audit.findings.len(),
+                selected.of,
+                for_terminal(&selected.flags.join(" "))
+            );
+            if selected.unsure > 0 {
+                let _ = write!(line, "; {} whose owners could not be seen", selected.unsure);
+            }
+            line.push(')');
+            line
+        }
+        None => format!("{} listening", audit.findings.len()),
+    };
+    let _ = write!(line, ", {exposed} exposed");
     if exposed > 0 {
         let _ = write!(
             line,

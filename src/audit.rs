@@ -88,8 +88,6 @@ pub struct Comparison {
     /// (ephemeral UDP clients).
     pub drift: Vec<Option<Drift>>,
     pub new: usize,
-    /// The keys of the new findings, each once, in order: what the drift line names.
-    pub added: Vec<Key>,
     /// In the baseline, not listening now: reported, never failing.
     pub removed: Vec<Key>,
 }

@@ -133,7 +133,6 @@ pub fn compare(
     ephemeral: &RangeInclusive<u16>,
 ) -> Comparison {
     let mut now = BTreeSet::new();
-    let mut added = BTreeSet::new();
     let mut new = 0;
     let mut drift = Vec::with_capacity(findings.len());
     for finding in findings {
@@ -147,7 +146,6 @@ pub fn compare(
         } else {
             new += 1;
             drift.push(Some(Drift::New));
-            added.insert(key.clone());
         }
         now.insert(key);
     }
@@ -162,7 +160,6 @@ pub fn compare(
         path: path.to_path_buf(),
         drift,
         new,
-        added: added.into_iter().collect(),
         removed,
     }
 }

@@ -55,10 +55,14 @@ pub fn render(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let mut prose = String::new();
+    let mut legend = Legend::default();
     if audit.findings.is_empty() {
-        prose.push_str("No listening sockets.\n");
+        prose.push_str(match audit.selection {
+            Some(_) => "No listening socket selected.\n",
+            None => "No listening sockets.\n",
+        });
     } else {
-        let grid = table(audit);
+        let grid = table(audit, &mut legend);
         let fit = grid.fit(width, STEPS);
         grid.write(&fit, color, out)?;
         let dropped = grid.dropped(&fit);
@@ -70,16 +74,57 @@ pub fn render(
             );
         }
     }
-    prose.push_str(&footer(audit));
-    prose.push_str(&collector_note(audit));
-    prose.push_str(&namespaces_note(audit));
-    prose.push('\n');
-    prose.push_str(&summary(audit));
-    prose.push('\n');
-    out.write_all(layout::wrap(&prose, width).as_bytes())
+    // What always shows, then as much advice as a screenful leaves room for.
+    let mut rest = drift(audit);
+    rest.push_str(&legend.line());
+    rest.push_str(&collector_note(audit));
+    rest.push_str(&namespaces_note(audit));
+    rest.push('\n');
+    rest.push_str(&summary(audit));
+    rest.push('\n');
+    let rest = layout::wrap(&rest, width);
+    let room = SCREENFUL.saturating_sub(lines(&prose, width) + rest.lines().count());
+    prose.push_str(&advice(audit, width, room));
+    out.write_all(layout::wrap(&prose, width).as_bytes())?;
+    out.write_all(rest.as_bytes())
 }
 
-fn table(audit: &Audit) -> Grid {
+/// The prose under the table — advice, drift, notes, the summary — stays within a
+/// screenful of a classic terminal, whatever the host: past it, the JSON has it all.
+const SCREENFUL: usize = 24;
+
+/// Items named per list (a verdict's sockets, the listeners gone); the rest are counted.
+const LISTED: usize = 5;
+
+/// How many lines `text` takes at `width`.
+fn lines(text: &str, width: Option<usize>) -> usize {
+    layout::wrap(text, width).lines().count()
+}
+
+/// The marks the Process column used, explained under the table.
+#[derive(Default)]
+struct Legend {
+    /// `?`: no owner seen, and there may be some.
+    unseen: bool,
+    /// `+?`: owners seen, and there may be more.
+    partial: bool,
+}
+
+impl Legend {
+    fn line(&self) -> String {
+        let says = match (self.unseen, self.partial) {
+            (false, false) => return String::new(),
+            (true, false) => "?: no owner could be seen",
+            (false, true) => "+?: there may be owners besides those shown",
+            (true, true) => {
+                "?: no owner could be seen; +?: there may be owners besides those shown"
+            }
+        };
+        format!("{says} (their open files could not be read: run as root to see every owner)\n")
+    }
+}
+
+fn table(audit: &Audit, legend: &mut Legend) -> Grid {
     let mut header = vec![
         "Proto",
         "Local Address",
@@ -106,7 +151,7 @@ fn table(audit: &Audit) -> Grid {
             address(finding),
             Cell::new(finding.port().to_string()),
             Cell::new(finding.scope.name()),
-            processes(&group),
+            processes(&group, legend),
             user(&group),
             verdict(finding),
         ];
@@ -412,7 +457,7 @@ fn groups(audit: &Audit) -> Vec<Group<'_>> {
 
 /// `pid/name` of the first owners and how many more; `-` when there are none, `?` when
 /// we could not see them, `+?` after those we saw when there may be others.
-fn processes(group: &Group) -> Cell {
+fn processes(group: &Group, legend: &mut Legend) -> Cell {
     let l = &group.finding.listener;
     let processes = group.processes();
     let mut shown = processes.iter().take(SHOWN_PROCESSES);
@@ -422,7 +467,10 @@ fn processes(group: &Group) -> Cell {
             for_terminal(l.kernel.as_deref().unwrap_or(""))
         )),
         None if group.complete => Cell::new("-"),
-        None => Cell::new("?"),
+        None => {
+            legend.unseen = true;
+            Cell::new("?")
+        }
         Some(p) => Cell::new(owner(p)),
     };
     for p in shown {
@@ -432,6 +480,7 @@ fn processes(group: &Group) -> Cell {
         cell = cell.more(&format!(" +{}", processes.len() - SHOWN_PROCESSES));
     }
     if !processes.is_empty() && !group.complete {
+        legend.partial = true;
         cell = cell.more(" +?");
     }
     match (&l.unit, &l.unit_service) {
@@ -508,42 +557,90 @@ fn notes(f: &Finding) -> String {
     }
 }
 
-/// Lines between the table and the summary: advice on dangerous services, then drift.
-fn footer(audit: &Audit) -> String {
+/// Advice on dangerous services, most severe first, then by port: one entry per advice,
+/// naming the sockets it is for; as many as fit in `room` lines, then how many more.
+fn advice(audit: &Audit, width: Option<usize>, room: usize) -> String {
+    let mut entries: Vec<(&Advice, Vec<(u16, &str)>)> = Vec::new();
+    for f in &audit.findings {
+        let Some(advice) = f.advice.as_deref() else {
+            continue;
+        };
+        let spec = (f.port(), f.listener.protocol.name());
+        match entries.iter_mut().find(|(a, _)| *a == advice) {
+            Some((_, specs)) if specs.contains(&spec) => {}
+            Some((_, specs)) => specs.push(spec),
+            None => entries.push((advice, vec![spec])),
+        }
+    }
+    for (_, specs) in &mut entries {
+        specs.sort_unstable();
+    }
+    entries.sort_by_key(|(advice, specs)| (advice.severity, specs[0]));
     let mut out = String::new();
-    // Most severe first, then by port; one line per distinct advice.
-    let mut advised: Vec<(&Advice, u16, &str)> = audit
-        .findings
-        .iter()
-        .filter_map(|f| Some((f.advice.as_deref()?, f.port(), f.listener.protocol.name())))
-        .collect();
-    advised.sort_by_key(|(advice, port, protocol)| (advice.severity, *port, *protocol));
-    advised.dedup_by(|a, b| a == b);
-    for (advice, port, protocol) in advised {
-        let _ = writeln!(
-            out,
-            "{port}/{protocol} {} ({}): {}. Fix: {}.",
+    let mut used = 0;
+    for (shown, (advice, specs)) in entries.iter().enumerate() {
+        let named: Vec<String> = specs
+            .iter()
+            .take(LISTED)
+            .map(|(port, protocol)| format!("{port}/{protocol}"))
+            .collect();
+        let more = match specs.len().saturating_sub(LISTED) {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        let entry = format!(
+            "{}{more} {} ({}): {}. Fix: {}.\n",
+            named.join(", "),
             for_terminal(&advice.service),
             advice.severity.name(),
             for_terminal(&advice.why),
             for_terminal(&advice.fix)
         );
-    }
-    if let Some(baseline) = &audit.baseline {
-        let file = baseline.path.display();
-        if baseline.new > 0 {
-            let new: Vec<String> = baseline.added.iter().map(drift_item).collect();
-            let _ = writeln!(out, "{} new since {file}: {}", baseline.new, new.join(", "));
-        }
-        if !baseline.removed.is_empty() {
-            let removed: Vec<String> = baseline.removed.iter().map(drift_item).collect();
+        let left = entries.len() - shown;
+        // Room for this entry, and for the line that counts the rest if any remain.
+        let need = lines(&entry, width) + usize::from(left > 1);
+        if used + need > room && shown > 0 || (shown == 0 && room == 0) {
             let _ = writeln!(
                 out,
-                "{} gone since {file} (not failing): {}",
-                baseline.removed.len(),
-                removed.join(", ")
+                "and {left} more advice {}: --json for all",
+                if left == 1 { "entry" } else { "entries" }
             );
+            break;
         }
+        used += lines(&entry, width);
+        out.push_str(&entry);
+    }
+    out
+}
+
+/// What changed since the baseline: how many listeners are new (each marked in the
+/// table, and named in the summary as it fails), and which are gone.
+fn drift(audit: &Audit) -> String {
+    let mut out = String::new();
+    let Some(baseline) = &audit.baseline else {
+        return out;
+    };
+    let file = baseline.path.display();
+    if baseline.new > 0 {
+        let _ = writeln!(out, "{} new since {file}: marked (new) above", baseline.new);
+    }
+    if !baseline.removed.is_empty() {
+        let removed: Vec<String> = baseline
+            .removed
+            .iter()
+            .take(LISTED)
+            .map(drift_item)
+            .collect();
+        let more = match baseline.removed.len().saturating_sub(LISTED) {
+            0 => String::new(),
+            n => format!(" and {n} more: --json for all"),
+        };
+        let _ = writeln!(
+            out,
+            "{} gone since {file} (not failing): {}{more}",
+            baseline.removed.len(),
+            removed.join(", ")
+        );
     }
     out
 }
@@ -607,13 +704,20 @@ fn summary(audit: &Audit) -> String {
         }
     }
     // New since the baseline fails whatever the verdict; one decision, said here too.
+    // Each socket is named once: those the lists above name already are counted here.
     let drifted = audit.drifted();
     if drifted > 0 {
-        let _ = write!(
-            line,
-            "; {drifted} new since the baseline: {}",
-            items(audit, |f| f.fails && f.drift == Some(Drift::New))
-        );
+        let _ = write!(line, "; {drifted} new since the baseline");
+        let named_above = |f: &Finding| {
+            matches!(
+                f.verdict,
+                Verdict::Exposed | Verdict::Denied | Verdict::Internal
+            )
+        };
+        let only_new = |f: &Finding| f.fails && f.drift == Some(Drift::New) && !named_above(f);
+        if audit.findings.iter().any(only_new) {
+            let _ = write!(line, ": {}", items(audit, only_new));
+        }
     }
     if audit.advisory && !audit.incomplete {
         line.push_str(" [advisory: exit 0]");
@@ -624,10 +728,12 @@ fn summary(audit: &Audit) -> String {
     line
 }
 
-/// `PORT/PROTO NAME` for each finding picked, once each.
+/// `PORT/PROTO NAME` for each finding picked, once each: the first few, then how many
+/// more.
 fn items(audit: &Audit, pick: impl Fn(&Finding) -> bool) -> String {
     let mut items = String::new();
     let mut seen: HashSet<String> = HashSet::new();
+    let mut more = 0;
     for f in audit.findings.iter().filter(|f| pick(f)) {
         let l = &f.listener;
         let mut names: Vec<Cow<str>> = l
@@ -647,11 +753,18 @@ fn items(audit: &Audit, pick: impl Fn(&Finding) -> bool) -> String {
         if seen.contains(&item) {
             continue;
         }
-        if !items.is_empty() {
-            items.push_str(", ");
+        if seen.len() >= LISTED {
+            more += 1;
+        } else {
+            if !items.is_empty() {
+                items.push_str(", ");
+            }
+            items.push_str(&item);
         }
-        items.push_str(&item);
         seen.insert(item);
+    }
+    if more > 0 {
+        let _ = write!(items, " and {more} more");
     }
     items
 }

@@ -398,3 +398,92 @@ fn narrow_terminals_still_fit() {
         }
     }
 }
+
+/// A host with `n` new listeners since a baseline, each with advice of its own, and as
+/// many gone: the prose under the table must stay a screenful.
+fn crowded_audit(n: u16) -> Audit {
+    use crate::audit::{Comparison, Key};
+    let mut findings = Vec::new();
+    for i in 0..n {
+        let port = 20000 + i;
+        let l = listener(
+            Protocol::Tcp,
+            "0.0.0.0",
+            port,
+            vec![process(i32::from(port), b"svc")],
+        );
+        let mut f = finding(l, Verdict::Exposed);
+        f.drift = Some(Drift::New);
+        let mut advice = advice();
+        advice.fix = format!("a fix of its own for {port}: restart svc-{port}");
+        f.advice = Some(Box::new(advice));
+        findings.push(f);
+    }
+    let removed = (0..n)
+        .map(|i| Key {
+            protocol: "tcp".into(),
+            class: "wildcard".into(),
+            port: 40000 + i,
+            executable: "/usr/bin/old".into(),
+        })
+        .collect();
+    let comparison = Comparison {
+        path: PathBuf::from("/var/lib/portaudit/baseline.json"),
+        drift: vec![Some(Drift::New); findings.len()],
+        new: usize::from(n),
+        removed,
+    };
+    let judged = Judged {
+        findings,
+        warnings: Vec::new(),
+    };
+    let mode = Mode {
+        strict: false,
+        advisory: false,
+    };
+    audit::conclude(judged, Some(comparison), mode, Context::default())
+}
+
+#[test]
+fn the_prose_under_a_crowded_table_is_a_screenful_naming_each_socket_once() {
+    let audit = crowded_audit(308);
+    for width in [Some(80), Some(120), None] {
+        let text = render(&audit, width);
+        let prose: Vec<&str> = text.lines().skip(1 + 308).collect();
+        assert!(
+            prose.len() <= 24,
+            "{} lines at {width:?}:\n{}",
+            prose.len(),
+            prose.join("\n")
+        );
+        // Wrapped lines joined back, to read what they say.
+        let prose = prose.join("\n").replace("\n  ", " ");
+        assert!(
+            prose.contains("more advice entries: --json for all"),
+            "{prose}"
+        );
+        assert!(prose.contains("308 gone since /var/lib/portaudit/baseline.json (not failing)"));
+        assert!(prose.contains(" and 303 more: --json for all"), "{prose}");
+        assert!(prose.contains("308 new since /var/lib/portaudit/baseline.json: marked (new)"));
+        // Under the advice, no socket is named twice: the drift lines count the new
+        // ones (the table marks them), the summary names the failing ones once.
+        let (advice, lists) = prose
+            .split_once("more advice entries: --json for all")
+            .unwrap();
+        assert!(advice.lines().count() < 24);
+        for port in 20000..20308 {
+            let named = lists.matches(&format!("{port}/tcp")).count();
+            assert!(named <= 1, "{port} named {named} times:\n{prose}");
+        }
+        assert!(lists.contains("\n308 listening, 308 exposed: "), "{prose}");
+    }
+    // The summary wraps, so it is the last few lines at 80 columns; piped, one line.
+    let piped = render(&audit, None);
+    assert!(
+        piped
+            .lines()
+            .last()
+            .unwrap()
+            .contains(" and 303 more; 308 new since the baseline")
+    );
+}

@@ -647,3 +647,44 @@ fn prometheus_recipe_writes_the_textfile_atomically() {
 fn baseline_new(report: &Report) -> usize {
     report.baseline.as_ref().map_or(0, |b| b.new)
 }
+
+#[test]
+fn a_missing_baseline_or_its_directory_says_how_to_make_it() {
+    let dir = TempDir::new("no-baseline-dir");
+    let root = proc_root("mixed");
+    let missing_dir = dir.path().join("portaudit");
+    let file = missing_dir.join("baseline.json").display().to_string();
+    let shown = missing_dir.display().to_string();
+    for flag in ["--save-baseline", "--baseline"] {
+        let run = run_args(&["--no-config", "--proc-root", &root, flag, &file]);
+        assert_eq!(run.code, 2, "{run:#?}");
+        assert_eq!(
+            run.stderr,
+            format!(
+                "portaudit: {flag} {file}: the directory {shown} does not exist: create it with \
+                 install -d -m 0700 {shown} (the Debian package creates /var/lib/portaudit)\n"
+            )
+        );
+        assert!(run.stdout.is_empty(), "decided before the audit: {run:#?}");
+    }
+    // The directory is there, the baseline is not yet: save one first.
+    std::fs::create_dir(&missing_dir).unwrap();
+    let run = run_args(&["--no-config", "--proc-root", &root, "--baseline", &file]);
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "portaudit: --baseline {file}: no such file: save one first with portaudit \
+             --save-baseline {file}\n"
+        )
+    );
+    let run = run_args(&[
+        "--no-config",
+        "--proc-root",
+        &root,
+        "--save-baseline",
+        &file,
+    ]);
+    assert_ne!(run.code, 2, "{run:#?}");
+    assert!(Path::new(&file).is_file());
+}

@@ -78,8 +78,20 @@ impl Cli {
             )));
         }
         policy.ephemeral_ports = sysctl::ephemeral_ports(&self.proc_root)?;
+        if let Some(path) = &self.save_baseline {
+            missing_directory(path, "--save-baseline")?;
+        }
         let baseline = match self.baseline {
             Some(path) => {
+                missing_directory(&path, "--baseline")?;
+                if !path.exists() {
+                    return Err(Error::new(format!(
+                        "--baseline {}: no such file: save one first with portaudit \
+                         --save-baseline {}",
+                        path.display(),
+                        path.display()
+                    )));
+                }
                 trusted(&path)?;
                 let listeners = baseline::load(&path)?;
                 Some((path, listeners))
@@ -238,6 +250,25 @@ impl Cli {
     pub fn generate(&self) -> Option<&[String]> {
         (!self.generate.is_empty()).then_some(self.generate.as_slice())
     }
+}
+
+/// A baseline's directory that does not exist is said before the audit, with the fix:
+/// the Debian package creates /var/lib/portaudit (root's, mode 0700); elsewhere it is
+/// the admin's to create.
+fn missing_directory(path: &Path, flag: &str) -> Result<(), Error> {
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if dir.is_dir() {
+        return Ok(());
+    }
+    Err(Error::new(format!(
+        "{flag} {}: the directory {} does not exist: create it with install -d -m 0700 {} \
+         (the Debian package creates /var/lib/portaudit)",
+        path.display(),
+        dir.display(),
+        dir.display()
+    )))
 }
 
 /// A flag that cannot take effect with the others is a usage error, not silently

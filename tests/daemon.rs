@@ -112,6 +112,27 @@ fn memcached_on_every_interface_is_exposed_over_tcp_and_udp() {
         assert_eq!(s.scope, "wildcard");
         assert_eq!(s.exposure, "public");
     }
+    // Started by hand with -l 0.0.0.0: the advice names that flag, not a file that does
+    // not set it.
+    let advice = report
+        .one("tcp", "0.0.0.0", PORT)
+        .advice
+        .clone()
+        .expect("memcached advice");
+    assert!(
+        advice
+            .fix
+            .starts_with("memcached was started with -l 0.0.0.0 on its command line, "),
+        "{advice:?}"
+    );
+    assert!(
+        advice
+            .fix
+            .contains("start it with -l 127.0.0.1 (or a private address) instead"),
+        "{advice:?}"
+    );
+    assert!(!advice.fix.contains("/etc/memcached.conf"), "{advice:?}");
+    assert_eq!((advice.file, advice.command), (None, None));
 
     // The table a person reads ends with a summary naming the amplifier.
     let run = audit(&ns, &[]);

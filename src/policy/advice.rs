@@ -293,7 +293,7 @@ impl Socket<'_> {
     /// row's (with the RHEL family's name when it differs). The command, and how the
     /// text says it.
     fn restart(&self, known: &Service, fallback: Option<&str>) -> Option<(String, String)> {
-        if let Some(unit) = self.managed_unit() {
+        if let Some(unit) = self.managed_unit().filter(|_| self.its_own_unit(known)) {
             let unit = unit.strip_suffix(".service").unwrap_or(unit);
             let command = format!("systemctl restart {unit}");
             return Some((command.clone(), command));
@@ -316,6 +316,18 @@ impl Socket<'_> {
         self.unit.filter(|u| {
             (u.ends_with(".service") || u.ends_with(".socket")) && !u.starts_with("user@")
         })
+    }
+
+    /// Whether the unit found runs the service itself, rather than a shell or a runner
+    /// that started it: the unit is one of the service's, or its command names the
+    /// program (or cannot be read, and then it is taken at its word).
+    fn its_own_unit(&self, known: &Service) -> bool {
+        let Some(unit) = self.unit else { return false };
+        by_unit(unit).is_some_and(|k| std::ptr::eq(k, known))
+            || self.exec_start.is_none_or(|exec| {
+                self.program
+                    .is_none_or(|program| exec.command.contains(program))
+            })
     }
 
     /// Fill in a template (see known.rs).
@@ -406,16 +418,24 @@ fn listen_flag<'a>(args: &[&'a str], flags: &[&'a str]) -> Option<(&'a str, &'a 
 }
 
 /// When the address comes from a command line rather than the row's file: a listen
-/// flag in the unit's `ExecStart=`, or on the command line of a program no service
-/// unit started. The fix, file and command for that.
+/// flag in the unit's `ExecStart=`, or on the command line of a program its unit did
+/// not start (no unit, a login session, or a unit whose command is another program: a
+/// shell, a CI runner). The fix, file and command for that.
 fn from_command_line(known: &Service, at: &Socket) -> Option<Advised> {
     let listen = known.listen?;
     let or_allow = at.render("{or_allow}", known);
-    let loopback = at.render(&format!("{{bind:{}}}", listen.loopback), known);
+    let mut loopback = at.render(&format!("{{bind:{}}}", listen.loopback), known);
+    if let Some((_, also)) = listen.with.filter(|(when, _)| at.holds(when)) {
+        loopback.push_str(" and ");
+        loopback.push_str(also);
+    }
     let service_unit = at.managed_unit().filter(|u| u.ends_with(".service"));
+    let program = at.program.unwrap_or(known.name);
+    // The unit starts this program (or a wrapper named after it, as Debian's memcached).
+    let its_own = |exec: &ExecStart| exec.command.contains(program);
     if let (Some(unit), Some(exec)) = (service_unit, at.exec_start) {
         let words: Vec<&str> = exec.command.split_whitespace().collect();
-        if let Some((flag, value)) = listen_flag(&words, listen.flags) {
+        if let Some((flag, value)) = listen_flag(&words, listen.flags).filter(|_| its_own(exec)) {
             let name = unit.strip_suffix(".service").unwrap_or(unit);
             return Some(Advised {
                 fix: format!(
@@ -430,21 +450,24 @@ fn from_command_line(known: &Service, at: &Socket) -> Option<Advised> {
             });
         }
     }
-    if at.managed_unit().is_none() {
-        let args: Vec<&str> = at.args.iter().map(String::as_str).collect();
-        if let Some((flag, value)) = listen_flag(&args, listen.flags) {
-            let program = at.program.unwrap_or(known.name);
-            return Some(Advised {
-                fix: format!(
-                    "{program} was started with {flag} {value} on its command line, not by a \
-                     systemd service: start it with {flag} {loopback} instead{or_allow}"
-                ),
-                file: None,
-                command: None,
-            });
-        }
+    let by_its_unit = service_unit.is_some() && at.exec_start.is_none_or(its_own);
+    if by_its_unit {
+        return None;
     }
-    None
+    let args: Vec<&str> = at.args.iter().map(String::as_str).collect();
+    let (flag, value) = listen_flag(&args, listen.flags)?;
+    let started = match service_unit {
+        Some(unit) => format!("by a process of {unit}, not by that unit's ExecStart="),
+        None => "not by a systemd service".to_string(),
+    };
+    Some(Advised {
+        fix: format!(
+            "{program} was started with {flag} {value} on its command line, {started}: start \
+             it with {flag} {loopback} instead{or_allow}"
+        ),
+        file: None,
+        command: None,
+    })
 }
 
 /// A fix, rendered.
@@ -1192,6 +1215,18 @@ mod tests {
             );
             assert_eq!((advice.file, advice.command), (None, None), "{line}");
         }
+        // Over UDP, memcached is told to drop UDP too.
+        let running = args("memcached -u nobody -l 0.0.0.0");
+        let owner = Owner {
+            comm: Some("memcached"),
+            args: &running,
+            ..Owner::default()
+        };
+        assert!(
+            public(Protocol::Udp, 11211, &owner)
+                .fix
+                .contains("start it with -l 127.0.0.1 (or a private address) and -U 0 (no UDP)")
+        );
         // A flag that is not the listen flag says nothing.
         let running = args("memcached -p 11211 -lv");
         let owner = Owner {
@@ -1296,6 +1331,42 @@ mod tests {
         assert_eq!(upstream.service, "node-exporter");
         // A 15-byte name that only starts like it is not it.
         assert!(!comm_is("prometheus-nod", "prometheus-node-exporter"));
+    }
+
+    #[test]
+    fn a_program_started_inside_another_programs_unit_was_started_by_hand() {
+        let runner = ExecStart {
+            command: "/opt/runner/bin/Runner.Listener run --startuptype service".into(),
+            file: "/etc/systemd/system/actions.runner.service".into(),
+        };
+        let running = args("memcached -l 0.0.0.0 -p 11211");
+        let owner = Owner {
+            comm: Some("memcached"),
+            unit: Some("actions.runner.service"),
+            args: &running,
+            exec_start: Some(&runner),
+            ..Owner::default()
+        };
+        let advice = public(Protocol::Tcp, 11211, &owner);
+        assert!(
+            advice.fix.starts_with(
+                "memcached was started with -l 0.0.0.0 on its command line, by a process of \
+                 actions.runner.service, not by that unit's ExecStart=: start it with -l \
+                 127.0.0.1 (or a private address) instead"
+            ),
+            "{advice:?}"
+        );
+        // Without the flag: the file, and not the runner's unit to restart.
+        let plain = args("memcached -p 11211");
+        let owner = Owner {
+            args: &plain,
+            ..owner
+        };
+        let advice = public(Protocol::Tcp, 11211, &owner);
+        assert_eq!(
+            advice.command.as_deref(),
+            Some("systemctl restart memcached")
+        );
     }
 
     #[test]

@@ -64,6 +64,8 @@ impl std::fmt::Debug for Service {
 pub struct Listen {
     pub flags: &'static [&'static str],
     pub loopback: &'static str,
+    /// What else to change with it, and when (memcached over UDP: `-U 0` too).
+    pub with: Option<(When, &'static str)>,
 }
 
 pub struct Risk {
@@ -122,6 +124,7 @@ pub const SERVICES: &[Service] = &[
         listen: Some(Listen {
             flags: &["-l", "--listen"],
             loopback: "127.0.0.1",
+            with: Some((When::Protocol(Protocol::Udp), "-U 0 (no UDP)")),
         }),
         unit: Some(("memcached", None)),
         risks: &[
@@ -167,6 +170,7 @@ pub const SERVICES: &[Service] = &[
         listen: Some(Listen {
             flags: &["--bind"],
             loopback: "127.0.0.1 -::1",
+            with: None,
         }),
         unit: Some(("redis-server", Some("redis"))),
         risks: &[Risk {
@@ -193,6 +197,7 @@ pub const SERVICES: &[Service] = &[
         listen: Some(Listen {
             flags: &["--bind_ip"],
             loopback: "127.0.0.1",
+            with: None,
         }),
         unit: Some(("mongod", None)),
         risks: &[Risk {
@@ -364,6 +369,7 @@ pub const SERVICES: &[Service] = &[
         listen: Some(Listen {
             flags: &["--bind-address"],
             loopback: "127.0.0.1",
+            with: None,
         }),
         unit: Some(("mariadb", Some("mariadb or mysqld"))),
         risks: &[Risk {
@@ -391,6 +397,7 @@ pub const SERVICES: &[Service] = &[
         listen: Some(Listen {
             flags: &["-h"],
             loopback: "localhost",
+            with: None,
         }),
         unit: Some(("postgresql", None)),
         risks: &[Risk {
@@ -575,6 +582,7 @@ pub const SERVICES: &[Service] = &[
         listen: Some(Listen {
             flags: &["--listen-address", "-a"],
             loopback: "127.0.0.1",
+            with: None,
         }),
         unit: None,
         risks: &[
@@ -717,6 +725,7 @@ pub const SERVICES: &[Service] = &[
         listen: Some(Listen {
             flags: &["--web.listen-address"],
             loopback: "127.0.0.1:9100",
+            with: None,
         }),
         unit: Some(("prometheus-node-exporter", Some("node_exporter"))),
         risks: &[Risk {

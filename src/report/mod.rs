@@ -10,6 +10,7 @@ mod event;
 mod json;
 mod layout;
 mod prometheus;
+mod prose;
 mod table;
 #[cfg(test)]
 mod tests;

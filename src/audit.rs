@@ -265,8 +265,8 @@ pub struct Selection {
 enum Pick {
     Yes,
     No,
-    /// By its owners, which could not all be seen: taken, so that a socket of the
-    /// process asked for is never left out of the verdict.
+    /// By its owners, none of which could be seen: taken, so that a socket of the
+    /// process asked for is not left out of the verdict for want of privilege.
     Unsure,
 }
 
@@ -323,7 +323,7 @@ impl Selection {
         }
         if l.processes.iter().any(|p| self.names(p)) {
             Pick::Yes
-        } else if !l.processes_complete {
+        } else if l.processes.is_empty() && !l.processes_complete && l.kernel.is_none() {
             Pick::Unsure
         } else {
             Pick::No
@@ -354,10 +354,10 @@ impl Selection {
             judged.warnings.push(Warning::counted(
                 "selected by owners that could not be seen",
                 format!(
-                    "{flags}: {unsure} socket{} selected because {} owners could not all be \
-                     seen and may be the ones asked for; run as root to see every owner",
+                    "{flags}: {unsure} socket{} selected because no owner of {} could be seen, \
+                     and it may be the one asked for; run as root to see every owner",
                     if unsure == 1 { " is" } else { "s are" },
-                    if unsure == 1 { "its" } else { "their" },
+                    if unsure == 1 { "it" } else { "theirs" },
                 ),
             ));
         }

@@ -219,7 +219,7 @@ fn owners_that_may_be_partial_say_so() {
     assert_eq!(row("4000").split_whitespace().nth(4), Some("?"), "{run:#?}");
     // The marks are explained under the table, on a terminal too.
     let legend = "?: no owner could be seen; +?: there may be owners besides those shown \
-                  (their open files could not be read: run as root to see every owner)";
+                  (not every process's open files could be read)";
     assert!(run.stdout.contains(legend), "{run:#?}");
     if netns::has_program("script") {
         let command = format!(

@@ -170,8 +170,8 @@ pub struct Cli {
     pub(crate) port: Vec<String>,
 
     /// Select the sockets held by a process of this name (comm) or executable (its file
-    /// name or full path); a socket whose owners could not be seen is selected too, and
-    /// counted as such (repeatable, or comma-separated)
+    /// name or full path); a socket with no owner seen (not root, hidepid) is selected
+    /// too, and counted as such (repeatable, or comma-separated)
     #[arg(long, value_name = "NAME", value_delimiter = ',')]
     pub(crate) process: Vec<String>,
 

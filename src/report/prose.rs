@@ -43,7 +43,9 @@ impl Legend {
                 "?: no owner could be seen; +?: there may be owners besides those shown"
             }
         };
-        format!("{says} (their open files could not be read: run as root to see every owner)\n")
+        // Not "run as root": root too can be refused (a process outside its user
+        // namespace, an LSM); a warning says why when a socket shows no owner at all.
+        format!("{says} (not every process's open files could be read)\n")
     }
 }
 
@@ -213,7 +215,7 @@ pub fn summary(audit: &Audit) -> String {
                 for_terminal(&selected.flags.join(" "))
             );
             if selected.unsure > 0 {
-                let _ = write!(line, "; {} whose owners could not be seen", selected.unsure);
+                let _ = write!(line, "; {} with no owner seen", selected.unsure);
             }
             line.push(')');
             line

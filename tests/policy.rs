@@ -41,24 +41,6 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-#[test]
-fn readme_shows_the_example_policy_verbatim() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    for (fence, file) in [
-        ("toml", "examples/portaudit.toml"),
-        ("yaml", "examples/ansible/portaudit.yml"),
-        ("sh", "examples/prometheus/portaudit-textfile.sh"),
-    ] {
-        let text =
-            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
-        assert!(
-            readme.contains(&format!("```{fence}\n{text}```")),
-            "README.md must show {file} as it is"
-        );
-    }
-}
-
 /// The `mixed` fixture with its node_exporter's executable where Debian's package puts
 /// it (the capture keeps no `exe` links).
 fn mixed_with_node_exporter_exe() -> (TempDir, String) {

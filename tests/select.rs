@@ -188,55 +188,54 @@ fn bad_selections_exit_2_with_one_line() {
     }
 }
 
-#[test]
-fn a_socket_whose_owners_could_not_be_seen_is_selected_and_counted() {
-    const TEST: &str = "a_socket_whose_owners_could_not_be_seen_is_selected_and_counted";
-    if !netns::require_root(TEST) || !netns::require_program(TEST, "setpriv") {
-        return;
+patest!(
+    a_socket_with_no_owner_seen_is_selected_and_counted,
+    [Root, Program("setpriv")],
+    |_| {
+        // api-server (6474) keeps its fds from anyone but root, as other users' processes
+        // do from a user who is not root: as nobody, its socket's owner is unknown.
+        let dir = TempDir::new("select-unseen");
+        util::copy_tree(&fixture("mixed").join("proc"), dir.path());
+        let locked = dir.path().join("6474/fd");
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let (_bin_dir, bin) = util::binary_for_nobody();
+        let root = dir.path().display().to_string();
+        let run = util::run_when_not_busy(
+            Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(&bin)
+                .args([
+                    "--json",
+                    "--no-config",
+                    "--proc-root",
+                    &root,
+                    "--process",
+                    "nginx",
+                ]),
+        );
+        let report = run.report();
+        // nginx's own socket, and the one whose owner could not be seen (it may be nginx);
+        // not the sockets of other processes that were seen.
+        assert_eq!(
+            places(&report),
+            [
+                ("tcp".into(), "127.0.0.1".into(), 4000),
+                ("tcp".into(), "::".into(), 80)
+            ]
+        );
+        let selection = report.summary.selection.as_ref().unwrap();
+        assert_eq!(
+            (selection.selected, selection.unsure),
+            (2, 1),
+            "{selection:?}"
+        );
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|w| w.contains("selected because") && w.contains("run as root")),
+            "{:?}",
+            report.warnings
+        );
     }
-    // api-server (6474) keeps its fds from anyone but root, as other users' processes
-    // do from a user who is not root: as nobody, its socket's owner is unknown.
-    let dir = TempDir::new("select-unseen");
-    util::copy_tree(&fixture("mixed").join("proc"), dir.path());
-    let locked = dir.path().join("6474/fd");
-    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let (_bin_dir, bin) = util::binary_for_nobody();
-    let root = dir.path().display().to_string();
-    let run = util::run_when_not_busy(
-        Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(&bin)
-            .args([
-                "--json",
-                "--no-config",
-                "--proc-root",
-                &root,
-                "--process",
-                "nginx",
-            ]),
-    );
-    let report = run.report();
-    // nginx's own socket, and the one whose owner could not be seen (it may be nginx);
-    // not the sockets of other processes that were seen.
-    assert_eq!(
-        places(&report),
-        [
-            ("tcp".into(), "127.0.0.1".into(), 4000),
-            ("tcp".into(), "::".into(), 80)
-        ]
-    );
-    let selection = report.summary.selection.as_ref().unwrap();
-    assert_eq!(
-        (selection.selected, selection.unsure),
-        (2, 1),
-        "{selection:?}"
-    );
-    assert!(
-        report
-            .warnings
-            .iter()
-            .any(|w| w.contains("selected because") && w.contains("run as root")),
-        "{:?}",
-        report.warnings
-    );
-}
+);

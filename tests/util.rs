@@ -1,6 +1,6 @@
 //! Shared helpers: run the binary, read its JSON into typed structs, read fixtures.
 //!
-//! The JSON types here are written from the README's schema, not shared with the
+//! The JSON types here are written from docs/json.md's schema, not shared with the
 //! program, so a change in the output shows up as a failing test.
 
 #![allow(dead_code)]

@@ -5,9 +5,11 @@
 //! completions at build time (for the Debian package), so it cannot reach the rest of
 //! the crate. Add a flag here, and read it in `Cli::into_config` (src/cli/mod.rs).
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
+use clap::{Parser, ValueEnum, ValueHint};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -56,7 +58,7 @@ and to read the nftables ruleset (DNAT publishes, the Firewall column).";
 pub struct Cli {
     /// Also allow these to be reachable: PORT, PORT/PROTO, LO-HI[/PROTO] or a service
     /// name from /etc/services (repeatable, or comma-separated)
-    #[arg(long, value_name = "SPEC", value_delimiter = ',')]
+    #[arg(long, value_name = "SPEC", value_delimiter = ',', value_hint = ValueHint::Other)]
     pub(crate) allow: Vec<String>,
 
     /// Do not allow ssh, http and https (22, 80, 443/tcp) by default
@@ -74,7 +76,7 @@ pub struct Cli {
     pub(crate) json: bool,
 
     /// Read the socket tables and processes under DIR instead of /proc
-    #[arg(long, value_name = "DIR", default_value = "/proc")]
+    #[arg(long, value_name = "DIR", default_value = "/proc", value_hint = ValueHint::DirPath)]
     pub(crate) proc_root: PathBuf,
 
     /// When to colour the table
@@ -87,7 +89,7 @@ pub struct Cli {
 
     /// Judge by this policy file (TOML) [default: /etc/portaudit/portaudit.toml when it
     /// exists]
-    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
+    #[arg(long, value_name = "FILE", conflicts_with = "no_config", value_hint = ValueHint::FilePath)]
     pub(crate) config: Option<PathBuf>,
 
     /// Ignore /etc/portaudit/portaudit.toml
@@ -100,18 +102,17 @@ pub struct Cli {
     pub(crate) advisory: bool,
 
     /// Write the current listeners to FILE, as the baseline for --baseline
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub(crate) save_baseline: Option<PathBuf>,
 
     /// Fail (exit 1) on listeners that are not in the baseline FILE; removed ones are
     /// reported, not failed
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub(crate) baseline: Option<PathBuf>,
 
-    /// Print a man page or a shell completion script, then exit: man (portaudit.1),
-    /// man-toml (portaudit.toml.5, the policy file), bash, zsh or fish; `man DIR` writes
+    /// Print a man page or a shell completion script (WHAT), then exit; `man DIR` writes
     /// both man pages into the man tree DIR (DIR/man1, DIR/man5)
-    #[arg(long, value_names = ["WHAT", "DIR"], num_args = 1..=2)]
+    #[arg(long, value_names = ["WHAT", "DIR"], num_args = 1..=2, value_parser = GenerateValues)]
     pub(crate) generate: Vec<String>,
 
     /// How to read the sockets: netlink (sock_diag: tells dual-stack and bound devices),
@@ -143,7 +144,7 @@ pub struct Cli {
     pub(crate) no_firewall: bool,
 
     /// Read the ruleset from FILE (saved `nft -j list ruleset`) instead of running nft
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub(crate) ruleset: Option<PathBuf>,
 
     /// Let sockets pass that the host firewall drops on every way in (verdict `filtered`)
@@ -154,12 +155,12 @@ pub struct Cli {
     /// change: a listener appears, goes away or changes verdict (one JSON object per line
     /// with --json). The first poll reports every socket as new. Runs until SIGINT or
     /// SIGTERM, then exits 0
-    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, value_hint = ValueHint::Other)]
     pub(crate) watch: Option<String>,
 
     /// Fit the table to COLS columns (0: never cut a row) [default: on a terminal, its
     /// width, or COLUMNS when set; piped, rows are never cut]
-    #[arg(long, value_name = "COLS")]
+    #[arg(long, value_name = "COLS", value_hint = ValueHint::Other)]
     pub(crate) width: Option<usize>,
 
     /// Select the sockets on these ports (the port the outside reaches, or the socket's
@@ -188,6 +189,44 @@ pub struct Cli {
     /// Select the sockets of one protocol: tcp or udp
     #[arg(long, value_name = "PROTO")]
     pub(crate) protocol: Option<String>,
+}
+
+/// What `--generate` writes (its first value, WHAT), with what --help says of each.
+pub(crate) const GENERATE: &[(&str, &str)] = &[
+    (
+        "man",
+        "portaudit(1); with DIR, both man pages into the man tree DIR",
+    ),
+    ("man-toml", "portaudit.toml(5), the policy file"),
+    ("bash", "bash completion"),
+    ("zsh", "zsh completion"),
+    ("fish", "fish completion"),
+];
+
+/// `--generate`'s values are any text (WHAT, then a DIR, checked when the page is
+/// written), but WHAT's choices are what --help lists and the completions offer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GenerateValues;
+
+impl TypedValueParser for GenerateValues {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<String, clap::Error> {
+        StringValueParser::new().parse_ref(command, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            GENERATE
+                .iter()
+                .map(|&(name, help)| PossibleValue::new(name).help(help)),
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,7 +1,7 @@
 //! Policy: which reachable sockets are expected, and the verdict on each listener.
 //!
 //! A policy is an ordered list of rules; the first that matches a socket decides
-//! (see README, "Policy file"). In order:
+//! (see docs/policy.md). In order:
 //! 1. `--allow` flags (the command line wins over the file);
 //! 2. the policy file's `[[rule]]`s, top to bottom;
 //! 3. built-ins: loopback is fine (`default loopback`), wildcard UDP on an ephemeral port
@@ -558,7 +558,7 @@ mod tests {
         policy
     }
 
-    /// The README's examples, as the README shows them (examples/portaudit.toml).
+    /// The example policy, as docs/policy.md shows it (examples/portaudit.toml).
     const EXAMPLE: &str = include_str!("../../examples/portaudit.toml");
 
     #[test]

@@ -1,5 +1,5 @@
 //! `--json`: one document, schema_version 1. This is a contract scripts rely on (see
-//! README.md, "JSON output"): fields are only ever added, and a change in meaning bumps
+//! docs/json.md): fields are only ever added, and a change in meaning bumps
 //! the version. The types here are the schema; they are separate from our internal
 //! records on purpose, so that refactoring cannot change the output by accident.
 

@@ -1,5 +1,5 @@
 //! `--format prometheus`: node_exporter's textfile-collector format, so a fleet's
-//! existing Prometheus scrapes the audit (see README, "Prometheus").
+//! existing Prometheus scrapes the audit (see docs/fleet.md).
 //!
 //! Counts for the whole host, one series per failing socket (labels: protocol, port,
 //! address, address class, process, verdict; the value is how many sockets share those
@@ -113,7 +113,7 @@ pub fn render(audit: &Audit, now: SystemTime) -> String {
     gauge(
         &mut out,
         "portaudit_audit_success",
-        "1 when the audit ran to the end (the README's recipe writes 0 when it could not).",
+        "1 when the audit ran to the end (the textfile recipe writes 0 when it could not).",
         1,
     );
     gauge(

@@ -27,7 +27,7 @@ use crate::socket::{Family, Listening, Process, Protocol, Via, Way};
 const SHOWN_PROCESSES: usize = 2;
 
 /// What gives way, in order, when the table is wider than the terminal: each step is
-/// taken only while the table still does not fit (README, "Usage", says the same).
+/// taken only while the table still does not fit (docs/report.md, "Width", says the same).
 const STEPS: &[Step] = &[
     // The address says it (0.0.0.0, 127.0.0.1).
     Step::Drop("Scope"),

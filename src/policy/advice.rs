@@ -175,21 +175,15 @@ pub fn identify<'a>(owner: &Owner<'a>) -> Identity<'a> {
 /// nothing readable).
 pub fn process_is(service: &Service, p: &Process) -> Option<bool> {
     let exe = p.exe.as_deref().and_then(|e| e.to_str());
-    if let Some(exe) = exe {
-        if by_exe(exe).is_some() {
-            return Some(by_exe(exe).is_some_and(|k| std::ptr::eq(k, service)));
-        }
-        let name = exe.rsplit('/').next().unwrap_or(exe);
-        if !is_interpreter(name) {
-            return Some(false);
-        }
+    let comm = std::str::from_utf8(&p.comm).ok().filter(|c| !c.is_empty());
+    // As `identify` does: the executable, then the name, name a service we know.
+    if let Some(known) = exe.and_then(by_exe).or_else(|| comm.and_then(by_comm)) {
+        return Some(std::ptr::eq(known, service));
     }
-    let comm = std::str::from_utf8(&p.comm).ok()?;
-    match by_comm(comm) {
-        Some(k) => Some(std::ptr::eq(k, service)),
-        None if is_interpreter(comm) || comm.is_empty() => None,
-        None => Some(false),
-    }
+    // Neither does: another program, unless all we have is an interpreter's name.
+    let exe_name = exe.map(|e| e.rsplit('/').next().unwrap_or(e));
+    let says_something = |name: Option<&str>| name.is_some_and(|n| !is_interpreter(n));
+    (says_something(exe_name) || says_something(comm)).then_some(false)
 }
 
 /// Whether a unit is `service`; `None` when it names none we know.
@@ -1367,6 +1361,40 @@ mod tests {
             advice.command.as_deref(),
             Some("systemctl restart memcached")
         );
+    }
+
+    #[test]
+    fn a_process_is_a_service_as_identify_says() {
+        let redis = service("redis").unwrap();
+        let process = |comm: &str, exe: Option<&str>| Process {
+            comm: comm.as_bytes().to_vec(),
+            exe: exe.map(std::path::PathBuf::from),
+            ..Process::default()
+        };
+        // Debian's redis-server is a link to redis-check-rdb, which /proc/PID/exe names.
+        assert_eq!(
+            process_is(
+                redis,
+                &process("redis-server", Some("/usr/bin/redis-check-rdb"))
+            ),
+            Some(true)
+        );
+        // An executable of an unknown name, under a known name: the name says it.
+        assert_eq!(
+            process_is(redis, &process("redis-server", Some("/opt/x/srv"))),
+            Some(true)
+        );
+        assert_eq!(
+            process_is(redis, &process("nc", Some("/usr/bin/nc"))),
+            Some(false)
+        );
+        assert_eq!(process_is(redis, &process("memcached", None)), Some(false));
+        // An interpreter says nothing; nor does nothing.
+        assert_eq!(
+            process_is(redis, &process("python3", Some("/usr/bin/python3.11"))),
+            None
+        );
+        assert_eq!(process_is(redis, &process("", None)), None);
     }
 
     #[test]

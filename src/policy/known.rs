@@ -163,7 +163,8 @@ pub const SERVICES: &[Service] = &[
     Service {
         name: "redis",
         aliases: &["redis-server"],
-        programs: &["redis-server"],
+        // Debian's redis-server is a link to redis-check-rdb, which /proc/PID/exe names.
+        programs: &["redis-server", "redis-check-rdb"],
         paths: &[],
         units: &["redis-server", "redis"],
         ports: &[(6379, TCP)],

@@ -31,6 +31,8 @@
 //! - `table`: the table fitted to a terminal's width, piped whole, partial owners.
 //! - `select`: `--port`, `--process`, `--pid`, `--protocol`: the audit of the sockets
 //!   selected.
+//! - `verdicts`: the kernel-truth differential: generated nftables rulesets in a lab,
+//!   real SYNs and datagrams from outside, delivery against the firewall column (root).
 //! - `docs`: README.md and docs/: the commands they show run and print what is shown,
 //!   the files they show are the files, links lead somewhere (docs/testing.md).
 //! - `harness`: `patest!` itself: a SKIPPED line names its test, and CI fails instead.
@@ -63,4 +65,5 @@ mod select;
 mod shapes;
 mod table;
 mod units;
+mod verdicts;
 mod watch;

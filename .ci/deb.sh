@@ -49,7 +49,6 @@ files=(
     /usr/lib/systemd/system/portaudit-textfile.service
     /usr/lib/systemd/system/portaudit-textfile.timer
     /usr/lib/systemd/system/portaudit-watch.service
-    /usr/libexec/portaudit/portaudit-textfile
 )
 # The Prometheus alert rules.
 files+=(/usr/share/doc/portaudit/examples/prometheus/portaudit.rules.yml)
@@ -127,10 +126,35 @@ for section in SETTINGS RULES EXAMPLES; do
 done
 bash -c 'source /usr/share/bash-completion/completions/portaudit && complete -p portaudit' \
     >/dev/null || fail "the bash completion does not load"
-if command -v systemd-analyze >/dev/null 2>&1; then
-    systemd-analyze verify /usr/lib/systemd/system/portaudit-textfile.{service,timer} \
-        /usr/lib/systemd/system/portaudit-watch.service || fail "systemd-analyze verify"
-fi
+# The units: valid, and as hardened as the audit allows. systemd-analyze security rates
+# a unit's exposure from 0 (locked down) to 10; ours are 2.3 with systemd 252. What keeps
+# them from 0 is what the audit needs (root, CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH,
+# CAP_NET_ADMIN, netlink) or what would make it see less and call that clean
+# (PrivateNetwork=, ProtectProc=, PrivateUsers=, PrivateTmp=): see the units' comments.
+units=(/usr/lib/systemd/system/portaudit-textfile.{service,timer}
+    /usr/lib/systemd/system/portaudit-watch.service)
+command -v systemd-analyze >/dev/null 2>&1 || fail "systemd-analyze is missing (systemd)"
+systemd-analyze verify "${units[@]}" || fail "systemd-analyze verify"
+for unit in /usr/lib/systemd/system/portaudit-{textfile,watch}.service; do
+    report=$(systemd-analyze security --offline=yes "$unit" 2>&1) ||
+        fail "systemd-analyze security $unit: $report"
+    score=$(sed -n 's/^→ Overall exposure level for [^:]*: \([0-9.]*\) .*/\1/p' <<<"$report")
+    [ -n "$score" ] || fail "no exposure level for $unit in: $report"
+    say "$(basename "$unit"): exposure $score (systemd-analyze security --offline=yes)"
+    # 3.0 leaves room for what a newer systemd counts; a unit that loses its hardening
+    # (e.g. ProtectSystem=, the capability bounding set) goes above it.
+    awk -v s="$score" 'BEGIN { exit !(s <= 3.0) }' || fail "$unit: exposure $score > 3.0"
+    # And the directives the issue asked for, with the bounds from BENCHMARKS.md.
+    for line in PrivateDevices=yes MemoryMax= ProtectSystem=strict NoNewPrivileges=yes; do
+        grep -q "^$line" "$unit" || fail "$unit has no $line"
+    done
+    for absent in PrivateNetwork= ProtectProc= ProcSubset= PrivateUsers= DynamicUser= \
+        PrivateTmp=; do
+        ! grep -q "^$absent" "$unit" || fail "$unit sets $absent, which hides listeners"
+    done
+done
+grep -q '^TimeoutStartSec=' /usr/lib/systemd/system/portaudit-textfile.service ||
+    fail "portaudit-textfile.service has no TimeoutStartSec="
 if ls /etc/systemd/system/*/portaudit-* >/dev/null 2>&1; then
     fail "a unit is enabled after install: $(ls /etc/systemd/system/*/portaudit-*)"
 fi
@@ -138,9 +162,12 @@ say "man pages render, completions load, units verify and are not enabled"
 
 # --- the textfile service, by hand -------------------------------------------------
 # systemd is not PID 1 on CI machines, so run its ExecStart= as the unit would: the
-# unit's capability bounding set, no new privileges, systemd's default PATH.
+# unit's capability bounding set, no new privileges, its umask, systemd's default PATH,
+# and its SuccessExitStatus= (exit 1, something exposed, is a result).
 unit=/usr/lib/systemd/system/portaudit-textfile.service
 exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
+success_status=$(sed -n 's/^SuccessExitStatus=//p' "$unit")
+umask_of_unit=$(sed -n 's/^UMask=//p' "$unit")
 caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$unit" | tr 'A-Z' 'a-z' |
     sed 's/cap_/+/g; s/ /,/g')
 as_unit() {
@@ -201,7 +228,9 @@ while i < len(data):
     i += 16 + length
 mine = [mask for mask, name in events if name == "portaudit.prom"]
 if not any(m & IN_MOVED_TO for m in mine) or any(m & (IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE) for m in mine):
-    sys.exit("portaudit.prom was not renamed into place: " + repr(events))
+    # Not 1 or 2: those are portaudit's own answers.
+    print("portaudit.prom was not renamed into place: " + repr(events), file=sys.stderr)
+    sys.exit(97)
 sys.exit(rc)
 PY
 }
@@ -211,9 +240,12 @@ check_textfile() { # WHAT EXPECTED-RC SUCCESS [ARGS…]
     rm -f "$dir/portaudit.prom"
     local rc=0
     # shellcheck disable=SC2086 # ExecStart= is split on spaces, as systemd does here.
-    atomically env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    (umask "$umask_of_unit" && atomically env -i \
+        PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         setpriv --bounding-set "-all,$caps" --no-new-privs -- $exec_start "$@" \
-        2>/dev/null || rc=$?
+        2>"$scripts/stderr") || rc=$?
+    [ "$rc" -ne 97 ] || fail "textfile, $what: $(cat "$scripts/stderr")"
+    for ok in $success_status; do [ "$rc" -ne "$ok" ] || rc=0; done
     [ "$rc" -eq "$want" ] || fail "textfile, $what: exited $rc, not $want"
     grep -qx "portaudit_audit_success $success" "$dir/portaudit.prom" ||
         fail "textfile, $what: no portaudit_audit_success $success in $(cat "$dir/portaudit.prom")"

@@ -5,9 +5,6 @@
 //! build.rs includes this file (with the key list and the flags) to write the pages at
 //! build time for the Debian package; it uses only clap, clap_mangen, roff and std.
 
-use std::io;
-use std::path::{Path, PathBuf};
-
 use roff::{Roff, bold, italic, roman};
 
 use crate::policy::reference::{self, Key};
@@ -46,7 +43,8 @@ const FILES: &[(&str, &str)] = &[
     (
         "/var/lib/prometheus/node-exporter/portaudit.prom",
         "Written by portaudit-textfile.service (run by portaudit-textfile.timer, installed \
-         disabled) for node_exporter's textfile collector.",
+         disabled) for node_exporter's textfile collector: portaudit --format prometheus \
+         --output FILE.",
     ),
 ];
 
@@ -208,25 +206,13 @@ pub fn policy_page() -> Vec<u8> {
     roff.render().into_bytes()
 }
 
-/// Write both pages into the man tree `dir` (`dir/man1/portaudit.1`,
-/// `dir/man5/portaudit.toml.5`), making the section directories as needed.
-pub fn write_pages(
-    command: clap::Command,
-    dir: &Path,
-) -> Result<Vec<PathBuf>, (PathBuf, io::Error)> {
-    let mut written = Vec::new();
-    for (name, page) in [
+/// Both pages, each with its place in a man tree (`man1/portaudit.1`,
+/// `man5/portaudit.toml.5`), for `--generate man DIR`.
+pub fn pages(command: clap::Command) -> [(&'static str, Vec<u8>); 2] {
+    [
         (COMMAND_PAGE, command_page(command)),
         (POLICY_PAGE, policy_page()),
-    ] {
-        let path = dir.join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| (parent.to_path_buf(), e))?;
-        }
-        std::fs::write(&path, page).map_err(|e| (path.clone(), e))?;
-        written.push(path);
-    }
-    Ok(written)
+    ]
 }
 
 /// `portaudit [--allow SPEC]... [--json] …`: every visible flag with its value names,

@@ -630,16 +630,13 @@ patest!(a_saved_ruleset_replaces_running_nft, LAB, |_| {
     );
 });
 
-/// `portaudit ARGS` in the lab's host namespace with a PATH where there is no nft.
+/// `portaudit ARGS` in the lab's host namespace where there is no nft (see
+/// `netns::without_nft`).
 fn audit_without_nft(lab: &Lab, args: &[&str]) -> Run {
     let ip = util::program_path("ip");
-    util::run(
-        Command::new(ip)
-            .args(["netns", "exec", lab.h(), util::bin()])
-            .args(args)
-            .env("PATH", "/nonexistent")
-            .env_remove("NO_COLOR"),
-    )
+    let mut all = vec!["netns", "exec", lab.h(), util::bin()];
+    all.extend(args);
+    util::run(netns::without_nft(ip, all).env_remove("NO_COLOR"))
 }
 
 patest!(

@@ -195,7 +195,30 @@ pub const DOCKER_IPTABLES: &[&[&str]] = &[
     &["-P", "INPUT", "DROP"],
 ];
 
-/// Our PATH with nft's directory added, for portaudit, which runs nft by name.
+/// Where portaudit looks for nft (src/collect/nft/mod.rs): never on PATH.
+pub const NFT_PLACES: [&str; 4] = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft", "/bin/nft"];
+
+/// `program ARGS` where portaudit finds no nft: in a mount namespace of its own
+/// (`unshare --mount`), /dev/null is bound over every nft of [`NFT_PLACES`]. The host's
+/// mounts are not touched. Needs root and unshare (util-linux).
+pub fn without_nft<I, S>(program: impl AsRef<OsStr>, args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+        .arg(format!(
+            "for f in {}; do if [ -f \"$f\" ]; then mount --bind /dev/null \"$f\" || exit 125; fi; done; exec \"$@\"",
+            NFT_PLACES.join(" ")
+        ))
+        .arg("sh")
+        .arg(program)
+        .args(args);
+    cmd
+}
+
+/// Our PATH with nft's directory added, for the tests' own nft commands.
 pub fn path_with_nft() -> std::ffi::OsString {
     let nft = nft().expect("the test requires Need::Nft");
     let dir = nft.parent().unwrap().to_path_buf();

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::util::{self, Report, Run, TempDir, copy_tree, fixture, run_args};
+use crate::util::{Report, Run, TempDir, copy_tree, fixture, run_args};
 
 fn proc_root(scenario: &str) -> String {
     fixture(scenario).join("proc").display().to_string()
@@ -565,31 +565,34 @@ fn man_page_completions_help_and_version() {
 }
 
 #[test]
-fn prometheus_recipe_writes_the_textfile_atomically() {
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/prometheus/portaudit-textfile.sh");
+fn prometheus_output_writes_the_textfile_whole_and_says_when_the_audit_failed() {
     let dir = TempDir::new("textfile");
-    let run_script = |scenario: &str| {
-        util::run(
-            std::process::Command::new("sh")
-                .arg(&script)
-                .args(["--proc-root", &proc_root(scenario)])
-                .env("TEXTFILE_DIR", dir.path())
-                .env("PORTAUDIT", util::bin()),
+    let file = dir.path().join("portaudit.prom");
+    let output = file.to_str().unwrap();
+    let write = |args: &[&str]| {
+        run_args(
+            &[
+                &["--format", "prometheus", "--output", output, "--no-config"],
+                args,
+            ]
+            .concat(),
         )
     };
-    let ok = run_script("mixed");
-    assert_eq!(ok.code, 0, "{ok:#?}");
-    let files: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let names = || -> Vec<String> {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let ok = write(&["--proc-root", &proc_root("mixed")]);
+    assert_eq!(ok.code, 1, "something is exposed: {ok:#?}");
+    assert_eq!(ok.stdout, "", "the metrics go to the file: {ok:#?}");
     assert_eq!(
-        files,
+        names(),
         ["portaudit.prom"],
         "no temporary file is left behind"
     );
-    let metrics = std::fs::read_to_string(dir.path().join("portaudit.prom")).unwrap();
+    let metrics = std::fs::read_to_string(&file).unwrap();
     assert!(
         metrics.contains("\nportaudit_audit_success 1\n"),
         "{metrics}"
@@ -598,11 +601,15 @@ fn prometheus_recipe_writes_the_textfile_atomically() {
         metrics.contains("\nportaudit_exposed_sockets 5\n"),
         "{metrics}"
     );
+    // node_exporter runs as another user: readable by all, whatever the umask.
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o644);
 
     // A corrupted row: the rest is still reported, marked incomplete.
-    let partial = run_script("malformed");
-    assert_eq!(partial.code, 0, "{partial:#?}");
-    let metrics = std::fs::read_to_string(dir.path().join("portaudit.prom")).unwrap();
+    let partial = write(&["--proc-root", &proc_root("malformed")]);
+    assert_eq!(partial.code, 1, "{partial:#?}");
+    let metrics = std::fs::read_to_string(&file).unwrap();
     assert!(
         metrics.contains("\nportaudit_audit_complete 0\n"),
         "{metrics}"
@@ -612,18 +619,97 @@ fn prometheus_recipe_writes_the_textfile_atomically() {
         "{metrics}"
     );
 
-    // No audit at all (a proc tree that does not exist): success 0 and nothing else.
-    let failed = run_script("no-such-scenario");
-    assert_eq!(failed.code, 0, "{failed:#?}");
-    let metrics = std::fs::read_to_string(dir.path().join("portaudit.prom")).unwrap();
+    // No audit at all (a policy that does not parse): success 0, exit code 2, the time,
+    // and nothing of the audit before.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[rule]\n").unwrap();
+    let failed = run_args(&[
+        "--format",
+        "prometheus",
+        "--output",
+        output,
+        "--config",
+        bad.to_str().unwrap(),
+        "--proc-root",
+        &proc_root("clean"),
+    ]);
+    assert_eq!(failed.code, 2, "{failed:#?}");
+    assert!(
+        failed.stderr.contains(&bad.display().to_string()),
+        "{failed:#?}"
+    );
+    let metrics = std::fs::read_to_string(&file).unwrap();
     assert!(
         metrics.contains("\nportaudit_audit_success 0\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("\nportaudit_exit_code 2\n"), "{metrics}");
+    assert!(
+        metrics.contains("\nportaudit_audit_timestamp_seconds "),
         "{metrics}"
     );
     assert!(
         !metrics.contains("portaudit_listening_sockets"),
         "{metrics}"
     );
+
+    // Other formats: the report goes to the file; a failed audit leaves it as it was.
+    let json = dir.path().join("audit.json");
+    let run = run_args(&[
+        "--json",
+        "--output",
+        json.to_str().unwrap(),
+        "--no-config",
+        "--proc-root",
+        &proc_root("clean"),
+    ]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    let text = std::fs::read_to_string(&json).unwrap();
+    let report: Report = serde_json::from_str(&text).unwrap();
+    assert_eq!(report.summary.exit_code, 0);
+    let failed = run_args(&[
+        "--json",
+        "--output",
+        json.to_str().unwrap(),
+        "--config",
+        bad.to_str().unwrap(),
+        "--proc-root",
+        &proc_root("clean"),
+    ]);
+    assert_eq!(failed.code, 2, "{failed:#?}");
+    assert_eq!(std::fs::read_to_string(&json).unwrap(), text);
+}
+
+/// docs/fleet.md's cron line is the package's command, with the package's binary: a
+/// recipe that drifts from what is installed fails silently on the first day.
+#[test]
+fn the_cron_recipe_runs_the_packaged_command() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fleet = std::fs::read_to_string(root.join("docs/fleet.md")).unwrap();
+    let cron = fleet
+        .split("```crontab\n")
+        .nth(1)
+        .and_then(|block| block.lines().next())
+        .expect("docs/fleet.md has a crontab block");
+    let command = cron
+        .strip_prefix("*/5 * * * * root ")
+        .expect("every 5 minutes, as root");
+    let unit =
+        std::fs::read_to_string(root.join("packaging/systemd/portaudit-textfile.service")).unwrap();
+    let exec_start = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap();
+    assert_eq!(command, exec_start);
+    assert!(command.starts_with("/usr/bin/portaudit "), "{command}");
+    // No example unit may shadow the package's hardened ones.
+    for example in std::fs::read_dir(root.join("examples/prometheus")).unwrap() {
+        let name = example.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            !name.ends_with(".service") && !name.ends_with(".timer"),
+            "examples/prometheus/{name}"
+        );
+    }
 }
 
 fn baseline_new(report: &Report) -> usize {

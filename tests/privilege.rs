@@ -134,7 +134,7 @@ patest!(
             for option in ["hidepid=2", "hidepid=invisible", "hidepid=1"] {
                 // A proc of our own with the option, over /proc in a private mount namespace.
                 let script = format!(
-                    "mount -t proc -o {option} proc /proc && exec {} \"$0\" --json",
+                    "mount -t proc -o {option} proc /proc && exec {} \"$0\" --json --no-config",
                     NOBODY.join(" ")
                 );
                 let run = run_as(

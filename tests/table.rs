@@ -129,7 +129,7 @@ fn a_narrow_width_drops_columns_in_order_and_says_so() {
 /// N` sets the pty's width), `env` goes to portaudit.
 fn on_a_terminal(setup: &str, env: &[(&str, &str)]) -> String {
     let command = format!(
-        "{setup}; {} --color never --proc-root {}",
+        "{setup}; {} --no-config --color never --proc-root {}",
         util::bin(),
         mixed()
     );
@@ -168,7 +168,7 @@ patest!(
 
         // `--width` wins over both.
         let command = format!(
-            "stty cols 72; {} --color never --width 0 --proc-root {}",
+            "stty cols 72; {} --no-config --color never --width 0 --proc-root {}",
             util::bin(),
             mixed()
         );

@@ -36,6 +36,8 @@
 //! - `docs`: README.md and docs/: the commands they show run and print what is shown,
 //!   the files they show are the files, links lead somewhere (docs/testing.md).
 //! - `harness`: `patest!` itself: a SKIPPED line names its test, and CI fails instead.
+//! - `security`: issue 19's attacks on a run as root, each refused: planted symlinks,
+//!   swapped directories, a flipped policy link, a foreign ruleset, nft on PATH (root).
 
 #[macro_use]
 mod macros;
@@ -62,6 +64,7 @@ mod policy;
 mod privilege;
 mod reach;
 mod select;
+mod security;
 mod shapes;
 mod table;
 mod units;

@@ -367,8 +367,28 @@ pub fn portaudit() -> Command {
     cmd
 }
 
+/// No test reads this machine's policy (/etc/portaudit/portaudit.toml, which may hold
+/// anything): a command that runs portaudit — as the program, or through a wrapper such
+/// as `ip netns exec`, `setpriv` or `unshare` that ends with its arguments — gets
+/// `--no-config` unless it says `--config` or `--no-config` itself. `run` and the other
+/// helpers that start portaudit call it; a command line written into a shell script must
+/// say `--no-config` itself. CI runs the tests with an unusable policy there (.ci/run).
+pub fn hermetic(cmd: &mut Command) -> &mut Command {
+    use std::ffi::OsStr;
+    let is_portaudit = |a: &OsStr| Path::new(a).file_name() == Some(OsStr::new("portaudit"));
+    let runs_portaudit = is_portaudit(cmd.get_program()) || cmd.get_args().any(is_portaudit);
+    let chooses = cmd.get_args().any(|a| {
+        let a = a.to_string_lossy();
+        a == "--config" || a == "--no-config" || a.starts_with("--config=")
+    });
+    if runs_portaudit && !chooses {
+        cmd.arg("--no-config");
+    }
+    cmd
+}
+
 pub fn run(cmd: &mut Command) -> Run {
-    let out = cmd.output().expect("cannot start portaudit");
+    let out = hermetic(cmd).output().expect("cannot start portaudit");
     Run {
         code: out.status.code().expect("portaudit was killed by a signal"),
         stdout: String::from_utf8(out.stdout).expect("stdout is not UTF-8"),
@@ -542,7 +562,8 @@ pub fn inherit_as_fd3(cmd: &mut Command, fd: std::os::fd::RawFd) {
 
 /// `portaudit ARGS | READER` in bash: portaudit's own exit status and stderr.
 pub fn behind_a_pipe(args: &str, reader: &str) -> (String, String) {
-    let script = format!("\"$0\" {args} | {reader} >/dev/null; echo \"${{PIPESTATUS[0]}}\"");
+    let script =
+        format!("\"$0\" --no-config {args} | {reader} >/dev/null; echo \"${{PIPESTATUS[0]}}\"");
     let out = Command::new("bash")
         .args(["-c", &script, bin()])
         .output()

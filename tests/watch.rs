@@ -30,7 +30,7 @@ struct Watch {
 
 impl Watch {
     fn start(cmd: &mut Command) -> Watch {
-        let mut child = cmd
+        let mut child = util::hermetic(cmd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

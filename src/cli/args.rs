@@ -27,7 +27,8 @@ Examples:
   portaudit --pid 1234               what process 1234 listens on (--process nginx: by name)
   portaudit --all-netns              containers too: contained unless the host publishes them
   portaudit --netns web              one network namespace (ip netns name, path or pid)
-  portaudit --format prometheus      metrics for node_exporter's textfile collector
+  portaudit --format prometheus --output /var/lib/prometheus/node-exporter/portaudit.prom
+                                     metrics for node_exporter's textfile collector
   portaudit --watch 60 --json        every minute, one JSON line per listener that appears,
                                      goes away or changes verdict (until SIGTERM: exit 0)
   portaudit --generate man > portaudit.1
@@ -157,6 +158,14 @@ pub struct Cli {
     /// SIGTERM, then exits 0
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, value_hint = ValueHint::Other)]
     pub(crate) watch: Option<String>,
+
+    /// Write the report to FILE instead of stdout, replacing it whole (a temporary file
+    /// beside it, then a rename): the table, the JSON, or with --format prometheus the
+    /// textfile for node_exporter — which, when the audit cannot be done, says so
+    /// (portaudit_audit_success 0). Run as root, FILE's directory must be one only root
+    /// can change
+    #[arg(long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
 
     /// Fit the table to COLS columns (0: never cut a row) [default: on a terminal, its
     /// width, or COLUMNS when set; piped, rows are never cut]

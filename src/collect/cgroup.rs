@@ -316,7 +316,7 @@ pub fn exec_start_of(root: &Path, unit: &str) -> Option<ExecStart> {
 }
 
 /// `Service=` and `Accept=` of a unit file's [Socket] section; `None` where not set.
-fn socket_section(text: &str) -> (Option<String>, Option<bool>) {
+pub fn socket_section(text: &str) -> (Option<String>, Option<bool>) {
     let mut in_socket = false;
     let mut service = None;
     let mut accept = None;

@@ -8,14 +8,14 @@
 //! captured tree, a container's proc, or a sandbox that refuses netlink).
 
 #[cfg(target_os = "linux")]
-mod cgroup;
+pub(crate) mod cgroup;
 #[cfg(target_os = "linux")]
-mod container;
-mod host;
+pub(crate) mod container;
+pub(crate) mod host;
 #[cfg(target_os = "linux")]
-mod kernel;
+pub(crate) mod kernel;
 #[cfg(target_os = "linux")]
-mod netlink;
+pub(crate) mod netlink;
 #[cfg(target_os = "linux")]
 pub mod netns;
 #[cfg(target_os = "linux")]
@@ -603,13 +603,12 @@ fn read_firewall(
     match source {
         FirewallSource::Off => Ok((RulesetText::NotRead, false)),
         FirewallSource::File(path) => {
-            let json = std::fs::read_to_string(path).map_err(|e| {
-                Error::new(format!(
-                    "--ruleset {}: {}",
-                    path.display(),
-                    crate::error::describe_io(&e)
-                ))
-            })?;
+            // With --trust-firewall this file alone can pass a socket: trusted like the
+            // policy (see `fsafe`).
+            let ruleset = |why: String| Error::new(format!("--ruleset {}: {why}", path.display()));
+            let bytes = crate::fsafe::read::trusted(path)
+                .map_err(|e| e.into_error(path, |e| ruleset(crate::error::describe_io(e))))?;
+            let json = String::from_utf8(bytes).map_err(|_| ruleset("not UTF-8 text".into()))?;
             let file = Some(path.clone());
             Ok((
                 RulesetText::Read {

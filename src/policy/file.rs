@@ -125,8 +125,10 @@ pub fn discover(config: Option<&Path>, no_config: bool, system: &Path) -> Option
     }
 }
 
+/// Read (as root: only a file root alone could have put there, see `fsafe`) and check.
 pub fn load(path: &Path, services: &Services) -> Result<PolicyFile, Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, &e))?;
+    let bytes = crate::fsafe::read::trusted(path)
+        .map_err(|e| e.into_error(path, |e| Error::io("read", path, e)))?;
     let text = String::from_utf8(bytes)
         .map_err(|_| Error::new(format!("{}: not UTF-8 text", path.display())))?;
     parse(&text, path, services)

@@ -18,7 +18,6 @@ mod lint;
 pub mod reference;
 pub mod rules;
 pub mod services;
-pub mod trust;
 
 use std::collections::HashMap;
 use std::ops::RangeInclusive;

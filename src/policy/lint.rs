@@ -34,7 +34,7 @@ fn some_of(places: &[String], total: usize) -> String {
 
 /// The sockets judged without knowing their owners, by rule: rules on owners skipped
 /// for them, and rules on services that matched them by port alone. One warning names
-/// them all (README, "Permissions"): as root, with every owner seen, these verdicts
+/// them all (docs/policy.md, "Rules on owners"): as root, with every owner seen, these verdicts
 /// may differ.
 #[derive(Default)]
 pub struct Blind {
@@ -129,7 +129,7 @@ impl Elsewhere {
                     let (_, seen) = self
                         .by_rule
                         .entry(key)
-                        .or_insert_with(|| (leak_free(written, service), Vec::new()));
+                        .or_insert_with(|| (static_name(written, service), Vec::new()));
                     if !seen.contains(&spec) {
                         seen.push(spec);
                     }
@@ -160,7 +160,7 @@ impl Elsewhere {
 
 /// The name as written in the rule, when it is one the service table has; else the
 /// service's own name (both are static, so the map keeps no copies).
-fn leak_free(written: &str, service: &'static advice::Service) -> &'static str {
+fn static_name(written: &str, service: &'static advice::Service) -> &'static str {
     std::iter::once(service.name)
         .chain(service.aliases.iter().copied())
         .find(|n| *n == written)

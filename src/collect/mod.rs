@@ -49,7 +49,7 @@ use crate::error::Error;
 use crate::network::Network;
 use crate::socket::{
     Collector, Container, Forwarding, Interfaces, Link, Listener, NamespaceSeen, Netns, Owners,
-    Protocol, Publish, Route,
+    Protocol, Publish, Route, Warning,
 };
 
 /// `--collector`: which collector to use.
@@ -114,7 +114,7 @@ pub struct Collection {
 #[derive(Debug, Default)]
 pub struct Seen {
     /// Non-fatal trouble, said once each: what we could not see.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     pub collector: Collector,
     /// Part of a socket table could not be read: a listener may be missing, so the audit
     /// cannot pass (exit 2), though it can still fail (exit 1).
@@ -166,6 +166,9 @@ pub enum RulesetText {
 #[derive(Debug, Default)]
 pub struct KnownOwners {
     by_inode: HashMap<u64, (Owners, bool)>,
+    /// Why the last scan that could not see every process could not: the reason the
+    /// owners of the sockets it looked up are unknown, still theirs at later polls.
+    blind: Option<owners::Blind>,
     /// A single audit: there is no next poll to remember them for.
     forget: bool,
 }
@@ -176,6 +179,7 @@ impl KnownOwners {
     pub fn once() -> KnownOwners {
         KnownOwners {
             by_inode: HashMap::new(),
+            blind: None,
             forget: true,
         }
     }
@@ -194,15 +198,18 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
     let proc_root = options.proc_root.as_path();
     let live = options.live();
     let firewall = firewall::start(options);
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<Warning> = Vec::new();
+    let mut said = Vec::new();
     let mut incomplete = false;
-    let scope = namespaces::scope(options, &mut warnings)?;
+    let scope = namespaces::scope(options, &mut said)?;
+    let read = namespaces::read(options, &scope, &mut said, &mut incomplete);
+    warnings.extend(said.drain(..).map(Warning::from));
     let namespaces::Read {
         mut listeners,
         collector,
         mut namespaces,
         network,
-    } = namespaces::read(options, &scope, &mut warnings, &mut incomplete)?;
+    } = read?;
     users::name(&mut listeners);
     if options.processes {
         owners::attribute(
@@ -218,9 +225,11 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
     cgroup::attribute(proc_root, live, &mut listeners);
     if live {
         container::attribute(proc_root, &mut listeners, &mut namespaces, &scope.targets);
-        warnings.extend(netns::inside_container(proc_root));
+        warnings.extend(netns::inside_container(proc_root).map(Warning::from));
     }
-    let (ruleset, legacy_firewall) = firewall::finish(firewall, &mut warnings)?;
+    let firewall = firewall::finish(firewall, &mut said);
+    warnings.extend(said.drain(..).map(Warning::from));
+    let (ruleset, legacy_firewall) = firewall?;
     let proxies = if live {
         proxy::published(proc_root, &listeners)
     } else {

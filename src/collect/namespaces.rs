@@ -10,7 +10,7 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{Namespaces, Options, describe_netns, netns, network, sockets};
+use super::{FirewallSource, Namespaces, Options, describe_netns, netns, network, sockets};
 use crate::error::Error;
 use crate::network::{Network, SkLookup};
 use crate::socket::{Collector, Listener, NamespaceSeen, Netns};
@@ -113,6 +113,7 @@ pub fn read(
         known: &known,
         sk_lookup: &sk_lookup,
         modules: network::Modules::any(),
+        ruleset: false,
     };
 
     // portaudit's own namespace: by this thread.
@@ -157,6 +158,7 @@ pub fn read(
     // modules the host has.
     let shared = network::Shared {
         modules: network::Modules::present(&proc_root.join("net")),
+        ruleset: options.firewall == FirewallSource::Nft,
         ..shared
     };
     let use_netlink = options.collector != super::Choice::Proc;

@@ -37,6 +37,7 @@ use crate::network::{
     Bpf, IngressProgram, IpvsService, NamespaceNet, NetLink, Peer, PeerNetns, PerInterface,
     Reading, SkLookup, Sysctls,
 };
+use crate::ruleset::Ruleset;
 use crate::socket::{Device, HostAddress, Netns};
 
 pub use bpf::sk_lookup_links;
@@ -80,6 +81,9 @@ pub struct Shared<'a> {
     pub sk_lookup: &'a Result<Vec<(u64, SkLookup)>, String>,
     /// Which /proc/net files of modules to look for.
     pub modules: Modules,
+    /// Whether to read the namespace's own nftables ruleset (the firewall is read live,
+    /// and this is not portaudit's own namespace, whose ruleset the firewall thread reads).
+    pub ruleset: bool,
 }
 
 /// One namespace's network, read by a thread inside it. `net` is where its
@@ -103,6 +107,9 @@ pub fn read_live(netns: Arc<Netns>, proc_root: &Path, net: &Path, shared: &Share
             Reading::Done(Vec::new())
         },
     };
+    if shared.ruleset {
+        record.ruleset = ruleset();
+    }
     let mut rtnl = match Netlink::open(NETLINK_ROUTE, "rtnetlink") {
         Ok(rtnl) => rtnl,
         Err(e) => {
@@ -586,6 +593,29 @@ impl Modules {
             ip_tables: true,
             ip6_tables: true,
         }
+    }
+}
+
+/// The namespace's own nftables ruleset. A namespace without tables (most) is told by one
+/// dump; until the typed reader of the kernel's rules lands here (issue 18), a namespace
+/// with tables is unreadable, so the walk says unknown for its hooks, never "no rules".
+fn ruleset() -> Reading<Ruleset> {
+    const NFT_MSG_GETTABLE: u16 = 1;
+    const AF_UNSPEC: u8 = 0;
+    let tables = netlink::Nftables::open()
+        .and_then(|mut nft| nft.dump(NFT_MSG_GETTABLE, AF_UNSPEC, &[], "the nftables tables"));
+    match tables {
+        Ok(tables) if tables.is_empty() => Reading::Done(Ruleset::default()),
+        Ok(tables) => Reading::Unreadable(format!(
+            "its nftables ruleset ({} table{}) is not read in namespaces other than \
+             portaudit's own yet",
+            tables.len(),
+            if tables.len() == 1 { "" } else { "s" }
+        )),
+        Err(NetlinkError::Refused(_)) => Reading::Unreadable(
+            "listing the nftables ruleset needs root (CAP_NET_ADMIN)".to_string(),
+        ),
+        Err(e) => Reading::Unreadable(e.message().to_string()),
     }
 }
 

@@ -171,6 +171,7 @@ fn a_built_namespace_reads_as_built() {
         known: &known,
         sk_lookup: &sk_lookup,
         modules: Modules::any(),
+        ruleset: true,
     };
     let netns = Arc::new(target.netns.clone());
     let (record, files) = netns::within(&target, || {
@@ -376,7 +377,19 @@ fn a_built_namespace_reads_as_built() {
         ),
         (&files.0, &files.1, &files.2)
     );
-    // `other` has no bridge: the switches apply to nothing there and are not read.
+    // No nftables table in the lab (its legacy iptables table is x_tables'): an empty
+    // ruleset, read.
+    assert_eq!(
+        record.ruleset,
+        Reading::Done(crate::ruleset::Ruleset::default())
+    );
+
+    // `other` has no bridge: the switches apply to nothing there and are not read. It has
+    // an nftables table, which is not read here yet: unreadable, never "no rules".
+    let nft = crate::collect::testns::has_program("nft");
+    if nft {
+        other.run(&["nft", "add", "table", "inet", "t"]);
+    }
     let other_target = other.find();
     let bare = netns::within(&other_target, || {
         read_live(
@@ -395,6 +408,12 @@ fn a_built_namespace_reads_as_built() {
         (None, None)
     );
     assert_eq!(bare.sysctls.route_localnet.all, Some(false));
+    if nft {
+        match &bare.ruleset {
+            Reading::Unreadable(why) => assert!(why.contains("(1 table)"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
 
     // BPF and tc.
     let bpf = record.bpf.as_ref().expect("BPF read");

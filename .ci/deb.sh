@@ -94,6 +94,19 @@ rc=0
 [ "$rc" -eq 0 ] || [ "$rc" -eq 1 ] || fail "/usr/bin/portaudit exited $rc"
 say "installed: $version, an audit of this host exits $rc"
 [ ! -e /etc/portaudit ] || fail "/etc/portaudit exists after install"
+# The baseline's documented place exists, root's alone, and the documented commands work.
+[ "$(stat -c '%a %U %G' /var/lib/portaudit 2>&1)" = "700 root root" ] ||
+    fail "/var/lib/portaudit: $(stat -c '%a %U %G' /var/lib/portaudit 2>&1), not 700 root root"
+# (Exit 0 or 1, the audit's verdict, as for any audit; 2 would mean it could not save.)
+rc=0
+/usr/bin/portaudit --no-firewall --save-baseline /var/lib/portaudit/baseline.json >/dev/null ||
+    rc=$?
+[ "$rc" -le 1 ] && [ -s /var/lib/portaudit/baseline.json ] ||
+    fail "--save-baseline /var/lib/portaudit/baseline.json after install exited $rc"
+rc=0
+/usr/bin/portaudit --no-firewall --baseline /var/lib/portaudit/baseline.json >/dev/null || rc=$?
+[ "$rc" -eq 0 ] || [ "$rc" -eq 1 ] || fail "--baseline /var/lib/portaudit/baseline.json exited $rc"
+say "/var/lib/portaudit is 0700 root root; a baseline saved there is read back"
 
 # Man pages: found by man, rendered without a groff warning, with their sections.
 for page in portaudit portaudit.toml; do
@@ -261,8 +274,10 @@ done
 for f in $(find /etc -name '*portaudit*' 2>/dev/null); do
     [ "$(readlink "$f")" = /dev/null ] || fail "$f is left after dpkg -r"
 done
+[ -d /var/lib/portaudit ] || fail "dpkg -r removed /var/lib/portaudit (the admin's baselines)"
 dpkg -P portaudit >/dev/null
 if dpkg -s portaudit >/dev/null 2>&1; then fail "portaudit still known to dpkg after purge"; fi
+[ ! -e /var/lib/portaudit ] || fail "/var/lib/portaudit is left after dpkg -P"
 left=$(find /etc/systemd /var/lib/systemd/deb-systemd-helper-* /usr/libexec/portaudit \
     /usr/share/doc/portaudit -name '*portaudit*' 2>/dev/null || true)
 [ -z "$left" ] || fail "left after dpkg -P: $left"

@@ -9,6 +9,10 @@
 #   bench/run.sh kube5000         a Kubernetes node: 5,000 services through iptables-nft
 #                                 (bench/kube.py, ~21k rules, 500 NodePorts), portaudit
 #                                 against `nft -j list ruleset` alone
+#   PA_BENCH_BASELINE=/path/to/an/older/portaudit bench/run.sh …
+#                                 also time that binary in the same rounds (each
+#                                 portaudit command twice, the older one labelled
+#                                 "(baseline)"): before and after a change, one run
 #   bench/plot.py                 the PNG plots of BENCHMARKS.md, from bench/results
 #                                 (matplotlib, in a venv under target/: see plot.py)
 #
@@ -51,6 +55,18 @@ wait_ready() {
     while [ ! -s "$ready" ]; do
         kill -0 "$load_pid" 2>/dev/null || { echo "bench/run.sh: the load died" >&2; exit 1; }
         sleep 0.2
+    done
+}
+
+# With PA_BENCH_BASELINE, each portaudit command of "$@" and its twin on that binary.
+with_baseline() {
+    local c
+    for c in "$@"; do
+        printf '%s\n' "$c"
+        if [ -n "${PA_BENCH_BASELINE:-}" ] && [[ $c == portaudit* ]]; then
+            local label=${c%%=*} line=${c#*=}
+            printf '%s\n' "$label (baseline)=${line/$bin/$PA_BENCH_BASELINE}"
+        fi
     done
 }
 
@@ -171,14 +187,17 @@ for scenario in "${scenarios[@]}"; do
         seen=$({ "$bin" --no-config --all-netns --no-processes --json || true; } | python3 -c \
             'import json,sys; print(len(json.load(sys.stdin)["namespaces"]))')
         echo "== $scenario: --all-netns sees $seen namespaces; timing" >&2
-        python3 bench/timeit.py "$rounds" 120 \
-            "portaudit --all-netns=$pa --all-netns" \
-            "portaudit --all-netns --no-processes=$pa --all-netns --no-processes" \
-            "portaudit=$pa" \
-            "portaudit --no-processes=$pa --no-processes" \
-            "ss -ltn=ss -ltn" \
-            "ss -ltnup=ss -ltnup" \
-            "true (spawn cost)=true" \
+        commands=(
+            "portaudit --all-netns=$pa --all-netns"
+            "portaudit --all-netns --no-processes=$pa --all-netns --no-processes"
+            "portaudit=$pa"
+            "portaudit --no-processes=$pa --no-processes"
+            "ss -ltn=ss -ltn"
+            "ss -ltnup=ss -ltnup"
+            "true (spawn cost)=true"
+        )
+        mapfile -t commands < <(with_baseline "${commands[@]}")
+        python3 bench/timeit.py "$rounds" 120 "${commands[@]}" \
             | python3 -c 'import json,sys; r=json.load(sys.stdin); r["_namespaces"]=int(sys.argv[1]); json.dump(r, sys.stdout)' "$seen" \
             > "bench/results/$scenario.json"
         cleanup
@@ -193,6 +212,7 @@ for scenario in "${scenarios[@]}"; do
         done
         commands=("${only[@]}")
     fi
+    mapfile -t commands < <(with_baseline "${commands[@]}")
     echo "== $scenario: building (${load[*]})" >&2
     ip netns exec "$ns" python3 bench/load.py "${load[@]}" --ready "$ready" &
     load_pid=$!

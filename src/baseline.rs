@@ -17,7 +17,6 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{Audit, Comparison, Drift, Finding, Key, Verdict};
-use crate::classify::{Exposure, Scope};
 use crate::error::Error;
 use crate::fsafe::write::Target;
 
@@ -31,22 +30,12 @@ struct File {
     listeners: Vec<Key>,
 }
 
-/// How far a bind reaches, in one word: `loopback`, `wildcard`, `internal`, `public`.
-pub fn bind_class(scope: Scope, exposure: Exposure) -> &'static str {
-    match (scope, exposure) {
-        (Scope::Loopback, _) | (_, Exposure::None) => "loopback",
-        (Scope::Wildcard, _) => "wildcard",
-        (Scope::Specific, Exposure::Internal) => "internal",
-        (Scope::Specific, Exposure::Public) => "public",
-    }
-}
-
 /// A published socket is keyed on its host side; a contained one says so.
 pub fn key(f: &Finding) -> Key {
     let class = if f.verdict == Verdict::Contained {
         "contained"
     } else {
-        bind_class(f.scope, f.exposure)
+        f.class
     };
     let mut owners: Vec<String> = f
         .listener

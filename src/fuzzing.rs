@@ -13,9 +13,9 @@ pub use crate::policy::parse_allow;
 pub use crate::policy::services::Services;
 pub use crate::socket::Family;
 
-use crate::collect::network::{link, route as routes};
+use crate::collect::network::{self, ipvs, route as routing, tc as traffic};
 use crate::collect::{cgroup, container, host, kernel, netlink, proxy};
-use crate::socket::Protocol;
+use crate::socket::{Family as Af, Protocol};
 
 /// The messages of a netlink datagram, as the kernel sent one (the seeds are captured
 /// dumps), framed the way portaudit reads them.
@@ -39,11 +39,21 @@ pub fn inet_diag(datagram: &[u8]) {
     }
 }
 
-/// RTM_NEWLINK: the links of a namespace (index, name, kind, master, peer, bridge
-/// settings) the path walk follows, and the tunnels' ports of the kernel-socket stage.
+/// RTM_NEWLINK: the interfaces as the path walk reads them (kind, state, master, the
+/// other end, a bridge's settings, each interface's forwarding and route_localnet, XDP),
+/// and the tunnels' ports of the kernel-socket stage.
 pub fn link(datagram: &[u8]) {
     for payload in payloads(datagram) {
-        let _ = link::parse(payload);
+        if let Ok(Some(dump)) = network::link::parse(payload) {
+            assert_ne!(dump.peer_ifindex, Some(0), "index 0 is no device: {dump:?}");
+            assert!(
+                !dump.xdp.contains(&0),
+                "program id 0 is no program: {dump:?}"
+            );
+            let mut ids = dump.xdp.clone();
+            ids.dedup();
+            assert_eq!(ids.len(), dump.xdp.len(), "each program once: {dump:?}");
+        }
         if let Some(link) = kernel::parse_link(payload) {
             assert!(link.port != Some(0), "port 0 is no port: {link:?}");
         }
@@ -57,11 +67,81 @@ pub fn address(datagram: &[u8]) {
     }
 }
 
-/// RTM_NEWROUTE and RTM_NEWRULE: the routes of every table, the routing rules.
+/// The routing decision's dumps: RTM_NEWROUTE (every table, every type), RTM_NEWRULE
+/// (the policy rules) and RTM_NEWNETCONF (forwarding of `all`).
 pub fn route(datagram: &[u8]) {
-    for payload in payloads(datagram) {
-        let _ = routes::parse_route(payload);
-        let _ = routes::parse_rule(payload);
+    let bits = |family: Af| if family == Af::Ipv4 { 32 } else { 128 };
+    let of = |address: std::net::IpAddr| {
+        if address.is_ipv4() {
+            Af::Ipv4
+        } else {
+            Af::Ipv6
+        }
+    };
+    for message in netlink::messages(datagram).map_while(Result::ok) {
+        match message.kind {
+            network::RTM_NEWROUTE => {
+                if let Ok(Some(r)) = routing::parse_route(message.payload) {
+                    assert!(r.prefix_len <= bits(r.family), "{r:?}");
+                    assert_eq!(of(r.destination), r.family, "{r:?}");
+                    if let Some((source, len)) = r.source {
+                        assert!(of(source) == r.family && len <= bits(r.family), "{r:?}");
+                    }
+                }
+            }
+            network::RTM_NEWRULE => {
+                if let Ok(Some(rule)) = routing::parse_rule(message.payload) {
+                    for (address, len) in rule.from.iter().chain(&rule.to) {
+                        assert!(of(*address) == rule.family && *len <= bits(rule.family));
+                    }
+                    for range in rule.sport.iter().chain(&rule.dport) {
+                        assert!(range.start() <= range.end(), "{rule:?}");
+                    }
+                }
+            }
+            network::RTM_NEWNETCONF => {
+                let _ = network::parse_netconf(message.payload);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Traffic control: RTM_NEWQDISC (which devices have an ingress hook) and RTM_NEWTFILTER
+/// (the filters on it).
+pub fn tc(datagram: &[u8]) {
+    for message in netlink::messages(datagram).map_while(Result::ok) {
+        match message.kind {
+            network::RTM_NEWQDISC => {
+                let _ = traffic::parse_qdisc(message.payload);
+            }
+            network::RTM_NEWTFILTER => {
+                if let Ok(Some(filter)) = traffic::parse_filter(message.payload) {
+                    // Only a BPF classifier names a program.
+                    assert!(
+                        filter.program.is_none() || filter.kind == "bpf",
+                        "{filter:?}"
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// /proc/net/ip_vs: the IPVS services, or one line naming the line it cannot read.
+pub fn ipvs(text: &[u8]) {
+    match ipvs::parse(&String::from_utf8_lossy(text)) {
+        Ok(services) => {
+            for service in services {
+                // A service is an address and port of a protocol, or a firewall mark.
+                let by_address = service.protocol.is_some()
+                    && service.address.is_some()
+                    && service.port.is_some();
+                assert!(by_address != service.fwmark.is_some(), "{service:?}");
+            }
+        }
+        Err(e) => one_line(&e),
     }
 }
 
@@ -226,13 +306,13 @@ mod tests {
     }
 
     #[test]
-    fn link_address_and_route_seeds_hold_the_captured_namespace() {
+    fn link_address_and_route_seeds_hold_the_captured_namespaces() {
         let mut kinds = Vec::new();
         let mut tunnels = Vec::new();
         for (_, bytes) in datagrams("link") {
             link(&bytes);
             for payload in of_kind(&bytes, 16) {
-                if let Ok(Some(l)) = link::parse(payload) {
+                if let Ok(Some(l)) = network::link::parse(payload) {
                     kinds.push((l.link.name, l.link.kind));
                 }
                 tunnels.extend(kernel::parse_link(payload).and_then(|l| l.port));
@@ -258,11 +338,17 @@ mod tests {
             );
         }
 
-        let mut routes = Vec::new();
+        let (mut routes, mut rules, mut forwarding) = (Vec::new(), Vec::new(), Vec::new());
         for (_, bytes) in datagrams("route") {
             route(&bytes);
-            for payload in of_kind(&bytes, 24) {
-                routes.extend(routes::parse_route(payload).unwrap());
+            for payload in of_kind(&bytes, network::RTM_NEWROUTE) {
+                routes.extend(routing::parse_route(payload).unwrap());
+            }
+            for payload in of_kind(&bytes, network::RTM_NEWRULE) {
+                rules.extend(routing::parse_rule(payload).unwrap());
+            }
+            for payload in of_kind(&bytes, network::RTM_NEWNETCONF) {
+                forwarding.extend(network::parse_netconf(payload).unwrap());
             }
         }
         for (wanted, prefix) in [("198.51.100.0", 24), ("10.9.0.0", 24), ("2001:db8:9::", 48)] {
@@ -272,6 +358,30 @@ mod tests {
                     .any(|r| r.destination.to_string() == wanted && r.prefix_len == prefix),
                 "{wanted}/{prefix} in {routes:?}"
             );
+        }
+        // tests/fixtures/netlink/capture.sh's tables, rules and forwarding.
+        assert!(routes.iter().any(|r| r.table == 100), "{routes:?}");
+        assert!(
+            rules.iter().any(|r| r.fwmark == Some((1, 0xff))),
+            "{rules:?}"
+        );
+        assert_eq!(forwarding.len(), 2, "{forwarding:?}");
+    }
+
+    #[test]
+    fn tc_and_ipvs_seeds_hold_a_filter_and_the_services() {
+        let mut filters = Vec::new();
+        for (_, bytes) in datagrams("tc") {
+            tc(&bytes);
+            for payload in of_kind(&bytes, network::RTM_NEWTFILTER) {
+                filters.extend(traffic::parse_filter(payload).unwrap());
+            }
+        }
+        assert!(filters.iter().any(|f| f.kind == "u32"), "{filters:?}");
+        for (_, bytes) in seeds("ipvs") {
+            ipvs(&bytes);
+            let services = ipvs::parse(&String::from_utf8_lossy(&bytes)).unwrap();
+            assert_eq!(services.len(), 3, "{services:?}");
         }
     }
 

@@ -2,10 +2,11 @@
 //! process — and is anything reachable from outside that should not be?
 //!
 //! The pipeline, one stage per module, called in order by [`run`]: cli (flags → checked
-//! config) → collect (the kernel's socket tables, owners, namespaces, the ruleset's
-//! text) → reach (the ways in from outside, and the firewall's answer on each) → policy
-//! (a verdict per socket) → baseline (drift) → audit (the one outcome) → report (table,
-//! JSON, Prometheus). The records they pass along live in `socket` and `audit`.
+//! config) → collect (the kernel's socket tables, owners, namespaces, each namespace's
+//! network, the ruleset's text) → reach (the ways in from outside, and the firewall's
+//! answer on each) → policy (a verdict per socket) → baseline (drift) → audit (the one
+//! outcome) → report (table, JSON, Prometheus). The records they pass along live in
+//! `socket`, `network`, `ruleset` and `audit`.
 //!
 //! The binary is `src/main.rs`; the library exists so that the fuzz targets (`fuzz/`)
 //! can drive the parsers that read untrusted text ([`fuzzing`]).
@@ -82,13 +83,16 @@ fn run_audit(cli: Cli, output: Option<&fsafe::write::Target>) -> Result<Outcome,
 fn audit(config: &cli::Config, owners: &mut collect::KnownOwners) -> Result<audit::Audit, Error> {
     let collect::Collection { listeners, seen } = collect::collect(&config.collect, owners)?;
     let reach = reach::resolve(listeners, &seen)?;
-    let judged = config.policy.judge(reach.subjects);
+    let mut judged = config.policy.judge(reach.subjects);
+    let selected = (!config.selection.is_empty()).then(|| config.selection.apply(&mut judged));
     let drift = config.baseline.as_ref().map(|(path, keys)| {
         let ephemeral = &config.policy.ephemeral_ports.range;
-        baseline::compare(&judged.findings, keys, path, ephemeral)
+        let mut drift = baseline::compare(&judged.findings, keys, path, ephemeral);
+        drift.removed.retain(|key| config.selection.keeps(key));
+        drift
     });
     let mut warnings = seen.warnings;
-    warnings.extend(reach.warnings);
+    warnings.extend(reach.warnings.into_iter().map(socket::Warning::from));
     let context = audit::Context {
         warnings,
         incomplete: seen.incomplete,
@@ -97,6 +101,7 @@ fn audit(config: &cli::Config, owners: &mut collect::KnownOwners) -> Result<audi
         firewall_read: reach.firewall_read,
         ephemeral_ports: config.policy.ephemeral_ports.clone(),
         policy_file: config.policy.file.clone(),
+        selection: selected,
     };
     Ok(audit::conclude(
         judged,

@@ -69,7 +69,9 @@ pub struct NamespaceNet {
     pub rules: Reading<Vec<RouteRule>>,
     pub sysctls: Sysctls,
     /// Its own nftables ruleset: its prerouting, input and forward hooks see what enters
-    /// it, whatever the host's rules did.
+    /// it, whatever the host's rules did. `NotAsked` for portaudit's own namespace (the
+    /// firewall thread reads that one: `collect::Seen::ruleset`) and when the firewall is
+    /// not read live (`--no-firewall`, `--ruleset FILE`, `--proc-root`).
     pub ruleset: Reading<Ruleset>,
     /// Legacy (x_tables) iptables tables loaded in it, by family: rules nft cannot show.
     pub legacy_iptables: Vec<String>,
@@ -217,6 +219,8 @@ pub struct Sysctls {
     /// when either is on for the interface a packet arrives on.
     pub route_localnet: PerInterface,
     /// net.bridge.bridge-nf-call-iptables; `Some(false)` when br_netfilter is not loaded.
+    /// `None` also in a namespace without a bridge: it applies to nothing there, so it
+    /// is not read.
     pub bridge_nf_call_iptables: Option<bool>,
     pub bridge_nf_call_ip6tables: Option<bool>,
 }

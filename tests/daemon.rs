@@ -73,6 +73,10 @@ fn owner_of(memcached: &Child) -> Process {
         name_bytes: None,
         exe: Some(util::program_path("memcached")),
         exe_bytes: None,
+        // Started as root with `-u nobody`: it runs as nobody.
+        uid: Some(65534),
+        user: util::user_name(65534),
+        user_bytes: None,
     }
 }
 
@@ -100,10 +104,37 @@ patest!(
             assert_eq!(s.scope, "wildcard");
             assert_eq!(s.exposure, "public");
         }
+        // Started by hand with -l 0.0.0.0: the advice names that flag, not a file that
+        // does not set it.
+        let advice = report
+            .one("tcp", "0.0.0.0", PORT)
+            .advice
+            .clone()
+            .expect("memcached advice");
+        assert!(
+            advice
+                .fix
+                .starts_with("memcached was started with -l 0.0.0.0 on its command line, "),
+            "{advice:?}"
+        );
+        assert!(
+            advice
+                .fix
+                .contains("start it with -l 127.0.0.1 (or a private address) instead"),
+            "{advice:?}"
+        );
+        assert!(!advice.fix.contains("/etc/memcached.conf"), "{advice:?}");
+        assert_eq!((advice.file, advice.command), (None, None));
 
         // The table a person reads ends with a summary naming the amplifier.
         let run = audit(&ns, &[]);
         assert_eq!(run.code, 1, "{run:#?}");
+        // Its User column says whom memcached runs as; it became nobody before it bound.
+        let row = run.stdout.lines().find(|l| l.starts_with("udp ")).unwrap();
+        assert!(
+            row.contains(" nobody ") && !row.contains("socket:"),
+            "{row}"
+        );
         let summary = run.stdout.lines().last().unwrap_or_default();
         assert!(
             summary.starts_with("2 listening, 2 exposed"),

@@ -38,6 +38,9 @@ fn me() -> Process {
         name_bytes: None,
         exe: Some(exe.display().to_string()),
         exe_bytes: None,
+        uid: Some(euid()),
+        user: util::user_name(euid()),
+        user_bytes: None,
     }
 }
 
@@ -308,6 +311,9 @@ fn socket_shared_with_a_child_lists_both_processes() {
             name_bytes: None,
             exe: Some(util::program_path("sleep")),
             exe_bytes: None,
+            uid: Some(euid()),
+            user: util::user_name(euid()),
+            user_bytes: None,
         },
     );
     let mut pids: Vec<i32> = s.processes.iter().map(|p| p.pid).collect();

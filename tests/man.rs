@@ -190,7 +190,14 @@ patest!(
             ["man", "man-toml", "bash", "zsh", "fish"]
         );
         assert_eq!(offers(&["--generate", "man-"]), ["man-toml"]);
-        for flag in ["--allow", "--width", "--watch"] {
+        for flag in [
+            "--allow",
+            "--width",
+            "--watch",
+            "--port",
+            "--process",
+            "--pid",
+        ] {
             let offered = offers(&[flag, ""]);
             assert!(
                 !offered.iter().any(|o| o == "a-file"),
@@ -198,6 +205,7 @@ patest!(
             );
         }
         assert_eq!(offers(&["--color", ""]), ["auto", "always", "never"]);
+        assert_eq!(offers(&["--protocol", ""]), ["tcp", "udp"]);
         // A flag that takes a file still offers file names: the check above can fail.
         assert_eq!(offers(&["--config", "a-"]), ["a-file"]);
     }

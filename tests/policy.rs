@@ -41,29 +41,45 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
+/// The `mixed` fixture with its node_exporter's executable where Debian's package puts
+/// it (the capture keeps no `exe` links).
+fn mixed_with_node_exporter_exe() -> (TempDir, String) {
+    let (report, _) = audit_json(&proc_root("mixed"), &[]);
+    let pid = report.one("tcp", "fd00::10", 9100).processes[0].pid;
+    let (dir, root) = tree_copy("mixed", "node-exporter-exe");
+    std::os::unix::fs::symlink(
+        "/usr/bin/prometheus-node-exporter",
+        root.join(pid.to_string()).join("exe"),
+    )
+    .unwrap();
+    (dir, root.display().to_string())
+}
+
 #[test]
 fn example_policy_decides_each_socket_and_names_the_rule() {
     let config = example_policy();
-    let (report, run) = audit_json(&proc_root("mixed"), &["--config", &config]);
+    let (_dir, root) = mixed_with_node_exporter_exe();
+    let (report, run) = audit_json(&root, &["--config", &config]);
     assert_eq!(run.code, 1);
     assert_eq!(report.policy_file.as_deref(), Some(config.as_str()));
     let rule = |proto, addr, port| {
         let s = report.one(proto, addr, port);
         (s.verdict.as_str(), s.rule.as_deref(), s.fails)
     };
-    // nothing may listen on UDP publicly
+    // memcached is never reachable, on any port
     assert_eq!(
         rule("udp", "0.0.0.0", 11211),
-        ("denied", Some("no public UDP"), true)
+        ("denied", Some("no reachable redis or memcached"), true)
     );
+    // nothing may listen on UDP publicly
     assert_eq!(
         rule("udp", "::", 5353),
         ("denied", Some("no public UDP"), true)
     );
-    // node_exporter may expose 9100/tcp as the node_exporter process
+    // the node exporter may expose 9100/tcp, known by its executable
     assert_eq!(
         rule("tcp", "fd00::10", 9100),
-        ("allowed", Some("node_exporter"), false)
+        ("allowed", Some("node exporter"), false)
     );
     // anything on loopback is fine
     assert_eq!(
@@ -86,14 +102,17 @@ fn example_policy_decides_each_socket_and_names_the_rule() {
         "--color",
         "never",
         "--proc-root",
-        &proc_root("mixed"),
+        &root,
         "--config",
         &config,
     ]);
     let header = table.stdout.lines().next().unwrap();
     assert!(header.trim_end().ends_with("Verdict   Rule"), "{header}");
     let memcached = table.stdout.lines().find(|l| l.contains("11211")).unwrap();
-    assert!(memcached.contains("DENIED") && memcached.ends_with("no public UDP"));
+    assert!(
+        memcached.contains("DENIED") && memcached.ends_with("no reachable redis or memcached"),
+        "{memcached}"
+    );
     assert!(
         table
             .stdout
@@ -118,16 +137,18 @@ fn a_socket_with_no_known_owner_is_never_allowed_by_a_process_rule() {
     let s = report.one("tcp", "fd00::10", 9100);
     assert!(s.processes.is_empty());
     assert_eq!(s.verdict, "denied", "{s:?}");
-    assert_eq!(s.rule.as_deref(), Some("9100 is node_exporter's"));
+    assert_eq!(s.rule.as_deref(), Some("9100 is the node exporter's"));
+    // One warning names the rule that could not be applied and the socket.
+    let warning = report
+        .warnings
+        .iter()
+        .find(|w| w.contains("judged without knowing its owners"))
+        .unwrap_or_else(|| panic!("{:?}", report.warnings));
     assert!(
-        report
-            .warnings
-            .iter()
-            .any(|w| w.contains("no known owning process")),
-        "{:?}",
-        report.warnings
+        warning.contains("(\"node exporter\") was skipped for [fd00::10]:9100/tcp"),
+        "{warning}"
     );
-    assert!(run.stderr.contains("no known owning process"), "{run:#?}");
+    assert!(run.stderr.contains(warning.as_str()), "{run:#?}");
 }
 
 #[test]
@@ -693,4 +714,45 @@ fn the_cron_recipe_runs_the_packaged_command() {
 
 fn baseline_new(report: &Report) -> usize {
     report.baseline.as_ref().map_or(0, |b| b.new)
+}
+
+#[test]
+fn a_missing_baseline_or_its_directory_says_how_to_make_it() {
+    let dir = TempDir::new("no-baseline-dir");
+    let root = proc_root("mixed");
+    let missing_dir = dir.path().join("portaudit");
+    let file = missing_dir.join("baseline.json").display().to_string();
+    let shown = missing_dir.display().to_string();
+    for flag in ["--save-baseline", "--baseline"] {
+        let run = run_args(&["--no-config", "--proc-root", &root, flag, &file]);
+        assert_eq!(run.code, 2, "{run:#?}");
+        assert_eq!(
+            run.stderr,
+            format!(
+                "portaudit: {flag} {file}: the directory {shown} does not exist: create it with \
+                 install -d -m 0700 {shown} (the Debian package creates /var/lib/portaudit)\n"
+            )
+        );
+        assert!(run.stdout.is_empty(), "decided before the audit: {run:#?}");
+    }
+    // The directory is there, the baseline is not yet: save one first.
+    std::fs::create_dir(&missing_dir).unwrap();
+    let run = run_args(&["--no-config", "--proc-root", &root, "--baseline", &file]);
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "portaudit: --baseline {file}: no such file: save one first with portaudit \
+             --save-baseline {file}\n"
+        )
+    );
+    let run = run_args(&[
+        "--no-config",
+        "--proc-root",
+        &root,
+        "--save-baseline",
+        &file,
+    ]);
+    assert_ne!(run.code, 2, "{run:#?}");
+    assert!(Path::new(&file).is_file());
 }

@@ -235,3 +235,102 @@ patest!(
         });
     }
 );
+
+patest!(
+    rules_on_owners_that_cannot_be_applied_are_named_with_their_sockets,
+    [Root, Program("ip"), Program("ss"), Program("setpriv")],
+    |_| {
+        in_namespace(|_| {
+            // A server allowed by its executable: root sees it, nobody cannot read it.
+            let server = TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap();
+            let port = server.local_addr().unwrap().port();
+            let dir = util::TempDir::new("owner-rules");
+            let policy = dir.path().join("policy.toml");
+            let exe = std::env::current_exe().unwrap();
+            std::fs::write(
+                &policy,
+                format!(
+                    "[[rule]]\nname = \"our own server\"\nport = {port}\nexe = {:?}\naction = \
+                     \"allow\"\n",
+                    exe.display().to_string()
+                ),
+            )
+            .unwrap();
+            let args = [
+                "--json",
+                "--no-firewall",
+                "--config",
+                &policy.display().to_string(),
+            ];
+            let root = util::run_args(&args);
+            assert_eq!(root.code, 0, "{root:#?}");
+            let as_root = root.report();
+            assert_eq!(as_root.one("tcp", "0.0.0.0", port).verdict, "allowed");
+            assert!(as_root.warnings.is_empty(), "{:?}", as_root.warnings);
+
+            // As nobody the rule cannot be applied: the verdict differs, and one warning
+            // names the rule and the socket judged without it.
+            let (_bin_dir, bin) = util::binary_for_nobody();
+            let nobody = run_as(&NOBODY, &bin, &args);
+            assert_eq!(nobody.code, 1, "{nobody:#?}");
+            let report = nobody.report();
+            assert_eq!(report.one("tcp", "0.0.0.0", port).verdict, "exposed");
+            let named: Vec<&String> = report
+                .warnings
+                .iter()
+                .filter(|w| w.contains("rules on owners were not applied"))
+                .collect();
+            assert_eq!(named.len(), 1, "{:#?}", report.warnings);
+            assert!(
+                named[0].ends_with(&format!(
+                    "(\"our own server\") was skipped for 0.0.0.0:{port}/tcp (later rules decided)"
+                )),
+                "{}",
+                named[0]
+            );
+            assert!(named[0].contains("run as root"), "{}", named[0]);
+            drop(server);
+        });
+    }
+);
+
+patest!(
+    a_server_that_drops_privileges_shows_whom_it_runs_as,
+    [Root, Program("ip"), Program("ss"), Program("python3")],
+    |_| {
+        in_namespace(|_| {
+            // Binds as root, then becomes nobody, as nginx's workers, dnsmasq and unbound
+            // do. The namespace is the test's own: a fixed port is free.
+            let port = 7777;
+            const DROP: &str = "import os, socket, time\n\
+                s = socket.socket()\n\
+                s.bind(('0.0.0.0', 7777))\n\
+                s.listen()\n\
+                os.setgid(65534)\n\
+                os.setuid(65534)\n\
+                print('ready', flush=True)\n\
+                time.sleep(600)\n";
+            let mut cmd = Command::new("python3");
+            cmd.args(["-c", DROP]).stdout(std::process::Stdio::piped());
+            let mut server = netns::Child::spawn(&mut cmd);
+            server.wait_for_line("ready", std::time::Duration::from_secs(60));
+            let run = util::run_args(&["--json", "--no-firewall", "--no-config"]);
+            let report = run.report();
+            let s = report.one("tcp", "0.0.0.0", port);
+            assert_eq!((s.uid(), s.user.as_deref()), (0, Some("root")), "{s:#?}");
+            let process = &s.processes[0];
+            assert_eq!(process.pid, server.pid());
+            assert_eq!(process.uid, Some(65534), "{s:#?}");
+            assert_eq!(process.user, util::user_name(65534), "{s:#?}");
+
+            let table = util::run_args(&["--color", "never", "--no-firewall", "--no-config"]);
+            let row = table
+                .stdout
+                .lines()
+                .find(|l| l.split_whitespace().nth(2) == Some(&port.to_string()))
+                .unwrap_or_else(|| panic!("{table:#?}"));
+            let nobody = util::user_name(65534).unwrap();
+            assert!(row.contains(&format!(" {nobody} (socket: root) ")), "{row}");
+        });
+    }
+);

@@ -215,9 +215,95 @@ patest!(
         );
         // None seen: unknown.
         assert_eq!(row("4000").split_whitespace().nth(4), Some("?"), "{run:#?}");
+        // The marks are explained under the table, on a terminal too.
+        let legend = "?: no owner could be seen; +?: there may be owners besides those shown \
+                      (not every process's open files could be read)";
+        assert!(run.stdout.contains(legend), "{run:#?}");
+        if netns::has_program("script") {
+            let command = format!(
+                "stty cols 80; setpriv --reuid=65534 --regid=65534 --clear-groups {} --color \
+                 never --no-config --proc-root {root}",
+                bin.display()
+            );
+            let out = Command::new("script")
+                .args(["-qec", &command, "/dev/null"])
+                .env_remove("COLUMNS")
+                .output()
+                .unwrap();
+            let screen = String::from_utf8(out.stdout).unwrap().replace('\r', "");
+            // The table and its prose fit (the warnings, on stderr, are the terminal's to
+            // wrap).
+            let table: Vec<&str> = screen
+                .lines()
+                .filter(|l| !l.starts_with("portaudit: warning: "))
+                .collect();
+            assert_fits(&table.join("\n"), 80);
+            assert!(
+                table.join("\n").replace("\n  ", " ").contains(legend),
+                "{screen}"
+            );
+        }
 
         // As root every owner is seen: no mark.
         let all = table(&[]);
         assert!(!all.stdout.contains("+?"), "{}", all.stdout);
+    }
+);
+
+patest!(
+    on_a_terminal_the_prose_under_300_new_listeners_is_a_screenful,
+    [Root, Program("ip"), Program("ss"), Program("script")],
+    |_| {
+        crate::hostile::in_namespace(|_| {
+            // A baseline of an empty namespace, then 308 listeners that are all new.
+            let dir = TempDir::new("crowded");
+            let baseline = dir.path().join("baseline.json");
+            let saved = util::run_args(&[
+                "--no-config",
+                "--no-firewall",
+                "--save-baseline",
+                &baseline.display().to_string(),
+            ]);
+            assert_eq!(saved.code, 0, "{saved:#?}");
+            let held: Vec<std::net::TcpListener> = (0..308)
+                .map(|_| std::net::TcpListener::bind(("0.0.0.0", 0)).unwrap())
+                .collect();
+            let command = format!(
+                "stty cols 80 rows 24; {} --color never --no-config --no-firewall --baseline {}",
+                util::bin(),
+                baseline.display()
+            );
+            let out = Command::new("script")
+                .args(["-qec", &command, "/dev/null"])
+                .env_remove("COLUMNS")
+                .output()
+                .unwrap();
+            let screen = String::from_utf8(out.stdout).unwrap().replace('\r', "");
+            assert_fits(&screen, 80);
+            let rows = screen
+                .lines()
+                .take_while(|l| l.starts_with("tcp") || l.starts_with("Proto"))
+                .count();
+            assert_eq!(rows, 1 + 308, "{screen}");
+            let prose: Vec<&str> = screen.lines().skip(rows).collect();
+            assert!(
+                prose.len() <= 24,
+                "{} lines:\n{}",
+                prose.len(),
+                prose.join("\n")
+            );
+            let prose = prose.join("\n").replace("\n  ", " ");
+            assert!(prose.contains("308 new since "), "{prose}");
+            assert!(
+                prose.contains(" more; 308 new since the baseline"),
+                "{prose}"
+            );
+            // Each listener named once at most under the table.
+            for listener in &held {
+                let port = listener.local_addr().unwrap().port();
+                let named = prose.matches(&format!("{port}/tcp")).count();
+                assert!(named <= 1, "{port} named {named} times:\n{prose}");
+            }
+        });
     }
 );

@@ -29,6 +29,8 @@
 //! - `watch`: `--watch` polling the live kernel: events as listeners come and go, a
 //!   firewall rule that changes a verdict (root), signals, memory over many polls.
 //! - `table`: the table fitted to a terminal's width, piped whole, partial owners.
+//! - `select`: `--port`, `--process`, `--pid`, `--protocol`: the audit of the sockets
+//!   selected.
 //! - `verdicts`: the kernel-truth differential: generated nftables rulesets in a lab,
 //!   real SYNs and datagrams from outside, delivery against the firewall column (root).
 //! - `docs`: README.md and docs/: the commands they show run and print what is shown,
@@ -65,6 +67,7 @@ mod policy;
 mod privilege;
 mod reach;
 mod security;
+mod select;
 mod shapes;
 mod table;
 mod units;

@@ -225,6 +225,15 @@ pub struct Process {
     /// Present only when the executable's path is not UTF-8.
     #[serde(default)]
     pub exe_bytes: Option<Vec<u8>>,
+    /// The effective uid the process runs as (null when its status could not be read).
+    #[serde(deserialize_with = "required")]
+    pub uid: Option<u32>,
+    /// That uid's name.
+    #[serde(deserialize_with = "required")]
+    pub user: Option<String>,
+    /// Present only when the user name is not UTF-8.
+    #[serde(default)]
+    pub user_bytes: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -243,6 +252,17 @@ pub struct Summary {
     pub contained: usize,
     pub failing: usize,
     pub drift: usize,
+    /// With --port, --process, --pid or --protocol: what was selected; null without.
+    #[serde(deserialize_with = "required")]
+    pub selection: Option<Selection>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Selection {
+    pub selected: usize,
+    pub of: usize,
+    pub unsure: usize,
+    pub filters: Vec<String>,
 }
 
 impl Report {
@@ -331,6 +351,19 @@ impl Run {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not a JSON report ({e}):\n{self:#?}"))
     }
+}
+
+/// The name the user database gives `uid` (`getent passwd`), if any.
+pub fn user_name(uid: u32) -> Option<String> {
+    let out = Command::new("getent")
+        .args(["passwd", &uid.to_string()])
+        .output()
+        .ok()?;
+    let line = String::from_utf8(out.stdout).ok()?;
+    line.split(':')
+        .next()
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
 }
 
 pub fn bin() -> &'static str {

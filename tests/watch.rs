@@ -431,3 +431,56 @@ fn memory_stays_flat_over_many_polls() {
     );
     assert_eq!(watch.stop_with(libc::SIGTERM), 0, "{}", watch.stderr());
 }
+
+/// A root process in `ns` holding a TCP listener on loopback; it prints `ready`.
+fn root_listener(ns: &NetNs) -> netns::Child {
+    const HOLD: &str = "import socket, time\n\
+        s = socket.socket()\n\
+        s.bind(('127.0.0.1', 0))\n\
+        s.listen()\n\
+        print('ready', flush=True)\n\
+        time.sleep(600)\n";
+    let mut child = netns::Child::spawn(ns.exec("python3", ["-c", HOLD]).stdout(Stdio::piped()));
+    child.wait_for_line("ready", PATIENCE);
+    child
+}
+
+patest!(
+    each_warning_is_said_once_per_watch_with_one_explanation_per_socket,
+    [Root, Program("ip"), Program("setpriv"), Program("python3")],
+    |_| {
+        // Locals drop in reverse order: the holders die before their namespace goes.
+        let ns = NetNs::new();
+        let first = root_listener(&ns);
+        // As nobody, root's open files cannot be read: the owner is unknown at every poll,
+        // for the same reason. (Each poll but the first looks up only new sockets.)
+        let (_dir, bin) = util::binary_for_nobody();
+        let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+        let mut cmd = ns.exec("setpriv", nobody);
+        cmd.arg(&bin)
+            .args(["--watch", "0.05", "--json", "--no-firewall", "--no-config"]);
+        let mut watch = Watch::start(&mut cmd);
+        watch.wait_for("the first listener", |e| e.event == "new");
+        // A second unattributed socket: the count in the warning changes, its cause not.
+        let second = root_listener(&ns);
+        let new = watch.wait_for("the second listener", |e| e.event == "new");
+        assert!(new.socket.processes.is_empty(), "{new:#?}");
+        drop(second);
+        watch.wait_for("the second listener gone", |e| e.event == "gone");
+        assert_eq!(watch.stop_with(libc::SIGTERM), 0, "{}", watch.stderr());
+        drop(first);
+
+        let stderr = watch.stderr();
+        let owners: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("no process") || l.contains("no owning process"))
+            .collect();
+        assert_eq!(owners.len(), 1, "said once, whatever the count:\n{stderr}");
+        assert!(
+            owners[0].contains("could not read the open files")
+                && owners[0].contains("run as root"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("held by the kernel"), "{stderr}");
+    }
+);

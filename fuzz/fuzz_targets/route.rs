@@ -1,5 +1,5 @@
-//! An RTM_NEWROUTE reply datagram: the main table's unicast routes.
-//! What must hold is in `portaudit::fuzzing::route`.
+//! A netlink datagram of the routing decision: RTM_NEWROUTE (every table and type),
+//! RTM_NEWRULE, RTM_NEWNETCONF. What must hold is in `portaudit::fuzzing::route`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

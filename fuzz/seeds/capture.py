@@ -15,6 +15,10 @@ tables, the example policy, baselines saved from the fixtures), and for the file
 fixture holds, from their documented shapes (mountinfo, uid_map, cgroup paths of systemd
 units and containers, Docker's and podman's state, command lines), as the unit tests of
 each parser spell them. Nothing of the capturing machine's own /proc is kept.
+
+The routing (route/tables.bin, rules.bin, netconf.bin), tc and link/network.bin seeds
+come from tests/fixtures/netlink/capture.sh instead, which captures them beside the unit
+tests' dumps.
 """
 
 import os
@@ -151,6 +155,10 @@ def capture_text():
             path = os.path.join(fixtures, scenario, "proc", "net", table)
             if os.path.exists(path):
                 copy("row", "%s-%s" % (scenario, table), path)
+
+    # IPVS services as /proc/net/ip_vs lists them (the `network` fixture's README says
+    # where that file comes from).
+    copy("ipvs", "ip_vs", os.path.join(fixtures, "network", "proc", "net", "ip_vs"))
 
     # --allow specs as README shows them.
     save("allow", "ports", b"5432/tcp")

@@ -23,6 +23,8 @@ Examples:
   portaudit --save-baseline /var/lib/portaudit/baseline.json
   portaudit --baseline /var/lib/portaudit/baseline.json
                                      fail on listeners that are new since the baseline
+  portaudit --port 80                what is on port 80; the exit code covers those sockets only
+  portaudit --pid 1234               what process 1234 listens on (--process nginx: by name)
   portaudit --all-netns              containers too: contained unless the host publishes them
   portaudit --netns web              one network namespace (ip netns name, path or pid)
   portaudit --format prometheus --output /var/lib/prometheus/node-exporter/portaudit.prom
@@ -169,6 +171,34 @@ pub struct Cli {
     /// width, or COLUMNS when set; piped, rows are never cut]
     #[arg(long, value_name = "COLS", value_hint = ValueHint::Other)]
     pub(crate) width: Option<usize>,
+
+    /// Select the sockets on these ports (the port the outside reaches, or the socket's
+    /// own): PORT, PORT/PROTO, LO-HI[/PROTO] or a service name (repeatable, or
+    /// comma-separated). The audit, its exit code and its summary cover only the sockets
+    /// selected
+    #[arg(long, value_name = "SPEC", value_delimiter = ',', value_hint = ValueHint::Other)]
+    pub(crate) port: Vec<String>,
+
+    /// Select the sockets held by a process of this name (comm) or executable (its file
+    /// name or full path); a socket with no owner seen (not root, hidepid) is selected
+    /// too, and counted as such (repeatable, or comma-separated)
+    #[arg(long, value_name = "NAME", value_delimiter = ',', value_hint = ValueHint::Other)]
+    pub(crate) process: Vec<String>,
+
+    /// Select the sockets held by this process id (repeatable, or comma-separated); as
+    /// --process for owners that could not be seen
+    #[arg(
+        long,
+        value_name = "PID",
+        value_delimiter = ',',
+        allow_negative_numbers = true,
+        value_hint = ValueHint::Other
+    )]
+    pub(crate) pid: Vec<String>,
+
+    /// Select the sockets of one protocol: tcp or udp
+    #[arg(long, value_name = "PROTO", value_parser = ProtocolValues)]
+    pub(crate) protocol: Option<String>,
 }
 
 /// What `--generate` writes (its first value, WHAT), with what --help says of each.
@@ -206,6 +236,28 @@ impl TypedValueParser for GenerateValues {
                 .iter()
                 .map(|&(name, help)| PossibleValue::new(name).help(help)),
         ))
+    }
+}
+
+/// `--protocol`'s value is any text, checked into one line naming the flag (clap's own
+/// error is several); its choices are what the completions offer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProtocolValues;
+
+impl TypedValueParser for ProtocolValues {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<String, clap::Error> {
+        StringValueParser::new().parse_ref(command, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(["tcp", "udp"].into_iter().map(PossibleValue::new)))
     }
 }
 

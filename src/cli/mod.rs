@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, ValueEnum};
 
-use crate::audit::Key;
+use crate::audit::{Key, Selection};
 use crate::baseline;
 use crate::collect;
 use crate::collect::sysctl;
@@ -41,6 +41,8 @@ pub struct Config {
     pub collect: collect::Options,
     /// `--watch SECONDS`: poll at this interval instead of auditing once.
     pub watch: Option<Duration>,
+    /// `--port`, `--process`, `--pid`, `--protocol`.
+    pub selection: Selection,
 }
 
 impl Cli {
@@ -59,6 +61,7 @@ impl Cli {
             )));
         }
         let services = Services::load()?;
+        let selection = self.selection(&services)?;
         let mut policy = Policy::new(&self.allow, !self.no_default_allow, self.strict, &services)?;
         let system = Path::new(file::SYSTEM_FILE);
         if let Some(path) = file::discover(self.config.as_deref(), self.no_config, system) {
@@ -74,8 +77,20 @@ impl Cli {
             )));
         }
         policy.ephemeral_ports = sysctl::ephemeral_ports(&self.proc_root)?;
+        if let Some(path) = &self.save_baseline {
+            missing_directory(path, "--save-baseline")?;
+        }
         let baseline = match self.baseline {
             Some(path) => {
+                missing_directory(&path, "--baseline")?;
+                if !path.exists() {
+                    return Err(Error::new(format!(
+                        "--baseline {}: no such file: save one first with portaudit \
+                         --save-baseline {}",
+                        path.display(),
+                        path.display()
+                    )));
+                }
                 let listeners = baseline::load(&path)?;
                 Some((path, listeners))
             }
@@ -136,7 +151,68 @@ impl Cli {
             baseline,
             collect,
             watch,
+            selection,
         })
+    }
+
+    /// `--port`, `--process`, `--pid` and `--protocol`, checked: a bad value is an error
+    /// naming the flag and the value.
+    fn selection(&self, services: &Services) -> Result<Selection, Error> {
+        let mut selection = Selection::default();
+        for spec in &self.port {
+            let ports = crate::policy::parse_allow(spec, services)
+                .map_err(|why| Error::new(format!("invalid --port value {spec:?}: {why}")))?;
+            selection
+                .ports
+                .extend(ports.into_iter().map(|a| (a.ports, a.protocol)));
+            selection.flags.push(format!("--port {}", spec.trim()));
+        }
+        for name in &self.process {
+            if name.trim().is_empty() {
+                return Err(Error::new(
+                    "invalid --process value \"\": expected a process name or executable",
+                ));
+            }
+            selection.processes.push(name.trim().to_string());
+            selection.flags.push(format!("--process {}", name.trim()));
+        }
+        for pid in &self.pid {
+            let number = pid
+                .trim()
+                .parse::<i32>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| {
+                    Error::new(format!(
+                        "invalid --pid value {pid:?}: expected a process id (a positive number)"
+                    ))
+                })?;
+            selection.pids.push(number);
+            selection.flags.push(format!("--pid {number}"));
+        }
+        if let Some(protocol) = &self.protocol {
+            let parsed = crate::policy::parse_protocol(protocol.trim()).map_err(|why| {
+                Error::new(format!("invalid --protocol value {protocol:?}: {why}"))
+            })?;
+            selection.protocol = Some(parsed);
+            selection
+                .flags
+                .push(format!("--protocol {}", parsed.name()));
+        }
+        if (!self.process.is_empty() || !self.pid.is_empty()) && self.no_processes {
+            return Err(Error::new(
+                "--process and --pid cannot go with --no-processes: they select sockets by the \
+                 processes that own them",
+            ));
+        }
+        if !selection.is_empty() && self.save_baseline.is_some() {
+            return Err(Error::new(format!(
+                "--save-baseline cannot go with {}: a baseline holds every listener, and one \
+                 saved from a selection would make the rest new",
+                selection.flags.join(" ")
+            )));
+        }
+        Ok(selection)
     }
 
     /// `--watch SECONDS`: a number of seconds, and no flag it cannot go with.
@@ -191,6 +267,25 @@ impl Cli {
     pub fn prometheus(&self) -> bool {
         !self.json && self.format == Some(FormatArg::Prometheus)
     }
+}
+
+/// A baseline's directory that does not exist is said before the audit, with the fix:
+/// the Debian package creates /var/lib/portaudit (root's, mode 0700); elsewhere it is
+/// the admin's to create.
+fn missing_directory(path: &Path, flag: &str) -> Result<(), Error> {
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if dir.is_dir() {
+        return Ok(());
+    }
+    Err(Error::new(format!(
+        "{flag} {}: the directory {} does not exist: create it with install -d -m 0700 {} \
+         (the Debian package creates /var/lib/portaudit)",
+        path.display(),
+        dir.display(),
+        dir.display()
+    )))
 }
 
 /// A flag that cannot take effect with the others is a usage error, not silently

@@ -101,14 +101,18 @@ pub fn unmapped_uid() -> Option<u32> {
 
 /// The warning when portaudit runs in a user namespace and some socket's owner has no
 /// uid in it (the kernel shows the overflow uid).
-pub fn unmapped_warning(listeners: &[crate::socket::Listener]) -> Option<String> {
+pub fn unmapped_warning(listeners: &[crate::socket::Listener]) -> Option<crate::socket::Warning> {
     let overflow = unmapped_uid()?;
     let shown = listeners.iter().filter(|l| l.uid == overflow).count();
     (shown > 0).then(|| {
-        format!(
-            "portaudit runs in a user namespace: {shown} listening socket{} uid {overflow}, \
-             the kernel's stand-in for an owner who has no uid in this namespace",
-            if shown == 1 { " shows" } else { "s show" },
+        crate::socket::Warning::counted(
+            "a user namespace's overflow uid",
+            format!(
+                "portaudit runs in a user namespace: {shown} listening socket{} uid \
+                 {overflow}, the kernel's stand-in for an owner who has no uid in this \
+                 namespace",
+                if shown == 1 { " shows" } else { "s show" },
+            ),
         )
     })
 }

@@ -1,7 +1,9 @@
-//! Collect: read the kernel's socket tables and find who owns each listener.
+//! Collect: read the kernel's socket tables and find who owns each listener, and read
+//! the network around them (each namespace's links, routes, rules, settings, BPF
+//! programs, IPVS) that the path walk follows.
 //!
-//! This is the only stage that touches the system. It returns plain [`Listener`]
-//! records plus the warnings for what it could not see; it judges nothing.
+//! This is the only stage that touches the system. It returns plain [`Listener`] and
+//! [`Network`] records plus the warnings for what it could not see; it judges nothing.
 //!
 //! Two collectors read the sockets: `netlink` (sock_diag, the default on a live host:
 //! fast, and it tells dual-stack and bound devices) and `proc` (the /proc/net tables: a
@@ -47,7 +49,7 @@ use crate::error::Error;
 use crate::network::Network;
 use crate::ruleset::Ruleset;
 use crate::socket::{
-    Collector, Container, Listener, NamespaceSeen, Netns, Owners, Protocol, Publish,
+    Collector, Container, Listener, NamespaceSeen, Netns, Owners, Protocol, Publish, Warning,
 };
 
 /// `--collector`: which collector to use.
@@ -112,7 +114,7 @@ pub struct Collection {
 #[derive(Debug, Default)]
 pub struct Seen {
     /// Non-fatal trouble, said once each: what we could not see.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     pub collector: Collector,
     /// Part of a socket table could not be read: a listener may be missing, so the audit
     /// cannot pass (exit 2), though it can still fail (exit 1).
@@ -146,6 +148,9 @@ pub enum RulesetRead {
 #[derive(Debug, Default)]
 pub struct KnownOwners {
     by_inode: HashMap<u64, (Owners, bool)>,
+    /// Why the last scan that could not see every process could not: the reason the
+    /// owners of the sockets it looked up are unknown, still theirs at later polls.
+    blind: Option<owners::Blind>,
     /// A single audit: there is no next poll to remember them for.
     forget: bool,
 }
@@ -156,6 +161,7 @@ impl KnownOwners {
     pub fn once() -> KnownOwners {
         KnownOwners {
             by_inode: HashMap::new(),
+            blind: None,
             forget: true,
         }
     }
@@ -174,15 +180,18 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
     let proc_root = options.proc_root.as_path();
     let live = options.live();
     let firewall = firewall::start(options);
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<Warning> = Vec::new();
+    let mut said = Vec::new();
     let mut incomplete = false;
-    let scope = namespaces::scope(options, &mut warnings)?;
+    let scope = namespaces::scope(options, &mut said)?;
+    let read = namespaces::read(options, &scope, &mut said, &mut incomplete);
+    warnings.extend(said.drain(..).map(Warning::from));
     let namespaces::Read {
         mut listeners,
         collector,
         mut namespaces,
         network,
-    } = namespaces::read(options, &scope, &mut warnings, &mut incomplete)?;
+    } = read?;
     users::name(&mut listeners);
     if options.processes {
         owners::attribute(
@@ -198,11 +207,13 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
     cgroup::attribute(proc_root, live, &mut listeners);
     if live {
         container::attribute(proc_root, &mut listeners, &mut namespaces, &scope.targets);
-        warnings.extend(netns::inside_container(proc_root));
+        warnings.extend(netns::inside_container(proc_root).map(Warning::from));
     }
+    let firewall = firewall::finish(firewall, &mut said);
+    warnings.extend(said.drain(..).map(Warning::from));
     // Legacy tables are each namespace's to say (`network`): the host's loaded ones are
     // a warning here.
-    let (ruleset, _legacy) = firewall::finish(firewall, &mut warnings)?;
+    let (ruleset, _legacy) = firewall?;
     let proxies = if live {
         proxy::published(proc_root, &listeners)
     } else {

@@ -10,7 +10,7 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{Namespaces, Options, describe_netns, netns, network, sockets};
+use super::{FirewallSource, Namespaces, Options, describe_netns, netns, network, sockets};
 use crate::error::Error;
 use crate::network::{Network, SkLookup};
 use crate::socket::{Collector, Listener, NamespaceSeen, Netns};
@@ -112,6 +112,8 @@ pub fn read(
     let shared = network::Shared {
         known: &known,
         sk_lookup: &sk_lookup,
+        modules: network::Modules::any(),
+        ruleset: false,
     };
 
     // portaudit's own namespace: by this thread.
@@ -152,7 +154,13 @@ pub fn read(
         }
     }
 
-    // The others: each read by a worker thread inside it.
+    // The others: each read by a worker thread inside it, looking only for the files of
+    // modules the host has.
+    let shared = network::Shared {
+        modules: network::Modules::present(&proc_root.join("net")),
+        ruleset: options.firewall == FirewallSource::Nft,
+        ..shared
+    };
     let use_netlink = options.collector != super::Choice::Proc;
     let rulesets = options.firewall == super::FirewallSource::Nft;
     let inside = netns::each(&others, |target| {
@@ -164,13 +172,16 @@ pub fn read(
             &shared,
         );
         let mut trouble = Vec::new();
-        // Its own ruleset: what its hooks do with what enters it (nft started from this
-        // thread runs in the namespace). Nothing enters a namespace with only loopback.
+        // Its own ruleset, where it has tables (`read_live` told an empty one by one dump):
+        // what its hooks do with what enters it, read by the typed reader from this thread
+        // (nft, where needed, started from here runs in the namespace). Nothing enters a
+        // namespace with only loopback.
         let linked = net
             .links
             .as_ref()
             .is_none_or(|links| links.iter().any(|l| !l.loopback));
-        if rulesets && linked {
+        let tables = !matches!(net.ruleset, crate::network::Reading::Done(_));
+        if rulesets && linked && tables {
             net.ruleset = match super::nft::read_ruleset(&mut trouble) {
                 Ok(ruleset) => crate::network::Reading::Done(ruleset),
                 Err(why) => crate::network::Reading::Unreadable(why),

@@ -662,10 +662,9 @@ fn os_error(context: &str, errno: Option<i32>) -> NetlinkError {
 mod tests {
     use super::*;
 
-    const RTM_NEWLINK: u16 = 16;
-
     #[test]
     fn a_datagram_frames_into_its_messages_and_stops_at_a_bad_length() {
+        const RTM_NEWLINK: u16 = 16;
         let mut datagram = message(RTM_NEWLINK, 0, &[1, 2, 3]);
         // Padded to 4 bytes, as the kernel aligns each message.
         datagram.resize(align4(datagram.len()), 0);

@@ -891,6 +891,47 @@ mod tests {
     }
 
     #[test]
+    fn each_runs_inside_every_target_in_order_and_says_which_failed() {
+        if !require_root("each_runs_inside_every_target_in_order_and_says_which_failed") {
+            return;
+        }
+        let namespaces: Vec<TestNs> = (0..5).map(|_| TestNs::new()).collect();
+        let mut targets: Vec<Namespace> = namespaces.iter().map(TestNs::find).collect();
+        // One that is gone: its slot says so, the others are still read.
+        targets.insert(
+            2,
+            Namespace {
+                netns: Netns {
+                    inode: 4026532999,
+                    name: Some("gone".into()),
+                    host: false,
+                },
+                pids: Vec::new(),
+                path: PathBuf::from("/nonexistent/netns/gone"),
+            },
+        );
+        let refs: Vec<&Namespace> = targets.iter().collect();
+        let proc = Path::new("/proc");
+        let before = own(proc).unwrap();
+        let inside = each(&refs, |target| (target.netns.inode, own(proc).unwrap()));
+        assert_eq!(inside.len(), targets.len());
+        for (target, result) in targets.iter().zip(&inside) {
+            match result {
+                Ok((asked, entered)) => {
+                    assert_eq!((*asked, *entered), (target.netns.inode, target.netns.inode));
+                }
+                Err(e) => {
+                    assert_eq!(target.netns.inode, 4026532999);
+                    assert!(e.to_string().contains("cannot enter"), "{e}");
+                }
+            }
+        }
+        assert_eq!(inside.iter().filter(|r| r.is_err()).count(), 1);
+        assert_eq!(own(proc).unwrap(), before, "the caller's namespace changed");
+        assert!(each(&[], |_: &Namespace| ()).is_empty());
+    }
+
+    #[test]
     fn within_runs_inside_and_leaves_the_caller_alone() {
         if !require_root("within_runs_inside_and_leaves_the_caller_alone") {
             return;

@@ -10,6 +10,7 @@ mod event;
 mod json;
 mod layout;
 mod prometheus;
+mod prose;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -81,7 +82,7 @@ pub fn print_warnings(audit: &Audit) {
         let _ = writeln!(
             stderr,
             "portaudit: warning: {}",
-            escape::for_terminal(warning)
+            escape::for_terminal(&warning.text)
         );
     }
 }

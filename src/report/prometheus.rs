@@ -15,7 +15,6 @@ use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::audit::{Audit, Drift, Finding, Verdict};
-use crate::baseline::bind_class;
 
 const VERDICTS: [Verdict; 7] = [
     Verdict::Exposed,
@@ -33,8 +32,17 @@ pub fn render(audit: &Audit, now: SystemTime) -> String {
     gauge(
         &mut out,
         "portaudit_listening_sockets",
-        "Listening TCP and UDP sockets found by the audit.",
+        "Listening TCP and UDP sockets found by the audit (those selected, with --port, --process, --pid or --protocol).",
         audit.findings.len(),
+    );
+    gauge(
+        &mut out,
+        "portaudit_audited_sockets",
+        "Listening TCP and UDP sockets found, before --port, --process, --pid or --protocol selected some.",
+        audit
+            .selection
+            .as_ref()
+            .map_or(audit.findings.len(), |s| s.of),
     );
     gauge(
         &mut out,
@@ -155,7 +163,7 @@ fn per_socket<'a>(out: &mut String, name: &str, findings: impl Iterator<Item = &
             l.protocol.name(),
             f.port(),
             f.address(),
-            bind_class(f.scope, f.exposure),
+            f.class,
             label_value(&names.join(",")),
             f.verdict.name(),
         );
@@ -205,6 +213,7 @@ mod tests {
                 pid: 1,
                 comm: comm.as_bytes().to_vec(),
                 exe: Some(format!("/usr/bin/{comm}").into()),
+                ..Process::default()
             }]
             .into(),
             processes_complete: true,

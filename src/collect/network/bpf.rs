@@ -99,7 +99,8 @@ fn next_id(cmd: u32, start: u32) -> Result<Option<u32>, Errno> {
     put_u32(&mut attr, 0, start);
     match bpf(cmd, &mut attr) {
         Ok(_) => Ok(Some(get_u32(&attr, 4))),
-        Err(Errno(libc::ENOENT)) => Ok(None),
+        // The end; or a kernel without bpf(2) (CONFIG_BPF_SYSCALL), which runs none.
+        Err(Errno(libc::ENOENT | libc::ENOSYS)) => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -278,8 +279,11 @@ pub fn attached(ifindex: u32, attach_type: u32) -> Result<Vec<u32>, Errno> {
     put_u32(&mut attr, 24, ids.len() as u32);
     match bpf(BPF_PROG_QUERY, &mut attr) {
         Ok(_) => {}
-        // Before Linux 6.6 (tcx) or 6.7 (netkit): no such attach type, so nothing on it.
-        Err(Errno(libc::EINVAL | libc::EOPNOTSUPP | libc::ENODEV)) => return Ok(Vec::new()),
+        // Before Linux 6.6 (tcx) or 6.7 (netkit): no such attach type, so nothing on it;
+        // without bpf(2) at all, nothing anywhere.
+        Err(Errno(libc::EINVAL | libc::EOPNOTSUPP | libc::ENODEV | libc::ENOSYS)) => {
+            return Ok(Vec::new());
+        }
         Err(e) => return Err(e),
     }
     ids.truncate((get_u32(&attr, 24) as usize).min(64));

@@ -12,10 +12,10 @@
 //! legacy iptables. What could not be read is [`Reading::Unreadable`], with why.
 
 mod bpf;
-mod ipvs;
+pub(crate) mod ipvs;
 pub(crate) mod link;
 pub(crate) mod route;
-mod tc;
+pub(crate) mod tc;
 #[cfg(test)]
 mod testbpf;
 #[cfg(test)]
@@ -29,31 +29,34 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::netlink::{
-    self, NETLINK_ROUTE, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, Netlink, NetlinkError, attributes,
-    message, u32_at,
+    self, AF_INET, AF_INET6, NETLINK_ROUTE, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, Netlink,
+    NetlinkError, attributes, message, u32_at,
 };
 use super::sysctl;
 use crate::network::{
     Bpf, IngressProgram, IpvsService, NamespaceNet, NetLink, Peer, PeerNetns, PerInterface,
     Reading, SkLookup, Sysctls,
 };
+use crate::ruleset::Ruleset;
 use crate::socket::{Device, HostAddress, Netns};
 
 pub use bpf::sk_lookup_links;
 
 // <linux/rtnetlink.h>, <linux/net_namespace.h>
-const RTM_NEWLINK: u16 = 16;
+pub(crate) const RTM_NEWLINK: u16 = 16;
 const RTM_GETLINK: u16 = 18;
 const RTM_NEWADDR: u16 = 20;
 const RTM_GETADDR: u16 = 22;
-const RTM_NEWROUTE: u16 = 24;
+pub(crate) const RTM_NEWROUTE: u16 = 24;
 const RTM_GETROUTE: u16 = 26;
-const RTM_NEWRULE: u16 = 32;
+pub(crate) const RTM_NEWRULE: u16 = 32;
 const RTM_GETRULE: u16 = 34;
-const RTM_NEWQDISC: u16 = 36;
+pub(crate) const RTM_NEWQDISC: u16 = 36;
 const RTM_GETQDISC: u16 = 38;
-const RTM_NEWTFILTER: u16 = 44;
+pub(crate) const RTM_NEWTFILTER: u16 = 44;
 const RTM_GETTFILTER: u16 = 46;
+pub(crate) const RTM_NEWNETCONF: u16 = 80;
+const RTM_GETNETCONF: u16 = 82;
 const RTM_NEWNSID: u16 = 88;
 const RTM_GETNSID: u16 = 90;
 const NETNSA_NSID: u16 = 1;
@@ -63,6 +66,11 @@ const IFADDRMSG_LEN: usize = 8;
 const RTMSG_LEN: usize = 12;
 const FIB_RULE_HDR_LEN: usize = 12;
 const TCMSG_LEN: usize = 20;
+/// struct netconfmsg, padded to 4.
+const NETCONFMSG_LEN: usize = 4;
+const NETCONFA_IFINDEX: u16 = 1;
+const NETCONFA_FORWARDING: u16 = 2;
+const NETCONFA_IFINDEX_ALL: i32 = -1;
 
 /// What every namespace's reading shares.
 pub struct Shared<'a> {
@@ -71,6 +79,11 @@ pub struct Shared<'a> {
     pub known: &'a [(u64, OwnedFd)],
     /// The host's sk_lookup programs by namespace inode, or why they could not be read.
     pub sk_lookup: &'a Result<Vec<(u64, SkLookup)>, String>,
+    /// Which /proc/net files of modules to look for.
+    pub modules: Modules,
+    /// Whether to read the namespace's own nftables ruleset (the firewall is read live,
+    /// and this is not portaudit's own namespace, whose ruleset the firewall thread reads).
+    pub ruleset: bool,
 }
 
 /// One namespace's network, read by a thread inside it. `net` is where its
@@ -86,10 +99,17 @@ pub fn read_live(netns: Arc<Netns>, proc_root: &Path, net: &Path, shared: &Share
         rules: Reading::NotAsked,
         sysctls: Sysctls::default(),
         ruleset: Reading::NotAsked,
-        legacy_iptables: legacy_iptables(net),
+        legacy_iptables: legacy_iptables(net, shared.modules),
         bpf: Reading::NotAsked,
-        ipvs: read_ipvs(net),
+        ipvs: if shared.modules.ip_vs {
+            read_ipvs(net)
+        } else {
+            Reading::Done(Vec::new())
+        },
     };
+    if shared.ruleset {
+        record.ruleset = ruleset();
+    }
     let mut rtnl = match Netlink::open(NETLINK_ROUTE, "rtnetlink") {
         Ok(rtnl) => rtnl,
         Err(e) => {
@@ -99,12 +119,15 @@ pub fn read_live(netns: Arc<Netns>, proc_root: &Path, net: &Path, shared: &Share
             record.routes = Reading::Unreadable(why.clone());
             record.rules = Reading::Unreadable(why.clone());
             record.bpf = Reading::Unreadable(why);
-            record.sysctls = sysctls(proc_root, None);
+            record.sysctls = file_settings(proc_root, None, Files::Every);
             return record;
         }
     };
     let dumps = dump_links(&mut rtnl);
-    record.sysctls = sysctls(proc_root, dumps.as_ref().ok().map(Vec::as_slice));
+    record.sysctls = match &dumps {
+        Ok(links) => live_sysctls(&mut rtnl, proc_root, links),
+        Err(_) => file_settings(proc_root, None, Files::Every),
+    };
     record.addresses = reading(dump_addresses(&mut rtnl, dumps.as_ref().ok()));
     record.routes = reading(dump(
         &mut rtnl,
@@ -161,9 +184,9 @@ pub fn read_files(netns: Arc<Netns>, proc_root: &Path) -> NamespaceNet {
         addresses: Reading::NotAsked,
         routes: Reading::NotAsked,
         rules: Reading::NotAsked,
-        sysctls: sysctls(proc_root, None),
+        sysctls: file_settings(proc_root, None, Files::Every),
         ruleset: Reading::NotAsked,
-        legacy_iptables: legacy_iptables(&net),
+        legacy_iptables: legacy_iptables(&net, Modules::any()),
         bpf: Reading::NotAsked,
         ipvs: read_ipvs(&net),
     }
@@ -436,13 +459,58 @@ fn describe_errno(errno: i32) -> String {
     crate::error::describe_io(&io::Error::from_raw_os_error(errno))
 }
 
-/// The path settings: `all` from the files, each interface's own from the interface
-/// dump when there is one (the same devconf values, without a file per interface),
-/// else from the files.
-fn sysctls(proc_root: &Path, links: Option<&[link::LinkDump]>) -> Sysctls {
+/// The path settings of a live namespace. A file of /proc/sys costs more than a netlink
+/// dump, so: `all`'s forwarding for both families from one RTM_GETNETCONF dump, each
+/// interface's own settings from the interface dump, and files only for route_localnet's
+/// `all` (which no dump carries) and the bridge switches (only where there is a bridge:
+/// they apply to nothing else). Without the netconf dump, files.
+fn live_sysctls(rtnl: &mut Netlink, proc_root: &Path, links: &[link::LinkDump]) -> Sysctls {
+    let mut settings = file_settings(proc_root, Some(links), Files::RouteLocalnet);
+    match dump(
+        rtnl,
+        RTM_GETNETCONF,
+        NETCONFMSG_LEN,
+        RTM_NEWNETCONF,
+        "the forwarding settings",
+        parse_netconf,
+    ) {
+        Ok(all) => {
+            for (family, forwarding) in all {
+                match family {
+                    AF_INET => settings.ipv4_forwarding.all = Some(forwarding),
+                    _ => settings.ipv6_forwarding.all = Some(forwarding),
+                }
+            }
+        }
+        Err(_) => {
+            settings.ipv4_forwarding.all = ipv4_forwarding_all(proc_root);
+            settings.ipv6_forwarding.all = sysctl::switch(proc_root, "ipv6/conf/all/forwarding");
+        }
+    }
+    if links.iter().any(|l| l.link.bridge.is_some()) {
+        settings.bridge_nf_call_iptables =
+            sysctl::bridge_switch(proc_root, "bridge-nf-call-iptables");
+        settings.bridge_nf_call_ip6tables =
+            sysctl::bridge_switch(proc_root, "bridge-nf-call-ip6tables");
+    }
+    settings
+}
+
+/// Which `all` settings [`file_settings`] reads from files.
+#[derive(PartialEq)]
+enum Files {
+    Every,
+    RouteLocalnet,
+}
+
+/// The path settings from the files under `<proc_root>/sys/net` (a captured tree, or a
+/// namespace whose interface dump failed); each interface's own from `links` if given.
+fn file_settings(proc_root: &Path, links: Option<&[link::LinkDump]>, files: Files) -> Sysctls {
     let per_interface =
         |family: &str, key: &str, of: fn(&link::LinkDump) -> Option<bool>| PerInterface {
-            all: sysctl::switch(proc_root, &format!("{family}/conf/all/{key}")),
+            all: (files == Files::Every || key == "route_localnet")
+                .then(|| sysctl::switch(proc_root, &format!("{family}/conf/all/{key}")))
+                .flatten(),
             interfaces: match links {
                 Some(links) => links
                     .iter()
@@ -451,17 +519,104 @@ fn sysctls(proc_root: &Path, links: Option<&[link::LinkDump]>) -> Sysctls {
                 None => sysctl::per_interface(proc_root, family, key),
             },
         };
-    let mut ipv4_forwarding = per_interface("ipv4", "forwarding", |l| l.ipv4_forwarding);
-    // net.ipv4.ip_forward is conf/all/forwarding under its older name.
-    ipv4_forwarding.all = ipv4_forwarding
-        .all
-        .or_else(|| sysctl::switch(proc_root, "ipv4/ip_forward"));
-    Sysctls {
-        ipv4_forwarding,
+    let mut settings = Sysctls {
+        ipv4_forwarding: per_interface("ipv4", "forwarding", |l| l.ipv4_forwarding),
         ipv6_forwarding: per_interface("ipv6", "forwarding", |l| l.ipv6_forwarding),
         route_localnet: per_interface("ipv4", "route_localnet", |l| l.route_localnet),
-        bridge_nf_call_iptables: sysctl::bridge_switch(proc_root, "bridge-nf-call-iptables"),
-        bridge_nf_call_ip6tables: sysctl::bridge_switch(proc_root, "bridge-nf-call-ip6tables"),
+        bridge_nf_call_iptables: None,
+        bridge_nf_call_ip6tables: None,
+    };
+    if files == Files::Every {
+        settings.ipv4_forwarding.all = ipv4_forwarding_all(proc_root);
+        settings.bridge_nf_call_iptables =
+            sysctl::bridge_switch(proc_root, "bridge-nf-call-iptables");
+        settings.bridge_nf_call_ip6tables =
+            sysctl::bridge_switch(proc_root, "bridge-nf-call-ip6tables");
+    }
+    settings
+}
+
+/// net.ipv4.conf.all.forwarding, or net.ipv4.ip_forward, its older name.
+fn ipv4_forwarding_all(proc_root: &Path) -> Option<bool> {
+    sysctl::switch(proc_root, "ipv4/conf/all/forwarding")
+        .or_else(|| sysctl::switch(proc_root, "ipv4/ip_forward"))
+}
+
+/// One RTM_NEWNETCONF: `all`'s forwarding, as (family, on); other entries (`default`,
+/// each interface's) are `None`.
+pub(crate) fn parse_netconf(payload: &[u8]) -> Result<Option<(u8, bool)>, String> {
+    if payload.len() < NETCONFMSG_LEN {
+        return Err(format!("netconf record of {} bytes", payload.len()));
+    }
+    let family = payload[0];
+    if family != AF_INET && family != AF_INET6 {
+        return Ok(None);
+    }
+    let (mut ifindex, mut forwarding) = (None, None);
+    for (attribute, data) in attributes(&payload[NETCONFMSG_LEN..]) {
+        match (attribute, data.len()) {
+            (NETCONFA_IFINDEX, 4) => ifindex = Some(u32_at(data, 0) as i32),
+            (NETCONFA_FORWARDING, 4) => forwarding = Some(u32_at(data, 0) != 0),
+            _ => {}
+        }
+    }
+    Ok(match (ifindex, forwarding) {
+        (Some(NETCONFA_IFINDEX_ALL), Some(on)) => Some((family, on)),
+        _ => None,
+    })
+}
+
+/// Which of the per-namespace files of /proc/net exist at all: a module creates its file
+/// in every namespace when it loads, so one the host lacks no namespace has, and is not
+/// looked for in each.
+#[derive(Debug, Clone, Copy)]
+pub struct Modules {
+    pub ip_vs: bool,
+    pub ip_tables: bool,
+    pub ip6_tables: bool,
+}
+
+impl Modules {
+    /// Look for each: they are in the host's /proc/net when the module is loaded.
+    pub fn present(net: &Path) -> Modules {
+        Modules {
+            ip_vs: net.join("ip_vs").exists(),
+            ip_tables: net.join("ip_tables_names").exists(),
+            ip6_tables: net.join("ip6_tables_names").exists(),
+        }
+    }
+
+    /// Look for every file (the host's own reading).
+    pub fn any() -> Modules {
+        Modules {
+            ip_vs: true,
+            ip_tables: true,
+            ip6_tables: true,
+        }
+    }
+}
+
+/// The namespace's own nftables ruleset. A namespace without tables (most) is told by one
+/// dump; one with tables is unreadable here, and read by the typed reader of the caller's
+/// (collect::namespaces), so the walk says unknown for its hooks, never "no rules", where
+/// that cannot read it.
+fn ruleset() -> Reading<Ruleset> {
+    const NFT_MSG_GETTABLE: u16 = 1;
+    const AF_UNSPEC: u8 = 0;
+    let tables = netlink::Nftables::open()
+        .and_then(|mut nft| nft.dump(NFT_MSG_GETTABLE, AF_UNSPEC, &[], "the nftables tables"));
+    match tables {
+        Ok(tables) if tables.is_empty() => Reading::Done(Ruleset::default()),
+        Ok(tables) => Reading::Unreadable(format!(
+            "its nftables ruleset ({} table{}) is not read in namespaces other than \
+             portaudit's own yet",
+            tables.len(),
+            if tables.len() == 1 { "" } else { "s" }
+        )),
+        Err(NetlinkError::Refused(_)) => Reading::Unreadable(
+            "listing the nftables ruleset needs root (CAP_NET_ADMIN)".to_string(),
+        ),
+        Err(e) => Reading::Unreadable(e.message().to_string()),
     }
 }
 
@@ -483,9 +638,15 @@ fn read_ipvs(net: &Path) -> Reading<Vec<IpvsService>> {
 }
 
 /// The legacy (x_tables) iptables tables in use, as `ip nat`, `ip6 filter`.
-fn legacy_iptables(net: &Path) -> Vec<String> {
+fn legacy_iptables(net: &Path, modules: Modules) -> Vec<String> {
     let mut tables = Vec::new();
-    for (family, file) in [("ip", "ip_tables_names"), ("ip6", "ip6_tables_names")] {
+    for (family, file, loaded) in [
+        ("ip", "ip_tables_names", modules.ip_tables),
+        ("ip6", "ip6_tables_names", modules.ip6_tables),
+    ] {
+        if !loaded {
+            continue;
+        }
         let Ok(bytes) = std::fs::read(net.join(file)) else {
             continue;
         };

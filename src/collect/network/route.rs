@@ -76,6 +76,19 @@ fn address(family: Family, data: &[u8]) -> Option<IpAddr> {
     }
 }
 
+/// A prefix length no longer than the family's addresses: anything else is no record the
+/// kernel sends.
+fn check_prefix(family: Family, len: u8) -> Result<(), String> {
+    let max = match family {
+        Family::Ipv4 => 32,
+        Family::Ipv6 => 128,
+    };
+    if len > max {
+        return Err(format!("prefix length {len} of an {family:?} record"));
+    }
+    Ok(())
+}
+
 fn unspecified(family: Family) -> IpAddr {
     match family {
         Family::Ipv4 => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
@@ -93,6 +106,8 @@ pub fn parse_route(payload: &[u8]) -> Result<Option<Route>, String> {
         return Ok(None);
     };
     let (prefix_len, source_len, tos) = (payload[1], payload[2], payload[3]);
+    check_prefix(family, prefix_len)?;
+    check_prefix(family, source_len)?;
     let flags = u32_at(payload, 8);
     if flags & RTM_F_CLONED != 0 {
         return Ok(None);
@@ -183,6 +198,8 @@ pub fn parse_rule(payload: &[u8]) -> Result<Option<RouteRule>, String> {
     };
     let (dst_len, src_len, tos, table, action) =
         (payload[1], payload[2], payload[3], payload[4], payload[7]);
+    check_prefix(family, dst_len)?;
+    check_prefix(family, src_len)?;
     let flags = u32_at(payload, 8);
     let mut rule = RouteRule {
         family,
@@ -271,9 +288,12 @@ fn name(data: &[u8]) -> String {
     String::from_utf8_lossy(name).into_owned()
 }
 
-/// struct fib_rule_port_range: start, end (host order).
+/// struct fib_rule_port_range: start, end (host order); `None` for one the kernel would
+/// not hold (too short, or backwards).
 fn port_range(data: &[u8]) -> Option<RangeInclusive<u16>> {
-    (data.len() >= 4).then(|| u16_at(data, 0)..=u16_at(data, 2))
+    (data.len() >= 4)
+        .then(|| u16_at(data, 0)..=u16_at(data, 2))
+        .filter(|range| range.start() <= range.end())
 }
 
 /// A selector portaudit does not evaluate, as `ip rule` names it.

@@ -170,6 +170,8 @@ fn a_built_namespace_reads_as_built() {
     let shared = Shared {
         known: &known,
         sk_lookup: &sk_lookup,
+        modules: Modules::any(),
+        ruleset: true,
     };
     let netns = Arc::new(target.netns.clone());
     let (record, files) = netns::within(&target, || {
@@ -183,6 +185,10 @@ fn a_built_namespace_reads_as_built() {
             sysctl::per_interface(Path::new("/proc"), "ipv4", "route_localnet"),
             sysctl::per_interface(Path::new("/proc"), "ipv4", "forwarding"),
             sysctl::per_interface(Path::new("/proc"), "ipv6", "forwarding"),
+            (
+                sysctl::bridge_switch(Path::new("/proc"), "bridge-nf-call-iptables"),
+                sysctl::bridge_switch(Path::new("/proc"), "bridge-nf-call-ip6tables"),
+            ),
         );
         (record, files)
     })
@@ -357,6 +363,12 @@ fn a_built_namespace_reads_as_built() {
     assert_eq!(s.ipv4_forwarding.all, Some(false));
     assert_eq!(s.ipv4_forwarding.interfaces.get("v0"), Some(&true));
     assert_eq!(s.ipv6_forwarding.all, Some(true));
+    // The namespace has a bridge: br_netfilter's switches are read, as the files say.
+    assert_eq!(
+        (s.bridge_nf_call_iptables, s.bridge_nf_call_ip6tables),
+        files.3
+    );
+    assert!(s.bridge_nf_call_iptables.is_some());
     assert_eq!(
         (
             &s.route_localnet.interfaces,
@@ -365,6 +377,43 @@ fn a_built_namespace_reads_as_built() {
         ),
         (&files.0, &files.1, &files.2)
     );
+    // No nftables table in the lab (its legacy iptables table is x_tables'): an empty
+    // ruleset, read.
+    assert_eq!(
+        record.ruleset,
+        Reading::Done(crate::ruleset::Ruleset::default())
+    );
+
+    // `other` has no bridge: the switches apply to nothing there and are not read. It has
+    // an nftables table, which is not read here yet: unreadable, never "no rules".
+    let nft = crate::collect::testns::has_program("nft");
+    if nft {
+        other.run(&["nft", "add", "table", "inet", "t"]);
+    }
+    let other_target = other.find();
+    let bare = netns::within(&other_target, || {
+        read_live(
+            Arc::new(other_target.netns.clone()),
+            Path::new("/proc"),
+            Path::new("/proc/thread-self/net"),
+            &shared,
+        )
+    })
+    .unwrap();
+    assert_eq!(
+        (
+            bare.sysctls.bridge_nf_call_iptables,
+            bare.sysctls.bridge_nf_call_ip6tables
+        ),
+        (None, None)
+    );
+    assert_eq!(bare.sysctls.route_localnet.all, Some(false));
+    if nft {
+        match &bare.ruleset {
+            Reading::Unreadable(why) => assert!(why.contains("(1 table)"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
 
     // BPF and tc.
     let bpf = record.bpf.as_ref().expect("BPF read");
@@ -447,7 +496,8 @@ fn captured_links_say_kind_peer_bridge_and_settings() {
         (Some(true), Some(true))
     );
     assert_eq!(d2.route_localnet, Some(false));
-    assert_eq!(v0.ipv6_forwarding, Some(false));
+    // Writing net.ipv6.conf.all.forwarding sets every interface's too.
+    assert_eq!(v0.ipv6_forwarding, Some(true));
     // d1's peer is here.
     assert_eq!(
         (d1.peer_nsid, d1.peer_ifindex),
@@ -581,6 +631,20 @@ fn captured_rules_with_their_selectors() {
 }
 
 #[test]
+fn captured_netconf_gives_all_forwarding_per_family() {
+    let all: Vec<(u8, bool)> = messages(include_bytes!(
+        "../../../tests/fixtures/netlink/netconf.bin"
+    ))
+    .into_iter()
+    .filter(|(kind, _)| *kind == RTM_NEWNETCONF)
+    .filter_map(|(_, payload)| parse_netconf(payload).unwrap())
+    .collect();
+    // net.ipv4.conf.all.forwarding 0, net.ipv6.conf.all.forwarding 1 (capture.sh); the
+    // per-interface and `default` entries are not `all`.
+    assert_eq!(all, [(AF_INET, false), (AF_INET6, true)]);
+}
+
+#[test]
 fn truncated_records_are_errors_not_panics() {
     for bytes in [&[][..], &[2, 0, 0][..]] {
         assert!(link::parse(bytes).is_err());
@@ -588,6 +652,7 @@ fn truncated_records_are_errors_not_panics() {
         assert!(route::parse_rule(bytes).is_err());
         assert!(tc::parse_filter(bytes).is_err());
         assert!(tc::parse_qdisc(bytes).is_err());
+        assert!(parse_netconf(bytes).is_err());
     }
     // Every prefix of every captured message: an error or a record, never a panic.
     for (kind, payload) in messages(include_bytes!("../../../tests/fixtures/netlink/route.bin"))
@@ -728,7 +793,7 @@ fn an_unparsable_ipvs_file_is_unreadable_naming_it() {
     dir.write("net/ip_tables_names", b"nat\nfilter\n");
     dir.write("net/ip6_tables_names", b"filter\n");
     assert_eq!(
-        legacy_iptables(&dir.0.join("net")),
+        legacy_iptables(&dir.0.join("net"), Modules::any()),
         ["ip nat", "ip filter", "ip6 filter"]
     );
 }

@@ -9,12 +9,20 @@
 use std::net::IpAddr;
 
 use crate::ruleset::{
-    CtKey, Element, Elements, Field, Key, Load, Match, Nat, NatKind, Operand, OperandRange, Rule,
-    Ruleset, Span, Statement, Step, Test, Transform,
+    CtKey, Field, Key, Load, Match, Nat, NatKind, Operand, OperandRange, Rule, Ruleset, Statement,
+    Step, Test, Transform,
 };
 
-const DNAT: &str = "xt target DNAT";
 const STATE_MATCHES: [&str; 2] = ["xt match conntrack", "xt match state"];
+
+/// An iptables-nft DNAT as nft's JSON gives it: a DNAT to somewhere not shown.
+fn is_xt_dnat(step: &Step) -> bool {
+    let Step::Statement(Statement::Nat(nat)) = step else {
+        return false;
+    };
+    nat.kind == NatKind::Dnat
+        && matches!(&nat.address, Some(OperandRange { min: Operand::Unknown(what), .. }) if what == super::XT_DNAT)
+}
 
 /// Whether the ruleset has iptables-nft expressions the text listing could fill in.
 pub fn wanted(ruleset: &Ruleset) -> bool {
@@ -25,9 +33,8 @@ pub fn wanted(ruleset: &Ruleset) -> bool {
         .flat_map(|c| &c.rules)
         .flat_map(|r| &r.steps)
         .any(|s| match s {
-            Step::Opaque(what) => what == DNAT,
-            Step::Condition(what) => STATE_MATCHES.contains(&what.as_str()),
-            _ => false,
+            Step::Condition(what) => STATE_MATCHES.contains(&&**what),
+            other => is_xt_dnat(other),
         })
 }
 
@@ -71,12 +78,9 @@ pub fn read_xt(ruleset: &mut Ruleset, text: &str) {
             .find(|r| r.handle == handle);
         let Some(rule) = rule else { continue };
         if let Some(nat) = text_dnat(body)
-            && let Some(slot) = rule
-                .steps
-                .iter_mut()
-                .find(|s| matches!(s, Step::Opaque(w) if w == DNAT))
+            && let Some(slot) = rule.steps.iter_mut().find(|s| is_xt_dnat(s))
         {
-            *slot = Step::Statement(Statement::Nat(nat));
+            *slot = Step::Statement(Statement::Nat(Box::new(nat)));
         }
         read_ct_state(rule, body);
     }
@@ -89,7 +93,7 @@ pub fn read_xt(ruleset: &mut Ruleset, text: &str) {
 /// only be it.
 fn read_ct_state(rule: &mut Rule, line: &str) {
     let is_state_match =
-        |s: &Step| matches!(s, Step::Condition(w) if STATE_MATCHES.contains(&w.as_str()));
+        |s: &Step| matches!(s, Step::Condition(w) if STATE_MATCHES.contains(&&**w));
     let natively_ct = |s: &Step| matches!(s, Step::Match(m) if m.key.parts.iter().any(|l| matches!(l.field, Field::Ct { .. })));
     if rule.steps.iter().filter(|s| is_state_match(s)).count() != 1
         || rule.steps.iter().any(natively_ct)
@@ -140,12 +144,9 @@ fn read_ct_state(rule: &mut Rule, line: &str) {
                 }],
             }],
         },
-        test: Test::Member {
+        test: Test::Equal {
             negate: !none_of,
-            elements: Elements::Inline(vec![Element {
-                key: vec![Span::exact(&[0; 4])],
-                data: None,
-            }]),
+            value: [0u8; 4].into(),
         },
     });
 }
@@ -223,14 +224,14 @@ mod tests {
         let steps = &ruleset.tables[0].chains[0].rules[0].steps;
         if steps
             .iter()
-            .any(|s| matches!(s, Step::Condition(w) if w == "xt match conntrack"))
+            .any(|s| matches!(s, Step::Condition(w) if &**w == "xt match conntrack"))
         {
             return None;
         }
         steps.iter().find_map(|s| match s {
             Step::Match(Match {
                 key,
-                test: Test::Member { negate, .. },
+                test: Test::Equal { negate, .. },
             }) => match key.parts[0].transforms.as_slice() {
                 [Transform::Mask { mask, .. }] => {
                     Some((u32::from_ne_bytes((**mask).try_into().ok()?), *negate))

@@ -17,6 +17,10 @@ mod value;
 
 use crate::ruleset::Ruleset;
 
+/// What an iptables-nft `DNAT` target maps to, as nft's JSON shows it: nothing.
+pub(crate) const XT_DNAT: &str =
+    "an iptables-nft DNAT target, whose address nft's JSON does not show";
+
 use std::io::ErrorKind;
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -6,7 +6,7 @@
 //! host share a few destinations, so the rules run per destination, not per socket.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::rc::Rc;
@@ -29,7 +29,7 @@ pub struct Destination {
 }
 
 /// A port the nat prerouting hook rewrites to another address (a "published" port).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Dnat {
     pub protocol: Protocol,
     /// The destination address the rule matches; `None` when any.
@@ -197,7 +197,8 @@ impl<'r> Judge<'r> {
     /// target, and one line per one whose target could not be read.
     pub fn dnats(&self) -> (Vec<Dnat>, Vec<String>) {
         let mut dnats: Vec<Dnat> = Vec::new();
-        let mut unread: Vec<String> = Vec::new();
+        let mut seen: HashSet<Dnat> = HashSet::new();
+        let mut unread = Lines::default();
         for family in [Family::Ipv4, Family::Ipv6] {
             for protocol in [Protocol::Tcp, Protocol::Udp] {
                 let mut class = Class::new(family, protocol, PortSet::range(1, u16::MAX));
@@ -223,10 +224,7 @@ impl<'r> Judge<'r> {
                                 continue;
                             }
                             NatAddress::Unknown(what) => {
-                                push_new(
-                                    &mut unread,
-                                    format!("{}: the dnat address is {what}", nat.rule),
-                                );
+                                push_new(&mut unread, format!("{}: {what}", nat.rule));
                                 continue;
                             }
                         };
@@ -259,29 +257,30 @@ impl<'r> Judge<'r> {
                                 target_port,
                                 rule: nat.rule.to_string(),
                             };
-                            if !dnats.contains(&dnat) {
+                            if seen.insert(dnat.clone()) {
                                 dnats.push(dnat);
                             }
                         }
                     } else if let Some(what) = &fate.rewrite.unknown {
-                        let line = match what.strip_suffix(": xt target DNAT") {
-                            Some(rule) => format!(
-                                "{rule}: an iptables-nft DNAT target, whose address nft's JSON does not show"
-                            ),
-                            None => what.to_string(),
-                        };
-                        push_new(&mut unread, line);
+                        push_new(&mut unread, what.to_string());
                     }
                 }
             }
         }
-        (dnats, unread)
+        (dnats, unread.lines)
     }
 }
 
-fn push_new(lines: &mut Vec<String>, line: String) {
-    if !lines.contains(&line) {
-        lines.push(line);
+/// Lines in the order first said, each once.
+#[derive(Default)]
+struct Lines {
+    lines: Vec<String>,
+    said: HashSet<String>,
+}
+
+fn push_new(lines: &mut Lines, line: String) {
+    if lines.said.insert(line.clone()) {
+        lines.lines.push(line);
     }
 }
 

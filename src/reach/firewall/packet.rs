@@ -688,8 +688,40 @@ fn port_bound(bound: &[u8], lower: bool) -> Option<i64> {
 }
 
 impl Value {
+    /// cmp eq: the first `value.len()` bytes of the register equal `value`.
+    pub fn equal(&self, value: &[u8]) -> Hit {
+        match self {
+            Value::Bits(bits) => Hit::all(bits.equals(value)),
+            Value::Port => match port_span(value, value) {
+                Some((low, high)) if low > high => Hit::NO,
+                Some((low, high)) => Hit {
+                    tri: Tri::Yes,
+                    ports: Some((low as u16, high as u16)),
+                    daddr: None,
+                },
+                None => Hit::all(Tri::Maybe),
+            },
+            Value::Unknown { except, daddr } => {
+                if let Some(except) = except
+                    && pins(except, value)
+                {
+                    return Hit::NO;
+                }
+                Hit {
+                    tri: Tri::Maybe,
+                    ports: None,
+                    daddr: if *daddr { address(value) } else { None },
+                }
+            }
+            Value::Absent => Hit::NO,
+        }
+    }
+
     /// One element span (or a compared value as `low == high`) against this value.
     pub fn span(&self, span: &Span) -> Hit {
+        if span.low == span.high {
+            return self.equal(&span.low);
+        }
         match self {
             Value::Bits(bits) => Hit::all(bits.span(span)),
             Value::Port => match port_span(&span.low, &span.high) {

@@ -32,7 +32,6 @@
 //!   read (`xt target NAME` for an undecoded iptables-nft target).
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 /// Every table of one network namespace.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -157,11 +156,11 @@ pub enum Step {
     Match(Match),
     /// Whether the rule goes on depends on what portaudit cannot know of a packet
     /// (`limit rate`, `quota`, `ct count`, a dynamic set's contents): either way.
-    Condition(Arc<str>),
+    Condition(String),
     Statement(Statement),
     /// An expression the builder could not decode: it may match or not, and may act in
     /// any way (a verdict, a rewrite). What it is, for the reason.
-    Opaque(Arc<str>),
+    Opaque(String),
 }
 
 /// `key` compared with `test`: the kernel's cmp, range and lookup.
@@ -405,7 +404,7 @@ pub enum Statement {
     },
     /// Does nothing to the packet's path: counter, log, notrack, quota without a limit,
     /// a dynamic set's `add`/`update`, … (what it is, for rendering).
-    Effect(Arc<str>),
+    Effect(String),
 }
 
 /// `tproxy to ADDR:PORT`: hands the packet to a local transparent socket, unchanged.

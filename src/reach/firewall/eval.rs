@@ -1342,11 +1342,11 @@ impl<'r> Run<'_, 'r, '_> {
         if let Some(family) = nat.family
             && !same_family(family, self.class.family)
         {
-            // `dnat ip to` for an IPv6 packet: the kernel maps nothing (measured: the
-            // connection arrives unchanged), and the chain accepts.
-            let mut on = on;
-            on.state.nat_done = true;
-            return (vec![on], Vec::new());
+            // `dnat ip to` for an IPv6 packet in an inet table: the kernel's
+            // nft_nat_inet_eval does nothing and sets no verdict, so the rule goes on and
+            // the chain after it (a `dnat ip6 to` next applies; measured by the verdicts
+            // differential: delivered at the ip6 rule's target).
+            return (Vec::new(), vec![on]);
         }
         // Each operand may be a map: split the branch by its elements, address first.
         let mut missed = Vec::new();
@@ -1521,7 +1521,14 @@ impl<'r> Run<'_, 'r, '_> {
 }
 
 /// What makes two fates alike: all but their ports.
-type FateKey = (End, bool, Arc<str>, Option<Arc<str>>, Option<IpAddr>, Rewrite);
+type FateKey = (
+    End,
+    bool,
+    Arc<str>,
+    Option<Arc<str>>,
+    Option<IpAddr>,
+    Rewrite,
+);
 
 /// The fates, each joined to an alike one (all but the ports) as it comes.
 #[derive(Default)]

@@ -134,7 +134,6 @@ pub fn parse(json: &str, interfaces: &dyn Fn(&str) -> Option<u32>) -> Result<Rul
         chains: HashMap::new(),
         sets: Vec::new(),
         interfaces,
-        words: rule::Words::default(),
     };
     let items: Vec<(Cow<str>, &RawValue)> = document
         .nftables
@@ -179,7 +178,6 @@ struct Builder<'i> {
     /// Per table: what rules need to know of its sets.
     sets: Vec<HashMap<String, SetInfo>>,
     interfaces: &'i dyn Fn(&str) -> Option<u32>,
-    words: rule::Words,
 }
 
 fn family(name: &str) -> Option<TableFamily> {
@@ -367,13 +365,7 @@ impl Builder<'_> {
             .and_then(|raw| serde_json::from_str::<u64>(raw.get()).ok())
             .unwrap_or(0);
         let exprs = rule.expr.unwrap_or_default();
-        let (steps, updates) = rule::build(
-            family,
-            &exprs,
-            &self.sets[table],
-            self.interfaces,
-            &mut self.words,
-        );
+        let (steps, updates) = rule::build(family, &exprs, &self.sets[table], self.interfaces);
         self.ruleset.tables[table].chains[chain]
             .rules
             .push(Rule { handle, steps });

@@ -6,7 +6,6 @@
 //! opaque step (anything else), never an error.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use serde_json::value::RawValue;
 
@@ -27,32 +26,14 @@ pub struct SetInfo {
     pub interval: bool,
 }
 
-/// The words of conditions, effects and opaque steps, one copy each for the whole
-/// ruleset (every iptables-nft rule has its `counter` and `comment`).
-#[derive(Default)]
-pub struct Words(HashMap<String, Arc<str>>);
-
-impl Words {
-    fn get(&mut self, word: &str) -> Arc<str> {
-        if let Some(known) = self.0.get(word) {
-            return Arc::clone(known);
-        }
-        let shared: Arc<str> = word.into();
-        self.0.insert(word.to_owned(), Arc::clone(&shared));
-        shared
-    }
-}
-
 /// The steps of one rule, and the sets it updates from the packet path.
 pub fn build(
     family: TableFamily,
     exprs: &[&RawValue],
     sets: &HashMap<String, SetInfo>,
     interfaces: &dyn Fn(&str) -> Option<u32>,
-    words: &mut Words,
 ) -> (Vec<Step>, Vec<String>) {
     let mut builder = Builder {
-        words,
         family,
         ip: match family {
             TableFamily::Ip => Some(Family::Ipv4),
@@ -75,7 +56,6 @@ pub fn build(
 type Parts = Vec<(Load, Type)>;
 
 struct Builder<'s> {
-    words: &'s mut Words,
     family: TableFamily,
     /// The network protocol the rule has established so far.
     ip: Option<Family>,
@@ -214,18 +194,15 @@ impl Builder<'_> {
     }
 
     fn condition(&mut self, what: &str) {
-        let what = self.words.get(what);
-        self.steps.push(Step::Condition(what));
+        self.steps.push(Step::Condition(what.into()));
     }
 
     fn effect(&mut self, what: &str) {
-        let what = self.words.get(what);
-        self.push(Statement::Effect(what));
+        self.push(Statement::Effect(what.into()));
     }
 
     fn opaque(&mut self, what: &str) {
-        let what = self.words.get(what);
-        self.steps.push(Step::Opaque(what));
+        self.steps.push(Step::Opaque(what.into()));
     }
 
     fn push(&mut self, statement: Statement) {

@@ -312,6 +312,45 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
+/// One message of a netlink datagram: its header's type, flags and sequence number, and
+/// what follows the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Message<'a> {
+    pub kind: u16,
+    pub flags: u16,
+    pub seq: u32,
+    pub payload: &'a [u8],
+}
+
+/// A header whose length is shorter than a header or runs past the datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malformed;
+
+/// The messages of one datagram as the kernel sent it, in order; after a malformed
+/// header, that error and nothing more. Bytes too few for a header at the end are left.
+pub fn messages(datagram: &[u8]) -> impl Iterator<Item = Result<Message<'_>, Malformed>> {
+    let mut at = 0;
+    let mut broken = false;
+    std::iter::from_fn(move || {
+        if broken || at + NLMSG_HDRLEN > datagram.len() {
+            return None;
+        }
+        let b = &datagram[at..];
+        let len = u32_at(b, 0) as usize;
+        if len < NLMSG_HDRLEN || len > b.len() {
+            broken = true;
+            return Some(Err(Malformed));
+        }
+        at += align4(len);
+        Some(Ok(Message {
+            kind: u16_at(b, 4),
+            flags: u16_at(b, 6),
+            seq: u32_at(b, 8),
+            payload: &b[NLMSG_HDRLEN..len],
+        }))
+    })
+}
+
 /// The route attributes (type, data) in `b`; stops at the first malformed one.
 pub(super) fn attributes(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     std::iter::from_fn(move || {
@@ -390,7 +429,7 @@ fn ipv6(b: &[u8]) -> Ipv6Addr {
 }
 
 /// RTM_NEWLINK: ifinfomsg (index, flags) and IFLA_IFNAME.
-fn parse_link(payload: &[u8]) -> Result<Option<(u32, Device)>, String> {
+pub fn parse_link(payload: &[u8]) -> Result<Option<(u32, Device)>, String> {
     if payload.len() < IFINFOMSG_LEN {
         return Err(format!("interface record of {} bytes", payload.len()));
     }
@@ -412,7 +451,7 @@ fn parse_link(payload: &[u8]) -> Result<Option<(u32, Device)>, String> {
 
 /// RTM_NEWADDR: the interface index and the local address (IFA_LOCAL, which differs from
 /// IFA_ADDRESS on point-to-point links, where IFA_ADDRESS is the peer).
-fn parse_address(payload: &[u8]) -> Result<Option<(u32, IpAddr)>, String> {
+pub fn parse_address(payload: &[u8]) -> Result<Option<(u32, IpAddr)>, String> {
     if payload.len() < IFADDRMSG_LEN {
         return Err(format!("address record of {} bytes", payload.len()));
     }
@@ -535,24 +574,22 @@ impl Netlink {
         let mut interrupted = false;
         loop {
             let len = self.receive(what)?;
-            let mut at = 0;
-            while at + NLMSG_HDRLEN <= len {
-                let b = &self.buffer[at..len];
-                let msg_len = u32_at(b, 0) as usize;
-                let kind = u16_at(b, 4);
-                let flags = u16_at(b, 6);
-                let seq = u32_at(b, 8);
-                if msg_len < NLMSG_HDRLEN || msg_len > b.len() {
+            for message in messages(&self.buffer[..len]) {
+                let Ok(Message {
+                    kind,
+                    flags,
+                    seq,
+                    payload,
+                }) = message
+                else {
                     return Err(self.failed(what, "malformed reply"));
-                }
-                at += align4(msg_len);
+                };
                 if seq != self.seq {
                     continue; // a late reply to an earlier request
                 }
                 if flags & NLM_F_DUMP_INTR != 0 {
                     interrupted = true;
                 }
-                let payload = &b[NLMSG_HDRLEN..msg_len];
                 match kind {
                     NLMSG_NOOP => {}
                     NLMSG_DONE => {
@@ -725,7 +762,7 @@ pub fn read_routes(links: &[Link]) -> Result<Vec<Route>, NetlinkError> {
 }
 
 /// RTM_NEWLINK: index, name, loopback flag and IFLA_LINKINFO's IFLA_INFO_KIND.
-fn parse_link_kind(payload: &[u8]) -> Result<Option<Link>, String> {
+pub fn parse_link_kind(payload: &[u8]) -> Result<Option<Link>, String> {
     let Some((ifindex, device)) = parse_link(payload)? else {
         return Ok(None);
     };
@@ -745,7 +782,7 @@ fn parse_link_kind(payload: &[u8]) -> Result<Option<Link>, String> {
 }
 
 /// RTM_NEWROUTE: a unicast route of the main table as (destination, prefix length, oif).
-fn parse_route(payload: &[u8]) -> Result<Option<(IpAddr, u8, u32)>, String> {
+pub fn parse_route(payload: &[u8]) -> Result<Option<(IpAddr, u8, u32)>, String> {
     if payload.len() < RTMSG_LEN {
         return Err(format!("route record of {} bytes", payload.len()));
     }
@@ -778,6 +815,41 @@ fn parse_route(payload: &[u8]) -> Result<Option<(IpAddr, u8, u32)>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_datagram_frames_into_its_messages_and_stops_at_a_bad_length() {
+        let mut datagram = message(RTM_NEWLINK, 0, &[1, 2, 3]);
+        // Padded to 4 bytes, as the kernel aligns each message.
+        datagram.resize(align4(datagram.len()), 0);
+        datagram.extend(message(NLMSG_DONE, 2, &[0; 4]));
+        datagram.extend([0; 5]); // too short for a header: left
+        let framed: Vec<_> = messages(&datagram).collect();
+        assert_eq!(
+            framed,
+            [
+                Ok(Message {
+                    kind: RTM_NEWLINK,
+                    flags: 0,
+                    seq: 0,
+                    payload: &[1, 2, 3]
+                }),
+                Ok(Message {
+                    kind: NLMSG_DONE,
+                    flags: 2,
+                    seq: 0,
+                    payload: &[0; 4]
+                })
+            ]
+        );
+        // A length past the end, or shorter than a header: an error, then nothing.
+        for bad in [1000u32, 15] {
+            let mut broken = message(RTM_NEWLINK, 0, &[0; 8]);
+            broken[..4].copy_from_slice(&bad.to_ne_bytes());
+            broken.extend(message(NLMSG_DONE, 0, &[0; 4]));
+            assert_eq!(messages(&broken).collect::<Vec<_>>(), [Err(Malformed)]);
+        }
+        assert_eq!(messages(&[]).count(), 0);
+    }
 
     /// An inet_diag_msg as the kernel lays it out, with an optional SKV6ONLY attribute.
     fn record(

@@ -6,6 +6,9 @@
 #[allow(dead_code)]
 #[path = "../../../tests/netns.rs"]
 mod netns;
+#[macro_use]
+#[path = "../../../tests/macros.rs"]
+mod macros;
 
 use netns::NetNs;
 
@@ -92,81 +95,77 @@ fn compare(name: &str, ns: &NetNs, expect: Expect) -> Option<String> {
     None
 }
 
-fn can_run(test: &str) -> bool {
-    netns::require_root(test) && netns::require_nft(test)
-}
+patest!(
+    the_captured_fixtures_read_as_nft_lists_them,
+    [Root, Nft],
+    |_| {
+        let fixtures = [
+            (
+                "empty",
+                include_str!("../../../tests/fixtures/nft/empty.json"),
+                Expect::Native,
+            ),
+            (
+                "inet-basic",
+                include_str!("../../../tests/fixtures/nft/inet-basic.json"),
+                Expect::Native,
+            ),
+            (
+                "iptables-basic",
+                include_str!("../../../tests/fixtures/nft/iptables-basic.json"),
+                Expect::Native,
+            ),
+            (
+                "saddr",
+                include_str!("../../../tests/fixtures/nft/saddr.json"),
+                Expect::Native,
+            ),
+            (
+                "iifname",
+                include_str!("../../../tests/fixtures/nft/iifname.json"),
+                Expect::Native,
+            ),
+            (
+                "daddr",
+                include_str!("../../../tests/fixtures/nft/daddr.json"),
+                Expect::Native,
+            ),
+            (
+                "multi",
+                include_str!("../../../tests/fixtures/nft/multi.json"),
+                Expect::Native,
+            ),
+            (
+                "kube-nft",
+                include_str!("../../../tests/fixtures/nft/kube-nft.json"),
+                Expect::Nft,
+            ),
+            (
+                "vmaps",
+                include_str!("../../../tests/fixtures/nft/vmaps.json"),
+                Expect::Native,
+            ),
+            // docker.json: nft -j -f cannot load xt expressions; tested live by an_iptables_nft_ruleset_is_left_to_nft.
+            (
+                "nft-dnat",
+                include_str!("../../../tests/fixtures/nft/nft-dnat.json"),
+                Expect::Nft,
+            ),
+        ];
+        for (name, json, expect) in fixtures {
+            check(name, json, true, expect);
+        }
+    }
+);
 
-#[test]
-fn the_captured_fixtures_read_as_nft_lists_them() {
-    if !can_run("the_captured_fixtures_read_as_nft_lists_them") {
-        return;
+patest!(
+    the_small_server_ruleset_is_read_natively,
+    [Root, Nft],
+    |_| {
+        let rules = include_str!("../../../bench/smallserver.nft");
+        check("bench/smallserver.nft", rules, false, Expect::Native);
     }
-    let fixtures = [
-        (
-            "empty",
-            include_str!("../../../tests/fixtures/nft/empty.json"),
-            Expect::Native,
-        ),
-        (
-            "inet-basic",
-            include_str!("../../../tests/fixtures/nft/inet-basic.json"),
-            Expect::Native,
-        ),
-        (
-            "iptables-basic",
-            include_str!("../../../tests/fixtures/nft/iptables-basic.json"),
-            Expect::Native,
-        ),
-        (
-            "saddr",
-            include_str!("../../../tests/fixtures/nft/saddr.json"),
-            Expect::Native,
-        ),
-        (
-            "iifname",
-            include_str!("../../../tests/fixtures/nft/iifname.json"),
-            Expect::Native,
-        ),
-        (
-            "daddr",
-            include_str!("../../../tests/fixtures/nft/daddr.json"),
-            Expect::Native,
-        ),
-        (
-            "multi",
-            include_str!("../../../tests/fixtures/nft/multi.json"),
-            Expect::Native,
-        ),
-        (
-            "kube-nft",
-            include_str!("../../../tests/fixtures/nft/kube-nft.json"),
-            Expect::Nft,
-        ),
-        (
-            "vmaps",
-            include_str!("../../../tests/fixtures/nft/vmaps.json"),
-            Expect::Native,
-        ),
-        // docker.json: nft -j -f cannot load xt expressions; tested live by an_iptables_nft_ruleset_is_left_to_nft.
-        (
-            "nft-dnat",
-            include_str!("../../../tests/fixtures/nft/nft-dnat.json"),
-            Expect::Nft,
-        ),
-    ];
-    for (name, json, expect) in fixtures {
-        check(name, json, true, expect);
-    }
-}
-
-#[test]
-fn the_small_server_ruleset_is_read_natively() {
-    if !can_run("the_small_server_ruleset_is_read_natively") {
-        return;
-    }
-    let rules = include_str!("../../../bench/smallserver.nft");
-    check("bench/smallserver.nft", rules, false, Expect::Native);
-}
+);
 
 /// One construct (or a few) per ruleset, so a difference names what differs.
 const HANDWRITTEN: &[(&str, &str, Expect)] = &[
@@ -421,59 +420,58 @@ const HANDWRITTEN: &[(&str, &str, Expect)] = &[
     ),
 ];
 
-#[test]
-fn handwritten_rulesets_read_as_nft_lists_them() {
-    if !can_run("handwritten_rulesets_read_as_nft_lists_them") {
-        return;
+patest!(
+    handwritten_rulesets_read_as_nft_lists_them,
+    [Root, Nft],
+    |_| {
+        for (name, rules, expect) in HANDWRITTEN {
+            check(name, rules, false, *expect);
+        }
     }
-    for (name, rules, expect) in HANDWRITTEN {
-        check(name, rules, false, *expect);
-    }
-}
+);
 
-/// Docker's ruleset as iptables-nft writes it (docker.json's shape, which `nft -j -f`
-/// cannot load): its xt expressions are left to nft. tests/iptables.rs runs the binary
-/// on the same ruleset.
-#[test]
-fn an_iptables_nft_ruleset_is_left_to_nft() {
-    let test = "an_iptables_nft_ruleset_is_left_to_nft";
-    if !can_run(test) || !netns::require_iptables_nft(test) {
-        return;
+// Docker's ruleset as iptables-nft writes it (docker.json's shape, which `nft -j -f`
+// cannot load): its xt expressions are left to nft. tests/iptables.rs runs the binary
+// on the same ruleset.
+patest!(
+    an_iptables_nft_ruleset_is_left_to_nft,
+    [Root, Nft, IptablesNft],
+    |_| {
+        let ns = NetNs::new();
+        for args in netns::DOCKER_IPTABLES {
+            ns.iptables_nft(args);
+        }
+        let listed = ns
+            .run_nft(&["-j", "list", "ruleset"], "")
+            .expect("nft lists the ruleset");
+        let doc: serde_json::Value = serde_json::from_str(&listed).unwrap();
+        let mut xt: Vec<(String, String)> = doc["nftables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|item| item["rule"]["expr"].as_array())
+            .flatten()
+            .filter_map(|expr| {
+                let xt = expr.get("xt")?;
+                Some((xt["type"].as_str()?.into(), xt["name"].as_str()?.into()))
+            })
+            .collect();
+        xt.sort();
+        let want = [
+            ("match", "addrtype"),
+            ("match", "conntrack"),
+            ("target", "DNAT"),
+        ];
+        assert_eq!(
+            xt,
+            want.map(|(t, n)| (t.to_string(), n.to_string())),
+            "{listed}"
+        );
+        // For the xt expressions (netlink's `match` and `target`), not a failure to read.
+        let why = compare("iptables-nft (Docker's shape)", &ns, Expect::Nft).unwrap();
+        assert!(
+            why.ends_with("expression match") || why.ends_with("expression target"),
+            "{why}"
+        );
     }
-    let ns = NetNs::new();
-    for args in netns::DOCKER_IPTABLES {
-        ns.iptables_nft(args);
-    }
-    let listed = ns
-        .run_nft(&["-j", "list", "ruleset"], "")
-        .expect("nft lists the ruleset");
-    let doc: serde_json::Value = serde_json::from_str(&listed).unwrap();
-    let mut xt: Vec<(String, String)> = doc["nftables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|item| item["rule"]["expr"].as_array())
-        .flatten()
-        .filter_map(|expr| {
-            let xt = expr.get("xt")?;
-            Some((xt["type"].as_str()?.into(), xt["name"].as_str()?.into()))
-        })
-        .collect();
-    xt.sort();
-    let want = [
-        ("match", "addrtype"),
-        ("match", "conntrack"),
-        ("target", "DNAT"),
-    ];
-    assert_eq!(
-        xt,
-        want.map(|(t, n)| (t.to_string(), n.to_string())),
-        "{listed}"
-    );
-    // For the xt expressions (netlink's `match` and `target`), not a failure to read.
-    let why = compare("iptables-nft (Docker's shape)", &ns, Expect::Nft).unwrap();
-    assert!(
-        why.ends_with("expression match") || why.ends_with("expression target"),
-        "{why}"
-    );
-}
+);

@@ -66,30 +66,6 @@ const KNOWN: &[(&str, &str)] = &[
         "`iifname \"ext\\*\"` is a literal name (no interface has it) but is judged as the \
          wildcard `ext*`, so `iifname \"ext\\*\" drop` is judged dropped on ext0",
     ),
-    (
-        "reject-tcp-reset",
-        "`reject with tcp reset` carries a `meta l4proto tcp` that nft hides in its \
-         listing: read through nft (a ruleset the native reader leaves to nft, e.g. one \
-         with a redirect), a UDP socket is judged rejected while its datagrams arrive",
-    ),
-    (
-        "reject-implies-family",
-        "in an inet table, `meta nfproto ipv6 … reject` is listed as `reject with icmpv6 …` \
-         without the nfproto match: IPv4 is judged rejected while it is delivered",
-    ),
-    (
-        "implied-family",
-        "in an inet table a rule that reads an IPv4 (IPv6) header field matches IPv4 (IPv6) \
-         only, through a `meta nfproto` nft adds and hides; read inside a statement \
-         (`meta mark set ip saddr map { … } drop`) the judge applies the rule to both \
-         families, so IPv6 is judged dropped while it is delivered",
-    ),
-    (
-        "ct-state-before-conntrack",
-        "a chain at priority -200 or lower sees packets before conntrack: `ct state` is \
-         invalid there, so `ct state invalid accept; drop` at priority -300 accepts \
-         everything, yet a new connection is judged dropped",
-    ),
 ];
 
 fn env_u64(name: &str) -> Option<u64> {

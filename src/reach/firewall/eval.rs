@@ -256,6 +256,7 @@ impl<'r> Index<'r> {
             class,
             budget: BUDGET,
             raw: Vec::new(),
+            untracked: false,
         };
         let bases = self.bases(hook, class, only);
         if bases.is_empty() {
@@ -662,7 +663,15 @@ struct Run<'i, 'r, 'c> {
     class: &'i Class<'c>,
     budget: u32,
     raw: Vec<RawFate>,
+    /// The base chain running sees packets before conntrack has (priority -200 or
+    /// lower at prerouting and output, netdev ingress): no connection yet.
+    untracked: bool,
 }
+
+/// Conntrack's own priority at prerouting and output (NF_IP_PRI_CONNTRACK): a chain of
+/// this priority or lower runs first (a hook of equal priority registered later runs
+/// before the earlier ones).
+const CONNTRACK_PRIORITY: i32 = -200;
 
 impl<'r> Run<'_, 'r, '_> {
     fn ruleset(&self) -> &'r Ruleset {
@@ -681,6 +690,11 @@ impl<'r> Run<'_, 'r, '_> {
         let table = &self.ruleset().tables[t];
         let chain = &table.chains[c];
         let Some(base) = &chain.base else { return };
+        self.untracked = match base.hook {
+            Hook::Ingress | Hook::Egress => true,
+            Hook::Prerouting | Hook::Output => base.priority <= CONNTRACK_PRIORITY,
+            _ => false,
+        };
         if base.kind == ChainKind::Nat && branch.state.nat_done {
             passed.push(branch);
             return;
@@ -969,6 +983,7 @@ impl<'r> Run<'_, 'r, '_> {
             ct_mark: state.ct_mark,
             local: state.local,
             dnat: state.dnat,
+            untracked: self.untracked,
         }
     }
 

@@ -1135,3 +1135,76 @@ fn too_many_ways_is_doubt_not_a_guess() {
         "{fates:#?}"
     );
 }
+
+#[test]
+fn a_chain_before_conntrack_sees_no_connection() {
+    // Priority -300 (raw) in prerouting runs before conntrack (-200): `ct state invalid
+    // accept` accepts a new connection there, and `ct mark` cannot be loaded.
+    let state = load(
+        Field::Ct {
+            key: CtKey::State,
+            direction: None,
+        },
+        4,
+    );
+    let mut invalid = state.clone();
+    invalid.transforms.push(Transform::Mask {
+        mask: 1u32.to_ne_bytes().into(),
+        xor: [0; 4].into(),
+    });
+    let raw = |priority| {
+        ruleset(vec![table(
+            TableFamily::Inet,
+            vec![base(
+                "raw",
+                Hook::Prerouting,
+                priority,
+                Policy::Drop,
+                vec![rule(2, vec![is_not(invalid.clone(), &[0; 4]), accept()])],
+            )],
+        )])
+    };
+    assert_eq!(
+        at(&raw(-300), Hook::Prerouting, &tcp4(), 22),
+        Answer::Accepted
+    );
+    assert_eq!(
+        at(&raw(-200), Hook::Prerouting, &tcp4(), 22),
+        Answer::Accepted
+    );
+    assert_eq!(
+        at(&raw(-199), Hook::Prerouting, &tcp4(), 22),
+        Answer::Dropped
+    );
+    // In input conntrack has run, whatever the priority.
+    let mut input_raw = raw(-300);
+    input_raw.tables[0].chains[0].base.as_mut().unwrap().hook = Hook::Input;
+    assert_eq!(at(&input_raw, Hook::Input, &tcp4(), 22), Answer::Dropped);
+    // `ct mark 0 drop` before conntrack: no mark to load, the rule stops.
+    let mark = ruleset(vec![table(
+        TableFamily::Inet,
+        vec![base(
+            "raw",
+            Hook::Prerouting,
+            -300,
+            Policy::Accept,
+            vec![rule(
+                2,
+                vec![
+                    is(
+                        load(
+                            Field::Ct {
+                                key: CtKey::Mark,
+                                direction: None,
+                            },
+                            4,
+                        ),
+                        &[0; 4],
+                    ),
+                    drop_(),
+                ],
+            )],
+        )],
+    )]);
+    assert_eq!(at(&mark, Hook::Prerouting, &tcp4(), 22), Answer::Accepted);
+}

@@ -3,8 +3,7 @@
 //! panic". A target is a one-line `fuzz_target!` calling one of them; the seeds in
 //! `fuzz/seeds/<target>/` are run through the same functions by `cargo test`.
 //!
-//! Not here: the nftables netlink decoder and the nft JSON parser, which bring fuzz
-//! targets of their own.
+//! Not here: the nftables netlink decoder, which brings a fuzz target of its own.
 
 use std::path::Path;
 
@@ -143,6 +142,40 @@ pub fn container(bytes: &[u8]) {
     );
 }
 
+/// nft's JSON (`--ruleset FILE`) into the ruleset model, and the model evaluated: an
+/// error is one line; a ruleset read is evaluated at every hook for TCP over IPv4 and
+/// UDP over IPv6 (nothing known but the ports), and its fates cover exactly the class's
+/// ports, each with a one-line reason.
+#[cfg(target_os = "linux")]
+pub fn nft_json(bytes: &[u8]) {
+    use crate::reach::firewall::{Class, PortSet, evaluate};
+    use crate::ruleset::Hook;
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return;
+    };
+    let ruleset = match crate::collect::nft::parse_saved(text) {
+        Ok(ruleset) => ruleset,
+        Err(e) => return one_line(&e),
+    };
+    for (family, protocol) in [(Family::Ipv4, Protocol::Tcp), (Family::Ipv6, Protocol::Udp)] {
+        let class = Class::new(family, protocol, PortSet::range(1, u16::MAX));
+        for hook in [Hook::Ingress, Hook::Prerouting, Hook::Input, Hook::Forward] {
+            let fates = evaluate(&ruleset, hook, &class);
+            let mut covered = PortSet::empty();
+            for fate in &fates {
+                assert_eq!(fate.ports.intersect(&class.ports), fate.ports, "{fate:?}");
+                assert!(!fate.ports.is_empty(), "{fate:?}");
+                assert_eq!(fate.certain, fate.doubt.is_none() && fate.daddr.is_none());
+                for text in std::iter::once(&fate.why).chain(&fate.doubt) {
+                    assert!(!text.chars().any(char::is_control), "{text:?}");
+                }
+                covered = covered.union(&fate.ports);
+            }
+            assert_eq!(covered, class.ports, "{hook:?}: {fates:#?}");
+        }
+    }
+}
+
 /// Errors are one line: the terminal and the journal show them whole.
 fn one_line(message: &str) {
     assert!(!message.contains('\n'), "{message:?}");
@@ -195,6 +228,27 @@ mod tests {
             assert!(netlink::messages(bytes).count() > 0, "{}", path.display());
         }
         seeds
+    }
+
+    #[test]
+    fn nft_json_seeds_hold_the_captured_rulesets() {
+        let mut rules = 0;
+        for (path, bytes) in seeds("nft_json") {
+            nft_json(&bytes);
+            let text = String::from_utf8(bytes).unwrap();
+            let ruleset = crate::collect::nft::parse_saved(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            rules += ruleset
+                .tables
+                .iter()
+                .flat_map(|t| &t.chains)
+                .map(|c| c.rules.len())
+                .sum::<usize>();
+        }
+        assert!(rules > 40, "{rules}");
+        // What is not a ruleset is one line.
+        nft_json(b"Error: syntax error\n");
+        nft_json(br#"{"nftables": 1}"#);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! way. A socket in another namespace with no way in is `contained`; where the model
 //! cannot tell, it gives a way in, never "contained".
 
-mod firewall;
+pub(crate) mod firewall;
 mod publish;
 
 use std::collections::{BTreeMap, HashSet};

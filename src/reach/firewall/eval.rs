@@ -313,8 +313,11 @@ impl<'r> Index<'r> {
                     _ => None,
                 };
                 let bound = matches!(hook, Hook::Ingress | Hook::Egress);
+                // No devices: not known which (nft's JSON leaves a netdev chain's
+                // devices out of its listing).
                 let maybe = match device {
                     _ if !bound => false,
+                    _ if base.devices.is_empty() => true,
                     Some(d) => {
                         if !base.devices.iter().any(|name| name == d.name) {
                             continue;

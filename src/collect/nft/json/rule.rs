@@ -115,7 +115,13 @@ impl Builder<'_> {
             }
             Stmt::Condition(what) => self.condition(&what),
             Stmt::Effect(what) => self.effect(&what),
-            Stmt::Update(set) => {
+            Stmt::Update(set, elem) => {
+                // What it adds is read from the packet: nft checks the protocols first.
+                if let Some(Ok((_, needs))) = elem.as_ref().map(|e| self.key(e)) {
+                    for need in needs {
+                        self.ensure(need);
+                    }
+                }
                 self.effect(&format!("update @{set}"));
                 self.updates.push(set);
             }

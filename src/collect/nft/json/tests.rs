@@ -512,3 +512,29 @@ fn a_file_that_is_not_a_ruleset_says_what_was_expected() {
     assert_eq!(ruleset.tables.len(), 1);
     assert_eq!(ruleset.tables[0].chains[0].name, "c");
 }
+
+#[test]
+fn a_header_read_inside_a_statement_gets_its_family_check_too() {
+    // `meta mark set ip saddr map { 10.0.0.1 : 0x1 } drop` in inet: meta nfproto ipv4,
+    // then the lookup, the mark set, the drop. An IPv6 packet never reaches the drop.
+    let json = r#"[{"mangle": {"key": {"meta": {"key": "mark"}}, "value": {"map": {"key": {"payload": {"protocol": "ip", "field": "saddr"}}, "data": {"set": [["10.0.0.1", 1]]}}}}}, {"drop": null}]"#;
+    let built = steps("inet", json);
+    assert_eq!(built[0], nfproto(2), "{built:#?}");
+    let Step::Statement(Statement::Set { field, value }) = &built[1] else {
+        panic!("{built:#?}");
+    };
+    assert_eq!(*field, Field::Meta(MetaKey::Mark));
+    let Operand::Map {
+        key,
+        map: Elements::Inline(elements),
+    } = &**value
+    else {
+        panic!("{value:?}");
+    };
+    assert_eq!(key.parts, [payload(PayloadBase::Network, 12, 4)]);
+    assert_eq!(
+        elements[0].data,
+        Some(Data::Value(1u32.to_ne_bytes().into()))
+    );
+    assert_eq!(built[2], verdict(Verdict::Drop));
+}

@@ -163,6 +163,11 @@ pub enum Step {
     Opaque(String),
 }
 
+/// The [`Step::Condition`] a builder from nft's JSON puts before a `reject with tcp reset`
+/// in an inet, bridge or netdev table: nft's listing drops a family check there
+/// (`meta nfproto ipv6 … reject with tcp reset` lists as `… reject with tcp reset`).
+pub const HIDDEN_FAMILY_CHECK: &str = "a family check nft's JSON may hide";
+
 /// `key` compared with `test`: the kernel's cmp, range and lookup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Match {

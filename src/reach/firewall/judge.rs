@@ -475,12 +475,14 @@ mod tests {
             &*http.why,
             "inet fw input handle 6: tcp dport @allowed_tcp accept"
         );
+        // `tcp dport 3306 reject with tcp reset` in an inet table, read from nft's JSON:
+        // nft's listing may have dropped a family check before the reset (it does for
+        // `meta nfproto ipv6 …`), so the drop is not certain.
         let mysql = judge("multi", Protocol::Tcp, 3306, &v4);
-        assert_eq!(mysql.verdict, FirewallVerdict::Dropped);
-        // Was `… reject`: the reset only applies to TCP, which the line now says.
+        assert_eq!(mysql.verdict, FirewallVerdict::Unknown);
         assert_eq!(
             &*mysql.why,
-            "inet fw input handle 7: tcp dport 3306 reject with tcp reset"
+            "inet fw input handle 7: a family check nft's JSON may hide cannot be evaluated"
         );
         assert_eq!(
             verdict("multi", Protocol::Udp, 1500, &v4),

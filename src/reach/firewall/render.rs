@@ -7,9 +7,10 @@ use std::fmt::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::ruleset::{
-    CtDirection, CtKey, Data, Element, Elements, FibResult, Field, Key, Load, Match, MetaKey, Nat,
-    NatFamily, NatKind, Operand, OperandRange, Order, PayloadBase, Reject, Rule, Ruleset,
-    SocketKey, Span, Statement, Step, Table, TableFamily, Test, Tproxy, Transform, Verdict,
+    CtDirection, CtKey, Data, Element, Elements, FibResult, Field, HIDDEN_FAMILY_CHECK, Key, Load,
+    Match, MetaKey, Nat, NatFamily, NatKind, Operand, OperandRange, Order, PayloadBase, Reject,
+    Rule, Ruleset, SocketKey, Span, Statement, Step, Table, TableFamily, Test, Tproxy, Transform,
+    Verdict,
 };
 
 /// A why-line is one line: a longer rule is cut here.
@@ -157,7 +158,11 @@ impl<'a> View<'a> {
                 i += 2;
                 continue;
             }
-            view.texts[i] = Some(view.plain(i));
+            // Said only where it is the reason (see `HIDDEN_FAMILY_CHECK`).
+            view.texts[i] = Some(match &steps[i] {
+                Step::Condition(what) if what == HIDDEN_FAMILY_CHECK => String::new(),
+                _ => view.plain(i),
+            });
             i += 1;
         }
         view

@@ -753,6 +753,16 @@ impl Builder<'_> {
             },
             Some("tcp reset") => {
                 self.ensure(Need::L4(6, None));
+                // In an inet, bridge or netdev table nft's listing drops a family check
+                // (`meta nfproto ipv6`) before a tcp reset and says nothing of it: the
+                // reject may be for one family only.
+                if matches!(
+                    self.family,
+                    TableFamily::Inet | TableFamily::Bridge | TableFamily::Netdev
+                ) && self.ip.is_none()
+                {
+                    self.condition(crate::ruleset::HIDDEN_FAMILY_CHECK);
+                }
                 Reject::TcpReset
             }
             Some("icmpx") => Reject::Icmpx(code_of(ICMPX, 1)?),

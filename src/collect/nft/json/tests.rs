@@ -327,10 +327,24 @@ fn rejects_carry_the_checks_their_type_implies() {
     let reject = |body: &str| format!(r#"[{{"reject": {body}}}]"#);
     // `reject with tcp reset`: nft lists its l4proto check; the builder adds none twice.
     let listed = r#"[{"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "tcp"}}, {"reject": {"type": "tcp reset"}}]"#;
-    let reset = [l4(6), Step::Statement(Statement::Reject(Reject::TcpReset))];
-    assert_eq!(steps("inet", listed), reset);
+    let reset = Step::Statement(Statement::Reject(Reject::TcpReset));
+    assert_eq!(steps("ip", listed), [l4(6), reset.clone()]);
     // Without it (hand-written), it is restored.
-    assert_eq!(steps("inet", &reject(r#"{"type": "tcp reset"}"#)), reset);
+    assert_eq!(
+        steps("ip", &reject(r#"{"type": "tcp reset"}"#)),
+        [l4(6), reset.clone()]
+    );
+    // In inet, nft's listing drops a family check before it (`meta nfproto ipv6 th dport
+    // 1002 reject with tcp reset` lists as `tcp dport 1002 reject with tcp reset`; the
+    // kernel-truth differential found it): not known, either way.
+    let hidden = Step::Condition(crate::ruleset::HIDDEN_FAMILY_CHECK.into());
+    assert_eq!(
+        steps("inet", listed),
+        [l4(6), hidden.clone(), reset.clone()]
+    );
+    // Not where the rule says its family.
+    let v4 = r#"[{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": "1.2.3.4"}}, {"reject": {"type": "tcp reset"}}]"#;
+    assert!(!steps("inet", v4).contains(&hidden));
     // `reject with icmp type host-prohibited` in inet: meta nfproto ipv4, reject 0/10.
     assert_eq!(
         steps(

@@ -16,12 +16,13 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+pub(super) use super::nlmsg::attributes;
+use super::nlmsg::{NLMSG_HDRLEN, align4};
 use super::{Device, Family, HostAddress, Listener, Protocol};
 use crate::error::describe_io;
 use crate::socket::{Link, Route};
 
 // <linux/netlink.h>
-const NLMSG_HDRLEN: usize = 16;
 const NLMSG_NOOP: u16 = 1;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
@@ -179,16 +180,18 @@ impl Nftables {
         Netlink::open(NETLINK_NETFILTER, "nfnetlink").map(Nftables)
     }
 
-    /// Every reply to an NFT_MSG_GET* dump of `family` (AF_UNSPEC: all) with the request
-    /// attributes `attrs`, each payload from its nfgenmsg on. An interrupted dump is
-    /// read again.
+    /// Hands `each` every reply to an NFT_MSG_GET* dump of `family` (AF_UNSPEC: all)
+    /// with the request attributes `attrs` (its netlink type and payload, from the
+    /// nfgenmsg on), as it arrives; Ok(false) when the kernel flagged the dump
+    /// inconsistent (the ruleset changed under it), which the caller reads again.
     pub(super) fn dump(
         &mut self,
         get: u16,
         family: u8,
         attrs: &[u8],
         what: &str,
-    ) -> Result<Vec<Vec<u8>>, NetlinkError> {
+        each: &mut dyn FnMut(u16, &[u8]) -> Result<(), String>,
+    ) -> Result<bool, NetlinkError> {
         let mut body = vec![family, NFNETLINK_V0, 0, 0];
         body.extend_from_slice(attrs);
         let request = message(
@@ -198,13 +201,12 @@ impl Nftables {
         );
         // Replies are NEW* = GET* - 1.
         let reply = NFNL_SUBSYS_NFTABLES << 8 | (get - 1);
-        self.0
-            .dump(&request, what, |kind, payload, out: &mut Vec<Vec<u8>>| {
-                if kind == reply {
-                    out.push(payload.to_vec());
-                }
-                Ok(())
-            })
+        self.0.dump_once(&request, what, &mut |kind, payload| {
+            if kind == reply {
+                each(kind, payload)?;
+            }
+            Ok(())
+        })
     }
 
     /// The ruleset's generation id (NFT_MSG_GETGEN), which every committed change bumps.
@@ -300,34 +302,12 @@ fn message(kind: u16, flags: u16, body: &[u8]) -> Vec<u8> {
     msg
 }
 
-fn align4(n: usize) -> usize {
-    (n + 3) & !3
-}
-
 fn u16_at(b: &[u8], at: usize) -> u16 {
     u16::from_ne_bytes([b[at], b[at + 1]])
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-/// The route attributes (type, data) in `b`; stops at the first malformed one.
-pub(super) fn attributes(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    std::iter::from_fn(move || {
-        if b.len() < 4 {
-            return None;
-        }
-        let len = usize::from(u16_at(b, 0));
-        if len < 4 || len > b.len() {
-            return None;
-        }
-        // NLA_F_NESTED and NLA_F_NET_BYTEORDER live in the top bits.
-        let kind = u16_at(b, 2) & 0x3fff;
-        let data = &b[4..len];
-        b = &b[align4(len).min(b.len())..];
-        Some((kind, data))
-    })
 }
 
 /// One inet_diag_msg: a listener, or None for a socket that is not one (a connected UDP

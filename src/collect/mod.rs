@@ -17,11 +17,11 @@ mod kernel;
 #[cfg(target_os = "linux")]
 mod netlink;
 #[cfg(target_os = "linux")]
-mod nlmsg;
-#[cfg(target_os = "linux")]
 pub mod netns;
 #[cfg(target_os = "linux")]
 mod nft;
+#[cfg(target_os = "linux")]
+mod nlmsg;
 #[cfg(target_os = "linux")]
 mod owners;
 pub mod procnet;

@@ -566,8 +566,8 @@ pub fn from_messages(stream: &[u8]) -> Result<(Ruleset, Coverage), String> {
 mod tests {
     use super::*;
     use crate::ruleset::{
-        Data, Elements, Field, Key, Load, Match, MetaKey, PayloadBase, Reject, Span, Statement,
-        Step, Test, Verdict,
+        CtKey, Data, Elements, FibResult, Field, Key, Load, Match, MetaKey, Nat, NatKind, Operand,
+        OperandRange, PayloadBase, Reject, Span, Statement, Step, Test, Transform, Verdict,
     };
 
     fn fixture(name: &str) -> (Ruleset, Coverage) {
@@ -577,6 +577,378 @@ mod tests {
         );
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         from_messages(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    fn chain<'r>(ruleset: &'r Ruleset, family: TableFamily, table: &str, name: &str) -> &'r Chain {
+        ruleset
+            .tables
+            .iter()
+            .find(|t| t.family == family && t.name == table)
+            .and_then(|t| t.chains.iter().find(|c| c.name == name))
+            .unwrap_or_else(|| panic!("no chain {family:?} {table} {name}"))
+    }
+
+    fn load(field: Field, len: u8) -> Load {
+        Load {
+            field,
+            len,
+            transforms: Vec::new(),
+        }
+    }
+
+    /// `field` (or with `negate` not) one of these values.
+    fn test(load: Load, negate: bool, values: &[&[u8]]) -> Step {
+        Step::Match(Match {
+            key: Key { parts: vec![load] },
+            test: Test::Member {
+                negate,
+                elements: Elements::Inline(
+                    values
+                        .iter()
+                        .map(|v| crate::ruleset::Element {
+                            key: vec![Span::exact(v)],
+                            data: None,
+                        })
+                        .collect(),
+                ),
+            },
+        })
+    }
+
+    fn l4proto(p: u8) -> Step {
+        test(load(Field::Meta(MetaKey::L4proto), 1), false, &[&[p]])
+    }
+
+    fn dport(port: u16) -> Step {
+        let th = Field::Payload {
+            base: PayloadBase::Transport,
+            offset: 2,
+        };
+        test(load(th, 2), false, &[&port.to_be_bytes()])
+    }
+
+    fn counter() -> Step {
+        Step::Statement(Statement::Effect("counter".into()))
+    }
+
+    fn verdict(v: Verdict) -> Step {
+        Step::Statement(Statement::Verdict(v))
+    }
+
+    /// The rulesets of the tools whose hosts portaudit must read: every rule decoded.
+    #[test]
+    fn docker_ufw_kube_proxy_and_firewalld_rulesets_decode_fully() {
+        for (name, at_least) in [
+            ("docker", 30),
+            ("ufw", 150),
+            ("kube-iptables", 50),
+            ("kube-nft", 40),
+            ("firewalld", 60),
+            ("escapes", 7),
+        ] {
+            let (_, coverage) = fixture(name);
+            assert!(coverage.rules >= at_least, "{name}: {coverage:?}");
+            assert_eq!(coverage.undecoded, 0, "{name}");
+        }
+        // `fwd to "lo"` hands the packet to another device: opaque, and only that rule.
+        let (ruleset, coverage) = fixture("statements");
+        assert_eq!(coverage.undecoded, 1);
+        let ingress = chain(&ruleset, TableFamily::Netdev, "edge", "ingress");
+        assert!(matches!(ingress.rules[1].steps[..], [Step::Opaque(_)]));
+        assert!(matches!(
+            ingress.rules[0].steps.last(),
+            Some(Step::Statement(_))
+        ));
+    }
+
+    #[test]
+    fn docker_s_dnat_target_is_a_nat_statement_after_its_protocol_and_port() {
+        let (ruleset, _) = fixture("docker");
+        let docker = chain(&ruleset, TableFamily::Ip, "nat", "DOCKER");
+        let iifname = load(Field::Meta(MetaKey::Iifname), 16);
+        assert_eq!(
+            docker.rules[1].steps,
+            vec![
+                test(iifname, true, &[b"docker0\0"]),
+                l4proto(6),
+                dport(8080),
+                counter(),
+                Step::Statement(Statement::Nat(Nat {
+                    kind: NatKind::Dnat,
+                    family: None,
+                    address: Some(OperandRange {
+                        min: Operand::Const([172, 17, 0, 2].into()),
+                        max: None,
+                    }),
+                    port: Some(OperandRange {
+                        min: Operand::Const([0, 80].into()),
+                        max: None,
+                    }),
+                    flags: 0,
+                })),
+            ]
+        );
+        let prerouting = chain(&ruleset, TableFamily::Ip, "nat", "PREROUTING");
+        let fib = Field::Fib {
+            flags: 2,
+            result: FibResult::Addrtype,
+        };
+        assert_eq!(
+            prerouting.rules[0].steps,
+            vec![
+                test(load(fib, 4), false, &[&2u32.to_ne_bytes()]),
+                counter(),
+                verdict(Verdict::Jump("DOCKER".into())),
+            ]
+        );
+        let base = prerouting.base.as_ref().unwrap();
+        assert_eq!((base.hook, base.priority), (Hook::Prerouting, -100));
+        let forward = chain(&ruleset, TableFamily::Ip, "filter", "FORWARD");
+        assert_eq!(forward.base.as_ref().unwrap().policy, Policy::Drop);
+        // The IPv6 DNAT target reads its 16-byte address.
+        let docker6 = chain(&ruleset, TableFamily::Ip6, "nat", "DOCKER");
+        let Some(Step::Statement(Statement::Nat(nat))) = docker6.rules[1].steps.last() else {
+            panic!("{:?}", docker6.rules[1]);
+        };
+        let mut fd00 = [0u8; 16];
+        fd00[..6].copy_from_slice(&[0xfd, 0, 0xde, 0xad, 0xbe, 0xef]);
+        fd00[15] = 2;
+        assert_eq!(
+            nat.address.as_ref().map(|a| a.min.clone()),
+            Some(Operand::Const(fd00.into()))
+        );
+    }
+
+    /// The cases issue 18 names: each as the kernel holds it.
+    #[test]
+    fn escapes_wildcards_ranges_and_hidden_dependencies_are_the_kernel_s() {
+        let (ruleset, _) = fixture("escapes");
+        let input = chain(&ruleset, TableFamily::Inet, "t", "input");
+        let iifname = || load(Field::Meta(MetaKey::Iifname), 16);
+        // `iifname "eth\*"`: the literal name, NUL-padded (an exact compare).
+        let mut literal = [0u8; 16];
+        literal[..4].copy_from_slice(b"eth*");
+        assert_eq!(input.rules[0].steps[0], test(iifname(), false, &[&literal]));
+        // `iifname "eth*"`: the three bytes of a prefix.
+        assert_eq!(input.rules[1].steps[0], test(iifname(), false, &[b"eth"]));
+        // `meta l4proto != 6-17`: a negated range.
+        assert_eq!(
+            input.rules[2].steps[0],
+            Step::Match(Match {
+                key: Key {
+                    parts: vec![load(Field::Meta(MetaKey::L4proto), 1)]
+                },
+                test: Test::Member {
+                    negate: true,
+                    elements: Elements::Inline(vec![crate::ruleset::Element {
+                        key: vec![Span {
+                            low: [6].into(),
+                            high: [17].into()
+                        }],
+                        data: None
+                    }])
+                }
+            })
+        );
+        // `ip6 daddr ::10.0.0.1`: sixteen bytes, the last four the IPv4 address.
+        let mut compat = [0u8; 16];
+        compat[12..].copy_from_slice(&[10, 0, 0, 1]);
+        let daddr = Field::Payload {
+            base: PayloadBase::Network,
+            offset: 24,
+        };
+        assert_eq!(
+            input.rules[3].steps[1],
+            test(load(daddr, 16), false, &[&compat])
+        );
+        // `reject with tcp reset` only after `meta l4proto tcp`.
+        assert_eq!(
+            input.rules[4].steps,
+            vec![
+                l4proto(6),
+                dport(3306),
+                Step::Statement(Statement::Reject(Reject::TcpReset))
+            ]
+        );
+        // The protocol match nft adds in front of `tcp dport`, before the counter.
+        assert_eq!(
+            input.rules[6].steps,
+            vec![l4proto(6), counter(), dport(26), verdict(Verdict::Accept)]
+        );
+        let asleep = ruleset.tables.iter().find(|t| t.name == "asleep").unwrap();
+        assert_eq!(asleep.dormant, Dormant::Yes);
+    }
+
+    #[test]
+    fn kube_proxy_s_iptables_rules_mark_masquerade_and_pick_endpoints() {
+        let (ruleset, _) = fixture("kube-iptables");
+        let mark = chain(&ruleset, TableFamily::Ip, "nat", "KUBE-MARK-MASQ");
+        let keep = (!0x4000u32).to_ne_bytes();
+        let or = 0x4000u32.to_ne_bytes();
+        let mut marked = load(Field::Meta(MetaKey::Mark), 4);
+        marked.transforms.push(Transform::Mask {
+            mask: keep.into(),
+            xor: or.into(),
+        });
+        assert_eq!(
+            mark.rules[0].steps,
+            vec![
+                counter(),
+                Step::Statement(Statement::Set {
+                    field: Field::Meta(MetaKey::Mark),
+                    value: Operand::Load(Key {
+                        parts: vec![marked]
+                    }),
+                }),
+            ]
+        );
+        // A random endpoint: the statistic match is either way, the rest exact.
+        let svc = chain(
+            &ruleset,
+            TableFamily::Ip,
+            "nat",
+            "KUBE-SVC-DNS0000000000000",
+        );
+        assert!(
+            svc.rules[3]
+                .steps
+                .contains(&Step::Condition("-m statistic".into()))
+        );
+        // ! --ctstate RELATED,ESTABLISHED,DNAT: neither state, and not DNATed.
+        let firewall = chain(&ruleset, TableFamily::Ip, "filter", "KUBE-FIREWALL");
+        let ct = |key| Field::Ct {
+            key,
+            direction: None,
+        };
+        let mut state = load(ct(CtKey::State), 4);
+        state.transforms.push(Transform::Mask {
+            mask: 6u32.to_ne_bytes().into(),
+            xor: [0; 4].into(),
+        });
+        let mut status = load(ct(CtKey::Status), 4);
+        status.transforms.push(Transform::Mask {
+            mask: 32u32.to_ne_bytes().into(),
+            xor: [0; 4].into(),
+        });
+        let steps = &firewall.rules[0].steps;
+        assert!(steps.contains(&test(state, false, &[&[0; 4]])), "{steps:?}");
+        assert!(
+            steps.contains(&test(status, false, &[&[0; 4]])),
+            "{steps:?}"
+        );
+        assert_eq!(steps.last(), Some(&verdict(Verdict::Drop)));
+    }
+
+    #[test]
+    fn ufw_s_multiport_limit_and_reset_rules() {
+        let (ruleset, _) = fixture("ufw");
+        let user = chain(&ruleset, TableFamily::Ip, "filter", "ufw-user-input");
+        let th = Field::Payload {
+            base: PayloadBase::Transport,
+            offset: 2,
+        };
+        let web = test(
+            load(th, 2),
+            false,
+            &[&80u16.to_be_bytes(), &443u16.to_be_bytes()],
+        );
+        assert!(
+            user.rules.iter().any(|r| r.steps.contains(&web)),
+            "{user:?}"
+        );
+        let reset = user
+            .rules
+            .iter()
+            .find(|r| {
+                r.steps
+                    .contains(&Step::Statement(Statement::Reject(Reject::TcpReset)))
+            })
+            .expect("the reject rule");
+        assert_eq!(reset.steps[..2], [l4proto(6), dport(23)]);
+        let input = chain(&ruleset, TableFamily::Ip, "filter", "INPUT");
+        assert_eq!(input.base.as_ref().unwrap().policy, Policy::Drop);
+    }
+
+    #[test]
+    fn kube_proxy_s_nft_maps_are_concatenations_and_affinity_is_dynamic() {
+        let (ruleset, _) = fixture("kube-nft");
+        let table = &ruleset.tables[0];
+        let services = table.sets.iter().find(|s| s.name == "service-ips").unwrap();
+        assert_eq!(
+            services.key_types,
+            ["ipv4_addr", "inet_proto", "inet_service"]
+        );
+        let dns = services
+            .elements
+            .iter()
+            .find(|e| e.key[0].low.as_ref() == [10, 96, 0, 10])
+            .unwrap();
+        assert_eq!(dns.key[1], Span::exact(&[6]));
+        assert_eq!(dns.key[2], Span::exact(&53u16.to_be_bytes()));
+        assert_eq!(
+            dns.data,
+            Some(Data::Verdict(Verdict::Goto("service-DNS".into())))
+        );
+        let affinity = table.sets.iter().find(|s| s.name == "affinity-A").unwrap();
+        assert!(affinity.incomplete);
+        assert!(!services.incomplete);
+        let chain = chain(&ruleset, TableFamily::Ip, "kube-proxy", "services");
+        let Some(Step::Statement(Statement::VerdictMap { key, map })) = chain.rules[0].steps.last()
+        else {
+            panic!("{:?}", chain.rules[0]);
+        };
+        assert_eq!(key.parts.len(), 3);
+        assert_eq!(*map, Elements::Set("service-ips".into()));
+    }
+
+    #[test]
+    fn interval_concatenations_catchall_elements_and_data_maps() {
+        let (ruleset, _) = fixture("statements");
+        let table = &ruleset.tables[0];
+        let blocked = table.sets.iter().find(|s| s.name == "blocked").unwrap();
+        assert_eq!(
+            blocked.elements[0].key,
+            vec![
+                Span {
+                    low: [10, 0, 0, 0].into(),
+                    high: [10, 255, 255, 255].into()
+                },
+                Span {
+                    low: [0, 1].into(),
+                    high: [3, 255].into()
+                },
+            ]
+        );
+        let ports = table.sets.iter().find(|s| s.name == "ports").unwrap();
+        assert_eq!(ports.elements.len(), 3);
+        assert_eq!(
+            ports.elements[0],
+            crate::ruleset::Element {
+                key: vec![Span {
+                    low: [0, 0].into(),
+                    high: [255, 255].into()
+                }],
+                data: Some(Data::Verdict(Verdict::Continue)),
+            }
+        );
+        // `dnat ip to tcp dport map { 80 : 10.0.0.1, 443 : 10.0.0.2 }`
+        let nat = chain(&ruleset, TableFamily::Inet, "s", "nat");
+        let Some(Step::Statement(Statement::Nat(dnat))) = nat.rules[0].steps.last() else {
+            panic!("{:?}", nat.rules[0]);
+        };
+        let Some(OperandRange {
+            min:
+                Operand::Map {
+                    map: Elements::Inline(elements),
+                    ..
+                },
+            max: None,
+        }) = &dnat.address
+        else {
+            panic!("{dnat:?}");
+        };
+        assert_eq!(elements.len(), 2);
+        assert_eq!(elements[1].data, Some(Data::Value([10, 0, 0, 2].into())));
     }
 
     #[test]

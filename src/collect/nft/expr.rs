@@ -13,12 +13,10 @@
 
 use super::value;
 use super::xt;
-use crate::collect::nlmsg::{
-    Attrs, NFPROTO_INET, NFPROTO_IPV4, NFPROTO_IPV6, attributes,
-};
+use crate::collect::nlmsg::{Attrs, NFPROTO_INET, NFPROTO_IPV4, NFPROTO_IPV6, attributes};
 use crate::ruleset::{
-    Bytes, CtDirection, CtKey, Element, Elements, Field, FibResult, Key, Load, Match, MetaKey,
-    Nat, NatFamily, NatKind, Operand, OperandRange, Order, PayloadBase, Reject, SocketKey, Span,
+    Bytes, CtDirection, CtKey, Element, Elements, FibResult, Field, Key, Load, Match, MetaKey, Nat,
+    NatFamily, NatKind, Operand, OperandRange, Order, PayloadBase, Reject, SocketKey, Span,
     Statement, Step, Test, Transform, Verdict,
 };
 
@@ -507,8 +505,7 @@ impl Decoder<'_> {
         }
         let bytes = value::value(nested).map_err(Failure::Any)?;
         let at = word(reg).ok_or_else(|| Failure::Any(format!("register {reg}")))?;
-        self.regs
-            .write(at, Value::Const(bytes.into()), bytes.len())
+        self.regs.write(at, Value::Const(bytes.into()), bytes.len())
     }
 
     fn payload(&mut self, a: &Attrs) -> Result<()> {
@@ -623,10 +620,7 @@ impl Decoder<'_> {
         self.load_into(
             a,
             1,
-            load(
-                Field::Other(format!("{what} {kind} offset {offset}")),
-                len,
-            ),
+            load(Field::Other(format!("{what} {kind} offset {offset}")), len),
             len,
         )
     }
@@ -683,7 +677,9 @@ impl Decoder<'_> {
             }
             (Ok((Value::Unknown(why), _)), _) => Value::Unknown(why.clone()),
             (Ok(_), None) => Value::Unknown("a bitwise operation of a newer kernel".into()),
-            (Ok(_), Some(_)) => Value::Unknown("a transform of several values or a constant".into()),
+            (Ok(_), Some(_)) => {
+                Value::Unknown("a transform of several values or a constant".into())
+            }
             (Err(Failure::Any(why) | Failure::Test(why)), _) => Value::Unknown(why),
         };
         let len = match &value {
@@ -817,8 +813,7 @@ impl Decoder<'_> {
             Some(reg) => {
                 let at = word(reg).ok_or_else(|| Failure::Any(format!("register {reg}")))?;
                 let len = set.data_len;
-                self.regs
-                    .write(at, Value::Map { key, map: elements }, len)
+                self.regs.write(at, Value::Map { key, map: elements }, len)
             }
         }
     }
@@ -896,7 +891,12 @@ impl Decoder<'_> {
         }
     }
 
-    fn range_operand(&self, min: Option<u32>, max: Option<u32>, len: usize) -> Option<OperandRange> {
+    fn range_operand(
+        &self,
+        min: Option<u32>,
+        max: Option<u32>,
+        len: usize,
+    ) -> Option<OperandRange> {
         let min_reg = min?;
         Some(OperandRange {
             min: self.regs.operand(min_reg, len),

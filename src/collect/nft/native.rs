@@ -94,7 +94,10 @@ fn read_once(source: &mut impl Source) -> Result<Option<Builder>, NetlinkError> 
     for (get, what) in dumps {
         let complete = source.dump(get, 0, &[], what, &mut |kind, payload| {
             if kind == NEWSET {
-                sets.push((payload.first().copied().unwrap_or(0), elements_request(payload)));
+                sets.push((
+                    payload.first().copied().unwrap_or(0),
+                    elements_request(payload),
+                ));
             }
             feed(&mut builder, kind, payload)
         })?;
@@ -127,7 +130,10 @@ fn read_once(source: &mut impl Source) -> Result<Option<Builder>, NetlinkError> 
 /// The attributes that ask for one set's elements: its table and name.
 fn elements_request(set: &[u8]) -> Vec<u8> {
     let a = Attrs::parse(set.get(4..).unwrap_or_default());
-    let mut request = attribute(NFTA_SET_ELEM_LIST_TABLE, a.get(NFTA_SET_TABLE).unwrap_or_default());
+    let mut request = attribute(
+        NFTA_SET_ELEM_LIST_TABLE,
+        a.get(NFTA_SET_TABLE).unwrap_or_default(),
+    );
     request.extend(attribute(
         NFTA_SET_ELEM_LIST_SET,
         a.get(NFTA_SET_NAME).unwrap_or_default(),
@@ -239,7 +245,9 @@ mod tests {
 
     #[test]
     fn a_set_s_elements_are_asked_by_table_and_name() {
-        let request = elements_request(&[2, 0, 0, 0, 6, 0, 1, 0, b't', 0, 0, 0, 6, 0, 2, 0, b's', 0, 0, 0]);
+        let request = elements_request(&[
+            2, 0, 0, 0, 6, 0, 1, 0, b't', 0, 0, 0, 6, 0, 2, 0, b's', 0, 0, 0,
+        ]);
         assert_eq!(
             request,
             vec![6, 0, 1, 0, b't', 0, 0, 0, 6, 0, 2, 0, b's', 0, 0, 0]

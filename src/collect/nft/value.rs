@@ -49,7 +49,9 @@ pub(super) fn verdict(nested: &[u8]) -> Result<Verdict, String> {
         .map(|(_, d)| d)
         .ok_or("data that is not a verdict")?;
     let a = Attrs::parse(inner);
-    let code = a.be32(NFTA_VERDICT_CODE).ok_or("a verdict without a code")? as i32;
+    let code = a
+        .be32(NFTA_VERDICT_CODE)
+        .ok_or("a verdict without a code")? as i32;
     let chain = || {
         a.str(NFTA_VERDICT_CHAIN)
             .map(|c| String::from_utf8_lossy(c).into_owned())
@@ -192,7 +194,12 @@ pub(super) fn elements(
             out.push(Element { key, data: r.data });
         }
     }
-    out.sort_by(|a, b| a.key.iter().map(|s| &s.low).cmp(b.key.iter().map(|s| &s.low)));
+    out.sort_by(|a, b| {
+        a.key
+            .iter()
+            .map(|s| &s.low)
+            .cmp(b.key.iter().map(|s| &s.low))
+    });
     Ok(out)
 }
 

@@ -11,7 +11,7 @@
 
 use crate::collect::nlmsg::{NFPROTO_IPV4, NFPROTO_IPV6, c_bytes};
 use crate::ruleset::{
-    CtDirection, CtKey, Element, Elements, Field, FibResult, Key, Load, Match, MetaKey, Nat,
+    CtDirection, CtKey, Element, Elements, FibResult, Field, Key, Load, Match, MetaKey, Nat,
     NatKind, Operand, OperandRange, PayloadBase, Reject, Span, Statement, Step, Test, Transform,
     Verdict,
 };
@@ -779,10 +779,16 @@ mod tests {
         );
         // ! --ctstate NEW: ct state & new == 0.
         let step = only(matched(2, b"conntrack", 3, &ctstate(0b1000, true)));
-        assert_eq!(step, member(state_load(8), false, vec![Span::exact(&[0; 4])]));
+        assert_eq!(
+            step,
+            member(state_load(8), false, vec![Span::exact(&[0; 4])])
+        );
         // UNTRACKED is nf_tables' bit 6.
         let step = only(matched(2, b"conntrack", 3, &ctstate(1 << 8, false)));
-        assert_eq!(step, member(state_load(64), true, vec![Span::exact(&[0; 4])]));
+        assert_eq!(
+            step,
+            member(state_load(64), true, vec![Span::exact(&[0; 4])])
+        );
     }
 
     #[test]
@@ -810,7 +816,12 @@ mod tests {
             member(status, true, vec![Span::exact(&[0; 4])])
         );
         assert!(matches!(
-            only(matched(2, b"conntrack", 3, &ctstate(0b1000 | 1 << 7, false))),
+            only(matched(
+                2,
+                b"conntrack",
+                3,
+                &ctstate(0b1000 | 1 << 7, false)
+            )),
             Step::Condition(_)
         ));
     }
@@ -818,7 +829,10 @@ mod tests {
     #[test]
     fn the_state_match_is_a_mask_test() {
         let step = only(matched(2, b"state", 0, &8u32.to_ne_bytes()));
-        assert_eq!(step, member(state_load(8), true, vec![Span::exact(&[0; 4])]));
+        assert_eq!(
+            step,
+            member(state_load(8), true, vec![Span::exact(&[0; 4])])
+        );
     }
 
     #[test]

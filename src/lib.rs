@@ -37,8 +37,11 @@ use exit::Outcome;
 /// The parsers of untrusted text, for the fuzz targets.
 pub mod fuzzing {
     pub use crate::collect::procnet::{parse_row, parse_table};
+    #[cfg(target_os = "linux")]
+    pub use crate::collect::{Coverage, decode_dump as decode_nftables_dump};
     pub use crate::policy::parse_allow;
     pub use crate::policy::services::Services;
+    pub use crate::ruleset::Ruleset;
     pub use crate::socket::Family;
 }
 

@@ -21,6 +21,8 @@ pub mod netns;
 #[cfg(target_os = "linux")]
 mod nft;
 #[cfg(target_os = "linux")]
+pub use nft::{Coverage, decode_dump};
+#[cfg(target_os = "linux")]
 mod nlmsg;
 #[cfg(target_os = "linux")]
 mod owners;

@@ -63,6 +63,8 @@ const NFT_SET_INTERVAL: u32 = 0x4;
 const NFT_SET_MAP: u32 = 0x8;
 const NFT_SET_EVAL: u32 = 0x20;
 const NFT_SET_OBJECT: u32 = 0x40;
+/// NFT_DATA_VALUE_MAXLEN: the longest key or data the kernel holds.
+const MAX_VALUE: usize = 64;
 /// A map's data type when its data are verdicts.
 const NFT_DATA_VERDICT: u32 = 0xffff_ff00;
 
@@ -118,7 +120,13 @@ impl SetEntry {
         if self.elements.is_none() {
             let raw = std::mem::take(&mut self.raw);
             let interval = self.flags & NFT_SET_INTERVAL != 0;
-            self.elements = Some(value::elements(raw, &self.fields, interval));
+            // The kernel's keys and data are at most NFT_DATA_VALUE_MAXLEN bytes.
+            let padded: usize = self.fields.iter().map(|f| f.div_ceil(4) * 4).sum();
+            self.elements = Some(if padded > MAX_VALUE || self.data_len > MAX_VALUE {
+                Err(format!("set {} has keys of {padded} bytes", self.name))
+            } else {
+                value::elements(raw, &self.fields, interval)
+            });
         }
     }
 }

@@ -17,6 +17,16 @@ use std::io::ErrorKind;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+pub use decode::Coverage;
+
+use crate::ruleset::Ruleset;
+
+/// A captured netlink dump (concatenated messages, as tests/fixtures/nft/netlink/dump.py
+/// writes them) as the typed ruleset, and how much of it was decoded.
+pub fn decode_dump(stream: &[u8]) -> Result<(Ruleset, Coverage), String> {
+    decode::from_messages(stream)
+}
+
 /// The ruleset's JSON text, as `nft -j list ruleset` prints it, or one line saying why
 /// there is none.
 pub fn list_ruleset() -> Result<String, String> {

@@ -97,9 +97,18 @@ fn a_dnat_rule_is_judged_as_its_host_port_even_with_no_namespace_read() {
     assert_eq!(host.port, 5000, "{range:#?}");
     assert_eq!(host.port_last, Some(5010), "{range:#?}");
     assert_eq!(host.address, "::");
-    // A DNAT whose address comes from a map cannot be followed: a warning says so.
+    // A DNAT whose address comes from a map (`dnat ip to tcp dport map { 9000 :
+    // 10.88.0.9 }`) is followed through the map: 9000 is published to 10.88.0.9.
+    let mapped = report.one("tcp", "10.88.0.9", 9000);
+    let host = mapped.published.as_ref().unwrap();
+    assert_eq!(
+        (host.port, host.via.as_str()),
+        (9000, "dnat"),
+        "{mapped:#?}"
+    );
+    assert_eq!(host.rule.as_deref(), Some("inet nat prerouting handle 8"));
     assert!(
-        report.warnings.iter().any(|w| w.contains("handle 8")),
+        report.warnings.iter().all(|w| !w.contains("handle 8")),
         "{:#?}",
         report.warnings
     );
@@ -109,7 +118,7 @@ fn a_dnat_rule_is_judged_as_its_host_port_even_with_no_namespace_read() {
         &[
             "--no-default-allow",
             "--allow",
-            "8080,8443,30080,5000-5010/udp",
+            "8080,8443,9000,30080,5000-5010/udp",
         ],
     );
     for s in &report.sockets {

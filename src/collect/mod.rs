@@ -19,7 +19,7 @@ mod netlink;
 #[cfg(target_os = "linux")]
 pub mod netns;
 #[cfg(target_os = "linux")]
-mod nft;
+pub(crate) mod nft;
 #[cfg(target_os = "linux")]
 pub use nft::{Coverage, decode_dump};
 #[cfg(target_os = "linux")]
@@ -40,6 +40,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::Error;
+use crate::ruleset::Ruleset;
 use crate::socket::{
     Collector, Container, Detail, Device, Family, Forwarding, HostAddress, Interfaces, Listener,
     NamespaceSeen, Netns, Owners, Protocol, Publish, Route, Via,
@@ -117,8 +118,8 @@ pub struct Seen {
     /// The docker-proxy processes' publishes (DNAT rules are the reach stage's to read
     /// from the ruleset).
     pub proxies: Vec<Publish>,
-    /// The host's nftables ruleset, as text: the reach stage evaluates it.
-    pub ruleset: RulesetText,
+    /// The host's nftables ruleset, as the kernel runs it: the reach stage evaluates it.
+    pub ruleset: RulesetRead,
     /// Legacy iptables tables are loaded: rules nft cannot show may drop what it accepts.
     pub legacy_firewall: bool,
     /// Whether the host (portaudit's own namespace) forwards each family.
@@ -131,22 +132,16 @@ pub struct Seen {
     pub interfaces: BTreeMap<u64, Interfaces>,
 }
 
-/// The ruleset as read, not yet understood.
+/// The host's ruleset, or why there is none.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub enum RulesetText {
+pub enum RulesetRead {
     /// Not asked for (`--no-firewall`, or `--proc-root` without `--ruleset`).
     #[default]
     NotRead,
     /// Asked for, but it could not be read (a warning says why): every answer is unknown.
     Unreadable,
-    /// `nft -j list ruleset` (or a saved one), and, when it holds iptables-nft targets
-    /// whose JSON leaves the address out, `nft -a list ruleset`.
-    Read {
-        json: String,
-        listing: Option<String>,
-        /// `--ruleset FILE`: parse errors name it.
-        file: Option<PathBuf>,
-    },
+    /// Read: from the kernel, nft, or a saved `nft -j list ruleset`.
+    Read(Box<Ruleset>),
 }
 
 /// The owners an earlier collection found (`--watch`): inode → the processes holding it,
@@ -573,66 +568,36 @@ fn attribute_containers(
     }
 }
 
-/// The ruleset's text, from nft or a file, and whether legacy iptables tables are
-/// loaded. An unreadable `--ruleset FILE` is an error; nft that cannot run is a warning.
+/// The ruleset, from the kernel (or nft) or a file, and whether legacy iptables tables are
+/// loaded. A `--ruleset FILE` that cannot be read or is not a ruleset is an error naming
+/// it; a live ruleset that cannot be read is a warning.
 #[cfg(target_os = "linux")]
 fn read_firewall(
     source: &FirewallSource,
     proc_root: &Path,
     warnings: &mut Vec<String>,
-) -> Result<(RulesetText, bool), Error> {
+) -> Result<(RulesetRead, bool), Error> {
     match source {
-        FirewallSource::Off => Ok((RulesetText::NotRead, false)),
+        FirewallSource::Off => Ok((RulesetRead::NotRead, false)),
         FirewallSource::File(path) => {
-            let json = std::fs::read_to_string(path).map_err(|e| {
-                Error::new(format!(
-                    "--ruleset {}: {}",
-                    path.display(),
-                    crate::error::describe_io(&e)
-                ))
-            })?;
-            let file = Some(path.clone());
-            Ok((
-                RulesetText::Read {
-                    json,
-                    listing: None,
-                    file,
-                },
-                false,
-            ))
+            let named = |why: &str| Error::new(format!("--ruleset {}: {why}", path.display()));
+            let json =
+                std::fs::read_to_string(path).map_err(|e| named(&crate::error::describe_io(&e)))?;
+            let ruleset = nft::parse_saved(&json).map_err(|why| named(&why))?;
+            Ok((RulesetRead::Read(Box::new(ruleset)), false))
         }
         FirewallSource::Nft => {
             let legacy = nft::legacy_tables(proc_root);
             let legacy_loaded = legacy.iter().any(|w| w.starts_with("legacy"));
             warnings.extend(legacy);
-            match nft::list_ruleset() {
-                Ok(json) => {
-                    // iptables-nft's targets (Docker's DNAT) show no address in nft's
-                    // JSON; its text listing translates them.
-                    let listing = if json.contains("\"xt\"") {
-                        match nft::list_ruleset_text() {
-                            Ok(text) => Some(text),
-                            Err(why) => {
-                                warnings.push(why);
-                                None
-                            }
-                        }
-                    } else {
-                        None
-                    };
-                    let text = RulesetText::Read {
-                        json,
-                        listing,
-                        file: None,
-                    };
-                    Ok((text, legacy_loaded))
-                }
+            match nft::read_ruleset(warnings) {
+                Ok(ruleset) => Ok((RulesetRead::Read(Box::new(ruleset)), legacy_loaded)),
                 Err(why) => {
                     warnings.push(format!(
                         "{why}; the firewall column says unknown and ports published by DNAT \
                          rules are not seen"
                     ));
-                    Ok((RulesetText::Unreadable, legacy_loaded))
+                    Ok((RulesetRead::Unreadable, legacy_loaded))
                 }
             }
         }

@@ -190,7 +190,7 @@ impl Nftables {
         family: u8,
         attrs: &[u8],
         what: &str,
-        each: &mut dyn FnMut(u16, &[u8]) -> Result<(), String>,
+        each: &mut OnMessage<'_>,
     ) -> Result<bool, NetlinkError> {
         let mut body = vec![family, NFNETLINK_V0, 0, 0];
         body.extend_from_slice(attrs);
@@ -416,7 +416,7 @@ fn parse_address(payload: &[u8]) -> Result<Option<(u32, IpAddr)>, String> {
 }
 
 /// Called with each reply message's type and payload; an Err is a malformed reply.
-type OnMessage<'a> = dyn FnMut(u16, &[u8]) -> Result<(), String> + 'a;
+pub(super) type OnMessage<'a> = dyn FnMut(u16, &[u8]) -> Result<(), String> + 'a;
 
 /// One netlink socket and the buffer its replies are read into.
 struct Netlink {

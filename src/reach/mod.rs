@@ -10,23 +10,19 @@
 mod firewall;
 mod publish;
 
-/// The ruleset parser, for the collect stage's test that its stand-in for "no tables"
-/// reads as nft's own.
-#[cfg(test)]
-pub(crate) use firewall::parse as parse_nft_json;
-
 use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use crate::classify::{self, Exposure};
-use crate::collect::{RulesetText, Seen};
+use crate::collect::{RulesetRead, Seen};
 use crate::error::Error;
+use crate::ruleset::Hook;
 use crate::socket::{
     FirewallVerdict, Forwarding, HostAddress, Interfaces, Judgement, Link, Listener, Listening,
     NamespaceSeen, Netns, Publish, Published, Route, Subject, Via, Way, WayIn,
 };
-use firewall::{Destination, Hook, Ruleset};
+use firewall::{Destination, Judge};
 use publish::Paired;
 
 /// What the reach stage found: every subject with its ways in, and what it could not
@@ -40,14 +36,20 @@ pub struct Reach {
 }
 
 /// Pair publishes with sockets, then give every subject its ways in and the firewall's
-/// answer on each. A `--ruleset FILE` that is not a ruleset is an error.
+/// answer on each.
 pub fn resolve(listeners: Vec<Listener>, seen: &Seen) -> Result<Reach, Error> {
     let mut warnings = Vec::new();
-    let (ruleset, firewall_read) = parse_ruleset(&seen.ruleset, &mut warnings)?;
+    let (ruleset, firewall_read) = match &seen.ruleset {
+        RulesetRead::NotRead => (None, false),
+        RulesetRead::Unreadable => (None, true),
+        RulesetRead::Read(ruleset) => (Some(&**ruleset), true),
+    };
+    let judge = ruleset.map(Judge::new);
     let mut publishes: Vec<Publish> = Vec::new();
-    if let Some(ruleset) = &ruleset {
-        publishes.extend(ruleset.dnats().into_iter().map(publish_of_dnat));
-        for unread in ruleset.unread_dnats() {
+    if let Some(judge) = &judge {
+        let (dnats, unread) = judge.dnats();
+        publishes.extend(dnats.into_iter().map(publish_of_dnat));
+        for unread in unread {
             warnings.push(format!(
                 "{unread}: its target is not known, so what it publishes is not reported"
             ));
@@ -55,7 +57,7 @@ pub fn resolve(listeners: Vec<Listener>, seen: &Seen) -> Result<Reach, Error> {
     }
     publishes.extend(seen.proxies.iter().cloned());
     let firewall = firewall_read.then_some(Firewall {
-        ruleset: ruleset.as_ref(),
+        judge: judge.as_ref(),
         legacy: seen.legacy_firewall,
     });
     let network = Network {
@@ -74,39 +76,6 @@ pub fn resolve(listeners: Vec<Listener>, seen: &Seen) -> Result<Reach, Error> {
         warnings,
         firewall_read,
     })
-}
-
-/// The ruleset, understood; `(None, true)` when it was to be read but could not be.
-fn parse_ruleset(
-    text: &RulesetText,
-    warnings: &mut Vec<String>,
-) -> Result<(Option<Ruleset>, bool), Error> {
-    match text {
-        RulesetText::NotRead => Ok((None, false)),
-        RulesetText::Unreadable => Ok((None, true)),
-        RulesetText::Read {
-            json,
-            listing,
-            file,
-        } => match firewall::parse(json) {
-            Ok(mut ruleset) => {
-                if let Some(listing) = listing {
-                    ruleset.read_xt_from_text(listing);
-                }
-                Ok((Some(ruleset), true))
-            }
-            Err(why) => match file {
-                Some(path) => Err(Error::new(format!("--ruleset {}: {why}", path.display()))),
-                None => {
-                    warnings.push(format!(
-                        "{why}; the firewall column says unknown and ports published by DNAT \
-                         rules are not seen"
-                    ));
-                    Ok((None, true))
-                }
-            },
-        },
-    }
 }
 
 /// What reach needs to know about the host's network: whether it forwards, its routes,
@@ -457,7 +426,7 @@ fn combine(judgements: Vec<Judgement>) -> Judgement {
 #[derive(Clone, Copy)]
 struct Firewall<'a> {
     /// `None`: it was to be read, but could not be.
-    ruleset: Option<&'a Ruleset>,
+    judge: Option<&'a Judge<'a>>,
     /// Legacy iptables tables are loaded, which nft cannot show.
     legacy: bool,
 }
@@ -479,7 +448,7 @@ impl Firewall<'_> {
                 why: why.as_str().into(),
             };
         }
-        let Some(ruleset) = self.ruleset else {
+        let Some(judge) = self.judge else {
             return Judgement {
                 verdict: FirewallVerdict::Unknown,
                 why: "the ruleset could not be read (see warnings)".into(),
@@ -495,7 +464,7 @@ impl Firewall<'_> {
                     device: None,
                     out_device: None,
                 };
-                ruleset.judge(Hook::Forward, protocol, listener.port, &[destination])
+                judge.judge(Hook::Forward, protocol, listener.port, &[destination], true)
             }
             // Routed: prerouting's filter chains, then forward, out of the interface
             // facing the namespace; it arrives on any interface but loopback.
@@ -505,8 +474,8 @@ impl Firewall<'_> {
                     device: None,
                     out_device: way.interface.as_deref().map(String::from),
                 }];
-                let before = ruleset.judge(Hook::Prerouting, protocol, way.port, &at);
-                let forward = ruleset.judge(Hook::Forward, protocol, way.port, &at);
+                let before = judge.judge(Hook::Prerouting, protocol, way.port, &at, false);
+                let forward = judge.judge(Hook::Forward, protocol, way.port, &at, false);
                 match (before.verdict, forward.verdict) {
                     (FirewallVerdict::Dropped, _) => before,
                     (_, FirewallVerdict::Dropped) => forward,
@@ -520,7 +489,7 @@ impl Firewall<'_> {
                     device: way.interface.as_deref().map(String::from),
                     out_device: None,
                 }];
-                ruleset.judge(Hook::Input, protocol, way.port, &at)
+                judge.judge(Hook::Input, protocol, way.port, &at, false)
             }
         };
         if self.legacy && judgement.verdict == FirewallVerdict::Accepted {
@@ -626,12 +595,10 @@ mod tests {
                 })
                 .collect(),
             ruleset: match ruleset {
-                Some(json) => RulesetText::Read {
-                    json: json.into(),
-                    listing: None,
-                    file: None,
-                },
-                None => RulesetText::NotRead,
+                Some(json) => RulesetRead::Read(Box::new(
+                    crate::collect::nft::parse_saved(json).expect("a ruleset"),
+                )),
+                None => RulesetRead::NotRead,
             },
             forwarding,
             host_routes: Some(vec![

@@ -429,15 +429,14 @@ fn base_chain(family: u8, a: &Attrs, hook: &[u8], name: &[u8]) -> Result<BaseCha
         Some(0) => Policy::Drop,
         _ => Policy::Accept,
     };
-    let mut devices = Vec::new();
-    if let Some(dev) = h.str(NFTA_HOOK_DEV) {
-        devices.push(text(dev));
-    }
-    if let Some(devs) = h.get(NFTA_HOOK_DEVS) {
-        for (_, dev) in attributes(devs) {
-            devices.push(text(crate::collect::nlmsg::c_bytes(dev)));
-        }
-    }
+    // The kernel lists a device in NFTA_HOOK_DEVS, and the first one in NFTA_HOOK_DEV too.
+    let devices = match (h.get(NFTA_HOOK_DEVS), h.str(NFTA_HOOK_DEV)) {
+        (Some(devs), _) => attributes(devs)
+            .map(|(_, dev)| text(crate::collect::nlmsg::c_bytes(dev)))
+            .collect(),
+        (None, Some(dev)) => vec![text(dev)],
+        (None, None) => Vec::new(),
+    };
     Ok(BaseChain {
         kind,
         hook,

@@ -435,8 +435,13 @@ impl Decoder<'_> {
                 self.load_into(a, 1, load(Field::Other("numgen".into()), 4), 4)
             }
             b"hash" => {
-                // NFTA_HASH_DREG
-                self.load_into(a, 2, load(Field::Other("hash".into()), 4), 4)
+                // NFTA_HASH_DREG, NFTA_HASH_TYPE (jenkins, symmetric)
+                let name = if a.be32(7) == Some(1) {
+                    "symhash"
+                } else {
+                    "jhash"
+                };
+                self.load_into(a, 2, load(Field::Other(name.into()), 4), 4)
             }
             b"exthdr" => self.exthdr(a),
             b"rt" => {
@@ -925,9 +930,8 @@ impl Decoder<'_> {
     /// The network protocol of the packets that reach this point: the table's, or the
     /// one a `meta nfproto` (bridge: `meta protocol`) match before it required.
     fn l3(&self) -> Option<u8> {
-        match self.cx.family() {
-            f @ (NFPROTO_IPV4 | NFPROTO_IPV6) => return Some(f),
-            _ => {}
+        if let f @ (NFPROTO_IPV4 | NFPROTO_IPV6) = self.cx.family() {
+            return Some(f);
         }
         self.out.steps.iter().rev().find_map(|step| {
             let Step::Match(Match {

@@ -1,15 +1,17 @@
-//! Run `nft -j list ruleset` (read-only), and notice legacy iptables tables that it
-//! cannot show.
+//! Read the nftables ruleset (read-only) into the model the kernel runs
+//! (`crate::ruleset`), and notice legacy iptables tables that nft cannot show.
 //!
-//! Also `nft -a list ruleset` (text): nft's JSON names an iptables-nft `DNAT` target
-//! without its address, and only the text listing shows it translated; see
-//! `Ruleset::read_xt_from_text`.
+//! The kernel is asked over netlink (`native`): its expressions, iptables-nft's compat
+//! matches and targets included, are decoded into the model directly (`decode`, `expr`,
+//! `xt`, `value`). `nft -j list ruleset`, through the typed builder (`json`), is asked only
+//! when that read fails for a reason nft may not share, and reads `--ruleset FILE`.
 
 mod decode;
 mod expr;
-// Wired into collect once the typed model replaces the JSON text reach reads.
-#[allow(dead_code)]
+pub(crate) mod json;
 mod native;
+#[cfg(test)]
+mod oracle;
 mod value;
 mod xt;
 
@@ -19,6 +21,7 @@ use std::process::{Command, Stdio};
 
 pub use decode::Coverage;
 
+use crate::collect::netlink::NetlinkError;
 use crate::ruleset::Ruleset;
 
 /// A captured netlink dump (concatenated messages, as tests/fixtures/nft/netlink/dump.py
@@ -27,16 +30,50 @@ pub fn decode_dump(stream: &[u8]) -> Result<(Ruleset, Coverage), String> {
     decode::from_messages(stream)
 }
 
-/// The ruleset's JSON text, as `nft -j list ruleset` prints it, or one line saying why
-/// there is none.
-pub fn list_ruleset() -> Result<String, String> {
-    run_nft(&["-j", "list", "ruleset"])
+/// The live ruleset of portaudit's own namespace, as the model; one line saying why not.
+///
+/// Read over netlink. A refusal (no CAP_NET_ADMIN, no nf_tables, a sandbox) is nft's too,
+/// and says why; a read that failed otherwise (a reply it could not place, a ruleset that
+/// kept changing) is tried once more by nft, whose JSON names iptables-nft's matches and
+/// targets without their arguments: those rules are then unknown, and a warning says so.
+pub fn read_ruleset(warnings: &mut Vec<String>) -> Result<Ruleset, String> {
+    let why = match native::read() {
+        Ok((ruleset, _)) => return Ok(ruleset),
+        Err(NetlinkError::Refused(why)) => return Err(refusal(&why)),
+        Err(NetlinkError::Failed(why)) => why,
+    };
+    let json = run_nft(&["-j", "list", "ruleset"]).map_err(|nft| format!("{why}; {nft}"))?;
+    warnings.push(format!(
+        "{why}; the ruleset was read from nft's JSON instead, where iptables-nft rules are \
+         unknown"
+    ));
+    json::parse(&json, &interface_index)
 }
 
-/// The ruleset as text with rule handles (`nft -a list ruleset`), or one line saying why
-/// there is none.
-pub fn list_ruleset_text() -> Result<String, String> {
-    run_nft(&["-a", "list", "ruleset"])
+/// One line for a netlink refusal.
+fn refusal(why: &str) -> String {
+    let lower = why.to_ascii_lowercase();
+    if lower.contains("permission denied") || lower.contains("operation not permitted") {
+        return "reading the nftables ruleset needs root (CAP_NET_ADMIN)".into();
+    }
+    format!("cannot read the nftables ruleset: {why}")
+}
+
+/// A saved `nft -j list ruleset` (`--ruleset FILE`): interface names other than loopback
+/// cannot be resolved to the indexes of the host it came from.
+pub fn parse_saved(json: &str) -> Result<Ruleset, String> {
+    json::parse(json, &|name| (name == "lo").then_some(1))
+}
+
+/// An interface's index in portaudit's own namespace (if_nametoindex).
+fn interface_index(name: &str) -> Option<u32> {
+    if name == "lo" {
+        return Some(1);
+    }
+    let name = std::ffi::CString::new(name).ok()?;
+    // SAFETY: a NUL-terminated string; the call only reads it.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    (index != 0).then_some(index)
 }
 
 fn run_nft(args: &[&str]) -> Result<String, String> {
@@ -181,14 +218,26 @@ mod tests {
         );
     }
 
-    /// Runs the real nft when it is installed; it lists, it never changes anything.
+    /// Reads the real ruleset (root: over netlink); it never changes anything.
     #[test]
-    fn lists_the_live_ruleset_or_says_why_not() {
-        match list_ruleset() {
-            Ok(json) => {
-                assert!(json.contains("nftables"), "{json}");
-            }
-            Err(line) => assert!(!line.contains('\n') && line.contains("nft"), "{line}"),
+    fn reads_the_live_ruleset_or_says_why_not() {
+        let mut warnings = Vec::new();
+        match read_ruleset(&mut warnings) {
+            Ok(_) => assert!(warnings.is_empty(), "{warnings:?}"),
+            Err(line) => assert!(!line.contains('\n') && line.contains("nftables"), "{line}"),
         }
+    }
+
+    #[test]
+    fn a_refusal_says_what_is_needed() {
+        assert_eq!(
+            refusal("netlink nfnetlink refused the nftables tables: Operation not permitted"),
+            "reading the nftables ruleset needs root (CAP_NET_ADMIN)"
+        );
+        assert_eq!(
+            refusal("cannot open a netlink nfnetlink socket: Protocol not supported"),
+            "cannot read the nftables ruleset: cannot open a netlink nfnetlink socket: \
+             Protocol not supported"
+        );
     }
 }

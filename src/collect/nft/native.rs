@@ -8,7 +8,7 @@
 //! that the kernel flags as interrupted) is done again.
 
 use super::decode::{Builder, Coverage, NEWSET};
-use crate::collect::netlink::{NetlinkError, Nftables};
+use crate::collect::netlink::{NetlinkError, Nftables, OnMessage};
 use crate::collect::nlmsg::{Attrs, align4};
 use crate::ruleset::Ruleset;
 
@@ -37,7 +37,7 @@ pub(super) trait Source {
         family: u8,
         attrs: &[u8],
         what: &str,
-        each: &mut dyn FnMut(u16, &[u8]) -> Result<(), String>,
+        each: &mut OnMessage<'_>,
     ) -> Result<bool, NetlinkError>;
 }
 
@@ -52,7 +52,7 @@ impl Source for Nftables {
         family: u8,
         attrs: &[u8],
         what: &str,
-        each: &mut dyn FnMut(u16, &[u8]) -> Result<(), String>,
+        each: &mut OnMessage<'_>,
     ) -> Result<bool, NetlinkError> {
         Nftables::dump(self, get, family, attrs, what, each)
     }
@@ -194,7 +194,7 @@ mod tests {
             _: u8,
             attrs: &[u8],
             _: &str,
-            each: &mut dyn FnMut(u16, &[u8]) -> Result<(), String>,
+            each: &mut OnMessage<'_>,
         ) -> Result<bool, NetlinkError> {
             if get == NFT_MSG_GETTABLE {
                 self.table_dumps += 1;

@@ -109,6 +109,9 @@ struct SetEntry {
     /// The elements as spans, once all are in; or why they could not be read.
     elements: Option<Result<Vec<Element>, String>>,
     dynamic: bool,
+    /// Its ranges are an rbtree's, over the whole key: not to be split into parts
+    /// (a pipapo's are per part).
+    whole_ranges: bool,
 }
 
 impl SetEntry {
@@ -116,10 +119,57 @@ impl SetEntry {
         self.flags & NFT_SET_ANONYMOUS != 0
     }
 
+    /// A set described as one key component, split into the components a lookup shows.
+    fn split(&mut self, lens: &[usize]) {
+        if self.fields.len() != 1 {
+            return;
+        }
+        // A range over the whole key is no product of ranges of its parts.
+        if let Some(Ok(elements)) = &self.elements
+            && elements
+                .iter()
+                .any(|e| e.key.iter().any(|s| s.low != s.high))
+        {
+            return;
+        }
+        self.fields = lens.to_vec();
+        if let Some(Ok(elements)) = &mut self.elements {
+            for e in elements.iter_mut() {
+                let [span] = e.key.as_slice() else { continue };
+                match (
+                    value::split(&span.low, lens),
+                    value::split(&span.high, lens),
+                ) {
+                    (Ok(low), Ok(high)) => {
+                        e.key = low
+                            .into_iter()
+                            .zip(high)
+                            .map(|(l, h)| crate::ruleset::Span {
+                                low: l.into(),
+                                high: h.into(),
+                            })
+                            .collect();
+                    }
+                    _ => {
+                        self.elements = Some(Err(format!(
+                            "set {}: an element shorter than its key",
+                            self.name
+                        )));
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
     fn finish(&mut self) {
         if self.elements.is_none() {
             let raw = std::mem::take(&mut self.raw);
             let interval = self.flags & NFT_SET_INTERVAL != 0;
+            self.whole_ranges = interval
+                && self.fields.len() == 1
+                && raw.iter().all(|r| r.key_end.is_none())
+                && raw.iter().any(|r| r.end);
             // The kernel's keys and data are at most NFT_DATA_VALUE_MAXLEN bytes.
             let padded: usize = self.fields.iter().map(|f| f.div_ceil(4) * 4).sum();
             self.elements = Some(if padded > MAX_VALUE || self.data_len > MAX_VALUE {
@@ -156,6 +206,8 @@ impl Context for TableContext<'_> {
             map: s.flags & NFT_SET_MAP != 0,
             elements,
             object_type: s.object_type,
+            exact: !s.whole_ranges
+                || matches!(&s.elements, Some(Ok(e)) if e.iter().all(|e| e.key.iter().all(|s| s.low == s.high))),
         })
     }
 }
@@ -286,6 +338,7 @@ impl Builder {
             raw: Vec::new(),
             elements: None,
             dynamic: flags & NFT_SET_EVAL != 0,
+            whole_ranges: false,
         };
         self.sets[t].insert(name.into(), entry);
         Ok(())
@@ -340,6 +393,11 @@ impl Builder {
             ),
             None => expr::Decoded::default(),
         };
+        for (name, lens) in &decoded.set_fields {
+            if let Some(set) = self.sets[t].get_mut(name.as_bytes()) {
+                set.split(lens);
+            }
+        }
         for name in &decoded.dynamic_sets {
             if let Some(set) = self.sets[t].get_mut(name.as_bytes()) {
                 set.dynamic = true;

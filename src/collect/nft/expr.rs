@@ -41,6 +41,8 @@ pub(super) struct SetView<'a> {
     pub elements: SetElements<'a>,
     /// NFTA_SET_OBJ_TYPE: an object map's objects.
     pub object_type: Option<u32>,
+    /// Every element is single values (no ranges): its keys can be split into parts.
+    pub exact: bool,
 }
 
 pub(super) enum SetElements<'a> {
@@ -64,6 +66,9 @@ pub(super) struct Decoded {
     /// Steps that say the decoder could not name an expression (opaque ones, and tests
     /// of something it does not know).
     pub undecoded: usize,
+    /// Named sets described as one key component whose lookups show the concatenation:
+    /// each component's length.
+    pub set_fields: Vec<(String, Vec<usize>)>,
 }
 
 /// The steps of one rule (NFTA_RULE_EXPRESSIONS). Never fails: an expression it
@@ -459,7 +464,7 @@ impl Decoder<'_> {
             b"xfrm" => {
                 // NFTA_XFRM_DREG, NFTA_XFRM_KEY: the address keys of IPv6 are 16 bytes.
                 let key = need(a, 2, "xfrm")?;
-                let len = if matches!(key, 3 | 4) { 16 } else { 4 };
+                let len = if matches!(key, 2 | 4) { 16 } else { 4 };
                 self.load_into(
                     a,
                     1,
@@ -612,7 +617,8 @@ impl Decoder<'_> {
             4 => "dccp option",
             _ => "extension header",
         };
-        if a.has(7) {
+        // A write (SREG), or neither a load nor a write: `reset tcp option …`.
+        if a.has(7) || !a.has(1) {
             return self.effect(&format!("{what} {kind} set"));
         }
         // NFT_EXTHDR_F_PRESENT loads a boolean.
@@ -784,24 +790,58 @@ impl Decoder<'_> {
                 set.key_len
             )));
         }
-        if key.parts.len() != set.fields.len()
+        let mut fields = set.fields.to_vec();
+        let mut elements = match set.elements {
+            SetElements::Named(name) => Elements::Set(name.to_string()),
+            SetElements::Inline(elements) => Elements::Inline(elements.to_vec()),
+            SetElements::Unreadable(why) => return Err(on_failure(why.to_string())),
+        };
+        // An anonymous set without a description of its parts (`ip saddr . @ih,32,32 {
+        // … }`): the rule's key says where they are.
+        let padded: usize = key
+            .parts
+            .iter()
+            .map(|p| usize::from(p.len).div_ceil(4) * 4)
+            .sum();
+        if let (Elements::Inline(inline), [whole]) = (&mut elements, fields.as_slice())
+            && set.exact
+            && key.parts.len() > 1
+            && padded == *whole
+        {
+            let lens: Vec<usize> = key.parts.iter().map(|p| usize::from(p.len)).collect();
+            for e in inline.iter_mut() {
+                if let [span] = e.key.as_slice() {
+                    let (Ok(low), Ok(high)) = (
+                        value::split(&span.low, &lens),
+                        value::split(&span.high, &lens),
+                    ) else {
+                        return Err(on_failure("an element shorter than its key".into()));
+                    };
+                    e.key = low
+                        .into_iter()
+                        .zip(high)
+                        .map(|(l, h)| Span {
+                            low: l.into(),
+                            high: h.into(),
+                        })
+                        .collect();
+                }
+            }
+            fields = lens;
+        }
+        if key.parts.len() != fields.len()
             || key
                 .parts
                 .iter()
-                .zip(set.fields)
+                .zip(&fields)
                 .any(|(p, &f)| usize::from(p.len) != f)
         {
             return Err(on_failure(format!(
                 "a key of {} parts for a set of fields {:?}",
                 key.parts.len(),
-                set.fields
+                fields
             )));
         }
-        let elements = match set.elements {
-            SetElements::Named(name) => Elements::Set(name.to_string()),
-            SetElements::Inline(elements) => Elements::Inline(elements.to_vec()),
-            SetElements::Unreadable(why) => return Err(on_failure(why.to_string())),
-        };
         match dreg {
             None => {
                 self.step(Step::Match(Match {
@@ -831,11 +871,13 @@ impl Decoder<'_> {
             1 => NatKind::Dnat,
             other => return any(format!("nat type {other}")),
         };
-        let nat_family = need(a, 2, "nat")? as u8;
+        let nat_family = a.be32(2).unwrap_or(0) as u8;
         let address_len = match nat_family {
-            NFPROTO_IPV4 => 4,
             NFPROTO_IPV6 => 16,
-            other => return any(format!("nat family {other}")),
+            NFPROTO_IPV4 => 4,
+            // A port-only nat in an inet table names no address family.
+            _ if a.has(3) => return any(format!("nat family {nat_family} with an address")),
+            _ => 4,
         };
         let address = self.range_operand(a.be32(3), a.be32(4), address_len);
         let port = self.range_operand(a.be32(5), a.be32(6), 2);

@@ -125,7 +125,10 @@ fn elided(nft_rule: &Rule) -> Option<&'static str> {
 /// - a header's bytes compared to one value as one load or several (iptables-nft loads
 ///   `udp sport 67 dport 68` as four bytes, nft's listing shows two fields): byte by byte;
 /// - a NAT's flags without MAP_IPS and PROTO_SPECIFIED, which its operands say;
-/// - the text of a condition, an effect or an opaque step, for rendering only.
+/// - the text of a condition, an effect or an opaque step, for rendering only;
+/// - a mask that keeps every bit and flips none (iptables-nft's `--tcp-flags ALL ALL`);
+/// - a header byte written as nft writes it, a read-modify-write of the 16-bit word that
+///   holds it (for the checksum): as the bytes it changes.
 fn canonical(mut ruleset: Ruleset) -> Ruleset {
     let sort = |elements: &mut Elements| {
         if let Elements::Inline(e) = elements {
@@ -152,7 +155,15 @@ fn canonical(mut ruleset: Ruleset) -> Ruleset {
                 rule.steps = std::mem::take(&mut rule.steps)
                     .into_iter()
                     .flat_map(bytewise)
+                    .map(written)
                     .collect();
+                for step in &mut rule.steps {
+                    if let Step::Match(m) = step {
+                        for part in &mut m.key.parts {
+                            part.transforms.retain(|t| !identity(t));
+                        }
+                    }
+                }
                 for run in rule.steps.split_mut(|s| !matches!(s, Step::Match(_))) {
                     run.sort_by_key(|s| format!("{s:?}"));
                 }
@@ -178,6 +189,45 @@ fn canonical(mut ruleset: Ruleset) -> Ruleset {
         }
     }
     ruleset
+}
+
+fn identity(t: &crate::ruleset::Transform) -> bool {
+    matches!(t, crate::ruleset::Transform::Mask { mask, xor }
+        if mask.iter().all(|&b| b == 0xff) && xor.iter().all(|&b| b == 0))
+}
+
+/// `payload set` of a word that keeps some whole bytes: the bytes it writes.
+fn written(step: Step) -> Step {
+    use crate::ruleset::{Field, Operand, Transform};
+    let Step::Statement(Statement::Set {
+        field: Field::Payload { base, offset },
+        value: Operand::Load(key),
+    }) = &step
+    else {
+        return step;
+    };
+    let [load] = key.parts.as_slice() else {
+        return step;
+    };
+    let (Field::Payload { base: b, offset: o }, [Transform::Mask { mask, xor }]) =
+        (&load.field, load.transforms.as_slice())
+    else {
+        return step;
+    };
+    if b != base || o != offset || mask.iter().any(|&m| m != 0 && m != 0xff) {
+        return step;
+    }
+    let Some(first) = mask.iter().position(|&m| m == 0) else {
+        return step;
+    };
+    let last = mask.iter().rposition(|&m| m == 0).unwrap_or(first);
+    Step::Statement(Statement::Set {
+        field: Field::Payload {
+            base: *base,
+            offset: offset + first as u32,
+        },
+        value: Operand::Const(xor[first..=last].into()),
+    })
 }
 
 /// An exact test of one untransformed header load, as one test per byte.
@@ -519,4 +569,91 @@ fn the_small_server_ruleset_reads_the_same_both_ways() {
     }
     let rules = include_str!("../../../bench/smallserver.nft");
     check("bench/smallserver.nft", &[(Loader::Nft, rules)]);
+}
+
+/// nftables' own test suite (tests/py rule lines and tests/shell dumps of nft 1.0.6, as
+/// bench/nft-corpus.py writes them: PORTAUDIT_NFT_CORPUS=DIR): every ruleset that loads
+/// is read both ways and compared. Long (minutes); the figures go to stdout and the
+/// differences to DIR/differences.txt. BENCHMARKS.md has the last run's.
+#[test]
+#[ignore = "needs PORTAUDIT_NFT_CORPUS=DIR from bench/nft-corpus.py, root and minutes"]
+fn nftables_corpus_reads_the_same_both_ways() {
+    let Ok(dir) = std::env::var("PORTAUDIT_NFT_CORPUS") else {
+        return;
+    };
+    if !can_run("nftables_corpus_reads_the_same_both_ways") {
+        return;
+    }
+    let dir = std::path::PathBuf::from(dir);
+    let index = std::fs::read_to_string(dir.join("index.jsonl")).expect("index.jsonl");
+    let files: Vec<String> = index
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["file"].as_str().map(str::to_string))
+        .collect();
+    #[derive(Default, Debug)]
+    struct Totals {
+        files: usize,
+        loaded: usize,
+        unreadable: usize,
+        rules: usize,
+        undecoded: usize,
+        elided: usize,
+        unknown_to_json: usize,
+        differing_files: usize,
+        differences: usize,
+    }
+    let mut report = String::new();
+    let totals = in_private_netns(|| {
+        let mut t = Totals::default();
+        for file in &files {
+            t.files += 1;
+            let path = dir.join(file);
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            if run("nft", &["-f", "-"], &text).is_err() {
+                continue;
+            }
+            t.loaded += 1;
+            let native = native::read();
+            let listed = run("nft", &["-j", "list", "ruleset"], "");
+            let (Ok((native, coverage)), Ok(listed)) = (native, listed) else {
+                t.unreadable += 1;
+                report.push_str(&format!("{file}: not read\n"));
+                continue;
+            };
+            let Ok(nft) = json::parse(&listed, &|name| (name == "lo").then_some(1)) else {
+                t.unreadable += 1;
+                report.push_str(&format!("{file}: nft's JSON not built\n"));
+                continue;
+            };
+            t.undecoded += coverage.undecoded;
+            if coverage.undecoded > 0 {
+                let steps = native
+                    .tables
+                    .iter()
+                    .flat_map(|t| &t.chains)
+                    .flat_map(|c| &c.rules)
+                    .flat_map(|r| &r.steps);
+                for step in steps {
+                    if let Step::Opaque(why) | Step::Condition(why) = step {
+                        report.push_str(&format!("{file}: not decoded: {why}\n"));
+                    }
+                }
+            }
+            let c = compare(native, nft);
+            t.rules += c.rules;
+            t.elided += c.elided;
+            t.unknown_to_json += c.unknown_to_json.len();
+            if !c.differences.is_empty() {
+                t.differing_files += 1;
+                t.differences += c.differences.len();
+                report.push_str(&format!("== {file}\n{}\n", c.differences.join("\n")));
+            }
+        }
+        t
+    });
+    std::fs::write(dir.join("differences.txt"), &report).unwrap();
+    println!("{totals:#?}");
 }

@@ -49,10 +49,11 @@ files=(
     /usr/lib/systemd/system/portaudit-textfile.service
     /usr/lib/systemd/system/portaudit-textfile.timer
     /usr/lib/systemd/system/portaudit-watch.service
-    /usr/libexec/portaudit/portaudit-textfile
 )
 # The Prometheus alert rules.
 files+=(/usr/share/doc/portaudit/examples/prometheus/portaudit.rules.yml)
+# The documentation README.md links to, beside it.
+files+=(/usr/share/doc/portaudit/README.md /usr/share/doc/portaudit/docs/policy.md)
 listing=$(dpkg-deb -c "$deb" | awk '{print $NF}' | sed 's,^\./,/,')
 for f in "${files[@]}"; do
     grep -qxF "$f" <<<"$listing" || fail "$f is not in the package"
@@ -70,6 +71,8 @@ dpkg-deb -e "$deb" "$scripts"
 [ "$(grep -c 'deb-systemd-helper enable' "$scripts"/postinst)" = \
     "$(grep -c 'deb-systemd-helper --quiet was-enabled' "$scripts"/postinst)" ] ||
     fail "postinst enables a unit the admin did not enable"
+# The bash completion is loaded only by the bash-completion package.
+dpkg-deb -f "$deb" Recommends | grep -qw bash-completion || fail "the package does not recommend bash-completion"
 say "$(grep -c . <<<"$listing") paths in the package, all expected files there"
 
 # --- install -----------------------------------------------------------------------
@@ -91,6 +94,19 @@ rc=0
 [ "$rc" -eq 0 ] || [ "$rc" -eq 1 ] || fail "/usr/bin/portaudit exited $rc"
 say "installed: $version, an audit of this host exits $rc"
 [ ! -e /etc/portaudit ] || fail "/etc/portaudit exists after install"
+# The baseline's documented place exists, root's alone, and the documented commands work.
+[ "$(stat -c '%a %U %G' /var/lib/portaudit 2>&1)" = "700 root root" ] ||
+    fail "/var/lib/portaudit: $(stat -c '%a %U %G' /var/lib/portaudit 2>&1), not 700 root root"
+# (Exit 0 or 1, the audit's verdict, as for any audit; 2 would mean it could not save.)
+rc=0
+/usr/bin/portaudit --no-firewall --save-baseline /var/lib/portaudit/baseline.json >/dev/null ||
+    rc=$?
+[ "$rc" -le 1 ] && [ -s /var/lib/portaudit/baseline.json ] ||
+    fail "--save-baseline /var/lib/portaudit/baseline.json after install exited $rc"
+rc=0
+/usr/bin/portaudit --no-firewall --baseline /var/lib/portaudit/baseline.json >/dev/null || rc=$?
+[ "$rc" -eq 0 ] || [ "$rc" -eq 1 ] || fail "--baseline /var/lib/portaudit/baseline.json exited $rc"
+say "/var/lib/portaudit is 0700 root root; a baseline saved there is read back"
 
 # Man pages: found by man, rendered without a groff warning, with their sections.
 for page in portaudit portaudit.toml; do
@@ -110,10 +126,35 @@ for section in SETTINGS RULES EXAMPLES; do
 done
 bash -c 'source /usr/share/bash-completion/completions/portaudit && complete -p portaudit' \
     >/dev/null || fail "the bash completion does not load"
-if command -v systemd-analyze >/dev/null 2>&1; then
-    systemd-analyze verify /usr/lib/systemd/system/portaudit-textfile.{service,timer} \
-        /usr/lib/systemd/system/portaudit-watch.service || fail "systemd-analyze verify"
-fi
+# The units: valid, and as hardened as the audit allows. systemd-analyze security rates
+# a unit's exposure from 0 (locked down) to 10; ours are 2.3 with systemd 252. What keeps
+# them from 0 is what the audit needs (root, CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH,
+# CAP_NET_ADMIN, netlink) or what would make it see less and call that clean
+# (PrivateNetwork=, ProtectProc=, PrivateUsers=, PrivateTmp=): see the units' comments.
+units=(/usr/lib/systemd/system/portaudit-textfile.{service,timer}
+    /usr/lib/systemd/system/portaudit-watch.service)
+command -v systemd-analyze >/dev/null 2>&1 || fail "systemd-analyze is missing (systemd)"
+systemd-analyze verify "${units[@]}" || fail "systemd-analyze verify"
+for unit in /usr/lib/systemd/system/portaudit-{textfile,watch}.service; do
+    report=$(systemd-analyze security --offline=yes "$unit" 2>&1) ||
+        fail "systemd-analyze security $unit: $report"
+    score=$(sed -n 's/^→ Overall exposure level for [^:]*: \([0-9.]*\) .*/\1/p' <<<"$report")
+    [ -n "$score" ] || fail "no exposure level for $unit in: $report"
+    say "$(basename "$unit"): exposure $score (systemd-analyze security --offline=yes)"
+    # 3.0 leaves room for what a newer systemd counts; a unit that loses its hardening
+    # (e.g. ProtectSystem=, the capability bounding set) goes above it.
+    awk -v s="$score" 'BEGIN { exit !(s <= 3.0) }' || fail "$unit: exposure $score > 3.0"
+    # And the directives the issue asked for, with the bounds from BENCHMARKS.md.
+    for line in PrivateDevices=yes MemoryMax= ProtectSystem=strict NoNewPrivileges=yes; do
+        grep -q "^$line" "$unit" || fail "$unit has no $line"
+    done
+    for absent in PrivateNetwork= ProtectProc= ProcSubset= PrivateUsers= DynamicUser= \
+        PrivateTmp=; do
+        ! grep -q "^$absent" "$unit" || fail "$unit sets $absent, which hides listeners"
+    done
+done
+grep -q '^TimeoutStartSec=' /usr/lib/systemd/system/portaudit-textfile.service ||
+    fail "portaudit-textfile.service has no TimeoutStartSec="
 if ls /etc/systemd/system/*/portaudit-* >/dev/null 2>&1; then
     fail "a unit is enabled after install: $(ls /etc/systemd/system/*/portaudit-*)"
 fi
@@ -121,9 +162,12 @@ say "man pages render, completions load, units verify and are not enabled"
 
 # --- the textfile service, by hand -------------------------------------------------
 # systemd is not PID 1 on CI machines, so run its ExecStart= as the unit would: the
-# unit's capability bounding set, no new privileges, systemd's default PATH.
+# unit's capability bounding set, no new privileges, its umask, systemd's default PATH,
+# and its SuccessExitStatus= (exit 1, something exposed, is a result).
 unit=/usr/lib/systemd/system/portaudit-textfile.service
 exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
+success_status=$(sed -n 's/^SuccessExitStatus=//p' "$unit")
+umask_of_unit=$(sed -n 's/^UMask=//p' "$unit")
 caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$unit" | tr 'A-Z' 'a-z' |
     sed 's/cap_/+/g; s/ /,/g')
 as_unit() {
@@ -184,7 +228,9 @@ while i < len(data):
     i += 16 + length
 mine = [mask for mask, name in events if name == "portaudit.prom"]
 if not any(m & IN_MOVED_TO for m in mine) or any(m & (IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE) for m in mine):
-    sys.exit("portaudit.prom was not renamed into place: " + repr(events))
+    # Not 1 or 2: those are portaudit's own answers.
+    print("portaudit.prom was not renamed into place: " + repr(events), file=sys.stderr)
+    sys.exit(97)
 sys.exit(rc)
 PY
 }
@@ -194,9 +240,12 @@ check_textfile() { # WHAT EXPECTED-RC SUCCESS [ARGS…]
     rm -f "$dir/portaudit.prom"
     local rc=0
     # shellcheck disable=SC2086 # ExecStart= is split on spaces, as systemd does here.
-    atomically env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    (umask "$umask_of_unit" && atomically env -i \
+        PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         setpriv --bounding-set "-all,$caps" --no-new-privs -- $exec_start "$@" \
-        2>/dev/null || rc=$?
+        2>"$scripts/stderr") || rc=$?
+    [ "$rc" -ne 97 ] || fail "textfile, $what: $(cat "$scripts/stderr")"
+    for ok in $success_status; do [ "$rc" -ne "$ok" ] || rc=0; done
     [ "$rc" -eq "$want" ] || fail "textfile, $what: exited $rc, not $want"
     grep -qx "portaudit_audit_success $success" "$dir/portaudit.prom" ||
         fail "textfile, $what: no portaudit_audit_success $success in $(cat "$dir/portaudit.prom")"
@@ -225,8 +274,10 @@ done
 for f in $(find /etc -name '*portaudit*' 2>/dev/null); do
     [ "$(readlink "$f")" = /dev/null ] || fail "$f is left after dpkg -r"
 done
+[ -d /var/lib/portaudit ] || fail "dpkg -r removed /var/lib/portaudit (the admin's baselines)"
 dpkg -P portaudit >/dev/null
 if dpkg -s portaudit >/dev/null 2>&1; then fail "portaudit still known to dpkg after purge"; fi
+[ ! -e /var/lib/portaudit ] || fail "/var/lib/portaudit is left after dpkg -P"
 left=$(find /etc/systemd /var/lib/systemd/deb-systemd-helper-* /usr/libexec/portaudit \
     /usr/share/doc/portaudit -name '*portaudit*' 2>/dev/null || true)
 [ -z "$left" ] || fail "left after dpkg -P: $left"

@@ -3,16 +3,18 @@
 //! each socket's `fails`, the summary, the table's last line and the Prometheus series
 //! all read what [`conclude`] decided; nothing else decides it.
 
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::classify::{Exposure, Scope};
-use crate::collect::sysctl::EphemeralPorts;
 use crate::exit::Outcome;
+use crate::socket::EphemeralPorts;
 use crate::socket::{
-    Collector, Judgement, Listener, Listening, NamespaceSeen, Protocol, Published, WayIn,
+    Collector, Judgement, Listener, Listening, NamespaceSeen, Process, Protocol, Published,
+    Warning, WayIn,
 };
 
 /// Ordered by severity: the report sorts on it.
@@ -96,6 +98,15 @@ pub struct Finding {
     pub listener: Listener,
     pub scope: Scope,
     pub exposure: Exposure,
+    /// How far the bind reaches, in one word (`loopback`, `wildcard`, `internal`,
+    /// `public`): the baseline's keys and the metrics' labels name it so.
+    pub class: &'static str,
+    /// Can an IPv4 client connect? For a `::` bind: unless IPV6_V6ONLY; `None` when the
+    /// collector cannot tell.
+    pub ipv4_reachable: Option<bool>,
+    /// When `ipv4_reachable` is `None` on a `::` bind: what net.ipv6.bindv6only makes the
+    /// default, a guess.
+    pub ipv4_reachable_guess: Option<bool>,
     pub verdict: Verdict,
     /// This finding alone makes the audit exit 1 (when not advisory): its verdict fails,
     /// or it is new since the baseline. Set by [`conclude`] alone.
@@ -145,7 +156,7 @@ impl Finding {
 #[derive(Debug)]
 pub struct Audit {
     pub findings: Vec<Finding>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     pub strict: bool,
     /// Part of a socket table could not be read (see `warnings`).
     pub incomplete: bool,
@@ -162,6 +173,9 @@ pub struct Audit {
     pub namespaces: Vec<NamespaceSeen>,
     /// The host's ruleset was to be read: the report has a firewall column.
     pub firewall_read: bool,
+    /// What `--port`, `--process`, `--pid` or `--protocol` selected, when given: the
+    /// findings are those, and the outcome is theirs.
+    pub selection: Option<Selected>,
 }
 
 impl Audit {
@@ -233,11 +247,159 @@ pub enum Basis {
     Port,
 }
 
+/// `--port`, `--process`, `--pid`, `--protocol`: the sockets the audit is about. Kinds
+/// are ANDed, the values of one kind ORed, as in ss's filters.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub ports: Vec<(RangeInclusive<u16>, Option<Protocol>)>,
+    /// Process names (comm), executables' file names or paths.
+    pub processes: Vec<String>,
+    pub pids: Vec<i32>,
+    pub protocol: Option<Protocol>,
+    /// The flags as given (`--port 80`), for the summary.
+    pub flags: Vec<String>,
+}
+
+/// Whether a selection takes a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pick {
+    Yes,
+    No,
+    /// By its owners, none of which could be seen: taken, so that a socket of the
+    /// process asked for is not left out of the verdict for want of privilege.
+    Unsure,
+}
+
+/// What a selection kept, for the summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selected {
+    /// How many listening sockets there were before selecting.
+    pub of: usize,
+    /// How many of those kept were kept only because their owners could not be seen.
+    pub unsure: usize,
+    /// The flags as given.
+    pub flags: Vec<String>,
+}
+
+impl Selection {
+    /// No flag given: every socket.
+    pub fn is_empty(&self) -> bool {
+        self.flags.is_empty()
+    }
+
+    fn by_owner(&self) -> bool {
+        !self.processes.is_empty() || !self.pids.is_empty()
+    }
+
+    fn names(&self, p: &Process) -> bool {
+        let exe = p.exe.as_deref();
+        self.pids.contains(&p.pid)
+            || self.processes.iter().any(|name| {
+                p.comm == name.as_bytes()
+                    || exe.is_some_and(|e| {
+                        e.as_os_str() == name.as_str()
+                            || e.file_name().is_some_and(|f| f == name.as_str())
+                    })
+            })
+    }
+
+    fn pick(&self, f: &Finding) -> Pick {
+        let l = &f.listener;
+        if self.protocol.is_some_and(|p| p != l.protocol) {
+            return Pick::No;
+        }
+        let on_port = |(ports, protocol): &(RangeInclusive<u16>, Option<Protocol>)| {
+            protocol.is_none_or(|p| p == l.protocol)
+                && (ports.contains(&f.port()) || ports.contains(&l.port))
+        };
+        if !self.ports.is_empty() && !self.ports.iter().any(on_port) {
+            return Pick::No;
+        }
+        if !self.by_owner() {
+            return Pick::Yes;
+        }
+        if f.listening != Listening::Yes {
+            return Pick::No;
+        }
+        if l.processes.iter().any(|p| self.names(p)) {
+            Pick::Yes
+        } else if l.processes.is_empty() && !l.processes_complete && l.kernel.is_none() {
+            Pick::Unsure
+        } else {
+            Pick::No
+        }
+    }
+
+    /// Keep the findings it selects (and the warnings that say what could not be told),
+    /// and say how many there were.
+    pub fn apply(&self, judged: &mut Judged) -> Selected {
+        let of = judged.findings.len();
+        let mut unsure = 0;
+        judged.findings.retain(|f| match self.pick(f) {
+            Pick::Yes => true,
+            Pick::Unsure => {
+                unsure += 1;
+                true
+            }
+            Pick::No => false,
+        });
+        let flags = self.flags.join(" ");
+        if judged.findings.is_empty() {
+            judged.warnings.push(Warning::counted(
+                "the selection is empty",
+                format!("{flags} selected none of the {of} listening sockets"),
+            ));
+        }
+        if unsure > 0 {
+            judged.warnings.push(Warning::counted(
+                "selected by owners that could not be seen",
+                format!(
+                    "{flags}: {unsure} socket{} selected because no owner of {} could be seen, \
+                     and it may be the one asked for; run as root to see every owner",
+                    if unsure == 1 { " is" } else { "s are" },
+                    if unsure == 1 { "it" } else { "theirs" },
+                ),
+            ));
+        }
+        Selected {
+            of,
+            unsure,
+            flags: self.flags.clone(),
+        }
+    }
+
+    /// Whether a baseline listener that is gone would have been selected: by its port,
+    /// protocol and executable (a gone listener has no pid, so `--pid` takes none).
+    pub fn keeps(&self, key: &Key) -> bool {
+        let protocol = match key.protocol.as_str() {
+            "tcp" => Protocol::Tcp,
+            _ => Protocol::Udp,
+        };
+        if self.protocol.is_some_and(|p| p != protocol) {
+            return false;
+        }
+        let on_port = |(ports, p): &(RangeInclusive<u16>, Option<Protocol>)| {
+            p.is_none_or(|p| p == protocol) && ports.contains(&key.port)
+        };
+        if !self.ports.is_empty() && !self.ports.iter().any(on_port) {
+            return false;
+        }
+        if !self.pids.is_empty() {
+            return false;
+        }
+        self.processes.is_empty()
+            || key.executable.split(',').any(|exe| {
+                let file = exe.rsplit('/').next().unwrap_or(exe);
+                self.processes.iter().any(|n| n == exe || n == file)
+            })
+    }
+}
+
 /// The policy's findings, before the outcome is decided.
 #[derive(Debug)]
 pub struct Judged {
     pub findings: Vec<Finding>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 /// What decides the outcome besides the findings.
@@ -250,13 +412,14 @@ pub struct Mode {
 /// What the audit saw besides the findings, carried into the report.
 #[derive(Debug, Default)]
 pub struct Context {
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     pub incomplete: bool,
     pub collector: Collector,
     pub namespaces: Vec<NamespaceSeen>,
     pub firewall_read: bool,
     pub ephemeral_ports: EphemeralPorts,
     pub policy_file: Option<PathBuf>,
+    pub selection: Option<Selected>,
 }
 
 /// The one decision. A finding fails when its verdict fails or it is new since the
@@ -280,6 +443,7 @@ pub fn conclude(
     for finding in &mut findings {
         finding.fails = finding.verdict.fails(mode.strict) || finding.drift == Some(Drift::New);
     }
+    sort(&mut findings);
     let outcome = if !mode.advisory && findings.iter().any(|f| f.fails) {
         Outcome::Exposed
     } else if context.incomplete {
@@ -302,5 +466,43 @@ pub fn conclude(
         collector: context.collector,
         namespaces: context.namespaces,
         firewall_read: context.firewall_read,
+        selection: context.selection,
+    }
+}
+
+/// Failing findings first, whatever makes them fail (a verdict, drift); then by
+/// severity, port, protocol, family, address; ties keep their order. The
+/// keys are sorted, then the findings moved into place: sorting the records themselves
+/// would take a scratch copy of half of them (megabytes for a busy host).
+fn sort(findings: &mut [Finding]) {
+    let mut keys: Vec<_> = findings
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let key = (
+                !f.fails,
+                f.verdict,
+                f.port(),
+                f.listener.protocol,
+                f.listener.family,
+                f.address(),
+                f.listener.port,
+            );
+            (key, i)
+        })
+        .collect();
+    keys.sort_unstable(); // the index ends every key: no two are equal, so stable
+    // Position i takes the finding that was at keys[i].1: follow each cycle of that
+    // permutation with swaps, marking the places filled.
+    let mut from: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
+    for start in 0..from.len() {
+        let mut at = start;
+        while from[at] != start {
+            let next = from[at];
+            findings.swap(at, next);
+            from[at] = at;
+            at = next;
+        }
+        from[at] = at;
     }
 }

@@ -11,15 +11,14 @@
 //! get a new port on every restart, which is why the policy allows them by default too.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::ops::RangeInclusive;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{Audit, Comparison, Drift, Finding, Key, Verdict};
-use crate::classify::{Exposure, Scope};
 use crate::error::Error;
+use crate::fsafe::write::Target;
 
 /// The baseline file's own format version.
 pub const FORMAT: u32 = 1;
@@ -31,22 +30,12 @@ struct File {
     listeners: Vec<Key>,
 }
 
-/// How far a bind reaches, in one word: `loopback`, `wildcard`, `internal`, `public`.
-pub fn bind_class(scope: Scope, exposure: Exposure) -> &'static str {
-    match (scope, exposure) {
-        (Scope::Loopback, _) | (_, Exposure::None) => "loopback",
-        (Scope::Wildcard, _) => "wildcard",
-        (Scope::Specific, Exposure::Internal) => "internal",
-        (Scope::Specific, Exposure::Public) => "public",
-    }
-}
-
 /// A published socket is keyed on its host side; a contained one says so.
 pub fn key(f: &Finding) -> Key {
     let class = if f.verdict == Verdict::Contained {
         "contained"
     } else {
-        bind_class(f.scope, f.exposure)
+        f.class
     };
     let mut owners: Vec<String> = f
         .listener
@@ -71,8 +60,9 @@ pub fn key(f: &Finding) -> Key {
     }
 }
 
-/// Write the current listeners to `path`, atomically (a temporary file, then rename).
-pub fn save(audit: &Audit, path: &Path) -> Result<(), Error> {
+/// Write the current listeners to `target` (opened before the audit), atomically: see
+/// `fsafe::write`.
+pub fn save(audit: &Audit, target: &Target) -> Result<(), Error> {
     let listeners: BTreeSet<Key> = audit
         .findings
         .iter()
@@ -86,31 +76,19 @@ pub fn save(audit: &Audit, path: &Path) -> Result<(), Error> {
     let mut text = serde_json::to_string_pretty(&file)
         .map_err(|e| Error::new(format!("cannot encode the baseline: {e}")))?;
     text.push('\n');
-    let name = path.file_name().ok_or_else(|| {
-        Error::new(format!(
-            "--save-baseline {}: not a file name",
-            path.display()
-        ))
-    })?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let write = || -> std::io::Result<()> {
-        let mut out = std::fs::File::create(&tmp)?;
-        out.write_all(text.as_bytes())?;
-        out.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io("write", path, &e)
-    })
+    target.replace(0o644, |out| out.write_all(text.as_bytes()))
 }
 
+/// Read a baseline (as root: only a file root alone could have put there, see `fsafe`).
 pub fn load(path: &Path) -> Result<BTreeSet<Key>, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, &e))?;
-    let file: File = serde_json::from_str(&text).map_err(|e| {
+    let bytes = crate::fsafe::read::trusted(path)
+        .map_err(|e| e.into_error(path, |e| Error::io("read", path, e)))?;
+    parse(&bytes, path)
+}
+
+/// A baseline's text: its listeners, or one line naming the line at fault.
+pub fn parse(bytes: &[u8], path: &Path) -> Result<BTreeSet<Key>, Error> {
+    let file: File = serde_json::from_slice(bytes).map_err(|e| {
         Error::new(format!(
             "{}:{}: not a portaudit baseline: {}",
             path.display(),

@@ -75,6 +75,16 @@ pub fn ipv4_reachable(address: IpAddr, v6only: Option<bool>) -> Option<bool> {
     }
 }
 
+/// How far a bind reaches, in one word: `loopback`, `wildcard`, `internal`, `public`.
+pub fn bind_class(scope: Scope, exposure: Exposure) -> &'static str {
+    match (scope, exposure) {
+        (Scope::Loopback, _) | (_, Exposure::None) => "loopback",
+        (Scope::Wildcard, _) => "wildcard",
+        (Scope::Specific, Exposure::Internal) => "internal",
+        (Scope::Specific, Exposure::Public) => "public",
+    }
+}
+
 fn classify_v4(ip: Ipv4Addr) -> (Scope, Exposure) {
     let [a, b, c, _] = ip.octets();
     if ip.is_unspecified() {

@@ -25,9 +25,12 @@ impl Error {
     }
 }
 
+/// Escaped as the table escapes names: a message quotes what a file or flag said (a
+/// key of a baseline, a path), and it stays one line with no control character for the
+/// terminal.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&crate::report::for_terminal(&self.0))
     }
 }
 
@@ -50,5 +53,17 @@ pub fn describe_io(err: &io::Error) -> String {
     match chars.next() {
         Some(first) => first.to_lowercase().chain(chars).collect(),
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `baseline` fuzz target: serde quotes an unknown key as it was.
+    #[test]
+    fn a_message_quoting_a_file_stays_one_line_without_control_characters() {
+        let e = Error::new("b.json:2: unknown field `a\nb\x1b[2J`");
+        assert_eq!(e.to_string(), "b.json:2: unknown field `a\\x0ab\\x1b[2J`");
     }
 }

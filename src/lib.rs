@@ -17,6 +17,8 @@ pub mod cli;
 mod collect;
 mod error;
 pub mod exit;
+mod fsafe;
+pub mod fuzzing;
 mod man;
 // The records of the reachability path and the typed ruleset: being filled in by the
 // readers and the path walk (issues 17 and 18).
@@ -25,6 +27,7 @@ mod network;
 mod policy;
 mod reach;
 mod report;
+#[allow(dead_code)]
 mod ruleset;
 mod socket;
 mod watch;
@@ -33,32 +36,45 @@ use cli::Cli;
 use error::Error;
 use exit::Outcome;
 
-/// The parsers of untrusted text, for the fuzz targets.
-pub mod fuzzing {
-    pub use crate::collect::procnet::{parse_row, parse_table};
-    #[cfg(target_os = "linux")]
-    pub use crate::collect::{Coverage, decode_dump as decode_nftables_dump};
-    pub use crate::policy::parse_allow;
-    pub use crate::policy::services::Services;
-    pub use crate::ruleset::Ruleset;
-    pub use crate::socket::Family;
-}
-
 /// One audit, start to end: check the flags, then each stage once, in order (or, with
 /// `--watch`, again every interval).
 pub fn run(cli: Cli) -> Result<Outcome, Error> {
+    // Opened first: a failed audit still says so in the Prometheus textfile.
+    let output = cli.output()?;
     if let Some(what) = cli.generate() {
-        return cli::generate(what);
+        return cli::generate(what, output.as_ref());
     }
+    let prometheus = cli.prometheus();
+    let result = run_audit(cli, output.as_ref());
+    if let (Err(_), Some(target), true) = (&result, &output, prometheus) {
+        // Else node_exporter would go on serving the last audit as if it were this one.
+        let failure = report::prometheus_failure(std::time::SystemTime::now());
+        if let Err(e) = target.replace(0o644, |out| out.write_all(failure.as_bytes())) {
+            report::warn(&e.to_string());
+        }
+    }
+    result
+}
+
+fn run_audit(cli: Cli, output: Option<&fsafe::write::Target>) -> Result<Outcome, Error> {
     let config = cli.into_config()?;
     if let Some(every) = config.watch {
         return watch::watch(every, config.format, |owners| audit(&config, owners));
     }
     let audit = audit(&config, &mut collect::KnownOwners::once())?;
-    if let Some(path) = &config.save_baseline {
-        baseline::save(&audit, path)?;
+    if let Some(target) = &config.save_baseline {
+        baseline::save(&audit, target)?;
     }
-    report::print(&audit, config.format, config.color, config.width)?;
+    let (format, color, width) = (config.format, config.color, config.width);
+    match output {
+        Some(target) => {
+            target.replace(0o644, |out| {
+                report::write(&audit, format, color, width, out)
+            })?;
+            report::print_warnings(&audit);
+        }
+        None => report::print(&audit, format, color, width)?,
+    }
     Ok(audit.outcome)
 }
 
@@ -67,13 +83,16 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
 fn audit(config: &cli::Config, owners: &mut collect::KnownOwners) -> Result<audit::Audit, Error> {
     let collect::Collection { listeners, seen } = collect::collect(&config.collect, owners)?;
     let reach = reach::resolve(listeners, &seen)?;
-    let judged = config.policy.judge(reach.subjects);
+    let mut judged = config.policy.judge(reach.subjects);
+    let selected = (!config.selection.is_empty()).then(|| config.selection.apply(&mut judged));
     let drift = config.baseline.as_ref().map(|(path, keys)| {
         let ephemeral = &config.policy.ephemeral_ports.range;
-        baseline::compare(&judged.findings, keys, path, ephemeral)
+        let mut drift = baseline::compare(&judged.findings, keys, path, ephemeral);
+        drift.removed.retain(|key| config.selection.keeps(key));
+        drift
     });
     let mut warnings = seen.warnings;
-    warnings.extend(reach.warnings);
+    warnings.extend(reach.warnings.into_iter().map(socket::Warning::from));
     let context = audit::Context {
         warnings,
         incomplete: seen.incomplete,
@@ -82,6 +101,7 @@ fn audit(config: &cli::Config, owners: &mut collect::KnownOwners) -> Result<audi
         firewall_read: reach.firewall_read,
         ephemeral_ports: config.policy.ephemeral_ports.clone(),
         policy_file: config.policy.file.clone(),
+        selection: selected,
     };
     Ok(audit::conclude(
         judged,

@@ -5,9 +5,6 @@
 //! build.rs includes this file (with the key list and the flags) to write the pages at
 //! build time for the Debian package; it uses only clap, clap_mangen, roff and std.
 
-use std::io;
-use std::path::{Path, PathBuf};
-
 use roff::{Roff, bold, italic, roman};
 
 use crate::policy::reference::{self, Key};
@@ -46,7 +43,8 @@ const FILES: &[(&str, &str)] = &[
     (
         "/var/lib/prometheus/node-exporter/portaudit.prom",
         "Written by portaudit-textfile.service (run by portaudit-textfile.timer, installed \
-         disabled) for node_exporter's textfile collector.",
+         disabled) for node_exporter's textfile collector: portaudit --format prometheus \
+         --output FILE.",
     ),
 ];
 
@@ -91,8 +89,7 @@ pub fn command_page(mut command: clap::Command) -> Vec<u8> {
         roman("(5)."),
     ]);
     roff.to_writer(&mut out).expect("write to a Vec");
-    man.render_options_section(&mut out)
-        .expect("write to a Vec");
+    out.extend_from_slice(options_section(&man, &command).as_bytes());
 
     let mut roff = Roff::new();
     if let Some(exit) = blocks.section("Exit status") {
@@ -209,25 +206,13 @@ pub fn policy_page() -> Vec<u8> {
     roff.render().into_bytes()
 }
 
-/// Write both pages into the man tree `dir` (`dir/man1/portaudit.1`,
-/// `dir/man5/portaudit.toml.5`), making the section directories as needed.
-pub fn write_pages(
-    command: clap::Command,
-    dir: &Path,
-) -> Result<Vec<PathBuf>, (PathBuf, io::Error)> {
-    let mut written = Vec::new();
-    for (name, page) in [
+/// Both pages, each with its place in a man tree (`man1/portaudit.1`,
+/// `man5/portaudit.toml.5`), for `--generate man DIR`.
+pub fn pages(command: clap::Command) -> [(&'static str, Vec<u8>); 2] {
+    [
         (COMMAND_PAGE, command_page(command)),
         (POLICY_PAGE, policy_page()),
-    ] {
-        let path = dir.join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| (parent.to_path_buf(), e))?;
-        }
-        std::fs::write(&path, page).map_err(|e| (path.clone(), e))?;
-        written.push(path);
-    }
-    Ok(written)
+    ]
 }
 
 /// `portaudit [--allow SPEC]... [--json] …`: every visible flag with its value names,
@@ -244,13 +229,7 @@ fn synopsis(command: &clap::Command) -> Vec<roff::Inline> {
         };
         line.push(roman(" ["));
         line.push(bold(flag));
-        let takes_values = arg.get_num_args().is_some_and(|n| n.takes_values());
-        if takes_values {
-            let names: Vec<String> = arg
-                .get_value_names()
-                .map(|names| names.iter().map(|n| n.to_string()).collect())
-                .unwrap_or_else(|| vec![arg.get_id().as_str().to_uppercase()]);
-            let required = arg.get_num_args().map_or(1, |n| n.min_values());
+        if let Some((names, required)) = value_names(arg) {
             for (i, value) in names.iter().enumerate() {
                 line.push(roman(if i < required { " " } else { " [" }));
                 line.push(italic(value.as_str()));
@@ -266,6 +245,68 @@ fn synopsis(command: &clap::Command) -> Vec<roff::Inline> {
         }
     }
     line
+}
+
+/// The names of the values a flag takes (`["WHAT", "DIR"]`) and how many of them are
+/// required; None for a flag that takes none.
+fn value_names(arg: &clap::Arg) -> Option<(Vec<String>, usize)> {
+    let range = arg.get_num_args()?;
+    if !range.takes_values() {
+        return None;
+    }
+    let names = arg
+        .get_value_names()
+        .map(|names| names.iter().map(|n| n.to_string()).collect())
+        .unwrap_or_else(|| vec![arg.get_id().as_str().to_uppercase()]);
+    Some((names, range.min_values()))
+}
+
+/// clap_mangen's OPTIONS section, with the values of each flag written as `--help` writes
+/// them: clap_mangen shows every value as required (`--generate <WHAT> <DIR>`), where
+/// the flag takes `<WHAT> [DIR]`.
+fn options_section(man: &clap_mangen::Man, command: &clap::Command) -> String {
+    let mut section = Vec::new();
+    man.render_options_section(&mut section)
+        .expect("write to a Vec");
+    let mut text = String::from_utf8(section).expect("roff from UTF-8 is UTF-8");
+    for arg in command.get_arguments().filter(|a| !a.is_hide_set()) {
+        let (Some(long), Some((names, required))) = (arg.get_long(), value_names(arg)) else {
+            continue;
+        };
+        if required >= names.len() {
+            continue;
+        }
+        // One text line, rendered as roff renders it (escapes and all).
+        let line = |inlines: Vec<roff::Inline>| {
+            let mut roff = Roff::new();
+            roff.text(inlines);
+            roff.to_roff().trim_end().to_string()
+        };
+        let mut theirs = vec![bold(format!("--{long}")), roman(" ")];
+        let mut ours = vec![bold(format!("--{long}"))];
+        for (i, name) in names.iter().enumerate() {
+            if i > 0 {
+                theirs.push(italic(" "));
+            }
+            theirs.push(italic(format!("<{name}>")));
+            if i < required {
+                ours.push(roman(" "));
+                ours.push(italic(format!("<{name}>")));
+            } else {
+                ours.push(roman(" ["));
+                ours.push(italic(name.as_str()));
+                ours.push(roman("]"));
+            }
+        }
+        let (theirs, ours) = (line(theirs), line(ours));
+        assert_eq!(
+            text.matches(&theirs).count(),
+            1,
+            "clap_mangen no longer writes --{long} as {theirs:?}:\n{text}"
+        );
+        text = text.replacen(&theirs, &ours, 1);
+    }
+    text
 }
 
 /// `.TP` per key: its name in bold, then its values and what it does.

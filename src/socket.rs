@@ -35,7 +35,7 @@ pub enum Family {
 }
 
 /// A process holding a listening socket open.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Process {
     pub pid: i32,
     /// The kernel's `comm`, as raw bytes: chosen by whoever started the process, so
@@ -43,12 +43,27 @@ pub struct Process {
     pub comm: Vec<u8>,
     /// The executable (`/proc/<pid>/exe`), when we may read it.
     pub exe: Option<PathBuf>,
+    /// The effective uid it runs as (`/proc/<pid>/status`), when it could be read: a
+    /// server that drops privileges runs as another user than the one whose uid its
+    /// socket keeps (nginx's workers, dnsmasq, unbound).
+    pub uid: Option<u32>,
+    /// That uid's name as the user database has it (bytes: not assumed to be UTF-8).
+    pub user: Option<Arc<[u8]>>,
+    /// Its command line (`/proc/<pid>/cmdline`), each argument as text (bytes that are
+    /// not UTF-8 become U+FFFD): advice reads the listen address a program was started
+    /// with. Never printed whole: a command line may hold a password.
+    pub args: Option<Arc<[String]>>,
 }
 
 impl Process {
     /// The name as text; bytes that are not UTF-8 become U+FFFD.
     pub fn name(&self) -> Cow<'_, str> {
         String::from_utf8_lossy(&self.comm)
+    }
+
+    /// The user name as text; bytes that are not UTF-8 become U+FFFD.
+    pub fn user_name(&self) -> Option<Cow<'_, str>> {
+        self.user.as_deref().map(String::from_utf8_lossy)
     }
 }
 
@@ -110,8 +125,19 @@ pub struct Listener {
     pub unit: Option<Arc<str>>,
     /// For a `.socket` unit: the service it activates, as its unit file says.
     pub unit_service: Option<Arc<str>>,
+    /// For a `.service` unit: the command it starts, as its unit files say.
+    pub unit_exec: Option<Arc<ExecStart>>,
     /// The kernel facility holding a socket no process holds: `vxlan vx0`, `nfsd`.
     pub kernel: Option<Arc<str>>,
+}
+
+/// The command a service unit starts: its last `ExecStart=`, drop-ins included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecStart {
+    /// The command line as written (`/usr/bin/memcached -l 0.0.0.0`, `$OPTIONS` and all).
+    pub command: String,
+    /// The unit file or drop-in that set it.
+    pub file: PathBuf,
 }
 
 /// A network namespace.
@@ -158,6 +184,7 @@ impl Listener {
             container: None,
             unit: None,
             unit_service: None,
+            unit_exec: None,
             kernel: None,
         }
     }
@@ -409,6 +436,73 @@ impl Default for Forwarding {
         Forwarding {
             ipv4: true,
             ipv6: true,
+        }
+    }
+}
+
+/// Non-fatal trouble: what the audit could not see or apply, said once, on stderr and
+/// in the JSON `warnings`. A warning that counts (`3 listening sockets show no
+/// process`) names its cause apart from its text, so that `--watch`, which audits again
+/// and again, says it once and again only when the cause changes, not each time a
+/// count does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// What the trouble is, without what varies from one audit to the next.
+    pub cause: Cow<'static, str>,
+    /// The sentence a person reads.
+    pub text: String,
+}
+
+impl Warning {
+    /// A warning whose text counts or lists what changes while `cause` stays.
+    pub fn counted(cause: &'static str, text: String) -> Warning {
+        Warning {
+            cause: Cow::Borrowed(cause),
+            text,
+        }
+    }
+}
+
+/// A warning whose text is its cause: it names nothing that changes between audits.
+impl From<String> for Warning {
+    fn from(text: String) -> Warning {
+        Warning {
+            cause: Cow::Owned(text.clone()),
+            text,
+        }
+    }
+}
+
+/// Its text is this sentence.
+impl PartialEq<&str> for Warning {
+    fn eq(&self, text: &&str) -> bool {
+        self.text == *text
+    }
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// The kernel's default `ip_local_port_range` (Linux 4.x onwards).
+pub const DEFAULT_LOCAL_PORTS: RangeInclusive<u16> = 32768..=60999;
+
+/// The ephemeral port range, and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EphemeralPorts {
+    pub range: RangeInclusive<u16>,
+    /// The file it was read from; `None` when the tree has no such file (a captured tree
+    /// without `sys/`) and the kernel's default is assumed.
+    pub source: Option<PathBuf>,
+}
+
+impl Default for EphemeralPorts {
+    fn default() -> Self {
+        EphemeralPorts {
+            range: DEFAULT_LOCAL_PORTS,
+            source: None,
         }
     }
 }

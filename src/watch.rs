@@ -12,6 +12,7 @@
 //! wait between polls ends the moment one arrives, and a signal that comes during a
 //! poll is taken when the poll is done. Either ends the watch with exit 0.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime};
@@ -21,7 +22,7 @@ use crate::collect::KnownOwners;
 use crate::error::Error;
 use crate::exit::Outcome;
 use crate::report::{self, Change, Event, Format, Standing};
-use crate::socket::Protocol;
+use crate::socket::{Protocol, Warning};
 
 /// The shortest interval `--watch` takes, in seconds.
 pub const MIN_INTERVAL: f64 = 0.01;
@@ -43,11 +44,9 @@ pub fn watch(
     loop {
         match result {
             Ok(audit) => {
-                let now: BTreeSet<String> = audit.warnings.iter().cloned().collect();
-                for warning in now.difference(&warned) {
-                    report::warn(warning);
+                for warning in news(&mut warned, &audit.warnings) {
+                    report::warn(&warning.text);
                 }
-                warned = now;
                 let events = compare(&mut previous, audit.findings, audit.incomplete, time);
                 match report::print_events(&events, format) {
                     Ok(true) => {}
@@ -64,6 +63,16 @@ pub fn watch(
         time = SystemTime::now();
         result = poll(&mut owners);
     }
+}
+
+/// The warnings of this poll whose cause no earlier poll gave: each is said once per
+/// watch, and again only in other words when its cause changes (a count that moves is
+/// the same cause).
+fn news<'a>(warned: &mut BTreeSet<Cow<'static, str>>, warnings: &'a [Warning]) -> Vec<&'a Warning> {
+    warnings
+        .iter()
+        .filter(|w| warned.insert(w.cause.clone()))
+        .collect()
 }
 
 /// What makes a socket the same socket from one poll to the next. `nth` tells apart
@@ -210,6 +219,9 @@ mod tests {
             listener: Listener::new(Protocol::Tcp, "0.0.0.0".parse().unwrap(), port, 0, inode),
             scope: Scope::Wildcard,
             exposure: Exposure::Public,
+            class: "wildcard",
+            ipv4_reachable: Some(true),
+            ipv4_reachable_guess: None,
             verdict,
             fails: verdict == Verdict::Exposed,
             rule: None,
@@ -314,6 +326,40 @@ mod tests {
         ];
         assert_eq!(compare(&mut previous, twins.clone(), false, now).len(), 2);
         assert!(compare(&mut previous, twins, false, now).is_empty());
+    }
+
+    #[test]
+    fn a_warning_is_said_once_per_cause() {
+        let mut warned = BTreeSet::new();
+        let owners = |n: usize| {
+            Warning::counted(
+                "owners: denied without root",
+                format!("could not read the open files of {n} processes"),
+            )
+        };
+        let firewall = Warning::from("nft: permission denied".to_string());
+        let texts = |said: Vec<&Warning>| -> Vec<String> {
+            said.into_iter().map(|w| w.text.clone()).collect()
+        };
+        let first = [owners(3), firewall.clone()];
+        assert_eq!(
+            texts(news(&mut warned, &first)),
+            [
+                "could not read the open files of 3 processes",
+                "nft: permission denied"
+            ]
+        );
+        // The count moved, the cause did not: nothing new to say.
+        assert!(news(&mut warned, &[owners(4), firewall.clone()]).is_empty());
+        // Gone and back: already said.
+        assert!(news(&mut warned, &[]).is_empty());
+        assert!(news(&mut warned, &[owners(2)]).is_empty());
+        // Another cause for the same trouble is said, in its own words.
+        let kernel = Warning::counted("owners: none in /proc", "held by the kernel".into());
+        assert_eq!(
+            texts(news(&mut warned, &[owners(2), kernel])),
+            ["held by the kernel"]
+        );
     }
 
     #[test]

@@ -304,38 +304,37 @@ fn chmod(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
-#[test]
-fn as_root_a_policy_or_baseline_others_could_change_is_refused() {
-    if !netns::require_root("as_root_a_policy_or_baseline_others_could_change_is_refused") {
-        return;
-    }
-    let dir = TempDir::new("strictmodes");
-    chmod(dir.path(), 0o755);
-    let policy = dir.path().join("p.toml");
-    std::fs::write(&policy, "[[rule]]\naction = \"allow\"\nport = \"dns\"\n").unwrap();
-    let file = policy.display().to_string();
-    let root = services();
-    chmod(&policy, 0o644);
-    let fine = run_args(&["--config", &file, "--proc-root", &root]);
-    assert_ne!(fine.code, 2, "root's own 0644 file is trusted: {fine:#?}");
+patest!(
+    as_root_a_policy_or_baseline_others_could_change_is_refused,
+    [Root],
+    |_| {
+        let dir = TempDir::new("strictmodes");
+        chmod(dir.path(), 0o755);
+        let policy = dir.path().join("p.toml");
+        std::fs::write(&policy, "[[rule]]\naction = \"allow\"\nport = \"dns\"\n").unwrap();
+        let file = policy.display().to_string();
+        let root = services();
+        chmod(&policy, 0o644);
+        let fine = run_args(&["--config", &file, "--proc-root", &root]);
+        assert_ne!(fine.code, 2, "root's own 0644 file is trusted: {fine:#?}");
 
-    chmod(&policy, 0o664);
-    let run = run_args(&["--config", &file, "--proc-root", &root]);
-    assert_eq!(run.code, 2, "{run:#?}");
-    assert_eq!(
-        run.stderr,
-        format!(
-            "portaudit: refusing {file}: writable by group (owner root, mode 0664); run chmod \
+        chmod(&policy, 0o664);
+        let run = run_args(&["--config", &file, "--proc-root", &root]);
+        assert_eq!(run.code, 2, "{run:#?}");
+        assert_eq!(
+            run.stderr,
+            format!(
+                "portaudit: refusing {file}: writable by group (owner root, mode 0664); run chmod \
              go-w {file}\n"
-        )
-    );
-    assert!(run.stdout.is_empty());
+            )
+        );
+        assert!(run.stdout.is_empty());
 
-    chmod(&policy, 0o644);
-    chmod(dir.path(), 0o777);
-    let run = run_args(&["--config", &file, "--proc-root", &root]);
-    assert_eq!(run.code, 2, "{run:#?}");
-    assert!(
+        chmod(&policy, 0o644);
+        chmod(dir.path(), 0o777);
+        let run = run_args(&["--config", &file, "--proc-root", &root]);
+        assert_eq!(run.code, 2, "{run:#?}");
+        assert!(
         run.stderr.contains(&format!(
             "refusing {file}: its directory {} is writable by group and others (owner root, mode \
              0777)",
@@ -343,33 +342,34 @@ fn as_root_a_policy_or_baseline_others_could_change_is_refused() {
         )),
         "{run:#?}"
     );
-    chmod(dir.path(), 0o755);
+        chmod(dir.path(), 0o755);
 
-    // A baseline, and a file owned by another user.
-    let baseline = dir.path().join("baseline.json");
-    let save = run_args(&[
-        "--save-baseline",
-        &baseline.display().to_string(),
-        "--proc-root",
-        &root,
-        "--no-config",
-    ]);
-    assert_ne!(save.code, 2, "{save:#?}");
-    std::os::unix::fs::chown(&baseline, Some(65534), None).unwrap();
-    let run = run_args(&[
-        "--baseline",
-        &baseline.display().to_string(),
-        "--proc-root",
-        &root,
-        "--no-config",
-    ]);
-    assert_eq!(run.code, 2, "{run:#?}");
-    assert!(
-        run.stderr.starts_with(&format!(
-            "portaudit: refusing {}: owned by another user than root (owner ",
-            baseline.display()
-        )),
-        "{run:#?}"
-    );
-    assert_eq!(run.stderr.lines().count(), 1);
-}
+        // A baseline, and a file owned by another user.
+        let baseline = dir.path().join("baseline.json");
+        let save = run_args(&[
+            "--save-baseline",
+            &baseline.display().to_string(),
+            "--proc-root",
+            &root,
+            "--no-config",
+        ]);
+        assert_ne!(save.code, 2, "{save:#?}");
+        std::os::unix::fs::chown(&baseline, Some(65534), None).unwrap();
+        let run = run_args(&[
+            "--baseline",
+            &baseline.display().to_string(),
+            "--proc-root",
+            &root,
+            "--no-config",
+        ]);
+        assert_eq!(run.code, 2, "{run:#?}");
+        assert!(
+            run.stderr.starts_with(&format!(
+                "portaudit: refusing {}: owned by another user than root (owner ",
+                baseline.display()
+            )),
+            "{run:#?}"
+        );
+        assert_eq!(run.stderr.lines().count(), 1);
+    }
+);

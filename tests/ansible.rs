@@ -41,40 +41,37 @@ fn play(scenario: &str, dir: &Path) -> util::Run {
     util::run(&mut cmd)
 }
 
-#[test]
-fn ansible_example_passes_a_clean_host_and_fails_an_exposed_one() {
-    if !netns::require_program(
-        "ansible_example_passes_a_clean_host_and_fails_an_exposed_one",
-        "ansible-playbook",
-    ) {
-        return;
-    }
-    let dir = TempDir::new("ansible-clean");
-    let clean = play("clean", dir.path());
-    assert_eq!(clean.code, 0, "{clean:#?}");
-    assert!(
-        clean.stdout.contains("4 listening, 0 exposed"),
-        "{}",
-        clean.stdout
-    );
-    assert!(dir.path().join("bin/portaudit").is_file());
-    assert!(dir.path().join("etc/portaudit.toml").is_file());
+patest!(
+    ansible_example_passes_a_clean_host_and_fails_an_exposed_one,
+    [Program("ansible-playbook")],
+    |_| {
+        let dir = TempDir::new("ansible-clean");
+        let clean = play("clean", dir.path());
+        assert_eq!(clean.code, 0, "{clean:#?}");
+        assert!(
+            clean.stdout.contains("4 listening, 0 exposed"),
+            "{}",
+            clean.stdout
+        );
+        assert!(dir.path().join("bin/portaudit").is_file());
+        assert!(dir.path().join("etc/portaudit.toml").is_file());
 
-    let dir = TempDir::new("ansible-mixed");
-    let mixed = play("mixed", dir.path());
-    assert_eq!(mixed.code, 2, "ansible-playbook fails the play: {mixed:#?}");
-    assert!(
-        mixed.stdout.contains("Fail on exposed listeners"),
-        "{}",
-        mixed.stdout
-    );
-    // The findings are in the output: the memcached row and the summary.
-    assert!(mixed.stdout.contains("11211"), "{}", mixed.stdout);
-    assert!(
-        mixed
-            .stdout
-            .contains("denied: 5353/udp avahi-daemon, 11211/udp memcached"),
-        "{}",
-        mixed.stdout
-    );
-}
+        let dir = TempDir::new("ansible-mixed");
+        let mixed = play("mixed", dir.path());
+        assert_eq!(mixed.code, 2, "ansible-playbook fails the play: {mixed:#?}");
+        assert!(
+            mixed.stdout.contains("Fail on exposed listeners"),
+            "{}",
+            mixed.stdout
+        );
+        // The findings are in the output: the memcached row and the summary.
+        assert!(mixed.stdout.contains("11211"), "{}", mixed.stdout);
+        assert!(
+            mixed
+                .stdout
+                .contains("denied: 5353/udp avahi-daemon, 11211/udp memcached"),
+            "{}",
+            mixed.stdout
+        );
+    }
+);

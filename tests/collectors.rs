@@ -23,10 +23,6 @@ use crate::util::{self, Report, Run};
 const V4: &str = "192.0.2.1";
 const V6: &str = "2001:db8::1";
 
-fn can_run(test: &str) -> bool {
-    netns::require_root(test) && netns::require_program(test, "ip")
-}
-
 /// A namespace with `lo` and a veth pair up, and documentation addresses on `v0`.
 fn namespace() -> NetNs {
     let ns = NetNs::new();
@@ -180,321 +176,321 @@ fn keys(report: &Report) -> BTreeSet<Key> {
         .collect()
 }
 
-#[test]
-fn netlink_and_proc_report_the_same_listeners_on_a_random_mix() {
-    if !can_run("netlink_and_proc_report_the_same_listeners_on_a_random_mix") {
-        return;
-    }
-    let seed = std::env::var("PORTAUDIT_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    eprintln!("random socket mix: seed {seed} (PORTAUDIT_TEST_SEED={seed} repeats it)");
-    let mut rng = Rng(seed);
-    let addresses = [
-        "0.0.0.0",
-        "127.0.0.1",
-        "127.3.4.5",
-        V4,
-        "::",
-        "::1",
-        V6,
-        "::ffff:127.0.0.1",
-    ];
-    let specs: Vec<Spec> = (0..60)
-        .map(|_| {
-            let address: IpAddr = rng.pick(&addresses).parse().unwrap();
-            let v6only = match address {
-                IpAddr::V6(a) if a.to_ipv4_mapped().is_some() => Some(false),
-                IpAddr::V6(_) => rng.pick(&[None, Some(true), Some(false)]),
-                IpAddr::V4(_) => None,
-            };
-            let tcp = rng.below(2) == 0;
-            let kind = match rng.below(6) {
-                0 if tcp => Kind::BoundOnly,
-                0 => Kind::Connected,
-                _ => Kind::Listen,
-            };
-            // A connected socket's peer is on loopback: keep it off other devices.
-            let device = if address.is_unspecified() && kind != Kind::Connected {
-                rng.pick(&[None, None, Some("lo"), Some("v0")])
-            } else {
-                None
-            };
-            Spec {
-                tcp,
-                address,
-                v6only,
-                device,
-                kind,
-            }
-        })
-        .collect();
-
-    let ns = namespace();
-    let (sockets, established) = in_netns(&ns, || {
-        let sockets: Vec<Socket> = specs.iter().map(open).collect();
-        // An established TCP pair: neither end is a listener.
-        let server = open(&Spec {
-            tcp: true,
-            address: "127.0.0.1".parse().unwrap(),
-            v6only: None,
-            device: None,
-            kind: Kind::Listen,
-        });
-        let client = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        client.connect(&server.local_addr().unwrap()).unwrap();
-        let (accepted, _) = server.accept().unwrap();
-        (sockets, [server, client, accepted])
-    });
-    let uid = unsafe { libc::geteuid() };
-    let mut expected: BTreeSet<Key> = specs
-        .iter()
-        .zip(&sockets)
-        .filter(|(spec, _)| spec.kind == Kind::Listen)
-        .map(|(spec, socket)| {
-            let family = if spec.address.is_ipv4() {
-                "ipv4"
-            } else {
-                "ipv6"
-            };
-            let protocol = if spec.tcp { "tcp" } else { "udp" };
-            let key: Key = (
-                protocol.into(),
-                family.into(),
-                spec.address.to_string(),
-                port(socket),
-                uid,
-                inode(socket),
-            );
-            key
-        })
-        .collect();
-    let server = &established[0];
-    expected.insert((
-        "tcp".into(),
-        "ipv4".into(),
-        "127.0.0.1".into(),
-        port(server),
-        uid,
-        inode(server),
-    ));
-
-    let (_, netlink) = audit(&ns, "netlink", &[]);
-    let (_, proc) = audit(&ns, "proc", &[]);
-    assert_eq!(keys(&netlink), expected, "netlink, seed {seed}");
-    assert_eq!(keys(&proc), expected, "proc, seed {seed}");
-
-    // What only netlink knows, and both collectors' owners.
-    let me = std::process::id() as i32;
-    for (spec, socket) in specs.iter().zip(&sockets) {
-        if spec.kind != Kind::Listen {
-            continue;
-        }
-        let protocol = if spec.tcp { "tcp" } else { "udp" };
-        let address = spec.address.to_string();
-        let ours = |report: &Report| {
-            report
-                .sockets
-                .iter()
-                .find(|s| s.inode() == inode(socket))
-                .unwrap_or_else(|| panic!("{spec:?} missing, seed {seed}:\n{report:#?}"))
-                .clone()
-        };
-        let n = ours(&netlink);
-        assert_eq!(
-            (n.protocol.as_str(), n.address.as_str()),
-            (protocol, address.as_str())
-        );
-        assert_eq!(n.device.as_deref(), spec.device, "{spec:?}, seed {seed}");
-        if spec.address.is_unspecified() && spec.address.is_ipv6() {
-            // A socket left alone takes the namespace's default: dual-stack.
-            let dual = !spec.v6only.unwrap_or(false);
-            assert_eq!(n.ipv4_reachable, Some(dual), "{spec:?}, seed {seed}");
-        }
-        let local = spec.address.is_loopback()
-            || address.starts_with("127.")
-            || address == "::ffff:127.0.0.1"
-            || spec.device == Some("lo");
-        assert_eq!(n.verdict == "local", local, "{n:?}, seed {seed}");
-        let p = ours(&proc);
-        assert_eq!(p.device, None, "/proc/net shows no device");
-        for s in [&n, &p] {
-            assert!(
-                s.processes.iter().any(|p| p.pid == me),
-                "{s:?} should be owned by the test process, seed {seed}"
-            );
-        }
-    }
-    drop((sockets, established));
-}
-
-#[test]
-fn dual_stack_and_ipv6_only_wildcards_are_told_apart() {
-    if !can_run("dual_stack_and_ipv6_only_wildcards_are_told_apart") {
-        return;
-    }
-    let ns = namespace();
-    let any6: IpAddr = "::".parse().unwrap();
-    let spec = |tcp, v6only| Spec {
-        tcp,
-        address: any6,
-        v6only: Some(v6only),
-        device: None,
-        kind: Kind::Listen,
-    };
-    let (sockets, reached) = in_netns(&ns, || {
-        let sockets = [
-            open(&spec(true, true)),
-            open(&spec(true, false)),
-            open(&spec(false, true)),
-            open(&spec(false, false)),
+patest!(
+    netlink_and_proc_report_the_same_listeners_on_a_random_mix,
+    [Root, Program("ip")],
+    |_| {
+        let seed = std::env::var("PORTAUDIT_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
+        eprintln!("random socket mix: seed {seed} (PORTAUDIT_TEST_SEED={seed} repeats it)");
+        let mut rng = Rng(seed);
+        let addresses = [
+            "0.0.0.0",
+            "127.0.0.1",
+            "127.3.4.5",
+            V4,
+            "::",
+            "::1",
+            V6,
+            "::ffff:127.0.0.1",
         ];
-        // What an IPv4 client really gets: the dual-stack socket answers, the other not.
-        let reached: Vec<bool> = sockets[..2]
-            .iter()
-            .map(|s| {
-                let to = SocketAddr::new("127.0.0.1".parse().unwrap(), port(s));
-                let client = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-                client.connect(&SockAddr::from(to)).is_ok()
+        let specs: Vec<Spec> = (0..60)
+            .map(|_| {
+                let address: IpAddr = rng.pick(&addresses).parse().unwrap();
+                let v6only = match address {
+                    IpAddr::V6(a) if a.to_ipv4_mapped().is_some() => Some(false),
+                    IpAddr::V6(_) => rng.pick(&[None, Some(true), Some(false)]),
+                    IpAddr::V4(_) => None,
+                };
+                let tcp = rng.below(2) == 0;
+                let kind = match rng.below(6) {
+                    0 if tcp => Kind::BoundOnly,
+                    0 => Kind::Connected,
+                    _ => Kind::Listen,
+                };
+                // A connected socket's peer is on loopback: keep it off other devices.
+                let device = if address.is_unspecified() && kind != Kind::Connected {
+                    rng.pick(&[None, None, Some("lo"), Some("v0")])
+                } else {
+                    None
+                };
+                Spec {
+                    tcp,
+                    address,
+                    v6only,
+                    device,
+                    kind,
+                }
             })
             .collect();
-        (sockets, reached)
-    });
-    assert_eq!(reached, [false, true], "the kernel's own answer");
 
-    // Port-0 UDP binds land in the ephemeral range: judge them like any socket here.
-    let dir = util::TempDir::new("dual-stack");
-    let config = dir.path().join("judge.toml").display().to_string();
-    std::fs::write(&config, "ephemeral_udp = \"judge\"\n").unwrap();
-    let (_, report) = audit(&ns, "netlink", &["--config", &config]);
-    let find = |r: &Report, i: usize| {
-        let protocol = if i < 2 { "tcp" } else { "udp" };
-        r.one(protocol, "::", port(&sockets[i])).clone()
-    };
-    for (i, dual) in [(0, false), (1, true), (2, false), (3, true)] {
-        let s = find(&report, i);
-        assert_eq!(s.ipv4_reachable, Some(dual), "{s:?}");
-        assert_eq!(
-            s.ipv4_reachable_guess, None,
-            "no guessing under netlink: {s:?}"
-        );
-        assert_eq!(s.verdict, "exposed");
-        let reach: Vec<&str> = s
-            .reachable_on
-            .as_ref()
-            .expect("a wildcard lists where it is reachable")
+        let ns = namespace();
+        let (sockets, established) = in_netns(&ns, || {
+            let sockets: Vec<Socket> = specs.iter().map(open).collect();
+            // An established TCP pair: neither end is a listener.
+            let server = open(&Spec {
+                tcp: true,
+                address: "127.0.0.1".parse().unwrap(),
+                v6only: None,
+                device: None,
+                kind: Kind::Listen,
+            });
+            let client = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            client.connect(&server.local_addr().unwrap()).unwrap();
+            let (accepted, _) = server.accept().unwrap();
+            (sockets, [server, client, accepted])
+        });
+        let uid = unsafe { libc::geteuid() };
+        let mut expected: BTreeSet<Key> = specs
             .iter()
-            .map(|h| h.address.as_str())
+            .zip(&sockets)
+            .filter(|(spec, _)| spec.kind == Kind::Listen)
+            .map(|(spec, socket)| {
+                let family = if spec.address.is_ipv4() {
+                    "ipv4"
+                } else {
+                    "ipv6"
+                };
+                let protocol = if spec.tcp { "tcp" } else { "udp" };
+                let key: Key = (
+                    protocol.into(),
+                    family.into(),
+                    spec.address.to_string(),
+                    port(socket),
+                    uid,
+                    inode(socket),
+                );
+                key
+            })
             .collect();
-        assert!(reach.contains(&V6), "{s:?}");
-        assert_eq!(reach.contains(&V4), dual, "{s:?}");
-        assert!(
-            !reach.contains(&"127.0.0.1") && !reach.contains(&"::1"),
-            "{s:?}"
-        );
-        let v6 = s.reachable_on.iter().flatten().find(|h| h.address == V6);
-        assert_eq!(v6.map(|h| h.device.as_str()), Some("v0"), "{s:?}");
+        let server = &established[0];
+        expected.insert((
+            "tcp".into(),
+            "ipv4".into(),
+            "127.0.0.1".into(),
+            port(server),
+            uid,
+            inode(server),
+        ));
+
+        let (_, netlink) = audit(&ns, "netlink", &[]);
+        let (_, proc) = audit(&ns, "proc", &[]);
+        assert_eq!(keys(&netlink), expected, "netlink, seed {seed}");
+        assert_eq!(keys(&proc), expected, "proc, seed {seed}");
+
+        // What only netlink knows, and both collectors' owners.
+        let me = std::process::id() as i32;
+        for (spec, socket) in specs.iter().zip(&sockets) {
+            if spec.kind != Kind::Listen {
+                continue;
+            }
+            let protocol = if spec.tcp { "tcp" } else { "udp" };
+            let address = spec.address.to_string();
+            let ours = |report: &Report| {
+                report
+                    .sockets
+                    .iter()
+                    .find(|s| s.inode() == inode(socket))
+                    .unwrap_or_else(|| panic!("{spec:?} missing, seed {seed}:\n{report:#?}"))
+                    .clone()
+            };
+            let n = ours(&netlink);
+            assert_eq!(
+                (n.protocol.as_str(), n.address.as_str()),
+                (protocol, address.as_str())
+            );
+            assert_eq!(n.device.as_deref(), spec.device, "{spec:?}, seed {seed}");
+            if spec.address.is_unspecified() && spec.address.is_ipv6() {
+                // A socket left alone takes the namespace's default: dual-stack.
+                let dual = !spec.v6only.unwrap_or(false);
+                assert_eq!(n.ipv4_reachable, Some(dual), "{spec:?}, seed {seed}");
+            }
+            let local = spec.address.is_loopback()
+                || address.starts_with("127.")
+                || address == "::ffff:127.0.0.1"
+                || spec.device == Some("lo");
+            assert_eq!(n.verdict == "local", local, "{n:?}, seed {seed}");
+            let p = ours(&proc);
+            assert_eq!(p.device, None, "/proc/net shows no device");
+            for s in [&n, &p] {
+                assert!(
+                    s.processes.iter().any(|p| p.pid == me),
+                    "{s:?} should be owned by the test process, seed {seed}"
+                );
+            }
+        }
+        drop((sockets, established));
     }
-    // The table says it the BSD way: tcp6 for IPv6 only, tcp46 for both.
-    let table = util::run(&mut ns.exec(util::bin(), ["--color", "never"]));
-    for (i, proto) in [(0, "tcp6"), (1, "tcp46"), (2, "udp6"), (3, "udp46")] {
-        let row = table
+);
+
+patest!(
+    dual_stack_and_ipv6_only_wildcards_are_told_apart,
+    [Root, Program("ip")],
+    |_| {
+        let ns = namespace();
+        let any6: IpAddr = "::".parse().unwrap();
+        let spec = |tcp, v6only| Spec {
+            tcp,
+            address: any6,
+            v6only: Some(v6only),
+            device: None,
+            kind: Kind::Listen,
+        };
+        let (sockets, reached) = in_netns(&ns, || {
+            let sockets = [
+                open(&spec(true, true)),
+                open(&spec(true, false)),
+                open(&spec(false, true)),
+                open(&spec(false, false)),
+            ];
+            // What an IPv4 client really gets: the dual-stack socket answers, the other not.
+            let reached: Vec<bool> = sockets[..2]
+                .iter()
+                .map(|s| {
+                    let to = SocketAddr::new("127.0.0.1".parse().unwrap(), port(s));
+                    let client = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+                    client.connect(&SockAddr::from(to)).is_ok()
+                })
+                .collect();
+            (sockets, reached)
+        });
+        assert_eq!(reached, [false, true], "the kernel's own answer");
+
+        // Port-0 UDP binds land in the ephemeral range: judge them like any socket here.
+        let dir = util::TempDir::new("dual-stack");
+        let config = dir.path().join("judge.toml").display().to_string();
+        std::fs::write(&config, "ephemeral_udp = \"judge\"\n").unwrap();
+        let (_, report) = audit(&ns, "netlink", &["--config", &config]);
+        let find = |r: &Report, i: usize| {
+            let protocol = if i < 2 { "tcp" } else { "udp" };
+            r.one(protocol, "::", port(&sockets[i])).clone()
+        };
+        for (i, dual) in [(0, false), (1, true), (2, false), (3, true)] {
+            let s = find(&report, i);
+            assert_eq!(s.ipv4_reachable, Some(dual), "{s:?}");
+            assert_eq!(
+                s.ipv4_reachable_guess, None,
+                "no guessing under netlink: {s:?}"
+            );
+            assert_eq!(s.verdict, "exposed");
+            let reach: Vec<&str> = s
+                .reachable_on
+                .as_ref()
+                .expect("a wildcard lists where it is reachable")
+                .iter()
+                .map(|h| h.address.as_str())
+                .collect();
+            assert!(reach.contains(&V6), "{s:?}");
+            assert_eq!(reach.contains(&V4), dual, "{s:?}");
+            assert!(
+                !reach.contains(&"127.0.0.1") && !reach.contains(&"::1"),
+                "{s:?}"
+            );
+            let v6 = s.reachable_on.iter().flatten().find(|h| h.address == V6);
+            assert_eq!(v6.map(|h| h.device.as_str()), Some("v0"), "{s:?}");
+        }
+        // The table says it the BSD way: tcp6 for IPv6 only, tcp46 for both.
+        let table = util::run(&mut ns.exec(util::bin(), ["--color", "never"]));
+        for (i, proto) in [(0, "tcp6"), (1, "tcp46"), (2, "udp6"), (3, "udp46")] {
+            let row = table
+                .stdout
+                .lines()
+                .find(|l| l.split_whitespace().nth(2) == Some(&port(&sockets[i]).to_string()))
+                .unwrap_or_else(|| panic!("no row for socket {i}:\n{}", table.stdout));
+            assert_eq!(row.split_whitespace().next(), Some(proto), "{row}");
+        }
+        assert!(
+            table.stdout.contains(&format!("{V4} (v0)")),
+            "{}",
+            table.stdout
+        );
+
+        // /proc/net cannot tell: unknown, with the namespace's default as the labelled guess.
+        let (_, proc) = audit(&ns, "proc", &[]);
+        for i in 0..4 {
+            let s = find(&proc, i);
+            assert_eq!(s.ipv4_reachable, None, "{s:?}");
+            assert_eq!(s.ipv4_reachable_guess, Some(true), "bindv6only is 0: {s:?}");
+            assert_eq!(s.reachable_on, None, "{s:?}");
+        }
+        let set = util::run(&mut ns.exec("sh", ["-c", "echo 1 > /proc/sys/net/ipv6/bindv6only"]));
+        assert_eq!(set.code, 0, "{set:#?}");
+        let (_, proc) = audit(&ns, "proc", &[]);
+        assert_eq!(find(&proc, 1).ipv4_reachable_guess, Some(false));
+        drop(sockets);
+    }
+);
+
+patest!(
+    wildcard_bound_to_lo_is_local_and_to_another_device_is_named,
+    [Root, Program("ip")],
+    |_| {
+        let ns = namespace();
+        let bound = |device| Spec {
+            tcp: true,
+            address: "0.0.0.0".parse().unwrap(),
+            v6only: None,
+            device: Some(device),
+            kind: Kind::Listen,
+        };
+        let on_lo = in_netns(&ns, || open(&bound("lo")));
+        let lo_port = port(&on_lo);
+
+        let (run, report) = audit(&ns, "netlink", &["--no-default-allow"]);
+        let s = report.one("tcp", "0.0.0.0", lo_port);
+        assert_eq!(s.device.as_deref(), Some("lo"));
+        assert_eq!(
+            (s.scope.as_str(), s.exposure.as_str()),
+            ("wildcard", "none")
+        );
+        assert_eq!(s.verdict, "local");
+        assert_eq!(
+            s.reachable_on.as_deref(),
+            Some(&[][..]),
+            "lo has only loopback addresses"
+        );
+        assert_eq!(run.code, 0, "nothing reachable from outside: {run:#?}");
+        let table = util::run(&mut ns.exec(util::bin(), ["--color", "never"]));
+        let row: Vec<&str> = table
             .stdout
             .lines()
-            .find(|l| l.split_whitespace().nth(2) == Some(&port(&sockets[i]).to_string()))
-            .unwrap_or_else(|| panic!("no row for socket {i}:\n{}", table.stdout));
-        assert_eq!(row.split_whitespace().next(), Some(proto), "{row}");
+            .find(|l| l.split_whitespace().nth(2) == Some(&lo_port.to_string()))
+            .unwrap_or_else(|| panic!("no row for {lo_port}:\n{}", table.stdout))
+            .split_whitespace()
+            .collect();
+        // The owner cell may hold several words (`1425/name +?`): find the verdict by value.
+        assert_eq!(row[1], "0.0.0.0%lo", "{row:?}");
+        assert!(row.contains(&"local"), "{row:?}");
+
+        // /proc/net sees only a wildcard: it cannot know better.
+        let (_, proc) = audit(&ns, "proc", &["--no-default-allow"]);
+        let p = proc.one("tcp", "0.0.0.0", lo_port);
+        assert_eq!((p.device.as_deref(), p.verdict.as_str()), (None, "exposed"));
+
+        let on_v0 = in_netns(&ns, || open(&bound("v0")));
+        let (run, report) = audit(&ns, "netlink", &["--no-default-allow"]);
+        let s = report.one("tcp", "0.0.0.0", port(&on_v0));
+        assert_eq!(s.device.as_deref(), Some("v0"));
+        assert_eq!(s.verdict, "exposed");
+        let reach: Vec<(&str, &str)> = s
+            .reachable_on
+            .iter()
+            .flatten()
+            .map(|h| (h.address.as_str(), h.device.as_str()))
+            .collect();
+        assert_eq!(reach, [(V4, "v0")]);
+        assert_eq!(run.code, 1);
+        drop((on_lo, on_v0));
     }
-    assert!(
-        table.stdout.contains(&format!("{V4} (v0)")),
-        "{}",
-        table.stdout
-    );
-
-    // /proc/net cannot tell: unknown, with the namespace's default as the labelled guess.
-    let (_, proc) = audit(&ns, "proc", &[]);
-    for i in 0..4 {
-        let s = find(&proc, i);
-        assert_eq!(s.ipv4_reachable, None, "{s:?}");
-        assert_eq!(s.ipv4_reachable_guess, Some(true), "bindv6only is 0: {s:?}");
-        assert_eq!(s.reachable_on, None, "{s:?}");
-    }
-    let set = util::run(&mut ns.exec("sh", ["-c", "echo 1 > /proc/sys/net/ipv6/bindv6only"]));
-    assert_eq!(set.code, 0, "{set:#?}");
-    let (_, proc) = audit(&ns, "proc", &[]);
-    assert_eq!(find(&proc, 1).ipv4_reachable_guess, Some(false));
-    drop(sockets);
-}
-
-#[test]
-fn wildcard_bound_to_lo_is_local_and_to_another_device_is_named() {
-    if !can_run("wildcard_bound_to_lo_is_local_and_to_another_device_is_named") {
-        return;
-    }
-    let ns = namespace();
-    let bound = |device| Spec {
-        tcp: true,
-        address: "0.0.0.0".parse().unwrap(),
-        v6only: None,
-        device: Some(device),
-        kind: Kind::Listen,
-    };
-    let on_lo = in_netns(&ns, || open(&bound("lo")));
-    let lo_port = port(&on_lo);
-
-    let (run, report) = audit(&ns, "netlink", &["--no-default-allow"]);
-    let s = report.one("tcp", "0.0.0.0", lo_port);
-    assert_eq!(s.device.as_deref(), Some("lo"));
-    assert_eq!(
-        (s.scope.as_str(), s.exposure.as_str()),
-        ("wildcard", "none")
-    );
-    assert_eq!(s.verdict, "local");
-    assert_eq!(
-        s.reachable_on.as_deref(),
-        Some(&[][..]),
-        "lo has only loopback addresses"
-    );
-    assert_eq!(run.code, 0, "nothing reachable from outside: {run:#?}");
-    let table = util::run(&mut ns.exec(util::bin(), ["--color", "never"]));
-    let row: Vec<&str> = table
-        .stdout
-        .lines()
-        .find(|l| l.split_whitespace().nth(2) == Some(&lo_port.to_string()))
-        .unwrap_or_else(|| panic!("no row for {lo_port}:\n{}", table.stdout))
-        .split_whitespace()
-        .collect();
-    // The owner cell may hold several words (`1425/name +?`): find the verdict by value.
-    assert_eq!(row[1], "0.0.0.0%lo", "{row:?}");
-    assert!(row.contains(&"local"), "{row:?}");
-
-    // /proc/net sees only a wildcard: it cannot know better.
-    let (_, proc) = audit(&ns, "proc", &["--no-default-allow"]);
-    let p = proc.one("tcp", "0.0.0.0", lo_port);
-    assert_eq!((p.device.as_deref(), p.verdict.as_str()), (None, "exposed"));
-
-    let on_v0 = in_netns(&ns, || open(&bound("v0")));
-    let (run, report) = audit(&ns, "netlink", &["--no-default-allow"]);
-    let s = report.one("tcp", "0.0.0.0", port(&on_v0));
-    assert_eq!(s.device.as_deref(), Some("v0"));
-    assert_eq!(s.verdict, "exposed");
-    let reach: Vec<(&str, &str)> = s
-        .reachable_on
-        .iter()
-        .flatten()
-        .map(|h| (h.address.as_str(), h.device.as_str()))
-        .collect();
-    assert_eq!(reach, [(V4, "v0")]);
-    assert_eq!(run.code, 1);
-    drop((on_lo, on_v0));
-}
+);
 
 /// A seccomp filter that makes socket(AF_NETLINK, …) fail with EAFNOSUPPORT, as in a
 /// sandbox without netlink; everything else is allowed.

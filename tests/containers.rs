@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::netns::{self, Child, NetNs};
+use crate::netns::{self, Child, Need, NetNs};
 use crate::util::{self, Report, Run, TempDir};
 
 const STARTUP: Duration = Duration::from_secs(10);
@@ -50,13 +50,13 @@ fn parse(run: &Run) -> Report {
     run.report()
 }
 
-/// Root, ip, python3 and nft, or a SKIPPED line (a panic in CI).
-fn can_run(test: &str) -> bool {
-    netns::require_root(test)
-        && netns::require_program(test, "ip")
-        && netns::require_program(test, "python3")
-        && netns::require_nft(test)
-}
+/// What the lab needs: root, ip, python3 and nft.
+const LAB: [Need; 4] = [
+    Need::Root,
+    Need::Program("ip"),
+    Need::Program("python3"),
+    Need::Nft,
+];
 
 /// The real interpreter behind `python3` (not a pyenv shim that would fork): the pid
 /// `ip netns exec` leaves us is then python's own.
@@ -271,132 +271,130 @@ fn netns_inode(path: &Path) -> u64 {
         .ino()
 }
 
-/// The lab itself, without portaudit: what the other tests build on.
-#[test]
-fn the_lab_is_two_namespaces_joined_by_a_veth_with_rules_and_a_proxy() {
-    let test = "the_lab_is_two_namespaces_joined_by_a_veth_with_rules_and_a_proxy";
-    if !can_run(test) {
-        return;
-    }
-    let lab = Lab::new();
-    let names = (lab.h().to_string(), lab.c().to_string());
-    let web = lab.in_container("0.0.0.0", 80);
-    let ssh = lab.in_host("0.0.0.0", 22);
-    let dir = TempDir::new("docker-proxy");
-    let proxy = lab.docker_proxy(&dir, 9000, 80);
+// The lab itself, without portaudit: what the other tests build on.
+patest!(
+    the_lab_is_two_namespaces_joined_by_a_veth_with_rules_and_a_proxy,
+    LAB,
+    |_| {
+        let lab = Lab::new();
+        let names = (lab.h().to_string(), lab.c().to_string());
+        let web = lab.in_container("0.0.0.0", 80);
+        let ssh = lab.in_host("0.0.0.0", 22);
+        let dir = TempDir::new("docker-proxy");
+        let proxy = lab.docker_proxy(&dir, 9000, 80);
 
-    // Each process is in the namespace we meant, and is the program itself.
-    let run_netns = |name: &str| netns_inode(&Path::new("/run/netns").join(name));
-    let of_pid = |pid: i32| netns_inode(&Path::new("/proc").join(pid.to_string()).join("ns/net"));
-    assert_eq!(of_pid(web.pid()), run_netns(lab.c()));
-    assert_eq!(of_pid(ssh.pid()), run_netns(lab.h()));
-    assert_eq!(of_pid(proxy.pid()), run_netns(lab.h()));
-    assert_ne!(run_netns(lab.h()), run_netns(lab.c()));
-    assert_eq!(web.comm(), ssh.comm());
-    let cmdline = std::fs::read(format!("/proc/{}/cmdline", proxy.pid())).unwrap();
-    let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-    assert!(args[0].ends_with(b"/docker-proxy"), "{cmdline:?}");
-    let target = lab.addr(2);
-    assert!(
-        args.windows(2)
-            .any(|w| w == [b"-container-ip".as_slice(), target.as_bytes()]),
-        "{}",
-        String::from_utf8_lossy(&cmdline)
-    );
-
-    // The veth carries traffic between them; each listener answers.
-    lab.assert_connects(&lab.addr(2), 80);
-    lab.assert_connects(&lab.addr(1), 22);
-    lab.assert_connects("127.0.0.1", 9000);
-
-    // Rules land in the host namespace only.
-    lab.dnat(&[(8080, format!("{target}:80"))]);
-    lab.nft(INPUT_DROP);
-    lab.assert_ruleset_has(&format!("tcp dport 8080 dnat to {target}:80"));
-    lab.assert_ruleset_has("tcp dport 22 accept");
-    let container_rules = Command::new("ip")
-        .args(["netns", "exec", lab.c()])
-        .arg(netns::nft().unwrap())
-        .args(["list", "ruleset"])
-        .output()
-        .unwrap();
-    assert!(container_rules.status.success(), "{container_rules:?}");
-    assert!(
-        container_rules.stdout.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&container_rules.stdout)
-    );
-    // The input policy drops, yet replies to the host's own connections come back.
-    lab.assert_connects(&lab.addr(2), 80);
-
-    // Dropped in reverse: processes killed, then namespaces (and the veth) deleted.
-    let pids = [web.pid(), ssh.pid(), proxy.pid()];
-    drop((proxy, ssh, web, lab));
-    for pid in pids {
+        // Each process is in the namespace we meant, and is the program itself.
+        let run_netns = |name: &str| netns_inode(&Path::new("/run/netns").join(name));
+        let of_pid =
+            |pid: i32| netns_inode(&Path::new("/proc").join(pid.to_string()).join("ns/net"));
+        assert_eq!(of_pid(web.pid()), run_netns(lab.c()));
+        assert_eq!(of_pid(ssh.pid()), run_netns(lab.h()));
+        assert_eq!(of_pid(proxy.pid()), run_netns(lab.h()));
+        assert_ne!(run_netns(lab.h()), run_netns(lab.c()));
+        assert_eq!(web.comm(), ssh.comm());
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", proxy.pid())).unwrap();
+        let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+        assert!(args[0].ends_with(b"/docker-proxy"), "{cmdline:?}");
+        let target = lab.addr(2);
         assert!(
-            !Path::new("/proc").join(pid.to_string()).exists(),
-            "pid {pid} outlived the lab"
+            args.windows(2)
+                .any(|w| w == [b"-container-ip".as_slice(), target.as_bytes()]),
+            "{}",
+            String::from_utf8_lossy(&cmdline)
         );
-    }
-    for name in [names.0, names.1] {
+
+        // The veth carries traffic between them; each listener answers.
+        lab.assert_connects(&lab.addr(2), 80);
+        lab.assert_connects(&lab.addr(1), 22);
+        lab.assert_connects("127.0.0.1", 9000);
+
+        // Rules land in the host namespace only.
+        lab.dnat(&[(8080, format!("{target}:80"))]);
+        lab.nft(INPUT_DROP);
+        lab.assert_ruleset_has(&format!("tcp dport 8080 dnat to {target}:80"));
+        lab.assert_ruleset_has("tcp dport 22 accept");
+        let container_rules = Command::new("ip")
+            .args(["netns", "exec", lab.c()])
+            .arg(netns::nft().unwrap())
+            .args(["list", "ruleset"])
+            .output()
+            .unwrap();
+        assert!(container_rules.status.success(), "{container_rules:?}");
         assert!(
-            !Path::new("/run/netns").join(&name).exists(),
-            "namespace {name} outlived the lab"
+            container_rules.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&container_rules.stdout)
         );
+        // The input policy drops, yet replies to the host's own connections come back.
+        lab.assert_connects(&lab.addr(2), 80);
+
+        // Dropped in reverse: processes killed, then namespaces (and the veth) deleted.
+        let pids = [web.pid(), ssh.pid(), proxy.pid()];
+        drop((proxy, ssh, web, lab));
+        for pid in pids {
+            assert!(
+                !Path::new("/proc").join(pid.to_string()).exists(),
+                "pid {pid} outlived the lab"
+            );
+        }
+        for name in [names.0, names.1] {
+            assert!(
+                !Path::new("/run/netns").join(&name).exists(),
+                "namespace {name} outlived the lab"
+            );
+        }
     }
-}
+);
 
-#[test]
-fn a_container_listener_that_nothing_publishes_is_contained() {
-    let test = "a_container_listener_that_nothing_publishes_is_contained";
-    if !can_run(test) {
-        return;
-    }
-    let lab = Lab::new();
-    let web = lab.in_container("0.0.0.0", 80);
-    lab.assert_connects(&lab.addr(2), 80);
+patest!(
+    a_container_listener_that_nothing_publishes_is_contained,
+    LAB,
+    |_| {
+        let lab = Lab::new();
+        let web = lab.in_container("0.0.0.0", 80);
+        lab.assert_connects(&lab.addr(2), 80);
 
-    let alone = lab.audit(&["--netns", lab.c(), "--json"]);
-    assert_eq!(
-        alone.code, 0,
-        "a contained listener never fails:\n{alone:#?}"
-    );
-    assert_eq!(parse(&alone).summary.exit_code, 0);
-    let run = lab.audit(&["--all-netns", "--json"]);
-    let report = parse(&run);
-    assert!(report.summary.contained >= 1, "{:#?}", report.summary);
-    let s = report.one_in(lab.c(), "0.0.0.0", 80);
-    assert_eq!(s.verdict, "contained", "{s:#?}");
-    assert!(!s.fails, "{s:#?}");
-    assert_eq!(s.listening, Some(true), "{s:#?}");
-    assert!(s.published.is_none(), "{s:#?}");
-    assert!(!s.netns.as_ref().unwrap().host, "{s:#?}");
-    assert!(
-        s.owned_by(web.pid()),
-        "pid {} missing from {s:#?}",
-        web.pid()
-    );
-    // Contained sockets are not judged against the firewall.
-    assert_eq!(s.firewall, None, "{s:#?}");
+        let alone = lab.audit(&["--netns", lab.c(), "--json"]);
+        assert_eq!(
+            alone.code, 0,
+            "a contained listener never fails:\n{alone:#?}"
+        );
+        assert_eq!(parse(&alone).summary.exit_code, 0);
+        let run = lab.audit(&["--all-netns", "--json"]);
+        let report = parse(&run);
+        assert!(report.summary.contained >= 1, "{:#?}", report.summary);
+        let s = report.one_in(lab.c(), "0.0.0.0", 80);
+        assert_eq!(s.verdict, "contained", "{s:#?}");
+        assert!(!s.fails, "{s:#?}");
+        assert_eq!(s.listening, Some(true), "{s:#?}");
+        assert!(s.published.is_none(), "{s:#?}");
+        assert!(!s.netns.as_ref().unwrap().host, "{s:#?}");
+        assert!(
+            s.owned_by(web.pid()),
+            "pid {} missing from {s:#?}",
+            web.pid()
+        );
+        // Contained sockets are not judged against the firewall.
+        assert_eq!(s.firewall, None, "{s:#?}");
 
-    let host = report.namespace(lab.h());
-    assert!(host.host && host.audited, "{host:#?}");
-    let container = report.namespace(lab.c());
-    assert!(!container.host && container.audited, "{container:#?}");
-    assert_eq!(container.listening, 1, "{container:#?}");
-    // Every other namespace on the machine is someone else's, never the host.
-    assert_eq!(
-        report.namespaces.iter().filter(|n| n.host).count(),
-        1,
-        "{:#?}",
-        report.namespaces
-    );
+        let host = report.namespace(lab.h());
+        assert!(host.host && host.audited, "{host:#?}");
+        let container = report.namespace(lab.c());
+        assert!(!container.host && container.audited, "{container:#?}");
+        assert_eq!(container.listening, 1, "{container:#?}");
+        // Every other namespace on the machine is someone else's, never the host.
+        assert_eq!(
+            report.namespaces.iter().filter(|n| n.host).count(),
+            1,
+            "{:#?}",
+            report.namespaces
+        );
 
-    // A contained row says so in the table.
-    let table = lab.audit(&["--netns", lab.c()]);
-    assert_eq!(table.code, 0, "{table:#?}");
-    let owner = format!("{}/", web.pid());
-    assert!(
+        // A contained row says so in the table.
+        let table = lab.audit(&["--netns", lab.c()]);
+        assert_eq!(table.code, 0, "{table:#?}");
+        let owner = format!("{}/", web.pid());
+        assert!(
         table
             .stdout
             .lines()
@@ -405,125 +403,125 @@ fn a_container_listener_that_nothing_publishes_is_contained() {
         web.pid(),
         table.stdout
     );
-}
-
-#[test]
-fn a_dnat_rule_publishes_the_container_listener_on_the_host() {
-    let test = "a_dnat_rule_publishes_the_container_listener_on_the_host";
-    if !can_run(test) {
-        return;
     }
-    let lab = Lab::new();
-    let web = lab.in_container("0.0.0.0", 80);
-    lab.dnat(&[(8080, format!("{}:80", lab.addr(2)))]);
-    lab.assert_ruleset_has("tcp dport 8080 dnat to");
-    lab.assert_connects(&lab.addr(2), 80);
+);
 
-    let run = lab.audit(&["--all-netns", "--json"]);
-    assert_eq!(run.code, 1, "a published port is exposed:\n{run:#?}");
-    let report = parse(&run);
-    assert_eq!(report.summary.exit_code, 1);
-    assert!(report.summary.exposed >= 1, "{:#?}", report.summary);
-    let s = report.published(8080);
-    let published = s.published.as_ref().unwrap();
-    assert_eq!(published.via, "dnat", "{s:#?}");
-    assert_eq!(published.address, "0.0.0.0", "{s:#?}");
-    assert!(published.rule.is_some(), "the DNAT rule is named: {s:#?}");
-    assert_eq!(published.pid, None, "{s:#?}");
-    assert_eq!(s.verdict, "exposed", "{s:#?}");
-    assert!(s.fails, "{s:#?}");
-    assert_eq!(s.listening, Some(true), "{s:#?}");
-    assert_eq!(s.netns_name(), Some(lab.c()), "{s:#?}");
-    assert_eq!((s.address.as_str(), s.port), ("0.0.0.0", 80), "{s:#?}");
-    assert!(
-        s.owned_by(web.pid()),
-        "pid {} missing from {s:#?}",
-        web.pid()
-    );
-    // One record per published port: the listener is not also listed as contained.
-    assert_eq!(report.in_netns(lab.c()).len(), 1, "{report:#?}");
+patest!(
+    a_dnat_rule_publishes_the_container_listener_on_the_host,
+    LAB,
+    |_| {
+        let lab = Lab::new();
+        let web = lab.in_container("0.0.0.0", 80);
+        lab.dnat(&[(8080, format!("{}:80", lab.addr(2)))]);
+        lab.assert_ruleset_has("tcp dport 8080 dnat to");
+        lab.assert_connects(&lab.addr(2), 80);
 
-    // The table row shows both sides and who answers.
-    let table = lab.audit(&["--all-netns"]);
-    assert_eq!(table.code, 1, "{table:#?}");
-    let comm = web.comm().unwrap();
-    let row = table
-        .stdout
-        .lines()
-        .find(|l| l.contains("8080") && l.contains('→'))
-        .unwrap_or_else(|| panic!("no row for 8080 →:\n{}", table.stdout));
-    assert!(
-        names_endpoint(row, &format!("{}:80", lab.addr(2))) || names_endpoint(row, "0.0.0.0:80"),
-        "{row}"
-    );
-    assert!(row.contains(&comm), "{comm} missing: {row}");
+        let run = lab.audit(&["--all-netns", "--json"]);
+        assert_eq!(run.code, 1, "a published port is exposed:\n{run:#?}");
+        let report = parse(&run);
+        assert_eq!(report.summary.exit_code, 1);
+        assert!(report.summary.exposed >= 1, "{:#?}", report.summary);
+        let s = report.published(8080);
+        let published = s.published.as_ref().unwrap();
+        assert_eq!(published.via, "dnat", "{s:#?}");
+        assert_eq!(published.address, "0.0.0.0", "{s:#?}");
+        assert!(published.rule.is_some(), "the DNAT rule is named: {s:#?}");
+        assert_eq!(published.pid, None, "{s:#?}");
+        assert_eq!(s.verdict, "exposed", "{s:#?}");
+        assert!(s.fails, "{s:#?}");
+        assert_eq!(s.listening, Some(true), "{s:#?}");
+        assert_eq!(s.netns_name(), Some(lab.c()), "{s:#?}");
+        assert_eq!((s.address.as_str(), s.port), ("0.0.0.0", 80), "{s:#?}");
+        assert!(
+            s.owned_by(web.pid()),
+            "pid {} missing from {s:#?}",
+            web.pid()
+        );
+        // One record per published port: the listener is not also listed as contained.
+        assert_eq!(report.in_netns(lab.c()).len(), 1, "{report:#?}");
 
-    // The host side decides: allowing it there passes.
-    let allowed = lab.audit(&["--netns", lab.c(), "--json", "--allow", "8080/tcp"]);
-    assert_eq!(allowed.code, 0, "{allowed:#?}");
-    assert_eq!(parse(&allowed).published(8080).verdict, "allowed");
+        // The table row shows both sides and who answers.
+        let table = lab.audit(&["--all-netns"]);
+        assert_eq!(table.code, 1, "{table:#?}");
+        let comm = web.comm().unwrap();
+        let row = table
+            .stdout
+            .lines()
+            .find(|l| l.contains("8080") && l.contains('→'))
+            .unwrap_or_else(|| panic!("no row for 8080 →:\n{}", table.stdout));
+        assert!(
+            names_endpoint(row, &format!("{}:80", lab.addr(2)))
+                || names_endpoint(row, "0.0.0.0:80"),
+            "{row}"
+        );
+        assert!(row.contains(&comm), "{comm} missing: {row}");
 
-    // The container namespace alone, judged from the host: the same record.
-    let one = lab.audit(&["--netns", lab.c(), "--json"]);
-    assert_eq!(one.code, 1, "{one:#?}");
-    let one = parse(&one);
-    let s = one.published(8080);
-    assert_eq!(s.published.as_ref().unwrap().via, "dnat", "{s:#?}");
-    assert_eq!(s.verdict, "exposed", "{s:#?}");
-    assert_eq!(s.listening, Some(true), "{s:#?}");
-    assert_eq!(s.netns_name(), Some(lab.c()), "{s:#?}");
-    assert_eq!((s.address.as_str(), s.port), ("0.0.0.0", 80), "{s:#?}");
-    assert!(s.owned_by(web.pid()), "{s:#?}");
-}
+        // The host side decides: allowing it there passes.
+        let allowed = lab.audit(&["--netns", lab.c(), "--json", "--allow", "8080/tcp"]);
+        assert_eq!(allowed.code, 0, "{allowed:#?}");
+        assert_eq!(parse(&allowed).published(8080).verdict, "allowed");
 
-#[test]
-fn a_dnat_rule_to_where_nothing_listens_is_reported() {
-    let test = "a_dnat_rule_to_where_nothing_listens_is_reported";
-    if !can_run(test) {
-        return;
+        // The container namespace alone, judged from the host: the same record.
+        let one = lab.audit(&["--netns", lab.c(), "--json"]);
+        assert_eq!(one.code, 1, "{one:#?}");
+        let one = parse(&one);
+        let s = one.published(8080);
+        assert_eq!(s.published.as_ref().unwrap().via, "dnat", "{s:#?}");
+        assert_eq!(s.verdict, "exposed", "{s:#?}");
+        assert_eq!(s.listening, Some(true), "{s:#?}");
+        assert_eq!(s.netns_name(), Some(lab.c()), "{s:#?}");
+        assert_eq!((s.address.as_str(), s.port), ("0.0.0.0", 80), "{s:#?}");
+        assert!(s.owned_by(web.pid()), "{s:#?}");
     }
-    let lab = Lab::new();
-    let _web = lab.in_container("0.0.0.0", 80);
-    let (target, nowhere) = (lab.addr(2), lab.addr(77));
-    lab.dnat(&[
-        (8081, format!("{target}:81")),
-        (8082, format!("{nowhere}:80")),
-    ]);
-    lab.assert_ruleset_has("tcp dport 8081 dnat to");
-    lab.assert_ruleset_has("tcp dport 8082 dnat to");
+);
 
-    let run = lab.audit(&["--all-netns", "--json"]);
-    assert_eq!(run.code, 1, "published ports are exposed:\n{run:#?}");
-    let report = parse(&run);
+patest!(
+    a_dnat_rule_to_where_nothing_listens_is_reported,
+    LAB,
+    |_| {
+        let lab = Lab::new();
+        let _web = lab.in_container("0.0.0.0", 80);
+        let (target, nowhere) = (lab.addr(2), lab.addr(77));
+        lab.dnat(&[
+            (8081, format!("{target}:81")),
+            (8082, format!("{nowhere}:80")),
+        ]);
+        lab.assert_ruleset_has("tcp dport 8081 dnat to");
+        lab.assert_ruleset_has("tcp dport 8082 dnat to");
 
-    // The container was audited and nothing listens on :81 there.
-    let s = report.published(8081);
-    assert_eq!(s.listening, Some(false), "{s:#?}");
-    assert_eq!(
-        (s.address.as_str(), s.port),
-        (target.as_str(), 81),
-        "{s:#?}"
-    );
-    assert!(s.processes.is_empty(), "{s:#?}");
-    assert_eq!((s.uid, s.inode), (None, None), "{s:#?}");
-    assert_eq!(s.netns_name(), Some(lab.c()), "{s:#?}");
-    assert_eq!(s.published.as_ref().unwrap().via, "dnat", "{s:#?}");
-    assert!(s.fails, "{s:#?}");
+        let run = lab.audit(&["--all-netns", "--json"]);
+        assert_eq!(run.code, 1, "published ports are exposed:\n{run:#?}");
+        let report = parse(&run);
 
-    // No namespace has .77: nobody can tell what answers.
-    let s = report.published(8082);
-    assert_eq!(s.listening, None, "{s:#?}");
-    assert_eq!(
-        (s.address.as_str(), s.port),
-        (nowhere.as_str(), 80),
-        "{s:#?}"
-    );
-    assert!(s.processes.is_empty(), "{s:#?}");
-    assert!(s.netns.is_none(), "{s:#?}");
+        // The container was audited and nothing listens on :81 there.
+        let s = report.published(8081);
+        assert_eq!(s.listening, Some(false), "{s:#?}");
+        assert_eq!(
+            (s.address.as_str(), s.port),
+            (target.as_str(), 81),
+            "{s:#?}"
+        );
+        assert!(s.processes.is_empty(), "{s:#?}");
+        assert_eq!((s.uid, s.inode), (None, None), "{s:#?}");
+        assert_eq!(s.netns_name(), Some(lab.c()), "{s:#?}");
+        assert_eq!(s.published.as_ref().unwrap().via, "dnat", "{s:#?}");
+        assert!(s.fails, "{s:#?}");
 
-    // The real listener on :80 is not published, so still contained.
-    assert_eq!(report.one_in(lab.c(), "0.0.0.0", 80).verdict, "contained");
-}
+        // No namespace has .77: nobody can tell what answers.
+        let s = report.published(8082);
+        assert_eq!(s.listening, None, "{s:#?}");
+        assert_eq!(
+            (s.address.as_str(), s.port),
+            (nowhere.as_str(), 80),
+            "{s:#?}"
+        );
+        assert!(s.processes.is_empty(), "{s:#?}");
+        assert!(s.netns.is_none(), "{s:#?}");
+
+        // The real listener on :80 is not published, so still contained.
+        assert_eq!(report.one_in(lab.c(), "0.0.0.0", 80).verdict, "contained");
+    }
+);
 
 const INPUT_DROP: &str = "\
 table inet filter {
@@ -536,88 +534,82 @@ table inet filter {
 }
 ";
 
-#[test]
-fn the_host_firewall_annotates_dropped_and_accepted_ports() {
-    let test = "the_host_firewall_annotates_dropped_and_accepted_ports";
-    if !can_run(test) {
-        return;
+patest!(
+    the_host_firewall_annotates_dropped_and_accepted_ports,
+    LAB,
+    |_| {
+        let lab = Lab::new();
+        let redis = lab.in_host("0.0.0.0", 6379);
+        let ssh = lab.in_host("0.0.0.0", 22);
+        lab.nft(INPUT_DROP);
+        lab.assert_ruleset_has("tcp dport 22 accept");
+        lab.assert_ruleset_has("policy drop");
+
+        let run = lab.audit(&["--json"]);
+        assert_eq!(run.code, 1, "6379 is exposed:\n{run:#?}");
+        let report = parse(&run);
+        let s = report.one_in(lab.h(), "0.0.0.0", 6379);
+        assert!(s.owned_by(redis.pid()), "{s:#?}");
+        assert_eq!(s.firewall.as_deref(), Some("dropped"), "{s:#?}");
+        assert!(
+            s.firewall_why.as_ref().is_some_and(|w| !w.is_empty()),
+            "{s:#?}"
+        );
+        assert_eq!(s.verdict, "exposed", "{s:#?}");
+        assert!(s.netns.as_ref().unwrap().host, "{s:#?}");
+        let s = report.one_in(lab.h(), "0.0.0.0", 22);
+        assert!(s.owned_by(ssh.pid()), "{s:#?}");
+        assert_eq!(s.firewall.as_deref(), Some("accepted"), "{s:#?}");
+        assert!(
+            s.firewall_why.as_ref().is_some_and(|w| !w.is_empty()),
+            "{s:#?}"
+        );
+        assert_eq!(
+            s.verdict, "allowed",
+            "22/tcp is on the default allowlist: {s:#?}"
+        );
+        // On a plain run the only namespace considered is our own.
+        assert_eq!(report.namespaces.len(), 1, "{:#?}", report.namespaces);
+        assert!(report.namespace(lab.h()).host);
+
+        let table = lab.audit(&[]);
+        assert_eq!(table.code, 1, "{table:#?}");
+        let header = table.stdout.lines().next().unwrap_or_default();
+        assert!(header.contains("Firewall"), "{}", table.stdout);
+        let row = table.stdout.lines().find(|l| l.contains("6379")).unwrap();
+        assert!(row.contains("dropped"), "{row}");
+
+        // Trusting the firewall: dropped on every way in passes.
+        let trusted = lab.audit(&["--json", "--trust-firewall"]);
+        assert_eq!(trusted.code, 0, "{trusted:#?}");
+        let trusted = parse(&trusted);
+        assert_eq!(trusted.one_in(lab.h(), "0.0.0.0", 6379).verdict, "filtered");
+        assert!(!trusted.one_in(lab.h(), "0.0.0.0", 6379).fails);
+        assert_eq!(trusted.summary.filtered, 1, "{:#?}", trusted.summary);
+
+        // Not reading the ruleset: no firewall annotation, no column.
+        let blind = lab.audit(&["--json", "--no-firewall"]);
+        assert_eq!(blind.code, 1, "{blind:#?}");
+        let blind = parse(&blind);
+        for port in [6379, 22] {
+            let s = blind.one_in(lab.h(), "0.0.0.0", port);
+            assert_eq!(s.firewall, None, "{s:#?}");
+        }
+        let table = lab.audit(&["--no-firewall"]);
+        assert!(
+            !table
+                .stdout
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .contains("Firewall"),
+            "{}",
+            table.stdout
+        );
     }
-    let lab = Lab::new();
-    let redis = lab.in_host("0.0.0.0", 6379);
-    let ssh = lab.in_host("0.0.0.0", 22);
-    lab.nft(INPUT_DROP);
-    lab.assert_ruleset_has("tcp dport 22 accept");
-    lab.assert_ruleset_has("policy drop");
+);
 
-    let run = lab.audit(&["--json"]);
-    assert_eq!(run.code, 1, "6379 is exposed:\n{run:#?}");
-    let report = parse(&run);
-    let s = report.one_in(lab.h(), "0.0.0.0", 6379);
-    assert!(s.owned_by(redis.pid()), "{s:#?}");
-    assert_eq!(s.firewall.as_deref(), Some("dropped"), "{s:#?}");
-    assert!(
-        s.firewall_why.as_ref().is_some_and(|w| !w.is_empty()),
-        "{s:#?}"
-    );
-    assert_eq!(s.verdict, "exposed", "{s:#?}");
-    assert!(s.netns.as_ref().unwrap().host, "{s:#?}");
-    let s = report.one_in(lab.h(), "0.0.0.0", 22);
-    assert!(s.owned_by(ssh.pid()), "{s:#?}");
-    assert_eq!(s.firewall.as_deref(), Some("accepted"), "{s:#?}");
-    assert!(
-        s.firewall_why.as_ref().is_some_and(|w| !w.is_empty()),
-        "{s:#?}"
-    );
-    assert_eq!(
-        s.verdict, "allowed",
-        "22/tcp is on the default allowlist: {s:#?}"
-    );
-    // On a plain run the only namespace considered is our own.
-    assert_eq!(report.namespaces.len(), 1, "{:#?}", report.namespaces);
-    assert!(report.namespace(lab.h()).host);
-
-    let table = lab.audit(&[]);
-    assert_eq!(table.code, 1, "{table:#?}");
-    let header = table.stdout.lines().next().unwrap_or_default();
-    assert!(header.contains("Firewall"), "{}", table.stdout);
-    let row = table.stdout.lines().find(|l| l.contains("6379")).unwrap();
-    assert!(row.contains("dropped"), "{row}");
-
-    // Trusting the firewall: dropped on every way in passes.
-    let trusted = lab.audit(&["--json", "--trust-firewall"]);
-    assert_eq!(trusted.code, 0, "{trusted:#?}");
-    let trusted = parse(&trusted);
-    assert_eq!(trusted.one_in(lab.h(), "0.0.0.0", 6379).verdict, "filtered");
-    assert!(!trusted.one_in(lab.h(), "0.0.0.0", 6379).fails);
-    assert_eq!(trusted.summary.filtered, 1, "{:#?}", trusted.summary);
-
-    // Not reading the ruleset: no firewall annotation, no column.
-    let blind = lab.audit(&["--json", "--no-firewall"]);
-    assert_eq!(blind.code, 1, "{blind:#?}");
-    let blind = parse(&blind);
-    for port in [6379, 22] {
-        let s = blind.one_in(lab.h(), "0.0.0.0", port);
-        assert_eq!(s.firewall, None, "{s:#?}");
-    }
-    let table = lab.audit(&["--no-firewall"]);
-    assert!(
-        !table
-            .stdout
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .contains("Firewall"),
-        "{}",
-        table.stdout
-    );
-}
-
-#[test]
-fn a_saved_ruleset_replaces_running_nft() {
-    let test = "a_saved_ruleset_replaces_running_nft";
-    if !can_run(test) {
-        return;
-    }
+patest!(a_saved_ruleset_replaces_running_nft, LAB, |_| {
     let lab = Lab::new();
     let _redis = lab.in_host("0.0.0.0", 6379);
     lab.nft(INPUT_DROP);
@@ -636,49 +628,40 @@ fn a_saved_ruleset_replaces_running_nft() {
         "{:#?}",
         report.warnings
     );
-}
+});
 
-/// `portaudit ARGS` in the lab's host namespace with a PATH where there is no nft.
+/// `portaudit ARGS` in the lab's host namespace where there is no nft (see
+/// `netns::without_nft`).
 fn audit_without_nft(lab: &Lab, args: &[&str]) -> Run {
     let ip = util::program_path("ip");
-    util::run(
-        Command::new(ip)
-            .args(["netns", "exec", lab.h(), util::bin()])
-            .args(args)
-            .env("PATH", "/nonexistent")
-            .env_remove("NO_COLOR"),
-    )
+    let mut all = vec!["netns", "exec", lab.h(), util::bin()];
+    all.extend(args);
+    util::run(netns::without_nft(ip, all).env_remove("NO_COLOR"))
 }
 
-/// The ruleset is read from the kernel over netlink: nft need not be installed.
-#[test]
-fn without_nft_the_ruleset_is_still_read_from_the_kernel() {
-    let test = "without_nft_the_ruleset_is_still_read_from_the_kernel";
-    if !can_run(test) {
-        return;
-    }
-    let lab = Lab::new();
-    let _redis = lab.in_host("0.0.0.0", 6379);
-    lab.nft(INPUT_DROP);
+// The ruleset is read from the kernel over netlink: nft need not be installed.
+patest!(
+    without_nft_the_ruleset_is_still_read_from_the_kernel,
+    LAB,
+    |_| {
+        let lab = Lab::new();
+        let _redis = lab.in_host("0.0.0.0", 6379);
+        lab.nft(INPUT_DROP);
 
-    let run = audit_without_nft(&lab, &["--json"]);
-    assert_eq!(run.code, 1, "{run:#?}");
-    let report = parse(&run);
-    let s = report.one_in(lab.h(), "0.0.0.0", 6379);
-    assert_eq!(s.firewall.as_deref(), Some("dropped"), "{s:#?}");
-    assert!(
-        !report.warnings.iter().any(|w| w.contains("nft")),
-        "{:#?}",
-        report.warnings
-    );
-}
-
-#[test]
-fn a_docker_proxy_publishes_its_container_port() {
-    let test = "a_docker_proxy_publishes_its_container_port";
-    if !can_run(test) {
-        return;
+        let run = audit_without_nft(&lab, &["--json"]);
+        assert_eq!(run.code, 1, "{run:#?}");
+        let report = parse(&run);
+        let s = report.one_in(lab.h(), "0.0.0.0", 6379);
+        assert_eq!(s.firewall.as_deref(), Some("dropped"), "{s:#?}");
+        assert!(
+            !report.warnings.iter().any(|w| w.contains("nft")),
+            "{:#?}",
+            report.warnings
+        );
     }
+);
+
+patest!(a_docker_proxy_publishes_its_container_port, LAB, |_| {
     let lab = Lab::new();
     let web = lab.in_container("0.0.0.0", 80);
     let bin = TempDir::new("docker-proxy");
@@ -728,14 +711,9 @@ fn a_docker_proxy_publishes_its_container_port() {
     assert_eq!(s.listening, None, "{s:#?}");
     assert!(s.processes.is_empty(), "{s:#?}");
     assert_eq!(report.sockets.len(), 1, "{report:#?}");
-}
+});
 
-#[test]
-fn netns_by_pid_is_the_same_namespace_as_by_name() {
-    let test = "netns_by_pid_is_the_same_namespace_as_by_name";
-    if !can_run(test) {
-        return;
-    }
+patest!(netns_by_pid_is_the_same_namespace_as_by_name, LAB, |_| {
     let lab = Lab::new();
     let web = lab.in_container("0.0.0.0", 80);
     let by_pid = lab.audit(&["--netns", &web.pid().to_string(), "--json"]);
@@ -752,7 +730,7 @@ fn netns_by_pid_is_the_same_namespace_as_by_name() {
         parse(&by_path).one_in(lab.c(), "0.0.0.0", 80).verdict,
         "contained"
     );
-}
+});
 
 #[test]
 fn an_unknown_netns_is_a_usage_error_naming_it() {
@@ -827,32 +805,31 @@ impl Drop for DockerCgroup {
     }
 }
 
-#[test]
-fn a_socket_in_a_container_cgroup_names_the_runtime_and_id() {
-    let test = "a_socket_in_a_container_cgroup_names_the_runtime_and_id";
-    if !can_run(test) {
-        return;
-    }
-    let Some(cgroup) = DockerCgroup::new() else {
-        netns::skip(test, "no writable cgroup hierarchy");
-        return;
-    };
-    let lab = Lab::new();
-    let web = lab.in_container("0.0.0.0", 80);
-    cgroup.add(web.pid());
+patest!(
+    a_socket_in_a_container_cgroup_names_the_runtime_and_id,
+    LAB,
+    |t| {
+        let Some(cgroup) = DockerCgroup::new() else {
+            t.skip("no writable cgroup hierarchy");
+            return;
+        };
+        let lab = Lab::new();
+        let web = lab.in_container("0.0.0.0", 80);
+        cgroup.add(web.pid());
 
-    let run = lab.audit(&["--all-netns", "--json"]);
-    let report = parse(&run);
-    let s = report.one_in(lab.c(), "0.0.0.0", 80);
-    let container = s.container.as_ref().unwrap_or_else(|| panic!("{s:#?}"));
-    assert_eq!(
-        (container.runtime.as_str(), container.id.as_str()),
-        ("docker", cgroup.id.as_str()),
-        "{s:#?}"
-    );
-    assert_eq!(container.name, None, "no Docker state on disk names it");
-    let table = lab.audit(&["--all-netns"]);
-    let short = format!("docker {}", &cgroup.id[..12]);
-    assert!(table.stdout.contains(&short), "{short}:\n{}", table.stdout);
-    drop(web);
-}
+        let run = lab.audit(&["--all-netns", "--json"]);
+        let report = parse(&run);
+        let s = report.one_in(lab.c(), "0.0.0.0", 80);
+        let container = s.container.as_ref().unwrap_or_else(|| panic!("{s:#?}"));
+        assert_eq!(
+            (container.runtime.as_str(), container.id.as_str()),
+            ("docker", cgroup.id.as_str()),
+            "{s:#?}"
+        );
+        assert_eq!(container.name, None, "no Docker state on disk names it");
+        let table = lab.audit(&["--all-netns"]);
+        let short = format!("docker {}", &cgroup.id[..12]);
+        assert!(table.stdout.contains(&short), "{short}:\n{}", table.stdout);
+        drop(web);
+    }
+);

@@ -651,7 +651,11 @@ fn colour_only_when_asked_or_on_a_terminal() {
     // On a real terminal (util-linux `script` gives the program a pty): colour by default,
     // none with NO_COLOR.
     let on_tty = |no_color: bool| {
-        let command = format!("{} --proc-root {}", util::bin(), proc_root("memcached"));
+        let command = format!(
+            "{} --no-config --proc-root {}",
+            util::bin(),
+            proc_root("memcached")
+        );
         let mut cmd = Command::new("script");
         cmd.args(["-qec", &command, "/dev/null"]);
         if no_color {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 
-use crate::netns::{self, NetNs};
+use crate::netns::{self, Need, NetNs};
 use crate::util::{self, Report};
 
 /// (protocol, address, port): what both readers must agree on.
@@ -283,14 +283,12 @@ impl Round {
     }
 }
 
-/// Run `body` in a thread of its own inside a fresh namespace with test addresses.
-pub fn in_namespace(test: &str, body: impl FnOnce(&NetNs) + Send) -> bool {
-    if !netns::require_root(test)
-        || !netns::require_program(test, "ip")
-        || !netns::require_program(test, "ss")
-    {
-        return false;
-    }
+/// What `in_namespace` needs: root, ip (the namespace) and ss (the oracle).
+pub const NAMESPACE: [Need; 3] = [Need::Root, Need::Program("ip"), Need::Program("ss")];
+
+/// Run `body` in a thread of its own inside a fresh namespace with test addresses. The
+/// test declares `NAMESPACE` (and what else it needs).
+pub fn in_namespace(body: impl FnOnce(&NetNs) + Send) {
     let ns = NetNs::new();
     ns.add_addresses(&ADDRESSES);
     std::thread::scope(|scope| {
@@ -302,65 +300,67 @@ pub fn in_namespace(test: &str, body: impl FnOnce(&NetNs) + Send) -> bool {
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     });
-    true
 }
 
-#[test]
-fn listeners_equal_what_ss_reports_over_random_rounds() {
-    let seed = seed();
-    let rounds: usize = std::env::var("PORTAUDIT_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(40);
-    // Printed up front so that a failing CI log says how to replay the run.
-    eprintln!("listeners_equal_what_ss_reports_over_random_rounds: PORTAUDIT_SEED={seed}");
-    in_namespace("listeners_equal_what_ss_reports_over_random_rounds", |_| {
-        let mut rng = Rng(seed);
-        let mut total = 0;
-        for n in 0..rounds {
-            // The last round's sockets are closed, but a child that another test forks
-            // (from this process, so holding all our fds until it execs) can keep one
-            // alive for a moment: start from an empty namespace.
-            netns::wait_until(
-                "the last round's sockets to close",
-                Duration::from_secs(10),
-                || ss_listeners().is_empty().then_some(()),
-            );
-            let round = Round::build(&mut rng);
-            let (_, report) = audit();
-            let ours = reported(&report);
-            let theirs = ss_listeners();
-            let replay = format!(
-                "round {n} of PORTAUDIT_SEED={seed}; sockets:\n  {}",
-                round.described.join("\n  ")
-            );
-            assert_eq!(
-                ours, theirs,
-                "portaudit (left) and ss (right) disagree in {replay}"
-            );
-            assert_eq!(
-                ours, round.listeners,
-                "portaudit (left) and the binds (right) disagree in {replay}"
-            );
-            for absent in &round.not_listeners {
-                assert!(
-                    !ours.contains(absent),
-                    "{absent:?} is no listener, yet listed in {replay}"
+patest!(
+    listeners_equal_what_ss_reports_over_random_rounds,
+    NAMESPACE,
+    |t| {
+        let seed = seed();
+        let rounds: usize = std::env::var("PORTAUDIT_ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(40);
+        // Printed up front so that a failing CI log says how to replay the run.
+        eprintln!("{}: PORTAUDIT_SEED={seed}", t.name());
+        in_namespace(|_| {
+            let mut rng = Rng(seed);
+            let mut total = 0;
+            for n in 0..rounds {
+                // The last round's sockets are closed, but a child that another test forks
+                // (from this process, so holding all our fds until it execs) can keep one
+                // alive for a moment: start from an empty namespace.
+                netns::wait_until(
+                    "the last round's sockets to close",
+                    Duration::from_secs(10),
+                    || ss_listeners().is_empty().then_some(()),
                 );
+                let round = Round::build(&mut rng);
+                let (_, report) = audit();
+                let ours = reported(&report);
+                let theirs = ss_listeners();
+                let replay = format!(
+                    "round {n} of PORTAUDIT_SEED={seed}; sockets:\n  {}",
+                    round.described.join("\n  ")
+                );
+                assert_eq!(
+                    ours, theirs,
+                    "portaudit (left) and ss (right) disagree in {replay}"
+                );
+                assert_eq!(
+                    ours, round.listeners,
+                    "portaudit (left) and the binds (right) disagree in {replay}"
+                );
+                for absent in &round.not_listeners {
+                    assert!(
+                        !ours.contains(absent),
+                        "{absent:?} is no listener, yet listed in {replay}"
+                    );
+                }
+                total += ours.len();
             }
-            total += ours.len();
-        }
-        eprintln!("{rounds} rounds, {total} listeners, all as ss saw them");
-    });
-}
+            eprintln!("{rounds} rounds, {total} listeners, all as ss saw them");
+        });
+    }
+);
 
-/// Stable listeners must be listed in every audit while, around them, connections,
-/// short-lived listeners, UDP client sockets and processes come and go by thousands.
-#[test]
-fn churn_never_hides_a_stable_listener_nor_fails_the_audit() {
-    in_namespace(
-        "churn_never_hides_a_stable_listener_nor_fails_the_audit",
-        |ns| {
+// Stable listeners must be listed in every audit while, around them, connections,
+// short-lived listeners, UDP client sockets and processes come and go by thousands.
+patest!(
+    churn_never_hides_a_stable_listener_nor_fails_the_audit,
+    NAMESPACE,
+    |_| {
+        in_namespace(|ns| {
             let tcp: Vec<TcpListener> = (0..10)
                 .map(|i| {
                     let address: IpAddr = if i % 2 == 0 {
@@ -522,17 +522,17 @@ fn churn_never_hides_a_stable_listener_nor_fails_the_audit() {
                 counts.0 >= 1000,
                 "the churn should be thousands of connections: {counts:?}"
             );
-        },
-    );
-}
+        });
+    }
+);
 
-/// nginx workers with `reuseport`, a DNS server's threads: several sockets on one port.
-/// A person sees one service (one row that counts them); JSON keeps every socket.
-#[test]
-fn reuseport_groups_are_one_row_and_every_socket_in_json() {
-    in_namespace(
-        "reuseport_groups_are_one_row_and_every_socket_in_json",
-        |_| {
+// nginx workers with `reuseport`, a DNS server's threads: several sockets on one port.
+// A person sees one service (one row that counts them); JSON keeps every socket.
+patest!(
+    reuseport_groups_are_one_row_and_every_socket_in_json,
+    NAMESPACE,
+    |_| {
+        in_namespace(|_| {
             // A fixed UDP port (this namespace is ours): a wildcard UDP socket on an
             // ephemeral port would count as a client, not a service.
             let group = |tcp: bool, address: IpAddr, n: usize| -> (Vec<Socket>, u16) {
@@ -588,17 +588,17 @@ fn reuseport_groups_are_one_row_and_every_socket_in_json() {
                 1,
                 "{summary}"
             );
-        },
-    );
-}
+        });
+    }
+);
 
-/// `portaudit | head -1` and `portaudit --json | head -c1` on a report far bigger than a
-/// pipe holds, so that the writes really meet a closed pipe: quiet, and exit 1.
-#[test]
-fn closed_stdout_on_a_big_report_ends_quietly_with_the_verdicts_code() {
-    in_namespace(
-        "closed_stdout_on_a_big_report_ends_quietly_with_the_verdicts_code",
-        |_| {
+// `portaudit | head -1` and `portaudit --json | head -c1` on a report far bigger than a
+// pipe holds, so that the writes really meet a closed pipe: quiet, and exit 1.
+patest!(
+    closed_stdout_on_a_big_report_ends_quietly_with_the_verdicts_code,
+    NAMESPACE,
+    |_| {
+        in_namespace(|_| {
             raise_fd_limit(4096);
             // TCP: wildcard UDP on an ephemeral port counts as a client, not a service.
             let held: Vec<TcpListener> = (0..1500)
@@ -621,9 +621,9 @@ fn closed_stdout_on_a_big_report_ends_quietly_with_the_verdicts_code() {
                 assert_eq!(stderr, "", "no panic or error on a closed pipe");
             }
             drop(held);
-        },
-    );
-}
+        });
+    }
+);
 
 /// Let this process hold `n` fds, as far as the hard limit allows.
 fn raise_fd_limit(n: u64) {

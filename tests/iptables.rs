@@ -23,14 +23,6 @@ while True:
     time.sleep(60)
 ";
 
-fn can_run(test: &str) -> bool {
-    netns::require_root(test)
-        && netns::require_program(test, "ip")
-        && netns::require_program(test, "python3")
-        && netns::require_nft(test)
-        && netns::require_iptables_nft(test)
-}
-
 /// `portaudit ARGS` in `ns`, nft reachable on PATH.
 fn audit(ns: &NetNs, args: &[&str]) -> Run {
     util::run(
@@ -45,114 +37,113 @@ fn firewall(report: &Report, ns: &NetNs, port: u16) -> (Option<String>, Option<S
     (s.firewall.clone(), s.firewall_why.clone())
 }
 
-#[test]
-fn docker_rules_written_by_iptables_nft_publish_and_filter_through_nft() {
-    let test = "docker_rules_written_by_iptables_nft_publish_and_filter_through_nft";
-    if !can_run(test) {
-        return;
-    }
-    let ns = NetNs::new();
-    // A wildcard bind needs an address other than loopback to be reachable at all.
-    ns.add_addresses(&["192.0.2.1/24"]);
-    for args in netns::DOCKER_IPTABLES {
-        ns.iptables_nft(args);
-    }
-    // A comment (`-m comment`, an xt match too) decides nothing: 6380 is accepted.
-    ns.iptables_nft(&[
-        "-A",
-        "INPUT",
-        "-p",
-        "tcp",
-        "--dport",
-        "6380",
-        "-m",
-        "comment",
-        "--comment",
-        "redis replica",
-        "-j",
-        "ACCEPT",
-    ]);
-    let mut cmd = ns.exec("python3", ["-c", LISTENERS, "22", "6379", "6380"]);
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped());
-    let mut listeners = Child::spawn(&mut cmd);
-    listeners.wait_for_line("ready", Duration::from_secs(10));
+patest!(
+    docker_rules_written_by_iptables_nft_publish_and_filter_through_nft,
+    [Root, Program("ip"), Program("python3"), Nft, IptablesNft],
+    |_| {
+        let ns = NetNs::new();
+        // A wildcard bind needs an address other than loopback to be reachable at all.
+        ns.add_addresses(&["192.0.2.1/24"]);
+        for args in netns::DOCKER_IPTABLES {
+            ns.iptables_nft(args);
+        }
+        // A comment (`-m comment`, an xt match too) decides nothing: 6380 is accepted.
+        ns.iptables_nft(&[
+            "-A",
+            "INPUT",
+            "-p",
+            "tcp",
+            "--dport",
+            "6380",
+            "-m",
+            "comment",
+            "--comment",
+            "redis replica",
+            "-j",
+            "ACCEPT",
+        ]);
+        let mut cmd = ns.exec("python3", ["-c", LISTENERS, "22", "6379", "6380"]);
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped());
+        let mut listeners = Child::spawn(&mut cmd);
+        listeners.wait_for_line("ready", Duration::from_secs(10));
 
-    let run = audit(&ns, &["--json", "--no-config"]);
-    assert_eq!(
-        run.code, 1,
-        "6379 and the published 8080 are exposed:\n{run:#?}"
-    );
-    let report = run.report();
-
-    // The DNAT target's address comes from nft's text listing: the publish is seen.
-    let s = report.published(8080);
-    let published = s.published.as_ref().unwrap();
-    assert_eq!(published.via, "dnat", "{s:#?}");
-    assert_eq!(published.address, "0.0.0.0", "{s:#?}");
-    assert_eq!(
-        published.rule.as_deref(),
-        Some("ip nat DOCKER handle 4"),
-        "{s:#?}"
-    );
-    assert_eq!((s.address.as_str(), s.port), ("172.17.0.2", 80), "{s:#?}");
-    // No namespace here has 172.17.0.2: nobody can tell what answers.
-    assert_eq!(s.listening, None, "{s:#?}");
-    assert_eq!(s.verdict, "exposed", "{s:#?}");
-    assert!(s.fails, "{s:#?}");
-
-    // `-m conntrack --ctstate ESTABLISHED,RELATED` is an xt match in nft's JSON; its text
-    // listing shows it translated (`ct state related,established`), and a new connection
-    // from outside is neither: 22 is accepted by its rule, 6379 falls to policy drop.
-    let ssh = report.one_in(ns.name(), "0.0.0.0", 22);
-    assert!(ssh.owned_by(listeners.pid()), "{ssh:#?}");
-    assert_eq!(ssh.firewall.as_deref(), Some("accepted"), "{ssh:#?}");
-    assert_eq!(ssh.verdict, "allowed", "{ssh:#?}");
-    let redis = report.one_in(ns.name(), "0.0.0.0", 6379);
-    assert!(redis.owned_by(listeners.pid()), "{redis:#?}");
-    assert_eq!(redis.firewall.as_deref(), Some("dropped"), "{redis:#?}");
-    assert_eq!(
-        redis.firewall_why.as_deref(),
-        Some("ip filter INPUT: policy drop"),
-        "{redis:#?}"
-    );
-    let replica = report.one_in(ns.name(), "0.0.0.0", 6380);
-    assert_eq!(
-        replica.firewall.as_deref(),
-        Some("accepted"),
-        "{replica:#?}"
-    );
-    assert_eq!(redis.verdict, "exposed", "{redis:#?}");
-    assert!(
-        report.warnings.iter().all(|w| !w.contains("nft")),
-        "{:#?}",
-        report.warnings
-    );
-
-    // nft's own JSON listing, saved and read back, gives the same firewall answers.
-    let out = ns
-        .exec(netns::nft().unwrap(), ["-j", "list", "ruleset"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "nft -j list ruleset: {out:?}");
-    let saved = TempDir::new("iptables-nft");
-    let file = saved.path().join("ruleset.json");
-    std::fs::write(&file, &out.stdout).unwrap();
-    let from_file = audit(
-        &ns,
-        &["--json", "--no-config", "--ruleset", file.to_str().unwrap()],
-    );
-    let from_file = from_file.report();
-    for port in [22, 6380] {
+        let run = audit(&ns, &["--json", "--no-config"]);
         assert_eq!(
-            firewall(&from_file, &ns, port).0,
-            firewall(&report, &ns, port).0,
-            "port {port}"
+            run.code, 1,
+            "6379 and the published 8080 are exposed:\n{run:#?}"
+        );
+        let report = run.report();
+
+        // The DNAT target's address comes from nft's text listing: the publish is seen.
+        let s = report.published(8080);
+        let published = s.published.as_ref().unwrap();
+        assert_eq!(published.via, "dnat", "{s:#?}");
+        assert_eq!(published.address, "0.0.0.0", "{s:#?}");
+        assert_eq!(
+            published.rule.as_deref(),
+            Some("ip nat DOCKER handle 4"),
+            "{s:#?}"
+        );
+        assert_eq!((s.address.as_str(), s.port), ("172.17.0.2", 80), "{s:#?}");
+        // No namespace here has 172.17.0.2: nobody can tell what answers.
+        assert_eq!(s.listening, None, "{s:#?}");
+        assert_eq!(s.verdict, "exposed", "{s:#?}");
+        assert!(s.fails, "{s:#?}");
+
+        // `-m conntrack --ctstate ESTABLISHED,RELATED` is an xt match in nft's JSON; its text
+        // listing shows it translated (`ct state related,established`), and a new connection
+        // from outside is neither: 22 is accepted by its rule, 6379 falls to policy drop.
+        let ssh = report.one_in(ns.name(), "0.0.0.0", 22);
+        assert!(ssh.owned_by(listeners.pid()), "{ssh:#?}");
+        assert_eq!(ssh.firewall.as_deref(), Some("accepted"), "{ssh:#?}");
+        assert_eq!(ssh.verdict, "allowed", "{ssh:#?}");
+        let redis = report.one_in(ns.name(), "0.0.0.0", 6379);
+        assert!(redis.owned_by(listeners.pid()), "{redis:#?}");
+        assert_eq!(redis.firewall.as_deref(), Some("dropped"), "{redis:#?}");
+        assert_eq!(
+            redis.firewall_why.as_deref(),
+            Some("ip filter INPUT: policy drop"),
+            "{redis:#?}"
+        );
+        let replica = report.one_in(ns.name(), "0.0.0.0", 6380);
+        assert_eq!(
+            replica.firewall.as_deref(),
+            Some("accepted"),
+            "{replica:#?}"
+        );
+        assert_eq!(redis.verdict, "exposed", "{redis:#?}");
+        assert!(
+            report.warnings.iter().all(|w| !w.contains("nft")),
+            "{:#?}",
+            report.warnings
+        );
+
+        // nft's own JSON listing, saved and read back, gives the same firewall answers.
+        let out = ns
+            .exec(netns::nft().unwrap(), ["-j", "list", "ruleset"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "nft -j list ruleset: {out:?}");
+        let saved = TempDir::new("iptables-nft");
+        let file = saved.path().join("ruleset.json");
+        std::fs::write(&file, &out.stdout).unwrap();
+        let from_file = audit(
+            &ns,
+            &["--json", "--no-config", "--ruleset", file.to_str().unwrap()],
+        );
+        let from_file = from_file.report();
+        for port in [22, 6380] {
+            assert_eq!(
+                firewall(&from_file, &ns, port).0,
+                firewall(&report, &ns, port).0,
+                "port {port}"
+            );
+        }
+        // Without the text listing the conntrack match cannot be read: unknown, never a
+        // guessed "dropped".
+        assert_eq!(
+            firewall(&from_file, &ns, 6379).0.as_deref(),
+            Some("unknown")
         );
     }
-    // Without the text listing the conntrack match cannot be read: unknown, never a
-    // guessed "dropped".
-    assert_eq!(
-        firewall(&from_file, &ns, 6379).0.as_deref(),
-        Some("unknown")
-    );
-}
+);

@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket
 use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 
-use crate::netns::{self, Child};
+use crate::netns::{self, Child, Test};
 use crate::util::{self, Process, Report, Run, Socket};
 
 /// `portaudit --json ARGS…` from this process; any exit but "could not audit".
@@ -38,6 +38,9 @@ fn me() -> Process {
         name_bytes: None,
         exe: Some(exe.display().to_string()),
         exe_bytes: None,
+        uid: Some(euid()),
+        user: util::user_name(euid()),
+        user_bytes: None,
     }
 }
 
@@ -72,7 +75,7 @@ fn assert_judged(s: &Socket, family: &str, scope: &str, exposure: &str, verdict:
 }
 
 /// A TCP listener on `address` port 0, or None (and a SKIPPED line) on a host without IPv6.
-fn bind_v6_or_skip(address: Ipv6Addr, test: &str) -> Option<TcpListener> {
+fn bind_v6_or_skip(address: Ipv6Addr, test: &Test) -> Option<TcpListener> {
     match TcpListener::bind((address, 0)) {
         Ok(listener) => Some(listener),
         Err(e)
@@ -81,7 +84,7 @@ fn bind_v6_or_skip(address: Ipv6Addr, test: &str) -> Option<TcpListener> {
                 ErrorKind::AddrNotAvailable | ErrorKind::Unsupported
             ) =>
         {
-            crate::netns::skip(test, &format!("no IPv6 on this host ({e})"));
+            test.skip(&format!("no IPv6 on this host ({e})"));
             None
         }
         Err(e) => panic!("bind [{address}]:0: {e}"),
@@ -116,10 +119,8 @@ fn tcp_on_ipv4_loopback_is_local_and_ours() {
     assert_owned_by(s, &me());
 }
 
-#[test]
-fn tcp_on_ipv6_loopback_is_local() {
-    let Some(listener) = bind_v6_or_skip(Ipv6Addr::LOCALHOST, "tcp_on_ipv6_loopback_is_local")
-    else {
+patest!(tcp_on_ipv6_loopback_is_local, [], |t| {
+    let Some(listener) = bind_v6_or_skip(Ipv6Addr::LOCALHOST, t) else {
         return;
     };
     let port = listener.local_addr().unwrap().port();
@@ -128,7 +129,7 @@ fn tcp_on_ipv6_loopback_is_local() {
     assert_judged(s, "ipv6", "loopback", "none", "local");
     assert_eq!(s.inode(), inode(&listener));
     assert_owned_by(s, &me());
-}
+});
 
 #[test]
 fn tcp_on_ipv4_wildcard_is_exposed_unless_allowed() {
@@ -149,11 +150,9 @@ fn tcp_on_ipv4_wildcard_is_exposed_unless_allowed() {
     assert_eq!(s.verdict, "allowed");
 }
 
-#[test]
-fn tcp_on_ipv6_wildcard_is_exposed() {
+patest!(tcp_on_ipv6_wildcard_is_exposed, [], |t| {
     // std binds :: with IPV6_V6ONLY as net.ipv6.bindv6only says: usually dual-stack.
-    let Some(listener) = bind_v6_or_skip(Ipv6Addr::UNSPECIFIED, "tcp_on_ipv6_wildcard_is_exposed")
-    else {
+    let Some(listener) = bind_v6_or_skip(Ipv6Addr::UNSPECIFIED, t) else {
         return;
     };
     let port = listener.local_addr().unwrap().port();
@@ -163,7 +162,7 @@ fn tcp_on_ipv6_wildcard_is_exposed() {
     assert_eq!(s.inode(), inode(&listener));
     assert_owned_by(s, &me());
     assert_eq!(run.code, 1);
-}
+});
 
 #[test]
 fn udp_on_ipv4_wildcard_is_exposed_unless_allowed_for_udp() {
@@ -312,6 +311,9 @@ fn socket_shared_with_a_child_lists_both_processes() {
             name_bytes: None,
             exe: Some(util::program_path("sleep")),
             exe_bytes: None,
+            uid: Some(euid()),
+            user: util::user_name(euid()),
+            user_bytes: None,
         },
     );
     let mut pids: Vec<i32> = s.processes.iter().map(|p| p.pid).collect();
@@ -327,55 +329,54 @@ fn socket_shared_with_a_child_lists_both_processes() {
 // `--strict` needs a listener on a private (internal) address, which we may not bind
 // on an arbitrary host; the fixtures cover it.
 
-#[test]
-fn unprivileged_run_lists_sockets_without_owners_and_warns_once() {
-    const TEST: &str = "unprivileged_run_lists_sockets_without_owners_and_warns_once";
-    if !netns::require_root(TEST) || !netns::require_program(TEST, "setpriv") {
-        return;
-    }
-    let (_dir, bin) = util::binary_for_nobody();
-    // Held by us, root: nobody may not read our fds, so no owner can be shown.
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    let port = listener.local_addr().unwrap().port();
+patest!(
+    unprivileged_run_lists_sockets_without_owners_and_warns_once,
+    [Root, Program("setpriv")],
+    |_| {
+        let (_dir, bin) = util::binary_for_nobody();
+        // Held by us, root: nobody may not read our fds, so no owner can be shown.
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
 
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&bin)
-        .arg("--json")
-        .env_remove("NO_COLOR");
-    let run = util::run_when_not_busy(&mut cmd);
-    assert!(
-        run.code == 0 || run.code == 1,
-        "an unprivileged audit must still finish (exit 0 or 1):\n{run:#?}"
-    );
-    let report = run.report();
-    let s = report.one("tcp", "127.0.0.1", port);
-    assert_eq!(s.uid(), 0);
-    assert_eq!(s.user.as_deref(), Some("root"));
-    assert_eq!(s.inode(), inode(&listener));
-    assert!(
-        s.processes.is_empty(),
-        "nobody cannot see root's fds, yet: {s:#?}"
-    );
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin)
+            .arg("--json")
+            .env_remove("NO_COLOR");
+        let run = util::run_when_not_busy(&mut cmd);
+        assert!(
+            run.code == 0 || run.code == 1,
+            "an unprivileged audit must still finish (exit 0 or 1):\n{run:#?}"
+        );
+        let report = run.report();
+        let s = report.one("tcp", "127.0.0.1", port);
+        assert_eq!(s.uid(), 0);
+        assert_eq!(s.user.as_deref(), Some("root"));
+        assert_eq!(s.inode(), inode(&listener));
+        assert!(
+            s.processes.is_empty(),
+            "nobody cannot see root's fds, yet: {s:#?}"
+        );
 
-    // One warning for the owners it could not see, one for the firewall it could not read.
-    let lines: Vec<&str> = run.stderr.lines().collect();
-    assert_eq!(
-        lines.len(),
-        2,
-        "expected two warning lines:\n{}",
-        run.stderr
-    );
-    let line = lines[0];
-    assert!(line.contains("permission denied"), "{line}");
-    assert!(line.contains("root"), "{line}");
-    assert!(
-        lines[1].contains("nft") && lines[1].contains("root"),
-        "{}",
-        lines[1]
-    );
-    assert_eq!(report.warnings.len(), 2, "{:#?}", report.warnings);
-    for (line, warning) in lines.iter().zip(&report.warnings) {
-        assert!(line.contains(warning), "{line} vs {warning:?}");
+        // One warning for the owners it could not see, one for the firewall it could not read.
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(
+            lines.len(),
+            2,
+            "expected two warning lines:\n{}",
+            run.stderr
+        );
+        let line = lines[0];
+        assert!(line.contains("permission denied"), "{line}");
+        assert!(line.contains("root"), "{line}");
+        assert!(
+            lines[1].contains("nft") && lines[1].contains("root"),
+            "{}",
+            lines[1]
+        );
+        assert_eq!(report.warnings.len(), 2, "{:#?}", report.warnings);
+        for (line, warning) in lines.iter().zip(&report.warnings) {
+            assert!(line.contains(warning), "{line} vs {warning:?}");
+        }
     }
-}
+);

@@ -1,5 +1,5 @@
 //! Helpers for tests that start things: private network namespaces, child processes,
-//! and the rule for tests that need root or a program the host may lack.
+//! and what a test needs of the machine (`Need`, checked by `patest!`, macros.rs).
 //!
 //! Every namespace and child is held by a guard whose `Drop` removes it, so a failing
 //! assertion (a panic) still cleans up. Tests run in parallel inside one process, so
@@ -17,27 +17,87 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
-/// Say why `test` cannot run here and return false; in CI, fail instead.
-///
-/// The line goes straight to the terminal: libtest captures `eprintln!` of a passing
-/// test and would hide it, so a skipped test would look like a passed one.
-pub fn skip(test: &str, why: &str) -> bool {
-    use std::io::Write;
-    if in_ci() {
-        panic!("{test}: {why}; CI must run this test, so it fails instead of skipping");
+/// What a test needs from the machine, declared in its `patest!` line and checked, in
+/// order, before its body runs.
+#[derive(Debug, Clone, Copy)]
+pub enum Need {
+    /// Effective uid 0.
+    Root,
+    /// An executable of this name on PATH (where `Command::new(name)` looks).
+    Program(&'static str),
+    /// nft (Debian's nftables), on PATH or in /usr/sbin or /sbin: `nft()`.
+    Nft,
+    /// iptables-nft (Debian's iptables), on PATH or in /usr/sbin or /sbin: `iptables_nft()`.
+    IptablesNft,
+    /// A mounted cgroup2 hierarchy: `cgroup2_mount()`.
+    Cgroup2,
+}
+
+impl Need {
+    /// Why the machine lacks this, or `None` when it has it.
+    fn missing(self) -> Option<String> {
+        let why = match self {
+            Need::Root if is_root() => return None,
+            Need::Root => "needs root".to_string(),
+            Need::Program(name) if has_program(name) => return None,
+            Need::Program(name) => format!("no `{name}` program on PATH"),
+            Need::Nft if nft().is_some() => return None,
+            Need::Nft => "no `nft` program (Debian's nftables) on PATH or in /usr/sbin".into(),
+            Need::IptablesNft if iptables_nft().is_some() => return None,
+            Need::IptablesNft => {
+                "no `iptables-nft` program (Debian's iptables) on PATH or in /usr/sbin".into()
+            }
+            Need::Cgroup2 if cgroup2_mount().is_some() => return None,
+            Need::Cgroup2 => "no cgroup2 hierarchy is mounted".into(),
+        };
+        Some(why)
     }
-    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {why}");
-    false
+}
+
+/// The running test, as `patest!` hands it to the body: its name, written once.
+#[derive(Debug)]
+pub struct Test {
+    name: &'static str,
+}
+
+impl Test {
+    pub fn new(name: &'static str) -> Test {
+        Test { name }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// True when the machine has every one of `needs`; otherwise a SKIPPED line naming
+    /// the first it lacks (in CI, a panic) and false.
+    pub fn requires(&self, needs: &[Need]) -> bool {
+        match needs.iter().find_map(|need| need.missing()) {
+            None => true,
+            Some(why) => {
+                self.skip(&why);
+                false
+            }
+        }
+    }
+
+    /// Say why this test cannot run here (the body then returns); in CI, fail instead.
+    ///
+    /// The line goes straight to the terminal: libtest captures `eprintln!` of a passing
+    /// test and would hide it, so a skipped test would look like a passed one.
+    pub fn skip(&self, why: &str) {
+        use std::io::Write;
+        let test = self.name;
+        if in_ci() {
+            panic!("{test}: {why}; CI must run this test, so it fails instead of skipping");
+        }
+        let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {why}");
+    }
 }
 
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
-}
-
-/// True when we are root; otherwise a SKIPPED line (or, in CI, a panic).
-pub fn require_root(test: &str) -> bool {
-    is_root() || skip(test, "needs root")
 }
 
 /// Whether `name` is an executable file on PATH, where `Command::new(name)` looks.
@@ -52,9 +112,17 @@ pub fn has_program(name: &str) -> bool {
     })
 }
 
-/// True when `name` is on PATH; otherwise a SKIPPED line (or, in CI, a panic).
-pub fn require_program(test: &str, name: &str) -> bool {
-    has_program(name) || skip(test, &format!("no `{name}` program on PATH"))
+/// Where the cgroup2 hierarchy is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a
+/// hybrid host), from our own mountinfo.
+pub fn cgroup2_mount() -> Option<std::path::PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    text.lines().find_map(|line| {
+        let (mount, fs) = line.split_once(" - ")?;
+        if fs.split(' ').next()? != "cgroup2" {
+            return None;
+        }
+        mount.split(' ').nth(4).map(std::path::PathBuf::from)
+    })
 }
 
 /// `name` on PATH, or in the sbin directories a non-login root shell may leave off it.
@@ -78,15 +146,6 @@ pub fn nft() -> Option<std::path::PathBuf> {
 /// iptables-nft (Debian's iptables): on PATH, or in /usr/sbin or /sbin.
 pub fn iptables_nft() -> Option<std::path::PathBuf> {
     sbin_program("iptables-nft")
-}
-
-/// True when iptables-nft is found; otherwise a SKIPPED line (or, in CI, a panic).
-pub fn require_iptables_nft(test: &str) -> bool {
-    iptables_nft().is_some()
-        || skip(
-            test,
-            "no `iptables-nft` program (Debian's iptables) on PATH or in /usr/sbin",
-        )
 }
 
 /// Docker's shape of ruleset, as iptables-nft writes it: addrtype, conntrack and DNAT
@@ -136,18 +195,32 @@ pub const DOCKER_IPTABLES: &[&[&str]] = &[
     &["-P", "INPUT", "DROP"],
 ];
 
-/// True when nft is found; otherwise a SKIPPED line (or, in CI, a panic).
-pub fn require_nft(test: &str) -> bool {
-    nft().is_some()
-        || skip(
-            test,
-            "no `nft` program (Debian's nftables) on PATH or in /usr/sbin",
-        )
+/// Where portaudit looks for nft (src/collect/nft/mod.rs): never on PATH.
+pub const NFT_PLACES: [&str; 4] = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft", "/bin/nft"];
+
+/// `program ARGS` where portaudit finds no nft: in a mount namespace of its own
+/// (`unshare --mount`), /dev/null is bound over every nft of [`NFT_PLACES`]. The host's
+/// mounts are not touched. Needs root and unshare (util-linux).
+pub fn without_nft<I, S>(program: impl AsRef<OsStr>, args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+        .arg(format!(
+            "for f in {}; do if [ -f \"$f\" ]; then mount --bind /dev/null \"$f\" || exit 125; fi; done; exec \"$@\"",
+            NFT_PLACES.join(" ")
+        ))
+        .arg("sh")
+        .arg(program)
+        .args(args);
+    cmd
 }
 
-/// Our PATH with nft's directory added, for portaudit, which runs nft by name.
+/// Our PATH with nft's directory added, for the tests' own nft commands.
 pub fn path_with_nft() -> std::ffi::OsString {
-    let nft = nft().expect("require_nft checked nft");
+    let nft = nft().expect("the test requires Need::Nft");
     let dir = nft.parent().unwrap().to_path_buf();
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut dirs: Vec<std::path::PathBuf> = std::env::split_paths(&path).collect();
@@ -275,7 +348,7 @@ impl NetNs {
     /// complaint (stderr) when it failed.
     pub fn run_nft(&self, args: &[&str], input: &str) -> Result<String, String> {
         use std::io::Write;
-        let nft = nft().expect("require_nft checked nft");
+        let nft = nft().expect("the test requires Need::Nft");
         let mut child = self
             .exec(nft, args)
             .stdin(Stdio::piped())
@@ -299,7 +372,7 @@ impl NetNs {
 
     /// `iptables-nft ARGS` in this namespace, or fail the test showing its complaint.
     pub fn iptables_nft(&self, args: &[&str]) {
-        let program = iptables_nft().expect("require_iptables_nft checked iptables-nft");
+        let program = iptables_nft().expect("the test requires Need::IptablesNft");
         let out = self
             .exec(program, args)
             .stdin(Stdio::null())

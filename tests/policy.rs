@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::util::{self, Report, Run, TempDir, copy_tree, fixture, run_args};
+use crate::util::{Report, Run, TempDir, copy_tree, fixture, run_args};
 
 fn proc_root(scenario: &str) -> String {
     fixture(scenario).join("proc").display().to_string()
@@ -41,47 +41,45 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-#[test]
-fn readme_shows_the_example_policy_verbatim() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    for (fence, file) in [
-        ("toml", "examples/portaudit.toml"),
-        ("yaml", "examples/ansible/portaudit.yml"),
-        ("sh", "examples/prometheus/portaudit-textfile.sh"),
-    ] {
-        let text =
-            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
-        assert!(
-            readme.contains(&format!("```{fence}\n{text}```")),
-            "README.md must show {file} as it is"
-        );
-    }
+/// The `mixed` fixture with its node_exporter's executable where Debian's package puts
+/// it (the capture keeps no `exe` links).
+fn mixed_with_node_exporter_exe() -> (TempDir, String) {
+    let (report, _) = audit_json(&proc_root("mixed"), &[]);
+    let pid = report.one("tcp", "fd00::10", 9100).processes[0].pid;
+    let (dir, root) = tree_copy("mixed", "node-exporter-exe");
+    std::os::unix::fs::symlink(
+        "/usr/bin/prometheus-node-exporter",
+        root.join(pid.to_string()).join("exe"),
+    )
+    .unwrap();
+    (dir, root.display().to_string())
 }
 
 #[test]
 fn example_policy_decides_each_socket_and_names_the_rule() {
     let config = example_policy();
-    let (report, run) = audit_json(&proc_root("mixed"), &["--config", &config]);
+    let (_dir, root) = mixed_with_node_exporter_exe();
+    let (report, run) = audit_json(&root, &["--config", &config]);
     assert_eq!(run.code, 1);
     assert_eq!(report.policy_file.as_deref(), Some(config.as_str()));
     let rule = |proto, addr, port| {
         let s = report.one(proto, addr, port);
         (s.verdict.as_str(), s.rule.as_deref(), s.fails)
     };
-    // nothing may listen on UDP publicly
+    // memcached is never reachable, on any port
     assert_eq!(
         rule("udp", "0.0.0.0", 11211),
-        ("denied", Some("no public UDP"), true)
+        ("denied", Some("no reachable redis or memcached"), true)
     );
+    // nothing may listen on UDP publicly
     assert_eq!(
         rule("udp", "::", 5353),
         ("denied", Some("no public UDP"), true)
     );
-    // node_exporter may expose 9100/tcp as the node_exporter process
+    // the node exporter may expose 9100/tcp, known by its executable
     assert_eq!(
         rule("tcp", "fd00::10", 9100),
-        ("allowed", Some("node_exporter"), false)
+        ("allowed", Some("node exporter"), false)
     );
     // anything on loopback is fine
     assert_eq!(
@@ -104,14 +102,17 @@ fn example_policy_decides_each_socket_and_names_the_rule() {
         "--color",
         "never",
         "--proc-root",
-        &proc_root("mixed"),
+        &root,
         "--config",
         &config,
     ]);
     let header = table.stdout.lines().next().unwrap();
     assert!(header.trim_end().ends_with("Verdict   Rule"), "{header}");
     let memcached = table.stdout.lines().find(|l| l.contains("11211")).unwrap();
-    assert!(memcached.contains("DENIED") && memcached.ends_with("no public UDP"));
+    assert!(
+        memcached.contains("DENIED") && memcached.ends_with("no reachable redis or memcached"),
+        "{memcached}"
+    );
     assert!(
         table
             .stdout
@@ -136,16 +137,18 @@ fn a_socket_with_no_known_owner_is_never_allowed_by_a_process_rule() {
     let s = report.one("tcp", "fd00::10", 9100);
     assert!(s.processes.is_empty());
     assert_eq!(s.verdict, "denied", "{s:?}");
-    assert_eq!(s.rule.as_deref(), Some("9100 is node_exporter's"));
+    assert_eq!(s.rule.as_deref(), Some("9100 is the node exporter's"));
+    // One warning names the rule that could not be applied and the socket.
+    let warning = report
+        .warnings
+        .iter()
+        .find(|w| w.contains("judged without knowing its owners"))
+        .unwrap_or_else(|| panic!("{:?}", report.warnings));
     assert!(
-        report
-            .warnings
-            .iter()
-            .any(|w| w.contains("no known owning process")),
-        "{:?}",
-        report.warnings
+        warning.contains("(\"node exporter\") was skipped for [fd00::10]:9100/tcp"),
+        "{warning}"
     );
-    assert!(run.stderr.contains("no known owning process"), "{run:#?}");
+    assert!(run.stderr.contains(warning.as_str()), "{run:#?}");
 }
 
 #[test]
@@ -562,31 +565,34 @@ fn man_page_completions_help_and_version() {
 }
 
 #[test]
-fn prometheus_recipe_writes_the_textfile_atomically() {
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/prometheus/portaudit-textfile.sh");
+fn prometheus_output_writes_the_textfile_whole_and_says_when_the_audit_failed() {
     let dir = TempDir::new("textfile");
-    let run_script = |scenario: &str| {
-        util::run(
-            std::process::Command::new("sh")
-                .arg(&script)
-                .args(["--proc-root", &proc_root(scenario)])
-                .env("TEXTFILE_DIR", dir.path())
-                .env("PORTAUDIT", util::bin()),
+    let file = dir.path().join("portaudit.prom");
+    let output = file.to_str().unwrap();
+    let write = |args: &[&str]| {
+        run_args(
+            &[
+                &["--format", "prometheus", "--output", output, "--no-config"],
+                args,
+            ]
+            .concat(),
         )
     };
-    let ok = run_script("mixed");
-    assert_eq!(ok.code, 0, "{ok:#?}");
-    let files: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let names = || -> Vec<String> {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let ok = write(&["--proc-root", &proc_root("mixed")]);
+    assert_eq!(ok.code, 1, "something is exposed: {ok:#?}");
+    assert_eq!(ok.stdout, "", "the metrics go to the file: {ok:#?}");
     assert_eq!(
-        files,
+        names(),
         ["portaudit.prom"],
         "no temporary file is left behind"
     );
-    let metrics = std::fs::read_to_string(dir.path().join("portaudit.prom")).unwrap();
+    let metrics = std::fs::read_to_string(&file).unwrap();
     assert!(
         metrics.contains("\nportaudit_audit_success 1\n"),
         "{metrics}"
@@ -595,11 +601,15 @@ fn prometheus_recipe_writes_the_textfile_atomically() {
         metrics.contains("\nportaudit_exposed_sockets 5\n"),
         "{metrics}"
     );
+    // node_exporter runs as another user: readable by all, whatever the umask.
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o644);
 
     // A corrupted row: the rest is still reported, marked incomplete.
-    let partial = run_script("malformed");
-    assert_eq!(partial.code, 0, "{partial:#?}");
-    let metrics = std::fs::read_to_string(dir.path().join("portaudit.prom")).unwrap();
+    let partial = write(&["--proc-root", &proc_root("malformed")]);
+    assert_eq!(partial.code, 1, "{partial:#?}");
+    let metrics = std::fs::read_to_string(&file).unwrap();
     assert!(
         metrics.contains("\nportaudit_audit_complete 0\n"),
         "{metrics}"
@@ -609,20 +619,140 @@ fn prometheus_recipe_writes_the_textfile_atomically() {
         "{metrics}"
     );
 
-    // No audit at all (a proc tree that does not exist): success 0 and nothing else.
-    let failed = run_script("no-such-scenario");
-    assert_eq!(failed.code, 0, "{failed:#?}");
-    let metrics = std::fs::read_to_string(dir.path().join("portaudit.prom")).unwrap();
+    // No audit at all (a policy that does not parse): success 0, exit code 2, the time,
+    // and nothing of the audit before.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[rule]\n").unwrap();
+    let failed = run_args(&[
+        "--format",
+        "prometheus",
+        "--output",
+        output,
+        "--config",
+        bad.to_str().unwrap(),
+        "--proc-root",
+        &proc_root("clean"),
+    ]);
+    assert_eq!(failed.code, 2, "{failed:#?}");
+    assert!(
+        failed.stderr.contains(&bad.display().to_string()),
+        "{failed:#?}"
+    );
+    let metrics = std::fs::read_to_string(&file).unwrap();
     assert!(
         metrics.contains("\nportaudit_audit_success 0\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("\nportaudit_exit_code 2\n"), "{metrics}");
+    assert!(
+        metrics.contains("\nportaudit_audit_timestamp_seconds "),
         "{metrics}"
     );
     assert!(
         !metrics.contains("portaudit_listening_sockets"),
         "{metrics}"
     );
+
+    // Other formats: the report goes to the file; a failed audit leaves it as it was.
+    let json = dir.path().join("audit.json");
+    let run = run_args(&[
+        "--json",
+        "--output",
+        json.to_str().unwrap(),
+        "--no-config",
+        "--proc-root",
+        &proc_root("clean"),
+    ]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    let text = std::fs::read_to_string(&json).unwrap();
+    let report: Report = serde_json::from_str(&text).unwrap();
+    assert_eq!(report.summary.exit_code, 0);
+    let failed = run_args(&[
+        "--json",
+        "--output",
+        json.to_str().unwrap(),
+        "--config",
+        bad.to_str().unwrap(),
+        "--proc-root",
+        &proc_root("clean"),
+    ]);
+    assert_eq!(failed.code, 2, "{failed:#?}");
+    assert_eq!(std::fs::read_to_string(&json).unwrap(), text);
+}
+
+/// docs/fleet.md's cron line is the package's command, with the package's binary: a
+/// recipe that drifts from what is installed fails silently on the first day.
+#[test]
+fn the_cron_recipe_runs_the_packaged_command() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fleet = std::fs::read_to_string(root.join("docs/fleet.md")).unwrap();
+    let cron = fleet
+        .split("```crontab\n")
+        .nth(1)
+        .and_then(|block| block.lines().next())
+        .expect("docs/fleet.md has a crontab block");
+    let command = cron
+        .strip_prefix("*/5 * * * * root ")
+        .expect("every 5 minutes, as root");
+    let unit =
+        std::fs::read_to_string(root.join("packaging/systemd/portaudit-textfile.service")).unwrap();
+    let exec_start = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap();
+    assert_eq!(command, exec_start);
+    assert!(command.starts_with("/usr/bin/portaudit "), "{command}");
+    // No example unit may shadow the package's hardened ones.
+    for example in std::fs::read_dir(root.join("examples/prometheus")).unwrap() {
+        let name = example.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            !name.ends_with(".service") && !name.ends_with(".timer"),
+            "examples/prometheus/{name}"
+        );
+    }
 }
 
 fn baseline_new(report: &Report) -> usize {
     report.baseline.as_ref().map_or(0, |b| b.new)
+}
+
+#[test]
+fn a_missing_baseline_or_its_directory_says_how_to_make_it() {
+    let dir = TempDir::new("no-baseline-dir");
+    let root = proc_root("mixed");
+    let missing_dir = dir.path().join("portaudit");
+    let file = missing_dir.join("baseline.json").display().to_string();
+    let shown = missing_dir.display().to_string();
+    for flag in ["--save-baseline", "--baseline"] {
+        let run = run_args(&["--no-config", "--proc-root", &root, flag, &file]);
+        assert_eq!(run.code, 2, "{run:#?}");
+        assert_eq!(
+            run.stderr,
+            format!(
+                "portaudit: {flag} {file}: the directory {shown} does not exist: create it with \
+                 install -d -m 0700 {shown} (the Debian package creates /var/lib/portaudit)\n"
+            )
+        );
+        assert!(run.stdout.is_empty(), "decided before the audit: {run:#?}");
+    }
+    // The directory is there, the baseline is not yet: save one first.
+    std::fs::create_dir(&missing_dir).unwrap();
+    let run = run_args(&["--no-config", "--proc-root", &root, "--baseline", &file]);
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "portaudit: --baseline {file}: no such file: save one first with portaudit \
+             --save-baseline {file}\n"
+        )
+    );
+    let run = run_args(&[
+        "--no-config",
+        "--proc-root",
+        &root,
+        "--save-baseline",
+        &file,
+    ]);
+    assert_ne!(run.code, 2, "{run:#?}");
+    assert!(Path::new(&file).is_file());
 }

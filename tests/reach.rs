@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::netns::{self, Child, NetNs};
+use crate::netns::{self, Child, Need, NetNs};
 use crate::util::{self, Report, Run, Socket};
 
 const PORT: u16 = 8080;
@@ -36,13 +36,13 @@ import socket, sys
 socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3])).close()
 ";
 
-/// Root, ip, python3 and nft, or a SKIPPED line (a panic in CI).
-fn can_run(test: &str) -> bool {
-    netns::require_root(test)
-        && netns::require_program(test, "ip")
-        && netns::require_program(test, "python3")
-        && netns::require_nft(test)
-}
+/// What the lab needs: root, ip, python3 and nft.
+const LAB: [Need; 4] = [
+    Need::Root,
+    Need::Program("ip"),
+    Need::Program("python3"),
+    Need::Nft,
+];
 
 /// The lab: host, app and client namespaces; deleted on drop (veths go with them).
 struct Lab {
@@ -212,221 +212,211 @@ fn ways(s: &Socket) -> Vec<(&str, &str, Option<&str>, Option<&str>)> {
         .collect()
 }
 
-#[test]
-fn a_routed_namespace_is_reachable_when_the_host_forwards() {
-    let test = "a_routed_namespace_is_reachable_when_the_host_forwards";
-    if !can_run(test) {
-        return;
+patest!(
+    a_routed_namespace_is_reachable_when_the_host_forwards,
+    LAB,
+    |_| {
+        let lab = Lab::new().with_routed_app();
+        lab.forwarding(true);
+        let _app = Lab::listen(&lab.app, "0.0.0.0", PORT);
+        let address = lab.app_address();
+        assert!(
+            lab.client_connects(&address, PORT, 5),
+            "the client cannot reach {address}:{PORT} through the lab host"
+        );
+
+        let (run, report) = lab.audit_app(&[]);
+        assert_eq!(run.code, 1, "a routed listener is exposed:\n{run:#?}");
+        let s = report.one("tcp", "0.0.0.0", PORT);
+        assert_eq!(s.verdict, "exposed", "{s:#?}");
+        assert!(s.fails, "{s:#?}");
+        assert_eq!(
+            ways(s),
+            [("routed", address.as_str(), Some("vha"), Some("accepted"))],
+            "{s:#?}"
+        );
+        assert_eq!(s.ways_in[0].port, PORT);
+
+        // The table says how it is reached.
+        let table = lab.audit(&["--netns", lab.app.name()]);
+        assert_eq!(table.code, 1, "{table:#?}");
+        assert!(
+            table
+                .stdout
+                .lines()
+                .any(|l| l.contains(&PORT.to_string()) && l.contains("routed via vha")),
+            "{}",
+            table.stdout
+        );
+
+        // Run inside the app namespace, portaudit calls it the host: direct, and exposed
+        // all the same: the two views agree.
+        let inside = util::run(&mut lab.app.exec(util::bin(), ["--json", "--no-firewall"]));
+        assert_eq!(inside.code, 1, "{inside:#?}");
+        let report = inside.report();
+        let s = report.one("tcp", "0.0.0.0", PORT);
+        assert_eq!(s.verdict, "exposed", "{s:#?}");
+        assert_eq!(
+            ways(s),
+            [("direct", address.as_str(), Some("eth0"), None)],
+            "{s:#?}"
+        );
     }
-    let lab = Lab::new().with_routed_app();
-    lab.forwarding(true);
-    let _app = Lab::listen(&lab.app, "0.0.0.0", PORT);
-    let address = lab.app_address();
-    assert!(
-        lab.client_connects(&address, PORT, 5),
-        "the client cannot reach {address}:{PORT} through the lab host"
-    );
+);
 
-    let (run, report) = lab.audit_app(&[]);
-    assert_eq!(run.code, 1, "a routed listener is exposed:\n{run:#?}");
-    let s = report.one("tcp", "0.0.0.0", PORT);
-    assert_eq!(s.verdict, "exposed", "{s:#?}");
-    assert!(s.fails, "{s:#?}");
-    assert_eq!(
-        ways(s),
-        [("routed", address.as_str(), Some("vha"), Some("accepted"))],
-        "{s:#?}"
-    );
-    assert_eq!(s.ways_in[0].port, PORT);
+patest!(
+    a_namespace_the_host_does_not_forward_to_is_contained,
+    LAB,
+    |_| {
+        let lab = Lab::new().with_routed_app();
+        lab.forwarding(false);
+        let _app = Lab::listen(&lab.app, "0.0.0.0", PORT);
+        let address = lab.app_address();
+        assert!(
+            !lab.client_connects(&address, PORT, 2),
+            "the client reaches {address}:{PORT} although the lab host does not forward"
+        );
 
-    // The table says how it is reached.
-    let table = lab.audit(&["--netns", lab.app.name()]);
-    assert_eq!(table.code, 1, "{table:#?}");
-    assert!(
-        table
-            .stdout
-            .lines()
-            .any(|l| l.contains(&PORT.to_string()) && l.contains("routed via vha")),
-        "{}",
-        table.stdout
-    );
-
-    // Run inside the app namespace, portaudit calls it the host: direct, and exposed
-    // all the same: the two views agree.
-    let inside = util::run(&mut lab.app.exec(util::bin(), ["--json", "--no-firewall"]));
-    assert_eq!(inside.code, 1, "{inside:#?}");
-    let report = inside.report();
-    let s = report.one("tcp", "0.0.0.0", PORT);
-    assert_eq!(s.verdict, "exposed", "{s:#?}");
-    assert_eq!(
-        ways(s),
-        [("direct", address.as_str(), Some("eth0"), None)],
-        "{s:#?}"
-    );
-}
-
-#[test]
-fn a_namespace_the_host_does_not_forward_to_is_contained() {
-    let test = "a_namespace_the_host_does_not_forward_to_is_contained";
-    if !can_run(test) {
-        return;
+        let (run, report) = lab.audit_app(&[]);
+        assert_eq!(run.code, 0, "nothing reaches it:\n{run:#?}");
+        let s = report.one("tcp", "0.0.0.0", PORT);
+        assert_eq!(s.verdict, "contained", "{s:#?}");
+        assert!(!s.fails, "{s:#?}");
+        assert!(s.ways_in.is_empty(), "{s:#?}");
     }
-    let lab = Lab::new().with_routed_app();
-    lab.forwarding(false);
-    let _app = Lab::listen(&lab.app, "0.0.0.0", PORT);
-    let address = lab.app_address();
-    assert!(
-        !lab.client_connects(&address, PORT, 2),
-        "the client reaches {address}:{PORT} although the lab host does not forward"
-    );
+);
 
-    let (run, report) = lab.audit_app(&[]);
-    assert_eq!(run.code, 0, "nothing reaches it:\n{run:#?}");
-    let s = report.one("tcp", "0.0.0.0", PORT);
-    assert_eq!(s.verdict, "contained", "{s:#?}");
-    assert!(!s.fails, "{s:#?}");
-    assert!(s.ways_in.is_empty(), "{s:#?}");
-}
-
-#[test]
-fn a_forward_hook_drop_is_dropped_and_passes_only_when_trusted() {
-    let test = "a_forward_hook_drop_is_dropped_and_passes_only_when_trusted";
-    if !can_run(test) {
-        return;
-    }
-    let lab = Lab::new().with_routed_app();
-    lab.forwarding(true);
-    let _app = Lab::listen(&lab.app, "0.0.0.0", PORT);
-    let address = lab.app_address();
-    // Matched on the interface facing the app namespace: decided per way in.
-    lab.nft(
-        "table inet filter {\n  chain forward {\n    type filter hook forward priority 0; \
+patest!(
+    a_forward_hook_drop_is_dropped_and_passes_only_when_trusted,
+    LAB,
+    |_| {
+        let lab = Lab::new().with_routed_app();
+        lab.forwarding(true);
+        let _app = Lab::listen(&lab.app, "0.0.0.0", PORT);
+        let address = lab.app_address();
+        // Matched on the interface facing the app namespace: decided per way in.
+        lab.nft(
+            "table inet filter {\n  chain forward {\n    type filter hook forward priority 0; \
          policy accept;\n    oifname \"vha\" tcp dport 8080 drop\n  }\n}\n",
-    );
-    assert!(
-        !lab.client_connects(&address, PORT, 2),
-        "the client reaches {address}:{PORT} although forward drops it"
-    );
+        );
+        assert!(
+            !lab.client_connects(&address, PORT, 2),
+            "the client reaches {address}:{PORT} although forward drops it"
+        );
 
-    let (run, report) = lab.audit_app(&[]);
-    assert_eq!(run.code, 1, "dropped still fails by default:\n{run:#?}");
-    let s = report.one("tcp", "0.0.0.0", PORT);
-    assert_eq!(
-        ways(s),
-        [("routed", address.as_str(), Some("vha"), Some("dropped"))],
-        "{s:#?}"
-    );
-    assert_eq!(s.verdict, "exposed", "{s:#?}");
+        let (run, report) = lab.audit_app(&[]);
+        assert_eq!(run.code, 1, "dropped still fails by default:\n{run:#?}");
+        let s = report.one("tcp", "0.0.0.0", PORT);
+        assert_eq!(
+            ways(s),
+            [("routed", address.as_str(), Some("vha"), Some("dropped"))],
+            "{s:#?}"
+        );
+        assert_eq!(s.verdict, "exposed", "{s:#?}");
 
-    let (run, report) = lab.audit_app(&["--trust-firewall"]);
-    assert_eq!(run.code, 0, "{run:#?}");
-    let s = report.one("tcp", "0.0.0.0", PORT);
-    assert_eq!(s.verdict, "filtered", "{s:#?}");
-    assert!(!s.fails, "{s:#?}");
-}
-
-#[test]
-fn a_namespace_with_a_macvlan_of_its_own_is_judged_by_its_own_address() {
-    let test = "a_namespace_with_a_macvlan_of_its_own_is_judged_by_its_own_address";
-    if !can_run(test) {
-        return;
+        let (run, report) = lab.audit_app(&["--trust-firewall"]);
+        assert_eq!(run.code, 0, "{run:#?}");
+        let s = report.one("tcp", "0.0.0.0", PORT);
+        assert_eq!(s.verdict, "filtered", "{s:#?}");
+        assert!(!s.fails, "{s:#?}");
     }
-    let lab = Lab::new();
-    // The parent: a dummy link in the lab host (a bridge with no ports where the kernel
-    // has no dummy driver), standing in for the NIC a macvlan usually sits on.
-    let dummy = Command::new("ip")
-        .args(["-n", lab.host.name(), "link", "add", "up0", "type", "dummy"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !dummy {
-        lab.host.ip(&["link", "add", "up0", "type", "bridge"]);
-    }
-    lab.host.ip(&["link", "set", "up0", "up"]);
-    let net = format!("10.252.{}", lab.n);
-    for (ns, last) in [(&lab.app, 2), (&lab.client, 3)] {
-        let name = format!("mv{last}");
-        lab.host.ip(&[
-            "link", "add", &name, "link", "up0", "type", "macvlan", "mode", "bridge",
-        ]);
-        lab.host.ip(&["link", "set", &name, "netns", ns.name()]);
-        ns.ip(&["addr", "add", &format!("{net}.{last}/24"), "dev", &name]);
-        ns.ip(&["link", "set", &name, "up"]);
-    }
-    let _app = Lab::listen(&lab.app, "0.0.0.0", PORT);
-    let address = format!("{net}.2");
-    // The lab host does not forward; the client reaches the app over the macvlans.
-    lab.forwarding(false);
-    assert!(
-        lab.client_connects(&address, PORT, 5),
-        "the client cannot reach {address}:{PORT} over the macvlan"
-    );
+);
 
-    let (run, report) = lab.audit_app(&[]);
-    assert_eq!(run.code, 1, "its own link reaches it:\n{run:#?}");
-    let s = report.one("tcp", "0.0.0.0", PORT);
-    assert_eq!(s.verdict, "exposed", "{s:#?}");
-    assert_eq!(
-        ways(s),
-        [("direct", address.as_str(), Some("mv2"), Some("unknown"))],
-        "{s:#?}"
-    );
-}
+patest!(
+    a_namespace_with_a_macvlan_of_its_own_is_judged_by_its_own_address,
+    LAB,
+    |_| {
+        let lab = Lab::new();
+        // The parent: a dummy link in the lab host (a bridge with no ports where the kernel
+        // has no dummy driver), standing in for the NIC a macvlan usually sits on.
+        let dummy = Command::new("ip")
+            .args(["-n", lab.host.name(), "link", "add", "up0", "type", "dummy"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !dummy {
+            lab.host.ip(&["link", "add", "up0", "type", "bridge"]);
+        }
+        lab.host.ip(&["link", "set", "up0", "up"]);
+        let net = format!("10.252.{}", lab.n);
+        for (ns, last) in [(&lab.app, 2), (&lab.client, 3)] {
+            let name = format!("mv{last}");
+            lab.host.ip(&[
+                "link", "add", &name, "link", "up0", "type", "macvlan", "mode", "bridge",
+            ]);
+            lab.host.ip(&["link", "set", &name, "netns", ns.name()]);
+            ns.ip(&["addr", "add", &format!("{net}.{last}/24"), "dev", &name]);
+            ns.ip(&["link", "set", &name, "up"]);
+        }
+        let _app = Lab::listen(&lab.app, "0.0.0.0", PORT);
+        let address = format!("{net}.2");
+        // The lab host does not forward; the client reaches the app over the macvlans.
+        lab.forwarding(false);
+        assert!(
+            lab.client_connects(&address, PORT, 5),
+            "the client cannot reach {address}:{PORT} over the macvlan"
+        );
 
-#[test]
-fn iif_lo_accept_does_not_let_a_vip_on_lo_in_from_outside() {
-    let test = "iif_lo_accept_does_not_let_a_vip_on_lo_in_from_outside";
-    if !can_run(test) {
-        return;
+        let (run, report) = lab.audit_app(&[]);
+        assert_eq!(run.code, 1, "its own link reaches it:\n{run:#?}");
+        let s = report.one("tcp", "0.0.0.0", PORT);
+        assert_eq!(s.verdict, "exposed", "{s:#?}");
+        assert_eq!(
+            ways(s),
+            [("direct", address.as_str(), Some("mv2"), Some("unknown"))],
+            "{s:#?}"
+        );
     }
-    let (lab, vip) = Lab::new().with_vip_on_lo();
-    let _redis = Lab::listen(&lab.host, "0.0.0.0", 6379);
-    // Without a firewall the client reaches the VIP through the lab host.
-    assert!(
-        lab.client_connects(vip, 6379, 5),
-        "the client cannot reach {vip}:6379"
-    );
-    lab.nft(
-        "table inet filter {\n  chain input {\n    type filter hook input priority 0; \
+);
+
+patest!(
+    iif_lo_accept_does_not_let_a_vip_on_lo_in_from_outside,
+    LAB,
+    |_| {
+        let (lab, vip) = Lab::new().with_vip_on_lo();
+        let _redis = Lab::listen(&lab.host, "0.0.0.0", 6379);
+        // Without a firewall the client reaches the VIP through the lab host.
+        assert!(
+            lab.client_connects(vip, 6379, 5),
+            "the client cannot reach {vip}:6379"
+        );
+        lab.nft(
+            "table inet filter {\n  chain input {\n    type filter hook input priority 0; \
          policy drop;\n    ct state established,related accept\n    iif lo accept\n    \
          tcp dport 22 accept\n  }\n}\n",
-    );
-    assert!(
-        !lab.client_connects(vip, 6379, 2),
-        "the client reaches {vip}:6379 through policy drop"
-    );
+        );
+        assert!(
+            !lab.client_connects(vip, 6379, 2),
+            "the client reaches {vip}:6379 through policy drop"
+        );
 
-    let run = lab.audit(&["--json"]);
-    assert_eq!(run.code, 1, "{run:#?}");
-    let report = run.report();
-    let s = report.one("tcp", "0.0.0.0", 6379);
-    let on_vip: Vec<_> = ways(s).into_iter().filter(|w| w.1 == vip).collect();
-    assert_eq!(
-        on_vip,
-        [("direct", vip, None, Some("dropped"))],
-        "a way from outside never arrives on lo: {s:#?}"
-    );
-    assert!(
-        s.ways_in
-            .iter()
-            .all(|w| w.firewall.as_deref() == Some("dropped")),
-        "{s:#?}"
-    );
-    // Dropped on every way in: trusting the firewall passes it.
-    let trusted = lab.audit(&["--json", "--trust-firewall"]);
-    assert_eq!(trusted.code, 0, "{trusted:#?}");
-    assert_eq!(
-        trusted.report().one("tcp", "0.0.0.0", 6379).verdict,
-        "filtered"
-    );
-}
-
-#[test]
-fn a_dormant_table_filters_nothing() {
-    let test = "a_dormant_table_filters_nothing";
-    if !can_run(test) {
-        return;
+        let run = lab.audit(&["--json"]);
+        assert_eq!(run.code, 1, "{run:#?}");
+        let report = run.report();
+        let s = report.one("tcp", "0.0.0.0", 6379);
+        let on_vip: Vec<_> = ways(s).into_iter().filter(|w| w.1 == vip).collect();
+        assert_eq!(
+            on_vip,
+            [("direct", vip, None, Some("dropped"))],
+            "a way from outside never arrives on lo: {s:#?}"
+        );
+        assert!(
+            s.ways_in
+                .iter()
+                .all(|w| w.firewall.as_deref() == Some("dropped")),
+            "{s:#?}"
+        );
+        // Dropped on every way in: trusting the firewall passes it.
+        let trusted = lab.audit(&["--json", "--trust-firewall"]);
+        assert_eq!(trusted.code, 0, "{trusted:#?}");
+        assert_eq!(
+            trusted.report().one("tcp", "0.0.0.0", 6379).verdict,
+            "filtered"
+        );
     }
+);
+
+patest!(a_dormant_table_filters_nothing, LAB, |_| {
     let (lab, vip) = Lab::new().with_vip_on_lo();
     let _redis = Lab::listen(&lab.host, "0.0.0.0", 6379);
     // Its policy would drop everything, but a dormant table's chains are not hooked.
@@ -479,4 +469,4 @@ fn a_dormant_table_filters_nothing() {
             .all(|w| matches!(w.firewall.as_deref(), Some("accepted" | "unknown"))),
         "{s:#?}"
     );
-}
+});

@@ -108,11 +108,6 @@ fn incomplete_still_fails_on_what_it_could_read() {
     assert_eq!(report.summary.exposed, 2, "{report:#?}");
 }
 
-/// The live tests below: root, python3, and for the firewall one nft.
-fn live(test: &str, programs: &[&str]) -> bool {
-    netns::require_root(test) && programs.iter().all(|p| netns::require_program(test, p))
-}
-
 /// `portaudit --json ARGS` inside `ns`.
 fn audit_in(ns: &NetNs, args: &[&str]) -> Value {
     let mut all = vec!["--json", "--no-config"];
@@ -132,18 +127,16 @@ fn socket_on(report: &Value, protocol: &str, port: u16) -> Value {
         .clone()
 }
 
-#[test]
-fn every_process_sharing_a_socket_is_an_owner() {
-    // The owner scan shares the processes out among threads: forty processes holding
-    // one socket must all be found, whichever thread read them.
-    let test = "every_process_sharing_a_socket_is_an_owner";
-    if !live(test, &["python3"]) {
-        return;
-    }
-    let ns = NetNs::new();
-    let dir = TempDir::new("shared-owners");
-    let info = dir.path().join("info");
-    let script = r#"
+patest!(
+    every_process_sharing_a_socket_is_an_owner,
+    [Root, Program("python3")],
+    |_| {
+        // The owner scan shares the processes out among threads: forty processes holding
+        // one socket must all be found, whichever thread read them.
+        let ns = NetNs::new();
+        let dir = TempDir::new("shared-owners");
+        let info = dir.path().join("info");
+        let script = r#"
 import ctypes, os, signal, socket, sys
 libc = ctypes.CDLL(None)
 s = socket.socket()
@@ -165,44 +158,43 @@ os.rename(sys.argv[1] + ".tmp", sys.argv[1])
 while True:
     signal.pause()
 "#;
-    let _holder =
-        Child::spawn(&mut ns.exec("python3", ["-c", script, &info.display().to_string()]));
-    let numbers: Vec<i64> = netns::wait_until("the holder", Duration::from_secs(20), || {
-        std::fs::read_to_string(&info).ok()
-    })
-    .split(' ')
-    .map(|n| n.parse().unwrap())
-    .collect();
-    let (port, pids) = (u16::try_from(numbers[0]).unwrap(), &numbers[1..]);
-    let report = audit_in(&ns, &["--no-firewall"]);
-    let socket = socket_on(&report, "tcp", port);
-    let mut owners: Vec<i64> = socket["processes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["pid"].as_i64().unwrap())
+        let _holder =
+            Child::spawn(&mut ns.exec("python3", ["-c", script, &info.display().to_string()]));
+        let numbers: Vec<i64> = netns::wait_until("the holder", Duration::from_secs(20), || {
+            std::fs::read_to_string(&info).ok()
+        })
+        .split(' ')
+        .map(|n| n.parse().unwrap())
         .collect();
-    assert!(owners.is_sorted(), "owners in pid order: {owners:?}");
-    owners.sort_unstable();
-    let mut want = pids.to_vec();
-    want.sort_unstable();
-    // (`processes_complete` is not asserted: another user's process on a shared test
-    // host may be out of reach even to root.)
-    assert_eq!(owners, want);
-}
-
-#[test]
-fn with_no_nftables_table_the_firewall_is_judged_as_nft_would() {
-    // Without a table portaudit does not start nft (the kernel says there is none); the
-    // answer must be the one nft's own listing gives, and a table must still be seen.
-    let test = "with_no_nftables_table_the_firewall_is_judged_as_nft_would";
-    if !live(test, &["python3", "nft"]) {
-        return;
+        let (port, pids) = (u16::try_from(numbers[0]).unwrap(), &numbers[1..]);
+        let report = audit_in(&ns, &["--no-firewall"]);
+        let socket = socket_on(&report, "tcp", port);
+        let mut owners: Vec<i64> = socket["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["pid"].as_i64().unwrap())
+            .collect();
+        assert!(owners.is_sorted(), "owners in pid order: {owners:?}");
+        owners.sort_unstable();
+        let mut want = pids.to_vec();
+        want.sort_unstable();
+        // (`processes_complete` is not asserted: another user's process on a shared test
+        // host may be out of reach even to root.)
+        assert_eq!(owners, want);
     }
-    let ns = NetNs::new();
-    let dir = TempDir::new("no-tables");
-    let info = dir.path().join("port");
-    let script = r#"
+);
+
+patest!(
+    with_no_nftables_table_the_firewall_is_judged_as_nft_would,
+    [Root, Program("python3"), Program("nft")],
+    |_| {
+        // Without a table portaudit does not start nft (the kernel says there is none); the
+        // answer must be the one nft's own listing gives, and a table must still be seen.
+        let ns = NetNs::new();
+        let dir = TempDir::new("no-tables");
+        let info = dir.path().join("port");
+        let script = r#"
 import os, signal, socket, sys
 s = socket.socket()
 s.bind(("0.0.0.0", 0))
@@ -213,37 +205,38 @@ os.rename(sys.argv[1] + ".tmp", sys.argv[1])
 while True:
     signal.pause()
 "#;
-    let _holder =
-        Child::spawn(&mut ns.exec("python3", ["-c", script, &info.display().to_string()]));
-    let port: u16 = netns::wait_until("the holder", Duration::from_secs(20), || {
-        std::fs::read_to_string(&info).ok()
-    })
-    .parse()
-    .unwrap();
-    let nft = |args: &[&str]| {
-        let out = ns.exec("nft", args).output().unwrap();
-        assert!(out.status.success(), "nft {args:?}: {out:?}");
-        String::from_utf8(out.stdout).unwrap()
-    };
-    let judged = |args: &[&str]| {
-        let report = audit_in(&ns, args);
-        let socket = socket_on(&report, "tcp", port);
-        (socket["firewall"].clone(), socket["firewall_why"].clone())
-    };
-    let saved = dir.path().join("ruleset.json");
-    std::fs::write(&saved, nft(&["-j", "list", "ruleset"])).unwrap();
-    let saved = saved.display().to_string();
-    let without_tables = judged(&["--no-processes"]);
-    assert_eq!(
-        without_tables,
-        judged(&["--no-processes", "--ruleset", &saved])
-    );
+        let _holder =
+            Child::spawn(&mut ns.exec("python3", ["-c", script, &info.display().to_string()]));
+        let port: u16 = netns::wait_until("the holder", Duration::from_secs(20), || {
+            std::fs::read_to_string(&info).ok()
+        })
+        .parse()
+        .unwrap();
+        let nft = |args: &[&str]| {
+            let out = ns.exec("nft", args).output().unwrap();
+            assert!(out.status.success(), "nft {args:?}: {out:?}");
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let judged = |args: &[&str]| {
+            let report = audit_in(&ns, args);
+            let socket = socket_on(&report, "tcp", port);
+            (socket["firewall"].clone(), socket["firewall_why"].clone())
+        };
+        let saved = dir.path().join("ruleset.json");
+        std::fs::write(&saved, nft(&["-j", "list", "ruleset"])).unwrap();
+        let saved = saved.display().to_string();
+        let without_tables = judged(&["--no-processes"]);
+        assert_eq!(
+            without_tables,
+            judged(&["--no-processes", "--ruleset", &saved])
+        );
 
-    // A table with an input hook that drops: nft runs and its answer is read.
-    nft(&[
-        "add table inet pa; add chain inet pa input { type filter hook input priority 0; policy drop; }",
-    ]);
-    assert_eq!(judged(&["--no-processes"]).0, "dropped");
-    nft(&["delete table inet pa"]);
-    assert_eq!(judged(&["--no-processes"]), without_tables);
-}
+        // A table with an input hook that drops: nft runs and its answer is read.
+        nft(&[
+            "add table inet pa; add chain inet pa input { type filter hook input priority 0; policy drop; }",
+        ]);
+        assert_eq!(judged(&["--no-processes"]).0, "dropped");
+        nft(&["delete table inet pa"]);
+        assert_eq!(judged(&["--no-processes"]), without_tables);
+    }
+);

@@ -129,7 +129,7 @@ fn a_narrow_width_drops_columns_in_order_and_says_so() {
 /// N` sets the pty's width), `env` goes to portaudit.
 fn on_a_terminal(setup: &str, env: &[(&str, &str)]) -> String {
     let command = format!(
-        "{setup}; {} --color never --proc-root {}",
+        "{setup}; {} --no-config --color never --proc-root {}",
         util::bin(),
         mixed()
     );
@@ -143,82 +143,167 @@ fn on_a_terminal(setup: &str, env: &[(&str, &str)]) -> String {
     String::from_utf8(out.stdout).unwrap().replace('\r', "")
 }
 
-#[test]
-fn on_a_terminal_the_table_fits_its_width_or_columns() {
-    if !netns::require_program("on_a_terminal_the_table_fits_its_width", "script") {
-        return;
+patest!(
+    on_a_terminal_the_table_fits_its_width_or_columns,
+    [Program("script")],
+    |_| {
+        // The terminal's own width (TIOCGWINSZ).
+        let narrow = on_a_terminal("stty cols 72", &[]);
+        assert!(narrow.contains("EXPOSED"), "{narrow}");
+        assert_fits(&narrow, 72);
+        assert!(
+            narrow.contains("Not shown at 72 columns: Scope"),
+            "{narrow}"
+        );
+        // The prose wraps at a space, continuation lines indented.
+        assert!(
+            narrow.contains("\n  ") && narrow.lines().any(|l| columns(l) > 60),
+            "{narrow}"
+        );
+
+        // COLUMNS, when set, wins over the terminal's width.
+        let wide = on_a_terminal("stty cols 72", &[("COLUMNS", "100")]);
+        assert_fits(&wide, 100);
+        assert!(wide.lines().any(|l| columns(l) > 72), "{wide}");
+
+        // `--width` wins over both.
+        let command = format!(
+            "stty cols 72; {} --no-config --color never --width 0 --proc-root {}",
+            util::bin(),
+            mixed()
+        );
+        let out = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("COLUMNS", "50")
+            .output()
+            .unwrap();
+        let whole = String::from_utf8(out.stdout).unwrap().replace('\r', "");
+        assert_eq!(whole, table(&[]).stdout);
     }
-    // The terminal's own width (TIOCGWINSZ).
-    let narrow = on_a_terminal("stty cols 72", &[]);
-    assert!(narrow.contains("EXPOSED"), "{narrow}");
-    assert_fits(&narrow, 72);
-    assert!(
-        narrow.contains("Not shown at 72 columns: Scope"),
-        "{narrow}"
-    );
-    // The prose wraps at a space, continuation lines indented.
-    assert!(
-        narrow.contains("\n  ") && narrow.lines().any(|l| columns(l) > 60),
-        "{narrow}"
-    );
+);
 
-    // COLUMNS, when set, wins over the terminal's width.
-    let wide = on_a_terminal("stty cols 72", &[("COLUMNS", "100")]);
-    assert_fits(&wide, 100);
-    assert!(wide.lines().any(|l| columns(l) > 72), "{wide}");
+patest!(
+    owners_that_may_be_partial_say_so,
+    [Root, Program("setpriv")],
+    |_| {
+        // A copy of the fixture where one process (api-server, 6474) keeps its fds from
+        // anyone but root, as any other user's processes do from a user who is not root.
+        let dir = TempDir::new("partial");
+        util::copy_tree(&fixture("mixed").join("proc"), dir.path());
+        let locked = dir.path().join("6474/fd");
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let (_bin_dir, bin) = util::binary_for_nobody();
+        let root = dir.path().display().to_string();
+        let run = util::run_when_not_busy(
+            Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(&bin)
+                .args(["--color", "never", "--proc-root", &root]),
+        );
+        let row = |port: &str| {
+            run.stdout
+                .lines()
+                .find(|l| l.split_whitespace().nth(2) == Some(port))
+                .unwrap_or_else(|| panic!("no row for {port}:\n{run:#?}"))
+                .to_string()
+        };
+        // Owners seen, and maybe more we could not see.
+        assert!(row("22").contains(" 6436/sshd +? "), "{run:#?}");
+        assert!(
+            row("80").contains(" 6438/nginx, 6462/nginx +? "),
+            "{run:#?}"
+        );
+        // None seen: unknown.
+        assert_eq!(row("4000").split_whitespace().nth(4), Some("?"), "{run:#?}");
+        // The marks are explained under the table, on a terminal too.
+        let legend = "?: no owner could be seen; +?: there may be owners besides those shown \
+                      (not every process's open files could be read)";
+        assert!(run.stdout.contains(legend), "{run:#?}");
+        if netns::has_program("script") {
+            let command = format!(
+                "stty cols 80; setpriv --reuid=65534 --regid=65534 --clear-groups {} --color \
+                 never --no-config --proc-root {root}",
+                bin.display()
+            );
+            let out = Command::new("script")
+                .args(["-qec", &command, "/dev/null"])
+                .env_remove("COLUMNS")
+                .output()
+                .unwrap();
+            let screen = String::from_utf8(out.stdout).unwrap().replace('\r', "");
+            // The table and its prose fit (the warnings, on stderr, are the terminal's to
+            // wrap).
+            let table: Vec<&str> = screen
+                .lines()
+                .filter(|l| !l.starts_with("portaudit: warning: "))
+                .collect();
+            assert_fits(&table.join("\n"), 80);
+            assert!(
+                table.join("\n").replace("\n  ", " ").contains(legend),
+                "{screen}"
+            );
+        }
 
-    // `--width` wins over both.
-    let command = format!(
-        "stty cols 72; {} --color never --width 0 --proc-root {}",
-        util::bin(),
-        mixed()
-    );
-    let out = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .env("COLUMNS", "50")
-        .output()
-        .unwrap();
-    let whole = String::from_utf8(out.stdout).unwrap().replace('\r', "");
-    assert_eq!(whole, table(&[]).stdout);
-}
-
-#[test]
-fn owners_that_may_be_partial_say_so() {
-    const TEST: &str = "owners_that_may_be_partial_say_so";
-    if !netns::require_root(TEST) || !netns::require_program(TEST, "setpriv") {
-        return;
+        // As root every owner is seen: no mark.
+        let all = table(&[]);
+        assert!(!all.stdout.contains("+?"), "{}", all.stdout);
     }
-    // A copy of the fixture where one process (api-server, 6474) keeps its fds from
-    // anyone but root, as any other user's processes do from a user who is not root.
-    let dir = TempDir::new("partial");
-    util::copy_tree(&fixture("mixed").join("proc"), dir.path());
-    let locked = dir.path().join("6474/fd");
-    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let (_bin_dir, bin) = util::binary_for_nobody();
-    let root = dir.path().display().to_string();
-    let run = util::run_when_not_busy(
-        Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(&bin)
-            .args(["--color", "never", "--proc-root", &root]),
-    );
-    let row = |port: &str| {
-        run.stdout
-            .lines()
-            .find(|l| l.split_whitespace().nth(2) == Some(port))
-            .unwrap_or_else(|| panic!("no row for {port}:\n{run:#?}"))
-            .to_string()
-    };
-    // Owners seen, and maybe more we could not see.
-    assert!(row("22").contains(" 6436/sshd +? "), "{run:#?}");
-    assert!(
-        row("80").contains(" 6438/nginx, 6462/nginx +? "),
-        "{run:#?}"
-    );
-    // None seen: unknown.
-    assert_eq!(row("4000").split_whitespace().nth(4), Some("?"), "{run:#?}");
+);
 
-    // As root every owner is seen: no mark.
-    let all = table(&[]);
-    assert!(!all.stdout.contains("+?"), "{}", all.stdout);
-}
+patest!(
+    on_a_terminal_the_prose_under_300_new_listeners_is_a_screenful,
+    [Root, Program("ip"), Program("ss"), Program("script")],
+    |_| {
+        crate::hostile::in_namespace(|_| {
+            // A baseline of an empty namespace, then 308 listeners that are all new.
+            let dir = TempDir::new("crowded");
+            let baseline = dir.path().join("baseline.json");
+            let saved = util::run_args(&[
+                "--no-config",
+                "--no-firewall",
+                "--save-baseline",
+                &baseline.display().to_string(),
+            ]);
+            assert_eq!(saved.code, 0, "{saved:#?}");
+            let held: Vec<std::net::TcpListener> = (0..308)
+                .map(|_| std::net::TcpListener::bind(("0.0.0.0", 0)).unwrap())
+                .collect();
+            let command = format!(
+                "stty cols 80 rows 24; {} --color never --no-config --no-firewall --baseline {}",
+                util::bin(),
+                baseline.display()
+            );
+            let out = Command::new("script")
+                .args(["-qec", &command, "/dev/null"])
+                .env_remove("COLUMNS")
+                .output()
+                .unwrap();
+            let screen = String::from_utf8(out.stdout).unwrap().replace('\r', "");
+            assert_fits(&screen, 80);
+            let rows = screen
+                .lines()
+                .take_while(|l| l.starts_with("tcp") || l.starts_with("Proto"))
+                .count();
+            assert_eq!(rows, 1 + 308, "{screen}");
+            let prose: Vec<&str> = screen.lines().skip(rows).collect();
+            assert!(
+                prose.len() <= 24,
+                "{} lines:\n{}",
+                prose.len(),
+                prose.join("\n")
+            );
+            let prose = prose.join("\n").replace("\n  ", " ");
+            assert!(prose.contains("308 new since "), "{prose}");
+            assert!(
+                prose.contains(" more; 308 new since the baseline"),
+                "{prose}"
+            );
+            // Each listener named once at most under the table.
+            for listener in &held {
+                let port = listener.local_addr().unwrap().port();
+                let named = prose.matches(&format!("{port}/tcp")).count();
+                assert!(named <= 1, "{port} named {named} times:\n{prose}");
+            }
+        });
+    }
+);

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::netns::{self, Child, NetNs};
+use crate::netns::{self, Child, Need, NetNs};
 use crate::util::{self, Report, Run, TempDir};
 
 const PORT: u16 = 11211;
@@ -22,19 +22,6 @@ fn unique(label: &str) -> String {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("portaudit-test-{}-{n}-{label}", std::process::id())
-}
-
-/// Where the cgroup2 hierarchy is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a
-/// hybrid host), from our own mountinfo.
-fn cgroup2_mount() -> Option<PathBuf> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    text.lines().find_map(|line| {
-        let (mount, fs) = line.split_once(" - ")?;
-        if fs.split(' ').next()? != "cgroup2" {
-            return None;
-        }
-        mount.split(' ').nth(4).map(PathBuf::from)
-    })
 }
 
 /// A cgroup we made (with the parents that were missing); on drop any process still in
@@ -154,21 +141,17 @@ impl Drop for Written {
 /// last removes: one at a time, so neither removes it under the other.
 static SYSTEM_SLICE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Root, ip, memcached and a cgroup2 mount, or a SKIPPED line (a panic in CI).
-fn can_run(test: &str) -> Option<PathBuf> {
-    if !(netns::require_root(test)
-        && netns::require_program(test, "ip")
-        && netns::require_program(test, "memcached"))
-    {
-        return None;
-    }
-    match cgroup2_mount() {
-        Some(mount) => Some(mount),
-        None => {
-            netns::skip(test, "no cgroup2 hierarchy is mounted");
-            None
-        }
-    }
+/// What the cgroup tests need: root, ip, memcached and a cgroup2 mount.
+const CGROUP_LAB: [Need; 4] = [
+    Need::Root,
+    Need::Program("ip"),
+    Need::Program("memcached"),
+    Need::Cgroup2,
+];
+
+/// The cgroup2 mount, which the test has required.
+fn cgroup2_mount() -> PathBuf {
+    netns::cgroup2_mount().expect("the test requires Need::Cgroup2")
 }
 
 /// memcached on 127.0.0.1:11211 (tcp and udp) inside `ns`, started inside `cgroup`:
@@ -217,10 +200,8 @@ fn memcached_sockets<'a>(report: &'a Report, memcached: &Child) -> Vec<&'a util:
     sockets
 }
 
-#[test]
-fn a_service_is_named_by_its_unit() {
-    let test = "a_service_is_named_by_its_unit";
-    let Some(mount) = can_run(test) else { return };
+patest!(a_service_is_named_by_its_unit, CGROUP_LAB, |_| {
+    let mount = cgroup2_mount();
     // Held to the end: the guards below drop first.
     let _one_at_a_time = SYSTEM_SLICE.lock().unwrap_or_else(|e| e.into_inner());
     // Locals drop in reverse order: memcached is killed, then its cgroup removed.
@@ -257,85 +238,86 @@ fn a_service_is_named_by_its_unit() {
         "no {want:?} in:\n{}",
         run.stdout
     );
-}
+});
 
-#[test]
-fn a_socket_unit_is_named_by_where_the_socket_was_made() {
-    let test = "a_socket_unit_is_named_by_where_the_socket_was_made";
-    let Some(mount) = can_run(test) else { return };
-    // Held to the end: the guards below drop first.
-    let _one_at_a_time = SYSTEM_SLICE.lock().unwrap_or_else(|e| e.into_inner());
-    let made_in = Cgroup::create(&mount, &format!("system.slice/{}", unique("pa.socket")));
-    let moved_to = Cgroup::create(
-        &mount,
-        &format!("system.slice/{}", unique("holder.service")),
-    );
-    let socket_unit = made_in.unit();
-    let service = unique("activated.service");
-    // Its unit file says which service it activates (only read: systemd is not told).
-    let _unit_file = Written::new(
-        &Path::new("/etc/systemd/system").join(&socket_unit),
-        &format!("[Socket]\nListenStream=127.0.0.1:{PORT}\nService={service}\n"),
-    );
-    let ns = NetNs::new();
-    let memcached = start_memcached(&ns, &made_in);
+patest!(
+    a_socket_unit_is_named_by_where_the_socket_was_made,
+    CGROUP_LAB,
+    |_| {
+        let mount = cgroup2_mount();
+        // Held to the end: the guards below drop first.
+        let _one_at_a_time = SYSTEM_SLICE.lock().unwrap_or_else(|e| e.into_inner());
+        let made_in = Cgroup::create(&mount, &format!("system.slice/{}", unique("pa.socket")));
+        let moved_to = Cgroup::create(
+            &mount,
+            &format!("system.slice/{}", unique("holder.service")),
+        );
+        let socket_unit = made_in.unit();
+        let service = unique("activated.service");
+        // Its unit file says which service it activates (only read: systemd is not told).
+        let _unit_file = Written::new(
+            &Path::new("/etc/systemd/system").join(&socket_unit),
+            &format!("[Socket]\nListenStream=127.0.0.1:{PORT}\nService={service}\n"),
+        );
+        let ns = NetNs::new();
+        let memcached = start_memcached(&ns, &made_in);
 
-    // The holder moves on, as a service started by systemd runs elsewhere than where
-    // its socket was made: its own cgroup now names the other unit.
-    moved_to.adopt(memcached.pid());
-    let now = std::fs::read_to_string(format!("/proc/{}/cgroup", memcached.pid())).unwrap();
-    assert!(now.contains(&moved_to.unit()), "{now}");
+        // The holder moves on, as a service started by systemd runs elsewhere than where
+        // its socket was made: its own cgroup now names the other unit.
+        moved_to.adopt(memcached.pid());
+        let now = std::fs::read_to_string(format!("/proc/{}/cgroup", memcached.pid())).unwrap();
+        assert!(now.contains(&moved_to.unit()), "{now}");
 
-    let report = audit(&ns).report();
-    for s in memcached_sockets(&report, &memcached) {
-        assert_eq!(s.unit.as_deref(), Some(socket_unit.as_str()), "{s:#?}");
-        assert_eq!(s.unit_service.as_deref(), Some(service.as_str()), "{s:#?}");
+        let report = audit(&ns).report();
+        for s in memcached_sockets(&report, &memcached) {
+            assert_eq!(s.unit.as_deref(), Some(socket_unit.as_str()), "{s:#?}");
+            assert_eq!(s.unit_service.as_deref(), Some(service.as_str()), "{s:#?}");
+        }
     }
-}
+);
 
-#[test]
-fn a_vxlan_port_is_named_by_its_device() {
-    let test = "a_vxlan_port_is_named_by_its_device";
-    if !(netns::require_root(test) && netns::require_program(test, "ip")) {
-        return;
-    }
-    let ns = NetNs::new();
-    ns.ip(&[
-        "link", "add", "vx0", "type", "vxlan", "id", "42", "dstport", "4789", "dev", "lo",
-    ]);
-    // The kernel opens the port when the device comes up.
-    ns.ip(&["link", "set", "vx0", "up"]);
+patest!(
+    a_vxlan_port_is_named_by_its_device,
+    [Root, Program("ip")],
+    |_| {
+        let ns = NetNs::new();
+        ns.ip(&[
+            "link", "add", "vx0", "type", "vxlan", "id", "42", "dstport", "4789", "dev", "lo",
+        ]);
+        // The kernel opens the port when the device comes up.
+        ns.ip(&["link", "set", "vx0", "up"]);
 
-    let run = util::run(&mut ns.exec(util::bin(), ["--json"]));
-    let report = run.report();
-    let vxlan: Vec<_> = report
-        .sockets
-        .iter()
-        .filter(|s| s.protocol == "udp" && s.port == 4789)
-        .collect();
-    assert!(!vxlan.is_empty(), "no udp 4789 socket:\n{report:#?}");
-    for s in vxlan {
-        assert!(s.processes.is_empty(), "{s:#?}");
-        assert_eq!(s.kernel.as_deref(), Some("vxlan vx0"), "{s:#?}");
-    }
-    // Named, it is no longer a socket with no owner to warn about.
-    assert!(
-        !report
-            .warnings
+        let run = util::run(&mut ns.exec(util::bin(), ["--json"]));
+        let report = run.report();
+        let vxlan: Vec<_> = report
+            .sockets
             .iter()
-            .any(|w| w.contains("no owning process")),
-        "{:#?}",
-        report.warnings
-    );
+            .filter(|s| s.protocol == "udp" && s.port == 4789)
+            .collect();
+        assert!(!vxlan.is_empty(), "no udp 4789 socket:\n{report:#?}");
+        for s in vxlan {
+            assert!(s.processes.is_empty(), "{s:#?}");
+            assert_eq!(s.kernel.as_deref(), Some("vxlan vx0"), "{s:#?}");
+        }
+        // Named, it is no longer a socket with no owner to warn about.
+        assert!(
+            !report
+                .warnings
+                .iter()
+                .any(|w| w.contains("no owning process")),
+            "{:#?}",
+            report.warnings
+        );
 
-    let run = util::run(&mut ns.exec(util::bin(), ["--color", "never"]));
-    let row = run
-        .stdout
-        .lines()
-        .find(|line| line.contains("4789"))
-        .unwrap_or_else(|| panic!("no 4789 row:\n{}", run.stdout));
-    assert!(row.contains("kernel: vxlan vx0"), "{row:?}");
-}
+        let run = util::run(&mut ns.exec(util::bin(), ["--color", "never"]));
+        let row = run
+            .stdout
+            .lines()
+            .find(|line| line.contains("4789"))
+            .unwrap_or_else(|| panic!("no 4789 row:\n{}", run.stdout));
+        assert!(row.contains("kernel: vxlan vx0"), "{row:?}");
+    }
+);
 
 /// The memcached fixture's proc tree, with `cgroup` as its process's /proc/PID/cgroup.
 fn memcached_tree(cgroup: &str) -> (TempDir, String) {

@@ -1,6 +1,6 @@
 //! Shared helpers: run the binary, read its JSON into typed structs, read fixtures.
 //!
-//! The JSON types here are written from the README's schema, not shared with the
+//! The JSON types here are written from docs/json.md's schema, not shared with the
 //! program, so a change in the output shows up as a failing test.
 
 #![allow(dead_code)]
@@ -216,6 +216,15 @@ pub struct Process {
     /// Present only when the executable's path is not UTF-8.
     #[serde(default)]
     pub exe_bytes: Option<Vec<u8>>,
+    /// The effective uid the process runs as (null when its status could not be read).
+    #[serde(deserialize_with = "required")]
+    pub uid: Option<u32>,
+    /// That uid's name.
+    #[serde(deserialize_with = "required")]
+    pub user: Option<String>,
+    /// Present only when the user name is not UTF-8.
+    #[serde(default)]
+    pub user_bytes: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -234,6 +243,17 @@ pub struct Summary {
     pub contained: usize,
     pub failing: usize,
     pub drift: usize,
+    /// With --port, --process, --pid or --protocol: what was selected; null without.
+    #[serde(deserialize_with = "required")]
+    pub selection: Option<Selection>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Selection {
+    pub selected: usize,
+    pub of: usize,
+    pub unsure: usize,
+    pub filters: Vec<String>,
 }
 
 impl Report {
@@ -324,6 +344,19 @@ impl Run {
     }
 }
 
+/// The name the user database gives `uid` (`getent passwd`), if any.
+pub fn user_name(uid: u32) -> Option<String> {
+    let out = Command::new("getent")
+        .args(["passwd", &uid.to_string()])
+        .output()
+        .ok()?;
+    let line = String::from_utf8(out.stdout).ok()?;
+    line.split(':')
+        .next()
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_portaudit")
 }
@@ -334,8 +367,28 @@ pub fn portaudit() -> Command {
     cmd
 }
 
+/// No test reads this machine's policy (/etc/portaudit/portaudit.toml, which may hold
+/// anything): a command that runs portaudit — as the program, or through a wrapper such
+/// as `ip netns exec`, `setpriv` or `unshare` that ends with its arguments — gets
+/// `--no-config` unless it says `--config` or `--no-config` itself. `run` and the other
+/// helpers that start portaudit call it; a command line written into a shell script must
+/// say `--no-config` itself. CI runs the tests with an unusable policy there (.ci/run).
+pub fn hermetic(cmd: &mut Command) -> &mut Command {
+    use std::ffi::OsStr;
+    let is_portaudit = |a: &OsStr| Path::new(a).file_name() == Some(OsStr::new("portaudit"));
+    let runs_portaudit = is_portaudit(cmd.get_program()) || cmd.get_args().any(is_portaudit);
+    let chooses = cmd.get_args().any(|a| {
+        let a = a.to_string_lossy();
+        a == "--config" || a == "--no-config" || a.starts_with("--config=")
+    });
+    if runs_portaudit && !chooses {
+        cmd.arg("--no-config");
+    }
+    cmd
+}
+
 pub fn run(cmd: &mut Command) -> Run {
-    let out = cmd.output().expect("cannot start portaudit");
+    let out = hermetic(cmd).output().expect("cannot start portaudit");
     Run {
         code: out.status.code().expect("portaudit was killed by a signal"),
         stdout: String::from_utf8(out.stdout).expect("stdout is not UTF-8"),
@@ -509,7 +562,8 @@ pub fn inherit_as_fd3(cmd: &mut Command, fd: std::os::fd::RawFd) {
 
 /// `portaudit ARGS | READER` in bash: portaudit's own exit status and stderr.
 pub fn behind_a_pipe(args: &str, reader: &str) -> (String, String) {
-    let script = format!("\"$0\" {args} | {reader} >/dev/null; echo \"${{PIPESTATUS[0]}}\"");
+    let script =
+        format!("\"$0\" --no-config {args} | {reader} >/dev/null; echo \"${{PIPESTATUS[0]}}\"");
     let out = Command::new("bash")
         .args(["-c", &script, bin()])
         .output()

@@ -30,7 +30,7 @@ struct Watch {
 
 impl Watch {
     fn start(cmd: &mut Command) -> Watch {
-        let mut child = cmd
+        let mut child = util::hermetic(cmd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -324,68 +324,60 @@ fn cannot_audit_at_start_exits_2_and_later_trouble_is_a_warning() {
     assert_eq!(watch.stop_with(libc::SIGTERM), 0, "{}", watch.stderr());
 }
 
-#[test]
-fn a_firewall_rule_added_turns_exposed_into_filtered() {
-    let test = "a_firewall_rule_added_turns_exposed_into_filtered";
-    if !(netns::require_root(test) && netns::require_program(test, "ip")) {
-        return;
-    }
-    let Some(nft) = netns::nft() else {
-        netns::skip(test, "no `nft` program (Debian's nftables)");
-        return;
-    };
-    let ns = NetNs::new();
-    // An address that is not loopback, so that a 0.0.0.0 bind is reachable from outside.
-    ns.add_addresses(&["10.77.0.1/24"]);
-    let listener = std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                ns.enter();
-                TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap()
-            })
-            .join()
-            .unwrap()
-    });
-    let port = listener.local_addr().unwrap().port();
-    let mut path =
-        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect::<Vec<_>>();
-    path.push(nft.parent().unwrap().to_path_buf());
-    let mut cmd = ns.exec(
-        util::bin(),
-        ["--watch", "0.2", "--json", "--trust-firewall"],
-    );
-    cmd.env("PATH", std::env::join_paths(path).unwrap());
-    let mut watch = Watch::start(&mut cmd);
+patest!(
+    a_firewall_rule_added_turns_exposed_into_filtered,
+    [Root, Program("ip"), Nft],
+    |_| {
+        let ns = NetNs::new();
+        // An address that is not loopback, so that a 0.0.0.0 bind is reachable from outside.
+        ns.add_addresses(&["10.77.0.1/24"]);
+        let listener = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    ns.enter();
+                    TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap()
+                })
+                .join()
+                .unwrap()
+        });
+        let port = listener.local_addr().unwrap().port();
+        let mut cmd = ns.exec(
+            util::bin(),
+            ["--watch", "0.2", "--json", "--trust-firewall"],
+        );
+        cmd.env("PATH", netns::path_with_nft());
+        let mut watch = Watch::start(&mut cmd);
 
-    let new = watch.wait_for("the listener's new event", |e| {
-        is(e, "new", "0.0.0.0", port)
-    });
-    assert_eq!(new.socket.verdict, "exposed", "{new:#?}");
-    assert!(new.socket.fails, "{new:#?}");
-    assert_eq!(new.socket.firewall.as_deref(), Some("accepted"), "{new:#?}");
+        let new = watch.wait_for("the listener's new event", |e| {
+            is(e, "new", "0.0.0.0", port)
+        });
+        assert_eq!(new.socket.verdict, "exposed", "{new:#?}");
+        assert!(new.socket.fails, "{new:#?}");
+        assert_eq!(new.socket.firewall.as_deref(), Some("accepted"), "{new:#?}");
 
-    let rules = "table inet filter {\n  chain input {\n    type filter hook input priority 0; \
+        let rules = "table inet filter {\n  chain input {\n    type filter hook input priority 0; \
                  policy drop;\n    ct state established,related accept\n    iif lo accept\n  }\n}\n";
-    ns.load_nft(rules);
+        ns.load_nft(rules);
 
-    let changed = watch.wait_for("the changed event", |e| is(e, "changed", "0.0.0.0", port));
-    let s = &changed.socket;
-    assert_eq!(s.verdict, "filtered", "{changed:#?}");
-    assert!(!s.fails, "{changed:#?}");
-    assert_eq!(s.firewall.as_deref(), Some("dropped"), "{changed:#?}");
-    assert_eq!(s.inode, new.socket.inode, "the same socket");
-    assert_eq!(
-        changed.before,
-        Some(Standing {
-            verdict: "exposed".into(),
-            firewall: Some("accepted".into()),
-            fails: true,
-        }),
-        "{changed:#?}"
-    );
-    assert_eq!(watch.stop_with(libc::SIGTERM), 0, "{}", watch.stderr());
-    drop(listener);
-}
+        let changed = watch.wait_for("the changed event", |e| is(e, "changed", "0.0.0.0", port));
+        let s = &changed.socket;
+        assert_eq!(s.verdict, "filtered", "{changed:#?}");
+        assert!(!s.fails, "{changed:#?}");
+        assert_eq!(s.firewall.as_deref(), Some("dropped"), "{changed:#?}");
+        assert_eq!(s.inode, new.socket.inode, "the same socket");
+        assert_eq!(
+            changed.before,
+            Some(Standing {
+                verdict: "exposed".into(),
+                firewall: Some("accepted".into()),
+                fails: true,
+            }),
+            "{changed:#?}"
+        );
+        assert_eq!(watch.stop_with(libc::SIGTERM), 0, "{}", watch.stderr());
+        drop(listener);
+    }
+);
 
 #[test]
 fn memory_stays_flat_over_many_polls() {
@@ -439,3 +431,56 @@ fn memory_stays_flat_over_many_polls() {
     );
     assert_eq!(watch.stop_with(libc::SIGTERM), 0, "{}", watch.stderr());
 }
+
+/// A root process in `ns` holding a TCP listener on loopback; it prints `ready`.
+fn root_listener(ns: &NetNs) -> netns::Child {
+    const HOLD: &str = "import socket, time\n\
+        s = socket.socket()\n\
+        s.bind(('127.0.0.1', 0))\n\
+        s.listen()\n\
+        print('ready', flush=True)\n\
+        time.sleep(600)\n";
+    let mut child = netns::Child::spawn(ns.exec("python3", ["-c", HOLD]).stdout(Stdio::piped()));
+    child.wait_for_line("ready", PATIENCE);
+    child
+}
+
+patest!(
+    each_warning_is_said_once_per_watch_with_one_explanation_per_socket,
+    [Root, Program("ip"), Program("setpriv"), Program("python3")],
+    |_| {
+        // Locals drop in reverse order: the holders die before their namespace goes.
+        let ns = NetNs::new();
+        let first = root_listener(&ns);
+        // As nobody, root's open files cannot be read: the owner is unknown at every poll,
+        // for the same reason. (Each poll but the first looks up only new sockets.)
+        let (_dir, bin) = util::binary_for_nobody();
+        let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+        let mut cmd = ns.exec("setpriv", nobody);
+        cmd.arg(&bin)
+            .args(["--watch", "0.05", "--json", "--no-firewall", "--no-config"]);
+        let mut watch = Watch::start(&mut cmd);
+        watch.wait_for("the first listener", |e| e.event == "new");
+        // A second unattributed socket: the count in the warning changes, its cause not.
+        let second = root_listener(&ns);
+        let new = watch.wait_for("the second listener", |e| e.event == "new");
+        assert!(new.socket.processes.is_empty(), "{new:#?}");
+        drop(second);
+        watch.wait_for("the second listener gone", |e| e.event == "gone");
+        assert_eq!(watch.stop_with(libc::SIGTERM), 0, "{}", watch.stderr());
+        drop(first);
+
+        let stderr = watch.stderr();
+        let owners: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("no process") || l.contains("no owning process"))
+            .collect();
+        assert_eq!(owners.len(), 1, "said once, whatever the count:\n{stderr}");
+        assert!(
+            owners[0].contains("could not read the open files")
+                && owners[0].contains("run as root"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("held by the kernel"), "{stderr}");
+    }
+);

@@ -5,9 +5,11 @@
 //! completions at build time (for the Debian package), so it cannot reach the rest of
 //! the crate. Add a flag here, and read it in `Cli::into_config` (src/cli/mod.rs).
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
+use clap::{Parser, ValueEnum, ValueHint};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -21,9 +23,12 @@ Examples:
   portaudit --save-baseline /var/lib/portaudit/baseline.json
   portaudit --baseline /var/lib/portaudit/baseline.json
                                      fail on listeners that are new since the baseline
+  portaudit --port 80                what is on port 80; the exit code covers those sockets only
+  portaudit --pid 1234               what process 1234 listens on (--process nginx: by name)
   portaudit --all-netns              containers too: contained unless the host publishes them
   portaudit --netns web              one network namespace (ip netns name, path or pid)
-  portaudit --format prometheus      metrics for node_exporter's textfile collector
+  portaudit --format prometheus --output /var/lib/prometheus/node-exporter/portaudit.prom
+                                     metrics for node_exporter's textfile collector
   portaudit --watch 60 --json        every minute, one JSON line per listener that appears,
                                      goes away or changes verdict (until SIGTERM: exit 0)
   portaudit --generate man > portaudit.1
@@ -54,7 +59,7 @@ and to read the nftables ruleset (DNAT publishes, the Firewall column).";
 pub struct Cli {
     /// Also allow these to be reachable: PORT, PORT/PROTO, LO-HI[/PROTO] or a service
     /// name from /etc/services (repeatable, or comma-separated)
-    #[arg(long, value_name = "SPEC", value_delimiter = ',')]
+    #[arg(long, value_name = "SPEC", value_delimiter = ',', value_hint = ValueHint::Other)]
     pub(crate) allow: Vec<String>,
 
     /// Do not allow ssh, http and https (22, 80, 443/tcp) by default
@@ -72,7 +77,7 @@ pub struct Cli {
     pub(crate) json: bool,
 
     /// Read the socket tables and processes under DIR instead of /proc
-    #[arg(long, value_name = "DIR", default_value = "/proc")]
+    #[arg(long, value_name = "DIR", default_value = "/proc", value_hint = ValueHint::DirPath)]
     pub(crate) proc_root: PathBuf,
 
     /// When to colour the table
@@ -85,7 +90,7 @@ pub struct Cli {
 
     /// Judge by this policy file (TOML) [default: /etc/portaudit/portaudit.toml when it
     /// exists]
-    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
+    #[arg(long, value_name = "FILE", conflicts_with = "no_config", value_hint = ValueHint::FilePath)]
     pub(crate) config: Option<PathBuf>,
 
     /// Ignore /etc/portaudit/portaudit.toml
@@ -98,18 +103,17 @@ pub struct Cli {
     pub(crate) advisory: bool,
 
     /// Write the current listeners to FILE, as the baseline for --baseline
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub(crate) save_baseline: Option<PathBuf>,
 
     /// Fail (exit 1) on listeners that are not in the baseline FILE; removed ones are
     /// reported, not failed
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub(crate) baseline: Option<PathBuf>,
 
-    /// Print a man page or a shell completion script, then exit: man (portaudit.1),
-    /// man-toml (portaudit.toml.5, the policy file), bash, zsh or fish; `man DIR` writes
+    /// Print a man page or a shell completion script (WHAT), then exit; `man DIR` writes
     /// both man pages into the man tree DIR (DIR/man1, DIR/man5)
-    #[arg(long, value_names = ["WHAT", "DIR"], num_args = 1..=2)]
+    #[arg(long, value_names = ["WHAT", "DIR"], num_args = 1..=2, value_parser = GenerateValues)]
     pub(crate) generate: Vec<String>,
 
     /// How to read the sockets: netlink (sock_diag: tells dual-stack and bound devices),
@@ -141,7 +145,7 @@ pub struct Cli {
     pub(crate) no_firewall: bool,
 
     /// Read the ruleset from FILE (saved `nft -j list ruleset`) instead of running nft
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub(crate) ruleset: Option<PathBuf>,
 
     /// Let sockets pass that the host firewall drops on every way in (verdict `filtered`)
@@ -152,13 +156,109 @@ pub struct Cli {
     /// change: a listener appears, goes away or changes verdict (one JSON object per line
     /// with --json). The first poll reports every socket as new. Runs until SIGINT or
     /// SIGTERM, then exits 0
-    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, value_hint = ValueHint::Other)]
     pub(crate) watch: Option<String>,
+
+    /// Write the report to FILE instead of stdout, replacing it whole (a temporary file
+    /// beside it, then a rename): the table, the JSON, or with --format prometheus the
+    /// textfile for node_exporter — which, when the audit cannot be done, says so
+    /// (portaudit_audit_success 0). Run as root, FILE's directory must be one only root
+    /// can change
+    #[arg(long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
 
     /// Fit the table to COLS columns (0: never cut a row) [default: on a terminal, its
     /// width, or COLUMNS when set; piped, rows are never cut]
-    #[arg(long, value_name = "COLS")]
+    #[arg(long, value_name = "COLS", value_hint = ValueHint::Other)]
     pub(crate) width: Option<usize>,
+
+    /// Select the sockets on these ports (the port the outside reaches, or the socket's
+    /// own): PORT, PORT/PROTO, LO-HI[/PROTO] or a service name (repeatable, or
+    /// comma-separated). The audit, its exit code and its summary cover only the sockets
+    /// selected
+    #[arg(long, value_name = "SPEC", value_delimiter = ',', value_hint = ValueHint::Other)]
+    pub(crate) port: Vec<String>,
+
+    /// Select the sockets held by a process of this name (comm) or executable (its file
+    /// name or full path); a socket with no owner seen (not root, hidepid) is selected
+    /// too, and counted as such (repeatable, or comma-separated)
+    #[arg(long, value_name = "NAME", value_delimiter = ',', value_hint = ValueHint::Other)]
+    pub(crate) process: Vec<String>,
+
+    /// Select the sockets held by this process id (repeatable, or comma-separated); as
+    /// --process for owners that could not be seen
+    #[arg(
+        long,
+        value_name = "PID",
+        value_delimiter = ',',
+        allow_negative_numbers = true,
+        value_hint = ValueHint::Other
+    )]
+    pub(crate) pid: Vec<String>,
+
+    /// Select the sockets of one protocol: tcp or udp
+    #[arg(long, value_name = "PROTO", value_parser = ProtocolValues)]
+    pub(crate) protocol: Option<String>,
+}
+
+/// What `--generate` writes (its first value, WHAT), with what --help says of each.
+pub(crate) const GENERATE: &[(&str, &str)] = &[
+    (
+        "man",
+        "portaudit(1); with DIR, both man pages into the man tree DIR",
+    ),
+    ("man-toml", "portaudit.toml(5), the policy file"),
+    ("bash", "bash completion"),
+    ("zsh", "zsh completion"),
+    ("fish", "fish completion"),
+];
+
+/// `--generate`'s values are any text (WHAT, then a DIR, checked when the page is
+/// written), but WHAT's choices are what --help lists and the completions offer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GenerateValues;
+
+impl TypedValueParser for GenerateValues {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<String, clap::Error> {
+        StringValueParser::new().parse_ref(command, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            GENERATE
+                .iter()
+                .map(|&(name, help)| PossibleValue::new(name).help(help)),
+        ))
+    }
+}
+
+/// `--protocol`'s value is any text, checked into one line naming the flag (clap's own
+/// error is several); its choices are what the completions offer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProtocolValues;
+
+impl TypedValueParser for ProtocolValues {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<String, clap::Error> {
+        StringValueParser::new().parse_ref(command, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(["tcp", "udp"].into_iter().map(PossibleValue::new)))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

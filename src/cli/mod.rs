@@ -8,16 +8,16 @@ use std::time::Duration;
 
 use clap::{CommandFactory, ValueEnum};
 
-use crate::audit::Key;
+use crate::audit::{Key, Selection};
 use crate::baseline;
 use crate::collect;
 use crate::collect::sysctl;
 use crate::error::Error;
 use crate::exit::Outcome;
+use crate::fsafe::write::{Dir, Target};
 use crate::policy::Policy;
 use crate::policy::file;
 use crate::policy::services::Services;
-use crate::policy::trust;
 use crate::report::Format;
 use crate::watch;
 
@@ -33,14 +33,16 @@ pub struct Config {
     pub color: bool,
     /// The columns the table fits; `None`: rows are never cut.
     pub width: Option<usize>,
-    /// `--save-baseline FILE`.
-    pub save_baseline: Option<PathBuf>,
+    /// `--save-baseline FILE`, its directory opened (and, as root, judged) up front.
+    pub save_baseline: Option<Target>,
     /// `--baseline FILE`, read and checked.
     pub baseline: Option<(PathBuf, BTreeSet<Key>)>,
     /// Which collector, and whether to find owners.
     pub collect: collect::Options,
     /// `--watch SECONDS`: poll at this interval instead of auditing once.
     pub watch: Option<Duration>,
+    /// `--port`, `--process`, `--pid`, `--protocol`.
+    pub selection: Selection,
 }
 
 impl Cli {
@@ -59,10 +61,10 @@ impl Cli {
             )));
         }
         let services = Services::load()?;
+        let selection = self.selection(&services)?;
         let mut policy = Policy::new(&self.allow, !self.no_default_allow, self.strict, &services)?;
         let system = Path::new(file::SYSTEM_FILE);
         if let Some(path) = file::discover(self.config.as_deref(), self.no_config, system) {
-            trusted(&path)?;
             policy.add_file(file::load(&path, &services)?);
         }
         policy.advisory |= self.advisory;
@@ -75,16 +77,33 @@ impl Cli {
             )));
         }
         policy.ephemeral_ports = sysctl::ephemeral_ports(&self.proc_root)?;
+        if let Some(path) = &self.save_baseline {
+            missing_directory(path, "--save-baseline")?;
+        }
         let baseline = match self.baseline {
             Some(path) => {
-                trusted(&path)?;
+                missing_directory(&path, "--baseline")?;
+                if !path.exists() {
+                    return Err(Error::new(format!(
+                        "--baseline {}: no such file: save one first with portaudit \
+                         --save-baseline {}",
+                        path.display(),
+                        path.display()
+                    )));
+                }
                 let listeners = baseline::load(&path)?;
                 Some((path, listeners))
             }
             None => None,
         };
+        let save_baseline = self
+            .save_baseline
+            .as_deref()
+            .map(Target::open)
+            .transpose()?;
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let terminal = std::io::stdout().is_terminal();
+        // With --output the report goes to a file, never a terminal.
+        let terminal = self.output.is_none() && std::io::stdout().is_terminal();
         let color = match self.color {
             Color::Always => true,
             Color::Never => false,
@@ -128,11 +147,72 @@ impl Cli {
             format,
             color,
             width,
-            save_baseline: self.save_baseline,
+            save_baseline,
             baseline,
             collect,
             watch,
+            selection,
         })
+    }
+
+    /// `--port`, `--process`, `--pid` and `--protocol`, checked: a bad value is an error
+    /// naming the flag and the value.
+    fn selection(&self, services: &Services) -> Result<Selection, Error> {
+        let mut selection = Selection::default();
+        for spec in &self.port {
+            let ports = crate::policy::parse_allow(spec, services)
+                .map_err(|why| Error::new(format!("invalid --port value {spec:?}: {why}")))?;
+            selection
+                .ports
+                .extend(ports.into_iter().map(|a| (a.ports, a.protocol)));
+            selection.flags.push(format!("--port {}", spec.trim()));
+        }
+        for name in &self.process {
+            if name.trim().is_empty() {
+                return Err(Error::new(
+                    "invalid --process value \"\": expected a process name or executable",
+                ));
+            }
+            selection.processes.push(name.trim().to_string());
+            selection.flags.push(format!("--process {}", name.trim()));
+        }
+        for pid in &self.pid {
+            let number = pid
+                .trim()
+                .parse::<i32>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| {
+                    Error::new(format!(
+                        "invalid --pid value {pid:?}: expected a process id (a positive number)"
+                    ))
+                })?;
+            selection.pids.push(number);
+            selection.flags.push(format!("--pid {number}"));
+        }
+        if let Some(protocol) = &self.protocol {
+            let parsed = crate::policy::parse_protocol(protocol.trim()).map_err(|why| {
+                Error::new(format!("invalid --protocol value {protocol:?}: {why}"))
+            })?;
+            selection.protocol = Some(parsed);
+            selection
+                .flags
+                .push(format!("--protocol {}", parsed.name()));
+        }
+        if (!self.process.is_empty() || !self.pid.is_empty()) && self.no_processes {
+            return Err(Error::new(
+                "--process and --pid cannot go with --no-processes: they select sockets by the \
+                 processes that own them",
+            ));
+        }
+        if !selection.is_empty() && self.save_baseline.is_some() {
+            return Err(Error::new(format!(
+                "--save-baseline cannot go with {}: a baseline holds every listener, and one \
+                 saved from a selection would make the rest new",
+                selection.flags.join(" ")
+            )));
+        }
+        Ok(selection)
     }
 
     /// `--watch SECONDS`: a number of seconds, and no flag it cannot go with.
@@ -157,6 +237,8 @@ impl Cli {
             .map_err(|_| Error::new(format!("--watch {text}: too long an interval")))?;
         let alone = if self.save_baseline.is_some() {
             Some("--save-baseline: it saves one audit; run it once, without --watch")
+        } else if self.output.is_some() {
+            Some("--output: a file holds one audit; the watch prints each change as it happens")
         } else if self.format == Some(FormatArg::Prometheus) && !self.json {
             Some("--format prometheus: metrics are one audit's; use the textfile timer")
         } else if self.proc_root != Path::new("/proc") {
@@ -174,6 +256,36 @@ impl Cli {
     pub fn generate(&self) -> Option<&[String]> {
         (!self.generate.is_empty()).then_some(self.generate.as_slice())
     }
+
+    /// `--output FILE`: its directory opened (and, as root, judged) before anything else,
+    /// so that a failed audit can still say so in it.
+    pub fn output(&self) -> Result<Option<Target>, Error> {
+        self.output.as_deref().map(Target::open).transpose()
+    }
+
+    /// Whether the report is Prometheus metrics (`--format prometheus`).
+    pub fn prometheus(&self) -> bool {
+        !self.json && self.format == Some(FormatArg::Prometheus)
+    }
+}
+
+/// A baseline's directory that does not exist is said before the audit, with the fix:
+/// the Debian package creates /var/lib/portaudit (root's, mode 0700); elsewhere it is
+/// the admin's to create.
+fn missing_directory(path: &Path, flag: &str) -> Result<(), Error> {
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if dir.is_dir() {
+        return Ok(());
+    }
+    Err(Error::new(format!(
+        "{flag} {}: the directory {} does not exist: create it with install -d -m 0700 {} \
+         (the Debian package creates /var/lib/portaudit)",
+        path.display(),
+        dir.display(),
+        dir.display()
+    )))
 }
 
 /// A flag that cannot take effect with the others is a usage error, not silently
@@ -195,35 +307,21 @@ fn check_takes_effect(cli: &Cli) -> Result<(), Error> {
     Ok(())
 }
 
-/// Run as root, a policy file or baseline only root can change (see `policy::trust`);
-/// as another user, a user's own files are theirs to trust.
-fn trusted(path: &Path) -> Result<(), Error> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return Ok(());
-    }
-    let mut users = collect::users::UserNames::default();
-    trust::check(path, |uid| {
-        users
-            .name(uid)
-            .map(|n| String::from_utf8_lossy(&n).into_owned())
-    })
-}
-
-/// Write a man page or a completion script, made from this clap definition: to stdout,
-/// or, for `man DIR`, both man pages into the man tree DIR.
-pub fn generate(what: &[String]) -> Result<Outcome, Error> {
+/// Write a man page or a completion script, made from this clap definition: to stdout
+/// (or `--output FILE`), or, for `man DIR`, both man pages into the man tree DIR.
+pub fn generate(what: &[String], output: Option<&Target>) -> Result<Outcome, Error> {
     use clap_complete::Shell;
     let mut command = Cli::command();
     let out = match what {
         [page] if page == "man" => crate::man::command_page(command),
         [page] if page == "man-toml" => crate::man::policy_page(),
         [page, dir] if page == "man" => {
-            let written = crate::man::write_pages(command, Path::new(dir))
-                .map_err(|(path, e)| Error::io("write", &path, &e))?;
-            for path in written {
-                eprintln!("portaudit: wrote {}", path.display());
+            if output.is_some() {
+                return Err(Error::new(
+                    "--generate man DIR cannot go with --output: the pages go into DIR",
+                ));
             }
+            write_man_tree(command, Path::new(dir))?;
             return Ok(Outcome::Clean);
         }
         [shell] => {
@@ -248,6 +346,10 @@ pub fn generate(what: &[String]) -> Result<Outcome, Error> {
         }
         _ => return Err(Error::new("--generate: expected WHAT [DIR]")),
     };
+    if let Some(target) = output {
+        target.replace(0o644, |file| file.write_all(&out))?;
+        return Ok(Outcome::Clean);
+    }
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(&out).and_then(|()| stdout.flush()) {
         Ok(()) => Ok(Outcome::Clean),
@@ -257,6 +359,22 @@ pub fn generate(what: &[String]) -> Result<Outcome, Error> {
             crate::error::describe_io(&e)
         ))),
     }
+}
+
+/// Both man pages into the man tree `dir` (made if missing), each through the safe
+/// writer: `dir/man1/portaudit.1`, `dir/man5/portaudit.toml.5`.
+fn write_man_tree(command: clap::Command, dir: &Path) -> Result<(), Error> {
+    let tree = Dir::create(dir)?;
+    for (place, page) in crate::man::pages(command) {
+        let (section, name) = place.split_once('/').expect("a man page is SECTION/NAME");
+        let path = dir.join(place);
+        let section = tree.subdir(section, &dir.join(section))?;
+        section
+            .target(name, &path)?
+            .replace(0o644, |out| out.write_all(&page))?;
+        eprintln!("portaudit: wrote {}", path.display());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

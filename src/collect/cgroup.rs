@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::container;
-use crate::socket::Listener;
+use crate::socket::{ExecStart, Listener};
 
 /// The unit types that have a cgroup of their own.
 const UNIT_SUFFIXES: [&str; 5] = [".service", ".socket", ".scope", ".mount", ".swap"];
@@ -65,6 +65,7 @@ pub fn attribute(proc_root: &Path, live: bool, listeners: &mut [Listener]) {
     let units_root = host_root(proc_root);
     let mut of_pid: BTreeMap<i32, Option<Arc<str>>> = BTreeMap::new();
     let mut services: BTreeMap<Arc<str>, Option<Arc<str>>> = BTreeMap::new();
+    let mut commands: BTreeMap<Arc<str>, Option<Arc<ExecStart>>> = BTreeMap::new();
     for listener in listeners.iter_mut() {
         let made_in = listener.detail.cgroup_id.and_then(|id| of_id.get(&id));
         listener.unit = match made_in {
@@ -86,6 +87,14 @@ pub fn attribute(proc_root: &Path, live: bool, listeners: &mut [Listener]) {
             listener.unit_service = services
                 .entry(Arc::clone(unit))
                 .or_insert_with(|| service_of(root, unit).map(Arc::from))
+                .clone();
+        }
+        if let (Some(unit), Some(root)) = (&listener.unit, units_root.as_deref())
+            && unit.ends_with(".service")
+        {
+            listener.unit_exec = commands
+                .entry(Arc::clone(unit))
+                .or_insert_with(|| exec_start_of(root, unit).map(Arc::new))
                 .clone();
         }
     }
@@ -214,31 +223,10 @@ fn host_root(proc_root: &Path) -> Option<PathBuf> {
 /// [Socket] section (drop-ins included), else the same name as a `.service`
 /// (`name@.service` with `Accept=yes`). `None` when no unit file is found.
 pub fn service_of(root: &Path, unit: &str) -> Option<String> {
-    let main = UNIT_DIRS
-        .iter()
-        .map(|dir| root.join(dir).join(unit))
-        .find(|file| file.is_file())?;
-    let mut texts = vec![read_capped(&main, MAX_UNIT_FILE)?];
-    // Drop-ins: by name across the directories, the first directory's copy of a name wins.
-    let mut drop_ins: BTreeMap<std::ffi::OsString, PathBuf> = BTreeMap::new();
-    for dir in UNIT_DIRS {
-        let Ok(entries) = std::fs::read_dir(root.join(dir).join(format!("{unit}.d"))) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().ends_with(".conf") {
-                drop_ins.entry(entry.file_name()).or_insert(entry.path());
-            }
-        }
-    }
-    texts.extend(
-        drop_ins
-            .values()
-            .filter_map(|file| read_capped(file, MAX_UNIT_FILE)),
-    );
+    let texts = unit_files(root, unit)?;
     let mut service = None;
     let mut accept = false;
-    for text in &texts {
+    for (_, text) in &texts {
         let (s, a) = socket_section(&String::from_utf8_lossy(text));
         service = s.or(service);
         accept = a.unwrap_or(accept);
@@ -253,8 +241,82 @@ pub fn service_of(root: &Path, unit: &str) -> Option<String> {
     }))
 }
 
+/// A unit's files in the order systemd reads them: the unit file (an instance's
+/// template when the instance has none of its own), then its drop-ins by name across
+/// the directories, the first directory's copy of a name winning. `None` when no unit
+/// file is found.
+fn unit_files(root: &Path, unit: &str) -> Option<Vec<(PathBuf, Vec<u8>)>> {
+    // `name@instance.service` → `name@.service`.
+    let template = unit
+        .split_once('@')
+        .and_then(|(name, rest)| Some(format!("{name}@.{}", rest.rsplit_once('.')?.1)));
+    let names: Vec<&str> = std::iter::once(unit).chain(template.as_deref()).collect();
+    let main = names.iter().find_map(|name| {
+        UNIT_DIRS
+            .iter()
+            .map(|dir| root.join(dir).join(name))
+            .find(|file| file.is_file())
+    })?;
+    let mut files = vec![(main.clone(), read_capped(&main, MAX_UNIT_FILE)?)];
+    let mut drop_ins: BTreeMap<std::ffi::OsString, PathBuf> = BTreeMap::new();
+    for name in names.iter().rev() {
+        for dir in UNIT_DIRS {
+            let Ok(entries) = std::fs::read_dir(root.join(dir).join(format!("{name}.d"))) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().ends_with(".conf") {
+                    drop_ins.entry(entry.file_name()).or_insert(entry.path());
+                }
+            }
+        }
+    }
+    files.extend(
+        drop_ins
+            .into_values()
+            .filter_map(|file| Some((file.clone(), read_capped(&file, MAX_UNIT_FILE)?))),
+    );
+    Some(files)
+}
+
+/// A `.service` unit's command: the last `ExecStart=` of its files, where an empty one
+/// clears those before it (as a drop-in must, to replace it). `None` when no unit file
+/// is found or none sets it.
+pub fn exec_start_of(root: &Path, unit: &str) -> Option<ExecStart> {
+    let mut found = None;
+    for (file, text) in unit_files(root, unit)? {
+        let mut in_service = false;
+        let text = String::from_utf8_lossy(&text);
+        let mut lines = text.lines();
+        while let Some(line) = lines.next() {
+            let line = line.trim();
+            if line.starts_with('[') {
+                in_service = line == "[Service]";
+                continue;
+            }
+            let Some(value) = line.strip_prefix("ExecStart=").filter(|_| in_service) else {
+                continue;
+            };
+            // A line ending in a backslash goes on.
+            let mut command = value.to_string();
+            while command.ends_with('\\') {
+                command.pop();
+                command.push(' ');
+                command.push_str(lines.next().unwrap_or_default().trim());
+            }
+            // `-`, `@`, `:`, `+`, `!` prefixes say how to run it, not what.
+            let command = command.trim_start_matches(['-', '@', ':', '+', '!']).trim();
+            found = (!command.is_empty()).then(|| ExecStart {
+                command: command.to_string(),
+                file: file.clone(),
+            });
+        }
+    }
+    found
+}
+
 /// `Service=` and `Accept=` of a unit file's [Socket] section; `None` where not set.
-fn socket_section(text: &str) -> (Option<String>, Option<bool>) {
+pub fn socket_section(text: &str) -> (Option<String>, Option<bool>) {
     let mut in_socket = false;
     let mut service = None;
     let mut accept = None;
@@ -425,6 +487,50 @@ mod tests {
             service_of(dir.0.as_path(), "ssh.socket").as_deref(),
             Some("openssh.service")
         );
+    }
+
+    #[test]
+    fn a_services_command_is_its_last_exec_start_drop_ins_included() {
+        let dir = TempDir::new("exec-start");
+        let root = dir.0.as_path();
+        let lib = root.join("lib/systemd/system");
+        let etc = root.join("etc/systemd/system");
+        std::fs::create_dir_all(lib.join("memcached.service.d")).unwrap();
+        std::fs::create_dir_all(etc.join("memcached.service.d")).unwrap();
+        std::fs::write(
+            lib.join("memcached.service"),
+            "[Unit]\nExecStart=not-this\n[Service]\nExecStart=/usr/share/memcached/scripts/\
+             systemd-memcached-wrapper /etc/memcached.conf\n",
+        )
+        .unwrap();
+        let wrapper = exec_start_of(root, "memcached.service").unwrap();
+        assert_eq!(
+            wrapper.command,
+            "/usr/share/memcached/scripts/systemd-memcached-wrapper /etc/memcached.conf"
+        );
+        assert_eq!(wrapper.file, lib.join("memcached.service"));
+        // `systemctl edit`: an empty ExecStart= clears it, the next one replaces it.
+        let drop_in = etc.join("memcached.service.d/override.conf");
+        std::fs::write(
+            &drop_in,
+            "[Service]\nExecStart=\nExecStart=-/usr/bin/memcached -u memcache \\\n  -l 0.0.0.0\n",
+        )
+        .unwrap();
+        let edited = exec_start_of(root, "memcached.service").unwrap();
+        assert_eq!(edited.command, "/usr/bin/memcached -u memcache  -l 0.0.0.0");
+        assert_eq!(edited.file, drop_in);
+        // An instance reads its template's file; none at all: unknown.
+        std::fs::write(
+            lib.join("redis-server@.service"),
+            "[Service]\nExecStart=/usr/bin/redis-server /etc/redis/redis-%i.conf\n",
+        )
+        .unwrap();
+        let instance = exec_start_of(root, "redis-server@cache.service").unwrap();
+        assert_eq!(
+            instance.command,
+            "/usr/bin/redis-server /etc/redis/redis-%i.conf"
+        );
+        assert_eq!(exec_start_of(root, "gone.service"), None);
     }
 
     #[test]

@@ -125,36 +125,44 @@ fn is_id(text: &str) -> bool {
 fn name_of(runtime: &str, id: &str, state_root: &Path) -> Option<String> {
     let name = match runtime {
         "docker" => {
-            // An object, not a struct: serde would take a struct from a JSON array too.
             let path = state_root.join(format!("var/lib/docker/containers/{id}/config.v2.json"));
-            let config: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_slice(&read_capped(&path, MAX_DOCKER_CONFIG)?).ok()?;
-            // Docker keeps the name as a path in its name tree: "/web".
-            let name = config.get("Name")?.as_str()?;
-            name.strip_prefix('/').unwrap_or(name).to_string()
+            docker_name(&read_capped(&path, MAX_DOCKER_CONFIG)?)?
         }
         "podman" => {
-            #[derive(Deserialize)]
-            struct Entry {
-                id: String,
-                #[serde(default)]
-                names: Vec<String>,
-            }
             let path =
                 state_root.join("var/lib/containers/storage/overlay-containers/containers.json");
-            let entries: Vec<Entry> =
-                serde_json::from_slice(&read_capped(&path, MAX_PODMAN_CONTAINERS)?).ok()?;
-            entries
-                .into_iter()
-                .find(|e| e.id == id)?
-                .names
-                .into_iter()
-                .next()?
+            podman_name(&read_capped(&path, MAX_PODMAN_CONTAINERS)?, id)?
         }
         "lxc" => id.to_string(),
         _ => return None,
     };
     (!name.is_empty()).then_some(name)
+}
+
+/// The name in Docker's `config.v2.json` of a container.
+pub fn docker_name(config: &[u8]) -> Option<String> {
+    // An object, not a struct: serde would take a struct from a JSON array too.
+    let config: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(config).ok()?;
+    // Docker keeps the name as a path in its name tree: "/web".
+    let name = config.get("Name")?.as_str()?;
+    Some(name.strip_prefix('/').unwrap_or(name).to_string())
+}
+
+/// The first name of container `id` in podman's `containers.json`.
+pub fn podman_name(containers: &[u8], id: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Entry {
+        id: String,
+        #[serde(default)]
+        names: Vec<String>,
+    }
+    let entries: Vec<Entry> = serde_json::from_slice(containers).ok()?;
+    entries
+        .into_iter()
+        .find(|e| e.id == id)?
+        .names
+        .into_iter()
+        .next()
 }
 
 /// The file's bytes, or `None` when it cannot be read or is bigger than `max`.

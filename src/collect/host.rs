@@ -100,7 +100,7 @@ pub fn unmapped_uid() -> Option<u32> {
 }
 
 /// The initial user namespace's map: `0 0 4294967295`.
-fn maps_every_uid(uid_map: &str) -> bool {
+pub fn maps_every_uid(uid_map: &str) -> bool {
     let fields: Vec<&str> = uid_map.split_whitespace().collect();
     fields == ["0", "0", "4294967295"]
 }

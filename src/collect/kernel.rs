@@ -486,7 +486,7 @@ mod tests {
         l.processes = vec![crate::socket::Process {
             pid: 9,
             comm: b"socat".to_vec(),
-            exe: None,
+            ..crate::socket::Process::default()
         }]
         .into();
         assert_eq!(claimant(&l, &ports), None);

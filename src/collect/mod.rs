@@ -8,20 +8,20 @@
 //! captured tree, a container's proc, or a sandbox that refuses netlink).
 
 #[cfg(target_os = "linux")]
-mod cgroup;
+pub(crate) mod cgroup;
 #[cfg(target_os = "linux")]
-mod container;
-mod host;
+pub(crate) mod container;
+pub(crate) mod host;
 #[cfg(target_os = "linux")]
-mod kernel;
+pub(crate) mod kernel;
 #[cfg(target_os = "linux")]
-mod netlink;
+pub(crate) mod netlink;
 #[cfg(target_os = "linux")]
 pub mod netns;
 #[cfg(target_os = "linux")]
 pub(crate) mod nft;
 #[cfg(target_os = "linux")]
-pub use nft::{Coverage, decode_dump};
+pub use nft::decode_dump;
 #[cfg(target_os = "linux")]
 mod nlmsg;
 #[cfg(target_os = "linux")]
@@ -43,7 +43,7 @@ use crate::error::Error;
 use crate::ruleset::Ruleset;
 use crate::socket::{
     Collector, Container, Detail, Device, Family, Forwarding, HostAddress, Interfaces, Listener,
-    NamespaceSeen, Netns, Owners, Protocol, Publish, Route, Via,
+    NamespaceSeen, Netns, Owners, Protocol, Publish, Route, Via, Warning,
 };
 
 /// `--collector`: which collector to use.
@@ -108,7 +108,7 @@ pub struct Collection {
 #[derive(Debug, Default)]
 pub struct Seen {
     /// Non-fatal trouble, said once each: what we could not see.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     pub collector: Collector,
     /// Part of a socket table could not be read: a listener may be missing, so the audit
     /// cannot pass (exit 2), though it can still fail (exit 1).
@@ -150,6 +150,9 @@ pub enum RulesetRead {
 #[derive(Debug, Default)]
 pub struct KnownOwners {
     by_inode: HashMap<u64, (Owners, bool)>,
+    /// Why the last scan that could not see every process could not: the reason the
+    /// owners of the sockets it looked up are unknown, still theirs at later polls.
+    blind: Option<owners::Blind>,
     /// A single audit: there is no next poll to remember them for.
     forget: bool,
 }
@@ -160,6 +163,7 @@ impl KnownOwners {
     pub fn once() -> KnownOwners {
         KnownOwners {
             by_inode: HashMap::new(),
+            blind: None,
             forget: true,
         }
     }
@@ -203,7 +207,7 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
         }
         Namespaces::All => {
             let (all, trouble) = netns::list(proc_root, run_netns);
-            warnings.extend(trouble);
+            warnings.extend(trouble.into_iter().map(Warning::from));
             all
         }
         Namespaces::One(spec) => vec![netns::find(spec, proc_root, run_netns).map_err(Error::new)?],
@@ -225,7 +229,10 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
     let mut namespaces = Vec::new();
     let mut collector = Collector::Proc;
     if audit_own {
-        let (mine, used, addresses) = own_sockets(options, &mut warnings, &mut incomplete)?;
+        let mut said = Vec::new();
+        let own = own_sockets(options, &mut said, &mut incomplete);
+        warnings.extend(said.into_iter().map(Warning::from));
+        let (mine, used, addresses) = own?;
         collector = used;
         // Taken as they are, not copied: the first namespace's sockets are most often all.
         listeners = mine;
@@ -243,7 +250,10 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
         }
     }
     for target in targets.iter().filter(|n| !n.netns.host) {
-        match other_sockets(target, options, &mut warnings, &mut incomplete) {
+        let mut said = Vec::new();
+        let theirs = other_sockets(target, options, &mut said, &mut incomplete);
+        warnings.extend(said.into_iter().map(Warning::from));
+        match theirs {
             Some((theirs, addresses)) => {
                 let shared = Arc::new(target.netns.clone());
                 listeners.extend(theirs.into_iter().map(|mut l| {
@@ -323,19 +333,24 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
             }
         }
         let live = options.live();
-        kernel::attribute(
-            proc_root,
-            live,
-            own,
-            &targets,
-            &mut listeners,
-            &mut warnings,
-        );
-        let unowned = listeners
-            .iter()
-            .filter(|l| l.processes.is_empty() && l.kernel.is_none())
-            .count();
-        warnings.extend(scan.warning(unowned, hidepid.as_deref(), proc_root));
+        let mut said = Vec::new();
+        kernel::attribute(proc_root, live, own, &targets, &mut listeners, &mut said);
+        warnings.extend(said.into_iter().map(Warning::from));
+        if let Some(blind) = scan.blind(hidepid.as_deref(), proc_root) {
+            known.blind = Some(blind);
+        }
+        let unowned = |complete: bool| {
+            listeners
+                .iter()
+                .filter(|l| l.processes.is_empty() && l.kernel.is_none())
+                .filter(|l| l.processes_complete == complete)
+                .count()
+        };
+        warnings.extend(owners::warnings(
+            unowned(false),
+            unowned(true),
+            known.blind.as_ref(),
+        ));
         known.by_inode = listeners
             .iter()
             .filter(|l| l.inode != 0 && !known.forget)
@@ -345,22 +360,30 @@ pub fn collect(options: &Options, known: &mut KnownOwners) -> Result<Collection,
     if let Some(overflow) = host::unmapped_uid() {
         let shown = listeners.iter().filter(|l| l.uid == overflow).count();
         if shown > 0 {
-            warnings.push(format!(
-                "portaudit runs in a user namespace: {shown} listening socket{} uid {overflow}, \
-                 the kernel's stand-in for an owner who has no uid in this namespace",
-                if shown == 1 { " shows" } else { "s show" },
+            warnings.push(Warning::counted(
+                "a user namespace's overflow uid",
+                format!(
+                    "portaudit runs in a user namespace: {shown} listening socket{} uid \
+                     {overflow}, the kernel's stand-in for an owner who has no uid in this \
+                     namespace",
+                    if shown == 1 { " shows" } else { "s show" },
+                ),
             ));
         }
     }
     cgroup::attribute(proc_root, options.live(), &mut listeners);
     if options.live() {
         attribute_containers(proc_root, &mut listeners, &mut namespaces, &targets);
-        warnings.extend(netns::inside_container(proc_root));
+        warnings.extend(
+            netns::inside_container(proc_root)
+                .into_iter()
+                .map(Warning::from),
+        );
     }
 
     // A reader that panicked is a bug: its answer would be missing, so the panic goes on.
     let (read, firewall_warnings) = firewall.join().unwrap();
-    warnings.extend(firewall_warnings);
+    warnings.extend(firewall_warnings.into_iter().map(Warning::from));
     let (ruleset, legacy_firewall) = read?;
     let proxies = if options.live() {
         docker_proxies(proc_root, &listeners)
@@ -580,10 +603,13 @@ fn read_firewall(
     match source {
         FirewallSource::Off => Ok((RulesetRead::NotRead, false)),
         FirewallSource::File(path) => {
-            let named = |why: &str| Error::new(format!("--ruleset {}: {why}", path.display()));
-            let json =
-                std::fs::read_to_string(path).map_err(|e| named(&crate::error::describe_io(&e)))?;
-            let ruleset = nft::parse_saved(&json).map_err(|why| named(&why))?;
+            // With --trust-firewall this file alone can pass a socket: trusted like the
+            // policy (see `fsafe`).
+            let named = |why: String| Error::new(format!("--ruleset {}: {why}", path.display()));
+            let bytes = crate::fsafe::read::trusted(path)
+                .map_err(|e| e.into_error(path, |e| named(crate::error::describe_io(e))))?;
+            let json = String::from_utf8(bytes).map_err(|_| named("not UTF-8 text".into()))?;
+            let ruleset = nft::parse_saved(&json).map_err(named)?;
             Ok((RulesetRead::Read(Box::new(ruleset)), false))
         }
         FirewallSource::Nft => {

@@ -16,8 +16,9 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+use super::nlmsg::NLMSG_HDRLEN;
 pub(super) use super::nlmsg::attributes;
-use super::nlmsg::{NLMSG_HDRLEN, align4};
+pub use super::nlmsg::{Message, messages};
 use super::{Device, Family, HostAddress, Listener, Protocol};
 use crate::error::describe_io;
 use crate::socket::{Link, Route};
@@ -302,10 +303,6 @@ fn message(kind: u16, flags: u16, body: &[u8]) -> Vec<u8> {
     msg
 }
 
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    u16::from_ne_bytes([b[at], b[at + 1]])
-}
-
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
@@ -370,7 +367,7 @@ fn ipv6(b: &[u8]) -> Ipv6Addr {
 }
 
 /// RTM_NEWLINK: ifinfomsg (index, flags) and IFLA_IFNAME.
-fn parse_link(payload: &[u8]) -> Result<Option<(u32, Device)>, String> {
+pub fn parse_link(payload: &[u8]) -> Result<Option<(u32, Device)>, String> {
     if payload.len() < IFINFOMSG_LEN {
         return Err(format!("interface record of {} bytes", payload.len()));
     }
@@ -392,7 +389,7 @@ fn parse_link(payload: &[u8]) -> Result<Option<(u32, Device)>, String> {
 
 /// RTM_NEWADDR: the interface index and the local address (IFA_LOCAL, which differs from
 /// IFA_ADDRESS on point-to-point links, where IFA_ADDRESS is the peer).
-fn parse_address(payload: &[u8]) -> Result<Option<(u32, IpAddr)>, String> {
+pub fn parse_address(payload: &[u8]) -> Result<Option<(u32, IpAddr)>, String> {
     if payload.len() < IFADDRMSG_LEN {
         return Err(format!("address record of {} bytes", payload.len()));
     }
@@ -515,24 +512,22 @@ impl Netlink {
         let mut interrupted = false;
         loop {
             let len = self.receive(what)?;
-            let mut at = 0;
-            while at + NLMSG_HDRLEN <= len {
-                let b = &self.buffer[at..len];
-                let msg_len = u32_at(b, 0) as usize;
-                let kind = u16_at(b, 4);
-                let flags = u16_at(b, 6);
-                let seq = u32_at(b, 8);
-                if msg_len < NLMSG_HDRLEN || msg_len > b.len() {
+            for message in messages(&self.buffer[..len]) {
+                let Ok(Message {
+                    kind,
+                    flags,
+                    seq,
+                    payload,
+                }) = message
+                else {
                     return Err(self.failed(what, "malformed reply"));
-                }
-                at += align4(msg_len);
+                };
                 if seq != self.seq {
                     continue; // a late reply to an earlier request
                 }
                 if flags & NLM_F_DUMP_INTR != 0 {
                     interrupted = true;
                 }
-                let payload = &b[NLMSG_HDRLEN..msg_len];
                 match kind {
                     NLMSG_NOOP => {}
                     NLMSG_DONE => {
@@ -705,7 +700,7 @@ pub fn read_routes(links: &[Link]) -> Result<Vec<Route>, NetlinkError> {
 }
 
 /// RTM_NEWLINK: index, name, loopback flag and IFLA_LINKINFO's IFLA_INFO_KIND.
-fn parse_link_kind(payload: &[u8]) -> Result<Option<Link>, String> {
+pub fn parse_link_kind(payload: &[u8]) -> Result<Option<Link>, String> {
     let Some((ifindex, device)) = parse_link(payload)? else {
         return Ok(None);
     };
@@ -725,7 +720,7 @@ fn parse_link_kind(payload: &[u8]) -> Result<Option<Link>, String> {
 }
 
 /// RTM_NEWROUTE: a unicast route of the main table as (destination, prefix length, oif).
-fn parse_route(payload: &[u8]) -> Result<Option<(IpAddr, u8, u32)>, String> {
+pub fn parse_route(payload: &[u8]) -> Result<Option<(IpAddr, u8, u32)>, String> {
     if payload.len() < RTMSG_LEN {
         return Err(format!("route record of {} bytes", payload.len()));
     }
@@ -758,6 +753,42 @@ fn parse_route(payload: &[u8]) -> Result<Option<(IpAddr, u8, u32)>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::nlmsg::{Malformed, align4};
+
+    #[test]
+    fn a_datagram_frames_into_its_messages_and_stops_at_a_bad_length() {
+        let mut datagram = message(RTM_NEWLINK, 0, &[1, 2, 3]);
+        // Padded to 4 bytes, as the kernel aligns each message.
+        datagram.resize(align4(datagram.len()), 0);
+        datagram.extend(message(NLMSG_DONE, 2, &[0; 4]));
+        datagram.extend([0; 5]); // too short for a header: left
+        let framed: Vec<_> = messages(&datagram).collect();
+        assert_eq!(
+            framed,
+            [
+                Ok(Message {
+                    kind: RTM_NEWLINK,
+                    flags: 0,
+                    seq: 0,
+                    payload: &[1, 2, 3]
+                }),
+                Ok(Message {
+                    kind: NLMSG_DONE,
+                    flags: 2,
+                    seq: 0,
+                    payload: &[0; 4]
+                })
+            ]
+        );
+        // A length past the end, or shorter than a header: an error, then nothing.
+        for bad in [1000u32, 15] {
+            let mut broken = message(RTM_NEWLINK, 0, &[0; 8]);
+            broken[..4].copy_from_slice(&bad.to_ne_bytes());
+            broken.extend(message(NLMSG_DONE, 0, &[0; 4]));
+            assert_eq!(messages(&broken).collect::<Vec<_>>(), [Err(Malformed)]);
+        }
+        assert_eq!(messages(&[]).count(), 0);
+    }
 
     /// An inet_diag_msg as the kernel lays it out, with an optional SKV6ONLY attribute.
     fn record(

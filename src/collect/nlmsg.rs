@@ -84,33 +84,43 @@ impl<'a> Attrs<'a> {
     }
 }
 
-/// One netlink message of a captured stream: its type, flags and payload (after the
-/// header).
+/// One message of a netlink datagram: its header's type, flags and sequence number, and
+/// what follows the header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Message<'a> {
     pub kind: u16,
     pub flags: u16,
+    pub seq: u32,
     pub payload: &'a [u8],
 }
 
-/// The messages of a byte stream as the kernel sends them (each nlmsghdr, then its
-/// payload, 4-byte aligned); stops at the first malformed header.
-pub fn messages(mut b: &[u8]) -> impl Iterator<Item = Message<'_>> {
+/// A header whose length is shorter than a header or runs past the datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malformed;
+
+/// The messages of one datagram (or of a captured stream of them) as the kernel sent it,
+/// in order; after a malformed header, that error and nothing more. Bytes too few for a
+/// header at the end are left.
+pub fn messages(datagram: &[u8]) -> impl Iterator<Item = Result<Message<'_>, Malformed>> {
+    let mut at = 0;
+    let mut broken = false;
     std::iter::from_fn(move || {
-        if b.len() < NLMSG_HDRLEN {
+        if broken || at + NLMSG_HDRLEN > datagram.len() {
             return None;
         }
+        let b = &datagram[at..];
         let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
         if len < NLMSG_HDRLEN || len > b.len() {
-            return None;
+            broken = true;
+            return Some(Err(Malformed));
         }
-        let message = Message {
+        at += align4(len);
+        Some(Ok(Message {
             kind: u16::from_ne_bytes([b[4], b[5]]),
             flags: u16::from_ne_bytes([b[6], b[7]]),
+            seq: u32::from_ne_bytes([b[8], b[9], b[10], b[11]]),
             payload: &b[NLMSG_HDRLEN..len],
-        };
-        b = &b[align4(len).min(b.len())..];
-        Some(message)
+        }))
     })
 }
 
@@ -183,12 +193,13 @@ mod tests {
             stream.extend_from_slice(payload);
             stream.resize(align4(stream.len()), 0);
         }
-        let found: Vec<_> = messages(&stream).collect();
+        let found: Vec<_> = messages(&stream).map(Result::unwrap).collect();
         assert_eq!(found.len(), 2);
         assert_eq!((found[0].kind, found[0].payload), (0x0a00, &b"abcde"[..]));
         assert_eq!((found[1].kind, found[1].flags), (0x0a03, 2));
-        // A header that claims more than there is ends the stream.
-        assert_eq!(messages(&stream[..NLMSG_HDRLEN + 2]).count(), 0);
+        // A header that claims more than there is ends the stream, with an error.
+        let cut: Vec<_> = messages(&stream[..NLMSG_HDRLEN + 2]).collect();
+        assert_eq!(cut, vec![Err(Malformed)]);
     }
 
     #[test]

@@ -15,12 +15,14 @@ use std::io::{self, Read};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustix::fs::{Dir, Mode, OFlags};
 
+use super::users::UserNames;
 use crate::error::describe_io;
-use crate::socket::{Owners, Process};
+use crate::socket::{Owners, Process, Warning};
 
 #[derive(Debug, Default)]
 pub struct OwnerScan {
@@ -41,55 +43,122 @@ impl OwnerScan {
         self.denied == 0 && self.unlisted.is_none() && hidepid.is_none()
     }
 
-    /// The one warning to print when some listener is left without an owner, if any.
-    /// `hidepid` is the proc mount's option when it hides processes from us.
-    pub fn warning(
-        &self,
-        unowned: usize,
-        hidepid: Option<&str>,
-        proc_root: &Path,
-    ) -> Option<String> {
+    /// What kept this scan from seeing every process, if anything did. `hidepid` is the
+    /// proc mount's option when it hides processes from us.
+    pub fn blind(&self, hidepid: Option<&str>, proc_root: &Path) -> Option<Blind> {
         if let Some(why) = &self.unlisted {
-            return Some(format!(
-                "could not list processes ({why}): no socket shows its owner"
-            ));
+            return Some(Blind::Unlisted(why.clone()));
         }
-        if unowned == 0 {
-            return None;
-        }
-        let sockets = plural(unowned, "listening socket shows", "listening sockets show");
         if let Some(option) = hidepid {
-            let denied = match self.denied {
-                0 => String::new(),
-                n => format!(" ({n} could not be read)"),
-            };
-            return Some(format!(
-                "{} is mounted with {option}, which keeps other users' processes from us{denied}; \
-                 a hidden process looks exactly like one that has exited; {sockets} no process; \
-                 run as root for full attribution",
-                proc_root.display(),
-            ));
+            return Some(Blind::Hidepid {
+                mount: proc_root.display().to_string(),
+                option: option.to_string(),
+                denied: self.denied,
+            });
         }
-        if self.denied > 0 {
-            // Root can be refused too: a process of a parent user namespace, or an LSM.
-            // SAFETY: geteuid has no preconditions and cannot fail.
-            let hint = if unsafe { libc::geteuid() } == 0 {
-                "denied even to root (a process outside our user namespace, or an LSM policy)"
-            } else {
-                "run as root for full attribution"
-            };
-            return Some(format!(
-                "could not read the open files of {} (permission denied): {sockets} no \
-                 process; {hint}",
-                plural(self.denied, "process", "processes"),
-            ));
-        }
-        Some(format!(
-            "{} no owning process in /proc: held by the kernel, by a process in another PID \
-             namespace, or by one that exited during the audit",
-            plural(unowned, "listening socket has", "listening sockets have"),
-        ))
+        // Root can be refused too: a process of a parent user namespace, or an LSM.
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        (self.denied > 0).then_some(Blind::Denied {
+            processes: self.denied,
+            root,
+        })
     }
+}
+
+/// Why the owners of some sockets could not be seen. `--watch` looks up only the
+/// sockets that are new, so the reason a socket's owners are unknown is the one given
+/// by the scan that looked it up, remembered with it: a later scan that saw everything
+/// it looked at does not explain the older sockets away (as held by the kernel).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blind {
+    /// The process list itself could not be read.
+    Unlisted(String),
+    /// The proc mount hides other users' processes.
+    Hidepid {
+        mount: String,
+        option: String,
+        denied: usize,
+    },
+    /// Some processes' open files could not be read.
+    Denied { processes: usize, root: bool },
+}
+
+/// The warnings for the listening sockets with no owner (and no kernel facility) found:
+/// `unseen` of them had owners we could not see (their scan was `blind`), `unclaimed`
+/// were looked up by a scan that saw every process, so no process holds them. One
+/// explanation per socket, never two for the same one.
+pub fn warnings(unseen: usize, unclaimed: usize, blind: Option<&Blind>) -> Vec<Warning> {
+    let mut out = Vec::new();
+    if let Some(Blind::Unlisted(why)) = blind {
+        out.push(Warning::counted(
+            "owners: the process list could not be read",
+            format!("could not list processes ({why}): no socket shows its owner"),
+        ));
+        return out;
+    }
+    if unseen > 0 {
+        let sockets = plural(unseen, "listening socket shows", "listening sockets show");
+        let warning = match blind {
+            Some(Blind::Hidepid {
+                mount,
+                option,
+                denied,
+            }) => {
+                let denied = match denied {
+                    0 => String::new(),
+                    n => format!(" ({n} could not be read)"),
+                };
+                Warning::counted(
+                    "owners: hidden by hidepid",
+                    format!(
+                        "{mount} is mounted with {option}, which keeps other users' processes \
+                         from us{denied}; a hidden process looks exactly like one that has \
+                         exited; {sockets} no process; run as root for full attribution"
+                    ),
+                )
+            }
+            Some(Blind::Denied {
+                processes,
+                root: true,
+            }) => Warning::counted(
+                "owners: denied even to root",
+                format!(
+                    "could not read the open files of {} (permission denied): {sockets} no \
+                     process; denied even to root (a process outside our user namespace, or \
+                     an LSM policy)",
+                    plural(*processes, "process", "processes"),
+                ),
+            ),
+            Some(Blind::Denied {
+                processes,
+                root: false,
+            }) => Warning::counted(
+                "owners: denied without root",
+                format!(
+                    "could not read the open files of {} (permission denied): {sockets} no \
+                     process; run as root for full attribution",
+                    plural(*processes, "process", "processes"),
+                ),
+            ),
+            _ => Warning::counted(
+                "owners: not all seen",
+                format!("not every process could be read: {sockets} no process"),
+            ),
+        };
+        out.push(warning);
+    }
+    if unclaimed > 0 {
+        out.push(Warning::counted(
+            "owners: none in /proc",
+            format!(
+                "{} no owning process in /proc: held by the kernel, by a process in another \
+                 PID namespace, or by one that exited during the audit",
+                plural(unclaimed, "listening socket has", "listening sockets have"),
+            ),
+        ));
+    }
+    out
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -167,6 +236,11 @@ pub fn scan(proc_root: &Path, wanted: &HashSet<u64>) -> OwnerScan {
         scan.denied += part.denied;
         scan.vanished += part.vanished;
         holders.extend(part.holders);
+    }
+    // One lookup per user, not per process: a server's workers share one.
+    let mut users = UserNames::default();
+    for (process, _) in &mut holders {
+        process.user = process.uid.and_then(|uid| users.name(uid));
     }
     scan.owners = share(holders);
     scan
@@ -250,6 +324,10 @@ trait PidDir {
     fn socket_inodes(&self, found: &mut Vec<u64>) -> io::Result<()>;
     fn comm(&self) -> io::Result<Vec<u8>>;
     fn exe(&self) -> Option<PathBuf>;
+    /// `status`: the file whose `Uid:` line says whom it runs as.
+    fn status(&self) -> Option<Vec<u8>>;
+    /// `cmdline`: its arguments, each ended by a NUL.
+    fn cmdline(&self) -> Option<Vec<u8>>;
 }
 
 fn inspect(dir: &impl PidDir, pid: i32, wanted: &HashSet<u64>) -> Inspected {
@@ -268,6 +346,8 @@ fn inspect(dir: &impl PidDir, pid: i32, wanted: &HashSet<u64>) -> Inspected {
     held.sort_unstable();
     held.dedup(); // a process may hold one socket under several fds
     let exe = dir.exe();
+    let uid = dir.status().as_deref().and_then(effective_uid);
+    let args = dir.cmdline().map(|bytes| arguments(&bytes));
     let comm = match dir.comm() {
         Ok(comm) => comm,
         Err(e) => return Inspected::failed(&e),
@@ -286,7 +366,17 @@ fn inspect(dir: &impl PidDir, pid: i32, wanted: &HashSet<u64>) -> Inspected {
     }
     // The same process from the first read to the last, or nothing at all.
     match dir.start_time() {
-        Ok(after) if after == before => Inspected::Holds(Process { pid, comm, exe }, held),
+        Ok(after) if after == before => {
+            let process = Process {
+                pid,
+                comm,
+                exe,
+                uid,
+                user: None,
+                args,
+            };
+            Inspected::Holds(process, held)
+        }
         _ => Inspected::Gone,
     }
 }
@@ -341,6 +431,35 @@ impl PidDir for ProcDir {
             .ok()
             .map(|target| PathBuf::from(OsString::from_vec(target.into_bytes())))
     }
+
+    fn status(&self) -> Option<Vec<u8>> {
+        read_at(&self.0, "status").ok()
+    }
+
+    fn cmdline(&self) -> Option<Vec<u8>> {
+        read_at(&self.0, "cmdline").ok()
+    }
+}
+
+/// The effective uid: the second field of `status`'s `Uid:` line (real, effective,
+/// saved, filesystem).
+fn effective_uid(status: &[u8]) -> Option<u32> {
+    let text = std::str::from_utf8(status).ok()?;
+    let line = text.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    line.split_ascii_whitespace().nth(1)?.parse().ok()
+}
+
+/// `cmdline`'s NUL-ended arguments as text. A kernel thread's is empty: `None`-like, an
+/// empty list.
+fn arguments(cmdline: &[u8]) -> Arc<[String]> {
+    let cmdline = cmdline.strip_suffix(b"\0").unwrap_or(cmdline);
+    if cmdline.is_empty() {
+        return Arc::from([]);
+    }
+    cmdline
+        .split(|&b| b == 0)
+        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+        .collect()
 }
 
 fn denied(e: rustix::io::Errno) -> bool {
@@ -389,6 +508,20 @@ mod tests {
         assert_eq!(parse_start_time(stat), Some(987654));
         assert_eq!(parse_start_time(b"4242 (x) S 1"), None);
         assert_eq!(parse_start_time(b"no parenthesis"), None);
+    }
+
+    #[test]
+    fn the_effective_uid_and_the_arguments() {
+        let status = b"Name:\tdnsmasq\nUmask:\t0022\nUid:\t0\t108\t108\t108\n";
+        assert_eq!(effective_uid(status), Some(108));
+        assert_eq!(effective_uid(b"Name:\tx\n"), None);
+        assert_eq!(effective_uid(b"Uid:\t0\n"), None);
+        let args = arguments(b"/usr/bin/memcached\0-l\x000.0.0.0\0--\xff\0");
+        assert_eq!(
+            &*args,
+            ["/usr/bin/memcached", "-l", "0.0.0.0", "--\u{fffd}"]
+        );
+        assert!(arguments(b"").is_empty());
     }
 
     #[test]
@@ -462,6 +595,12 @@ mod tests {
         fn exe(&self) -> Option<PathBuf> {
             None
         }
+        fn status(&self) -> Option<Vec<u8>> {
+            Some(b"Name:\tnginx\nUid:\t0\t33\t33\t33\nGid:\t0\t33\t33\t33\n".to_vec())
+        }
+        fn cmdline(&self) -> Option<Vec<u8>> {
+            Some(b"nginx: worker process\0".to_vec())
+        }
     }
 
     fn wanted() -> HashSet<u64> {
@@ -474,7 +613,9 @@ mod tests {
         let process = Process {
             pid: 42,
             comm: b"nginx".to_vec(),
-            exe: None,
+            uid: Some(33),
+            args: Some(Arc::from(["nginx: worker process".to_string()])),
+            ..Process::default()
         };
         assert_eq!(got, Inspected::Holds(process, vec![7]));
     }
@@ -516,6 +657,7 @@ mod tests {
             pid,
             comm: comm.to_vec(),
             exe: Some(PathBuf::from("/usr/sbin/named")),
+            ..Process::default()
         }
     }
 

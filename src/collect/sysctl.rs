@@ -7,34 +7,13 @@
 
 use std::io;
 use std::ops::RangeInclusive;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::Error;
-use crate::socket::Forwarding;
+use crate::socket::{EphemeralPorts, Forwarding};
 
 /// Where the range lives, relative to the proc root.
 pub const LOCAL_PORT_RANGE: &str = "sys/net/ipv4/ip_local_port_range";
-
-/// The kernel's default `ip_local_port_range` (Linux 4.x onwards).
-pub const DEFAULT_LOCAL_PORTS: RangeInclusive<u16> = 32768..=60999;
-
-/// The ephemeral port range, and where it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EphemeralPorts {
-    pub range: RangeInclusive<u16>,
-    /// The file it was read from; `None` when the tree has no such file (a captured tree
-    /// without `sys/`) and the kernel's default is assumed.
-    pub source: Option<PathBuf>,
-}
-
-impl Default for EphemeralPorts {
-    fn default() -> Self {
-        EphemeralPorts {
-            range: DEFAULT_LOCAL_PORTS,
-            source: None,
-        }
-    }
-}
 
 /// Read `<proc_root>/sys/net/ipv4/ip_local_port_range`. A missing file means the kernel
 /// default; a file we cannot read or parse stops the audit (its verdicts depend on it).

@@ -1,5 +1,7 @@
 //! Advice for a failing, reachable socket: which service it is, why that matters, and
-//! the fix — the file to edit and the command that applies it, for the unit found.
+//! the fix — the file to edit and the command that applies it, for the unit found. The
+//! knowledge is data ([`super::known`]); this module recognises the service and fills
+//! in the row's templates.
 //!
 //! The service is named by who holds the socket first (the systemd unit, the
 //! executable, the process name) and by the port only when no owner says anything
@@ -9,18 +11,22 @@
 //! private address (failing under `--strict`) is told to bind to loopback or be
 //! allowed, not to "bind to a private address".
 //!
+//! Where the address comes from decides what to change: a listen flag in the unit's
+//! `ExecStart=` is changed with `systemctl edit` (not in a config file that does not
+//! set it), one on the command line of a program no service runs is changed where it
+//! was started; otherwise the row's file.
+//!
 //! Pure: the policy stage calls [`advise`] with plain values.
 
-use crate::audit::{Advice, Basis, Severity};
+use crate::audit::{Advice, Basis};
 use crate::classify::Exposure;
-use crate::socket::{Listener, Protocol};
+use crate::socket::{ExecStart, Listener, Process, Protocol};
 
-const TCP: Option<Protocol> = Some(Protocol::Tcp);
-const UDP: Option<Protocol> = Some(Protocol::Udp);
-const BOTH: Option<Protocol> = None;
+pub use super::known::Service;
+use super::known::{Command, Fix, SERVICES, When};
 
 /// Who holds the socket, as far as advice needs to know.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Owner<'a> {
     /// The executable's path (`/usr/bin/memcached`), when it could be read.
     pub exe: Option<&'a str>,
@@ -28,6 +34,10 @@ pub struct Owner<'a> {
     pub comm: Option<&'a str>,
     /// The systemd unit the socket belongs to (`memcached.service`, `ssh.socket`).
     pub unit: Option<&'a str>,
+    /// The command line it runs with (empty when not read).
+    pub args: &'a [String],
+    /// The unit's `ExecStart=`, when its unit files could be read.
+    pub exec_start: Option<&'a ExecStart>,
 }
 
 impl<'a> Owner<'a> {
@@ -38,200 +48,37 @@ impl<'a> Owner<'a> {
             exe: process.and_then(|p| p.exe.as_deref()?.to_str()),
             comm: process.and_then(|p| std::str::from_utf8(&p.comm).ok()),
             unit,
+            args: process.and_then(|p| p.args.as_deref()).unwrap_or_default(),
+            exec_start: listener.unit_exec.as_deref(),
         }
     }
 }
 
-/// The services we have advice for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Service {
-    Memcached,
-    Redis,
-    Mongodb,
-    Elasticsearch,
-    Docker,
-    Etcd,
-    Kubelet,
-    Mysql,
-    Postgres,
-    Rpcbind,
-    Nfs,
-    Smb,
-    Rdp,
-    Vnc,
-    Ntp,
-    Dns,
-    Ssdp,
-    Ldap,
-    Ssh,
-}
-
-/// A service: the name portaudit prints (and `--allow` accepts), the programs and
-/// units that are it, and the ports it usually listens on.
-struct Known {
-    service: Service,
-    name: &'static str,
-    programs: &'static [&'static str],
-    /// Unit names without `.service`/`.socket` and without an `@instance`.
-    units: &'static [&'static str],
-    ports: &'static [(u16, Option<Protocol>)],
-}
-
-/// Every service with advice. `name` is what the report prints as `service`.
-const KNOWN: &[Known] = &[
-    Known {
-        service: Service::Memcached,
-        name: "memcached",
-        programs: &["memcached"],
-        units: &["memcached"],
-        ports: &[(11211, BOTH)],
-    },
-    Known {
-        service: Service::Redis,
-        name: "redis",
-        programs: &["redis-server"],
-        units: &["redis-server", "redis"],
-        ports: &[(6379, TCP)],
-    },
-    Known {
-        service: Service::Mongodb,
-        name: "mongodb",
-        programs: &["mongod"],
-        units: &["mongod", "mongodb"],
-        ports: &[(27017, TCP)],
-    },
-    Known {
-        service: Service::Elasticsearch,
-        name: "elasticsearch",
-        programs: &["elasticsearch"],
-        units: &["elasticsearch"],
-        ports: &[(9200, TCP), (9300, TCP)],
-    },
-    Known {
-        service: Service::Docker,
-        name: "docker",
-        programs: &["dockerd"],
-        units: &["docker"],
-        ports: &[(2375, TCP), (2376, TCP)],
-    },
-    Known {
-        service: Service::Etcd,
-        name: "etcd",
-        programs: &["etcd"],
-        units: &["etcd"],
-        ports: &[(2379, TCP), (2380, TCP)],
-    },
-    Known {
-        service: Service::Kubelet,
-        name: "kubelet",
-        programs: &["kubelet"],
-        units: &["kubelet"],
-        ports: &[(10250, TCP)],
-    },
-    Known {
-        service: Service::Mysql,
-        name: "mysql",
-        programs: &["mysqld", "mariadbd"],
-        units: &["mysql", "mysqld", "mariadb"],
-        ports: &[(3306, TCP)],
-    },
-    Known {
-        service: Service::Postgres,
-        name: "postgres",
-        programs: &["postgres", "postmaster"],
-        units: &["postgresql"],
-        ports: &[(5432, TCP)],
-    },
-    Known {
-        service: Service::Rpcbind,
-        name: "rpcbind",
-        programs: &["rpcbind"],
-        units: &["rpcbind"],
-        ports: &[(111, BOTH)],
-    },
-    Known {
-        service: Service::Nfs,
-        name: "nfs",
-        programs: &[],
-        units: &["nfs-server", "nfs-kernel-server"],
-        ports: &[(2049, BOTH)],
-    },
-    Known {
-        service: Service::Smb,
-        name: "smb",
-        programs: &["smbd"],
-        units: &["smbd", "smb", "samba"],
-        ports: &[(445, TCP)],
-    },
-    Known {
-        service: Service::Rdp,
-        name: "rdp",
-        programs: &["xrdp"],
-        units: &["xrdp"],
-        ports: &[(3389, TCP)],
-    },
-    Known {
-        service: Service::Vnc,
-        name: "vnc",
-        programs: &["Xvnc", "Xtigervnc", "x11vnc", "vncserver"],
-        units: &[],
-        ports: &[(5900, TCP)],
-    },
-    Known {
-        service: Service::Ntp,
-        name: "ntp",
-        programs: &["ntpd", "chronyd"],
-        units: &["ntp", "ntpsec", "ntpd", "chrony", "chronyd"],
-        ports: &[(123, UDP)],
-    },
-    Known {
-        service: Service::Dns,
-        name: "dns",
-        programs: &["dnsmasq", "named", "unbound", "pdns_recursor", "coredns"],
-        units: &[
-            "dnsmasq",
-            "named",
-            "bind9",
-            "unbound",
-            "pdns-recursor",
-            "coredns",
-        ],
-        ports: &[(53, BOTH)],
-    },
-    Known {
-        service: Service::Ssdp,
-        name: "ssdp",
-        programs: &["minidlnad", "miniupnpd"],
-        units: &["minidlna", "miniupnpd"],
-        ports: &[(1900, UDP)],
-    },
-    Known {
-        service: Service::Ldap,
-        name: "ldap",
-        programs: &["slapd"],
-        units: &["slapd"],
-        ports: &[(389, BOTH)],
-    },
-    Known {
-        service: Service::Ssh,
-        name: "ssh",
-        programs: &["sshd"],
-        units: &["ssh", "sshd"],
-        ports: &[(22, TCP)],
-    },
-];
-
-/// The service names portaudit prints in advice: `--allow` must accept every one.
+/// The services with advice, as `service =` and `--allow` name them.
 #[cfg(test)]
 pub fn service_names() -> impl Iterator<Item = &'static str> {
-    KNOWN.iter().map(|k| k.name)
+    SERVICES.iter().map(|k| k.name)
 }
 
 /// The service names with the ports they usually use, for the built-in service table.
 pub fn service_ports() -> impl Iterator<Item = (&'static str, u16, Option<Protocol>)> {
-    KNOWN
+    SERVICES
         .iter()
         .flat_map(|k| k.ports.iter().map(move |&(port, p)| (k.name, port, p)))
+}
+
+/// The service called `name` (or one of its aliases).
+pub fn service(name: &str) -> Option<&'static Service> {
+    SERVICES
+        .iter()
+        .find(|k| k.name == name || k.aliases.contains(&name))
+}
+
+/// Every name `service =` accepts.
+pub fn all_names() -> impl Iterator<Item = &'static str> {
+    SERVICES
+        .iter()
+        .flat_map(|k| std::iter::once(k.name).chain(k.aliases.iter().copied()))
 }
 
 /// Programs whose name says nothing about the service: interpreters, which run other
@@ -245,10 +92,10 @@ fn is_interpreter(name: &str) -> bool {
 }
 
 /// Who holds the socket, as far as we can name it.
-enum Identity<'a> {
-    /// A service we have advice for.
-    Known(&'static Known, Basis),
-    /// A program we have no advice for.
+pub enum Identity<'a> {
+    /// A service we know.
+    Known(&'static Service, Basis),
+    /// A program we know nothing about.
     Other(&'a str, Basis),
     /// Nobody we can name: no owner seen, or only an interpreter.
     Unknown,
@@ -263,26 +110,47 @@ fn unit_base(unit: &str) -> &str {
     stem.split('@').next().unwrap_or(stem)
 }
 
-fn identify<'a>(owner: &Owner<'a>) -> Identity<'a> {
-    let by_program = |name: &str| KNOWN.iter().find(|k| k.programs.contains(&name));
+/// The kernel keeps 15 bytes of a name: `prometheus-node-exporter` runs as
+/// `prometheus-node`.
+pub const COMM_MAX: usize = 15;
+
+/// Whether a process name (comm) is `program`, cut as the kernel cuts it.
+fn comm_is(comm: &str, program: &str) -> bool {
+    comm == program
+        || (program.len() > COMM_MAX && program.as_bytes().get(..COMM_MAX) == Some(comm.as_bytes()))
+}
+
+/// The service a unit is, if any.
+fn by_unit(unit: &str) -> Option<&'static Service> {
+    let base = unit_base(unit);
+    SERVICES.iter().find(|k| k.units.contains(&base))
+}
+
+/// The service an executable's path is, if any.
+fn by_exe(exe: &str) -> Option<&'static Service> {
+    let name = exe.rsplit('/').next().unwrap_or(exe);
+    SERVICES
+        .iter()
+        .find(|k| k.programs.contains(&name) || k.paths.iter().any(|p| exe.contains(p)))
+}
+
+/// The service a process name is, if any.
+fn by_comm(comm: &str) -> Option<&'static Service> {
+    SERVICES
+        .iter()
+        .find(|k| k.programs.iter().any(|p| comm_is(comm, p)))
+}
+
+pub fn identify<'a>(owner: &Owner<'a>) -> Identity<'a> {
     let exe_name = owner.exe.and_then(|e| e.rsplit('/').next());
     // The unit first: it is what a person manages, and what runs an interpreter.
-    if let Some(unit) = owner.unit {
-        let base = unit_base(unit);
-        if let Some(known) = KNOWN.iter().find(|k| k.units.contains(&base)) {
-            return Identity::Known(known, Basis::Unit);
-        }
+    if let Some(known) = owner.unit.and_then(by_unit) {
+        return Identity::Known(known, Basis::Unit);
     }
-    if let Some(exe) = owner.exe {
-        if let Some(known) = exe_name.and_then(by_program) {
-            return Identity::Known(known, Basis::Executable);
-        }
-        // Elasticsearch runs its own bundled java.
-        if exe.contains("/elasticsearch/") {
-            return Identity::Known(&KNOWN[3], Basis::Executable);
-        }
+    if let Some(known) = owner.exe.and_then(by_exe) {
+        return Identity::Known(known, Basis::Executable);
     }
-    if let Some(known) = owner.comm.and_then(by_program) {
+    if let Some(known) = owner.comm.and_then(by_comm) {
         return Identity::Known(known, Basis::Process);
     }
     // A unit that is not a service we know: a person's own service (`myapp.service`),
@@ -302,13 +170,38 @@ fn identify<'a>(owner: &Owner<'a>) -> Identity<'a> {
     }
 }
 
+/// What one process says about whether it is `service`: `Some(true)` or `Some(false)`
+/// by its executable (else its name), `None` when it says nothing (an interpreter, or
+/// nothing readable).
+pub fn process_is(service: &Service, p: &Process) -> Option<bool> {
+    let exe = p.exe.as_deref().and_then(|e| e.to_str());
+    let comm = std::str::from_utf8(&p.comm).ok().filter(|c| !c.is_empty());
+    // As `identify` does: the executable, then the name, name a service we know.
+    if let Some(known) = exe.and_then(by_exe).or_else(|| comm.and_then(by_comm)) {
+        return Some(std::ptr::eq(known, service));
+    }
+    // Neither does: another program, unless all we have is an interpreter's name.
+    let exe_name = exe.map(|e| e.rsplit('/').next().unwrap_or(e));
+    let says_something = |name: Option<&str>| name.is_some_and(|n| !is_interpreter(n));
+    (says_something(exe_name) || says_something(comm)).then_some(false)
+}
+
+/// Whether a unit is `service`; `None` when it names none we know.
+pub fn unit_is(service: &Service, unit: &str) -> Option<bool> {
+    by_unit(unit).map(|k| std::ptr::eq(k, service))
+}
+
+/// Whether `service` usually listens on this port.
+pub fn usual_port(service: &Service, protocol: Protocol, port: u16) -> bool {
+    service
+        .ports
+        .iter()
+        .any(|&(p, proto)| p == port && proto.is_none_or(|want| want == protocol))
+}
+
 /// The service whose port this usually is.
-fn usual(protocol: Protocol, port: u16) -> Option<&'static Known> {
-    KNOWN.iter().find(|k| {
-        k.ports
-            .iter()
-            .any(|&(p, proto)| p == port && proto.is_none_or(|want| want == protocol))
-    })
+fn usual(protocol: Protocol, port: u16) -> Option<&'static Service> {
+    SERVICES.iter().find(|k| usual_port(k, protocol, port))
 }
 
 /// What to do about a failing socket reachable with `exposure` (never `None`).
@@ -319,6 +212,8 @@ pub fn advise(protocol: Protocol, port: u16, exposure: Exposure, owner: &Owner) 
         exposure,
         unit: owner.unit,
         program: owner.exe.and_then(|e| e.rsplit('/').next()).or(owner.comm),
+        args: owner.args,
+        exec_start: owner.exec_start,
     };
     match identify(owner) {
         Identity::Known(known, basis) => Some(advice(known, &at, basis)),
@@ -346,6 +241,8 @@ struct Socket<'a> {
     unit: Option<&'a str>,
     /// The owner's executable file name, else its process name.
     program: Option<&'a str>,
+    args: &'a [String],
+    exec_start: Option<&'a ExecStart>,
 }
 
 impl Socket<'_> {
@@ -353,544 +250,276 @@ impl Socket<'_> {
         format!("{}/{}", self.port, self.protocol.name())
     }
 
-    /// Where to bind instead: a private address is offered only to a public socket.
-    fn loopback_or_private(&self, loopback: &str) -> String {
-        match self.exposure {
-            Exposure::Public => format!("{loopback} (or a private address)"),
-            _ => loopback.to_string(),
+    fn holds(&self, when: &When) -> bool {
+        match when {
+            When::Any => true,
+            When::Protocol(p) => self.protocol == *p,
+            When::Port(port) => self.port == *port,
+            When::Server(names) => {
+                self.unit.is_some_and(|u| names.contains(&unit_base(u)))
+                    || self.program.is_some_and(|p| names.contains(&p))
+            }
+            When::SocketUnit => self.unit.is_some_and(|u| u.ends_with(".socket")),
+            When::Instance(template) => self
+                .unit
+                .and_then(|u| u.strip_prefix(template))
+                .is_some_and(|rest| rest.starts_with('@')),
+            When::Option(option) => {
+                self.args.iter().skip(1).any(|a| {
+                    a == option || a.strip_prefix(option).is_some_and(|r| r.starts_with('='))
+                })
+            }
+            When::All(all) => all.iter().all(|w| self.holds(w)),
         }
     }
 
-    /// For a socket already on a private address, the other way out: allowing it.
-    fn or_allow(&self, name: &str) -> String {
-        match self.exposure {
-            Exposure::Public => String::new(),
-            _ => format!("; or, if this network may reach it, allow it: --allow {name}"),
+    /// What `--allow` takes for this socket: the service's name on its own port, else
+    /// the port itself.
+    fn allow_spec(&self, known: &Service) -> String {
+        if usual_port(known, self.protocol, self.port) {
+            format!("{}/{}", known.name, self.protocol.name())
+        } else {
+            self.spec()
         }
     }
 
-    /// The unit to restart: the one found, else `default` (with the RHEL family's name
-    /// when it differs).
-    fn restart(&self, debian: &str, rhel: Option<&str>) -> (String, String) {
-        match self.unit {
-            Some(unit) => {
-                let unit = unit.strip_suffix(".service").unwrap_or(unit);
-                let command = format!("systemctl restart {unit}");
-                (command.clone(), command)
-            }
-            None => {
-                let command = format!("systemctl restart {debian}");
-                let text = match rhel {
-                    Some(rhel) => format!("{command} ({rhel} on the RHEL family)"),
-                    None => command.clone(),
-                };
-                (command, text)
+    /// The unit to restart: the one found (a `.service` keeps only its name), else the
+    /// row's (with the RHEL family's name when it differs). The command, and how the
+    /// text says it.
+    fn restart(&self, known: &Service, fallback: Option<&str>) -> Option<(String, String)> {
+        if let Some(unit) = self.managed_unit().filter(|_| self.its_own_unit(known)) {
+            let unit = unit.strip_suffix(".service").unwrap_or(unit);
+            let command = format!("systemctl restart {unit}");
+            return Some((command.clone(), command));
+        }
+        let (debian, rhel) = match fallback {
+            Some(unit) => (unit, None),
+            None => known.unit?,
+        };
+        let command = format!("systemctl restart {debian}");
+        let text = match rhel {
+            Some(rhel) => format!("{command} ({rhel} on the RHEL family)"),
+            None => command.clone(),
+        };
+        Some((command, text))
+    }
+
+    /// The unit found, when it is one a person restarts or edits: a service or socket,
+    /// but not a user's service manager (`user@1000.service`) or a session's scope.
+    fn managed_unit(&self) -> Option<&str> {
+        self.unit.filter(|u| {
+            (u.ends_with(".service") || u.ends_with(".socket")) && !u.starts_with("user@")
+        })
+    }
+
+    /// Whether the unit found runs the service itself, rather than a shell or a runner
+    /// that started it: the unit is one of the service's, or its command names the
+    /// program (or cannot be read, and then it is taken at its word).
+    fn its_own_unit(&self, known: &Service) -> bool {
+        let Some(unit) = self.unit else { return false };
+        by_unit(unit).is_some_and(|k| std::ptr::eq(k, known))
+            || self.exec_start.is_none_or(|exec| {
+                self.program
+                    .is_none_or(|program| exec.command.contains(program))
+            })
+    }
+
+    /// Fill in a template (see known.rs).
+    fn render(&self, template: &str, known: &Service) -> String {
+        self.render_for(template, known, None)
+    }
+
+    /// Fill in a template whose `{restart}` falls back to `unit`.
+    fn render_for(&self, template: &str, known: &Service, unit: Option<&str>) -> String {
+        let public = self.exposure == Exposure::Public;
+        let mut out = String::with_capacity(template.len() + 64);
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let Some(close) = rest[open..].find('}') else {
+                break;
+            };
+            let inner = &rest[open + 1..open + close];
+            rest = &rest[open + close + 1..];
+            let (name, argument) = inner.split_once(':').unwrap_or((inner, ""));
+            match name {
+                "bind" if public => {
+                    out.push_str(argument);
+                    out.push_str(" (or a private address)");
+                }
+                "bind" => out.push_str(argument),
+                "public" => {
+                    let (this, other) = argument.split_once('|').unwrap_or((argument, ""));
+                    out.push_str(if public { this } else { other });
+                }
+                "restart" => match self.restart(known, unit) {
+                    Some((_, text)) => out.push_str(&text),
+                    None => out.push_str("restart it"),
+                },
+                "or_allow" if public => {}
+                "or_allow" | "allow" => {
+                    let lead = if name == "allow" {
+                        "; if they may reach it, allow it"
+                    } else {
+                        "; or, if this network may reach it, allow it"
+                    };
+                    out.push_str(&format!("{lead}: --allow {}", self.allow_spec(known)));
+                }
+                "unit" => out.push_str(self.unit.unwrap_or(known.name)),
+                "port" => out.push_str(&self.port.to_string()),
+                "cluster" => out.push_str(&self.cluster().unwrap_or_default()),
+                // A brace that is not a placeholder is text.
+                _ => {
+                    out.push('{');
+                    out.push_str(inner);
+                    out.push('}');
+                }
             }
         }
+        out.push_str(rest);
+        out
+    }
+
+    /// `postgresql@15-main.service` → `15/main`.
+    fn cluster(&self) -> Option<String> {
+        let instance = self.unit?.strip_prefix("postgresql@")?;
+        let instance = instance.strip_suffix(".service").unwrap_or(instance);
+        let (version, name) = instance.split_once('-')?;
+        Some(format!("{version}/{name}"))
     }
 }
 
-fn make(
-    known: &Known,
-    severity: Severity,
-    why: &str,
+/// The first of `args` (after the program) that sets a listen flag: the flag, and its
+/// value (`-l 0.0.0.0`, `-l0.0.0.0`, `--listen=0.0.0.0`).
+fn listen_flag<'a>(args: &[&'a str], flags: &[&'a str]) -> Option<(&'a str, &'a str)> {
+    let mut args = args.iter().skip(1);
+    while let Some(arg) = args.next() {
+        for flag in flags {
+            if arg == flag {
+                return Some((flag, args.next().copied().unwrap_or("")));
+            }
+            if let Some(value) = arg.strip_prefix(flag) {
+                let long = flag.starts_with("--");
+                match value.strip_prefix('=') {
+                    Some(value) if long => return Some((flag, value)),
+                    _ if !long && !value.is_empty() => return Some((flag, value)),
+                    _ => {}
+                }
+            }
+        }
+    }
+    None
+}
+
+/// When the address comes from a command line rather than the row's file: a listen
+/// flag in the unit's `ExecStart=`, or on the command line of a program its unit did
+/// not start (no unit, a login session, or a unit whose command is another program: a
+/// shell, a CI runner). The fix, file and command for that.
+fn from_command_line(known: &Service, at: &Socket) -> Option<Advised> {
+    let listen = known.listen?;
+    let or_allow = at.render("{or_allow}", known);
+    let mut loopback = at.render(&format!("{{bind:{}}}", listen.loopback), known);
+    if let Some((_, also)) = listen.with.filter(|(when, _)| at.holds(when)) {
+        loopback.push_str(" and ");
+        loopback.push_str(also);
+    }
+    let service_unit = at.managed_unit().filter(|u| u.ends_with(".service"));
+    let program = at.program.unwrap_or(known.name);
+    // The unit starts this program (or a wrapper named after it, as Debian's memcached).
+    let its_own = |exec: &ExecStart| exec.command.contains(program);
+    if let (Some(unit), Some(exec)) = (service_unit, at.exec_start) {
+        let words: Vec<&str> = exec.command.split_whitespace().collect();
+        if let Some((flag, value)) = listen_flag(&words, listen.flags).filter(|_| its_own(exec)) {
+            let name = unit.strip_suffix(".service").unwrap_or(unit);
+            return Some(Advised {
+                fix: format!(
+                    "{flag} {value} is set by ExecStart= of {unit} (in {}), not by a \
+                     configuration file: systemctl edit {name}, and under [Service] write an \
+                     empty ExecStart= then the same command with {flag} {loopback}; then \
+                     systemctl restart {name}{or_allow}",
+                    exec.file.display()
+                ),
+                file: Some(format!("/etc/systemd/system/{unit}.d/override.conf")),
+                command: Some(format!("systemctl restart {name}")),
+            });
+        }
+    }
+    let by_its_unit = service_unit.is_some() && at.exec_start.is_none_or(its_own);
+    if by_its_unit {
+        return None;
+    }
+    let args: Vec<&str> = at.args.iter().map(String::as_str).collect();
+    let (flag, value) = listen_flag(&args, listen.flags)?;
+    let started = match service_unit {
+        Some(unit) => format!("by a process of {unit}, not by that unit's ExecStart="),
+        None => "not by a systemd service".to_string(),
+    };
+    Some(Advised {
+        fix: format!(
+            "{program} was started with {flag} {value} on its command line, {started}: start \
+             it with {flag} {loopback} instead{or_allow}"
+        ),
+        file: None,
+        command: None,
+    })
+}
+
+/// A fix, rendered.
+struct Advised {
     fix: String,
-    file: Option<&str>,
+    file: Option<String>,
     command: Option<String>,
-    basis: Basis,
-) -> Advice {
+}
+
+/// The advice for a known service on this socket.
+fn advice(known: &Service, at: &Socket, basis: Basis) -> Advice {
+    // The last risk and fix of every row hold always (tested).
+    let risk = known
+        .risks
+        .iter()
+        .find(|r| at.holds(&r.when))
+        .unwrap_or(&known.risks[known.risks.len() - 1]);
+    let advised = from_command_line(known, at).unwrap_or_else(|| {
+        let fix: &Fix = known
+            .fixes
+            .iter()
+            .find(|f| at.holds(&f.when))
+            .unwrap_or(&known.fixes[known.fixes.len() - 1]);
+        let unit = match fix.command {
+            Command::RestartUnit(unit) => Some(unit),
+            _ => None,
+        };
+        let command = match fix.command {
+            Command::Restart | Command::RestartUnit(_) => {
+                at.restart(known, unit).map(|(command, _)| command)
+            }
+            Command::Run(text) => Some(at.render(text, known)),
+            Command::None => None,
+        };
+        Advised {
+            fix: at.render_for(fix.fix, known, unit),
+            file: fix.file.map(|f| at.render(f, known)),
+            command,
+        }
+    });
     Advice {
         service: known.name.to_string(),
-        severity,
-        why: why.to_string(),
-        fix,
-        file: file.map(str::to_string),
-        command,
+        severity: risk.severity,
+        why: risk.why.to_string(),
+        fix: advised.fix,
+        file: advised.file,
+        command: advised.command,
         identified_by: basis,
     }
 }
 
-/// The advice for a known service on this socket.
-fn advice(known: &Known, at: &Socket, basis: Basis) -> Advice {
-    use Severity::{Critical, High, Medium};
-    let name = known.name;
-    let udp = at.protocol == Protocol::Udp;
-    let or_allow = at.or_allow(&format!("{name}/{}", at.protocol.name()));
-    match known.service {
-        Service::Memcached => {
-            let (command, restart) = at.restart("memcached", None);
-            let files = "in /etc/memcached.conf (Debian, Ubuntu) or in OPTIONS in \
-                         /etc/sysconfig/memcached (RHEL family)";
-            if udp {
-                make(
-                    known,
-                    Critical,
-                    "UDP memcached answers spoofed requests with replies up to 50000 times \
-                     larger: a DDoS amplifier",
-                    format!(
-                        "disable UDP and bind to loopback: -U 0 and -l 127.0.0.1 {files}, \
-                         then {restart}"
-                    ),
-                    Some("/etc/memcached.conf"),
-                    Some(command),
-                    basis,
-                )
-            } else {
-                let bind = at.loopback_or_private("-l 127.0.0.1");
-                make(
-                    known,
-                    High,
-                    "no authentication: anyone who connects can read, change and flush the cache",
-                    format!(
-                        "bind to loopback: {bind} {files} (add -U 0 too unless UDP is used), \
-                         then {restart}{or_allow}"
-                    ),
-                    Some("/etc/memcached.conf"),
-                    Some(command),
-                    basis,
-                )
-            }
-        }
-        Service::Redis => {
-            let (command, restart) = at.restart("redis-server", Some("redis"));
-            let bind = at.loopback_or_private("bind 127.0.0.1 -::1");
-            make(
-                known,
-                Critical,
-                "no authentication by default; CONFIG SET lets a client write files and take \
-                 over the host",
-                format!(
-                    "{bind} and protected-mode yes in /etc/redis/redis.conf, and set \
-                     requirepass or ACLs; then {restart}{or_allow}"
-                ),
-                Some("/etc/redis/redis.conf"),
-                Some(command),
-                basis,
-            )
-        }
-        Service::Mongodb => {
-            let (command, restart) = at.restart("mongod", None);
-            let bind = at.loopback_or_private("net.bindIp: 127.0.0.1");
-            make(
-                known,
-                Critical,
-                "databases left open without authentication are wiped and ransomed by bots \
-                 within hours",
-                format!(
-                    "{bind} and security.authorization: enabled in /etc/mongod.conf, then \
-                     {restart}{or_allow}"
-                ),
-                Some("/etc/mongod.conf"),
-                Some(command),
-                basis,
-            )
-        }
-        Service::Elasticsearch => {
-            let (command, restart) = at.restart("elasticsearch", None);
-            let file = "/etc/elasticsearch/elasticsearch.yml";
-            if at.port == 9300 {
-                make(
-                    known,
-                    High,
-                    "the transport port lets a node join the cluster",
-                    format!(
-                        "transport.host on a private address and transport TLS \
-                         (xpack.security.transport.ssl) in {file}, then {restart}"
-                    ),
-                    Some(file),
-                    Some(command),
-                    basis,
-                )
-            } else {
-                let bind = at.loopback_or_private("network.host: 127.0.0.1");
-                make(
-                    known,
-                    Critical,
-                    "the REST API reads and deletes every index; older versions have no \
-                     authentication",
-                    format!(
-                        "{bind} and xpack.security.enabled: true in {file}, then \
-                         {restart}{or_allow}"
-                    ),
-                    Some(file),
-                    Some(command),
-                    basis,
-                )
-            }
-        }
-        Service::Docker => {
-            let (command, restart) = at.restart("docker", None);
-            if at.port == 2376 {
-                make(
-                    known,
-                    High,
-                    "the Docker API is root on the host; TLS is only as safe as its \
-                     client-certificate check",
-                    format!(
-                        "tlsverify with client certificates in /etc/docker/daemon.json, and a \
-                         firewall that lets only admin hosts in; then {restart}"
-                    ),
-                    Some("/etc/docker/daemon.json"),
-                    Some(command),
-                    basis,
-                )
-            } else {
-                make(
-                    known,
-                    Critical,
-                    "the Docker API without TLS is root on the host for anyone who connects",
-                    format!(
-                        "remove the tcp:// entry from \"hosts\" in /etc/docker/daemon.json (or \
-                         -H tcp://… from dockerd's ExecStart: systemctl edit docker.service); \
-                         use the unix socket or ssh://; then {restart}"
-                    ),
-                    Some("/etc/docker/daemon.json"),
-                    Some(command),
-                    basis,
-                )
-            }
-        }
-        Service::Etcd => {
-            let (command, restart) = at.restart("etcd", None);
-            let (severity, why, fix) = if at.port == 2380 {
-                (
-                    High,
-                    "the etcd peer port lets a host join the cluster",
-                    "--listen-peer-urls on a private address with --peer-client-cert-auth \
-                     (ETCD_LISTEN_PEER_URLS, ETCD_PEER_CLIENT_CERT_AUTH in /etc/default/etcd)",
-                )
-            } else {
-                (
-                    Critical,
-                    "etcd holds a cluster's secrets; without client-cert auth anyone can \
-                     read them",
-                    "--listen-client-urls on a private address with --client-cert-auth \
-                     (ETCD_LISTEN_CLIENT_URLS, ETCD_CLIENT_CERT_AUTH in /etc/default/etcd)",
-                )
-            };
-            make(
-                known,
-                severity,
-                why,
-                format!("{fix}, then {restart}"),
-                Some("/etc/default/etcd"),
-                Some(command),
-                basis,
-            )
-        }
-        Service::Kubelet => {
-            let (command, restart) = at.restart("kubelet", None);
-            make(
-                known,
-                Critical,
-                "the kubelet API runs commands in any pod on the node when anonymous auth \
-                 is on",
-                format!(
-                    "authentication.anonymous.enabled: false and authorization.mode: Webhook \
-                     in /var/lib/kubelet/config.yaml, then {restart}; firewall it to the \
-                     control plane"
-                ),
-                Some("/var/lib/kubelet/config.yaml"),
-                Some(command),
-                basis,
-            )
-        }
-        Service::Mysql => {
-            let (command, restart) = at.restart("mariadb", Some("mariadb or mysqld"));
-            let bind = at.loopback_or_private("bind-address = 127.0.0.1");
-            make(
-                known,
-                High,
-                "database logins are brute-forced, and old servers have pre-auth bugs",
-                format!(
-                    "{bind} in the [mysqld] section of \
-                     /etc/mysql/mariadb.conf.d/50-server.cnf (Debian, MariaDB), \
-                     /etc/mysql/mysql.conf.d/mysqld.cnf (Debian, MySQL) or /etc/my.cnf.d/ \
-                     (RHEL family); then {restart}{or_allow}"
-                ),
-                Some("/etc/mysql/mariadb.conf.d/50-server.cnf"),
-                Some(command),
-                basis,
-            )
-        }
-        Service::Postgres => {
-            let (command, restart) = at.restart("postgresql", None);
-            // postgresql@15-main.service is Debian's cluster 15/main.
-            let file = at
-                .unit
-                .and_then(|u| u.strip_prefix("postgresql@"))
-                .and_then(|u| u.strip_suffix(".service"))
-                .and_then(|cluster| cluster.split_once('-'))
-                .map(|(version, name)| format!("/etc/postgresql/{version}/{name}/postgresql.conf"));
-            let bind = at.loopback_or_private("listen_addresses = 'localhost'");
-            let fix = match &file {
-                Some(file) => format!("{bind} in {file}, then {restart}{or_allow}"),
-                None => format!(
-                    "{bind} in postgresql.conf (/etc/postgresql/VERSION/main/ on Debian, \
-                     /var/lib/pgsql/data/ on the RHEL family), then {restart}{or_allow}"
-                ),
-            };
-            make(
-                known,
-                High,
-                "database logins are brute-forced; a trust line in pg_hba.conf is game over",
-                fix,
-                file.as_deref(),
-                Some(command),
-                basis,
-            )
-        }
-        Service::Rpcbind => make(
-            known,
-            High,
-            "lists the host's RPC services and amplifies UDP traffic",
-            "stop rpcbind if NFSv3 is not used: systemctl disable --now rpcbind.socket \
-             rpcbind.service"
-                .into(),
-            None,
-            Some("systemctl disable --now rpcbind.socket rpcbind.service".into()),
-            basis,
-        ),
-        Service::Nfs => make(
-            known,
-            High,
-            "exports are protected only by client addresses, which are easy to spoof",
-            "export only to client networks with sec=krb5 where possible in /etc/exports, \
-             then exportfs -ra; firewall NFS to those networks"
-                .into(),
-            Some("/etc/exports"),
-            Some("exportfs -ra".into()),
-            basis,
-        ),
-        Service::Smb => {
-            let (command, restart) = at.restart("smbd", Some("smb"));
-            make(
-                known,
-                Critical,
-                "SMB is the worm vector of EternalBlue and WannaCry",
-                format!(
-                    "interfaces = lo and the LAN interface, and bind interfaces only = yes, in \
-                     the [global] section of /etc/samba/smb.conf, then {restart}; never expose \
-                     SMB to the internet"
-                ),
-                Some("/etc/samba/smb.conf"),
-                Some(command),
-                basis,
-            )
-        }
-        Service::Rdp => make(
-            known,
-            High,
-            "RDP is brute-forced constantly and had pre-auth worms (BlueKeep)",
-            "reach it through a VPN or bastion; firewall it to admin networks".into(),
-            None,
-            None,
-            basis,
-        ),
-        Service::Vnc => make(
-            known,
-            Critical,
-            "VNC often has a weak or no password and shows the whole desktop",
-            "start the server with -localhost and tunnel it over ssh".into(),
-            None,
-            None,
-            basis,
-        ),
-        Service::Ntp => {
-            let chrony = at.unit.is_some_and(|u| u.starts_with("chrony"));
-            let (command, restart) = at.restart(if chrony { "chrony" } else { "ntpsec" }, None);
-            let (file, fix) = if chrony {
-                (
-                    "/etc/chrony/chrony.conf",
-                    format!(
-                        "remove the allow lines (or set port 0 for a client only) in \
-                         /etc/chrony/chrony.conf (/etc/chrony.conf on the RHEL family), then \
-                         {restart}"
-                    ),
-                )
-            } else {
-                (
-                    "/etc/ntpsec/ntp.conf",
-                    format!(
-                        "restrict default noquery in /etc/ntpsec/ntp.conf (/etc/ntp.conf on older \
-                         systems), then {restart}; or run chrony as a client only (port 0)"
-                    ),
-                )
-            };
-            make(
-                known,
-                Medium,
-                "NTP servers with monlist enabled amplify spoofed traffic up to 500 times",
-                fix,
-                Some(file),
-                Some(command),
-                basis,
-            )
-        }
-        Service::Dns => dns(known, at, basis, &or_allow),
-        Service::Ssdp => make(
-            known,
-            High,
-            "SSDP/UPnP replies amplify spoofed traffic about 30 times",
-            "disable UPnP/SSDP on servers (minidlna, miniupnpd), or bind it to the LAN \
-             interface (network_interface= in /etc/minidlna.conf)"
-                .into(),
-            None,
-            None,
-            basis,
-        ),
-        Service::Ldap => {
-            let (command, restart) = at.restart("slapd", None);
-            let (severity, why) = if udp {
-                (
-                    High,
-                    "connectionless LDAP (CLDAP, UDP 389) amplifies spoofed traffic up to 70 \
-                     times",
-                )
-            } else {
-                (
-                    High,
-                    "directory data and password hashes leak to anyone who can bind",
-                )
-            };
-            make(
-                known,
-                severity,
-                why,
-                format!(
-                    "list only the addresses to serve in SLAPD_SERVICES (ldap://127.0.0.1/ \
-                     ldapi:///) in /etc/default/slapd (/etc/sysconfig/slapd on the RHEL \
-                     family), then {restart}{or_allow}"
-                ),
-                Some("/etc/default/slapd"),
-                Some(command),
-                basis,
-            )
-        }
-        Service::Ssh => ssh(known, at, basis),
-    }
-}
-
-/// DNS: UDP is the amplification vector; which server decides the file.
-fn dns(known: &Known, at: &Socket, basis: Basis, or_allow: &str) -> Advice {
-    let why = if at.protocol == Protocol::Udp {
-        "DNS over UDP is an amplification vector: an open resolver answers spoofed queries \
-         with replies many times larger, flooding whoever was spoofed"
-    } else {
-        "an open resolver answers anyone: cache snooping and poisoning, and zone transfers \
-         (AXFR) where they are allowed"
-    };
-    let severity = if at.protocol == Protocol::Udp {
-        Severity::High
-    } else {
-        Severity::Medium
-    };
-    let server = match at.unit.map(unit_base).or(at.program) {
-        Some("dnsmasq") => "dnsmasq",
-        Some("named" | "bind9") => "named",
-        Some("unbound") => "unbound",
-        _ => "",
-    };
-    let (file, command, fix) = match server {
-        "dnsmasq" => {
-            let (command, restart) = at.restart("dnsmasq", None);
-            let listen = at.loopback_or_private("listen-address=127.0.0.1");
-            (
-                Some("/etc/dnsmasq.conf"),
-                Some(command),
-                format!("{listen} and bind-interfaces in /etc/dnsmasq.conf, then {restart}"),
-            )
-        }
-        "named" => {
-            let (command, restart) = at.restart("named", None);
-            (
-                Some("/etc/bind/named.conf.options"),
-                Some(command),
-                format!(
-                    "allow-recursion {{ localnets; }}; and listen-on {{ the addresses to serve; \
-                     }}; in /etc/bind/named.conf.options (/etc/named.conf on the RHEL family), \
-                     then {restart}"
-                ),
-            )
-        }
-        "unbound" => {
-            let (command, restart) = at.restart("unbound", None);
-            (
-                Some("/etc/unbound/unbound.conf"),
-                Some(command),
-                format!(
-                    "interface: the addresses to serve, and access-control: only your own \
-                     networks, in /etc/unbound/unbound.conf, then {restart}"
-                ),
-            )
-        }
-        _ => (
-            None,
-            None,
-            "answer recursive queries only for your own networks (allow-recursion, \
-             access-control), and bind the server to the addresses it serves"
-                .to_string(),
-        ),
-    };
-    make(
-        known,
-        severity,
-        why,
-        format!("{fix}{or_allow}"),
-        file,
-        command,
-        basis,
-    )
-}
-
-/// ssh: ListenAddress, or for a socket-activated ssh.socket, its ListenStream.
-fn ssh(known: &Known, at: &Socket, basis: Basis) -> Advice {
-    let why = "ssh is probed and brute-forced from everywhere: it is only as safe as its \
-               weakest password or key";
-    let address = match at.exposure {
-        Exposure::Public => "a private address of this host (or 127.0.0.1)",
-        _ => "127.0.0.1",
-    };
-    let or_allow = at.or_allow(&format!("{}/tcp", at.port));
-    if let Some(unit) = at.unit.filter(|u| u.ends_with(".socket")) {
-        let fix = format!(
-            "{unit} is socket-activated: systemctl edit {unit}, and under [Socket] write an \
-             empty ListenStream= then ListenStream=ADDRESS:{port}, with ADDRESS {address}; \
-             then systemctl restart {unit}{or_allow}",
-            port = at.port
-        );
-        return make(
-            known,
-            Severity::Medium,
-            why,
-            fix,
-            Some(&format!("/etc/systemd/system/{unit}.d/override.conf")),
-            Some(format!("systemctl restart {unit}")),
-            basis,
-        );
-    }
-    let (command, restart) = at.restart("ssh", Some("sshd"));
-    make(
-        known,
-        Severity::Medium,
-        why,
-        format!(
-            "ListenAddress ADDRESS in /etc/ssh/sshd_config, with ADDRESS {address}; then \
-             {restart}{or_allow}"
-        ),
-        Some("/etc/ssh/sshd_config"),
-        Some(command),
-        basis,
-    )
-}
-
 /// A program we have no advice for, on a port a known service usually uses.
-fn someone_else(known: &Known, name: &str, basis: Basis, at: &Socket) -> Advice {
+fn someone_else(known: &Service, name: &str, basis: Basis, at: &Socket) -> Advice {
     let spec = at.spec();
-    let bind = at.loopback_or_private("127.0.0.1");
+    let bind = at.render("{bind:127.0.0.1}", known);
     Advice {
         service: name.to_string(),
-        severity: Severity::Medium,
+        severity: crate::audit::Severity::Medium,
         why: format!(
             "{spec} is the port usually used by {}, but {name} holds it here; portaudit has no \
              advice for {name}",
@@ -909,6 +538,7 @@ fn someone_else(known: &Known, name: &str, basis: Basis, at: &Socket) -> Advice 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::Severity;
 
     fn owner(comm: &str) -> Owner<'_> {
         Owner {
@@ -1043,7 +673,7 @@ mod tests {
         let es = Owner {
             exe: Some("/usr/share/elasticsearch/jdk/bin/java"),
             comm: Some("java"),
-            unit: None,
+            ..Owner::default()
         };
         let advice = public(Protocol::Tcp, 9200, &es);
         assert_eq!(advice.service, "elasticsearch");
@@ -1210,5 +840,574 @@ mod tests {
         assert_eq!(unit_base("memcached.service"), "memcached");
         assert_eq!(unit_base("postgresql@15-main.service"), "postgresql");
         assert_eq!(unit_base("ssh.socket"), "ssh");
+    }
+
+    /// What each row of the table must say for one socket: (service, protocol, port,
+    /// owner's program, unit, severity, file, command, words of the fix).
+    type Expected = (
+        &'static str,
+        Protocol,
+        u16,
+        &'static str,
+        Option<&'static str>,
+        Severity,
+        Option<&'static str>,
+        Option<&'static str>,
+        &'static str,
+    );
+
+    const EVERY_ROW: &[Expected] = &[
+        (
+            "memcached",
+            Protocol::Udp,
+            11211,
+            "memcached",
+            None,
+            Severity::Critical,
+            Some("/etc/memcached.conf"),
+            Some("systemctl restart memcached"),
+            "-U 0 and -l 127.0.0.1",
+        ),
+        (
+            "redis",
+            Protocol::Tcp,
+            6379,
+            "redis-server",
+            None,
+            Severity::Critical,
+            Some("/etc/redis/redis.conf"),
+            Some("systemctl restart redis-server"),
+            "protected-mode yes",
+        ),
+        (
+            "mongodb",
+            Protocol::Tcp,
+            27017,
+            "mongod",
+            None,
+            Severity::Critical,
+            Some("/etc/mongod.conf"),
+            Some("systemctl restart mongod"),
+            "security.authorization: enabled",
+        ),
+        (
+            "elasticsearch",
+            Protocol::Tcp,
+            9300,
+            "elasticsearch",
+            None,
+            Severity::High,
+            Some("/etc/elasticsearch/elasticsearch.yml"),
+            Some("systemctl restart elasticsearch"),
+            "transport.host on a private address",
+        ),
+        (
+            "docker",
+            Protocol::Tcp,
+            2375,
+            "dockerd",
+            None,
+            Severity::Critical,
+            Some("/etc/docker/daemon.json"),
+            Some("systemctl restart docker"),
+            "remove the tcp:// entry",
+        ),
+        (
+            "etcd",
+            Protocol::Tcp,
+            2380,
+            "etcd",
+            None,
+            Severity::High,
+            Some("/etc/default/etcd"),
+            Some("systemctl restart etcd"),
+            "--peer-client-cert-auth",
+        ),
+        (
+            "kubelet",
+            Protocol::Tcp,
+            10250,
+            "kubelet",
+            None,
+            Severity::Critical,
+            Some("/var/lib/kubelet/config.yaml"),
+            Some("systemctl restart kubelet"),
+            "authentication.anonymous.enabled: false",
+        ),
+        (
+            "mysql",
+            Protocol::Tcp,
+            3306,
+            "mariadbd",
+            None,
+            Severity::High,
+            Some("/etc/mysql/mariadb.conf.d/50-server.cnf"),
+            Some("systemctl restart mariadb"),
+            "systemctl restart mariadb (mariadb or mysqld on the RHEL family)",
+        ),
+        (
+            "postgres",
+            Protocol::Tcp,
+            5432,
+            "postgres",
+            Some("postgresql@16-main.service"),
+            Severity::High,
+            Some("/etc/postgresql/16/main/postgresql.conf"),
+            Some("systemctl restart postgresql@16-main"),
+            "listen_addresses = 'localhost'",
+        ),
+        (
+            "rpcbind",
+            Protocol::Udp,
+            111,
+            "rpcbind",
+            None,
+            Severity::High,
+            None,
+            Some("systemctl disable --now rpcbind.socket rpcbind.service"),
+            "if NFSv3 is not used",
+        ),
+        (
+            "nfs",
+            Protocol::Tcp,
+            2049,
+            "",
+            Some("nfs-server.service"),
+            Severity::High,
+            Some("/etc/exports"),
+            Some("exportfs -ra"),
+            "sec=krb5",
+        ),
+        (
+            "smb",
+            Protocol::Tcp,
+            445,
+            "smbd",
+            None,
+            Severity::Critical,
+            Some("/etc/samba/smb.conf"),
+            Some("systemctl restart smbd"),
+            "bind interfaces only = yes",
+        ),
+        (
+            "rdp",
+            Protocol::Tcp,
+            3389,
+            "xrdp",
+            None,
+            Severity::High,
+            None,
+            None,
+            "VPN or bastion",
+        ),
+        (
+            "vnc",
+            Protocol::Tcp,
+            5900,
+            "Xtigervnc",
+            None,
+            Severity::Critical,
+            None,
+            None,
+            "-localhost",
+        ),
+        (
+            "ntp",
+            Protocol::Udp,
+            123,
+            "chronyd",
+            Some("chrony.service"),
+            Severity::Medium,
+            Some("/etc/chrony/chrony.conf"),
+            Some("systemctl restart chrony"),
+            "remove the allow lines",
+        ),
+        (
+            "dns",
+            Protocol::Udp,
+            53,
+            "named",
+            Some("named.service"),
+            Severity::Medium,
+            Some("/etc/bind/named.conf.options"),
+            Some("systemctl restart named"),
+            "allow-recursion { localnets; }",
+        ),
+        (
+            "ssdp",
+            Protocol::Udp,
+            1900,
+            "minidlnad",
+            None,
+            Severity::High,
+            None,
+            None,
+            "network_interface=",
+        ),
+        (
+            "ldap",
+            Protocol::Udp,
+            389,
+            "slapd",
+            None,
+            Severity::High,
+            Some("/etc/default/slapd"),
+            Some("systemctl restart slapd"),
+            "SLAPD_SERVICES",
+        ),
+        (
+            "node-exporter",
+            Protocol::Tcp,
+            9100,
+            "prometheus-node",
+            None,
+            Severity::Medium,
+            Some("/etc/default/prometheus-node-exporter"),
+            Some("systemctl restart prometheus-node-exporter"),
+            "--web.listen-address=127.0.0.1:9100",
+        ),
+        (
+            "ssh",
+            Protocol::Tcp,
+            22,
+            "sshd",
+            None,
+            Severity::Medium,
+            Some("/etc/ssh/sshd_config"),
+            Some("systemctl restart ssh"),
+            "ListenAddress ADDRESS",
+        ),
+    ];
+
+    #[test]
+    fn every_row_advises_as_written() {
+        for row in SERVICES {
+            let tested = EVERY_ROW.iter().filter(|e| e.0 == row.name).count();
+            assert_eq!(tested, 1, "{}: one expectation in EVERY_ROW", row.name);
+            // The last risk and fix hold whatever the socket.
+            assert!(
+                matches!(row.risks.last().map(|r| r.when), Some(When::Any)),
+                "{}",
+                row.name
+            );
+            assert!(
+                matches!(row.fixes.last().map(|f| f.when), Some(When::Any)),
+                "{}",
+                row.name
+            );
+        }
+        for &(name, protocol, port, program, unit, severity, file, command, words) in EVERY_ROW {
+            let owner = Owner {
+                comm: Some(program).filter(|p| !p.is_empty()),
+                unit,
+                ..Owner::default()
+            };
+            let advice = public(protocol, port, &owner);
+            assert_eq!(advice.service, name, "{advice:?}");
+            assert_eq!(advice.severity, severity, "{name}: {advice:?}");
+            assert_eq!(advice.file.as_deref(), file, "{name}: {advice:?}");
+            assert_eq!(advice.command.as_deref(), command, "{name}: {advice:?}");
+            assert!(advice.fix.contains(words), "{name}: {advice:?}");
+            for placeholder in [
+                "{bind",
+                "{public",
+                "{restart}",
+                "{allow}",
+                "{or_allow}",
+                "{unit}",
+            ] {
+                assert!(
+                    !advice.fix.contains(placeholder),
+                    "left unfilled: {advice:?}"
+                );
+            }
+            assert_ne!(advice.identified_by, Basis::Port, "{name}: {advice:?}");
+        }
+    }
+
+    fn args(line: &str) -> Vec<String> {
+        line.split(' ').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn a_listen_flag_in_the_units_exec_start_is_changed_with_systemctl_edit() {
+        let exec = ExecStart {
+            command: "/usr/bin/memcached -m 64 -p 11211 -u memcache -l 0.0.0.0 -U 0".into(),
+            file: "/etc/systemd/system/memcached.service.d/override.conf".into(),
+        };
+        let running = args("/usr/bin/memcached -m 64 -p 11211 -u memcache -l 0.0.0.0 -U 0");
+        let owner = Owner {
+            comm: Some("memcached"),
+            unit: Some("memcached.service"),
+            args: &running,
+            exec_start: Some(&exec),
+            ..Owner::default()
+        };
+        let advice = public(Protocol::Tcp, 11211, &owner);
+        assert!(
+            advice.fix.starts_with(
+                "-l 0.0.0.0 is set by ExecStart= of memcached.service (in \
+                 /etc/systemd/system/memcached.service.d/override.conf), not by a configuration \
+                 file: systemctl edit memcached, and under [Service] write an empty ExecStart= \
+                 then the same command with -l 127.0.0.1 (or a private address); then systemctl \
+                 restart memcached"
+            ),
+            "{advice:?}"
+        );
+        assert!(!advice.fix.contains("/etc/memcached.conf"), "{advice:?}");
+        assert_eq!(
+            advice.file.as_deref(),
+            Some("/etc/systemd/system/memcached.service.d/override.conf")
+        );
+        assert_eq!(
+            advice.command.as_deref(),
+            Some("systemctl restart memcached")
+        );
+
+        // Debian's unit starts a wrapper that reads /etc/memcached.conf: the flag on the
+        // command line comes from that file, which is what to edit.
+        let wrapper = ExecStart {
+            command: "/usr/share/memcached/scripts/systemd-memcached-wrapper /etc/memcached.conf"
+                .into(),
+            file: "/lib/systemd/system/memcached.service".into(),
+        };
+        let from_file = Owner {
+            exec_start: Some(&wrapper),
+            ..owner
+        };
+        let advice = public(Protocol::Tcp, 11211, &from_file);
+        assert!(
+            advice.fix.starts_with("bind to loopback: -l 127.0.0.1"),
+            "{advice:?}"
+        );
+        assert_eq!(advice.file.as_deref(), Some("/etc/memcached.conf"));
+    }
+
+    #[test]
+    fn a_listen_flag_of_a_program_started_by_hand_is_the_flag_to_change() {
+        for (line, flag) in [
+            ("memcached -u nobody -l 0.0.0.0 -p 11211", "-l 0.0.0.0"),
+            ("memcached -l0.0.0.0", "-l 0.0.0.0"),
+            ("memcached --listen=0.0.0.0", "--listen 0.0.0.0"),
+        ] {
+            let running = args(line);
+            let owner = Owner {
+                comm: Some("memcached"),
+                unit: Some("session-4.scope"),
+                args: &running,
+                ..Owner::default()
+            };
+            let advice = public(Protocol::Tcp, 11211, &owner);
+            let (name, _) = flag.split_once(' ').unwrap();
+            assert_eq!(
+                advice.fix,
+                format!(
+                    "memcached was started with {flag} on its command line, not by a systemd \
+                     service: start it with {name} 127.0.0.1 (or a private address) instead"
+                ),
+                "{line}"
+            );
+            assert_eq!((advice.file, advice.command), (None, None), "{line}");
+        }
+        // Over UDP, memcached is told to drop UDP too.
+        let running = args("memcached -u nobody -l 0.0.0.0");
+        let owner = Owner {
+            comm: Some("memcached"),
+            args: &running,
+            ..Owner::default()
+        };
+        assert!(
+            public(Protocol::Udp, 11211, &owner)
+                .fix
+                .contains("start it with -l 127.0.0.1 (or a private address) and -U 0 (no UDP)")
+        );
+        // A flag that is not the listen flag says nothing.
+        let running = args("memcached -p 11211 -lv");
+        let owner = Owner {
+            comm: Some("memcached"),
+            args: &running,
+            ..Owner::default()
+        };
+        assert!(
+            public(Protocol::Tcp, 11211, &owner)
+                .fix
+                .contains("started with -l v")
+        );
+        let running = args("memcached -p 11211");
+        let owner = Owner {
+            comm: Some("memcached"),
+            args: &running,
+            ..Owner::default()
+        };
+        assert!(
+            public(Protocol::Tcp, 11211, &owner)
+                .fix
+                .starts_with("bind to loopback")
+        );
+    }
+
+    #[test]
+    fn dnsmasq_with_local_service_is_not_an_open_resolver() {
+        let running =
+            args("/usr/sbin/dnsmasq -x /run/dnsmasq/dnsmasq.pid -u dnsmasq --local-service");
+        let owner = Owner {
+            comm: Some("dnsmasq"),
+            unit: Some("dnsmasq.service"),
+            args: &running,
+            ..Owner::default()
+        };
+        for protocol in [Protocol::Udp, Protocol::Tcp] {
+            let advice = public(protocol, 53, &owner);
+            assert_eq!(advice.severity, Severity::Medium, "{advice:?}");
+            assert!(advice.why.contains("not an open resolver"), "{advice:?}");
+            assert!(!advice.why.contains("amplification"), "{advice:?}");
+            assert!(advice.fix.contains("allow it: --allow dns/"), "{advice:?}");
+        }
+        let running = args("/usr/sbin/dnsmasq --local-service=net");
+        let owner = Owner {
+            args: &running,
+            ..owner
+        };
+        assert!(
+            public(Protocol::Udp, 53, &owner)
+                .why
+                .contains("not an open resolver")
+        );
+        // Without it, an open resolver.
+        let plain = public(Protocol::Udp, 53, &owner_named("dnsmasq"));
+        assert!(plain.why.contains("amplification vector"), "{plain:?}");
+        // unbound and named answer only their own networks unless told otherwise.
+        for server in ["unbound", "named"] {
+            let advice = public(Protocol::Udp, 53, &owner_named(server));
+            assert!(
+                advice.why.contains("an open resolver only if"),
+                "{advice:?}"
+            );
+        }
+    }
+
+    fn owner_named(comm: &str) -> Owner<'_> {
+        owner(comm)
+    }
+
+    #[test]
+    fn a_service_off_its_port_is_allowed_by_its_port() {
+        let advice = advise(
+            Protocol::Tcp,
+            6380,
+            Exposure::Internal,
+            &owner("redis-server"),
+        )
+        .unwrap();
+        assert!(
+            advice.fix.ends_with("allow it: --allow 6380/tcp"),
+            "{advice:?}"
+        );
+        let advice = advise(
+            Protocol::Tcp,
+            6379,
+            Exposure::Internal,
+            &owner("redis-server"),
+        )
+        .unwrap();
+        assert!(
+            advice.fix.ends_with("allow it: --allow redis/tcp"),
+            "{advice:?}"
+        );
+    }
+
+    #[test]
+    fn debians_node_exporter_is_known_by_its_cut_name() {
+        let advice = public(Protocol::Tcp, 9100, &owner("prometheus-node"));
+        assert_eq!(advice.service, "node-exporter");
+        assert_eq!(advice.identified_by, Basis::Process);
+        let upstream = public(Protocol::Tcp, 9100, &owner("node_exporter"));
+        assert_eq!(upstream.service, "node-exporter");
+        // A 15-byte name that only starts like it is not it.
+        assert!(!comm_is("prometheus-nod", "prometheus-node-exporter"));
+    }
+
+    #[test]
+    fn a_program_started_inside_another_programs_unit_was_started_by_hand() {
+        let runner = ExecStart {
+            command: "/opt/runner/bin/Runner.Listener run --startuptype service".into(),
+            file: "/etc/systemd/system/actions.runner.service".into(),
+        };
+        let running = args("memcached -l 0.0.0.0 -p 11211");
+        let owner = Owner {
+            comm: Some("memcached"),
+            unit: Some("actions.runner.service"),
+            args: &running,
+            exec_start: Some(&runner),
+            ..Owner::default()
+        };
+        let advice = public(Protocol::Tcp, 11211, &owner);
+        assert!(
+            advice.fix.starts_with(
+                "memcached was started with -l 0.0.0.0 on its command line, by a process of \
+                 actions.runner.service, not by that unit's ExecStart=: start it with -l \
+                 127.0.0.1 (or a private address) instead"
+            ),
+            "{advice:?}"
+        );
+        // Without the flag: the file, and not the runner's unit to restart.
+        let plain = args("memcached -p 11211");
+        let owner = Owner {
+            args: &plain,
+            ..owner
+        };
+        let advice = public(Protocol::Tcp, 11211, &owner);
+        assert_eq!(
+            advice.command.as_deref(),
+            Some("systemctl restart memcached")
+        );
+    }
+
+    #[test]
+    fn a_process_is_a_service_as_identify_says() {
+        let redis = service("redis").unwrap();
+        let process = |comm: &str, exe: Option<&str>| Process {
+            comm: comm.as_bytes().to_vec(),
+            exe: exe.map(std::path::PathBuf::from),
+            ..Process::default()
+        };
+        // Debian's redis-server is a link to redis-check-rdb, which /proc/PID/exe names.
+        assert_eq!(
+            process_is(
+                redis,
+                &process("redis-server", Some("/usr/bin/redis-check-rdb"))
+            ),
+            Some(true)
+        );
+        // An executable of an unknown name, under a known name: the name says it.
+        assert_eq!(
+            process_is(redis, &process("redis-server", Some("/opt/x/srv"))),
+            Some(true)
+        );
+        assert_eq!(
+            process_is(redis, &process("nc", Some("/usr/bin/nc"))),
+            Some(false)
+        );
+        assert_eq!(process_is(redis, &process("memcached", None)), Some(false));
+        // An interpreter says nothing; nor does nothing.
+        assert_eq!(
+            process_is(redis, &process("python3", Some("/usr/bin/python3.11"))),
+            None
+        );
+        assert_eq!(process_is(redis, &process("", None)), None);
+    }
+
+    #[test]
+    fn a_users_service_manager_is_not_the_unit_to_restart() {
+        let owner = Owner {
+            comm: Some("memcached"),
+            unit: Some("user@1000.service"),
+            ..Owner::default()
+        };
+        let advice = public(Protocol::Udp, 11211, &owner);
+        assert_eq!(
+            advice.command.as_deref(),
+            Some("systemctl restart memcached")
+        );
     }
 }

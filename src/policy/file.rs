@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::advice;
 use super::rules::{Action, Cidr, Rule, UserMatch};
 use super::services::Services;
 use super::{parse_allow, parse_protocol};
@@ -77,6 +78,7 @@ struct RawRule {
     address: Option<Spanned<OneOrMany<String>>>,
     process: Option<Spanned<OneOrMany<String>>>,
     exe: Option<Spanned<OneOrMany<String>>>,
+    service: Option<Spanned<OneOrMany<String>>>,
     user: Option<Spanned<OneOrMany<PortValue>>>,
     ephemeral: Option<bool>,
 }
@@ -123,8 +125,10 @@ pub fn discover(config: Option<&Path>, no_config: bool, system: &Path) -> Option
     }
 }
 
+/// Read (as root: only a file root alone could have put there, see `fsafe`) and check.
 pub fn load(path: &Path, services: &Services) -> Result<PolicyFile, Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, &e))?;
+    let bytes = crate::fsafe::read::trusted(path)
+        .map_err(|e| e.into_error(path, |e| Error::io("read", path, e)))?;
     let text = String::from_utf8(bytes)
         .map_err(|_| Error::new(format!("{}: not UTF-8 text", path.display())))?;
     parse(&text, path, services)
@@ -135,7 +139,16 @@ pub fn parse(text: &str, path: &Path, services: &Services) -> Result<PolicyFile,
         let line = span.map_or(String::new(), |s| format!(":{}", line_of(text, s.start)));
         Error::new(format!("{}{line}: {what}", path.display()))
     };
-    let raw: RawFile = toml::from_str(text).map_err(|e| at(e.span(), e.message().trim()))?;
+    let raw: RawFile = toml::from_str(text).map_err(|e| match one_rule_table(text) {
+        // `[rule]` is a table, where rules are an array of tables: serde's "invalid type:
+        // map, expected a sequence" says so only to those who know TOML's grammar.
+        Some(offset) if e.message().contains("expected a sequence") => at(
+            Some(offset..offset),
+            "[rule] makes one table, but the rules are a list: write [[rule]] (two brackets) \
+             above each rule",
+        ),
+        _ => at(e.span(), e.message().trim()),
+    })?;
     let mut rules = Vec::new();
     let mut warnings = Vec::new();
     for (i, spanned) in raw.rule.into_iter().enumerate() {
@@ -145,7 +158,7 @@ pub fn parse(text: &str, path: &Path, services: &Services) -> Result<PolicyFile,
             .name
             .clone()
             .unwrap_or_else(|| format!("rule {}", i + 1));
-        let rule = check_rule(raw, label, services).map_err(|(span2, why)| {
+        let mut rule = check_rule(raw, label, services).map_err(|(span2, why)| {
             at(
                 Some(span2.unwrap_or(span.clone())),
                 &format!("[[rule]] {}: {why}", i + 1),
@@ -157,6 +170,7 @@ pub fn parse(text: &str, path: &Path, services: &Services) -> Result<PolicyFile,
             line_of(text, span.start),
             i + 1
         );
+        rule.origin = Some(here.clone());
         if rule.allows_everything() {
             warnings.push(format!(
                 "{here}: allows every socket (no condition limits it): the rules after it are \
@@ -205,6 +219,12 @@ fn check_rule(raw: RawRule, label: String, services: &Services) -> Result<Rule, 
         let entries =
             parse_allow(&spec, services).map_err(|why| format!("port {spec:?}: {why}"))?;
         rule.ports.extend(entries);
+        // A name means its port number; remember it when it is a service we recognise,
+        // to warn when that service listens elsewhere.
+        let name = spec.split('/').next().unwrap_or_default().trim();
+        if let (PortValue::Text(_), Some(service)) = (&value, advice::service(name)) {
+            rule.port_names.push((name.to_string(), service));
+        }
         Ok(())
     })?;
     for_each(raw.exposure, |value| {
@@ -227,12 +247,32 @@ fn check_rule(raw: RawRule, label: String, services: &Services) -> Result<Rule, 
         Ok(())
     })?;
     for_each(raw.process, |value| {
-        if value.is_empty() || value.len() > 15 {
-            return Err(format!(
-                "process {value:?}: a process name (comm) is 1 to 15 bytes"
-            ));
+        if value.is_empty() {
+            return Err("process \"\": a process name (comm) is 1 to 15 bytes".into());
+        }
+        if value.len() > advice::COMM_MAX {
+            return Err(too_long(&value));
         }
         rule.processes.push(value.into_bytes());
+        Ok(())
+    })?;
+    for_each(raw.service, |value| {
+        let service =
+            advice::service(&value).ok_or_else(|| match suggest(&value, advice::all_names()) {
+                Some(near) => format!(
+                    "service {value:?}: not one portaudit knows (did you mean \
+                                       {near:?}?)"
+                ),
+                None => format!(
+                    "service {value:?}: not one portaudit knows ({}); for another program, \
+                     use exe or process",
+                    advice::all_names()
+                        .filter(|n| !n.contains('_'))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })?;
+        rule.services.push(service);
         Ok(())
     })?;
     for_each(raw.exe, |value| {
@@ -257,6 +297,55 @@ fn check_rule(raw: RawRule, label: String, services: &Services) -> Result<Rule, 
         Ok(())
     })?;
     Ok(rule)
+}
+
+/// A `process` value the kernel would cut: say what it shows, and what matches the
+/// program instead.
+fn too_long(value: &str) -> String {
+    let mut cut = advice::COMM_MAX;
+    while !value.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let shown = &value[..cut];
+    let program = value.rsplit('/').next().unwrap_or(value);
+    let service = advice::service(program)
+        .map(|s| format!(", or service = {:?}", s.name))
+        .unwrap_or_default();
+    format!(
+        "process {value:?}: the kernel keeps 15 bytes of a process name (it shows this one as \
+         {shown:?}); match the program by its executable instead: exe = \"/usr/bin/{program}\" \
+         (its path is `readlink /proc/PID/exe`){service}"
+    )
+}
+
+/// The nearest of `names` to `name`, when near enough to be a typo.
+fn suggest<'a>(name: &str, names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).clamp(1, 3);
+    names
+        .map(|n| (super::services::distance(name, n), n))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n)
+}
+
+/// The offset of a `[rule]` header, when the file has one (a table where `[[rule]]`, an
+/// array of tables, was meant).
+fn one_rule_table(text: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let bare = line.split('#').next().unwrap_or_default().trim();
+        if bare
+            .strip_prefix('[')
+            .and_then(|r| r.strip_suffix(']'))
+            .map(str::trim)
+            == Some("rule")
+            && !bare.starts_with("[[")
+        {
+            return Some(offset + (line.len() - line.trim_start().len()));
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// Check each item of a one-or-many field; an error points at the field.
@@ -407,6 +496,29 @@ action = "deny"
                 "p.toml:3: [[rule]] 1: an empty list",
             ),
             ("[[rule]\n", "p.toml:1: "),
+            (
+                "strict = true\n\n[rule]\nname = \"x\"\naction = \"allow\"\n",
+                "p.toml:3: [rule] makes one table, but the rules are a list: write [[rule]] \
+                 (two brackets) above each rule",
+            ),
+            (
+                "[[rule]]\naction = \"allow\"\nservice = \"rediss\"\n",
+                "p.toml:3: [[rule]] 1: service \"rediss\": not one portaudit knows (did you \
+                 mean \"redis\"?)",
+            ),
+            (
+                "[[rule]]\naction = \"allow\"\nservice = \"apache\"\n",
+                "p.toml:3: [[rule]] 1: service \"apache\": not one portaudit knows (memcached, \
+                 memcache, redis,",
+            ),
+            (
+                "[[rule]]\naction = \"allow\"\nprocess = \"prometheus-node-exporter\"\n",
+                "p.toml:3: [[rule]] 1: process \"prometheus-node-exporter\": the kernel keeps \
+                 15 bytes of a process name (it shows this one as \"prometheus-node\"); match \
+                 the program by its executable instead: exe = \
+                 \"/usr/bin/prometheus-node-exporter\" (its path is `readlink /proc/PID/exe`), \
+                 or service = \"node-exporter\"",
+            ),
         ] {
             let err = parse_text(text).unwrap_err();
             assert!(err.starts_with(says), "{text:?} gave {err:?}");

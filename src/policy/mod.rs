@@ -1,7 +1,7 @@
 //! Policy: which reachable sockets are expected, and the verdict on each listener.
 //!
 //! A policy is an ordered list of rules; the first that matches a socket decides
-//! (see README, "Policy file"). In order:
+//! (see docs/policy.md). In order:
 //! 1. `--allow` flags (the command line wins over the file);
 //! 2. the policy file's `[[rule]]`s, top to bottom;
 //! 3. built-ins: loopback is fine (`default loopback`), wildcard UDP on an ephemeral port
@@ -13,10 +13,11 @@
 
 pub mod advice;
 pub mod file;
+pub mod known;
+mod lint;
 pub mod reference;
 pub mod rules;
 pub mod services;
-pub mod trust;
 
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
@@ -24,10 +25,11 @@ use std::sync::Arc;
 
 use crate::audit::{Finding, Judged, Mode, Verdict};
 use crate::classify::{self, Exposure, Scope};
-use crate::collect::sysctl::EphemeralPorts;
 use crate::error::Error;
-use crate::socket::{FirewallVerdict, Listener, Protocol, Subject, Way};
+use crate::socket::EphemeralPorts;
+use crate::socket::{FirewallVerdict, Listener, Protocol, Subject, Warning, Way};
 use file::{EphemeralUdp, PolicyFile};
+use lint::{Blind, Elsewhere};
 use rules::{Action, Match, Rule};
 use services::Services;
 
@@ -81,8 +83,11 @@ struct Decision<'a> {
     rule: Option<&'a str>,
     /// The index in `rules` of the rule that decided, if one of them did.
     matched: Option<usize>,
-    /// A rule on owners was skipped because the owners are not known.
-    skipped_owner_rule: bool,
+    /// Rules on owners that were skipped because the owners are not known (indices in
+    /// `rules`), before the one that decided.
+    skipped: Vec<usize>,
+    /// The rule that decided matched a service only by its usual port.
+    by_port: bool,
 }
 
 impl Policy {
@@ -151,18 +156,19 @@ impl Policy {
 
     /// The first rule that matches decides; the built-ins come last.
     fn decide(&self, listener: &Listener, exposure: Exposure, ephemeral: bool) -> Decision<'_> {
-        let mut skipped_owner_rule = false;
+        let mut skipped = Vec::new();
         for (index, rule) in self.rules.iter().enumerate() {
             match rule.matches(listener, exposure, ephemeral) {
-                Match::Yes => {
+                found @ (Match::Yes | Match::ByPort) => {
                     return Decision {
                         verdict: action_verdict(rule.action, exposure),
                         rule: Some(&rule.label),
                         matched: Some(index),
-                        skipped_owner_rule,
+                        skipped,
+                        by_port: found == Match::ByPort,
                     };
                 }
-                Match::Unknown => skipped_owner_rule = true,
+                Match::Unknown => skipped.push(index),
                 Match::No => {}
             }
         }
@@ -185,7 +191,8 @@ impl Policy {
             verdict,
             rule: builtin,
             matched: None,
-            skipped_owner_rule,
+            skipped,
+            by_port: false,
         }
     }
 
@@ -197,53 +204,54 @@ impl Policy {
         }
     }
 
-    /// Classify and judge every subject; sorted by severity, then port.
+    /// Classify and judge every subject, in the order given (the audit sorts them).
     pub fn judge(&self, subjects: Vec<Subject>) -> Judged {
-        let mut unattributed = 0;
         let mut matched = vec![false; self.rules.len()];
         let mut labels = Labels::default();
-        let mut findings: Vec<Finding> = subjects
+        let mut blind = Blind::default();
+        let mut elsewhere = Elsewhere::default();
+        let findings: Vec<Finding> = subjects
             .into_iter()
             .map(|subject| {
-                let (finding, skipped_owner_rule, rule) = self.finding(subject, &mut labels);
-                unattributed += usize::from(skipped_owner_rule);
+                let (finding, decision) = self.finding(subject, &mut labels);
+                let DecisionTrace {
+                    skipped,
+                    matched: rule,
+                    by_port,
+                } = decision;
+                if !skipped.is_empty() || by_port {
+                    blind.note(&finding, &skipped, rule.filter(|_| by_port));
+                }
                 if let Some(index) = rule {
                     matched[index] = true;
                 }
+                elsewhere.note(&self.rules, &finding);
                 finding
             })
             .collect();
-        sort(&mut findings);
-        let mut warnings = self.lint.clone();
+        let mut warnings: Vec<Warning> = self.lint.iter().cloned().map(Warning::from).collect();
         // Only the command line's: a fleet's policy file names services a host may not run.
         for (rule, _) in self.rules[..self.flag_rules]
             .iter()
             .zip(&matched)
             .filter(|(_, matched)| !**matched)
         {
-            warnings.push(format!(
+            warnings.push(Warning::from(format!(
                 "{} matched no listening socket this run (informational)",
                 rule.label
-            ));
+            )));
         }
-        if unattributed > 0 {
-            warnings.push(format!(
-                "{unattributed} listening socket{} no known owning process: rules that name a \
-                 process or executable were skipped for {}, and later rules decided",
-                if unattributed == 1 { " has" } else { "s have" },
-                if unattributed == 1 { "it" } else { "them" },
-            ));
-        }
+        warnings.extend(elsewhere.warnings(&self.rules));
+        warnings.extend(blind.warning(&self.rules));
         Judged { findings, warnings }
     }
 
-    /// One subject's finding, whether a rule on owners was skipped for it, and which of
-    /// `rules` decided it.
+    /// One subject's finding, and how its rules went.
     fn finding<'a>(
         &'a self,
         subject: Subject,
         labels: &mut Labels<'a>,
-    ) -> (Finding, bool, Option<usize>) {
+    ) -> (Finding, DecisionTrace) {
         let Subject {
             listener,
             published,
@@ -254,10 +262,14 @@ impl Policy {
         } = subject;
         if contained {
             let (scope, _) = classify::classify(listener.address);
+            let (ipv4_reachable, ipv4_reachable_guess) = ipv4(&listener);
             let finding = Finding {
                 listener,
                 scope,
                 exposure: Exposure::None,
+                class: classify::bind_class(scope, Exposure::None),
+                ipv4_reachable,
+                ipv4_reachable_guess,
                 verdict: Verdict::Contained,
                 fails: false,
                 rule: None,
@@ -269,7 +281,7 @@ impl Policy {
                 ways_in,
                 firewall: None,
             };
-            return (finding, false, None);
+            return (finding, DecisionTrace::default());
         }
         // A published socket is judged as the host side: that is what the outside reaches.
         let view = published.as_ref().map(|host| {
@@ -283,6 +295,8 @@ impl Policy {
             view.processes = listener.processes.clone();
             view.processes_complete = listener.processes_complete;
             view.user = listener.user.clone();
+            view.unit = listener.unit.clone();
+            view.unit_exec = listener.unit_exec.clone();
             view
         });
         let mut judged = view.as_ref().unwrap_or(&listener);
@@ -303,9 +317,11 @@ impl Policy {
                 classify::classify_bound(listener.address, loopback_device(&listener));
             let own = self.decide(&listener, own_exposure, false);
             if own.verdict < decision.verdict {
-                let skipped = decision.skipped_owner_rule;
+                let skipped = std::mem::take(&mut decision.skipped);
                 decision = own;
-                decision.skipped_owner_rule |= skipped;
+                decision.skipped.extend(skipped);
+                decision.skipped.sort_unstable();
+                decision.skipped.dedup();
                 judged = &listener;
                 (scope, exposure) = (own_scope, own_exposure);
             }
@@ -331,10 +347,14 @@ impl Policy {
             })
             .flatten()
             .map(Box::new);
+        let (ipv4_reachable, ipv4_reachable_guess) = ipv4(&listener);
         let finding = Finding {
             listener,
             scope,
             exposure,
+            class: classify::bind_class(scope, exposure),
+            ipv4_reachable,
+            ipv4_reachable_guess,
             verdict,
             fails: false,
             rule: rule.map(|label| labels.shared(label)),
@@ -346,43 +366,24 @@ impl Policy {
             ways_in,
             firewall,
         };
-        (finding, decision.skipped_owner_rule, decision.matched)
+        let trace = DecisionTrace {
+            skipped: decision.skipped,
+            matched: decision.matched,
+            by_port: decision.by_port,
+        };
+        (finding, trace)
     }
 }
 
-/// Sort by severity, then port, protocol, family, address; ties keep their order. The
-/// keys are sorted, then the findings moved into place: sorting the records themselves
-/// would take a scratch copy of half of them (megabytes for a busy host).
-fn sort(findings: &mut [Finding]) {
-    let mut keys: Vec<_> = findings
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let key = (
-                f.verdict,
-                f.port(),
-                f.listener.protocol,
-                f.listener.family,
-                f.address(),
-                f.listener.port,
-            );
-            (key, i)
-        })
-        .collect();
-    keys.sort_unstable(); // the index ends every key: no two are equal, so stable
-    // Position i takes the finding that was at keys[i].1: follow each cycle of that
-    // permutation with swaps, marking the places filled.
-    let mut from: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
-    for start in 0..from.len() {
-        let mut at = start;
-        while from[at] != start {
-            let next = from[at];
-            findings.swap(at, next);
-            from[at] = at;
-            at = next;
-        }
-        from[at] = at;
-    }
+/// How the rules went for one socket, for the warnings about them.
+#[derive(Default)]
+struct DecisionTrace {
+    /// Rules on owners skipped because the owners are not known.
+    skipped: Vec<usize>,
+    /// The rule that decided, if one of `rules` did.
+    matched: Option<usize>,
+    /// It matched a service by its usual port alone.
+    by_port: bool,
 }
 
 /// One copy of each rule's label, shared by the findings it decided (tens of thousands
@@ -394,6 +395,18 @@ impl<'a> Labels<'a> {
     fn shared(&mut self, label: &'a str) -> Arc<str> {
         Arc::clone(self.0.entry(label).or_insert_with(|| Arc::from(label)))
     }
+}
+
+/// Whether an IPv4 client reaches the socket, and, where the collector cannot tell for
+/// a `::` bind, the guess net.ipv6.bindv6only gives.
+fn ipv4(l: &Listener) -> (Option<bool>, Option<bool>) {
+    let reachable = classify::ipv4_reachable(l.address, l.detail.v6only);
+    let guess = if l.address.is_unspecified() && l.detail.v6only.is_none() {
+        l.detail.v6only_default.map(|only| !only)
+    } else {
+        None
+    };
+    (reachable, guess)
 }
 
 /// The label of the rule that lets a firewall-dropped socket pass (`trust_firewall`).
@@ -529,7 +542,7 @@ mod tests {
                 .map(|comm| Process {
                     pid: 1,
                     comm: comm.as_bytes().to_vec(),
-                    exe: None,
+                    ..Process::default()
                 })
                 .collect(),
             ..Listener::new(protocol, address.parse().unwrap(), port, 0, 1)
@@ -544,11 +557,11 @@ mod tests {
         policy
     }
 
-    /// The README's examples, as the README shows them (examples/portaudit.toml).
+    /// The example policy, as docs/policy.md shows it (examples/portaudit.toml).
     const EXAMPLE: &str = include_str!("../../examples/portaudit.toml");
 
     #[test]
-    fn findings_are_sorted_by_severity_then_port_and_ties_keep_their_order() {
+    fn failing_findings_come_first_then_severity_then_port_and_ties_keep_their_order() {
         let policy = Policy::new(&[], true, false, &services()).unwrap();
         // (port, address, inode): inodes 5, 6 and 7 share a key (SO_REUSEPORT twins).
         let sockets = [
@@ -561,23 +574,33 @@ mod tests {
             (80, "0.0.0.0", 8),
             (8080, "10.0.0.1", 7),
             (53, "127.0.0.1", 9),
+            (4000, "127.0.0.1", 10),
         ];
-        let subjects = sockets
-            .iter()
-            .map(|&(port, address, inode)| {
-                let mut l = socket(Protocol::Tcp, address, port, &[]);
-                l.inode = inode;
-                Subject::alone(l)
-            })
-            .collect();
-        let judged = policy.judge(subjects);
-        let order: Vec<(Verdict, u16, u64)> = judged
-            .findings
-            .iter()
-            .map(|f| (f.verdict, f.listener.port, f.listener.inode))
-            .collect();
+        let subjects = || {
+            sockets
+                .iter()
+                .map(|&(port, address, inode)| {
+                    let mut l = socket(Protocol::Tcp, address, port, &[]);
+                    l.inode = inode;
+                    Subject::alone(l)
+                })
+                .collect()
+        };
+        let order = |audit: &crate::audit::Audit| -> Vec<(Verdict, u16, u64)> {
+            audit
+                .findings
+                .iter()
+                .map(|f| (f.verdict, f.listener.port, f.listener.inode))
+                .collect()
+        };
+        let audit = conclude(
+            policy.judge(subjects()),
+            None,
+            policy.mode(),
+            Context::default(),
+        );
         assert_eq!(
-            order,
+            order(&audit),
             [
                 (Verdict::Exposed, 8080, 4),
                 (Verdict::Exposed, 9000, 3),
@@ -587,9 +610,32 @@ mod tests {
                 (Verdict::Allowed, 22, 2),
                 (Verdict::Allowed, 80, 8),
                 (Verdict::Local, 53, 9),
+                (Verdict::Local, 4000, 10),
                 (Verdict::Local, 6379, 1),
             ]
         );
+        // New since a baseline that knew all but the loopback 4000: it fails, so it
+        // comes with the failing ones, not among the other local sockets.
+        let judged = policy.judge(subjects());
+        let known = judged
+            .findings
+            .iter()
+            .filter(|f| f.listener.port != 4000)
+            .map(crate::baseline::key)
+            .collect();
+        let path = std::path::Path::new("b.json");
+        let drift = crate::baseline::compare(&judged.findings, &known, path, &(32768..=60999));
+        let audit = conclude(judged, Some(drift), policy.mode(), Context::default());
+        assert_eq!(
+            order(&audit)[..4],
+            [
+                (Verdict::Exposed, 8080, 4),
+                (Verdict::Exposed, 9000, 3),
+                (Verdict::Local, 4000, 10),
+                (Verdict::Internal, 8080, 5),
+            ]
+        );
+        assert!(audit.findings[2].fails && !audit.findings[3].fails);
     }
 
     #[test]
@@ -614,34 +660,141 @@ mod tests {
         );
     }
 
+    /// A socket held by processes with these (name, executable).
+    fn held(port: u16, owners: &[(&str, Option<&str>)]) -> Listener {
+        let mut l = socket(Protocol::Tcp, "0.0.0.0", port, &[]);
+        l.processes = owners
+            .iter()
+            .enumerate()
+            .map(|(i, (comm, exe))| Process {
+                pid: 100 + i as i32,
+                comm: comm.as_bytes().to_vec(),
+                exe: exe.map(std::path::PathBuf::from),
+                ..Process::default()
+            })
+            .collect();
+        l
+    }
+
     #[test]
-    fn readme_example_node_exporter_only_as_itself() {
+    fn readme_example_node_exporter_only_as_itself_by_its_executable() {
         let policy = with_file(EXAMPLE);
-        let on_9100 =
-            |owners: &[&str]| policy.judge_one(socket(Protocol::Tcp, "0.0.0.0", 9100, owners));
+        let allowed = (Verdict::Allowed, Some("node exporter".into()));
+        let denied = (Verdict::Denied, Some("9100 is the node exporter's".into()));
+        let on_9100 = |owners: &[(&str, Option<&str>)]| policy.judge_one(held(9100, owners));
+        // Debian's (its name cut to 15 bytes), and upstream's as the RHEL family ships it.
+        let debian = ("prometheus-node", Some("/usr/bin/prometheus-node-exporter"));
+        let rhel = ("node_exporter", Some("/usr/bin/node_exporter"));
+        assert_eq!(on_9100(&[debian]), allowed);
+        assert_eq!(on_9100(&[rhel]), allowed);
         assert_eq!(
-            on_9100(&["node_exporter"]),
-            (Verdict::Allowed, Some("node_exporter".into()))
+            on_9100(&[("node_exporter", Some("/tmp/node_exporter"))]),
+            denied
         );
-        let denied = (Verdict::Denied, Some("9100 is node_exporter's".into()));
-        assert_eq!(on_9100(&["nc"]), denied);
-        assert_eq!(on_9100(&["node_exporter", "nc"]), denied);
+        assert_eq!(on_9100(&[rhel, ("nc", Some("/usr/bin/nc"))]), denied);
         assert_eq!(
             on_9100(&[]),
             denied,
             "no known owner is never allowed by owner"
         );
-        let audit = policy.judge(vec![Subject::alone(socket(
-            Protocol::Tcp,
-            "0.0.0.0",
-            9100,
-            &[],
-        ))]);
+        // As nobody, the executable cannot be read: the rule is skipped, and one warning
+        // names it and the socket.
+        let audit = policy.judge(vec![Subject::alone(held(9100, &[("node_exporter", None)]))]);
+        assert_eq!(audit.findings[0].verdict, Verdict::Denied);
+        assert_eq!(
+            audit.warnings,
+            [
+                "1 listening socket was judged without knowing its owners, so rules on owners \
+              were not applied as written (run as root to see every owner; as root these \
+              verdicts may differ): t.toml:34: [[rule]] 4 (\"node exporter\") was skipped for \
+              0.0.0.0:9100/tcp (later rules decided)"
+            ]
+        );
+    }
+
+    #[test]
+    fn readme_example_redis_and_memcached_on_any_port() {
+        let policy = with_file(EXAMPLE);
+        let rule = Some("no reachable redis or memcached".into());
+        for (port, owner) in [
+            (6379, ("redis-server", Some("/usr/bin/redis-server"))),
+            (6380, ("redis-server", Some("/usr/bin/redis-server"))),
+            (11311, ("memcached", None)),
+        ] {
+            assert_eq!(
+                policy.judge_one(held(port, &[owner])),
+                (Verdict::Denied, rule.clone()),
+                "{port} {owner:?}"
+            );
+        }
+        // Something else on redis's port is not redis.
+        assert_eq!(
+            policy.judge_one(held(6379, &[("nc", Some("/usr/bin/nc"))])),
+            (Verdict::Exposed, None)
+        );
+        // Nobody known: the port is the last resort, and a warning says so.
+        let audit = policy.judge(vec![Subject::alone(held(6379, &[]))]);
+        assert_eq!(audit.findings[0].verdict, Verdict::Denied);
         assert!(
-            audit.warnings[0].contains("no known owning process"),
+            audit.warnings[0].text.ends_with(
+                "(\"no reachable redis or memcached\") matched 0.0.0.0:6379/tcp by its \
+                            service's port only"
+            ),
             "{:?}",
             audit.warnings
         );
+        // Loopback stays local.
+        let mut local = held(6380, &[("redis-server", None)]);
+        local.address = "127.0.0.1".parse().unwrap();
+        assert_eq!(policy.judge_one(local).0, Verdict::Local);
+    }
+
+    #[test]
+    fn an_allowed_service_needs_every_owner_to_be_it_and_a_unit_names_it() {
+        let policy = with_file(
+            "[[rule]]\nname = \"redis anywhere\"\nservice = \"redis\"\naction = \"allow\"\n",
+        );
+        let allowed = (Verdict::Allowed, Some("redis anywhere".into()));
+        let redis = ("redis-server", Some("/usr/bin/redis-server"));
+        assert_eq!(policy.judge_one(held(6380, &[redis])), allowed);
+        assert_eq!(
+            policy.judge_one(held(6380, &[redis, ("nc", None)])).0,
+            Verdict::Exposed
+        );
+        // A unit names a service an interpreter runs; a unit of another service does not.
+        let mut by_unit = held(7777, &[("python3", Some("/usr/bin/python3.12"))]);
+        by_unit.unit = Some("redis-server.service".into());
+        assert_eq!(policy.judge_one(by_unit.clone()), allowed);
+        by_unit.unit = Some("memcached.service".into());
+        assert_eq!(policy.judge_one(by_unit).0, Verdict::Exposed);
+        // An interpreter says nothing: off the service's port, no match.
+        assert_eq!(
+            policy
+                .judge_one(held(7777, &[("python3", Some("/usr/bin/python3.12"))]))
+                .0,
+            Verdict::Exposed
+        );
+    }
+
+    #[test]
+    fn port_named_after_a_service_that_listens_elsewhere_is_warned_about() {
+        let policy =
+            with_file("[[rule]]\nname = \"no redis\"\nport = \"redis\"\naction = \"deny\"\n");
+        let judged = policy.judge(vec![
+            Subject::alone(held(6380, &[("redis-server", None)])),
+            Subject::alone(held(6379, &[("redis-server", None)])),
+        ]);
+        assert_eq!(
+            judged.warnings,
+            [
+                "t.toml:1: [[rule]] 1 (\"no redis\"): port = \"redis\" means that port number \
+              only, but redis also listens on 6380/tcp here; to match redis on any port, write \
+              service = \"redis\""
+            ]
+        );
+        // Only where the service really is elsewhere.
+        let judged = policy.judge(vec![Subject::alone(held(6379, &[("redis-server", None)]))]);
+        assert!(judged.warnings.is_empty(), "{:?}", judged.warnings);
     }
 
     #[test]
@@ -752,9 +905,8 @@ mod tests {
         let everything = Policy::new(&["1-65535".into()], true, false, &services()).unwrap();
         let judged = everything.judge(vec![]);
         assert!(
-            judged.warnings.contains(
-                &"--allow 1-65535 allows every socket: nothing reachable can fail the audit".into()
-            ),
+            judged.warnings.iter().any(|w| w
+                == &"--allow 1-65535 allows every socket: nothing reachable can fail the audit"),
             "{:?}",
             judged.warnings
         );
@@ -810,7 +962,7 @@ mod tests {
             judged
                 .warnings
                 .iter()
-                .any(|w| w.contains("can never match"))
+                .any(|w| w.text.contains("can never match"))
         );
     }
 
@@ -863,7 +1015,8 @@ mod tests {
 
     fn services() -> Services {
         Services::parse(
-            "ssh 22/tcp\ndomain 53/tcp\ndomain 53/udp\npostgresql 5432/tcp postgres\n",
+            "ssh 22/tcp\ndomain 53/tcp\ndomain 53/udp\npostgresql 5432/tcp postgres\n\
+             redis 6379/tcp\n",
             "test services".into(),
         )
     }

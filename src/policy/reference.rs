@@ -92,7 +92,11 @@ pub const RULE: &[Key] = &[
         name: "port",
         values: r#"5432, "5432/tcp", "8000-8100", "postgresql", or a list of them"#,
         description: "The port, in the --allow syntax: a port, a range, with or without a \
-                      protocol, or a service name from /etc/services.",
+                      protocol, or a service name from /etc/services, which means that \
+                      service's port number only: port = \"redis\" is 6379/tcp, and a \
+                      redis-server on 6380 does not match it (a warning says so when one \
+                      listens elsewhere). To match a service wherever it listens, use \
+                      service.",
         example: r#"port = [5432, "8000-8100/tcp", "postgresql"]"#,
     },
     Key {
@@ -111,9 +115,11 @@ pub const RULE: &[Key] = &[
     Key {
         name: "process",
         values: r#""node_exporter", or a list"#,
-        description: "The owning processes' names (comm, 15 bytes at most). An allow rule \
-                      matches only when every known owner fits, a deny rule when any does; \
-                      with no owner known the rule is skipped.",
+        description: "The owning processes' names (comm: the kernel keeps 15 bytes, so \
+                      prometheus-node-exporter runs as prometheus-node; a longer value is \
+                      refused: use exe). An allow rule matches only when every known owner \
+                      fits, a deny rule when any does; with no owner known the rule is \
+                      skipped, and a warning names the rule and the sockets.",
         example: r#"process = "node_exporter""#,
     },
     Key {
@@ -122,6 +128,22 @@ pub const RULE: &[Key] = &[
         description: "The owning processes' executables, as absolute paths; owners are \
                       matched as for process.",
         example: r#"exe = "/usr/bin/node_exporter""#,
+    },
+    Key {
+        name: "service",
+        values: r#""redis", "memcached", "dns", "node-exporter", ..., or a list"#,
+        description: "The service holding the socket, on any port, recognised as the advice \
+                      recognises it: by the socket's systemd unit, then each owner's \
+                      executable, then its name (redis-server.service, /usr/bin/redis-server, \
+                      redis-server are all redis). An allow rule matches when no owner is \
+                      known to be another program, a deny rule when the unit or any owner is \
+                      the service. When no owner says who it is (none seen, or only an \
+                      interpreter such as java), the service's usual port decides, and a \
+                      warning says so. The names are those advice prints: memcached, redis, \
+                      mongodb, elasticsearch, docker, etcd, kubelet, mysql, postgres, \
+                      rpcbind, nfs, smb, rdp, vnc, ntp, dns, ssdp, ldap, node-exporter, ssh \
+                      (and aliases such as postgresql, domain, mariadb).",
+        example: r#"service = ["redis", "memcached"]"#,
     },
     Key {
         name: "user",

@@ -11,6 +11,13 @@
 //! - when no owner is known (or an executable could not be read), a rule conditioned on
 //!   them matches neither way: it is skipped, the next rule decides, and a warning says
 //!   so. A socket nobody can attribute is never allowed because of who owns it.
+//!
+//! Services (`service = "redis"`) are recognised as advice recognises them (see
+//! `advice`): by the socket's unit, then each owner's executable, then its name. An
+//! `allow` matches when the unit or an owner is the service and no owner is known to be
+//! something else; a `deny` when the unit or any owner is the service. When no owner
+//! says anything (none seen, or only an interpreter), the service's usual port is the
+//! last resort ([`Match::ByPort`]), and the policy says so.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -19,6 +26,7 @@ use crate::classify::Exposure;
 use crate::socket::{Listener, Process, Protocol};
 
 use super::Allow;
+use super::advice::{self, Service};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -115,6 +123,14 @@ pub struct Rule {
     /// `comm` names.
     pub processes: Vec<Vec<u8>>,
     pub exes: Vec<PathBuf>,
+    /// Services, recognised by unit, executable and name (their port as a last resort).
+    pub services: Vec<&'static Service>,
+    /// The `port` values that name a service portaudit knows (`port = "redis"`): they
+    /// mean its port number, which surprises when the service listens elsewhere.
+    pub port_names: Vec<(String, &'static Service)>,
+    /// Where the rule is written (`FILE:LINE: [[rule]] N`), for warnings; `None` for
+    /// `--allow` and the built-ins, whose label says it.
+    pub origin: Option<String>,
     pub users: Vec<UserMatch>,
     pub ephemeral: Option<bool>,
 }
@@ -123,9 +139,24 @@ pub struct Rule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Match {
     Yes,
+    /// A `service` condition held only by the service's usual port: no owner says who
+    /// holds the socket.
+    ByPort,
     No,
     /// It would depend on owners we do not know.
     Unknown,
+}
+
+impl Match {
+    /// Both hold: the weaker answer of the two.
+    fn and(self, other: Match) -> Match {
+        match (self, other) {
+            (Match::No, _) | (_, Match::No) => Match::No,
+            (Match::Unknown, _) | (_, Match::Unknown) => Match::Unknown,
+            (Match::ByPort, _) | (_, Match::ByPort) => Match::ByPort,
+            (Match::Yes, Match::Yes) => Match::Yes,
+        }
+    }
 }
 
 impl Rule {
@@ -140,8 +171,19 @@ impl Rule {
             addresses: Vec::new(),
             processes: Vec::new(),
             exes: Vec::new(),
+            services: Vec::new(),
+            port_names: Vec::new(),
+            origin: None,
             users: Vec::new(),
             ephemeral: None,
+        }
+    }
+
+    /// How warnings name the rule: where it is written and its label.
+    pub fn name(&self) -> String {
+        match &self.origin {
+            Some(origin) => format!("{origin} ({:?})", self.label),
+            None => self.label.clone(),
         }
     }
 
@@ -157,6 +199,7 @@ impl Rule {
             && self.addresses.is_empty()
             && self.processes.is_empty()
             && self.exes.is_empty()
+            && self.services.is_empty()
             && self.users.is_empty()
             && self.ephemeral.is_none()
             && [Protocol::Tcp, Protocol::Udp]
@@ -224,9 +267,63 @@ impl Rule {
         if !socket_fits {
             return Match::No;
         }
-        if self.processes.is_empty() && self.exes.is_empty() {
-            return Match::Yes;
+        let owners = if self.processes.is_empty() && self.exes.is_empty() {
+            Match::Yes
+        } else {
+            self.owners_match(l)
+        };
+        if owners == Match::No || self.services.is_empty() {
+            return owners;
         }
+        owners.and(self.service_match(l))
+    }
+
+    /// The `service` condition: see the module's doc.
+    fn service_match(&self, l: &Listener) -> Match {
+        let is = |answers: &mut dyn Iterator<Item = Option<bool>>| {
+            let answers: Vec<Option<bool>> = answers.collect();
+            if answers.contains(&Some(true)) {
+                Some(true)
+            } else if answers.contains(&Some(false)) {
+                Some(false)
+            } else {
+                None
+            }
+        };
+        let unit = l
+            .unit
+            .as_deref()
+            .and_then(|unit| is(&mut self.services.iter().map(|s| advice::unit_is(s, unit))));
+        let owners: Vec<Option<bool>> = l
+            .processes
+            .iter()
+            .map(|p| is(&mut self.services.iter().map(|s| advice::process_is(s, p))))
+            .collect();
+        let yes = unit == Some(true) || owners.contains(&Some(true));
+        let other = unit == Some(false) || owners.contains(&Some(false));
+        match self.action {
+            Action::Allow if other => return Match::No,
+            Action::Deny if yes => return Match::Yes,
+            _ if yes => return Match::Yes,
+            _ if other => return Match::No,
+            _ => {}
+        }
+        // Nobody says who it is: the service's usual port, as advice does.
+        if self
+            .services
+            .iter()
+            .any(|s| advice::usual_port(s, l.protocol, l.port))
+        {
+            Match::ByPort
+        } else if l.processes.is_empty() {
+            Match::Unknown
+        } else {
+            Match::No
+        }
+    }
+
+    /// The `process` and `exe` conditions: see the module's doc.
+    fn owners_match(&self, l: &Listener) -> Match {
         let fits: Vec<Option<bool>> = l.processes.iter().map(|p| self.owner_fits(p)).collect();
         let known_no = fits.contains(&Some(false));
         let known_yes = fits.contains(&Some(true));
@@ -283,6 +380,7 @@ mod tests {
                     pid: 100 + i as i32,
                     comm: comm.as_bytes().to_vec(),
                     exe: exe.map(PathBuf::from),
+                    ..Process::default()
                 })
                 .collect(),
             ..Listener::new(protocol, address.parse().unwrap(), port, 0, 1)

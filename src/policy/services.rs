@@ -156,7 +156,7 @@ impl Services {
 }
 
 /// Levenshtein distance: the fewest one-character edits from `a` to `b`.
-fn distance(a: &str, b: &str) -> usize {
+pub fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

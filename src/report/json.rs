@@ -1,5 +1,5 @@
 //! `--json`: one document, schema_version 1. This is a contract scripts rely on (see
-//! README.md, "JSON output"): fields are only ever added, and a change in meaning bumps
+//! docs/json.md): fields are only ever added, and a change in meaning bumps
 //! the version. The types here are the schema; they are separate from our internal
 //! records on purpose, so that refactoring cannot change the output by accident.
 
@@ -9,7 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 use serde::Serialize;
 
 use crate::audit::{Audit, Basis, Drift, Finding, Key, Severity, Verdict};
-use crate::classify::{self, Exposure, Scope};
+use crate::classify::{Exposure, Scope};
 use crate::socket::{Family, FirewallVerdict, Listening, Protocol, Via, Way};
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -20,8 +20,8 @@ struct Document<'a> {
     /// Which collector read the sockets.
     collector: &'static str,
     sockets: Sockets<'a>,
-    summary: Summary,
-    warnings: &'a [String],
+    summary: Summary<'a>,
+    warnings: Vec<&'a str>,
     /// The policy file used, if any.
     policy_file: Option<Cow<'a, str>>,
     ephemeral_ports: EphemeralPorts<'a>,
@@ -185,10 +185,17 @@ struct Process<'a> {
     /// The exact bytes of the executable's path, only when they are not UTF-8.
     #[serde(skip_serializing_if = "Option::is_none")]
     exe_bytes: Option<&'a [u8]>,
+    /// The effective uid the process runs as; null when its status could not be read.
+    uid: Option<u32>,
+    /// That uid's name as text; bytes that are not UTF-8 become U+FFFD.
+    user: Option<Cow<'a, str>>,
+    /// The exact bytes of the user name, only when they are not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_bytes: Option<&'a [u8]>,
 }
 
 #[derive(Serialize)]
-struct Summary {
+struct Summary<'a> {
     listening: usize,
     exposed: usize,
     internal: usize,
@@ -206,6 +213,22 @@ struct Summary {
     failing: usize,
     /// Of those, how many fail because they are new since `--baseline`.
     drift: usize,
+    /// With `--port`, `--process`, `--pid` or `--protocol`: what was selected out of how
+    /// many (the counts above, and the exit code, are the selected sockets'); null
+    /// without.
+    selection: Option<Selection<'a>>,
+}
+
+#[derive(Serialize)]
+struct Selection<'a> {
+    /// The sockets selected: as many as `sockets` has.
+    selected: usize,
+    /// The listening sockets before selecting.
+    of: usize,
+    /// Of those selected, how many only because their owners could not all be seen.
+    unsure: usize,
+    /// The flags, as given: `["--port 80"]`.
+    filters: &'a [String],
 }
 
 /// The bytes themselves when text cannot carry them: strings in JSON are Unicode, so a
@@ -255,6 +278,9 @@ pub(super) fn socket(f: &Finding) -> Socket<'_> {
                     .exe
                     .as_deref()
                     .and_then(|e| unless_utf8(e.as_os_str().as_bytes())),
+                uid: p.uid,
+                user: p.user_name(),
+                user_bytes: p.user.as_deref().and_then(unless_utf8),
             })
             .collect(),
         rule: f.rule.as_deref(),
@@ -270,14 +296,8 @@ pub(super) fn socket(f: &Finding) -> Socket<'_> {
             identified_by: a.identified_by,
         }),
         drift: f.drift,
-        ipv4_reachable: classify::ipv4_reachable(f.listener.address, f.listener.detail.v6only),
-        ipv4_reachable_guess: if f.listener.address.is_unspecified()
-            && f.listener.detail.v6only.is_none()
-        {
-            f.listener.detail.v6only_default.map(|only| !only)
-        } else {
-            None
-        },
+        ipv4_reachable: f.ipv4_reachable,
+        ipv4_reachable_guess: f.ipv4_reachable_guess,
         device: f.listener.detail.device.as_ref().map(|d| d.name.as_str()),
         reachable_on: f.listener.detail.reachable_on.as_ref().map(|all| {
             all.iter()
@@ -390,8 +410,14 @@ pub fn write(audit: &Audit, out: &mut impl std::io::Write) -> std::io::Result<()
             contained: audit.count(Verdict::Contained),
             failing: audit.failing(),
             drift: audit.drifted(),
+            selection: audit.selection.as_ref().map(|s| Selection {
+                selected: audit.findings.len(),
+                of: s.of,
+                unsure: s.unsure,
+                filters: &s.flags,
+            }),
         },
-        warnings: &audit.warnings,
+        warnings: audit.warnings.iter().map(|w| w.text.as_str()).collect(),
         policy_file: audit.policy_file.as_deref().map(|p| p.to_string_lossy()),
         ephemeral_ports: EphemeralPorts {
             low: *audit.ephemeral_ports.range.start(),

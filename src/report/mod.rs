@@ -10,6 +10,7 @@ mod event;
 mod json;
 mod layout;
 mod prometheus;
+mod prose;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -19,6 +20,7 @@ use std::io::{self, BufWriter, Write};
 use crate::audit::Audit;
 use crate::error::{Error, describe_io};
 
+pub use escape::for_terminal;
 pub use event::{Change, Event, Standing};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +31,8 @@ pub enum Format {
     Prometheus,
 }
 
+pub use prometheus::failure as prometheus_failure;
+
 /// Write the report to stdout and the warnings to stderr. `width`: the columns the
 /// table fits, `None` for whole rows (see [`terminal_width`]).
 pub fn print(
@@ -38,14 +42,7 @@ pub fn print(
     width: Option<usize>,
 ) -> Result<(), Error> {
     let mut stdout = BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    let written = match format {
-        Format::Table => table::render(audit, color, width, &mut stdout),
-        // Written as it is encoded: a big report is never held whole.
-        Format::Json => json::write(audit, &mut stdout),
-        Format::Prometheus => {
-            stdout.write_all(prometheus::render(audit, std::time::SystemTime::now()).as_bytes())
-        }
-    };
+    let written = write(audit, format, color, width, &mut stdout);
     match written.and_then(|()| stdout.flush()) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
@@ -56,15 +53,38 @@ pub fn print(
             )));
         }
     }
+    print_warnings(audit);
+    Ok(())
+}
+
+/// The report in `format` into `out` (stdout, or the file of `--output`).
+pub fn write(
+    audit: &Audit,
+    format: Format,
+    color: bool,
+    width: Option<usize>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    match format {
+        Format::Table => table::render(audit, color, width, out),
+        // Written as it is encoded: a big report is never held whole.
+        Format::Json => json::write(audit, &mut &mut *out),
+        Format::Prometheus => {
+            out.write_all(prometheus::render(audit, std::time::SystemTime::now()).as_bytes())
+        }
+    }
+}
+
+/// The audit's warnings on stderr, one line each, escaped.
+pub fn print_warnings(audit: &Audit) {
     let mut stderr = io::stderr().lock();
     for warning in &audit.warnings {
         let _ = writeln!(
             stderr,
             "portaudit: warning: {}",
-            escape::for_terminal(warning)
+            escape::for_terminal(&warning.text)
         );
     }
-    Ok(())
 }
 
 /// `--watch`: write one poll's events to stdout at once, one line each. `Ok(false)` when

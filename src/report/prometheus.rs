@@ -1,5 +1,5 @@
 //! `--format prometheus`: node_exporter's textfile-collector format, so a fleet's
-//! existing Prometheus scrapes the audit (see README, "Prometheus").
+//! existing Prometheus scrapes the audit (see docs/fleet.md).
 //!
 //! Counts for the whole host, one series per failing socket (labels: protocol, port,
 //! address, address class, process, verdict; the value is how many sockets share those
@@ -15,7 +15,6 @@ use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::audit::{Audit, Drift, Finding, Verdict};
-use crate::baseline::bind_class;
 
 const VERDICTS: [Verdict; 7] = [
     Verdict::Exposed,
@@ -33,8 +32,17 @@ pub fn render(audit: &Audit, now: SystemTime) -> String {
     gauge(
         &mut out,
         "portaudit_listening_sockets",
-        "Listening TCP and UDP sockets found by the audit.",
+        "Listening TCP and UDP sockets found by the audit (those selected, with --port, --process, --pid or --protocol).",
         audit.findings.len(),
+    );
+    gauge(
+        &mut out,
+        "portaudit_audited_sockets",
+        "Listening TCP and UDP sockets found, before --port, --process, --pid or --protocol selected some.",
+        audit
+            .selection
+            .as_ref()
+            .map_or(audit.findings.len(), |s| s.of),
     );
     gauge(
         &mut out,
@@ -99,28 +107,47 @@ pub fn render(audit: &Audit, now: SystemTime) -> String {
     gauge(
         &mut out,
         "portaudit_exit_code",
-        "The audit's exit status: 0 clean, 1 exposed, 2 incomplete.",
+        EXIT_CODE_HELP,
         usize::from(audit.outcome.code()),
     );
-    gauge(
-        &mut out,
-        "portaudit_audit_success",
-        "1 when the audit ran to the end (the README's recipe writes 0 when it could not).",
-        1,
-    );
+    gauge(&mut out, "portaudit_audit_success", SUCCESS_HELP, 1);
     gauge(
         &mut out,
         "portaudit_audit_complete",
         "0 when a row of a socket table could not be read, so a listener may be missing.",
         usize::from(!audit.incomplete),
     );
+    timestamp(&mut out, now);
+    out
+}
+
+fn timestamp(out: &mut String, now: SystemTime) {
     let seconds = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     header(
-        &mut out,
+        out,
         "portaudit_audit_timestamp_seconds",
         "When the audit ran, in seconds since the Unix epoch.",
     );
     let _ = writeln!(out, "portaudit_audit_timestamp_seconds {seconds}");
+}
+
+const EXIT_CODE_HELP: &str =
+    "The audit's exit status: 0 clean, 1 exposed, 2 incomplete or could not be done.";
+const SUCCESS_HELP: &str = "1 when the audit ran to the end; 0 when it could not be done (--output FILE then holds only this, the exit code and the time).";
+
+/// What `--output FILE` holds when the audit could not be done (exit 2 before a report):
+/// an alert can fire on `portaudit_audit_success == 0`, and nothing of an earlier audit
+/// is left to pass for this one.
+pub fn failure(now: SystemTime) -> String {
+    let mut out = String::new();
+    gauge(&mut out, "portaudit_audit_success", SUCCESS_HELP, 0);
+    gauge(
+        &mut out,
+        "portaudit_exit_code",
+        EXIT_CODE_HELP,
+        usize::from(crate::exit::TROUBLE),
+    );
+    timestamp(&mut out, now);
     out
 }
 
@@ -136,7 +163,7 @@ fn per_socket<'a>(out: &mut String, name: &str, findings: impl Iterator<Item = &
             l.protocol.name(),
             f.port(),
             f.address(),
-            bind_class(f.scope, f.exposure),
+            f.class,
             label_value(&names.join(",")),
             f.verdict.name(),
         );
@@ -186,6 +213,7 @@ mod tests {
                 pid: 1,
                 comm: comm.as_bytes().to_vec(),
                 exe: Some(format!("/usr/bin/{comm}").into()),
+                ..Process::default()
             }]
             .into(),
             processes_complete: true,

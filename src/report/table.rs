@@ -1,5 +1,6 @@
-//! The table for people: netstat-style rows, most severe first, then a one-line summary
-//! (`5 listening, 1 exposed: 11211/udp memcached`). Every name in it is escaped.
+//! The table for people: netstat-style rows, failing ones first, then the prose under
+//! it (prose.rs) ending in a one-line summary (`5 listening, 1 exposed: 11211/udp
+//! memcached`). Every name in it is escaped.
 //!
 //! Sockets that share protocol, address, port and owner uid (an SO_REUSEPORT group:
 //! nginx workers, a DNS server's threads) are one service to a person: they share a
@@ -10,23 +11,23 @@
 //! output) each row is one whole line, for grep.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::net::IpAddr;
 
 use super::escape::{bytes_for_terminal, for_terminal};
 use super::layout::{self, Cell, Grid, Step, Tone};
-use crate::audit::{Advice, Audit, Drift, Finding, Key, Verdict};
-use crate::baseline;
+use super::prose::{self, Legend};
+use crate::audit::{Audit, Drift, Finding, Verdict};
 
-use crate::socket::{Collector, Family, Listener, Listening, Process, Protocol, Via, Way};
+use crate::socket::{Family, Listening, Process, Protocol, Via, Way};
 
 /// Owners shown per row; the rest are counted (`+6`). JSON lists them all.
 const SHOWN_PROCESSES: usize = 2;
 
 /// What gives way, in order, when the table is wider than the terminal: each step is
-/// taken only while the table still does not fit (README, "Usage", says the same).
+/// taken only while the table still does not fit (docs/report.md, "Width", says the same).
 const STEPS: &[Step] = &[
     // The address says it (0.0.0.0, 127.0.0.1).
     Step::Drop("Scope"),
@@ -35,6 +36,8 @@ const STEPS: &[Step] = &[
     Step::Shorten("Local Address"),
     // Later owners, `+N`, `(N sockets)`: the first `pid/name` stays.
     Step::Shorten("Process"),
+    // `(socket: root)`, later users: whom the first owner runs as stays.
+    Step::Shorten("User"),
     Step::Drop("User"),
     Step::Drop("Rule"),
     // `(ephemeral)`, `(new)`: the verdict stays.
@@ -54,10 +57,14 @@ pub fn render(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let mut prose = String::new();
+    let mut legend = Legend::default();
     if audit.findings.is_empty() {
-        prose.push_str("No listening sockets.\n");
+        prose.push_str(match audit.selection {
+            Some(_) => "No listening socket selected.\n",
+            None => "No listening sockets.\n",
+        });
     } else {
-        let grid = table(audit);
+        let grid = table(audit, &mut legend);
         let fit = grid.fit(width, STEPS);
         grid.write(&fit, color, out)?;
         let dropped = grid.dropped(&fit);
@@ -69,16 +76,26 @@ pub fn render(
             );
         }
     }
-    prose.push_str(&footer(audit));
-    prose.push_str(&collector_note(audit));
-    prose.push_str(&namespaces_note(audit));
-    prose.push('\n');
-    prose.push_str(&summary(audit));
-    prose.push('\n');
-    out.write_all(layout::wrap(&prose, width).as_bytes())
+    // What always shows, then as much advice as a screenful leaves room for.
+    let mut rest = prose::drift(audit);
+    rest.push_str(&legend.line());
+    rest.push_str(&prose::collector_note(audit));
+    rest.push_str(&prose::namespaces_note(audit));
+    rest.push('\n');
+    rest.push_str(&prose::summary(audit));
+    rest.push('\n');
+    let rest = layout::wrap(&rest, width);
+    let used = prose::lines(&prose, width) + rest.lines().count();
+    prose.push_str(&prose::advice(
+        audit,
+        width,
+        prose::SCREENFUL.saturating_sub(used),
+    ));
+    out.write_all(layout::wrap(&prose, width).as_bytes())?;
+    out.write_all(rest.as_bytes())
 }
 
-fn table(audit: &Audit) -> Grid {
+fn table(audit: &Audit, legend: &mut Legend) -> Grid {
     let mut header = vec![
         "Proto",
         "Local Address",
@@ -101,12 +118,12 @@ fn table(audit: &Audit) -> Grid {
     for group in groups(audit) {
         let finding = group.finding;
         let mut cells = vec![
-            Cell::new(proto(&finding.listener)),
+            Cell::new(proto(finding)),
             address(finding),
             Cell::new(finding.port().to_string()),
             Cell::new(finding.scope.name()),
-            processes(&group),
-            Cell::new(user(finding)),
+            processes(&group, legend),
+            user(&group),
             verdict(finding),
         ];
         if show_rule {
@@ -154,15 +171,16 @@ fn verdict(finding: &Finding) -> Cell {
 /// netstat's names: tcp, tcp6, udp, udp6; and, as BSD's netstat says it, `tcp46` for a
 /// `::` bind that IPv4 reaches too. `?` marks a guess (the /proc collector cannot tell
 /// and net.ipv6.bindv6only gives the default).
-fn proto(l: &Listener) -> String {
+fn proto(f: &Finding) -> String {
+    let l = &f.listener;
     let name = l.protocol.name();
     match l.family {
         Family::Ipv4 => name.to_string(),
         Family::Ipv6 if !l.address.is_unspecified() => format!("{name}6"),
-        Family::Ipv6 => match (l.detail.v6only, l.detail.v6only_default) {
-            (Some(true), _) => format!("{name}6"),
-            (Some(false), _) => format!("{name}46"),
-            (None, Some(false)) => format!("{name}46?"),
+        Family::Ipv6 => match (f.ipv4_reachable, f.ipv4_reachable_guess) {
+            (Some(false), _) => format!("{name}6"),
+            (Some(true), _) => format!("{name}46"),
+            (None, Some(true)) => format!("{name}46?"),
             (None, _) => format!("{name}6?"),
         },
     }
@@ -257,72 +275,6 @@ fn reached(f: &Finding) -> String {
 fn short_id(id: &str) -> String {
     id.chars().take(12).collect()
 }
-/// One line on what the collector could see, and where the wildcard binds are reachable.
-fn collector_note(audit: &Audit) -> String {
-    match audit.collector {
-        Collector::Proc => {
-            let dual = audit
-                .findings
-                .iter()
-                .any(|f| f.listener.family == Family::Ipv6 && f.listener.address.is_unspecified());
-            let mut line = "Read from /proc/net: bound devices not visible".to_string();
-            if dual {
-                line.push_str("; ?: dual-stack guessed from net.ipv6.bindv6only");
-            }
-            line
-        }
-        Collector::Netlink => {
-            // The host's few addresses, once each, in the order first seen.
-            let mut seen: Vec<(&IpAddr, &str)> = Vec::new();
-            let host = |f: &&Finding| f.listener.netns.as_ref().is_none_or(|n| n.host);
-            for f in audit.findings.iter().filter(host) {
-                for h in f
-                    .listener
-                    .detail
-                    .reachable_on
-                    .iter()
-                    .flat_map(|all| all.iter())
-                {
-                    let item = (&h.address, h.device.as_str());
-                    if !seen.contains(&item) {
-                        seen.push(item);
-                    }
-                }
-            }
-            let reach: Vec<String> = seen
-                .iter()
-                .map(|(address, device)| format!("{address} ({})", for_terminal(device)))
-                .collect();
-            if reach.is_empty() {
-                "Read with netlink sock_diag".to_string()
-            } else {
-                format!(
-                    "Read with netlink sock_diag; wildcard binds reach {}",
-                    reach.join(", ")
-                )
-            }
-        }
-    }
-}
-
-/// With more than one network namespace: how many, which is the host, and how many
-/// could not be read.
-fn namespaces_note(audit: &Audit) -> String {
-    let all = &audit.namespaces;
-    if all.len() < 2 {
-        return String::new();
-    }
-    let mut line = format!("\n{} network namespaces", all.len());
-    if let Some(host) = all.iter().find(|n| n.netns.host) {
-        let _ = write!(line, ", the host's is {}", host.netns.inode);
-    }
-    let missed = all.iter().filter(|n| !n.audited && !n.netns.host).count();
-    if missed > 0 {
-        let _ = write!(line, "; {missed} not audited (see warnings)");
-    }
-    line
-}
-
 /// The sockets of one table row: the same protocol, address, port and uid.
 struct Group<'a> {
     /// The first of them; the others differ only in inode and owners.
@@ -410,7 +362,7 @@ fn groups(audit: &Audit) -> Vec<Group<'_>> {
 
 /// `pid/name` of the first owners and how many more; `-` when there are none, `?` when
 /// we could not see them, `+?` after those we saw when there may be others.
-fn processes(group: &Group) -> Cell {
+fn processes(group: &Group, legend: &mut Legend) -> Cell {
     let l = &group.finding.listener;
     let processes = group.processes();
     let mut shown = processes.iter().take(SHOWN_PROCESSES);
@@ -420,7 +372,10 @@ fn processes(group: &Group) -> Cell {
             for_terminal(l.kernel.as_deref().unwrap_or(""))
         )),
         None if group.complete => Cell::new("-"),
-        None => Cell::new("?"),
+        None => {
+            legend.unseen = true;
+            Cell::new("?")
+        }
         Some(p) => Cell::new(owner(p)),
     };
     for p in shown {
@@ -430,6 +385,7 @@ fn processes(group: &Group) -> Cell {
         cell = cell.more(&format!(" +{}", processes.len() - SHOWN_PROCESSES));
     }
     if !processes.is_empty() && !group.complete {
+        legend.partial = true;
         cell = cell.more(" +?");
     }
     match (&l.unit, &l.unit_service) {
@@ -453,15 +409,41 @@ fn owner(p: &Process) -> String {
     format!("{}/{}", p.pid, bytes_for_terminal(&p.comm))
 }
 
-fn user(f: &Finding) -> String {
+/// Whom the owners run as (what ps and lsof say), each once, in pid order; then, when
+/// the socket's own uid (the user that made it) is none of them, `(socket: NAME)`.
+/// Without an owner whose user we know, the socket's user alone.
+fn user(group: &Group) -> Cell {
+    let f = group.finding;
     let l = &f.listener;
     if f.listening != Listening::Yes {
-        return "-".to_string();
+        return Cell::new("-");
     }
-    match &l.user {
+    let socket_user = match &l.user {
         Some(name) => bytes_for_terminal(name).into_owned(),
         None => l.uid.to_string(),
+    };
+    let mut users: Vec<(u32, String)> = Vec::new();
+    for p in group.processes().iter() {
+        let Some(uid) = p.uid else { continue };
+        if !users.iter().any(|(u, _)| *u == uid) {
+            let name = match &p.user {
+                Some(name) => bytes_for_terminal(name).into_owned(),
+                None => uid.to_string(),
+            };
+            users.push((uid, name));
+        }
     }
+    let Some(((_, first), rest)) = users.split_first() else {
+        return Cell::new(socket_user);
+    };
+    let mut cell = Cell::new(first.clone());
+    for (_, name) in rest {
+        cell = cell.more(&format!(",{name}"));
+    }
+    if !users.iter().any(|(uid, _)| *uid == l.uid) {
+        cell = cell.more(&format!(" (socket: {socket_user})"));
+    }
+    cell
 }
 
 /// What the verdict cell adds: `(ephemeral)`, `(new)`.
@@ -478,153 +460,4 @@ fn notes(f: &Finding) -> String {
     } else {
         format!(" ({})", notes.join(", "))
     }
-}
-
-/// Lines between the table and the summary: advice on dangerous services, then drift.
-fn footer(audit: &Audit) -> String {
-    let mut out = String::new();
-    // Most severe first, then by port; one line per distinct advice.
-    let mut advised: Vec<(&Advice, u16, &str)> = audit
-        .findings
-        .iter()
-        .filter_map(|f| Some((f.advice.as_deref()?, f.port(), f.listener.protocol.name())))
-        .collect();
-    advised.sort_by_key(|(advice, port, protocol)| (advice.severity, *port, *protocol));
-    advised.dedup_by(|a, b| a == b);
-    for (advice, port, protocol) in advised {
-        let _ = writeln!(
-            out,
-            "{port}/{protocol} {} ({}): {}. Fix: {}.",
-            for_terminal(&advice.service),
-            advice.severity.name(),
-            for_terminal(&advice.why),
-            for_terminal(&advice.fix)
-        );
-    }
-    if let Some(baseline) = &audit.baseline {
-        let file = baseline.path.display();
-        if baseline.new > 0 {
-            let mut new: Vec<String> = audit
-                .findings
-                .iter()
-                .filter(|f| f.drift == Some(Drift::New))
-                .map(|f| drift_item(&baseline::key(f)))
-                .collect();
-            new.dedup();
-            let _ = writeln!(out, "{} new since {file}: {}", baseline.new, new.join(", "));
-        }
-        if !baseline.removed.is_empty() {
-            let removed: Vec<String> = baseline.removed.iter().map(drift_item).collect();
-            let _ = writeln!(
-                out,
-                "{} gone since {file} (not failing): {}",
-                baseline.removed.len(),
-                removed.join(", ")
-            );
-        }
-    }
-    out
-}
-
-/// `7 listening, 2 exposed: 9000/tcp python3, 11211/udp memcached; 1 internal: 8080/tcp web`
-fn summary(audit: &Audit) -> String {
-    let exposed = audit.count(Verdict::Exposed);
-    let mut line = format!("{} listening, {exposed} exposed", audit.findings.len());
-    if exposed > 0 {
-        let _ = write!(
-            line,
-            ": {}",
-            items(audit, |f| f.verdict == Verdict::Exposed)
-        );
-    }
-    let denied = audit.count(Verdict::Denied);
-    if denied > 0 {
-        let _ = write!(
-            line,
-            "; {denied} denied: {}",
-            items(audit, |f| f.verdict == Verdict::Denied)
-        );
-    }
-    let internal = audit.count(Verdict::Internal);
-    if internal > 0 {
-        let _ = write!(
-            line,
-            "; {internal} internal: {}",
-            items(audit, |f| f.verdict == Verdict::Internal)
-        );
-        if !audit.strict {
-            line.push_str(" (not failing without --strict)");
-        }
-    }
-    for (verdict, note) in [
-        (Verdict::Filtered, " (dropped by the firewall, trusted)"),
-        (
-            Verdict::Contained,
-            " (in other network namespaces, not published)",
-        ),
-    ] {
-        let count = audit.count(verdict);
-        if count > 0 {
-            let _ = write!(line, "; {count} {}{note}", verdict.name());
-        }
-    }
-    // New since the baseline fails whatever the verdict; one decision, said here too.
-    let drifted = audit.drifted();
-    if drifted > 0 {
-        let _ = write!(
-            line,
-            "; {drifted} new since the baseline: {}",
-            items(audit, |f| f.fails && f.drift == Some(Drift::New))
-        );
-    }
-    if audit.advisory && !audit.incomplete {
-        line.push_str(" [advisory: exit 0]");
-    }
-    if audit.incomplete {
-        line.push_str("; INCOMPLETE: rows of the socket tables could not be read (see warnings)");
-    }
-    line
-}
-
-/// `PORT/PROTO NAME` for each finding picked, once each.
-fn items(audit: &Audit, pick: impl Fn(&Finding) -> bool) -> String {
-    let mut items = String::new();
-    let mut seen: HashSet<String> = HashSet::new();
-    for f in audit.findings.iter().filter(|f| pick(f)) {
-        let l = &f.listener;
-        let mut names: Vec<Cow<str>> = l
-            .processes
-            .iter()
-            .map(|p| bytes_for_terminal(&p.comm))
-            .collect();
-        names.dedup();
-        let owner = if f.listening == Listening::No {
-            "(nothing listens)".to_string()
-        } else if names.is_empty() {
-            "?".to_string()
-        } else {
-            names.join(",")
-        };
-        let item = format!("{}/{} {owner}", f.port(), l.protocol.name());
-        if seen.contains(&item) {
-            continue;
-        }
-        if !items.is_empty() {
-            items.push_str(", ");
-        }
-        items.push_str(&item);
-        seen.insert(item);
-    }
-    items
-}
-
-/// `PORT/PROTO CLASS EXECUTABLE`: one baseline key, as the drift lines name it.
-fn drift_item(k: &Key) -> String {
-    format!(
-        "{}/{} {} {}",
-        k.port,
-        k.protocol,
-        k.class,
-        for_terminal(&k.executable)
-    )
 }

@@ -40,7 +40,7 @@ fn process(pid: i32, comm: &[u8]) -> Process {
     Process {
         pid,
         comm: comm.to_vec(),
-        exe: None,
+        ..Process::default()
     }
 }
 
@@ -68,9 +68,12 @@ fn finding(listener: Listener, verdict: Verdict) -> Finding {
         why: "policy accept".into(),
     });
     Finding {
+        ipv4_reachable: crate::classify::ipv4_reachable(listener.address, listener.detail.v6only),
+        ipv4_reachable_guess: None,
         listener,
         scope,
         exposure,
+        class: crate::classify::bind_class(scope, exposure),
         verdict,
         fails: false,
         rule: None,
@@ -113,7 +116,13 @@ fn busy_audit() -> Audit {
     f.drift = Some(Drift::New);
     findings.push(f);
 
-    let l = listener(Udp, "0.0.0.0", 11211, vec![process(733, b"memcached")]);
+    // Bound as root, run as nobody (`memcached -u nobody`).
+    let memcached = Process {
+        uid: Some(65534),
+        user: Some(b"nobody"[..].into()),
+        ..process(733, b"memcached")
+    };
+    let l = listener(Udp, "0.0.0.0", 11211, vec![memcached]);
     let mut f = finding(l, Verdict::Exposed);
     f.advice = Some(Box::new(advice()));
     findings.push(f);
@@ -188,7 +197,18 @@ fn busy_audit() -> Audit {
 
     // An SO_REUSEPORT group: four sockets, three workers.
     for (inode, pid) in [(1, 2001), (2, 2002), (3, 2003), (4, 2003)] {
-        let mut l = listener(Tcp, "0.0.0.0", 443, vec![process(pid, b"nginx")]);
+        // The master runs as root, its workers as www-data.
+        let (uid, user) = if pid == 2001 {
+            (0, "root")
+        } else {
+            (33, "www-data")
+        };
+        let nginx = Process {
+            uid: Some(uid),
+            user: Some(user.as_bytes().into()),
+            ..process(pid, b"nginx")
+        };
+        let mut l = listener(Tcp, "0.0.0.0", 443, vec![nginx]);
         l.inode = inode;
         findings.push(finding(l, Verdict::Allowed));
     }
@@ -348,6 +368,27 @@ fn partial_owners_say_so() {
 }
 
 #[test]
+fn the_user_column_says_whom_the_owners_run_as() {
+    let text = render(&busy_audit(), None);
+    let row = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no row with {needle}:\n{text}"))
+            .to_string()
+    };
+    // memcached -u nobody: the process runs as nobody, its socket was made by root.
+    assert!(
+        row("733/memcached").contains(" nobody (socket: root) "),
+        "{text}"
+    );
+    // nginx: the master as root (the socket's user), the workers as www-data.
+    assert!(row(" 443 ").contains(" root,www-data "), "{text}");
+    assert!(!row(" 443 ").contains("socket:"), "{text}");
+    // No user known for any owner: the socket's.
+    assert!(row("1001/sshd").contains(" root "), "{text}");
+}
+
+#[test]
 fn narrow_terminals_still_fit() {
     let audit = busy_audit();
     for width in [20, 40, 60, 79, 100, 140] {
@@ -356,4 +397,93 @@ fn narrow_terminals_still_fit() {
             assert!(line.width() <= width, "wider than {width}: {line:?}");
         }
     }
+}
+
+/// A host with `n` new listeners since a baseline, each with advice of its own, and as
+/// many gone: the prose under the table must stay a screenful.
+fn crowded_audit(n: u16) -> Audit {
+    use crate::audit::{Comparison, Key};
+    let mut findings = Vec::new();
+    for i in 0..n {
+        let port = 20000 + i;
+        let l = listener(
+            Protocol::Tcp,
+            "0.0.0.0",
+            port,
+            vec![process(i32::from(port), b"svc")],
+        );
+        let mut f = finding(l, Verdict::Exposed);
+        f.drift = Some(Drift::New);
+        let mut advice = advice();
+        advice.fix = format!("a fix of its own for {port}: restart svc-{port}");
+        f.advice = Some(Box::new(advice));
+        findings.push(f);
+    }
+    let removed = (0..n)
+        .map(|i| Key {
+            protocol: "tcp".into(),
+            class: "wildcard".into(),
+            port: 40000 + i,
+            executable: "/usr/bin/old".into(),
+        })
+        .collect();
+    let comparison = Comparison {
+        path: PathBuf::from("/var/lib/portaudit/baseline.json"),
+        drift: vec![Some(Drift::New); findings.len()],
+        new: usize::from(n),
+        removed,
+    };
+    let judged = Judged {
+        findings,
+        warnings: Vec::new(),
+    };
+    let mode = Mode {
+        strict: false,
+        advisory: false,
+    };
+    audit::conclude(judged, Some(comparison), mode, Context::default())
+}
+
+#[test]
+fn the_prose_under_a_crowded_table_is_a_screenful_naming_each_socket_once() {
+    let audit = crowded_audit(308);
+    for width in [Some(80), Some(120), None] {
+        let text = render(&audit, width);
+        let prose: Vec<&str> = text.lines().skip(1 + 308).collect();
+        assert!(
+            prose.len() <= 24,
+            "{} lines at {width:?}:\n{}",
+            prose.len(),
+            prose.join("\n")
+        );
+        // Wrapped lines joined back, to read what they say.
+        let prose = prose.join("\n").replace("\n  ", " ");
+        assert!(
+            prose.contains("more advice entries: --json for all"),
+            "{prose}"
+        );
+        assert!(prose.contains("308 gone since /var/lib/portaudit/baseline.json (not failing)"));
+        assert!(prose.contains(" and 303 more: --json for all"), "{prose}");
+        assert!(prose.contains("308 new since /var/lib/portaudit/baseline.json: marked (new)"));
+        // Under the advice, no socket is named twice: the drift lines count the new
+        // ones (the table marks them), the summary names the failing ones once.
+        let (advice, lists) = prose
+            .split_once("more advice entries: --json for all")
+            .unwrap();
+        assert!(advice.lines().count() < 24);
+        for port in 20000..20308 {
+            let named = lists.matches(&format!("{port}/tcp")).count();
+            assert!(named <= 1, "{port} named {named} times:\n{prose}");
+        }
+        assert!(lists.contains("\n308 listening, 308 exposed: "), "{prose}");
+    }
+    // The summary wraps, so it is the last few lines at 80 columns; piped, one line.
+    let piped = render(&audit, None);
+    assert!(
+        piped
+            .lines()
+            .last()
+            .unwrap()
+            .contains(" and 303 more; 308 new since the baseline")
+    );
 }

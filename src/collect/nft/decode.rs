@@ -620,7 +620,7 @@ fn type_names(key_type: u32) -> Vec<String> {
 /// dump.py` writes them) as the model, and how much of it was decoded.
 pub fn from_messages(stream: &[u8]) -> Result<(Ruleset, Coverage), String> {
     let mut builder = Builder::new();
-    for m in messages(stream) {
+    for m in messages(stream).map_while(Result::ok) {
         builder.message(m.kind, m.payload)?;
     }
     let coverage = builder.coverage();

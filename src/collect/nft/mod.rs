@@ -76,19 +76,31 @@ fn interface_index(name: &str) -> Option<u32> {
     (index != 0).then_some(index)
 }
 
+/// Where the distributions install nft (Debian and Fedora: /usr/sbin, Arch: /usr/bin; /sbin
+/// and /bin for systems whose /usr is not merged). Never the caller's PATH: a root shell
+/// or cron job with a user-writable directory on it would run that user's `nft` as root.
+const NFT: [&str; 4] = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft", "/bin/nft"];
+
+/// The first of [`NFT`] that is a file.
+fn nft_path() -> Option<&'static str> {
+    NFT.into_iter().find(|path| Path::new(path).is_file())
+}
+
 fn run_nft(args: &[&str]) -> Result<String, String> {
     let command = format!("nft {}", args.join(" "));
-    let output = Command::new("nft")
+    let not_found = || "nft not found: install nftables to see the firewall and DNAT rules";
+    let nft = nft_path().ok_or_else(|| not_found().to_string())?;
+    // Nothing of the caller's environment: no PATH, no NFT_*, no locale but C's.
+    let output = Command::new(nft)
         .args(args)
+        .env_clear()
         .env("LC_ALL", "C")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .output()
         .map_err(|e| match e.kind() {
-            ErrorKind::NotFound => {
-                "nft not found: install nftables to see the firewall and DNAT rules".to_string()
-            }
+            ErrorKind::NotFound => not_found().to_string(),
             _ => format!("cannot run {command}: {e}"),
         })?;
     if !output.status.success() {

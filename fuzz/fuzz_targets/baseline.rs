@@ -1,0 +1,7 @@
+//! A baseline file (JSON): its listeners, or one line naming what is wrong where.
+//! What must hold is in `portaudit::fuzzing::baseline`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| portaudit::fuzzing::baseline(data));

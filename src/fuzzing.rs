@@ -1,0 +1,384 @@
+//! The one public door for the fuzz targets (`fuzz/`): each function here feeds one
+//! parser of input portaudit does not control, and checks what must hold beyond "no
+//! panic". A target is a one-line `fuzz_target!` calling one of them; the seeds in
+//! `fuzz/seeds/<target>/` are run through the same functions by `cargo test`.
+//!
+//! Not here: the nft JSON parser, which brings a fuzz target of its own.
+
+use std::path::Path;
+
+pub use crate::collect::procnet::{parse_row, parse_table};
+pub use crate::policy::parse_allow;
+pub use crate::policy::services::Services;
+pub use crate::socket::Family;
+
+use crate::collect::{cgroup, container, host, kernel, netlink, proxy};
+use crate::socket::Protocol;
+
+/// The messages of a netlink datagram, as the kernel sent one (the seeds are captured
+/// dumps), framed the way portaudit reads them.
+fn payloads(datagram: &[u8]) -> impl Iterator<Item = &[u8]> {
+    netlink::messages(datagram).map_while(Result::ok).map(|m| {
+        assert!(m.payload.len() <= datagram.len());
+        m.payload
+    })
+}
+
+/// The nftables ruleset decoder on a stream of nf_tables dump messages: every rule it
+/// reads is in the model it returns, and at most all of them are undecoded.
+#[cfg(target_os = "linux")]
+pub fn nft_netlink(stream: &[u8]) {
+    if let Ok((ruleset, coverage)) = crate::collect::decode_dump(stream) {
+        let rules: usize = ruleset
+            .tables
+            .iter()
+            .flat_map(|t| &t.chains)
+            .map(|c| c.rules.len())
+            .sum();
+        assert_eq!(rules, coverage.rules);
+        assert!(coverage.undecoded <= coverage.rules);
+    }
+}
+
+/// sock_diag: each message as a TCP and as a UDP socket record.
+pub fn inet_diag(datagram: &[u8]) {
+    for payload in payloads(datagram) {
+        for protocol in [Protocol::Tcp, Protocol::Udp] {
+            if let Ok(Some(diag)) = netlink::parse_inet_diag(payload, protocol) {
+                // A listener has a port; a UDP "listener" on port 0 is a bind in
+                // progress, never reported.
+                assert!(diag.listener.port != 0 || protocol == Protocol::Tcp);
+            }
+        }
+    }
+}
+
+/// RTM_NEWLINK: the interface list (index, name, loopback), the link kinds of the reach
+/// stage, and the tunnels' ports of the kernel-socket stage.
+pub fn link(datagram: &[u8]) {
+    for payload in payloads(datagram) {
+        let _ = netlink::parse_link(payload);
+        let _ = netlink::parse_link_kind(payload);
+        if let Some(link) = kernel::parse_link(payload) {
+            assert!(link.port != Some(0), "port 0 is no port: {link:?}");
+        }
+    }
+}
+
+/// RTM_NEWADDR: an interface's addresses.
+pub fn address(datagram: &[u8]) {
+    for payload in payloads(datagram) {
+        let _ = netlink::parse_address(payload);
+    }
+}
+
+/// RTM_NEWROUTE: the main table's unicast routes.
+pub fn route(datagram: &[u8]) {
+    for payload in payloads(datagram) {
+        let _ = netlink::parse_route(payload);
+    }
+}
+
+/// Generic netlink: the family list, fou's ports, WireGuard's listen port.
+pub fn genl(datagram: &[u8]) {
+    for payload in payloads(datagram) {
+        let _ = kernel::parse_family(payload);
+        if let Some(port) = kernel::parse_fou(payload) {
+            assert_ne!(port.port, 0);
+        }
+        assert_ne!(kernel::listen_port(payload), Some(0));
+    }
+}
+
+/// A policy file (TOML): checked, or one line saying what is wrong where.
+pub fn policy(text: &[u8]) {
+    thread_local! {
+        static SERVICES: Services = Services::parse(
+            "ssh 22/tcp\ndomain 53/tcp dns\ndomain 53/udp dns\nhttp 80/tcp www\n",
+            "fuzz services".into(),
+        );
+    }
+    let Ok(text) = std::str::from_utf8(text) else {
+        return;
+    };
+    SERVICES.with(|services| {
+        if let Err(e) = crate::policy::file::parse(text, Path::new("fuzz.toml"), services) {
+            one_line(&e.to_string());
+        }
+    });
+}
+
+/// A baseline file (JSON): its listeners, or one line saying what is wrong where.
+pub fn baseline(bytes: &[u8]) {
+    if let Err(e) = crate::baseline::parse(bytes, Path::new("fuzz.json")) {
+        one_line(&e.to_string());
+    }
+}
+
+/// /proc/PID/cgroup (the unit or container of a process) and a unit file's [Socket]
+/// section.
+pub fn cgroup(text: &[u8]) {
+    let text = String::from_utf8_lossy(text);
+    if let Some(unit) = cgroup::unit_of_proc_cgroup(&text) {
+        assert!(!unit.is_empty() && !unit.contains('/'), "{unit:?}");
+    }
+    let _ = cgroup::unit_of_path(&text);
+    let _ = container::parse_cgroup(&text);
+    let _ = cgroup::socket_section(&text);
+}
+
+/// /proc/self/mountinfo (where cgroup2 is, whether /proc hides pids) and uid_map.
+pub fn mountinfo(text: &[u8]) {
+    let text = String::from_utf8_lossy(text);
+    let _ = cgroup::cgroup2_mount(&text);
+    if let Some(option) = host::hidepid_in(&text, Path::new("/proc")) {
+        assert!(option.starts_with("hidepid="), "{option}");
+    }
+    let _ = host::maps_every_uid(&text);
+}
+
+/// A process's command line, as a docker-proxy's.
+pub fn proxy(cmdline: &[u8]) {
+    if let Some(forward) = proxy::parse(cmdline) {
+        let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or_default();
+        assert!(argv0.ends_with(b"docker-proxy"), "{forward:?}");
+    }
+}
+
+/// A container's cgroup path, Docker's `config.v2.json`, podman's `containers.json`.
+pub fn container(bytes: &[u8]) {
+    if let Some((runtime, id)) = container::parse_cgroup(&String::from_utf8_lossy(bytes)) {
+        assert!(!runtime.is_empty() && !id.is_empty());
+    }
+    let _ = container::docker_name(bytes);
+    // The id of the seeds' containers, so that a found entry's names are read too.
+    let _ = container::podman_name(
+        bytes,
+        "3b2e9a51c0d84f7e96a1b5c27d3e8f40a6c91d7e25b84f03c6d19e7a82f5b40c",
+    );
+}
+
+/// Errors are one line: the terminal and the journal show them whole.
+fn one_line(message: &str) {
+    assert!(!message.contains('\n'), "{message:?}");
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every seed of every target through its function: the seeds are what the fuzzer
+    //! starts from, and what they hold is checked, so that a seed that no longer reaches
+    //! its parser (a capture gone wrong) fails here rather than fuzzing nothing.
+
+    use super::*;
+    use std::path::PathBuf;
+
+    fn seeds(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/seeds")
+            .join(target);
+        let mut seeds: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| {
+                let path = e.unwrap().path();
+                let bytes = std::fs::read(&path).unwrap();
+                (path, bytes)
+            })
+            .collect();
+        seeds.sort();
+        assert!(!seeds.is_empty(), "no seeds in {}", dir.display());
+        seeds
+    }
+
+    /// The payloads of the messages of type `kind` (not the dump's NLMSG_DONE).
+    fn of_kind(datagram: &[u8], kind: u16) -> Vec<&[u8]> {
+        netlink::messages(datagram)
+            .map_while(Result::ok)
+            .filter(|m| m.kind == kind)
+            .map(|m| m.payload)
+            .collect()
+    }
+
+    /// The captured netlink dumps: every datagram frames into messages to the end.
+    fn datagrams(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+        let seeds = seeds(target);
+        for (path, bytes) in &seeds {
+            assert!(
+                netlink::messages(bytes).all(|m| m.is_ok()),
+                "{}",
+                path.display()
+            );
+            assert!(netlink::messages(bytes).count() > 0, "{}", path.display());
+        }
+        seeds
+    }
+
+    #[test]
+    fn nft_netlink_seeds_hold_the_captured_rulesets() {
+        let mut rules = 0;
+        for (path, bytes) in seeds("nft_netlink") {
+            nft_netlink(&bytes);
+            let (_, coverage) = crate::collect::decode_dump(&bytes)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            rules += coverage.rules;
+        }
+        assert!(rules > 300, "{rules}");
+    }
+
+    #[test]
+    fn inet_diag_seeds_hold_the_captured_listeners() {
+        let mut listeners = Vec::new();
+        for (_, bytes) in datagrams("inet_diag") {
+            inet_diag(&bytes);
+            for payload in of_kind(&bytes, 20) {
+                // The capture asked for TCP in LISTEN and UDP in CLOSE: try both.
+                for protocol in [Protocol::Tcp, Protocol::Udp] {
+                    if let Ok(Some(d)) = netlink::parse_inet_diag(payload, protocol) {
+                        listeners.push((protocol, d.listener.address.to_string(), d.v6only));
+                    }
+                }
+            }
+        }
+        // fuzz/seeds/capture.py binds these (and more) in its namespace.
+        for wanted in [
+            (Protocol::Tcp, "0.0.0.0", None),
+            (Protocol::Tcp, "::", Some(false)),
+            (Protocol::Tcp, "::1", Some(true)),
+            (Protocol::Udp, "127.0.0.1", None),
+            (Protocol::Udp, "::", Some(false)),
+        ] {
+            let wanted = (wanted.0, wanted.1.to_string(), wanted.2);
+            assert!(listeners.contains(&wanted), "{wanted:?} in {listeners:?}");
+        }
+    }
+
+    #[test]
+    fn link_address_and_route_seeds_hold_the_captured_namespace() {
+        let mut kinds = Vec::new();
+        let mut tunnels = Vec::new();
+        for (_, bytes) in datagrams("link") {
+            link(&bytes);
+            for payload in of_kind(&bytes, 16) {
+                if let Ok(Some(l)) = netlink::parse_link_kind(payload) {
+                    kinds.push((l.name, l.kind));
+                }
+                tunnels.extend(kernel::parse_link(payload).and_then(|l| l.port));
+            }
+        }
+        for wanted in [("lo", None), ("v0", Some("veth")), ("br0", Some("bridge"))] {
+            let wanted = (wanted.0.to_string(), wanted.1.map(str::to_string));
+            assert!(kinds.contains(&wanted), "{wanted:?} in {kinds:?}");
+        }
+        assert!(tunnels.contains(&4789), "the VXLAN's port: {tunnels:?}");
+
+        let mut addresses = Vec::new();
+        for (_, bytes) in datagrams("address") {
+            address(&bytes);
+            for payload in of_kind(&bytes, 20) {
+                addresses.extend(netlink::parse_address(payload).unwrap());
+            }
+        }
+        for wanted in ["127.0.0.1", "10.9.0.1", "fd00:9::1"] {
+            assert!(
+                addresses.iter().any(|(_, a)| a.to_string() == wanted),
+                "{wanted} in {addresses:?}"
+            );
+        }
+
+        let mut routes = Vec::new();
+        for (_, bytes) in datagrams("route") {
+            route(&bytes);
+            for payload in of_kind(&bytes, 24) {
+                routes.extend(netlink::parse_route(payload).unwrap());
+            }
+        }
+        for (wanted, prefix) in [("198.51.100.0", 24), ("10.9.0.0", 24), ("2001:db8:9::", 48)] {
+            assert!(
+                routes
+                    .iter()
+                    .any(|(d, p, _)| d.to_string() == wanted && *p == prefix),
+                "{wanted}/{prefix} in {routes:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn genl_seeds_hold_the_family_list() {
+        let mut families = Vec::new();
+        for (_, bytes) in datagrams("genl") {
+            genl(&bytes);
+            families.extend(
+                of_kind(&bytes, 0x10)
+                    .into_iter()
+                    .filter_map(kernel::parse_family),
+            );
+        }
+        assert!(
+            families
+                .iter()
+                .any(|(name, id)| name == "nlctrl" && *id == 0x10),
+            "{families:?}"
+        );
+    }
+
+    #[test]
+    fn text_seeds_reach_their_parsers() {
+        let services = Services::parse("ssh 22/tcp\nhttp 80/tcp www\n", "test".into());
+        let mut policies = 0;
+        for (path, bytes) in seeds("policy") {
+            policy(&bytes);
+            let text = std::str::from_utf8(&bytes).unwrap();
+            if crate::policy::file::parse(text, &path, &services).is_ok() {
+                policies += 1;
+            }
+        }
+        assert!(policies >= 2, "most policy seeds are valid policies");
+        for (path, bytes) in seeds("baseline") {
+            baseline(&bytes);
+            assert!(
+                crate::baseline::parse(&bytes, &path).is_ok(),
+                "{}",
+                path.display()
+            );
+        }
+        let mut units = 0;
+        for (_, bytes) in seeds("cgroup") {
+            cgroup(&bytes);
+            units += usize::from(
+                cgroup::unit_of_proc_cgroup(&String::from_utf8_lossy(&bytes)).is_some(),
+            );
+        }
+        assert!(units >= 1, "a seed names a unit");
+        let mut mounts = 0;
+        for (_, bytes) in seeds("mountinfo") {
+            mountinfo(&bytes);
+            mounts +=
+                usize::from(cgroup::cgroup2_mount(&String::from_utf8_lossy(&bytes)).is_some());
+        }
+        assert!(mounts >= 1, "a seed mounts cgroup2");
+        let mut forwards = 0;
+        for (_, bytes) in seeds("proxy") {
+            proxy(&bytes);
+            forwards += usize::from(proxy::parse(&bytes).is_some());
+        }
+        assert!(forwards >= 1, "a seed is a docker-proxy's");
+        let mut named = 0;
+        for (_, bytes) in seeds("container") {
+            container(&bytes);
+            named += usize::from(
+                container::docker_name(&bytes).is_some()
+                    || container::parse_cgroup(&String::from_utf8_lossy(&bytes)).is_some(),
+            );
+        }
+        assert!(named >= 2, "seeds name containers");
+        let mut rows = 0;
+        for (path, bytes) in seeds("row") {
+            let family = if path.to_string_lossy().ends_with('6') {
+                Family::Ipv6
+            } else {
+                Family::Ipv4
+            };
+            rows += parse_table(&bytes, family).map_or(0, |t| t.rows.len());
+        }
+        assert!(rows >= 40, "the fixtures' rows: {rows}");
+    }
+}

@@ -62,29 +62,6 @@ const KNOWN: &[(&str, &str)] = &[
          is judged dropped for 10.62.0.1 while the packet arrives on ext0 and is delivered",
     ),
     (
-        "ifname-escape",
-        "`iifname \"ext\\*\"` is a literal name (no interface has it) but is judged as the \
-         wildcard `ext*`, so `iifname \"ext\\*\" drop` is judged dropped on ext0",
-    ),
-    (
-        "reject-tcp-reset",
-        "`reject with tcp reset` carries a `meta l4proto tcp` that nft hides in its \
-         listing: read through nft (a ruleset the native reader leaves to nft, e.g. one \
-         with a redirect), a UDP socket is judged rejected while its datagrams arrive",
-    ),
-    (
-        "reject-implies-family",
-        "in an inet table, `meta nfproto ipv6 … reject` is listed as `reject with icmpv6 …` \
-         without the nfproto match: IPv4 is judged rejected while it is delivered",
-    ),
-    (
-        "implied-family",
-        "in an inet table a rule that reads an IPv4 (IPv6) header field matches IPv4 (IPv6) \
-         only, through a `meta nfproto` nft adds and hides; read inside a statement \
-         (`meta mark set ip saddr map { … } drop`) the judge applies the rule to both \
-         families, so IPv6 is judged dropped while it is delivered",
-    ),
-    (
         "ct-state-before-conntrack",
         "a chain at priority -200 or lower sees packets before conntrack: `ct state` is \
          invalid there, so `ct state invalid accept; drop` at priority -300 accepts \
@@ -1190,8 +1167,8 @@ patest!(
             },
             Case {
                 cause: "reject-tcp-reset",
-                // The redirect is one of the rules the native reader leaves to nft, whose
-                // listing hides the reset's `meta l4proto tcp`.
+                // The redirect once left this ruleset to nft, whose listing hides the
+                // reset's `meta l4proto tcp`; the kernel's rule has it.
                 rules: "table ip t { chain i { type filter hook input priority 0; \
                     reject with tcp reset; }; chain n { type nat hook prerouting \
                     priority -100; udp dport 3004 redirect to :1000; }; }",

@@ -32,22 +32,29 @@ pub fn decode_dump(stream: &[u8]) -> Result<(Ruleset, Coverage), String> {
 
 /// The live ruleset of portaudit's own namespace, as the model; one line saying why not.
 ///
-/// Read over netlink. A refusal (no CAP_NET_ADMIN, no nf_tables, a sandbox) is nft's too,
-/// and says why; a read that failed otherwise (a reply it could not place, a ruleset that
-/// kept changing) is tried once more by nft, whose JSON names iptables-nft's matches and
-/// targets without their arguments: those rules are then unknown, and a warning says so.
+/// Read over netlink. When that fails, nft is asked: refused (no CAP_NET_ADMIN), nft may
+/// still read it where it was given the capability; failed otherwise (a reply that could
+/// not be placed, a ruleset that kept changing), nft reads with its own code. nft's JSON
+/// names iptables-nft's matches and targets without their arguments: those rules are then
+/// unknown, and after a failure (not a refusal, the common case without root) a warning
+/// says the ruleset was read that way.
 pub fn read_ruleset(warnings: &mut Vec<String>) -> Result<Ruleset, String> {
-    let why = match native::read() {
+    let failure = match native::read() {
         Ok((ruleset, _)) => return Ok(ruleset),
-        Err(NetlinkError::Refused(why)) => return Err(refusal(&why)),
-        Err(NetlinkError::Failed(why)) => why,
+        Err(failure) => failure,
     };
-    let json = run_nft(&["-j", "list", "ruleset"]).map_err(|nft| format!("{why}; {nft}"))?;
-    warnings.push(format!(
-        "{why}; the ruleset was read from nft's JSON instead, where iptables-nft rules are \
-         unknown"
-    ));
-    json::parse(&json, &interface_index)
+    match (run_nft(&["-j", "list", "ruleset"]), failure) {
+        (Ok(json), NetlinkError::Refused(_)) => json::parse(&json, &interface_index),
+        (Ok(json), NetlinkError::Failed(why)) => {
+            warnings.push(format!(
+                "{why}; the ruleset was read from nft's JSON instead, where iptables-nft \
+                 rules are unknown"
+            ));
+            json::parse(&json, &interface_index)
+        }
+        (Err(_), NetlinkError::Refused(why)) => Err(refusal(&why)),
+        (Err(nft), NetlinkError::Failed(why)) => Err(format!("{why}; {nft}")),
+    }
 }
 
 /// One line for a netlink refusal.

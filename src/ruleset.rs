@@ -372,7 +372,9 @@ pub enum Statement {
     },
     /// Ends the packet like drop, answering with `kind`.
     Reject(Reject),
-    Nat(Nat),
+    /// Boxed: the largest statement, in the few rules that rewrite, would otherwise size
+    /// every step of every rule (a Kubernetes node holds tens of thousands).
+    Nat(Box<Nat>),
     /// `tproxy to ADDR:PORT`: hands the packet to a local transparent socket, unchanged.
     Tproxy {
         /// `None` in an inet table without `ip`/`ip6`: both.

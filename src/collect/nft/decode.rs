@@ -738,7 +738,7 @@ mod tests {
                 l4proto(6),
                 dport(8080),
                 counter(),
-                Step::Statement(Statement::Nat(Nat {
+                Step::Statement(Statement::Nat(Box::new(Nat {
                     kind: NatKind::Dnat,
                     family: None,
                     address: Some(OperandRange {
@@ -750,7 +750,7 @@ mod tests {
                         max: None,
                     }),
                     flags: 0,
-                })),
+                }))),
             ]
         );
         let prerouting = chain(&ruleset, TableFamily::Ip, "nat", "PREROUTING");

@@ -106,6 +106,8 @@ pub(super) fn rule(list: &[u8], cx: &dyn Context) -> Decoded {
         .iter()
         .filter(|s| matches!(s, Step::Opaque(_)))
         .count();
+    // Tens of thousands of rules stay in memory for the audit: no spare room in each.
+    d.out.steps.shrink_to_fit();
     d.out
 }
 
@@ -881,13 +883,13 @@ impl Decoder<'_> {
         };
         let address = self.range_operand(a.be32(3), a.be32(4), address_len);
         let port = self.range_operand(a.be32(5), a.be32(6), 2);
-        self.statement(Statement::Nat(Nat {
+        self.statement(Statement::Nat(Box::new(Nat {
             kind,
             family: self.nat_family(nat_family),
             address,
             port,
             flags: nat_flags(a.be32(7)),
-        }));
+        })));
         Ok(())
     }
 
@@ -898,13 +900,13 @@ impl Decoder<'_> {
             _ => (3, 1, 2),
         };
         let port = self.range_operand(a.be32(min), a.be32(max), 2);
-        self.statement(Statement::Nat(Nat {
+        self.statement(Statement::Nat(Box::new(Nat {
             kind,
             family: None,
             address: None,
             port,
             flags: nat_flags(a.be32(flags)),
-        }));
+        })));
         Ok(())
     }
 

@@ -641,13 +641,13 @@ fn nat(info: &Info, layout: u32, family: u8, kind: NatKind) -> Option<Statement>
     } else {
         None
     };
-    Some(Statement::Nat(Nat {
+    Some(Statement::Nat(Box::new(Nat {
         kind,
         family: None,
         address,
         port,
         flags: flags & !0x3,
-    }))
+    })))
 }
 
 /// ipt_reject_info / ip6t_reject_info: what the kernel answers with; it drops either way.
@@ -1051,7 +1051,7 @@ mod tests {
         b[20..24].copy_from_slice(&[172, 17, 0, 2]);
         b[36..38].copy_from_slice(&80u16.to_be_bytes());
         b[38..40].copy_from_slice(&80u16.to_be_bytes());
-        let want = Step::Statement(Statement::Nat(Nat {
+        let want = Step::Statement(Statement::Nat(Box::new(Nat {
             kind: NatKind::Dnat,
             family: None,
             address: Some(OperandRange {
@@ -1063,7 +1063,7 @@ mod tests {
                 max: None,
             }),
             flags: 0,
-        }));
+        })));
         assert_eq!(only(target(2, b"DNAT", 2, &b)), want);
         // REDIRECT --to-ports 8080-8090 in IPv4's compat struct.
         let mut b = vec![0u8; 24];

@@ -730,7 +730,7 @@ impl Builder<'_> {
                 }
             }
         }
-        self.push(Statement::Nat(Nat {
+        self.push(Statement::Nat(Box::new(Nat {
             kind,
             // The table's family says it, except in inet.
             family: if self.family == TableFamily::Inet {
@@ -741,7 +741,7 @@ impl Builder<'_> {
             address,
             port,
             flags,
-        }));
+        })));
         Ok(())
     }
 

@@ -2,8 +2,6 @@
 //! parser of input portaudit does not control, and checks what must hold beyond "no
 //! panic". A target is a one-line `fuzz_target!` calling one of them; the seeds in
 //! `fuzz/seeds/<target>/` are run through the same functions by `cargo test`.
-//!
-//! Not here: the nftables netlink decoder, which brings a fuzz target of its own.
 
 use std::path::Path;
 
@@ -22,6 +20,22 @@ fn payloads(datagram: &[u8]) -> impl Iterator<Item = &[u8]> {
         assert!(m.payload.len() <= datagram.len());
         m.payload
     })
+}
+
+/// The nftables ruleset decoder on a stream of nf_tables dump messages: every rule it
+/// reads is in the model it returns, and at most all of them are undecoded.
+#[cfg(target_os = "linux")]
+pub fn nft_netlink(stream: &[u8]) {
+    if let Ok((ruleset, coverage)) = crate::collect::decode_dump(stream) {
+        let rules: usize = ruleset
+            .tables
+            .iter()
+            .flat_map(|t| &t.chains)
+            .map(|c| c.rules.len())
+            .sum();
+        assert_eq!(rules, coverage.rules);
+        assert!(coverage.undecoded <= coverage.rules);
+    }
 }
 
 /// sock_diag: each message as a TCP and as a UDP socket record.
@@ -249,6 +263,18 @@ mod tests {
         // What is not a ruleset is one line.
         nft_json(b"Error: syntax error\n");
         nft_json(br#"{"nftables": 1}"#);
+    }
+
+    #[test]
+    fn nft_netlink_seeds_hold_the_captured_rulesets() {
+        let mut rules = 0;
+        for (path, bytes) in seeds("nft_netlink") {
+            nft_netlink(&bytes);
+            let (_, coverage) = crate::collect::decode_dump(&bytes)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            rules += coverage.rules;
+        }
+        assert!(rules > 300, "{rules}");
     }
 
     #[test]

@@ -61,11 +61,6 @@ const KNOWN: &[(&str, &str)] = &[
          neighbour on ext0 reaches every host address through ext0: `iifname \"vha\" drop` \
          is judged dropped for 10.62.0.1 while the packet arrives on ext0 and is delivered",
     ),
-    (
-        "ifname-escape",
-        "`iifname \"ext\\*\"` is a literal name (no interface has it) but is judged as the \
-         wildcard `ext*`, so `iifname \"ext\\*\" drop` is judged dropped on ext0",
-    ),
 ];
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -1166,8 +1161,8 @@ patest!(
             },
             Case {
                 cause: "reject-tcp-reset",
-                // The redirect is one of the rules the native reader leaves to nft, whose
-                // listing hides the reset's `meta l4proto tcp`.
+                // The redirect once left this ruleset to nft, whose listing hides the
+                // reset's `meta l4proto tcp`; the kernel's rule has it.
                 rules: "table ip t { chain i { type filter hook input priority 0; \
                     reject with tcp reset; }; chain n { type nat hook prerouting \
                     priority -100; udp dport 3004 redirect to :1000; }; }",

@@ -21,6 +21,10 @@ pub mod netns;
 #[cfg(target_os = "linux")]
 pub(crate) mod nft;
 #[cfg(target_os = "linux")]
+pub use nft::decode_dump;
+#[cfg(target_os = "linux")]
+mod nlmsg;
+#[cfg(target_os = "linux")]
 mod owners;
 pub mod procnet;
 pub mod proxy;

@@ -2,9 +2,6 @@
 //! parser of input portaudit does not control, and checks what must hold beyond "no
 //! panic". A target is a one-line `fuzz_target!` calling one of them; the seeds in
 //! `fuzz/seeds/<target>/` are run through the same functions by `cargo test`.
-//!
-//! Not here: the nftables netlink decoder and the nft JSON parser, which bring fuzz
-//! targets of their own.
 
 use std::path::Path;
 
@@ -24,6 +21,22 @@ fn payloads(datagram: &[u8]) -> impl Iterator<Item = &[u8]> {
         assert!(m.payload.len() <= datagram.len());
         m.payload
     })
+}
+
+/// The nftables ruleset decoder on a stream of nf_tables dump messages: every rule it
+/// reads is in the model it returns, and at most all of them are undecoded.
+#[cfg(target_os = "linux")]
+pub fn nft_netlink(stream: &[u8]) {
+    if let Ok((ruleset, coverage)) = crate::collect::decode_dump(stream) {
+        let rules: usize = ruleset
+            .tables
+            .iter()
+            .flat_map(|t| &t.chains)
+            .map(|c| c.rules.len())
+            .sum();
+        assert_eq!(rules, coverage.rules);
+        assert!(coverage.undecoded <= coverage.rules);
+    }
 }
 
 /// sock_diag: each message as a TCP and as a UDP socket record.
@@ -224,6 +237,40 @@ pub fn container(bytes: &[u8]) {
     );
 }
 
+/// nft's JSON (`--ruleset FILE`) into the ruleset model, and the model evaluated: an
+/// error is one line; a ruleset read is evaluated at every hook for TCP over IPv4 and
+/// UDP over IPv6 (nothing known but the ports), and its fates cover exactly the class's
+/// ports, each with a one-line reason.
+#[cfg(target_os = "linux")]
+pub fn nft_json(bytes: &[u8]) {
+    use crate::reach::firewall::{Class, PortSet, evaluate};
+    use crate::ruleset::Hook;
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return;
+    };
+    let ruleset = match crate::collect::nft::parse_saved(text) {
+        Ok(ruleset) => ruleset,
+        Err(e) => return one_line(&e),
+    };
+    for (family, protocol) in [(Family::Ipv4, Protocol::Tcp), (Family::Ipv6, Protocol::Udp)] {
+        let class = Class::new(family, protocol, PortSet::range(1, u16::MAX));
+        for hook in [Hook::Ingress, Hook::Prerouting, Hook::Input, Hook::Forward] {
+            let fates = evaluate(&ruleset, hook, &class);
+            let mut covered = PortSet::empty();
+            for fate in &fates {
+                assert_eq!(fate.ports.intersect(&class.ports), fate.ports, "{fate:?}");
+                assert!(!fate.ports.is_empty(), "{fate:?}");
+                assert_eq!(fate.certain, fate.doubt.is_none() && fate.daddr.is_none());
+                for text in std::iter::once(&fate.why).chain(&fate.doubt) {
+                    assert!(!text.chars().any(char::is_control), "{text:?}");
+                }
+                covered = covered.union(&fate.ports);
+            }
+            assert_eq!(covered, class.ports, "{hook:?}: {fates:#?}");
+        }
+    }
+}
+
 /// Errors are one line: the terminal and the journal show them whole.
 fn one_line(message: &str) {
     assert!(!message.contains('\n'), "{message:?}");
@@ -276,6 +323,39 @@ mod tests {
             assert!(netlink::messages(bytes).count() > 0, "{}", path.display());
         }
         seeds
+    }
+
+    #[test]
+    fn nft_json_seeds_hold_the_captured_rulesets() {
+        let mut rules = 0;
+        for (path, bytes) in seeds("nft_json") {
+            nft_json(&bytes);
+            let text = String::from_utf8(bytes).unwrap();
+            let ruleset = crate::collect::nft::parse_saved(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            rules += ruleset
+                .tables
+                .iter()
+                .flat_map(|t| &t.chains)
+                .map(|c| c.rules.len())
+                .sum::<usize>();
+        }
+        assert!(rules > 40, "{rules}");
+        // What is not a ruleset is one line.
+        nft_json(b"Error: syntax error\n");
+        nft_json(br#"{"nftables": 1}"#);
+    }
+
+    #[test]
+    fn nft_netlink_seeds_hold_the_captured_rulesets() {
+        let mut rules = 0;
+        for (path, bytes) in seeds("nft_netlink") {
+            nft_netlink(&bytes);
+            let (_, coverage) = crate::collect::decode_dump(&bytes)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            rules += coverage.rules;
+        }
+        assert!(rules > 300, "{rules}");
     }
 
     #[test]

@@ -28,6 +28,7 @@ mod network;
 mod policy;
 mod reach;
 mod report;
+#[allow(dead_code)]
 mod ruleset;
 mod socket;
 mod watch;

@@ -12,6 +12,24 @@
 //!
 //! What a builder cannot decode stays in its rule as [`Step::Opaque`]: the evaluator knows
 //! which rule of which chain it cannot tell, and the rest of the ruleset is still judged.
+//!
+//! Two builders make this model (from the kernel's netlink dumps, from nft's JSON) and
+//! tests compare what they make, so each thing has one form:
+//! - a set's or map's elements are sorted by key (a set has no order);
+//! - a cmp (one value, `==` or `!=`) is [`Test::Equal`]; a lookup in an anonymous set
+//!   (`tcp dport { 22, 80 }`, `__set0` in the kernel) is [`Test::Member`] with the
+//!   elements written into the rule ([`Elements::Inline`]); only named sets are
+//!   [`Elements::Set`];
+//! - an element of an interval set spans the key's full length, `high` inclusive (the
+//!   kernel's end element minus one): `10.0.0.0/8` is `10.0.0.0`–`10.255.255.255`,
+//!   `iifname { "wg*" }` is `"wg\0…"`–`"wg\xff…"`; outside interval sets a value is its
+//!   bytes as compared (`iifname "eth*"` is the three bytes `eth`);
+//! - `==` with a range is two matches (`>=` then `<=`), as nft sends it; `!=` with a range
+//!   is one [`Test::Member`] negated;
+//! - [`Step::Condition`] and [`Statement::Effect`] name what they are as nft's JSON does
+//!   (`limit`, `quota`, `ct count`, `counter`, `log`; `xt match NAME` for an
+//!   iptables-nft match that is not decoded); [`Step::Opaque`] names what could not be
+//!   read (`xt target NAME` for an undecoded iptables-nft target).
 
 use std::net::IpAddr;
 
@@ -145,6 +163,11 @@ pub enum Step {
     Opaque(String),
 }
 
+/// The [`Step::Condition`] a builder from nft's JSON puts before a `reject with tcp reset`
+/// in an inet, bridge or netdev table: nft's listing drops a family check there
+/// (`meta nfproto ipv6 … reject with tcp reset` lists as `… reject with tcp reset`).
+pub const HIDDEN_FAMILY_CHECK: &str = "a family check nft's JSON may hide";
+
 /// `key` compared with `test`: the kernel's cmp, range and lookup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Match {
@@ -154,9 +177,12 @@ pub struct Match {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Test {
-    /// `==` (or `!=` when `negate`) one of the elements: cmp eq/neq, range, lookup. An
-    /// element's bytes shorter than the key compare only that many (cmp of a shorter
-    /// length: `iifname "eth*"` compares the three bytes `eth`).
+    /// cmp eq (neq when `negate`): the key's bytes equal `value`. A value shorter than the
+    /// key compares only that many bytes (`iifname "eth*"` compares the three bytes
+    /// `eth`).
+    Equal { negate: bool, value: Bytes },
+    /// `==` (or `!=` when `negate`) one of the elements: a lookup, or a range (`range
+    /// neq`). An element's bytes shorter than the key compare only that many.
     Member { negate: bool, elements: Elements },
     /// `<`, `<=`, `>`, `>=`: the kernel compares the bytes as memcmp does (which is why nft
     /// turns host-order fields to network order first, see [`Transform::ByteOrder`]).
@@ -174,9 +200,9 @@ pub enum Order {
 /// The elements of a set test or of a map.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Elements {
-    /// Written in the rule (a cmp's one value, a range, an anonymous set nft inlined).
+    /// Written in the rule: a cmp's one value, a range, an anonymous set (sorted).
     Inline(Vec<Element>),
-    /// A set of the rule's table, by name (anonymous sets too: `__set0`).
+    /// A named set of the rule's table.
     Set(String),
 }
 
@@ -204,7 +230,7 @@ pub enum Data {
     Value(Bytes),
 }
 
-/// A named or anonymous set (or map) of a table.
+/// A named set (or map) of a table; its elements sorted by key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Set {
     pub name: String,
@@ -372,22 +398,27 @@ pub enum Statement {
     },
     /// Ends the packet like drop, answering with `kind`.
     Reject(Reject),
-    Nat(Nat),
-    /// `tproxy to ADDR:PORT`: hands the packet to a local transparent socket, unchanged.
-    Tproxy {
-        /// `None` in an inet table without `ip`/`ip6`: both.
-        family: Option<NatFamily>,
-        address: Option<Operand>,
-        port: Option<Operand>,
-    },
+    // The larger statements are boxed: a rule is mostly matches, and a step is as big as
+    // its largest kind (tens of thousands of rules on a Kubernetes node).
+    Nat(Box<Nat>),
+    Tproxy(Box<Tproxy>),
     /// `meta mark set …`, `ct mark set …`, `meta priority set …`: the field gets a value.
     Set {
         field: Field,
-        value: Operand,
+        value: Box<Operand>,
     },
     /// Does nothing to the packet's path: counter, log, notrack, quota without a limit,
     /// a dynamic set's `add`/`update`, … (what it is, for rendering).
     Effect(String),
+}
+
+/// `tproxy to ADDR:PORT`: hands the packet to a local transparent socket, unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tproxy {
+    /// `None` in an inet table without `ip`/`ip6`: both.
+    pub family: Option<NatFamily>,
+    pub address: Option<Operand>,
+    pub port: Option<Operand>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

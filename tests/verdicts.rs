@@ -54,19 +54,7 @@ const WAIT_ONE: Duration = Duration::from_millis(100);
 /// False "dropped" of today's judge that issue 18 names: (the feature, what goes wrong).
 /// A failure whose reduced ruleset (or way in) has one of these features is counted as
 /// known, not failed (unless `PORTAUDIT_STRICT=1`). The rewrite's acceptance: empty.
-const KNOWN: &[(&str, &str)] = &[
-    (
-        "ifname-escape",
-        "`iifname \"ext\\*\"` is a literal name (no interface has it) but is judged as the \
-         wildcard `ext*`, so `iifname \"ext\\*\" drop` is judged dropped on ext0",
-    ),
-    (
-        "ct-state-before-conntrack",
-        "a chain at priority -200 or lower sees packets before conntrack: `ct state` is \
-         invalid there, so `ct state invalid accept; drop` at priority -300 accepts \
-         everything, yet a new connection is judged dropped",
-    ),
-];
+const KNOWN: &[(&str, &str)] = &[];
 
 fn env_u64(name: &str) -> Option<u64> {
     let value = std::env::var(name).ok()?;
@@ -1177,8 +1165,8 @@ patest!(
             },
             Case {
                 cause: "reject-tcp-reset",
-                // The redirect is one of the rules the native reader leaves to nft, whose
-                // listing hides the reset's `meta l4proto tcp`.
+                // The redirect once left this ruleset to nft, whose listing hides the
+                // reset's `meta l4proto tcp`; the kernel's rule has it.
                 rules: "table ip t { chain i { type filter hook input priority 0; \
                     reject with tcp reset; }; chain n { type nat hook prerouting \
                     priority -100; udp dport 3004 redirect to :1000; }; }",

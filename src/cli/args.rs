@@ -144,7 +144,7 @@ pub struct Cli {
     #[arg(long, conflicts_with = "ruleset")]
     pub(crate) no_firewall: bool,
 
-    /// Read the ruleset from FILE (saved `nft -j list ruleset`) instead of running nft
+    /// Read the ruleset from FILE (saved `nft -j list ruleset`) instead of the kernel's
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub(crate) ruleset: Option<PathBuf>,
 

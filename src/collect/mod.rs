@@ -29,6 +29,10 @@ pub(crate) mod network;
 #[cfg(target_os = "linux")]
 pub(crate) mod nft;
 #[cfg(target_os = "linux")]
+pub use nft::decode_dump;
+#[cfg(target_os = "linux")]
+mod nlmsg;
+#[cfg(target_os = "linux")]
 mod owners;
 pub mod procnet;
 pub mod proxy;

@@ -16,11 +16,13 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+use super::nlmsg::NLMSG_HDRLEN;
+pub(super) use super::nlmsg::{align4, attributes};
+pub use super::nlmsg::{Message, messages};
 use crate::error::describe_io;
 use crate::socket::{Family, Listener, Protocol};
 
 // <linux/netlink.h>
-const NLMSG_HDRLEN: usize = 16;
 const NLMSG_NOOP: u16 = 1;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
@@ -142,16 +144,18 @@ impl Nftables {
         Netlink::open(NETLINK_NETFILTER, "nfnetlink").map(Nftables)
     }
 
-    /// Every reply to an NFT_MSG_GET* dump of `family` (AF_UNSPEC: all) with the request
-    /// attributes `attrs`, each payload from its nfgenmsg on. An interrupted dump is
-    /// read again.
+    /// Hands `each` every reply to an NFT_MSG_GET* dump of `family` (AF_UNSPEC: all)
+    /// with the request attributes `attrs` (its netlink type and payload, from the
+    /// nfgenmsg on), as it arrives; Ok(false) when the kernel flagged the dump
+    /// inconsistent (the ruleset changed under it), which the caller reads again.
     pub(super) fn dump(
         &mut self,
         get: u16,
         family: u8,
         attrs: &[u8],
         what: &str,
-    ) -> Result<Vec<Vec<u8>>, NetlinkError> {
+        each: &mut OnMessage<'_>,
+    ) -> Result<bool, NetlinkError> {
         let mut body = vec![family, NFNETLINK_V0, 0, 0];
         body.extend_from_slice(attrs);
         let request = message(
@@ -161,13 +165,12 @@ impl Nftables {
         );
         // Replies are NEW* = GET* - 1.
         let reply = NFNL_SUBSYS_NFTABLES << 8 | (get - 1);
-        self.0
-            .dump(&request, what, |kind, payload, out: &mut Vec<Vec<u8>>| {
-                if kind == reply {
-                    out.push(payload.to_vec());
-                }
-                Ok(())
-            })
+        self.0.dump_once(&request, what, &mut |kind, payload| {
+            if kind == reply {
+                each(kind, payload)?;
+            }
+            Ok(())
+        })
     }
 
     /// The ruleset's generation id (NFT_MSG_GETGEN), which every committed change bumps.
@@ -258,73 +261,12 @@ pub(super) fn message(kind: u16, flags: u16, body: &[u8]) -> Vec<u8> {
     msg
 }
 
-pub(super) fn align4(n: usize) -> usize {
-    (n + 3) & !3
-}
-
 pub(super) fn u16_at(b: &[u8], at: usize) -> u16 {
     u16::from_ne_bytes([b[at], b[at + 1]])
 }
 
 pub(super) fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-/// One message of a netlink datagram: its header's type, flags and sequence number, and
-/// what follows the header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Message<'a> {
-    pub kind: u16,
-    pub flags: u16,
-    pub seq: u32,
-    pub payload: &'a [u8],
-}
-
-/// A header whose length is shorter than a header or runs past the datagram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Malformed;
-
-/// The messages of one datagram as the kernel sent it, in order; after a malformed
-/// header, that error and nothing more. Bytes too few for a header at the end are left.
-pub fn messages(datagram: &[u8]) -> impl Iterator<Item = Result<Message<'_>, Malformed>> {
-    let mut at = 0;
-    let mut broken = false;
-    std::iter::from_fn(move || {
-        if broken || at + NLMSG_HDRLEN > datagram.len() {
-            return None;
-        }
-        let b = &datagram[at..];
-        let len = u32_at(b, 0) as usize;
-        if len < NLMSG_HDRLEN || len > b.len() {
-            broken = true;
-            return Some(Err(Malformed));
-        }
-        at += align4(len);
-        Some(Ok(Message {
-            kind: u16_at(b, 4),
-            flags: u16_at(b, 6),
-            seq: u32_at(b, 8),
-            payload: &b[NLMSG_HDRLEN..len],
-        }))
-    })
-}
-
-/// The route attributes (type, data) in `b`; stops at the first malformed one.
-pub(super) fn attributes(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    std::iter::from_fn(move || {
-        if b.len() < 4 {
-            return None;
-        }
-        let len = usize::from(u16_at(b, 0));
-        if len < 4 || len > b.len() {
-            return None;
-        }
-        // NLA_F_NESTED and NLA_F_NET_BYTEORDER live in the top bits.
-        let kind = u16_at(b, 2) & 0x3fff;
-        let data = &b[4..len];
-        b = &b[align4(len).min(b.len())..];
-        Some((kind, data))
-    })
 }
 
 /// One inet_diag_msg: a listener, or None for a socket that is not one (a connected UDP
@@ -661,6 +603,7 @@ fn os_error(context: &str, errno: Option<i32>) -> NetlinkError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::nlmsg::{Malformed, align4};
 
     #[test]
     fn a_datagram_frames_into_its_messages_and_stops_at_a_bad_length() {

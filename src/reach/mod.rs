@@ -11,7 +11,7 @@
 
 mod bpf;
 mod bridge;
-mod firewall;
+pub(crate) mod firewall;
 mod lookup;
 mod path;
 mod publish;

@@ -603,18 +603,27 @@ impl Modules {
 fn ruleset() -> Reading<Ruleset> {
     const NFT_MSG_GETTABLE: u16 = 1;
     const AF_UNSPEC: u8 = 0;
-    let tables = netlink::Nftables::open()
-        .and_then(|mut nft| nft.dump(NFT_MSG_GETTABLE, AF_UNSPEC, &[], "the nftables tables"));
-    match tables {
-        Ok(tables) if tables.is_empty() => Reading::Done(Ruleset::default()),
-        Ok(tables) => Reading::Unreadable(format!(
-            "its nftables ruleset ({} table{}) is not read in namespaces other than \
-             portaudit's own yet",
-            tables.len(),
-            if tables.len() == 1 { "" } else { "s" }
+    let mut tables = 0usize;
+    let dump = netlink::Nftables::open().and_then(|mut nft| {
+        nft.dump(
+            NFT_MSG_GETTABLE,
+            AF_UNSPEC,
+            &[],
+            "the nftables tables",
+            &mut |_, _| {
+                tables += 1;
+                Ok(())
+            },
+        )
+    });
+    match dump {
+        Ok(true) if tables == 0 => Reading::Done(Ruleset::default()),
+        Ok(_) => Reading::Unreadable(format!(
+            "its nftables ruleset ({tables} table{}) is read by the typed reader",
+            if tables == 1 { "" } else { "s" }
         )),
         Err(NetlinkError::Refused(_)) => Reading::Unreadable(
-            "listing the nftables ruleset needs root (CAP_NET_ADMIN)".to_string(),
+            "reading the nftables ruleset needs root (CAP_NET_ADMIN)".to_string(),
         ),
         Err(e) => Reading::Unreadable(e.message().to_string()),
     }

@@ -1,66 +1,73 @@
 //! Read the nftables ruleset (read-only) into the model the kernel runs
 //! (`crate::ruleset`), and notice legacy iptables tables that nft cannot show.
 //!
-//! The kernel is asked over netlink (`native`), else `nft -j list ruleset`; either way the
-//! JSON goes through the typed builder (`json`). Where nft's JSON hides what iptables-nft
-//! rules do (a `DNAT` target's address, a conntrack match's states), its text listing
-//! (`nft -a list ruleset`) fills them in (`listing`).
+//! The kernel is asked over netlink (`native`): its expressions, iptables-nft's compat
+//! matches and targets included, are decoded into the model directly (`decode`, `expr`,
+//! `xt`, `value`). `nft -j list ruleset`, through the typed builder (`json`), is asked only
+//! when that read fails for a reason nft may not share, and reads `--ruleset FILE`.
 
 mod decode;
 mod expr;
 pub(crate) mod json;
-mod listing;
 mod native;
 #[cfg(test)]
 mod oracle;
 mod value;
+mod xt;
 
-use crate::ruleset::Ruleset;
+/// What an iptables-nft `DNAT` target maps to, as nft's JSON shows it: nothing.
+pub(crate) const XT_DNAT: &str =
+    "an iptables-nft DNAT target, whose address nft's JSON does not show";
 
 use std::io::ErrorKind;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// The ruleset's JSON text, as `nft -j list ruleset` prints it, or one line saying why
-/// there is none.
-///
-/// Starting nft costs milliseconds, most of an audit on a small host, so the kernel is
-/// asked first, over netlink (`native`), and its answer printed as nft would print it.
-/// Whatever that reader does not print exactly as nft does (iptables-nft rules,
-/// expressions it does not know, other families) and any refusal (no CAP_NET_ADMIN, no
-/// nf_tables, a sandbox) leave the answer to nft, as before: the firewall stage sees
-/// what nft shows, or nft's own error.
-///
-/// Only where nft could run: without it the answer stays "nft not found", as it always
-/// was, so that every ruleset the reader leaves aside still has nft to read it.
-pub fn list_ruleset() -> Result<String, String> {
-    if nft_installed()
-        && let Ok(json) = native::read()
-    {
-        return Ok(json);
-    }
-    run_nft(&["-j", "list", "ruleset"])
-}
+pub use decode::Coverage;
 
-/// The ruleset as text with rule handles (`nft -a list ruleset`), or one line saying why
-/// there is none.
-fn list_ruleset_text() -> Result<String, String> {
-    run_nft(&["-a", "list", "ruleset"])
+use crate::collect::netlink::NetlinkError;
+use crate::ruleset::Ruleset;
+
+/// A captured netlink dump (concatenated messages, as tests/fixtures/nft/netlink/dump.py
+/// writes them) as the typed ruleset, and how much of it was decoded.
+pub fn decode_dump(stream: &[u8]) -> Result<(Ruleset, Coverage), String> {
+    decode::from_messages(stream)
 }
 
 /// The live ruleset of portaudit's own namespace, as the model; one line saying why not.
-/// What nft's JSON hides of iptables-nft rules is filled in from its text listing, when
-/// there are such rules (a failure there is a warning: those rules stay unknown).
+///
+/// Read over netlink. When that fails, nft is asked: refused (no CAP_NET_ADMIN), nft may
+/// still read it where it was given the capability; failed otherwise (a reply that could
+/// not be placed, a ruleset that kept changing), nft reads with its own code. nft's JSON
+/// names iptables-nft's matches and targets without their arguments: those rules are then
+/// unknown, and after a failure (not a refusal, the common case without root) a warning
+/// says the ruleset was read that way.
 pub fn read_ruleset(warnings: &mut Vec<String>) -> Result<Ruleset, String> {
-    let json = list_ruleset()?;
-    let mut ruleset = json::parse(&json, &interface_index)?;
-    if listing::wanted(&ruleset) {
-        match list_ruleset_text() {
-            Ok(text) => listing::read_xt(&mut ruleset, &text),
-            Err(why) => warnings.push(why),
+    let failure = match native::read() {
+        Ok((ruleset, _)) => return Ok(ruleset),
+        Err(failure) => failure,
+    };
+    match (run_nft(&["-j", "list", "ruleset"]), failure) {
+        (Ok(json), NetlinkError::Refused(_)) => json::parse(&json, &interface_index),
+        (Ok(json), NetlinkError::Failed(why)) => {
+            warnings.push(format!(
+                "{why}; the ruleset was read from nft's JSON instead, where iptables-nft \
+                 rules are unknown"
+            ));
+            json::parse(&json, &interface_index)
         }
+        (Err(_), NetlinkError::Refused(why)) => Err(refusal(&why)),
+        (Err(nft), NetlinkError::Failed(why)) => Err(format!("{why}; {nft}")),
     }
-    Ok(ruleset)
+}
+
+/// One line for a netlink refusal.
+fn refusal(why: &str) -> String {
+    let lower = why.to_ascii_lowercase();
+    if lower.contains("permission denied") || lower.contains("operation not permitted") {
+        return "reading the nftables ruleset needs root (CAP_NET_ADMIN)".into();
+    }
+    format!("cannot read the nftables ruleset: {why}")
 }
 
 /// A saved `nft -j list ruleset` (`--ruleset FILE`): interface names other than loopback
@@ -88,11 +95,6 @@ const NFT: [&str; 4] = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft", "/bin/nft"
 /// The first of [`NFT`] that is a file.
 fn nft_path() -> Option<&'static str> {
     NFT.into_iter().find(|path| Path::new(path).is_file())
-}
-
-/// Whether nft is installed where the distributions put it.
-fn nft_installed() -> bool {
-    nft_path().is_some()
 }
 
 fn run_nft(args: &[&str]) -> Result<String, String> {
@@ -239,25 +241,26 @@ mod tests {
         );
     }
 
+    /// Reads the real ruleset (root: over netlink); it never changes anything.
     #[test]
-    fn the_empty_ruleset_is_what_nft_prints_without_tables() {
-        let json = decode::ruleset(&decode::Dump::default(), &decode::Names::for_tests())
-            .unwrap()
-            .to_string();
-        let ruleset = parse_saved(&json).unwrap();
-        let nft = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}]}"#;
-        assert_eq!(ruleset, parse_saved(nft).unwrap());
-        assert_eq!(ruleset, Ruleset::default());
+    fn reads_the_live_ruleset_or_says_why_not() {
+        let mut warnings = Vec::new();
+        match read_ruleset(&mut warnings) {
+            Ok(_) => assert!(warnings.is_empty(), "{warnings:?}"),
+            Err(line) => assert!(!line.contains('\n') && line.contains("nftables"), "{line}"),
+        }
     }
 
-    /// Runs the real nft when it is installed; it lists, it never changes anything.
     #[test]
-    fn lists_the_live_ruleset_or_says_why_not() {
-        match list_ruleset() {
-            Ok(json) => {
-                assert!(json.contains("nftables"), "{json}");
-            }
-            Err(line) => assert!(!line.contains('\n') && line.contains("nft"), "{line}"),
-        }
+    fn a_refusal_says_what_is_needed() {
+        assert_eq!(
+            refusal("netlink nfnetlink refused the nftables tables: Operation not permitted"),
+            "reading the nftables ruleset needs root (CAP_NET_ADMIN)"
+        );
+        assert_eq!(
+            refusal("cannot open a netlink nfnetlink socket: Protocol not supported"),
+            "cannot read the nftables ruleset: cannot open a netlink nfnetlink socket: \
+             Protocol not supported"
+        );
     }
 }

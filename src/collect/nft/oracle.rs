@@ -1,477 +1,662 @@
-//! The native reader against nft itself (root): each ruleset is loaded into a private
-//! network namespace, listed there by `nft -j list ruleset` and read there by
-//! `native::read`, and both must parse to the same `Ruleset` with the same rule texts.
-//! The rulesets we leave to nft on purpose must be left to nft.
+//! The netlink decoder against nft (root): each ruleset is loaded into a private network
+//! namespace, read there by `native::read` and by `nft -j list ruleset` through the
+//! typed JSON builder, and the two models must be equal, rule by rule, except where nft's
+//! JSON says less than the kernel holds ([`elided`]).
+//!
+//! The namespace is the test thread's own (`unshare(CLONE_NEWNET)`): the nft processes
+//! it starts inherit it, and it goes away with the thread, whatever the test's outcome.
 
-#[allow(dead_code)]
-#[path = "../../../tests/netns.rs"]
-mod netns;
-#[macro_use]
-#[path = "../../../tests/macros.rs"]
-mod macros;
+use super::{json, native};
+use crate::ruleset::{Chain, Elements, Rule, Ruleset, Statement, Step, Table};
 
-use netns::NetNs;
-
-/// What the reader must do with a ruleset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Expect {
-    Native,
-    /// Left to nft (iptables-nft rules, maps to data, concatenations, ...).
-    Nft,
-}
-
-/// The model both readers' JSON builds: two rulesets that are equal get the same answers
-/// from every hook.
-fn fingerprint(json: &str) -> crate::ruleset::Ruleset {
-    super::parse_saved(json).unwrap_or_else(|e| panic!("{e}\n{json}"))
-}
-
-/// `json` (an `nft -j list ruleset` capture) with its items in an order `nft -j -f`
-/// can load: a listing puts maps before the chains their `goto`s name, and nft then
-/// refuses the map ("No such file or directory").
-fn in_load_order(json: &str) -> String {
-    let mut doc: serde_json::Value = serde_json::from_str(json).expect("a fixture is JSON");
-    let items = doc["nftables"]
-        .as_array_mut()
-        .expect("a fixture has an nftables array");
-    let rank = |item: &serde_json::Value| match item.as_object().and_then(|o| o.keys().next()) {
-        Some(kind) if kind == "metainfo" => 0,
-        Some(kind) if kind == "table" => 1,
-        Some(kind) if kind == "chain" => 2,
-        Some(kind) if kind == "set" || kind == "map" => 3,
-        Some(kind) if kind == "rule" => 5,
-        _ => 4,
-    };
-    // Stable: the rules keep their order within each chain.
-    items.sort_by_key(rank);
-    doc.to_string()
-}
-
-/// Load `rules` (`nft -f`, or `nft -j -f` for JSON) into a fresh namespace, and compare.
-/// A ruleset nft cannot load fails the test: a skipped ruleset proves nothing.
-fn check(name: &str, rules: &str, json: bool, expect: Expect) {
-    let ns = NetNs::new();
-    let loaded = if json {
-        ns.run_nft(&["-j", "-f", "-"], &in_load_order(rules))
-    } else {
-        ns.run_nft(&["-f", "-"], rules)
-    };
-    if let Err(why) = loaded {
-        panic!("ruleset {name}: nft cannot load it: {why}");
+/// CI sets `CI=true`: there these tests must run, never skip.
+fn can_run(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let nft = std::process::Command::new("nft")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if root && nft {
+        return true;
     }
-    let _ = compare(name, &ns, expect);
+    let why = if root { "no nft" } else { "needs root" };
+    if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0") {
+        panic!("{test}: {why}; CI must run this test");
+    }
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {why}");
+    false
 }
 
-/// `nft -j list ruleset` in `ns` against the native reader there; why the reader left
-/// the ruleset to nft, when it did.
-fn compare(name: &str, ns: &NetNs, expect: Expect) -> Option<String> {
-    let listed = ns
-        .run_nft(&["-j", "list", "ruleset"], "")
-        .expect("nft lists the ruleset");
-    let native = std::thread::scope(|s| {
+/// Runs `f` on a thread in a network namespace of its own.
+fn in_private_netns<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
         s.spawn(|| {
-            ns.enter();
-            super::native::read()
+            // SAFETY: unshare only changes this thread's namespaces.
+            let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "unshare: {}", std::io::Error::last_os_error());
+            f()
         })
         .join()
-        .unwrap()
-    });
-    match (expect, native) {
-        (Expect::Native, Ok(native)) => {
-            let (want, got) = (fingerprint(&listed), fingerprint(&native));
-            assert!(
-                want == got,
-                "ruleset {name}: the native reader differs from nft\n--- nft:\n{want:#?}\n--- native:\n{got:#?}\n--- nft json:\n{listed}\n--- native json:\n{native}"
-            );
-        }
-        (Expect::Native, Err(why)) => {
-            panic!("ruleset {name}: the native reader left it to nft: {why}\n{listed}")
-        }
-        (Expect::Nft, Ok(native)) => {
-            panic!("ruleset {name}: expected to be left to nft, read natively:\n{native}")
-        }
-        (Expect::Nft, Err(why)) => return Some(why),
-    }
-    None
+        .expect("the namespace thread")
+    })
 }
 
-patest!(
-    the_captured_fixtures_read_as_nft_lists_them,
-    [Root, Nft],
-    |_| {
-        let fixtures = [
-            (
-                "empty",
-                include_str!("../../../tests/fixtures/nft/empty.json"),
-                Expect::Native,
-            ),
-            (
-                "inet-basic",
-                include_str!("../../../tests/fixtures/nft/inet-basic.json"),
-                Expect::Native,
-            ),
-            (
-                "iptables-basic",
-                include_str!("../../../tests/fixtures/nft/iptables-basic.json"),
-                Expect::Native,
-            ),
-            (
-                "saddr",
-                include_str!("../../../tests/fixtures/nft/saddr.json"),
-                Expect::Native,
-            ),
-            (
-                "iifname",
-                include_str!("../../../tests/fixtures/nft/iifname.json"),
-                Expect::Native,
-            ),
-            (
-                "daddr",
-                include_str!("../../../tests/fixtures/nft/daddr.json"),
-                Expect::Native,
-            ),
-            (
-                "multi",
-                include_str!("../../../tests/fixtures/nft/multi.json"),
-                Expect::Native,
-            ),
-            (
-                "kube-nft",
-                include_str!("../../../tests/fixtures/nft/kube-nft.json"),
-                Expect::Nft,
-            ),
-            (
-                "vmaps",
-                include_str!("../../../tests/fixtures/nft/vmaps.json"),
-                Expect::Native,
-            ),
-            // docker.json: nft -j -f cannot load xt expressions; tested live by an_iptables_nft_ruleset_is_left_to_nft.
-            (
-                "nft-dnat",
-                include_str!("../../../tests/fixtures/nft/nft-dnat.json"),
-                Expect::Nft,
-            ),
-        ];
-        for (name, json, expect) in fixtures {
-            check(name, json, true, expect);
+/// Runs a command with `input` on its stdin; its stdout, or its stderr as the error.
+fn run(program: &str, args: &[&str], input: &str) -> Result<String, String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{program}: {e}"))?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// How a ruleset is loaded.
+#[derive(Clone, Copy)]
+enum Loader {
+    Nft,
+    IptablesRestore,
+    Ip6tablesRestore,
+}
+
+/// Both readings of the namespace's ruleset, after loading each source in turn.
+struct Reading {
+    native: Ruleset,
+    undecoded: usize,
+    nft: Ruleset,
+}
+
+fn read_both(sources: &[(Loader, &str)]) -> Result<Reading, String> {
+    in_private_netns(|| {
+        for (loader, text) in sources {
+            let (program, args): (&str, &[&str]) = match loader {
+                Loader::Nft => ("nft", &["-f", "-"]),
+                Loader::IptablesRestore => ("iptables-nft-restore", &[]),
+                Loader::Ip6tablesRestore => ("ip6tables-nft-restore", &[]),
+            };
+            run(program, args, text).map_err(|e| format!("cannot load: {e}"))?;
+        }
+        let (native, coverage) = native::read().map_err(|e| e.message().to_string())?;
+        let listed = run("nft", &["-j", "list", "ruleset"], "")?;
+        let nft = json::parse(&listed, &|name| (name == "lo").then_some(1))?;
+        Ok(Reading {
+            native,
+            undecoded: coverage.undecoded,
+            nft,
+        })
+    })
+}
+
+/// Where nft's JSON says less than the kernel holds, and the builder can only say
+/// "unknown": such a rule is not compared. Each is documented in docs (the firewall
+/// page): iptables-nft's compat expressions, which nft 1.0.6's JSON names without
+/// their arguments (`{"xt": {"type": "match", "name": "conntrack"}}`).
+fn elided(nft_rule: &Rule) -> Option<&'static str> {
+    nft_rule.steps.iter().find_map(|s| match s {
+        Step::Opaque(what) | Step::Condition(what) if what.starts_with("xt ") => {
+            Some("an iptables-nft expression nft's JSON names without its arguments")
+        }
+        _ => None,
+    })
+}
+
+/// The model in one form where two forms mean the same to the kernel:
+/// - a set's or map's elements in one order (by key): a lookup does not depend on it;
+/// - the tests between two statements in one order: they all must match, and none acts
+///   (nft's listing moves a protocol match next to the header field that needs it);
+/// - an interface name compared with its NUL and no padding after it: iptables-nft
+///   compares `docker0\0`, nft `docker0` padded to 16 bytes, and both match that name only;
+/// - a header's bytes compared to one value as one load or several (iptables-nft loads
+///   `udp sport 67 dport 68` as four bytes, nft's listing shows two fields): byte by byte;
+/// - a NAT's flags without MAP_IPS and PROTO_SPECIFIED, which its operands say;
+/// - the text of a condition, an effect or an opaque step, for rendering only;
+/// - a mask that keeps every bit and flips none (iptables-nft's `--tcp-flags ALL ALL`);
+/// - a header byte written as nft writes it, a read-modify-write of the 16-bit word that
+///   holds it (for the checksum): as the bytes it changes.
+fn canonical(mut ruleset: Ruleset) -> Ruleset {
+    let sort = |elements: &mut Elements| {
+        if let Elements::Inline(e) = elements {
+            e.sort_by(|a, b| {
+                a.key
+                    .iter()
+                    .map(|s| &s.low)
+                    .cmp(b.key.iter().map(|s| &s.low))
+            });
+        }
+    };
+    for table in &mut ruleset.tables {
+        for set in &mut table.sets {
+            set.elements.sort_by(|a, b| {
+                a.key
+                    .iter()
+                    .map(|s| &s.low)
+                    .cmp(b.key.iter().map(|s| &s.low))
+            });
+        }
+        table.sets.sort_by(|a, b| a.name.cmp(&b.name));
+        for chain in &mut table.chains {
+            for rule in &mut chain.rules {
+                rule.steps = std::mem::take(&mut rule.steps)
+                    .into_iter()
+                    .flat_map(bytewise)
+                    .map(written)
+                    .collect();
+                for step in &mut rule.steps {
+                    if let Step::Match(m) = step {
+                        for part in &mut m.key.parts {
+                            part.transforms.retain(|t| !identity(t));
+                        }
+                    }
+                }
+                for run in rule.steps.split_mut(|s| !matches!(s, Step::Match(_))) {
+                    run.sort_by_key(|s| format!("{s:?}"));
+                }
+                for step in &mut rule.steps {
+                    match step {
+                        Step::Match(m) => {
+                            if let crate::ruleset::Test::Member { elements, .. } = &mut m.test {
+                                if is_name(&m.key) {
+                                    names(elements);
+                                }
+                                sort(elements);
+                            }
+                        }
+                        Step::Statement(Statement::VerdictMap { map, .. }) => sort(map),
+                        Step::Statement(Statement::Nat(nat)) => nat.flags &= !0x3,
+                        Step::Condition(what)
+                        | Step::Opaque(what)
+                        | Step::Statement(Statement::Effect(what)) => what.clear(),
+                        _ => {}
+                    }
+                }
+            }
         }
     }
-);
+    ruleset
+}
 
-patest!(
-    the_small_server_ruleset_is_read_natively,
-    [Root, Nft],
-    |_| {
-        let rules = include_str!("../../../bench/smallserver.nft");
-        check("bench/smallserver.nft", rules, false, Expect::Native);
+fn identity(t: &crate::ruleset::Transform) -> bool {
+    matches!(t, crate::ruleset::Transform::Mask { mask, xor }
+        if mask.iter().all(|&b| b == 0xff) && xor.iter().all(|&b| b == 0))
+}
+
+/// `payload set` of a word that keeps some whole bytes: the bytes it writes.
+fn written(step: Step) -> Step {
+    use crate::ruleset::{Field, Operand, Transform};
+    let Step::Statement(Statement::Set {
+        field: Field::Payload { base, offset },
+        value,
+    }) = &step
+    else {
+        return step;
+    };
+    let Operand::Load(key) = value.as_ref() else {
+        return step;
+    };
+    let [load] = key.parts.as_slice() else {
+        return step;
+    };
+    let (Field::Payload { base: b, offset: o }, [Transform::Mask { mask, xor }]) =
+        (&load.field, load.transforms.as_slice())
+    else {
+        return step;
+    };
+    if b != base || o != offset || mask.iter().any(|&m| m != 0 && m != 0xff) {
+        return step;
     }
-);
+    let Some(first) = mask.iter().position(|&m| m == 0) else {
+        return step;
+    };
+    let last = mask.iter().rposition(|&m| m == 0).unwrap_or(first);
+    Step::Statement(Statement::Set {
+        field: Field::Payload {
+            base: *base,
+            offset: offset + first as u32,
+        },
+        value: Box::new(Operand::Const(xor[first..=last].into())),
+    })
+}
 
-/// One construct (or a few) per ruleset, so a difference names what differs.
-const HANDWRITTEN: &[(&str, &str, Expect)] = &[
-    (
-        "ip family: addresses, prefixes, negations, protocol",
-        "table ip t { chain c { type filter hook input priority 0; policy drop;
-            ip saddr 192.0.2.1 accept
-            ip saddr != 10.0.0.0/8 ip daddr 10.1.2.3 drop
-            ip saddr 10.20.0.0/14 accept
-            ip daddr 0.0.0.0/0 drop
-            ip protocol udp accept
-            ip protocol != tcp drop
-            tcp sport 1024-65535 tcp dport 22 accept
-            ip protocol tcp tcp dport 23 accept
-            ip protocol tcp counter tcp dport 24 accept
-            meta l4proto tcp counter ip saddr 10.0.0.1 tcp dport 25 accept
-            udp dport != 53 counter drop
-            tcp dport < 1024 accept
-            tcp dport >= 8000 drop
-            meta l4proto tcp accept
-        }\n}",
-        Expect::Native,
-    ),
-    (
-        "ip6 family",
-        "table ip6 t { chain c { type filter hook input priority -5; policy accept;
-            ip6 saddr 2001:db8::1 accept
-            ip6 saddr fe80::/10 tcp dport 22 accept
-            ip6 daddr != 2001:db8:1::/48 drop
-            ip6 saddr 2001:db8::/61 drop
-            ip6 nexthdr udp udp dport 546 accept
-            ip6 nexthdr tcp tcp dport 547 accept
-            ip6 daddr ::ffff:192.0.2.1 drop
-        }\n}",
-        Expect::Native,
-    ),
-    (
-        "inet: both families, meta keys, interfaces",
-        "table inet t {
-          chain c { type filter hook input priority 10; policy drop;
-            meta nfproto ipv4 accept
-            meta nfproto ipv6 tcp dport 80 accept
-            iif lo accept
-            iif != lo drop
-            iifname \"eth*\" tcp dport 443 accept
-            iifname { \"eth0\", \"wg0\" } accept
-            oifname \"br-1\" drop
-            meta mark 0x2a accept
-            meta l4proto { tcp, udp } accept
-            meta l4proto != udp drop
-            ip protocol tcp tcp dport 22 accept
-            ip6 nexthdr tcp tcp dport 23 accept
-            meta l4proto tcp ip saddr 192.0.2.9 tcp dport 24 accept
-            meta nfproto ipv4 meta l4proto udp udp sport 67 accept
-            meta nfproto ipv4 counter ip saddr 10.0.0.1 accept
-            meta l4proto tcp ip saddr 10.0.0.2 counter tcp dport 26 accept
-            ip daddr 198.51.100.0/24 drop
-            ip6 daddr 2001:db8::/32 drop
-          }
-          chain f { type filter hook forward priority 0; policy accept;
-            oif lo drop
-            ct state new,untracked drop
-          }
-        }",
-        Expect::Native,
-    ),
-    (
-        "ct state and verdicts",
-        "table inet t {
-          chain c { type filter hook input priority 0; policy accept;
-            ct state established,related accept
-            ct state invalid drop
-            ct state new tcp dport 22 jump ssh
-            ct state established,related,new continue
-            ct state != established drop
-            ct state == new accept
-            ct status dnat accept
-            ct status dnat,snat accept
-            ct status != dnat drop
-            meta l4proto { tcp, udp } th dport 53 accept
-            th dport 54 accept
-            meta l4proto udp th sport 55 accept
-            tcp dport 25 goto mail
-            tcp dport 26 return
-          }
-          chain ssh { ip saddr 10.0.0.0/8 accept; drop; }
-          chain mail { reject with tcp reset; }
-        }",
-        Expect::Native,
-    ),
-    (
-        "named and anonymous sets, intervals",
-        "table inet t {
-          set ports { type inet_service; elements = { 9100, 22, 8080, 443, 80, 3000, 5432 }\n}
-          set nets { type ipv4_addr; flags interval; elements = { 10.0.0.0/8, 192.0.2.1, 198.51.100.10-198.51.100.20, 203.0.113.128/25, 240.0.0.0-255.255.255.255 }\n}
-          set nets6 { type ipv6_addr; flags interval; elements = { 2001:db8::/32, fe80::/10, ::1 }\n}
-          set hosts { type ipv4_addr; elements = { 10.9.9.9, 10.0.0.1, 192.0.2.200, 172.16.0.1 }\n}
-          set ranges { type inet_service; flags interval; elements = { 1000-2000, 3000, 4000-4001, 60000-65535 }\n}
-          set empty { type ipv4_addr; }
-          set protos { type inet_proto; elements = { tcp, udp, icmp }\n}
-          set marks { type mark; elements = { 1, 256, 2 }\n}
-          set names { type ifname; elements = { \"lo\", \"eth0\" }\n}
-          chain c { type filter hook input priority 0; policy drop;
-            tcp dport @ports accept
-            ip saddr @nets accept
-            ip saddr != @hosts drop
-            ip6 saddr @nets6 accept
-            udp dport @ranges accept
-            ip daddr @empty drop
-            meta l4proto @protos accept
-            meta mark @marks accept
-            iifname @names accept
-            tcp dport { 1-1023, 8000-8100, 9000 } drop
-            ip saddr { 10.0.0.0/16, 10.2.0.0/16, 192.168.1.1 } accept
-            ip daddr != { 127.0.0.1, 10.0.0.1 } drop
-            tcp dport != { 22, 80 } drop
-          }
-        }",
-        Expect::Native,
-    ),
-    (
-        "verdict maps",
-        "table inet t {
-          map ports { type inet_service : verdict; elements = { 22 : accept, 23 : drop, 80 : jump web }\n}
-          chain web { accept; }
-          chain c { type filter hook input priority 0; policy drop;
-            ct state vmap { established : accept, related : accept, invalid : drop, new : continue }
-            tcp dport vmap @ports
-            udp dport vmap { 53 : accept, 1000-2000 : drop }
-            ip saddr vmap { 10.0.0.0/8 : accept, 192.0.2.0/24 : goto web }
-          }
-        }",
-        Expect::Native,
-    ),
-    (
-        "nat: dnat, snat, masquerade, redirect, fib",
-        "table ip nat {
-          chain pre { type nat hook prerouting priority dstnat; policy accept;
-            fib daddr type local jump DOCKER
-            tcp dport 8080 dnat to 172.17.0.2:80
-            udp dport 5353 dnat to 172.17.0.3
-            iifname != \"docker0\" meta l4proto tcp tcp dport 15432 counter dnat to 172.17.0.3:5432
-            tcp dport 9090 redirect
-          }
-          chain DOCKER { iifname \"docker0\" return; }
-          chain post { type nat hook postrouting priority srcnat; policy accept;
-            ip saddr 172.17.0.0/16 oifname != \"docker0\" masquerade
-            ip saddr 10.8.0.0/24 snat to 192.0.2.1
-          }
+/// An exact test of one untransformed header load, as one test per byte.
+fn bytewise(step: Step) -> Vec<Step> {
+    use crate::ruleset::{Element, Field, Key, Load, Match, Span, Test};
+    let Step::Match(Match { key, test }) = &step else {
+        return vec![step];
+    };
+    let (
+        [load],
+        Test::Member {
+            negate: false,
+            elements: Elements::Inline(elements),
+        },
+    ) = (key.parts.as_slice(), test)
+    else {
+        return vec![step];
+    };
+    let ([element], Field::Payload { base, offset }) = (elements.as_slice(), &load.field) else {
+        return vec![step];
+    };
+    let [span] = element.key.as_slice() else {
+        return vec![step];
+    };
+    if span.low != span.high || !load.transforms.is_empty() || span.low.len() < 2 {
+        return vec![step];
+    }
+    span.low
+        .iter()
+        .enumerate()
+        .map(|(i, byte)| {
+            Step::Match(Match {
+                key: Key {
+                    parts: vec![Load {
+                        field: Field::Payload {
+                            base: *base,
+                            offset: offset + i as u32,
+                        },
+                        len: 1,
+                        transforms: Vec::new(),
+                    }],
+                },
+                test: Test::Member {
+                    negate: false,
+                    elements: Elements::Inline(vec![Element {
+                        key: vec![Span::exact(&[*byte])],
+                        data: None,
+                    }]),
+                },
+            })
+        })
+        .collect()
+}
+
+fn is_name(key: &crate::ruleset::Key) -> bool {
+    use crate::ruleset::{Field, MetaKey};
+    matches!(
+        key.parts.as_slice(),
+        [l] if matches!(
+            l.field,
+            Field::Meta(MetaKey::Iifname | MetaKey::Oifname | MetaKey::Iifkind | MetaKey::Oifkind)
+        ) && l.transforms.is_empty()
+    )
+}
+
+/// Each exact name up to its NUL.
+fn names(elements: &mut Elements) {
+    let cut = |b: &mut crate::ruleset::Bytes| {
+        if let Some(nul) = b.iter().position(|&x| x == 0)
+            && b[nul..].iter().all(|&x| x == 0)
+        {
+            *b = b[..=nul].into();
         }
-        table inet nat6 {
-          chain pre { type nat hook prerouting priority -100; policy accept;
-            tcp dport 8443 dnat ip to 10.88.0.2:443
-            udp dport 5000 dnat ip6 to [fd00::5]:53
-            ip6 daddr fd00::1 tcp dport 80 dnat ip6 to fd00::6
-          }
-        }",
-        Expect::Native,
-    ),
-    (
-        "statements: log, limit, reject, notrack, comments",
-        "table inet t {
-          chain raw { type filter hook prerouting priority raw; policy accept;
-            udp dport 53 notrack
-          }
-          chain c { type filter hook input priority 0; policy accept;
-            tcp dport 22 log prefix \"ssh: \" accept
-            tcp dport 23 log drop
-            tcp dport 24 limit rate 5/minute accept
-            tcp dport 25 limit rate 100/second burst 10 packets accept
-            tcp dport 26 reject
-            tcp dport 27 reject with icmpx type admin-prohibited
-            tcp dport 28 accept comment \"a comment\"
-            counter
-          }
+    };
+    if let Elements::Inline(elements) = elements {
+        for span in elements.iter_mut().flat_map(|e| e.key.iter_mut()) {
+            cut(&mut span.low);
+            cut(&mut span.high);
         }
-        table ip t4 {
-          chain c { type filter hook input priority 0; policy accept;
-            tcp dport 26 reject
-            tcp dport 27 reject with icmp type host-unreachable
-            tcp dport 28 log prefix \"t4 \" level warn
-          }
+    }
+}
+
+/// The differences between the two models, one line each; rules nft's JSON elides are
+/// counted apart.
+#[derive(Debug, Default)]
+struct Comparison {
+    rules: usize,
+    elided: usize,
+    /// Rules the JSON builder leaves (in part) unknown where the native model decodes
+    /// them: nothing to compare with, and a note for the builder.
+    unknown_to_json: Vec<String>,
+    differences: Vec<String>,
+    /// (table, handle) of the rules nft's JSON elides.
+    elided_handles: Vec<(String, u64)>,
+}
+
+/// Whether the JSON builder could not say what a step of this rule does.
+fn unknown(rule: &Rule) -> bool {
+    rule.steps
+        .iter()
+        .any(|s| matches!(s, Step::Opaque(_) | Step::Condition(_)))
+}
+
+fn compare(native: Ruleset, nft: Ruleset) -> Comparison {
+    let elided_handles: Vec<(String, u64)> = nft
+        .tables
+        .iter()
+        .flat_map(|t| t.chains.iter().map(move |c| (t, c)))
+        .flat_map(|(t, c)| c.rules.iter().map(move |r| (t, r)))
+        .filter(|(_, r)| elided(r).is_some())
+        .map(|(t, r)| (format!("{} {}", t.family.name(), t.name), r.handle))
+        .collect();
+    let (native, nft) = (canonical(native), canonical(nft));
+    let mut c = Comparison {
+        elided_handles,
+        ..Comparison::default()
+    };
+    let key = |t: &Table| (t.family, t.name.clone());
+    for t in &nft.tables {
+        let Some(n) = native.tables.iter().find(|n| key(n) == key(t)) else {
+            c.differences.push(format!(
+                "table {} {}: not read natively",
+                t.family.name(),
+                t.name
+            ));
+            continue;
+        };
+        let at = format!("{} {}", t.family.name(), t.name);
+        // nft 1.0.6 prints a dormant table's flags garbled: the builder says Unclear.
+        let garbled = matches!(t.dormant, crate::ruleset::Dormant::Unclear(_));
+        if n.dormant != t.dormant && !garbled {
+            c.differences.push(format!(
+                "{at}: dormant {:?} natively, {:?} by nft",
+                n.dormant, t.dormant
+            ));
         }
-        table ip6 t6 {
-          chain c { type filter hook input priority 0; policy accept;
-            tcp dport 26 reject
-            tcp dport 27 reject with icmpv6 type admin-prohibited
-          }
-        }",
-        Expect::Native,
-    ),
-    (
-        "icmp and icmpv6 types",
-        "table inet t {
-          set pings { type icmp_type; elements = { echo-request, echo-reply } }
-          set nd { type icmpv6_type; elements = { nd-neighbor-solicit, nd-router-advert, echo-request } }
-          chain c { type filter hook input priority 0; policy drop;
-            icmp type echo-request accept
-            icmp type != echo-reply drop
-            icmp type { destination-unreachable, time-exceeded, parameter-problem, router-advertisement, router-solicitation, source-quench, redirect, timestamp-request, timestamp-reply, info-request, info-reply, address-mask-request, address-mask-reply } accept
-            icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem, echo-reply, mld-listener-query, mld-listener-report, mld-listener-done, nd-router-solicit, nd-neighbor-advert, nd-redirect, router-renumbering, ind-neighbor-solicit, ind-neighbor-advert } accept
-            icmp type @pings accept
-            icmpv6 type @nd accept
-            meta l4proto ipv6-icmp icmpv6 type echo-request accept
-          }
+        for set in &t.sets {
+            match n.sets.iter().find(|s| s.name == set.name) {
+                None => c
+                    .differences
+                    .push(format!("{at}: set {} not read natively", set.name)),
+                Some(same) if same == set => {}
+                Some(native) if set.incomplete && !native.incomplete => c
+                    .unknown_to_json
+                    .push(format!("{at}: set {}: {:?}", set.name, set.elements)),
+                Some(native) => c.differences.push(format!(
+                    "{at}: set {}\n  native: {native:?}\n  nft:    {set:?}",
+                    set.name
+                )),
+            }
         }
-        table ip t4 { chain c { type filter hook input priority 0; icmp type echo-request accept; }\n}
-        table ip6 t6 { chain c { type filter hook input priority 0; icmpv6 type echo-request accept; }\n}",
-        Expect::Native,
-    ),
-    // Left to nft: what the reader does not print itself.
+        if n.sets.len() != t.sets.len() {
+            c.differences.push(format!(
+                "{at}: {} sets natively, {} by nft",
+                n.sets.len(),
+                t.sets.len()
+            ));
+        }
+        for chain in &t.chains {
+            let Some(nc) = n.chains.iter().find(|nc| nc.name == chain.name) else {
+                c.differences
+                    .push(format!("{at} {}: chain not read natively", chain.name));
+                continue;
+            };
+            compare_chain(&mut c, &at, nc, chain);
+        }
+        if n.chains.len() != t.chains.len() {
+            c.differences.push(format!(
+                "{at}: {} chains natively, {} by nft",
+                n.chains.len(),
+                t.chains.len()
+            ));
+        }
+    }
+    if native.tables.len() != nft.tables.len() {
+        c.differences.push(format!(
+            "{} tables natively, {} by nft",
+            native.tables.len(),
+            nft.tables.len()
+        ));
+    }
+    c
+}
+
+fn compare_chain(c: &mut Comparison, at: &str, native: &Chain, nft: &Chain) {
+    let at = format!("{at} {}", nft.name);
+    if native.base != nft.base {
+        c.differences.push(format!(
+            "{at}: hook {:?} natively, {:?} by nft",
+            native.base, nft.base
+        ));
+    }
+    if native.rules.len() != nft.rules.len() {
+        c.differences.push(format!(
+            "{at}: {} rules natively, {} by nft",
+            native.rules.len(),
+            nft.rules.len()
+        ));
+        return;
+    }
+    for (n, r) in native.rules.iter().zip(&nft.rules) {
+        c.rules += 1;
+        let table = at.rsplit_once(' ').map_or(at.as_str(), |(t, _)| t);
+        if c.elided_handles
+            .iter()
+            .any(|(t, h)| t == table && *h == r.handle)
+        {
+            c.elided += 1;
+            continue;
+        }
+        if n != r && unknown(r) && !unknown(n) {
+            c.unknown_to_json
+                .push(format!("{at} handle {}: {:?}", r.handle, r.steps));
+            continue;
+        }
+        if n != r {
+            c.differences.push(format!(
+                "{at} handle {}:\n  native: {:?}\n  nft:    {:?}",
+                r.handle, n.steps, r.steps
+            ));
+        }
+    }
+}
+
+fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/nft/netlink/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Loads `sources`, reads both ways, and fails on any difference.
+fn check(name: &str, sources: &[(Loader, &str)]) -> Comparison {
+    let reading = read_both(sources).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let c = compare(reading.native, reading.nft);
+    assert!(
+        c.differences.is_empty(),
+        "{name}: the native model differs from nft's JSON:\n{}",
+        c.differences.join("\n")
+    );
+    assert_eq!(reading.undecoded, 0, "{name}: rules not decoded natively");
+    c
+}
+
+/// Differences where the JSON builder (`json`), not the kernel's answer, is wrong: each is
+/// printed, and is the builder's to fix. (fixture, where, why)
+const KNOWN_JSON_GAPS: &[(&str, &str, &str)] = &[
     (
-        "an icmp code",
-        "table inet t { chain c { type filter hook input priority 0; icmp code 3 accept; }\n}",
-        Expect::Nft,
+        "statements",
+        "inet s input handle 19:",
+        "the builder does not restore the `meta nfproto ipv4` nft puts before `add @seen { ip saddr }`",
     ),
     (
-        "a data map",
-        "table ip t { chain c { type nat hook prerouting priority -100; dnat to tcp dport map { 80 : 10.0.0.1 }; }\n}",
-        Expect::Nft,
+        "statements",
+        "inet s input handle 40:",
+        "the builder does not restore the `meta nfproto ipv4` nft puts before `jhash ip saddr`",
     ),
     (
-        "a concatenation",
-        "table inet t { set s { type ipv4_addr . inet_service; elements = { 10.0.0.1 . 22 }\n}
-          chain c { type filter hook input priority 0; ip saddr . tcp dport @s accept; }\n}",
-        Expect::Nft,
+        "statements",
+        "bridge br forward handle 2:",
+        "the builder reads `ether type ip` as `meta protocol`; the kernel loads link header bytes 12-13",
     ),
     (
-        "a netdev family table",
-        "table netdev t { chain c { type filter hook ingress device lo priority 0; }\n}",
-        Expect::Nft,
-    ),
-    (
-        "a named counter",
-        "table inet t { counter c1 { }\n chain c { type filter hook input priority 0; }\n}",
-        Expect::Nft,
-    ),
-    (
-        "a log with flags",
-        "table inet t { chain c { type filter hook input priority 0; log flags all; }\n}",
-        Expect::Nft,
-    ),
-    (
-        "a redirect to a port",
-        "table ip t { chain c { type nat hook prerouting priority -100; tcp dport 80 redirect to :8080; }\n}",
-        Expect::Nft,
-    ),
-    (
-        "a ct mark",
-        "table inet t { chain c { type filter hook input priority 0; ct mark 1 accept; }\n}",
-        Expect::Nft,
+        "statements",
+        "netdev edge ingress: hook",
+        "the builder leaves out a netdev chain's devices",
     ),
 ];
 
-patest!(
-    handwritten_rulesets_read_as_nft_lists_them,
-    [Root, Nft],
-    |_| {
-        for (name, rules, expect) in HANDWRITTEN {
-            check(name, rules, false, *expect);
-        }
+#[test]
+fn the_native_model_equals_nft_s_on_the_captured_rulesets() {
+    if !can_run("the_native_model_equals_nft_s_on_the_captured_rulesets") {
+        return;
     }
-);
-
-// Docker's ruleset as iptables-nft writes it (docker.json's shape, which `nft -j -f`
-// cannot load): its xt expressions are left to nft. tests/iptables.rs runs the binary
-// on the same ruleset.
-patest!(
-    an_iptables_nft_ruleset_is_left_to_nft,
-    [Root, Nft, IptablesNft],
-    |_| {
-        let ns = NetNs::new();
-        for args in netns::DOCKER_IPTABLES {
-            ns.iptables_nft(args);
+    for name in ["escapes", "firewalld", "kube-nft", "statements"] {
+        let source = fixture(&format!("{name}.nft"));
+        let reading =
+            read_both(&[(Loader::Nft, &source)]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let c = compare(reading.native, reading.nft);
+        let (known, unknown): (Vec<&String>, Vec<&String>) = c.differences.iter().partition(|d| {
+            KNOWN_JSON_GAPS
+                .iter()
+                .any(|(f, at, _)| *f == name && d.starts_with(at))
+        });
+        for d in known {
+            let why = KNOWN_JSON_GAPS
+                .iter()
+                .find(|(_, at, _)| d.starts_with(at))
+                .unwrap()
+                .2;
+            println!("KNOWN {name}: {why}");
         }
-        let listed = ns
-            .run_nft(&["-j", "list", "ruleset"], "")
-            .expect("nft lists the ruleset");
-        let doc: serde_json::Value = serde_json::from_str(&listed).unwrap();
-        let mut xt: Vec<(String, String)> = doc["nftables"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|item| item["rule"]["expr"].as_array())
-            .flatten()
-            .filter_map(|expr| {
-                let xt = expr.get("xt")?;
-                Some((xt["type"].as_str()?.into(), xt["name"].as_str()?.into()))
-            })
-            .collect();
-        xt.sort();
-        let want = [
-            ("match", "addrtype"),
-            ("match", "conntrack"),
-            ("target", "DNAT"),
-        ];
-        assert_eq!(
-            xt,
-            want.map(|(t, n)| (t.to_string(), n.to_string())),
-            "{listed}"
-        );
-        // For the xt expressions (netlink's `match` and `target`), not a failure to read.
-        let why = compare("iptables-nft (Docker's shape)", &ns, Expect::Nft).unwrap();
         assert!(
-            why.ends_with("expression match") || why.ends_with("expression target"),
-            "{why}"
+            unknown.is_empty(),
+            "{name}: the native model differs from nft's JSON:\n{}",
+            unknown
+                .iter()
+                .map(|d| d.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        assert_eq!(
+            reading.undecoded,
+            usize::from(name == "statements"),
+            "{name}"
         );
     }
-);
+}
+
+#[test]
+fn iptables_nft_rulesets_are_read_natively_and_agree_where_nft_s_json_can_say() {
+    let test = "iptables_nft_rulesets_are_read_natively_and_agree_where_nft_s_json_can_say";
+    if !can_run(test) {
+        return;
+    }
+    for name in ["docker", "ufw", "kube-iptables"] {
+        let v4 = fixture(&format!("{name}.iptables"));
+        let v6 = std::fs::read_to_string(format!(
+            "{}/tests/fixtures/nft/netlink/{name}.ip6tables",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap_or_default();
+        let c = check(
+            name,
+            &[
+                (Loader::IptablesRestore, &v4),
+                (Loader::Ip6tablesRestore, &v6),
+            ],
+        );
+        assert!(c.elided > 0 && c.elided < c.rules, "{name}: {c:?}");
+    }
+}
+
+#[test]
+fn the_small_server_ruleset_reads_the_same_both_ways() {
+    if !can_run("the_small_server_ruleset_reads_the_same_both_ways") {
+        return;
+    }
+    let rules = include_str!("../../../bench/smallserver.nft");
+    check("bench/smallserver.nft", &[(Loader::Nft, rules)]);
+}
+
+/// nftables' own test suite (tests/py rule lines and tests/shell dumps of nft 1.0.6, as
+/// bench/nft-corpus.py writes them: PORTAUDIT_NFT_CORPUS=DIR): every ruleset that loads
+/// is read both ways and compared. Long (minutes); the figures go to stdout and the
+/// differences to DIR/differences.txt. BENCHMARKS.md has the last run's.
+#[test]
+#[ignore = "needs PORTAUDIT_NFT_CORPUS=DIR from bench/nft-corpus.py, root and minutes"]
+fn nftables_corpus_reads_the_same_both_ways() {
+    let Ok(dir) = std::env::var("PORTAUDIT_NFT_CORPUS") else {
+        return;
+    };
+    if !can_run("nftables_corpus_reads_the_same_both_ways") {
+        return;
+    }
+    let dir = std::path::PathBuf::from(dir);
+    let index = std::fs::read_to_string(dir.join("index.jsonl")).expect("index.jsonl");
+    let files: Vec<String> = index
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["file"].as_str().map(str::to_string))
+        .collect();
+    #[derive(Default, Debug)]
+    struct Totals {
+        files: usize,
+        loaded: usize,
+        unreadable: usize,
+        rules: usize,
+        undecoded: usize,
+        elided: usize,
+        unknown_to_json: usize,
+        differing_files: usize,
+        differences: usize,
+    }
+    let mut report = String::new();
+    let totals = in_private_netns(|| {
+        let mut t = Totals::default();
+        for file in &files {
+            t.files += 1;
+            let path = dir.join(file);
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            if run("nft", &["-f", "-"], &text).is_err() {
+                continue;
+            }
+            t.loaded += 1;
+            let native = native::read();
+            let listed = run("nft", &["-j", "list", "ruleset"], "");
+            let (Ok((native, coverage)), Ok(listed)) = (native, listed) else {
+                t.unreadable += 1;
+                report.push_str(&format!("{file}: not read\n"));
+                continue;
+            };
+            let Ok(nft) = json::parse(&listed, &|name| (name == "lo").then_some(1)) else {
+                t.unreadable += 1;
+                report.push_str(&format!("{file}: nft's JSON not built\n"));
+                continue;
+            };
+            t.undecoded += coverage.undecoded;
+            if coverage.undecoded > 0 {
+                let steps = native
+                    .tables
+                    .iter()
+                    .flat_map(|t| &t.chains)
+                    .flat_map(|c| &c.rules)
+                    .flat_map(|r| &r.steps);
+                for step in steps {
+                    if let Step::Opaque(why) | Step::Condition(why) = step {
+                        report.push_str(&format!("{file}: not decoded: {why}\n"));
+                    }
+                }
+            }
+            let c = compare(native, nft);
+            t.rules += c.rules;
+            t.elided += c.elided;
+            t.unknown_to_json += c.unknown_to_json.len();
+            if !c.differences.is_empty() {
+                t.differing_files += 1;
+                t.differences += c.differences.len();
+                report.push_str(&format!("== {file}\n{}\n", c.differences.join("\n")));
+            }
+        }
+        t
+    });
+    std::fs::write(dir.join("differences.txt"), &report).unwrap();
+    println!("{totals:#?}");
+}

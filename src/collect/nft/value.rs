@@ -1,386 +1,253 @@
-//! Values as nft prints them (addresses, ports, protocol and interface names, ct
-//! states, icmp types), and set elements: sorted, intervals merged back into the
-//! prefixes and ranges nft shows.
+//! nf_tables' data attributes as the model's values: constants, verdicts, and the
+//! elements of sets and maps turned into inclusive spans per key component.
+//!
+//! The kernel keeps an interval set (rbtree) as start elements and end elements (an end
+//! is the first value after the interval, flagged NFT_SET_ELEM_INTERVAL_END); a
+//! concatenation with intervals (pipapo) as a key and an inclusive key end. Both become
+//! [`Element`]s whose spans hold exactly the values a lookup finds.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
-
-use super::decode::{Element, NFPROTO_IPV4, NFPROTO_IPV6, Names, be32, c_string};
-use crate::collect::netlink::attributes;
+use crate::collect::nlmsg::{Attrs, attributes, c_bytes};
+use crate::ruleset::{Bytes, Data, Element, Span, Verdict};
 
 const NFTA_DATA_VALUE: u16 = 1;
 const NFTA_DATA_VERDICT: u16 = 2;
 const NFTA_VERDICT_CODE: u16 = 1;
 const NFTA_VERDICT_CHAIN: u16 = 2;
 
-/// A piece of JSON text, as nft's JSON prints it. The document is written as text
-/// rather than built as serde_json Values: a Value tree for a small server's ruleset
-/// cost a millisecond to build and print, most of reading it over netlink.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Json(String);
+// Verdict codes: netfilter's (NF_*) and nf_tables' own (NFT_*, negative).
+const NF_DROP: i32 = 0;
+const NF_ACCEPT: i32 = 1;
+const NF_QUEUE: i32 = 3;
+const NF_VERDICT_MASK: i32 = 0xff;
+const NF_VERDICT_FLAG_QUEUE_BYPASS: i32 = 0x8000;
+const NFT_CONTINUE: i32 = -1;
+const NFT_BREAK: i32 = -2;
+const NFT_JUMP: i32 = -3;
+const NFT_GOTO: i32 = -4;
+const NFT_RETURN: i32 = -5;
 
-impl Json {
-    /// A JSON string, escaped.
-    pub fn string(s: &str) -> Json {
-        Json(serde_json::Value::from(s).to_string())
-    }
+const NFTA_SET_ELEM_KEY: u16 = 1;
+const NFTA_SET_ELEM_DATA: u16 = 2;
+const NFTA_SET_ELEM_FLAGS: u16 = 3;
+const NFTA_SET_ELEM_OBJREF: u16 = 9;
+const NFTA_SET_ELEM_KEY_END: u16 = 10;
+const NFT_SET_ELEM_INTERVAL_END: u32 = 0x1;
+const NFT_SET_ELEM_CATCHALL: u32 = 0x2;
 
-    pub fn number(n: impl std::fmt::Display) -> Json {
-        Json(n.to_string())
-    }
-
-    /// Text the caller knows to be JSON (a literal).
-    pub fn raw(text: &str) -> Json {
-        Json(text.to_string())
-    }
-
-    pub fn array(items: Vec<Json>) -> Json {
-        let mut out = String::from("[");
-        for (i, item) in items.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(&item.0);
-        }
-        out.push(']');
-        Json(out)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
-
-/// `{"key": value, ...}`; the keys are our own literals, which need no escaping.
-pub(super) fn object<'k>(pairs: impl IntoIterator<Item = (&'k str, Json)>) -> Json {
-    let mut out = String::from("{");
-    for (i, (key, value)) in pairs.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push('"');
-        out.push_str(key);
-        out.push_str("\":");
-        out.push_str(&value.0);
-    }
-    out.push('}');
-    Json(out)
-}
-
-/// How a value of some expression is printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
-    Ipv4,
-    Ipv6,
-    /// A big-endian number (ports).
-    Port,
-    /// A host-order 32-bit number (`meta mark`).
-    Mark,
-    InetProto,
-    NfProto,
-    IfIndex,
-    IfName,
-    CtState,
-    CtStatus,
-    FibType,
-    IcmpType,
-    Icmpv6Type,
-}
-
-impl Kind {
-    /// nft's datatype numbers (NFTA_SET_KEY_TYPE) for the kinds we print.
-    pub fn of_set_type(key_type: u32) -> Option<Kind> {
-        Some(match key_type {
-            7 => Kind::Ipv4,
-            8 => Kind::Ipv6,
-            12 => Kind::InetProto,
-            13 => Kind::Port,
-            14 => Kind::IcmpType,
-            29 => Kind::Icmpv6Type,
-            19 => Kind::Mark,
-            20 => Kind::IfIndex,
-            26 => Kind::CtState,
-            41 => Kind::IfName,
-            _ => return None,
-        })
-    }
-
-    /// The datatype's name as nft prints a set's `type`.
-    pub fn type_name(self) -> &'static str {
-        match self {
-            Kind::Ipv4 => "ipv4_addr",
-            Kind::Ipv6 => "ipv6_addr",
-            Kind::Port => "inet_service",
-            Kind::Mark => "mark",
-            Kind::InetProto => "inet_proto",
-            Kind::NfProto => "nf_proto",
-            Kind::IfIndex => "iface_index",
-            Kind::IfName => "ifname",
-            Kind::CtState => "ct_state",
-            Kind::CtStatus => "ct_status",
-            Kind::FibType => "fib_addrtype",
-            Kind::IcmpType => "icmp_type",
-            Kind::Icmpv6Type => "icmpv6_type",
-        }
-    }
-
-    fn host_order(self) -> bool {
-        matches!(
-            self,
-            Kind::Mark
-                | Kind::IfIndex
-                | Kind::CtState
-                | Kind::CtStatus
-                | Kind::FibType
-                | Kind::IfName
-        )
-    }
-
-    pub(super) fn address(self) -> bool {
-        matches!(self, Kind::Ipv4 | Kind::Ipv6)
-    }
-}
-
-/// A set's elements: raw for anonymous sets (printed in the rule, by the looked-up
-/// expression's kind), printed for named ones.
-#[derive(Debug, Clone)]
-pub(super) struct SetInfo {
-    /// NFTA_SET_KEY_LEN: a lookup must load exactly this many bytes.
-    pub key_len: usize,
-    pub raw: Vec<Element>,
-    pub interval: bool,
-    pub elements: Option<Vec<Json>>,
-}
-
-/// NFTA_DATA_VALUE inside a nested data attribute.
-pub(super) fn data_value(nested: &[u8]) -> Result<Vec<u8>, String> {
+/// The bytes of a nested NFTA_DATA_VALUE.
+pub(super) fn value(nested: &[u8]) -> Result<&[u8], String> {
     attributes(nested)
         .find(|(k, _)| *k == NFTA_DATA_VALUE)
-        .map(|(_, d)| d.to_vec())
+        .map(|(_, d)| d)
         .ok_or_else(|| "a data attribute without a value".to_string())
 }
 
-/// NFTA_DATA_VERDICT inside a nested data attribute, as nft's JSON statement.
-pub(super) fn data_verdict(nested: &[u8]) -> Result<Json, String> {
-    let verdict = attributes(nested)
+/// A nested NFTA_DATA_VERDICT.
+pub(super) fn verdict(nested: &[u8]) -> Result<Verdict, String> {
+    let inner = attributes(nested)
         .find(|(k, _)| *k == NFTA_DATA_VERDICT)
         .map(|(_, d)| d)
-        .ok_or_else(|| "map data that is not a verdict".to_string())?;
-    let mut code = None;
-    let mut chain = None;
-    for (kind, data) in attributes(verdict) {
-        match kind {
-            NFTA_VERDICT_CODE => code = be32(data).map(|c| c as i32),
-            NFTA_VERDICT_CHAIN => chain = Some(c_string(data)),
-            _ => return Err("a verdict with a chain id".into()),
-        }
-    }
-    Ok(match (code, chain) {
-        (Some(0), None) => Json::raw(r#"{"drop":null}"#),
-        (Some(1), None) => Json::raw(r#"{"accept":null}"#),
-        (Some(-1), None) => Json::raw(r#"{"continue":null}"#),
-        (Some(-5), None) => Json::raw(r#"{"return":null}"#),
-        (Some(-3), Some(target)) => object([("jump", object([("target", Json::string(&target))]))]),
-        (Some(-4), Some(target)) => object([("goto", object([("target", Json::string(&target))]))]),
-        (code, _) => return Err(format!("verdict {code:?}")),
-    })
-}
-
-/// A value as nft prints it.
-pub(super) fn value(kind: Kind, data: &[u8], names: &Names) -> Result<Json, String> {
-    let host32 = || {
-        data.try_into()
-            .map(u32::from_ne_bytes)
-            .map_err(|_| format!("a {kind:?} value of {} bytes", data.len()))
+        .ok_or("data that is not a verdict")?;
+    let a = Attrs::parse(inner);
+    let code = a
+        .be32(NFTA_VERDICT_CODE)
+        .ok_or("a verdict without a code")? as i32;
+    let chain = || {
+        a.str(NFTA_VERDICT_CHAIN)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .ok_or_else(|| "a jump without a chain name".to_string())
     };
-    Ok(match kind {
-        Kind::Ipv4 => {
-            let b: [u8; 4] = data.try_into().map_err(|_| "an IPv4 value of odd size")?;
-            Json::string(&Ipv4Addr::from(b).to_string())
-        }
-        Kind::Ipv6 => {
-            let b: [u8; 16] = data.try_into().map_err(|_| "an IPv6 value of odd size")?;
-            Json::string(&Ipv6Addr::from(b).to_string())
-        }
-        Kind::Port => {
-            // Exactly two bytes: a concatenation's keys are longer.
-            if data.len() != 2 {
-                return Err(format!("a port of {} bytes", data.len()));
-            }
-            Json::number(data.iter().fold(0u64, |n, &b| n << 8 | u64::from(b)))
-        }
-        Kind::Mark => Json::number(host32()?),
-        Kind::InetProto => {
-            let [p] = data else {
-                return Err("a protocol of odd size".into());
-            };
-            match names.protocols.get(p) {
-                Some(name) => Json::string(name),
-                None => Json::number(*p),
-            }
-        }
-        Kind::IcmpType | Kind::Icmpv6Type => {
-            let [t] = data else {
-                return Err("an icmp type of odd size".into());
-            };
-            let names: &[(u8, &str)] = if kind == Kind::IcmpType {
-                &ICMP_TYPES
-            } else {
-                &ICMPV6_TYPES
-            };
-            let name = names.iter().find(|(n, _)| n == t);
-            Json::string(name.ok_or_else(|| format!("{kind:?} {t}"))?.1)
-        }
-        Kind::NfProto => match data {
-            [NFPROTO_IPV4] => Json::string("ipv4"),
-            [NFPROTO_IPV6] => Json::string("ipv6"),
-            other => return Err(format!("nfproto {other:?}")),
+    Ok(match code {
+        NFT_CONTINUE => Verdict::Continue,
+        NFT_RETURN => Verdict::Return,
+        NFT_JUMP => Verdict::Jump(chain()?),
+        NFT_GOTO => Verdict::Goto(chain()?),
+        NFT_BREAK => return Err("a break verdict".into()),
+        code if code >= 0 => match code & NF_VERDICT_MASK {
+            NF_DROP => Verdict::Drop,
+            NF_ACCEPT => Verdict::Accept,
+            NF_QUEUE => Verdict::Queue {
+                bypass: code & NF_VERDICT_FLAG_QUEUE_BYPASS != 0,
+            },
+            other => return Err(format!("verdict {other}")),
         },
-        Kind::IfIndex => {
-            let index = host32()?;
-            match (names.interface)(index) {
-                Some(name) => Json::string(&name),
-                None => Json::number(index),
-            }
-        }
-        Kind::IfName => {
-            let name = c_string(data);
-            if data.contains(&0) {
-                Json::string(&name)
-            } else {
-                Json::string(&format!("{name}*"))
-            }
-        }
-        Kind::CtState | Kind::CtStatus => {
-            let bits = ct_bits(kind, host32()?)?;
-            match bits.as_slice() {
-                [one] => Json::string(one),
-                _ => return Err(format!("a {kind:?} value of several bits")),
-            }
-        }
-        Kind::FibType => {
-            const TYPES: [&str; 10] = [
-                "unspec",
-                "unicast",
-                "local",
-                "broadcast",
-                "anycast",
-                "multicast",
-                "blackhole",
-                "unreachable",
-                "prohibit",
-                "throw",
-            ];
-            let t = host32()? as usize;
-            Json::string(TYPES.get(t).ok_or_else(|| format!("fib type {t}"))?)
-        }
+        other => return Err(format!("verdict {other}")),
     })
 }
 
-/// The names of the ct state or ct status bits in `mask`, lowest bit first; unknown
-/// bits are an Err.
-pub(super) fn ct_bits(kind: Kind, mask: u32) -> Result<Vec<&'static str>, String> {
-    const STATES: [(u32, &str); 5] = [
-        (1, "invalid"),
-        (2, "established"),
-        (4, "related"),
-        (8, "new"),
-        (64, "untracked"),
-    ];
-    const STATUS: [(u32, &str); 7] = [
-        (1, "expected"),
-        (2, "seen-reply"),
-        (4, "assured"),
-        (8, "confirmed"),
-        (16, "snat"),
-        (32, "dnat"),
-        (512, "dying"),
-    ];
-    let names: &[(u32, &str)] = if kind == Kind::CtState {
-        &STATES
-    } else {
-        &STATUS
-    };
-    let known: u32 = names.iter().map(|(bit, _)| bit).sum();
-    if mask == 0 || mask & !known != 0 {
-        return Err(format!("{kind:?} mask {mask:#x}"));
+/// A nested data attribute: a value or a verdict.
+pub(super) fn data(nested: &[u8]) -> Result<Data, String> {
+    match value(nested) {
+        Ok(bytes) => Ok(Data::Value(bytes.into())),
+        Err(_) => verdict(nested).map(Data::Verdict),
     }
-    Ok(names
+}
+
+/// One element as the kernel lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Raw {
+    pub key: Option<Bytes>,
+    /// A concatenation's interval (pipapo): the last value, inclusive.
+    pub key_end: Option<Bytes>,
+    /// An rbtree interval's end: the first value after it.
+    pub end: bool,
+    /// Matches every key (`* : verdict`).
+    pub catchall: bool,
+    pub data: Option<Data>,
+}
+
+/// One NFTA_LIST_ELEM of a NEWSETELEM message.
+pub(super) fn raw(elem: &[u8]) -> Result<Raw, String> {
+    let a = Attrs::parse(elem);
+    let flags = a.be32(NFTA_SET_ELEM_FLAGS).unwrap_or(0);
+    let key = match a.get(NFTA_SET_ELEM_KEY) {
+        Some(k) => Some(value(k)?.into()),
+        None => None,
+    };
+    let key_end = match a.get(NFTA_SET_ELEM_KEY_END) {
+        Some(k) => Some(value(k)?.into()),
+        None => None,
+    };
+    let data = match (a.get(NFTA_SET_ELEM_DATA), a.get(NFTA_SET_ELEM_OBJREF)) {
+        (Some(d), _) => Some(data(d)?),
+        // An object map: the object's name.
+        (None, Some(name)) => Some(Data::Value(c_bytes(name).into())),
+        (None, None) => None,
+    };
+    let catchall = flags & NFT_SET_ELEM_CATCHALL != 0;
+    if key.is_none() && !catchall {
+        return Err("an element without a key".into());
+    }
+    Ok(Raw {
+        key,
+        key_end,
+        end: flags & NFT_SET_ELEM_INTERVAL_END != 0,
+        catchall,
+        data,
+    })
+}
+
+/// The byte length of each key component (a concatenation's parts each start on a
+/// 4-byte boundary of the key).
+pub(super) fn split<'k>(key: &'k [u8], fields: &[usize]) -> Result<Vec<&'k [u8]>, String> {
+    let mut parts = Vec::with_capacity(fields.len());
+    let mut at = 0;
+    for &len in fields {
+        let part = key
+            .get(at..at + len)
+            .ok_or_else(|| format!("a key of {} bytes for fields {fields:?}", key.len()))?;
+        parts.push(part);
+        at += len.div_ceil(4) * 4;
+    }
+    Ok(parts)
+}
+
+/// Every value of each component: a catch-all element's key.
+fn everything(fields: &[usize]) -> Vec<Span> {
+    fields
         .iter()
-        .filter(|(bit, _)| mask & bit != 0)
-        .map(|(_, name)| *name)
-        .collect())
+        .map(|&len| Span {
+            low: vec![0; len].into(),
+            high: vec![0xff; len].into(),
+        })
+        .collect()
 }
 
-/// The key as a big-endian number, for ordering as nft does (by value; nft keeps
-/// interface names in host order, so on little-endian hosts "wg0" sorts before "eth0").
-fn sort_key(kind: Kind, key: &[u8]) -> Vec<u8> {
-    let mut key = key.to_vec();
-    if kind.host_order() && cfg!(target_endian = "little") {
-        key.reverse();
-    }
-    key
-}
-
-/// A set's elements as nft lists them: sorted by value, intervals as single values,
-/// prefixes (addresses) or ranges; a map's as `[key, verdict]`.
+/// A set's elements as spans, sorted by their lowest key. `fields` are the key
+/// components' lengths; `interval` says the set is an rbtree of starts and ends (one
+/// component) or a pipapo of keys and key ends (several).
 pub(super) fn elements(
-    kind: Kind,
-    raw: &[Element],
+    raw: Vec<Raw>,
+    fields: &[usize],
     interval: bool,
-    names: &Names,
-) -> Result<Vec<Json>, String> {
-    let mut sorted: Vec<&Element> = raw.iter().collect();
-    // At one value an interval's end comes before the next interval's start.
-    sorted.sort_by(|a, b| {
-        sort_key(kind, &a.key)
-            .cmp(&sort_key(kind, &b.key))
-            .then(b.end.cmp(&a.end))
-    });
-    let with_data = |e: &Element, key: Json| match &e.verdict {
-        Some(v) => Json::array(vec![key, v.clone()]),
-        None => key,
-    };
-    if !interval {
-        return sorted
-            .iter()
-            .map(|e| Ok(with_data(e, value(kind, &e.key, names)?)))
-            .collect();
+) -> Result<Vec<Element>, String> {
+    let mut out = Vec::with_capacity(raw.len());
+    let (catchalls, raw): (Vec<Raw>, Vec<Raw>) = raw.into_iter().partition(|r| r.catchall);
+    for c in catchalls {
+        out.push(Element {
+            key: everything(fields),
+            data: c.data,
+        });
     }
-    if kind.host_order() || !matches!(kind, Kind::Ipv4 | Kind::Ipv6 | Kind::Port) {
-        return Err(format!("an interval set of {kind:?}"));
-    }
-    let mut out = Vec::new();
-    let mut low: Option<&Element> = None;
-    for e in sorted {
-        match (low, e.end) {
-            // The end nft adds below the first interval, or a stray one.
-            (None, true) => {}
-            (None, false) => low = Some(e),
-            (Some(start), true) => {
-                let high = decrement(&e.key).ok_or("an interval ending at zero")?;
-                out.push(with_data(
-                    start,
-                    interval_value(kind, &start.key, &high, names)?,
-                ));
-                low = None;
+    let rbtree = interval && fields.len() == 1 && raw.iter().all(|r| r.key_end.is_none());
+    if rbtree {
+        out.extend(intervals(raw, fields[0])?);
+    } else {
+        for r in raw {
+            if r.end {
+                continue;
             }
-            (Some(_), false) => return Err("two interval starts in a row".into()),
+            let key = r.key.as_deref().unwrap_or_default();
+            let low = split(key, fields)?;
+            let high = match &r.key_end {
+                Some(end) => split(end, fields)?,
+                None => low.clone(),
+            };
+            let key = low
+                .iter()
+                .zip(high)
+                .map(|(l, h)| Span {
+                    low: (*l).into(),
+                    high: h.into(),
+                })
+                .collect();
+            out.push(Element { key, data: r.data });
         }
     }
-    if let Some(start) = low {
-        let high = vec![0xff; start.key.len()];
-        out.push(with_data(
-            start,
-            interval_value(kind, &start.key, &high, names)?,
-        ));
+    out.sort_by(|a, b| {
+        a.key
+            .iter()
+            .map(|s| &s.low)
+            .cmp(b.key.iter().map(|s| &s.low))
+    });
+    Ok(out)
+}
+
+/// An rbtree's starts and ends as inclusive spans. A value is in the set when the
+/// greatest element at or below it is a start; at one value a start wins over an end.
+fn intervals(mut raw: Vec<Raw>, len: usize) -> Result<Vec<Element>, String> {
+    for r in &raw {
+        if r.key.as_ref().is_none_or(|k| k.len() != len) {
+            return Err(format!("an interval key that is not {len} bytes"));
+        }
+    }
+    raw.sort_by(|a, b| a.key.cmp(&b.key).then(b.end.cmp(&a.end)));
+    let mut out = Vec::new();
+    let mut open: Option<Raw> = None;
+    for r in raw {
+        let key = r.key.clone().unwrap_or_default();
+        if let Some(start) = open.take() {
+            // This element, start or end, closes the open interval just below it.
+            if let Some(high) = decrement(&key) {
+                let low = start.key.unwrap_or_default();
+                if low.as_ref() <= high.as_slice() {
+                    out.push(Element {
+                        key: vec![Span {
+                            low,
+                            high: high.into(),
+                        }],
+                        data: start.data,
+                    });
+                }
+            }
+        }
+        if !r.end {
+            open = Some(r);
+        }
+    }
+    if let Some(start) = open {
+        out.push(Element {
+            key: vec![Span {
+                low: start.key.unwrap_or_default(),
+                high: vec![0xff; len].into(),
+            }],
+            data: start.data,
+        });
     }
     Ok(out)
 }
 
+/// `key - 1`, big-endian; None below zero.
 fn decrement(key: &[u8]) -> Option<Vec<u8>> {
     let mut key = key.to_vec();
     for byte in key.iter_mut().rev() {
@@ -393,78 +260,162 @@ fn decrement(key: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// [low, high] as one value, a prefix (addresses only) or a range.
-fn interval_value(kind: Kind, low: &[u8], high: &[u8], names: &Names) -> Result<Json, String> {
-    if low.len() != high.len() {
-        return Err("an interval with ends of two sizes".into());
-    }
-    if low == high {
-        return value(kind, low, names);
-    }
-    if kind.address() {
-        // A prefix: low's host bits all 0, high's all 1, and they share the rest.
-        let bits = low.len() * 8;
-        let host = (0..bits).take_while(|&i| {
-            let (byte, bit) = (low.len() - 1 - i / 8, i % 8);
-            low[byte] >> bit & 1 == 0 && high[byte] >> bit & 1 == 1
-        });
-        let host = host.count();
-        let same = (host..bits).all(|i| {
-            let (byte, bit) = (low.len() - 1 - i / 8, i % 8);
-            low[byte] >> bit & 1 == high[byte] >> bit & 1
-        });
-        if same {
-            return prefix(kind, low, bits - host, names);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(key: &[u8]) -> Raw {
+        Raw {
+            key: Some(key.into()),
+            key_end: None,
+            end: false,
+            catchall: false,
+            data: None,
         }
     }
-    let range = vec![value(kind, low, names)?, value(kind, high, names)?];
-    Ok(object([("range", Json::array(range))]))
+
+    fn end(key: &[u8]) -> Raw {
+        Raw {
+            end: true,
+            ..start(key)
+        }
+    }
+
+    fn span(low: &[u8], high: &[u8]) -> Vec<Span> {
+        vec![Span {
+            low: low.into(),
+            high: high.into(),
+        }]
+    }
+
+    #[test]
+    fn rbtree_starts_and_ends_become_inclusive_spans() {
+        // `{ 10.0.0.0/8, 192.168.1.1 }` as the kernel lists it, newest first, with the
+        // end nft adds at zero.
+        let raw = vec![
+            end(&[192, 168, 1, 2]),
+            start(&[192, 168, 1, 1]),
+            end(&[11, 0, 0, 0]),
+            start(&[10, 0, 0, 0]),
+            end(&[0, 0, 0, 0]),
+        ];
+        let got = elements(raw, &[4], true).unwrap();
+        let keys: Vec<_> = got.into_iter().map(|e| e.key).collect();
+        assert_eq!(
+            keys,
+            vec![
+                span(&[10, 0, 0, 0], &[10, 255, 255, 255]),
+                span(&[192, 168, 1, 1], &[192, 168, 1, 1]),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_interval_without_an_end_runs_to_the_top_and_adjacent_ones_stay_apart() {
+        let raw = vec![
+            start(&[0, 1]),
+            end(&[0, 6]),
+            start(&[0, 6]),
+            end(&[0, 10]),
+            start(&[0xea, 0x60]),
+        ];
+        let keys: Vec<_> = elements(raw, &[2], true)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.key)
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                span(&[0, 1], &[0, 5]),
+                span(&[0, 6], &[0, 9]),
+                span(&[0xea, 0x60], &[0xff, 0xff]),
+            ]
+        );
+    }
+
+    #[test]
+    fn concatenations_split_on_four_byte_boundaries() {
+        // ipv4_addr . inet_proto . inet_service: 4 + 1 (padded to 4) + 2 bytes.
+        let key = [10, 0, 0, 1, 6, 0, 0, 0, 0, 53];
+        let mut r = start(&key);
+        r.data = Some(Data::Verdict(Verdict::Accept));
+        let got = elements(vec![r], &[4, 1, 2], false).unwrap();
+        assert_eq!(got.len(), 1);
+        let lows: Vec<&[u8]> = got[0].key.iter().map(|s| &*s.low).collect();
+        assert_eq!(lows, vec![&[10, 0, 0, 1][..], &[6][..], &[0, 53][..]]);
+        assert_eq!(got[0].data, Some(Data::Verdict(Verdict::Accept)));
+        // Too short for its fields: an error, not a panic.
+        assert!(elements(vec![start(&key[..6])], &[4, 1, 2], false).is_err());
+    }
+
+    #[test]
+    fn pipapo_key_ends_and_catchall_elements() {
+        let mut r = start(&[10, 0, 0, 0, 0, 80, 0, 0]);
+        r.key_end = Some(vec![10, 0, 0, 255, 0, 90, 0, 0].into());
+        let all = Raw {
+            key: None,
+            catchall: true,
+            data: Some(Data::Verdict(Verdict::Drop)),
+            ..start(&[])
+        };
+        let got = elements(vec![r, all], &[4, 2], true).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            got[0].key,
+            vec![
+                Span {
+                    low: vec![0; 4].into(),
+                    high: vec![0xff; 4].into()
+                },
+                Span {
+                    low: vec![0; 2].into(),
+                    high: vec![0xff; 2].into()
+                },
+            ]
+        );
+        assert_eq!(got[1].key[0].high.as_ref(), &[10, 0, 0, 255]);
+        assert_eq!(got[1].key[1].high.as_ref(), &[0, 90]);
+    }
+
+    #[test]
+    fn verdict_codes() {
+        let nest = |code: i32, chain: Option<&str>| {
+            let mut inner = attr(NFTA_VERDICT_CODE, &code.to_be_bytes());
+            if let Some(c) = chain {
+                inner.extend(attr(NFTA_VERDICT_CHAIN, &[c.as_bytes(), &[0]].concat()));
+            }
+            attr(NFTA_DATA_VERDICT, &inner)
+        };
+        assert_eq!(verdict(&nest(1, None)), Ok(Verdict::Accept));
+        assert_eq!(verdict(&nest(0, None)), Ok(Verdict::Drop));
+        assert_eq!(
+            verdict(&nest(-3, Some("web"))),
+            Ok(Verdict::Jump("web".into()))
+        );
+        assert_eq!(
+            verdict(&nest(-4, Some("web"))),
+            Ok(Verdict::Goto("web".into()))
+        );
+        assert_eq!(verdict(&nest(-5, None)), Ok(Verdict::Return));
+        assert_eq!(verdict(&nest(-1, None)), Ok(Verdict::Continue));
+        assert_eq!(
+            verdict(&nest(0x8000 | 3 | (4 << 16), None)),
+            Ok(Verdict::Queue { bypass: true })
+        );
+        assert!(verdict(&nest(-2, None)).is_err());
+        assert!(verdict(&nest(-3, None)).is_err());
+        assert!(verdict(&nest(2, None)).is_err());
+        assert!(verdict(&attr(NFTA_DATA_VALUE, &[1])).is_err());
+    }
+
+    fn attr(kind: u16, data: &[u8]) -> Vec<u8> {
+        let len = 4 + data.len();
+        let mut b = Vec::new();
+        b.extend_from_slice(&(len as u16).to_ne_bytes());
+        b.extend_from_slice(&kind.to_ne_bytes());
+        b.extend_from_slice(data);
+        b.resize(len.div_ceil(4) * 4, 0);
+        b
+    }
 }
-
-pub(super) fn prefix(kind: Kind, addr: &[u8], len: usize, names: &Names) -> Result<Json, String> {
-    let addr = value(kind, addr, names)?;
-    Ok(object([(
-        "prefix",
-        object([("addr", addr), ("len", Json::number(len))]),
-    )]))
-}
-
-/// `icmp type NAME`, as nft names them.
-const ICMP_TYPES: [(u8, &str); 15] = [
-    (0, "echo-reply"),
-    (3, "destination-unreachable"),
-    (4, "source-quench"),
-    (5, "redirect"),
-    (8, "echo-request"),
-    (9, "router-advertisement"),
-    (10, "router-solicitation"),
-    (11, "time-exceeded"),
-    (12, "parameter-problem"),
-    (13, "timestamp-request"),
-    (14, "timestamp-reply"),
-    (15, "info-request"),
-    (16, "info-reply"),
-    (17, "address-mask-request"),
-    (18, "address-mask-reply"),
-];
-
-/// `icmpv6 type NAME`, as nft names them.
-const ICMPV6_TYPES: [(u8, &str); 17] = [
-    (1, "destination-unreachable"),
-    (2, "packet-too-big"),
-    (3, "time-exceeded"),
-    (4, "parameter-problem"),
-    (128, "echo-request"),
-    (129, "echo-reply"),
-    (130, "mld-listener-query"),
-    (131, "mld-listener-report"),
-    (132, "mld-listener-done"),
-    (133, "nd-router-solicit"),
-    (134, "nd-router-advert"),
-    (135, "nd-neighbor-solicit"),
-    (136, "nd-neighbor-advert"),
-    (137, "nd-redirect"),
-    (138, "router-renumbering"),
-    (141, "ind-neighbor-solicit"),
-    (142, "ind-neighbor-advert"),
-];

@@ -7,6 +7,7 @@
 //! jumped-to chain merges with the one that went on without it when they are the same
 //! packet again, which keeps long chains of jumps (kube-proxy's, Docker's) linear.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use super::{Class, End, Fate, Mark, NatAddress, NatTo, Rewrite, TproxyTo, render
 use crate::ruleset::{
     ChainKind, CtKey, Data, Dormant, Element, Elements, Field, Hook, Key, Match, MetaKey, Nat,
     NatFamily, NatKind, Operand, OperandRange, PayloadBase, Policy, Rule, Ruleset, Statement, Step,
-    Table, TableFamily, Test, Verdict,
+    Table, TableFamily, Test, Tproxy, Verdict,
 };
 use crate::socket::Family;
 
@@ -35,6 +36,167 @@ pub struct Index<'r> {
     chains: Vec<HashMap<&'r str, usize>>,
     /// Per table: set name → index.
     sets: Vec<HashMap<&'r str, usize>>,
+    /// Reasons and rule labels rendered so far: each rule is written out once, however
+    /// many classes and fates it decides.
+    texts: RefCell<HashMap<(Reason, Hook), Arc<str>>>,
+    labels: RefCell<HashMap<(usize, usize, usize), Arc<str>>>,
+    /// Per long chain, its rules by the destination they ask for first.
+    dispatch: RefCell<HashMap<(usize, usize), Dispatch>>,
+}
+
+/// Chains this long get a [`Dispatch`].
+const DISPATCH_MIN: usize = 32;
+
+/// A chain's rules by what each asks of a packet before anything else it does: one
+/// destination address (`ip daddr 10.96.0.10 … jump …`, kube-proxy's and Docker's long
+/// chains), else one destination port (`tcp dport 30080 jump …`). Packets to a known
+/// destination, or to a few ports, go to the rules that can match them, not through all.
+#[derive(Debug, Default)]
+struct Dispatch {
+    by_v4: HashMap<[u8; 4], Vec<u32>>,
+    all_v4: Vec<u32>,
+    by_v6: HashMap<[u8; 16], Vec<u32>>,
+    all_v6: Vec<u32>,
+    by_port: HashMap<u16, Vec<u32>>,
+    all_port: Vec<u32>,
+    /// The rules that ask for neither first.
+    others: Vec<u32>,
+}
+
+/// What a rule asks for first.
+enum Asks {
+    V4([u8; 4]),
+    V6([u8; 16]),
+    Port(u16),
+    Nothing,
+}
+
+/// Branches with at most this many ports are dispatched by port.
+const DISPATCH_PORTS: u32 = 16;
+
+impl Dispatch {
+    fn new(rules: &[Rule]) -> Dispatch {
+        let mut d = Dispatch::default();
+        for (i, rule) in rules.iter().enumerate() {
+            let i = i as u32;
+            match asks_for(rule) {
+                Asks::V4(a) => {
+                    d.by_v4.entry(a).or_default().push(i);
+                    d.all_v4.push(i);
+                }
+                Asks::V6(a) => {
+                    d.by_v6.entry(a).or_default().push(i);
+                    d.all_v6.push(i);
+                }
+                Asks::Port(p) => {
+                    d.by_port.entry(p).or_default().push(i);
+                    d.all_port.push(i);
+                }
+                Asks::Nothing => d.others.push(i),
+            }
+        }
+        d
+    }
+
+    /// The first rule from `next` on that packets to `daddr` (if known) and `ports` (if
+    /// few and known) can match; past the end when none.
+    fn next(
+        &self,
+        next: u32,
+        family: Family,
+        daddr: Option<IpAddr>,
+        ports: Option<&PortSet>,
+    ) -> u32 {
+        let first = |list: &[u32]| {
+            let at = list.partition_point(|r| *r < next);
+            list.get(at).copied().unwrap_or(u32::MAX)
+        };
+        // An address of the other family's header offset asks nothing of this packet's
+        // destination: those rules stay.
+        let v4 = match (family, daddr) {
+            (Family::Ipv4, Some(IpAddr::V4(a))) => {
+                self.by_v4.get(&a.octets()).map_or(u32::MAX, |l| first(l))
+            }
+            _ => first(&self.all_v4),
+        };
+        let v6 = match (family, daddr) {
+            (Family::Ipv6, Some(IpAddr::V6(a))) => {
+                self.by_v6.get(&a.octets()).map_or(u32::MAX, |l| first(l))
+            }
+            _ => first(&self.all_v6),
+        };
+        let port = match ports {
+            Some(ports) if ports.count() <= DISPATCH_PORTS => ports
+                .ranges()
+                .iter()
+                .flat_map(|&(low, high)| low..=high)
+                .map(|p| self.by_port.get(&p).map_or(u32::MAX, |l| first(l)))
+                .min()
+                .unwrap_or(u32::MAX),
+            _ => first(&self.all_port),
+        };
+        first(&self.others).min(v4).min(v6).min(port)
+    }
+}
+
+/// What a rule asks for before it can do anything (only matches, conditions and effects
+/// come before): an exact destination address, else an exact destination port.
+fn asks_for(rule: &Rule) -> Asks {
+    let mut port = None;
+    for step in &rule.steps {
+        match step {
+            Step::Match(m) => {
+                let [load] = m.key.parts.as_slice() else {
+                    continue;
+                };
+                let Test::Equal {
+                    negate: false,
+                    value,
+                } = &m.test
+                else {
+                    continue;
+                };
+                if value.len() != usize::from(load.len) || !load.transforms.is_empty() {
+                    continue;
+                }
+                match (&load.field, load.len) {
+                    (
+                        Field::Payload {
+                            base: PayloadBase::Network,
+                            offset: 16,
+                        },
+                        4,
+                    ) => {
+                        if let Ok(a) = <[u8; 4]>::try_from(&**value) {
+                            return Asks::V4(a);
+                        }
+                    }
+                    (
+                        Field::Payload {
+                            base: PayloadBase::Network,
+                            offset: 24,
+                        },
+                        16,
+                    ) => {
+                        if let Ok(a) = <[u8; 16]>::try_from(&**value) {
+                            return Asks::V6(a);
+                        }
+                    }
+                    (
+                        Field::Payload {
+                            base: PayloadBase::Transport,
+                            offset: 2,
+                        },
+                        2,
+                    ) if port.is_none() => port = Some(u16::from_be_bytes([value[0], value[1]])),
+                    _ => {}
+                }
+            }
+            Step::Condition(_) | Step::Statement(Statement::Effect(_)) => {}
+            _ => break,
+        }
+    }
+    port.map_or(Asks::Nothing, Asks::Port)
 }
 
 impl<'r> Index<'r> {
@@ -66,9 +228,13 @@ impl<'r> Index<'r> {
             ruleset,
             chains,
             sets,
+            texts: RefCell::new(HashMap::new()),
+            labels: RefCell::new(HashMap::new()),
+            dispatch: RefCell::new(HashMap::new()),
         }
     }
 
+    #[allow(dead_code)]
     #[allow(dead_code)]
     pub fn ruleset(&self) -> &'r Ruleset {
         self.ruleset
@@ -90,6 +256,7 @@ impl<'r> Index<'r> {
             class,
             budget: BUDGET,
             raw: Vec::new(),
+            untracked: false,
         };
         let bases = self.bases(hook, class, only);
         if bases.is_empty() {
@@ -146,8 +313,11 @@ impl<'r> Index<'r> {
                     _ => None,
                 };
                 let bound = matches!(hook, Hook::Ingress | Hook::Egress);
+                // No devices: not known which (nft's JSON leaves a netdev chain's
+                // devices out of its listing).
                 let maybe = match device {
                     _ if !bound => false,
+                    _ if base.devices.is_empty() => true,
                     Some(d) => {
                         if !base.devices.iter().any(|name| name == d.name) {
                             continue;
@@ -161,6 +331,24 @@ impl<'r> Index<'r> {
         }
         bases.sort_by_key(|b| b.0);
         bases.into_iter().map(|(_, t, c, m)| (t, c, m)).collect()
+    }
+
+    /// A reason as a line, rendered on first use.
+    fn text(&self, hook: Hook, reason: Reason) -> Arc<str> {
+        self.texts
+            .borrow_mut()
+            .entry((reason, hook))
+            .or_insert_with(|| render_reason(self.ruleset, hook, reason).into())
+            .clone()
+    }
+
+    /// `ip nat DOCKER handle 4`, rendered on first use.
+    fn label(&self, t: usize, c: usize, r: usize) -> Arc<str> {
+        self.labels
+            .borrow_mut()
+            .entry((t, c, r))
+            .or_insert_with(|| render::label(self.ruleset, t, c, Some(r)).into())
+            .clone()
     }
 
     fn table(&self, t: usize) -> &'r Table {
@@ -297,16 +485,20 @@ impl Labels {
 }
 
 /// One chain position of a branch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Frame {
     table: u32,
     chain: u32,
     /// The next rule to run; past the end: the chain is done.
     next: u32,
+    /// Entered by a jump whose rule pinned the destination: coming back unchanged (this
+    /// hash of its state, the destination left out), the packets are already going on
+    /// unpinned in the calling chain, and need not go on twice.
+    covered: Option<u64>,
 }
 
 /// What earlier rules on a branch did to its packets.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct State {
     daddr: Option<IpAddr>,
     /// The destination as a rule pinned it, the class not knowing it (kept through a
@@ -332,6 +524,19 @@ struct Branch {
     whys: Labels,
     stack: Vec<Frame>,
     state: State,
+}
+
+impl State {
+    /// A hash of the state with the destination left out (as before a rule pinned it).
+    fn unpinned(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        let mut plain = self.clone();
+        plain.daddr = None;
+        plain.pinned = None;
+        plain.hash(&mut hasher);
+        hasher.finish()
+    }
 }
 
 impl Branch {
@@ -385,6 +590,15 @@ impl Branch {
         self
     }
 
+    /// A hash of where it is and what it carries (what `joins` compares).
+    fn place(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        self.stack.hash(&mut hasher);
+        self.state.hash(&mut hasher);
+        hasher.finish()
+    }
+
     /// The same packets at the same place: they can go on as one.
     fn joins(&self, other: &Branch) -> bool {
         self.stack == other.stack && self.state == other.state
@@ -397,16 +611,29 @@ impl Branch {
     }
 }
 
-/// Branches that are the same packets at the same place, joined.
+/// Branches that are the same packets at the same place, joined (in the order first seen).
 fn merge(branches: Vec<Branch>) -> Vec<Branch> {
+    if branches.len() <= 1 {
+        return branches
+            .into_iter()
+            .filter(|b| !b.ports.is_empty())
+            .collect();
+    }
     let mut merged: Vec<Branch> = Vec::with_capacity(branches.len());
+    // Thousands of branches pass a chain on a big ruleset (one per NAT): find the alike
+    // ones by hash, not by comparing each with all.
+    let mut seen: HashMap<u64, Vec<usize>> = HashMap::with_capacity(branches.len());
     for branch in branches {
         if branch.ports.is_empty() {
             continue;
         }
-        match merged.iter_mut().find(|m| m.joins(&branch)) {
-            Some(into) => into.join(branch),
-            None => merged.push(branch),
+        let bucket = seen.entry(branch.place()).or_default();
+        match bucket.iter().copied().find(|&i| merged[i].joins(&branch)) {
+            Some(into) => merged[into].join(branch),
+            None => {
+                bucket.push(merged.len());
+                merged.push(branch);
+            }
         }
     }
     merged
@@ -423,6 +650,8 @@ struct RawFate {
 /// What a rule does with a branch's packets that it acts on.
 enum Act<'r> {
     Verdict(&'r Verdict),
+    /// A jump by packets the rule pinned the destination of: see `Frame::covered`.
+    Covered(&'r Verdict, u64),
     Drop,
     /// A NAT set up: the chain accepts (the rewrite is in the branch's state).
     Nat,
@@ -437,7 +666,15 @@ struct Run<'i, 'r, 'c> {
     class: &'i Class<'c>,
     budget: u32,
     raw: Vec<RawFate>,
+    /// The base chain running sees packets before conntrack has (priority -200 or
+    /// lower at prerouting and output, netdev ingress): no connection yet.
+    untracked: bool,
 }
+
+/// Conntrack's own priority at prerouting and output (NF_IP_PRI_CONNTRACK): a chain of
+/// this priority or lower runs first (a hook of equal priority registered later runs
+/// before the earlier ones).
+const CONNTRACK_PRIORITY: i32 = -200;
 
 impl<'r> Run<'_, 'r, '_> {
     fn ruleset(&self) -> &'r Ruleset {
@@ -456,6 +693,11 @@ impl<'r> Run<'_, 'r, '_> {
         let table = &self.ruleset().tables[t];
         let chain = &table.chains[c];
         let Some(base) = &chain.base else { return };
+        self.untracked = match base.hook {
+            Hook::Ingress | Hook::Egress => true,
+            Hook::Prerouting | Hook::Output => base.priority <= CONNTRACK_PRIORITY,
+            _ => false,
+        };
         if base.kind == ChainKind::Nat && branch.state.nat_done {
             passed.push(branch);
             return;
@@ -482,6 +724,7 @@ impl<'r> Run<'_, 'r, '_> {
             table: t as u32,
             chain: c as u32,
             next: 0,
+            covered: None,
         }];
         let mut work = vec![branch];
         while let Some(branch) = work.pop() {
@@ -497,9 +740,22 @@ impl<'r> Run<'_, 'r, '_> {
             };
             let (t, c) = (frame.table as usize, frame.chain as usize);
             let chain = &self.ruleset().tables[t].chains[c];
+            // A known destination skips the rules that ask for another one first.
+            let frame = match self.skip_to(t, c, frame.next, &branch) {
+                Some(next) if next != frame.next => {
+                    if let Some(top) = branch.stack.last_mut() {
+                        top.next = next;
+                    }
+                    Frame { next, ..frame }
+                }
+                _ => frame,
+            };
             let Some(rule) = chain.rules.get(frame.next as usize) else {
                 if branch.stack.len() > 1 {
                     branch.stack.pop();
+                    if frame.covered.is_some() && frame.covered == Some(branch.state.unpinned()) {
+                        return;
+                    }
                     // Back in the calling chain: the packets that did not jump may be
                     // waiting at the same place.
                     if let Some(waiting) = work.last_mut()
@@ -520,11 +776,7 @@ impl<'r> Run<'_, 'r, '_> {
                         branch.whys.add(&ports, reason);
                         passed.push(branch);
                     }
-                    Policy::Drop => self.raw.push(RawFate {
-                        end: End::Drop,
-                        why: Some(reason),
-                        branch,
-                    }),
+                    Policy::Drop => self.record(End::Drop, Some(reason), branch),
                 }
                 return;
             };
@@ -569,6 +821,29 @@ impl<'r> Run<'_, 'r, '_> {
         }
     }
 
+    /// The first rule from `next` on that the branch's packets can match (by destination
+    /// address, or by port when they are few), or past the end; `None` for a short chain.
+    fn skip_to(&self, t: usize, c: usize, next: u32, branch: &Branch) -> Option<u32> {
+        let chain = &self.ruleset().tables[t].chains[c];
+        if chain.rules.len() < DISPATCH_MIN {
+            return None;
+        }
+        let single;
+        let ports = match branch.state.port {
+            PortNow::Class => Some(&branch.ports),
+            PortNow::To(p) => {
+                single = PortSet::single(p);
+                Some(&single)
+            }
+            PortNow::Unknown => None,
+        };
+        let mut dispatch = self.index.dispatch.borrow_mut();
+        let index = dispatch
+            .entry((t, c))
+            .or_insert_with(|| Dispatch::new(&chain.rules));
+        Some(index.next(next, self.class.family, branch.state.daddr, ports))
+    }
+
     /// What one verdict (or NAT, or unreadable action) does with a branch.
     /// Terminal ones are recorded; a branch that goes on walking is returned.
     fn act(
@@ -583,11 +858,7 @@ impl<'r> Run<'_, 'r, '_> {
             return None;
         };
         match act {
-            Act::Drop | Act::Verdict(Verdict::Drop) => self.raw.push(RawFate {
-                end: End::Drop,
-                why: Some(here),
-                branch: piece,
-            }),
+            Act::Drop | Act::Verdict(Verdict::Drop) => self.record(End::Drop, Some(here), piece),
             Act::Nat | Act::Verdict(Verdict::Accept) => {
                 let ports = piece.ports.clone();
                 piece.whys.prefer(&ports, here);
@@ -596,14 +867,27 @@ impl<'r> Run<'_, 'r, '_> {
             Act::Verdict(Verdict::Continue) => return Some(piece),
             Act::Verdict(Verdict::Return) => {
                 if piece.stack.len() > 1 {
-                    piece.stack.pop();
+                    let popped = piece.stack.pop();
+                    if let Some(Frame {
+                        covered: Some(hash),
+                        ..
+                    }) = popped
+                        && hash == piece.state.unpinned()
+                    {
+                        return None;
+                    }
                 } else if let Some(base) = piece.stack.last_mut() {
                     // `return` in a base chain: its policy, as at its end.
                     base.next = u32::MAX;
                 }
                 return Some(piece);
             }
-            Act::Verdict(Verdict::Jump(target) | Verdict::Goto(target)) => {
+            Act::Verdict(Verdict::Jump(target) | Verdict::Goto(target))
+            | Act::Covered(Verdict::Jump(target) | Verdict::Goto(target), _) => {
+                let covered = match act {
+                    Act::Covered(_, hash) => Some(hash),
+                    _ => None,
+                };
                 let Some(&to) = self.index.chains[t].get(target.as_str()) else {
                     self.give_up(piece, Reason::NoChain { table, chain, rule }, passed);
                     return None;
@@ -616,8 +900,12 @@ impl<'r> Run<'_, 'r, '_> {
                     table,
                     chain: to as u32,
                     next: 0,
+                    covered,
                 };
-                let goto = matches!(act, Act::Verdict(Verdict::Goto(_)));
+                let goto = matches!(
+                    act,
+                    Act::Verdict(Verdict::Goto(_)) | Act::Covered(Verdict::Goto(_), _)
+                );
                 if goto && piece.stack.len() > 1 {
                     if let Some(top) = piece.stack.last_mut() {
                         *top = frame;
@@ -631,6 +919,8 @@ impl<'r> Run<'_, 'r, '_> {
                 }
                 return Some(piece);
             }
+            // Only jumps are made covered.
+            Act::Covered(..) => {}
             Act::Verdict(Verdict::Queue { .. }) | Act::Opaque(_) => {
                 // A program, or something unread, decides: dropped or let on, and in a NAT
                 // chain rewritten any way.
@@ -661,14 +951,16 @@ impl<'r> Run<'_, 'r, '_> {
                 let ports = on.ports.clone();
                 on.whys.prefer(&ports, reason);
                 passed.push(on);
-                self.raw.push(RawFate {
-                    end: End::Drop,
-                    why: Some(reason),
-                    branch: piece,
-                });
+                self.record(End::Drop, Some(reason), piece);
             }
         }
         None
+    }
+
+    /// A branch at its end, kept for `finish` without its chain stack.
+    fn record(&mut self, end: End, why: Option<Reason>, mut branch: Branch) {
+        branch.stack = Vec::new();
+        self.raw.push(RawFate { end, why, branch });
     }
 
     /// Neither way can be followed further: dropped or let on, both only possible.
@@ -678,11 +970,7 @@ impl<'r> Run<'_, 'r, '_> {
         let mut on = branch.clone();
         on.whys.prefer(&ports, reason);
         passed.push(on);
-        self.raw.push(RawFate {
-            end: End::Drop,
-            why: Some(reason),
-            branch,
-        });
+        self.record(End::Drop, Some(reason), branch);
     }
 
     fn packet(&self, state: &State) -> Packet<'_> {
@@ -698,6 +986,7 @@ impl<'r> Run<'_, 'r, '_> {
             ct_mark: state.ct_mark,
             local: state.local,
             dnat: state.dnat,
+            untracked: self.untracked,
         }
     }
 
@@ -726,6 +1015,15 @@ impl<'r> Run<'_, 'r, '_> {
             step: step as u32,
             key_only,
         };
+        // Once a match pins the destination (the class not knowing it), the packets that
+        // leave the rule after it are already going on unpinned (the match was a maybe),
+        // unless a statement changed them since: they need not go on twice.
+        let mut pinned_here = false;
+        fn going(going_on: &mut Vec<Branch>, piece: Branch, pinned_here: bool) {
+            if !pinned_here {
+                going_on.push(piece);
+            }
+        }
         for (i, step) in rule.steps.iter().enumerate() {
             match step {
                 Step::Match(m) => {
@@ -734,21 +1032,21 @@ impl<'r> Run<'_, 'r, '_> {
                     match outcome {
                         Outcome::All(Tri::Yes) => {}
                         Outcome::All(Tri::No) => {
-                            going_on.push(on);
+                            going(&mut going_on, on, pinned_here);
                             return (going_on, acted);
                         }
                         Outcome::All(Tri::Maybe) => {
-                            going_on.push(on.clone().doubted(reason));
+                            going(&mut going_on, on.clone().doubted(reason), pinned_here);
                             on.doubt_all(reason);
                         }
                         Outcome::Split { yes, maybe } => {
                             let passing = yes.union(&maybe);
                             let no = on.ports.subtract(&passing);
                             if !no.is_empty() {
-                                going_on.push(on.part(&no));
+                                going(&mut going_on, on.part(&no), pinned_here);
                             }
                             if !maybe.is_empty() {
-                                going_on.push(on.part(&maybe).doubted(reason));
+                                going(&mut going_on, on.part(&maybe).doubted(reason), pinned_here);
                             }
                             on.restrict(&passing);
                             on.doubt(&maybe, reason);
@@ -760,28 +1058,37 @@ impl<'r> Run<'_, 'r, '_> {
                     if let Some(address) = pin {
                         on.state.daddr = Some(address);
                         on.state.pinned.get_or_insert(address);
+                        pinned_here = true;
                     }
                 }
                 Step::Condition(_) => {
                     let reason = step_reason(i, false);
-                    going_on.push(on.clone().doubted(reason));
+                    going(&mut going_on, on.clone().doubted(reason), pinned_here);
                     on.doubt_all(reason);
                 }
                 Step::Opaque(what) => {
                     let reason = step_reason(i, false);
                     on.doubt_all(reason);
-                    going_on.push(on.clone());
+                    going(&mut going_on, on.clone(), pinned_here);
                     acted.push((on.clone(), Act::Opaque(what)));
                 }
                 Step::Statement(statement) => match statement {
                     Statement::Verdict(verdict) => {
-                        acted.push((on, Act::Verdict(verdict)));
+                        let act = match verdict {
+                            Verdict::Jump(_) if pinned_here => {
+                                Act::Covered(verdict, on.state.unpinned())
+                            }
+                            _ => Act::Verdict(verdict),
+                        };
+                        acted.push((on, act));
                         return (going_on, acted);
                     }
                     Statement::VerdictMap { key, map } => {
                         let reason = step_reason(i, false);
                         let lookups = self.lookup(t, &on, key, map, reason);
-                        going_on.extend(lookups.missed);
+                        if !pinned_here {
+                            going_on.extend(lookups.missed);
+                        }
                         for (piece, data) in lookups.found {
                             let act = match data {
                                 Some(Data::Verdict(v)) => Act::Verdict(v),
@@ -796,19 +1103,23 @@ impl<'r> Run<'_, 'r, '_> {
                         return (going_on, acted);
                     }
                     Statement::Nat(nat) => {
+                        let nat: &'r Nat = nat;
                         let reason = step_reason(i, false);
                         let (done, missed) = self.nat(t, c, r, on, nat, reason);
-                        going_on.extend(missed);
+                        if !pinned_here {
+                            going_on.extend(missed);
+                        }
                         acted.extend(done.into_iter().map(|b| (b, Act::Nat)));
                         return (going_on, acted);
                     }
-                    Statement::Tproxy {
-                        family,
-                        address,
-                        port,
-                    } => {
+                    Statement::Tproxy(tproxy) => {
+                        let Tproxy {
+                            family,
+                            address,
+                            port,
+                        } = &**tproxy;
                         if family.is_some_and(|f| !same_family(f, self.class.family)) {
-                            going_on.push(on);
+                            going(&mut going_on, on, pinned_here);
                             return (going_on, acted);
                         }
                         // Without a transparent socket there the rule stops: both ways.
@@ -818,7 +1129,8 @@ impl<'r> Run<'_, 'r, '_> {
                             rule: r,
                         };
                         on.doubt_all(reason);
-                        going_on.push(on.clone());
+                        going(&mut going_on, on.clone(), pinned_here);
+                        pinned_here = false;
                         let const_of = |operand: &Option<Operand>| match operand {
                             Some(Operand::Const(bytes)) => Some(Some(bytes.clone())),
                             None => Some(None),
@@ -841,13 +1153,16 @@ impl<'r> Run<'_, 'r, '_> {
                             }
                         }
                     }
-                    Statement::Set { field, value } => self.set(t, &mut on, field, value),
+                    Statement::Set { field, value } => {
+                        self.set(t, &mut on, field, value);
+                        pinned_here = false;
+                    }
                     Statement::Effect(_) => {}
                 },
             }
         }
         // Through every step without a verdict: on to the next rule.
-        going_on.push(on);
+        going(&mut going_on, on, pinned_here);
         (going_on, acted)
     }
 
@@ -967,6 +1282,22 @@ impl<'r> Run<'_, 'r, '_> {
             return (Outcome::All(Tri::No), false, None);
         }
         match &m.test {
+            Test::Equal { negate, value } => {
+                let hit = match values.as_slice() {
+                    [one] => one.equal(value),
+                    _ => Hit {
+                        tri: Tri::Maybe,
+                        ports: None,
+                        daddr: None,
+                    },
+                };
+                let pin = hit.daddr.filter(|_| hit.tri == Tri::Maybe && !*negate);
+                let mut result = outcome(&[hit], &on.ports);
+                if *negate {
+                    result = result.not(&on.ports);
+                }
+                (result, key_only, pin)
+            }
             Test::Compare { op, value } => {
                 let hit = match values.as_slice() {
                     [one] => one.order(*op, value),
@@ -1021,7 +1352,7 @@ impl<'r> Run<'_, 'r, '_> {
         nat: &'r Nat,
         reason: Reason,
     ) -> (Vec<Branch>, Vec<Branch>) {
-        let rule_label: Arc<str> = render::label(self.ruleset(), t, c, Some(r as usize)).into();
+        let rule_label = self.index.label(t, c, r as usize);
         match nat.kind {
             NatKind::Snat | NatKind::Masquerade => return (vec![on], Vec::new()),
             NatKind::Dnat | NatKind::Redirect => {}
@@ -1125,7 +1456,7 @@ impl<'r> Run<'_, 'r, '_> {
         let resolved = |min: Option<Box<[u8]>>, what: &str| match (min, &max) {
             (Some(min), None) => Resolved::Known(min, None),
             (Some(min), Some(Some(max))) => Resolved::Known(min, Some(max.clone())),
-            _ => Resolved::Unknown(what.into()),
+            _ => Resolved::Unknown(format!("the dnat address is {what}").into()),
         };
         match &range.min {
             Operand::Map { key, map } => {
@@ -1153,8 +1484,7 @@ impl<'r> Run<'_, 'r, '_> {
 
     /// The fates, rendered: split by the reasons their ports carry, alike ones joined.
     fn finish(self) -> Vec<Fate> {
-        let mut texts: HashMap<Reason, Arc<str>> = HashMap::new();
-        let mut fates: Vec<Fate> = Vec::new();
+        let mut fates = Fates::default();
         let class_daddr = self.class.daddr;
         for raw in &self.raw {
             let branch = &raw.branch;
@@ -1172,7 +1502,7 @@ impl<'r> Run<'_, 'r, '_> {
             };
             let daddr = branch.state.pinned.filter(|_| class_daddr.is_none());
             for (why_ports, why) in whys {
-                let why_text = self.text(&mut texts, why);
+                let why_text = self.index.text(self.hook, why);
                 let mut rest = why_ports.clone();
                 for (doubt_ports, doubt) in &branch.doubts.0 {
                     let ports = why_ports.intersect(doubt_ports);
@@ -1180,60 +1510,71 @@ impl<'r> Run<'_, 'r, '_> {
                         continue;
                     }
                     rest = rest.subtract(&ports);
-                    let doubt_text = self.text(&mut texts, *doubt);
-                    push_fate(
-                        &mut fates,
-                        Fate {
-                            ports,
-                            end: raw.end,
-                            rewrite: branch.state.rewrite.clone(),
-                            certain: false,
-                            why: why_text.clone(),
-                            doubt: Some(doubt_text),
-                            daddr,
-                        },
-                    );
+                    let doubt_text = self.index.text(self.hook, *doubt);
+                    fates.push(Fate {
+                        ports,
+                        end: raw.end,
+                        rewrite: branch.state.rewrite.clone(),
+                        certain: false,
+                        why: why_text.clone(),
+                        doubt: Some(doubt_text),
+                        daddr,
+                    });
                 }
                 if !rest.is_empty() {
-                    push_fate(
-                        &mut fates,
-                        Fate {
-                            ports: rest,
-                            end: raw.end,
-                            rewrite: branch.state.rewrite.clone(),
-                            certain: daddr.is_none(),
-                            why: why_text,
-                            doubt: None,
-                            daddr,
-                        },
-                    );
+                    fates.push(Fate {
+                        ports: rest,
+                        end: raw.end,
+                        rewrite: branch.state.rewrite.clone(),
+                        certain: daddr.is_none(),
+                        why: why_text,
+                        doubt: None,
+                        daddr,
+                    });
                 }
             }
         }
-        fates
-    }
-
-    fn text(&self, texts: &mut HashMap<Reason, Arc<str>>, reason: Reason) -> Arc<str> {
-        texts
-            .entry(reason)
-            .or_insert_with(|| render_reason(self.ruleset(), self.hook, reason).into())
-            .clone()
+        fates.list
     }
 }
 
-/// A fate joined to an alike one (all but the ports), or added.
-fn push_fate(fates: &mut Vec<Fate>, fate: Fate) {
-    let alike = fates.iter_mut().find(|f| {
-        f.end == fate.end
-            && f.certain == fate.certain
-            && f.why == fate.why
-            && f.doubt == fate.doubt
-            && f.daddr == fate.daddr
-            && f.rewrite == fate.rewrite
-    });
-    match alike {
-        Some(into) => into.ports = into.ports.union(&fate.ports),
-        None => fates.push(fate),
+/// What makes two fates alike: all but their ports.
+type FateKey = (
+    End,
+    bool,
+    Arc<str>,
+    Option<Arc<str>>,
+    Option<IpAddr>,
+    Rewrite,
+);
+
+/// The fates, each joined to an alike one (all but the ports) as it comes.
+#[derive(Default)]
+struct Fates {
+    list: Vec<Fate>,
+    index: HashMap<FateKey, usize>,
+}
+
+impl Fates {
+    fn push(&mut self, fate: Fate) {
+        let key = (
+            fate.end,
+            fate.certain,
+            fate.why.clone(),
+            fate.doubt.clone(),
+            fate.daddr,
+            fate.rewrite.clone(),
+        );
+        match self.index.get(&key) {
+            Some(&at) => {
+                let into = &mut self.list[at];
+                into.ports = into.ports.union(&fate.ports);
+            }
+            None => {
+                self.index.insert(key, self.list.len());
+                self.list.push(fate);
+            }
+        }
     }
 }
 

@@ -20,6 +20,8 @@ mod judge;
 mod packet;
 mod ports;
 mod render;
+#[cfg(test)]
+mod tests;
 
 use std::net::IpAddr;
 use std::sync::Arc;

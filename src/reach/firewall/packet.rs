@@ -217,10 +217,14 @@ pub(super) struct Packet<'a> {
     pub ct_mark: Option<u32>,
     pub local: Option<bool>,
     pub dnat: bool,
+    /// Before conntrack: the packet has no connection (`ct state` is invalid, the other
+    /// ct keys cannot be loaded).
+    pub untracked: bool,
 }
 
-// NF_CT_STATE_BIT(IP_CT_NEW); IPS_* status bits.
+// NF_CT_STATE_BIT(IP_CT_NEW), NF_CT_STATE_INVALID_BIT; IPS_* status bits.
 const CT_STATE_NEW: u32 = 1 << 3;
+const CT_STATE_INVALID: u32 = 1;
 const IPS_EXPECTED: u32 = 1 << 0;
 const IPS_SEEN_REPLY: u32 = 1 << 1;
 const IPS_ASSURED: u32 = 1 << 2;
@@ -424,6 +428,12 @@ impl Packet<'_> {
     }
 
     fn ct(&self, key: CtKey, len: usize) -> Value {
+        if self.untracked {
+            return match key {
+                CtKey::State => host_u32(CT_STATE_INVALID, len),
+                _ => Value::Absent,
+            };
+        }
         match key {
             CtKey::State => host_u32(CT_STATE_NEW, len),
             CtKey::Status => {
@@ -688,8 +698,40 @@ fn port_bound(bound: &[u8], lower: bool) -> Option<i64> {
 }
 
 impl Value {
+    /// cmp eq: the first `value.len()` bytes of the register equal `value`.
+    pub fn equal(&self, value: &[u8]) -> Hit {
+        match self {
+            Value::Bits(bits) => Hit::all(bits.equals(value)),
+            Value::Port => match port_span(value, value) {
+                Some((low, high)) if low > high => Hit::NO,
+                Some((low, high)) => Hit {
+                    tri: Tri::Yes,
+                    ports: Some((low as u16, high as u16)),
+                    daddr: None,
+                },
+                None => Hit::all(Tri::Maybe),
+            },
+            Value::Unknown { except, daddr } => {
+                if let Some(except) = except
+                    && pins(except, value)
+                {
+                    return Hit::NO;
+                }
+                Hit {
+                    tri: Tri::Maybe,
+                    ports: None,
+                    daddr: if *daddr { address(value) } else { None },
+                }
+            }
+            Value::Absent => Hit::NO,
+        }
+    }
+
     /// One element span (or a compared value as `low == high`) against this value.
     pub fn span(&self, span: &Span) -> Hit {
+        if span.low == span.high {
+            return self.equal(&span.low);
+        }
         match self {
             Value::Bits(bits) => Hit::all(bits.span(span)),
             Value::Port => match port_span(&span.low, &span.high) {
@@ -820,6 +862,7 @@ mod tests {
             ct_mark: None,
             local: Some(true),
             dnat: false,
+            untracked: false,
         }
     }
 

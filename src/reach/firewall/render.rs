@@ -7,9 +7,10 @@ use std::fmt::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::ruleset::{
-    CtDirection, CtKey, Data, Element, Elements, FibResult, Field, Key, Load, Match, MetaKey, Nat,
-    NatFamily, NatKind, Operand, OperandRange, Order, PayloadBase, Reject, Rule, Ruleset,
-    SocketKey, Span, Statement, Step, Table, TableFamily, Test, Transform, Verdict,
+    CtDirection, CtKey, Data, Element, Elements, FibResult, Field, HIDDEN_FAMILY_CHECK, Key, Load,
+    Match, MetaKey, Nat, NatFamily, NatKind, Operand, OperandRange, Order, PayloadBase, Reject,
+    Rule, Ruleset, SocketKey, Span, Statement, Step, Table, TableFamily, Test, Tproxy, Transform,
+    Verdict,
 };
 
 /// A why-line is one line: a longer rule is cut here.
@@ -157,7 +158,11 @@ impl<'a> View<'a> {
                 i += 2;
                 continue;
             }
-            view.texts[i] = Some(view.plain(i));
+            // Said only where it is the reason (see `HIDDEN_FAMILY_CHECK`).
+            view.texts[i] = Some(match &steps[i] {
+                Step::Condition(what) if what == HIDDEN_FAMILY_CHECK => String::new(),
+                _ => view.plain(i),
+            });
             i += 1;
         }
         view
@@ -286,14 +291,8 @@ impl<'a> View<'a> {
             && kind.is_flags()
             && let [Transform::Mask { mask, xor }] = load.transforms.as_slice()
             && xor.iter().all(|b| *b == 0)
-            && let Test::Member {
-                negate,
-                elements: Elements::Inline(elements),
-            } = &m.test
-            && let [one] = elements.as_slice()
-            && let [span] = one.key.as_slice()
-            && span.low == span.high
-            && span.low.iter().all(|b| *b == 0)
+            && let Test::Equal { negate, value } = &m.test
+            && value.iter().all(|b| *b == 0)
         {
             let base = load_name(self.contexts.get(i).copied().unwrap_or_default(), load).0;
             let flags = kind.value(mask, false);
@@ -327,6 +326,17 @@ impl<'a> View<'a> {
             }
         };
         match &m.test {
+            Test::Equal { negate, value: v } => {
+                let op = if *negate { " !=" } else { "" };
+                let text = match prefix_bits {
+                    Some(bits) => format!(
+                        "{}/{bits}",
+                        kind.value(&pad(v, kind.address_len().unwrap_or(0)), false)
+                    ),
+                    None => kind.value(v, swapped),
+                };
+                format!("{name}{op} {text}")
+            }
             Test::Member { negate, elements } => {
                 let op = if *negate { " !=" } else { "" };
                 match elements {
@@ -361,11 +371,12 @@ impl<'a> View<'a> {
             }
             Statement::Reject(reject) => self.reject(*reject),
             Statement::Nat(nat) => self.nat(i, nat),
-            Statement::Tproxy {
-                family,
-                address,
-                port,
-            } => {
+            Statement::Tproxy(tproxy) => {
+                let Tproxy {
+                    family,
+                    address,
+                    port,
+                } = &**tproxy;
                 let family = match family {
                     Some(NatFamily::Ipv4) if self.table.family == TableFamily::Inet => " ip",
                     Some(NatFamily::Ipv6) if self.table.family == TableFamily::Inet => " ip6",
@@ -385,7 +396,7 @@ impl<'a> View<'a> {
                 let (name, kind) = load_name(context, &load);
                 format!("{name} set {}", self.operand(i, value, &kind))
             }
-            Statement::Effect(what) if what == "counter" => String::new(),
+            Statement::Effect(what) if &**what == "counter" => String::new(),
             Statement::Effect(what) => printable(what),
         }
     }
@@ -514,23 +525,14 @@ fn dependency(m: &Match) -> Option<(Dep, u32)> {
         Field::Meta(MetaKey::Protocol) => Dep::Ethertype,
         _ => return None,
     };
-    let Test::Member {
+    let Test::Equal {
         negate: false,
-        elements: Elements::Inline(elements),
+        value,
     } = &m.test
     else {
         return None;
     };
-    let [element] = elements.as_slice() else {
-        return None;
-    };
-    let [span] = element.key.as_slice() else {
-        return None;
-    };
-    if span.low != span.high {
-        return None;
-    }
-    let value = match (dep, &*span.low) {
+    let value = match (dep, &**value) {
         (Dep::Ethertype, [a, b]) => u32::from(u16::from_be_bytes([*a, *b])),
         (_, [a, ..]) => u32::from(*a),
         _ => return None,

@@ -374,8 +374,8 @@ pub enum Stmt<'a> {
     Condition(String),
     /// Does nothing to the packet's path (counter, log, …).
     Effect(String),
-    /// A dynamic set or map updated from the packet path: `@name`.
-    Update(String),
+    /// A dynamic set or map updated from the packet path: `@name`, and what it adds.
+    Update(String, Option<Expr<'a>>),
     Xt {
         kind: Cow<'a, str>,
         name: Cow<'a, str>,
@@ -461,6 +461,8 @@ struct XtBody<'a> {
 struct SetStmtBody<'a> {
     #[serde(borrow)]
     set: Cow<'a, str>,
+    #[serde(borrow, default)]
+    elem: Option<Expr<'a>>,
 }
 
 /// The one key of an object and its value, unparsed.
@@ -561,7 +563,7 @@ pub fn statement(raw: &RawValue) -> Stmt<'_> {
             }
         }
         "set" | "map" => match serde_json::from_str::<SetStmtBody>(text) {
-            Ok(s) => Stmt::Update(s.set.trim_start_matches('@').to_owned()),
+            Ok(s) => Stmt::Update(s.set.trim_start_matches('@').to_owned(), s.elem),
             Err(_) => Stmt::Unknown(parse(&key)),
         },
         "counter" => Stmt::Effect(match serde_json::from_str::<Cow<str>>(text) {

@@ -11,6 +11,8 @@
 
 mod expr;
 mod rule;
+#[cfg(test)]
+mod tests;
 mod types;
 
 use std::borrow::Cow;

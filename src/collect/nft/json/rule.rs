@@ -16,7 +16,7 @@ use super::types::{
 use crate::ruleset::{
     CtDirection, Data, Element, Elements, FibResult, Field, Key, Load, Match, MetaKey, Nat,
     NatFamily, NatKind, Operand, OperandRange, Order, PayloadBase, Reject, SocketKey, Span,
-    Statement, Step, TableFamily, Test, Transform, Verdict,
+    Statement, Step, TableFamily, Test, Tproxy, Transform, Verdict,
 };
 use crate::socket::Family;
 
@@ -77,61 +77,138 @@ impl Builder<'_> {
                     // Whatever it was, it only matches or not: either way.
                     self.steps.truncate(mark);
                     (self.ip, self.l4) = context;
-                    self.steps
-                        .push(Step::Condition(format!("a match on {what}")));
+                    self.condition(&format!("a match on {what}"));
                 }
             }
             Stmt::Verdict(v) => self.push(Statement::Verdict(verdict(v))),
             Stmt::Queue { bypass } => self.push(Statement::Verdict(Verdict::Queue { bypass })),
             Stmt::Reject { kind, code } => {
                 if let Err(what) = self.reject(kind.as_deref(), code.as_ref()) {
-                    self.steps.push(Step::Opaque(what));
+                    self.opaque(&what);
                 }
             }
             Stmt::Nat { kind, body } => {
                 let mark = self.steps.len();
                 if let Err(what) = self.nat(kind, &body) {
                     self.steps.truncate(mark);
-                    self.steps.push(Step::Opaque(format!("{kind} ({what})")));
+                    self.opaque(&format!("{kind} ({what})"));
                 }
             }
             Stmt::Tproxy(body) => {
                 if let Err(what) = self.tproxy(&body) {
-                    self.steps.push(Step::Opaque(format!("tproxy ({what})")));
+                    self.opaque(&format!("tproxy ({what})"));
                 }
             }
             Stmt::Vmap { key, data } => {
                 let mark = self.steps.len();
                 if let Err(what) = self.vmap(&key, &data) {
                     self.steps.truncate(mark);
-                    self.steps
-                        .push(Step::Opaque(format!("a verdict map ({what})")));
+                    self.opaque(&format!("a verdict map ({what})"));
                 }
             }
             Stmt::Mangle { key, value } => {
                 let mark = self.steps.len();
                 if let Err(what) = self.mangle(&key, &value) {
                     self.steps.truncate(mark);
-                    self.steps
-                        .push(Step::Opaque(format!("a set statement ({what})")));
+                    self.opaque(&format!("a set statement ({what})"));
                 }
             }
-            Stmt::Condition(what) => self.steps.push(Step::Condition(what)),
-            Stmt::Effect(what) => self.push(Statement::Effect(what)),
-            Stmt::Update(set) => {
-                self.push(Statement::Effect(format!("update @{set}")));
+            Stmt::Condition(what) => self.condition(&what),
+            Stmt::Effect(what) => self.effect(&what),
+            Stmt::Update(set, elem) => {
+                // What it adds is read from the packet: nft checks the protocols first.
+                if let Some(Ok((_, needs))) = elem.as_ref().map(|e| self.key(e)) {
+                    for need in needs {
+                        self.ensure(need);
+                    }
+                }
+                self.effect(&format!("update @{set}"));
                 self.updates.push(set);
             }
-            Stmt::Xt { kind, name } => match (&*kind, &*name) {
-                // `-m comment` matches every packet: it only carries text.
-                ("match", "comment") => self.push(Statement::Effect("comment".into())),
-                // A match only matches or not; what it tests is not in nft's JSON.
-                ("match", _) => self.steps.push(Step::Condition(format!("xt match {name}"))),
-                ("watcher", _) => self.push(Statement::Effect(format!("xt watcher {name}"))),
-                _ => self.steps.push(Step::Opaque(format!("xt target {name}"))),
-            },
-            Stmt::Unknown(what) => self.steps.push(Step::Opaque(what)),
+            Stmt::Xt { kind, name } => self.xt(&kind, &name),
+            Stmt::Unknown(what) => self.opaque(&what),
         }
+    }
+
+    /// An iptables-nft compat match or target, of which nft's JSON gives the name only.
+    /// A match only matches or not (either way); a target is known by what it can do:
+    /// NAT (to somewhere not shown), a mark set (to a value not shown), a reject, or
+    /// nothing to the packet's path. Others are opaque.
+    fn xt(&mut self, kind: &str, name: &str) {
+        let unknown = |what: &str| OperandRange {
+            min: Operand::Unknown(what.into()),
+            max: None,
+        };
+        let nat = |kind, address, port| {
+            Statement::Nat(Box::new(Nat {
+                kind,
+                family: None,
+                address,
+                port,
+                flags: 0,
+            }))
+        };
+        match (kind, name) {
+            // `-m comment` matches every packet: it only carries text.
+            ("match", "comment") => self.effect("comment"),
+            ("match", _) => self.condition(&format!("xt match {name}")),
+            ("watcher", _) => self.effect(&format!("xt watcher {name}")),
+            ("target", "DNAT") => self.push(nat(
+                NatKind::Dnat,
+                Some(unknown(super::super::XT_DNAT)),
+                Some(unknown(super::super::XT_DNAT)),
+            )),
+            ("target", "SNAT") => self.push(nat(
+                NatKind::Snat,
+                Some(unknown("an iptables-nft SNAT target's")),
+                None,
+            )),
+            ("target", "MASQUERADE") => self.push(nat(NatKind::Masquerade, None, None)),
+            ("target", "REDIRECT") => self.push(nat(
+                NatKind::Redirect,
+                None,
+                Some(unknown("an iptables-nft REDIRECT target's")),
+            )),
+            ("target", "MARK" | "CONNMARK") => {
+                let value = Box::new(Operand::Unknown(format!("xt target {name}")));
+                self.push(Statement::Set {
+                    field: Field::Meta(MetaKey::Mark),
+                    value: value.clone(),
+                });
+                if name == "CONNMARK" {
+                    self.push(Statement::Set {
+                        field: Field::Ct {
+                            key: crate::ruleset::CtKey::Mark,
+                            direction: None,
+                        },
+                        value,
+                    });
+                }
+            }
+            // The reject type is not shown; any of them ends the packet.
+            ("target", "REJECT") => {
+                let _ = self.reject(None, None);
+            }
+            (
+                "target",
+                "LOG" | "NFLOG" | "TRACE" | "CT" | "NOTRACK" | "AUDIT" | "CHECKSUM" | "TCPMSS"
+                | "TOS" | "DSCP" | "CLASSIFY" | "SECMARK" | "CONNSECMARK" | "IDLETIMER" | "LED"
+                | "TEE" | "TCPOPTSTRIP" | "ECN" | "TTL" | "HL",
+            ) => self.effect(&format!("xt target {name}")),
+            _ => self.opaque(&format!("xt target {name}")),
+        }
+    }
+
+    fn condition(&mut self, what: &str) {
+        self.steps.push(Step::Condition(what.into()));
+    }
+
+    fn effect(&mut self, what: &str) {
+        self.push(Statement::Effect(what.into()));
+    }
+
+    fn opaque(&mut self, what: &str) {
+        self.steps.push(Step::Opaque(what.into()));
     }
 
     fn push(&mut self, statement: Statement) {
@@ -202,12 +279,9 @@ impl Builder<'_> {
                     transforms: Vec::new(),
                 }],
             },
-            test: Test::Member {
+            test: Test::Equal {
                 negate: false,
-                elements: Elements::Inline(vec![Element {
-                    key: vec![Span::exact(value)],
-                    data: None,
-                }]),
+                value: value.into(),
             },
         }));
     }
@@ -527,6 +601,10 @@ impl Builder<'_> {
                     _ => return Err(describe(right)),
                 };
                 match op {
+                    "==" | "in" | "!=" if single => {
+                        let value = value.into_iter().next().unwrap_or_default();
+                        self.push_match(&parts, member(negate, value))
+                    }
                     "==" | "in" | "!=" => self.push_match(
                         &parts,
                         Test::Member {
@@ -675,6 +753,16 @@ impl Builder<'_> {
             },
             Some("tcp reset") => {
                 self.ensure(Need::L4(6, None));
+                // In an inet, bridge or netdev table nft's listing drops a family check
+                // (`meta nfproto ipv6`) before a tcp reset and says nothing of it: the
+                // reject may be for one family only.
+                if matches!(
+                    self.family,
+                    TableFamily::Inet | TableFamily::Bridge | TableFamily::Netdev
+                ) && self.ip.is_none()
+                {
+                    self.condition(crate::ruleset::HIDDEN_FAMILY_CHECK);
+                }
                 Reject::TcpReset
             }
             Some("icmpx") => Reject::Icmpx(code_of(ICMPX, 1)?),
@@ -730,7 +818,7 @@ impl Builder<'_> {
                 }
             }
         }
-        self.push(Statement::Nat(Nat {
+        self.push(Statement::Nat(Box::new(Nat {
             kind,
             // The table's family says it, except in inet.
             family: if self.family == TableFamily::Inet {
@@ -741,7 +829,7 @@ impl Builder<'_> {
             address,
             port,
             flags,
-        }));
+        })));
         Ok(())
     }
 
@@ -871,7 +959,7 @@ impl Builder<'_> {
             )),
             None => None,
         };
-        self.push(Statement::Tproxy {
+        self.push(Statement::Tproxy(Box::new(Tproxy {
             family: if self.family == TableFamily::Inet {
                 family
             } else {
@@ -879,7 +967,7 @@ impl Builder<'_> {
             },
             address,
             port,
-        });
+        })));
         Ok(())
     }
 
@@ -898,7 +986,7 @@ impl Builder<'_> {
         };
         self.push(Statement::Set {
             field: load.field,
-            value,
+            value: Box::new(value),
         });
         Ok(())
     }
@@ -1068,13 +1156,11 @@ fn push_transform(transforms: &mut Vec<Transform>, transform: Transform) {
     transforms.push(transform);
 }
 
+/// A cmp of one value.
 fn member(negate: bool, value: Vec<u8>) -> Test {
-    Test::Member {
+    Test::Equal {
         negate,
-        elements: Elements::Inline(vec![Element {
-            key: vec![Span::exact(&value)],
-            data: None,
-        }]),
+        value: value.into(),
     }
 }
 

@@ -167,6 +167,11 @@ impl Type {
                 Ok(n) if !matches!(self, Type::Ipv4 | Type::Ipv6) => number(n),
                 _ => symbol(s),
             },
+            // `ct state != established,related`: nft prints the flags or'ed.
+            (_, Expr::Binop("|", a, b)) => {
+                let (a, b) = (self.encode(a, interfaces)?, self.encode(b, interfaces)?);
+                Ok(a.iter().zip(&b).map(|(x, y)| x | y).collect())
+            }
             (t, Expr::List(items)) if t.bitmask() => {
                 let mut all = 0u64;
                 for item in items {

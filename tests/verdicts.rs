@@ -54,14 +54,12 @@ const WAIT_ONE: Duration = Duration::from_millis(100);
 /// False "dropped" of today's judge that issue 18 names: (the feature, what goes wrong).
 /// A failure whose reduced ruleset (or way in) has one of these features is counted as
 /// known, not failed (unless `PORTAUDIT_STRICT=1`). The rewrite's acceptance: empty.
-const KNOWN: &[(&str, &str)] = &[
-    (
-        "weak-host",
-        "a way in to a host address names the interface the address is on (vha), but a \
+const KNOWN: &[(&str, &str)] = &[(
+    "weak-host",
+    "a way in to a host address names the interface the address is on (vha), but a \
          neighbour on ext0 reaches every host address through ext0: `iifname \"vha\" drop` \
          is judged dropped for 10.62.0.1 while the packet arrives on ext0 and is delivered",
-    ),
-];
+)];
 
 fn env_u64(name: &str) -> Option<u64> {
     let value = std::env::var(name).ok()?;

@@ -661,8 +661,17 @@ mod tests {
         }
     }
 
-    /// `field` (or with `negate` not) one of these values.
+    /// `field` (or with `negate` not) one of these values: one is an equality.
     fn test(load: Load, negate: bool, values: &[&[u8]]) -> Step {
+        if let [value] = values {
+            return Step::Match(Match {
+                key: Key { parts: vec![load] },
+                test: Test::Equal {
+                    negate,
+                    value: (*value).into(),
+                },
+            });
+        }
         Step::Match(Match {
             key: Key { parts: vec![load] },
             test: Test::Member {

@@ -537,7 +537,10 @@ impl Decoder<'_> {
         };
         if let Some(sreg) = a.be32(5) {
             let value = self.regs.operand(sreg, len);
-            self.statement(Statement::Set { field, value: Box::new(value) });
+            self.statement(Statement::Set {
+                field,
+                value: Box::new(value),
+            });
             return Ok(());
         }
         self.load_into(a, 1, load(field, len), len)
@@ -570,7 +573,10 @@ impl Decoder<'_> {
         let field = Field::Ct { key, direction };
         if let Some(sreg) = a.be32(4) {
             let value = self.regs.operand(sreg, len);
-            self.statement(Statement::Set { field, value: Box::new(value) });
+            self.statement(Statement::Set {
+                field,
+                value: Box::new(value),
+            });
             return Ok(());
         }
         self.load_into(a, 1, load(field, len), len)
@@ -715,6 +721,14 @@ impl Decoder<'_> {
         let data = data_value(a, 3, "cmp").map_err(into_test)?;
         let (key, last) = self.key(sreg, data.len())?;
         let test = match op {
+            // One value of one field: an equality, as the evaluator dispatches on it.
+            0 | 1 if key.parts.len() == 1 => {
+                let mut spans = spans(&key, last, data, data)?;
+                Test::Equal {
+                    negate: op == 1,
+                    value: spans.remove(0).low,
+                }
+            }
             0 | 1 => Test::Member {
                 negate: op == 1,
                 elements: Elements::Inline(vec![Element {
@@ -981,9 +995,9 @@ impl Decoder<'_> {
             let Step::Match(Match {
                 key,
                 test:
-                    Test::Member {
+                    Test::Equal {
                         negate: false,
-                        elements: Elements::Inline(elements),
+                        value,
                     },
             }) = step
             else {
@@ -992,11 +1006,7 @@ impl Decoder<'_> {
             let [load] = key.parts.as_slice() else {
                 return None;
             };
-            let [element] = elements.as_slice() else {
-                return None;
-            };
-            let low = &element.key.first()?.low;
-            match (&load.field, low.as_ref()) {
+            match (&load.field, value.as_ref()) {
                 (Field::Meta(MetaKey::Nfproto), [p]) => Some(*p),
                 (Field::Meta(MetaKey::Protocol), [0x08, 0x00]) => Some(NFPROTO_IPV4),
                 (Field::Meta(MetaKey::Protocol), [0x86, 0xdd]) => Some(NFPROTO_IPV6),

@@ -18,6 +18,8 @@ mod xt;
 /// What an iptables-nft `DNAT` target maps to, as nft's JSON shows it: nothing.
 pub(crate) const XT_DNAT: &str =
     "an iptables-nft DNAT target, whose address nft's JSON does not show";
+/// An iptables-nft `REJECT` target, whose reject type nft's JSON does not show.
+pub(crate) const XT_REJECT: &str = "xt target REJECT";
 
 use std::io::ErrorKind;
 use std::path::Path;

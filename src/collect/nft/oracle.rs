@@ -169,16 +169,30 @@ fn canonical(mut ruleset: Ruleset) -> Ruleset {
                 }
                 for step in &mut rule.steps {
                     match step {
-                        Step::Match(m) => {
-                            if let crate::ruleset::Test::Member { elements, .. } = &mut m.test {
+                        Step::Match(m) => match &mut m.test {
+                            crate::ruleset::Test::Member { elements, .. } => {
                                 if is_name(&m.key) {
                                     names(elements);
                                 }
                                 sort(elements);
                             }
-                        }
+                            crate::ruleset::Test::Equal { value, .. } if is_name(&m.key) => {
+                                cut_name(value)
+                            }
+                            _ => {}
+                        },
                         Step::Statement(Statement::VerdictMap { map, .. }) => sort(map),
+                        // A masquerade's port selection flags (iptables-nft's
+                        // `--random-fully`, which nft's JSON of the target leaves out)
+                        // do not change where a packet goes.
+                        Step::Statement(Statement::Nat(nat))
+                            if nat.kind == crate::ruleset::NatKind::Masquerade =>
+                        {
+                            nat.flags = 0
+                        }
                         Step::Statement(Statement::Nat(nat)) => nat.flags &= !0x3,
+                        // (but the mark of a reject whose type nft's JSON does not show)
+                        Step::Statement(Statement::Effect(what)) if what == super::XT_REJECT => {}
                         Step::Condition(what)
                         | Step::Opaque(what)
                         | Step::Statement(Statement::Effect(what)) => what.clear(),
@@ -235,30 +249,27 @@ fn written(step: Step) -> Step {
 
 /// An exact test of one untransformed header load, as one test per byte.
 fn bytewise(step: Step) -> Vec<Step> {
-    use crate::ruleset::{Element, Field, Key, Load, Match, Span, Test};
+    use crate::ruleset::{Field, Key, Load, Match, Test};
     let Step::Match(Match { key, test }) = &step else {
         return vec![step];
     };
     let (
         [load],
-        Test::Member {
+        Test::Equal {
             negate: false,
-            elements: Elements::Inline(elements),
+            value,
         },
     ) = (key.parts.as_slice(), test)
     else {
         return vec![step];
     };
-    let ([element], Field::Payload { base, offset }) = (elements.as_slice(), &load.field) else {
+    let Field::Payload { base, offset } = &load.field else {
         return vec![step];
     };
-    let [span] = element.key.as_slice() else {
-        return vec![step];
-    };
-    if span.low != span.high || !load.transforms.is_empty() || span.low.len() < 2 {
+    if !load.transforms.is_empty() || value.len() < 2 {
         return vec![step];
     }
-    span.low
+    value
         .iter()
         .enumerate()
         .map(|(i, byte)| {
@@ -273,12 +284,9 @@ fn bytewise(step: Step) -> Vec<Step> {
                         transforms: Vec::new(),
                     }],
                 },
-                test: Test::Member {
+                test: Test::Equal {
                     negate: false,
-                    elements: Elements::Inline(vec![Element {
-                        key: vec![Span::exact(&[*byte])],
-                        data: None,
-                    }]),
+                    value: vec![*byte].into(),
                 },
             })
         })
@@ -296,19 +304,21 @@ fn is_name(key: &crate::ruleset::Key) -> bool {
     )
 }
 
+/// An exact name up to its NUL.
+fn cut_name(b: &mut crate::ruleset::Bytes) {
+    if let Some(nul) = b.iter().position(|&x| x == 0)
+        && b[nul..].iter().all(|&x| x == 0)
+    {
+        *b = b[..=nul].into();
+    }
+}
+
 /// Each exact name up to its NUL.
 fn names(elements: &mut Elements) {
-    let cut = |b: &mut crate::ruleset::Bytes| {
-        if let Some(nul) = b.iter().position(|&x| x == 0)
-            && b[nul..].iter().all(|&x| x == 0)
-        {
-            *b = b[..=nul].into();
-        }
-    };
     if let Elements::Inline(elements) = elements {
         for span in elements.iter_mut().flat_map(|e| e.key.iter_mut()) {
-            cut(&mut span.low);
-            cut(&mut span.high);
+            cut_name(&mut span.low);
+            cut_name(&mut span.high);
         }
     }
 }
@@ -329,9 +339,24 @@ struct Comparison {
 
 /// Whether the JSON builder could not say what a step of this rule does.
 fn unknown(rule: &Rule) -> bool {
-    rule.steps
-        .iter()
-        .any(|s| matches!(s, Step::Opaque(_) | Step::Condition(_)))
+    use crate::ruleset::{Operand, OperandRange};
+    let unknown = |o: &Option<OperandRange>| {
+        matches!(
+            o,
+            Some(OperandRange {
+                min: Operand::Unknown(_),
+                ..
+            })
+        )
+    };
+    rule.steps.iter().any(|s| match s {
+        Step::Opaque(_) | Step::Condition(_) => true,
+        Step::Statement(Statement::Effect(what)) => what == super::XT_REJECT,
+        Step::Statement(Statement::Set { value, .. }) => matches!(**value, Operand::Unknown(_)),
+        // An iptables-nft target nft's JSON names without its arguments.
+        Step::Statement(Statement::Nat(nat)) => unknown(&nat.address) || unknown(&nat.port),
+        _ => false,
+    })
 }
 
 fn compare(native: Ruleset, nft: Ruleset) -> Comparison {

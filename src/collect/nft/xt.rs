@@ -244,8 +244,19 @@ fn masked(field: Field, len: u8, mask: &[u8]) -> Load {
     l
 }
 
-/// `load` is (or with `negate` is not) one of `spans`.
+/// `load` is (or with `negate` is not) one of `spans`: one value is an equality.
 fn member(load: Load, negate: bool, spans: Vec<Span>) -> Step {
+    if let [span] = spans.as_slice()
+        && span.low == span.high
+    {
+        return Step::Match(Match {
+            key: Key { parts: vec![load] },
+            test: Test::Equal {
+                negate,
+                value: span.low.clone(),
+            },
+        });
+    }
     Step::Match(Match {
         key: Key { parts: vec![load] },
         test: Test::Member {
@@ -737,7 +748,10 @@ fn connmark(info: &Info, revision: u32) -> Option<Statement> {
         2 => (meta_mark, unknown("--restore-mark")),
         _ => return None,
     };
-    Some(Statement::Set { field, value: Box::new(value) })
+    Some(Statement::Set {
+        field,
+        value: Box::new(value),
+    })
 }
 
 #[cfg(test)]
@@ -869,7 +883,7 @@ mod tests {
         );
         // Inverted status: status & dnat == 0.
         let Step::Match(Match {
-            test: Test::Member { negate, .. },
+            test: Test::Equal { negate, .. },
             ..
         }) = &steps[2]
         else {

@@ -187,6 +187,7 @@ impl Builder<'_> {
             }
             // The reject type is not shown; any of them ends the packet.
             ("target", "REJECT") => {
+                self.effect(super::super::XT_REJECT);
                 let _ = self.reject(None, None);
             }
             (

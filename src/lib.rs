@@ -21,14 +21,10 @@ pub mod exit;
 mod fsafe;
 pub mod fuzzing;
 mod man;
-// The records of the reachability path and the typed ruleset: being filled in by the
-// readers and the path walk (issues 17 and 18).
-#[allow(dead_code)]
 mod network;
 mod policy;
 mod reach;
 mod report;
-#[allow(dead_code)]
 mod ruleset;
 mod socket;
 mod watch;

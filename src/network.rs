@@ -24,18 +24,6 @@ pub struct Network {
     pub namespaces: Vec<NamespaceNet>,
 }
 
-impl Network {
-    /// The namespace with this inode, if its network was read (or tried).
-    pub fn get(&self, inode: u64) -> Option<&NamespaceNet> {
-        self.namespaces.iter().find(|n| n.netns.inode == inode)
-    }
-
-    /// portaudit's own namespace: the host this audit describes.
-    pub fn host(&self) -> Option<&NamespaceNet> {
-        self.namespaces.iter().find(|n| n.netns.host)
-    }
-}
-
 /// What was read of one thing: the thing, not asked for, or why it could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Reading<T> {

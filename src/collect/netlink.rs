@@ -17,8 +17,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::nlmsg::NLMSG_HDRLEN;
-pub(super) use super::nlmsg::{align4, attributes};
 pub use super::nlmsg::{Message, messages};
+pub(super) use super::nlmsg::{align4, attributes};
 use crate::error::describe_io;
 use crate::socket::{Family, Listener, Protocol};
 

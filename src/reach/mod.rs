@@ -159,7 +159,7 @@ struct Firewalls<'r> {
 }
 
 enum Rules<'r> {
-    Read(Index<'r>),
+    Read(Box<Index<'r>>),
     NotRead,
     Unreadable(Arc<str>),
 }
@@ -181,14 +181,14 @@ impl<'r> Firewalls<'r> {
                 }
                 if i == host {
                     return match host_ruleset {
-                        Some(ruleset) => Rules::Read(Index::new(ruleset)),
+                        Some(ruleset) => Rules::Read(Box::new(Index::new(ruleset))),
                         None => {
                             Rules::Unreadable("the ruleset could not be read (see warnings)".into())
                         }
                     };
                 }
                 match &namespace.ruleset {
-                    Reading::Done(ruleset) => Rules::Read(Index::new(ruleset)),
+                    Reading::Done(ruleset) => Rules::Read(Box::new(Index::new(ruleset))),
                     Reading::Unreadable(why) => Rules::Unreadable(why.as_str().into()),
                     Reading::NotAsked => Rules::NotRead,
                 }

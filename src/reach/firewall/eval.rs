@@ -234,15 +234,8 @@ impl<'r> Index<'r> {
         }
     }
 
-    #[allow(dead_code)]
-    #[allow(dead_code)]
-    pub fn ruleset(&self) -> &'r Ruleset {
-        self.ruleset
-    }
-
     /// What every base chain of `hook` that sees `class` does with it: see
     /// [`super::evaluate`].
-    #[allow(dead_code)]
     pub fn evaluate(&self, hook: Hook, class: &Class) -> Vec<Fate> {
         self.evaluate_kinds(hook, class, None)
     }

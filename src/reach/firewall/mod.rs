@@ -175,8 +175,6 @@ pub enum Mark {
 ///
 /// Builds an index of the ruleset's chains and sets first: a caller that evaluates many
 /// classes builds an [`Index`] once and calls [`Index::evaluate`].
-// The path walk's entry (issue 17); today's reach asks through `Judge`.
-#[allow(dead_code)]
 pub fn evaluate(ruleset: &Ruleset, hook: Hook, class: &Class) -> Vec<Fate> {
     Index::new(ruleset).evaluate(hook, class)
 }

@@ -9,8 +9,6 @@ pub struct PortSet {
     ranges: Vec<(u16, u16)>,
 }
 
-// Some of these serve the path walk (issue 17) and the tests only, so far.
-#[allow(dead_code)]
 impl PortSet {
     pub fn empty() -> PortSet {
         PortSet::default()
@@ -51,10 +49,6 @@ impl PortSet {
 
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty()
-    }
-
-    pub fn is_all(&self) -> bool {
-        self.ranges == [(0, u16::MAX)]
     }
 
     pub fn contains(&self, port: u16) -> bool {
@@ -138,6 +132,7 @@ impl PortSet {
     }
 
     /// The complement within `0..=65535`.
+    #[cfg(test)]
     pub fn complement(&self) -> PortSet {
         PortSet::all().subtract(self)
     }

@@ -61,14 +61,15 @@ pub fn key(f: &Finding) -> Key {
 }
 
 /// Write the current listeners to `target` (opened before the audit), atomically: see
-/// `fsafe::write`.
-pub fn save(audit: &Audit, target: &Target) -> Result<(), Error> {
+/// `fsafe::write`. Returns how many listeners the baseline holds.
+pub fn save(audit: &Audit, target: &Target) -> Result<usize, Error> {
     let listeners: BTreeSet<Key> = audit
         .findings
         .iter()
         .filter(|f| !f.ephemeral)
         .map(key)
         .collect();
+    let count = listeners.len();
     let file = File {
         portaudit_baseline: FORMAT,
         listeners: listeners.into_iter().collect(),
@@ -76,7 +77,8 @@ pub fn save(audit: &Audit, target: &Target) -> Result<(), Error> {
     let mut text = serde_json::to_string_pretty(&file)
         .map_err(|e| Error::new(format!("cannot encode the baseline: {e}")))?;
     text.push('\n');
-    target.replace(0o644, |out| out.write_all(text.as_bytes()))
+    target.replace(0o644, |out| out.write_all(text.as_bytes()))?;
+    Ok(count)
 }
 
 /// Read a baseline (as root: only a file root alone could have put there, see `fsafe`).

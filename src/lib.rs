@@ -59,19 +59,25 @@ fn run_audit(cli: Cli, output: Option<&fsafe::write::Target>) -> Result<Outcome,
         return watch::watch(every, config.format, |owners| audit(&config, owners));
     }
     let audit = audit(&config, &mut collect::KnownOwners::once())?;
-    if let Some(target) = &config.save_baseline {
-        baseline::save(&audit, target)?;
-    }
+    let saved = match &config.save_baseline {
+        Some(target) => Some((target.path(), baseline::save(&audit, target)?)),
+        None => None,
+    };
     let (format, color, width) = (config.format, config.color, config.width);
-    match output {
-        Some(target) => {
-            target.replace(0o644, |out| {
+    let reported = match output {
+        Some(target) => target
+            .replace(0o644, |out| {
                 report::write(&audit, format, color, width, out)
-            })?;
-            report::print_warnings(&audit);
-        }
-        None => report::print(&audit, format, color, width)?,
+            })
+            .map(|()| report::print_warnings(&audit)),
+        None => report::print(&audit, format, color, width),
+    };
+    // Said last, under the table: the exit code is the audit's, so this line is how an
+    // operator knows the baseline was written (even when the report could not be).
+    if let Some((path, listeners)) = saved {
+        report::baseline_saved(path, listeners);
     }
+    reported?;
     Ok(audit.outcome)
 }
 

@@ -717,6 +717,61 @@ fn baseline_new(report: &Report) -> usize {
 }
 
 #[test]
+fn saving_a_baseline_says_so_and_keeps_the_audits_exit_code() {
+    let dir = TempDir::new("baseline-note");
+    let file = dir.path().join("baseline.json");
+    let name = file.display().to_string();
+    let root = proc_root("mixed");
+
+    // The mixed host exposes ports: the audit's verdict (1) and its table are unchanged
+    // by saving, and one line under them says the file was written, and with what.
+    let plain = run_args(&["--proc-root", &root]);
+    assert_eq!(plain.code, 1, "{plain:#?}");
+    let saved = run_args(&["--proc-root", &root, "--save-baseline", &name]);
+    assert_eq!(saved.code, 1, "{saved:#?}");
+    assert_eq!(saved.stdout, plain.stdout);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let written: crate::util::BaselineFile = serde_json::from_str(&text).unwrap();
+    assert_eq!(written.portaudit_baseline, 1);
+    assert!(written.listeners.len() > 1, "{written:#?}");
+    let line = format!(
+        "portaudit: baseline saved to {name} ({} listeners)\n",
+        written.listeners.len()
+    );
+    assert_eq!(
+        saved.stderr,
+        format!("{}{line}", plain.stderr),
+        "{saved:#?}"
+    );
+
+    // With --json too: stdout stays one JSON document, the line goes to stderr.
+    let (report, run) = audit_json(&root, &["--save-baseline", &name]);
+    assert_eq!(run.code, 1);
+    assert!(!report.sockets.is_empty());
+    assert!(run.stderr.ends_with(&line), "{run:#?}");
+
+    // A save that fails is the run's error: exit 2, one line naming the file, no report
+    // and no claim that it was saved.
+    let blocked = dir.path().join("blocked");
+    std::fs::create_dir(&blocked).unwrap();
+    std::fs::write(
+        blocked.join("inside"),
+        "keeps the directory from being replaced",
+    )
+    .unwrap();
+    let blocked = blocked.display().to_string();
+    let failed = run_args(&["--proc-root", &root, "--save-baseline", &blocked]);
+    assert_eq!(failed.code, 2, "{failed:#?}");
+    assert_eq!(failed.stderr.lines().count(), 1, "{failed:#?}");
+    assert!(
+        failed.stderr.starts_with("portaudit: ") && failed.stderr.contains(&blocked),
+        "{failed:#?}"
+    );
+    assert!(!failed.stderr.contains("baseline saved"), "{failed:#?}");
+    assert!(failed.stdout.is_empty(), "{failed:#?}");
+}
+
+#[test]
 fn a_missing_baseline_or_its_directory_says_how_to_make_it() {
     let dir = TempDir::new("no-baseline-dir");
     let root = proc_root("mixed");

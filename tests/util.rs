@@ -37,6 +37,14 @@ pub struct Baseline {
     pub removed: Vec<BaselineKey>,
 }
 
+/// A `--save-baseline` file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineFile {
+    pub portaudit_baseline: u32,
+    pub listeners: Vec<BaselineKey>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct BaselineKey {
     pub protocol: String,

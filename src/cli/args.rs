@@ -102,7 +102,8 @@ pub struct Cli {
     #[arg(long)]
     pub(crate) advisory: bool,
 
-    /// Write the current listeners to FILE, as the baseline for --baseline
+    /// Write the current listeners to FILE, as the baseline for --baseline, and say so on
+    /// stderr; the exit code is still the audit's (1 when something is exposed)
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub(crate) save_baseline: Option<PathBuf>,
 

@@ -123,6 +123,29 @@ pub fn warn(message: &str) {
     );
 }
 
+/// `--save-baseline`: one line on stderr once the file is written. The exit code stays
+/// the audit's (1 when something is exposed), so without it a saved baseline and a
+/// failed one look alike to whoever reads the verdict.
+pub fn baseline_saved(path: &std::path::Path, listeners: usize) {
+    let _ = writeln!(
+        io::stderr().lock(),
+        "{}",
+        baseline_saved_line(path, listeners)
+    );
+}
+
+fn baseline_saved_line(path: &std::path::Path, listeners: usize) -> String {
+    format!(
+        "portaudit: baseline saved to {} ({listeners} {})",
+        escape::for_terminal(&path.to_string_lossy()),
+        if listeners == 1 {
+            "listener"
+        } else {
+            "listeners"
+        }
+    )
+}
+
 /// The width of the terminal on stdout: `COLUMNS` when it is a positive number (a user's
 /// override, as for ls), else what the terminal says (TIOCGWINSZ); `None` when neither
 /// says (a pty with no size). Asked only when stdout is a terminal.

@@ -307,3 +307,145 @@ patest!(
         });
     }
 );
+
+/// The `mixed` fixture judged by the example policy (so the table has a Rule column), on
+/// a pty whose `COLUMNS` is `columns`: the screen without the warnings (stderr, on the same
+/// pty), and the JSON of the same audit.
+fn with_rules_on_a_terminal(columns: &str) -> (String, util::Report) {
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/portaudit.toml");
+    let args = ["--config", policy, "--color", "never", "--proc-root"];
+    let command = format!(
+        "stty cols 200; {} {} {}",
+        util::bin(),
+        args.join(" "),
+        mixed()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("COLUMNS", columns)
+        .output()
+        .expect("script(1) from util-linux");
+    let screen = String::from_utf8(out.stdout).unwrap().replace('\r', "");
+    let screen: Vec<&str> = screen
+        .lines()
+        .filter(|l| !l.starts_with("portaudit: warning: "))
+        .collect();
+    let mut json_args = vec!["--json"];
+    json_args.extend_from_slice(&args);
+    let root = mixed();
+    json_args.push(&root);
+    (screen.join("\n"), util::run_args(&json_args).report())
+}
+
+/// Each table row's port and its last cells (from the verdict on), and the labels the
+/// JSON gives the sockets on that port.
+fn rows_and_rules<'a>(
+    screen: &'a str,
+    json: &'a util::Report,
+) -> Vec<(&'a str, Vec<Option<&'a str>>)> {
+    screen
+        .lines()
+        .filter(|l| l.starts_with("tcp") || l.starts_with("udp"))
+        .map(|row| {
+            let port: u16 = row.split_whitespace().nth(2).unwrap().parse().unwrap();
+            let rules = json
+                .sockets
+                .iter()
+                .filter(|s| s.port == port)
+                .map(|s| s.rule.as_deref())
+                .collect();
+            (row, rules)
+        })
+        .collect()
+}
+
+patest!(
+    the_rule_column_keeps_every_reason_readable_at_80_columns,
+    [Program("script")],
+    |_| {
+        let (screen, json) = with_rules_on_a_terminal("80");
+        assert_fits(&screen, 80);
+        assert!(
+            !screen.chars().any(|c| c.is_control() && c != '\n'),
+            "{screen:?}"
+        );
+        let rows = rows_and_rules(&screen, &json);
+        assert_eq!(rows.len(), 20, "one line per row:\n{screen}");
+        // Each label is under the table whole, once, behind its key.
+        let keys: Vec<(&str, &str)> = screen
+            .lines()
+            .filter_map(|l| l.strip_prefix("Rule ")?.split_once(": "))
+            .collect();
+        let mut labels: Vec<&str> = json
+            .sockets
+            .iter()
+            .filter_map(|s| s.rule.as_deref())
+            .collect();
+        labels.sort_unstable();
+        labels.dedup();
+        assert!(
+            labels.len() > 3 && labels.contains(&"loopback is fine"),
+            "{labels:?}"
+        );
+        let mut listed: Vec<&str> = keys.iter().map(|(_, label)| *label).collect();
+        listed.sort_unstable();
+        assert_eq!(listed, labels, "{screen}");
+        // Each row's key leads to the label that decided its sockets.
+        for (row, rules) in rows {
+            let key = row.split_whitespace().find(|cell| cell.starts_with('['));
+            match key {
+                None => {
+                    assert!(row.ends_with(" -"), "{row}");
+                    assert!(rules.iter().all(Option::is_none), "{row}: {rules:?}");
+                }
+                Some(cell) => {
+                    let key = &cell[..=cell.find(']').unwrap()];
+                    let label = keys.iter().find(|(k, _)| *k == key).map(|(_, l)| *l);
+                    assert!(label.is_some(), "{key} not explained:\n{screen}");
+                    assert!(rules.iter().all(|r| *r == label), "{row}: {rules:?}");
+                }
+            }
+        }
+
+        // Wide enough: every label in its row, whole, and nothing under the table.
+        let (wide, json) = with_rules_on_a_terminal("200");
+        assert_fits(&wide, 200);
+        assert!(!wide.lines().any(|l| l.starts_with("Rule ")), "{wide}");
+        for (row, rules) in rows_and_rules(&wide, &json) {
+            match rules[0] {
+                Some(label) => assert!(row.contains(&format!("  {label}")), "{row}"),
+                None => assert!(row.ends_with(" -"), "{row}"),
+            }
+        }
+    }
+);
+
+#[test]
+fn a_rule_column_left_out_lists_each_reason_with_its_ports() {
+    let root = mixed();
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/portaudit.toml");
+    let args = ["--config", policy, "--proc-root", &root];
+    let run = util::run_args(&[&["--color", "never", "--width", "60"], &args[..]].concat());
+    assert_fits(&run.stdout, 60);
+    let prose = run.stdout.replace("\n  ", " ");
+    assert!(
+        prose.contains("Not shown at 60 columns: Scope, User, Rule"),
+        "{prose}"
+    );
+    let json = util::run_args(&[&["--json"], &args[..]].concat()).report();
+    let mut checked = 0;
+    for socket in &json.sockets {
+        let Some(label) = socket.rule.as_deref() else {
+            continue;
+        };
+        let port = format!("{}/{}", socket.port, socket.protocol);
+        let line = prose
+            .lines()
+            .find(|l| l.starts_with("Rule for ") && l.ends_with(&format!(": {label}")))
+            .unwrap_or_else(|| panic!("{label} not listed:\n{prose}"));
+        let ports = line["Rule for ".len()..line.len() - label.len() - 2].split(", ");
+        assert!(ports.clone().any(|p| p == port), "{port} not in {line}");
+        checked += 1;
+    }
+    assert!(checked > 5, "{prose}");
+}

@@ -188,6 +188,14 @@ impl Grid {
         }
     }
 
+    /// Whether `fit` shows every cell of the column `header` whole.
+    pub fn whole(&self, fit: &Fit, header: &str) -> bool {
+        self.columns
+            .iter()
+            .zip(&fit.widths)
+            .any(|(c, w)| c.header == header && *w >= Some(c.natural))
+    }
+
     /// The headers of the columns `fit` leaves out.
     pub fn dropped(&self, fit: &Fit) -> Vec<&'static str> {
         self.columns
@@ -480,6 +488,18 @@ mod tests {
                 "{kept} at {limit}"
             );
         }
+    }
+
+    #[test]
+    fn whole_says_whether_a_column_was_shortened() {
+        let grid = grid();
+        let fit = grid.fit(None, &[]);
+        assert!(grid.whole(&fit, "Process") && grid.whole(&fit, "Verdict"));
+        let fit = grid.fit(Some(70), &[Step::Shorten("Process")]);
+        assert!(!grid.whole(&fit, "Process") && grid.whole(&fit, "Verdict"));
+        let fit = grid.fit(Some(75), &[Step::Drop("Verdict")]);
+        assert!(!grid.whole(&fit, "Verdict"));
+        assert!(!grid.whole(&fit, "No such column"));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 
 use super::escape::{bytes_for_terminal, for_terminal};
-use super::layout::{self, Cell, Grid, Step, Tone};
+use super::layout::{self, Cell, Fit, Grid, Step, Tone};
 use super::prose::{self, Legend};
 use crate::audit::{Audit, Drift, Finding, Verdict};
 
@@ -31,18 +31,22 @@ const SHOWN_PROCESSES: usize = 2;
 const STEPS: &[Step] = &[
     // The address says it (0.0.0.0, 127.0.0.1).
     Step::Drop("Scope"),
-    Step::Shorten("Rule"),
     // Namespace labels and publish targets, then the bind address alone.
     Step::Shorten("Local Address"),
     // Later owners, `+N`, `(N sockets)`: the first `pid/name` stays.
     Step::Shorten("Process"),
     // `(socket: root)`, later users: whom the first owner runs as stays.
     Step::Shorten("User"),
+    // A rule's label keeps its first words; cut, every label gets a key (`[1]`) and is
+    // written whole under the table.
+    Step::Shorten("Rule"),
     Step::Drop("User"),
-    Step::Drop("Rule"),
     // `(ephemeral)`, `(new)`: the verdict stays.
     Step::Shorten("Verdict"),
     Step::Drop("Firewall"),
+    // Before any name is cut; the labels are then written under the table with the
+    // ports they decided.
+    Step::Drop("Rule"),
     // Past here names and then addresses are cut, with `…`.
     Step::Cut("Process"),
     Step::Cut("Local Address"),
@@ -64,8 +68,18 @@ pub fn render(
             None => "No listening sockets.\n",
         });
     } else {
-        let grid = table(audit, &mut legend);
-        let fit = grid.fit(width, STEPS);
+        let mut grid = table(audit, &mut legend, None);
+        let mut fit = grid.fit(width, STEPS);
+        let mut keys = None;
+        let rule_shown = |grid: &Grid, fit: &Fit| !grid.dropped(fit).contains(&"Rule");
+        if audit.policy_file.is_some() && !grid.whole(&fit, "Rule") && rule_shown(&grid, &fit) {
+            // Too narrow for the reasons: each gets a key in its cell and a line of its own
+            // under the table, so no row wraps and no reason is lost.
+            let keyed = RuleKeys::new(audit);
+            grid = table(audit, &mut Legend::default(), Some(&keyed));
+            fit = grid.fit(width, STEPS);
+            keys = Some(keyed);
+        }
         grid.write(&fit, color, out)?;
         let dropped = grid.dropped(&fit);
         if let (Some(width), false) = (width, dropped.is_empty()) {
@@ -74,6 +88,11 @@ pub fn render(
                 "Not shown at {width} columns: {} (--width 0 shows all)",
                 dropped.join(", ")
             );
+        }
+        if audit.policy_file.is_some() && !rule_shown(&grid, &fit) {
+            prose.push_str(&rules_by_port(audit));
+        } else if let Some(keys) = keys {
+            prose.push_str(&keys.lines());
         }
     }
     // What always shows, then as much advice as a screenful leaves room for.
@@ -95,7 +114,73 @@ pub fn render(
     out.write_all(rest.as_bytes())
 }
 
-fn table(audit: &Audit, legend: &mut Legend) -> Grid {
+/// The labels of the rules that decided, numbered in the order the rows first show
+/// them, for a Rule column too narrow to show them whole.
+struct RuleKeys(Vec<String>);
+
+impl RuleKeys {
+    fn new(audit: &Audit) -> RuleKeys {
+        let mut labels: Vec<String> = Vec::new();
+        for group in groups(audit) {
+            if let Some(label) = &group.finding.rule
+                && !labels.iter().any(|l| **l == **label)
+            {
+                labels.push(label.to_string());
+            }
+        }
+        RuleKeys(labels)
+    }
+
+    /// `[N]`, N counting from 1.
+    fn key(&self, label: &str) -> Option<String> {
+        let i = self.0.iter().position(|l| l == label)?;
+        Some(format!("[{}]", i + 1))
+    }
+
+    /// One line per label, escaped: `Rule [1]: loopback is fine`.
+    fn lines(&self) -> String {
+        let mut text = String::new();
+        for (i, label) in self.0.iter().enumerate() {
+            let _ = writeln!(text, "Rule [{}]: {}", i + 1, for_terminal(label));
+        }
+        text
+    }
+}
+
+/// With the Rule column left out: each label that decided a row, whole, after the
+/// ports of its rows (`Rule for 53/udp, 123/udp: loopback is fine`), in row order.
+fn rules_by_port(audit: &Audit) -> String {
+    let mut rules: Vec<(&str, Vec<String>)> = Vec::new();
+    for group in groups(audit) {
+        let f = group.finding;
+        let Some(label) = f.rule.as_deref() else {
+            continue;
+        };
+        let port = format!("{}/{}", f.port(), f.listener.protocol.name());
+        let at = match rules.iter().position(|(l, _)| *l == label) {
+            Some(at) => at,
+            None => {
+                rules.push((label, Vec::new()));
+                rules.len() - 1
+            }
+        };
+        if !rules[at].1.contains(&port) {
+            rules[at].1.push(port);
+        }
+    }
+    let mut text = String::new();
+    for (label, ports) in rules {
+        let _ = writeln!(
+            text,
+            "Rule for {}: {}",
+            ports.join(", "),
+            for_terminal(label)
+        );
+    }
+    text
+}
+
+fn table(audit: &Audit, legend: &mut Legend, keys: Option<&RuleKeys>) -> Grid {
     let mut header = vec![
         "Proto",
         "Local Address",
@@ -127,7 +212,7 @@ fn table(audit: &Audit, legend: &mut Legend) -> Grid {
             verdict(finding),
         ];
         if show_rule {
-            cells.push(rule(finding));
+            cells.push(rule(finding, keys));
         }
         if audit.firewall_read {
             cells.push(Cell::new(
@@ -148,14 +233,16 @@ fn tone(finding: &Finding) -> Tone {
 }
 
 /// The label of the rule that decided, `-` for none. A label is words a person wrote:
-/// a narrow column keeps the first ones.
-fn rule(finding: &Finding) -> Cell {
+/// a narrow column keeps the first ones, after the label's key when there are `keys`.
+fn rule(finding: &Finding, keys: Option<&RuleKeys>) -> Cell {
     let label = for_terminal(finding.rule.as_deref().unwrap_or("-"));
+    let key = finding.rule.as_deref().and_then(|label| keys?.key(label));
     let mut words = label.split(' ');
-    let first = words.next().unwrap_or_default();
-    words.fold(Cell::new(first), |cell, word| {
-        cell.more(&format!(" {word}"))
-    })
+    let first = match key {
+        Some(key) => Cell::new(key).more(&format!(" {}", words.next().unwrap_or_default())),
+        None => Cell::new(words.next().unwrap_or_default()),
+    };
+    words.fold(first, |cell, word| cell.more(&format!(" {word}")))
 }
 
 /// `EXPOSED` in capitals when it fails, then its notes.

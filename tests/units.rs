@@ -319,6 +319,46 @@ patest!(
     }
 );
 
+patest!(
+    each_namespaces_tunnel_ports_are_named_by_its_own_devices,
+    [Root, Program("ip")],
+    |_| {
+        // Audited from outside: the other namespaces' devices are read from inside them
+        // (a few workers entering each in turn). Two namespaces, a port each, and the
+        // other's port unclaimed in each: a mix-up would name the wrong device.
+        let a = NetNs::new();
+        let b = NetNs::new();
+        for (ns, device, port, id) in [(&a, "vxa", "4789", "42"), (&b, "vxb", "4790", "43")] {
+            ns.ip(&[
+                "link", "add", device, "type", "vxlan", "id", id, "dstport", port, "dev", "lo",
+            ]);
+            ns.ip(&["link", "set", device, "up"]);
+        }
+        let run = util::run_args(&["--all-netns", "--json"]);
+        let report = run.report();
+        let tunnel = |ns: &NetNs, port: u16| {
+            let found: Vec<_> = report
+                .sockets
+                .iter()
+                .filter(|s| s.netns_name() == Some(ns.name()) && s.protocol == "udp")
+                .filter(|s| s.port == port)
+                .collect();
+            assert!(
+                !found.is_empty(),
+                "no udp {port} in {}:\n{run:#?}",
+                ns.name()
+            );
+            found
+        };
+        for (ns, port, device) in [(&a, 4789, "vxlan vxa"), (&b, 4790, "vxlan vxb")] {
+            for s in tunnel(ns, port) {
+                assert!(s.processes.is_empty(), "{s:#?}");
+                assert_eq!(s.kernel.as_deref(), Some(device), "{s:#?}");
+            }
+        }
+    }
+);
+
 /// The memcached fixture's proc tree, with `cgroup` as its process's /proc/PID/cgroup.
 fn memcached_tree(cgroup: &str) -> (TempDir, String) {
     let dir = TempDir::new("units");

@@ -93,8 +93,29 @@ pub fn attribute(
         .collect();
     namespaces.sort_unstable();
     namespaces.dedup();
+    let here = |netns: Option<u64>| netns.is_none() || netns == own;
+    // The other namespaces' devices, read by a few workers that enter them in turn: with
+    // --all-netns a thread started for each namespace was most of the owners' cost.
+    let elsewhere: Vec<&netns::Namespace> = if live {
+        namespaces
+            .iter()
+            .filter(|&&n| !here(n))
+            .filter_map(|&n| targets.iter().find(|t| Some(t.netns.inode) == n))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut read_elsewhere: Vec<(u64, Result<_, String>)> = elsewhere
+        .iter()
+        .map(|t| t.netns.inode)
+        .zip(
+            netns::each(&elsewhere, |_| from_devices())
+                .into_iter()
+                .map(|r| r.map_err(|e| e.to_string())),
+        )
+        .collect();
     for netns in namespaces {
-        let here = netns.is_none() || netns == own;
+        let here = here(netns);
         let mut ports = if here {
             from_files(proc_root, live)
         } else {
@@ -104,8 +125,11 @@ pub fn attribute(
             let devices = if here {
                 Ok(from_devices())
             } else {
-                match targets.iter().find(|t| Some(t.netns.inode) == netns) {
-                    Some(target) => netns::within(target, from_devices).map_err(|e| e.to_string()),
+                match read_elsewhere
+                    .iter()
+                    .position(|(inode, _)| Some(*inode) == netns)
+                {
+                    Some(i) => read_elsewhere.swap_remove(i).1,
                     None => Err("not entered".to_string()),
                 }
             };

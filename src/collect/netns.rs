@@ -364,7 +364,8 @@ fn describe(target: &Namespace) -> String {
 /// Run `f` on a new thread that has joined `target`'s network namespace.
 ///
 /// Only that thread moves: the caller's namespace never changes. A panic in `f` goes
-/// on in the caller.
+/// on in the caller. (The audit itself enters namespaces through [`each`].)
+#[cfg(test)]
 pub fn within<T: Send>(target: &Namespace, f: impl FnOnce() -> T + Send) -> io::Result<T> {
     let file = open(target)?;
     let outcome = std::thread::scope(|scope| {

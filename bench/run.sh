@@ -5,7 +5,8 @@
 #   bench/run.sh                  every scenario
 #   bench/run.sh conn0 conn100k   some of them: smallserver conn0 conn10k conn100k listen1000
 #                                 procs100 procs1000 udp12k udp48k listen100k listen500k
-#                                 netns10 netns100 kube5000
+#                                 netns10 netns100 netns100u kube5000
+#                                 (netns100u: no process holds the listeners)
 #   bench/run.sh kube5000         a Kubernetes node: 5,000 services through iptables-nft
 #                                 (bench/kube.py, ~21k rules, 500 NodePorts), portaudit
 #                                 against `nft -j list ruleset` alone
@@ -160,6 +161,10 @@ for scenario in "${scenarios[@]}"; do
             # 10 or 100 namespaces of our own with 2 listeners each, held by one process;
             # --all-netns sees every namespace on the host (the count is recorded).
             nscount=${scenario#netns}; load=(); rounds=15 ;;
+        netns100u)
+            # The same, the listeners held by no process (fds in flight): the owners'
+            # step then reads every namespace's devices too (kernel-held sockets).
+            nscount=100; load=(--in-flight); rounds=15 ;;
         *) echo "bench/run.sh: unknown scenario $scenario" >&2; exit 2 ;;
     esac
     ns="pa-bench-$$-$scenario"
@@ -180,7 +185,7 @@ for scenario in "${scenarios[@]}"; do
             ip -n "pa-bench-$$-n$i" link set lo up
         done
         echo "== $scenario: building ($nscount namespaces, 2 listeners each)" >&2
-        python3 bench/netns.py 2 "$ready" "${extra_ns[@]}" &
+        python3 bench/netns.py "${load[@]}" 2 "$ready" "${extra_ns[@]}" &
         load_pid=$!
         wait_ready
         # (exit 2 when some other namespace cannot be read: still a count)

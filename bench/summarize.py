@@ -19,6 +19,8 @@ TITLES = {
     "listen500k": "500,000 TCP listeners",
     "netns10": "10 network namespaces with 2 listeners each (`--all-netns`)",
     "netns100": "100 network namespaces with 2 listeners each (`--all-netns`)",
+    "netns100u": "100 network namespaces with 2 listeners each that no process holds "
+    "(`--all-netns`)",
     "kube5000": "A Kubernetes node: 5,000 services through iptables-nft (~21k rules, 500 "
     "NodePorts), 20 TCP + 5 UDP listeners",
 }
@@ -64,6 +66,7 @@ RATIOS = {
     "listen500k": LISTEN,
     "netns10": NETNS,
     "netns100": NETNS,
+    "netns100u": NETNS,
     "kube5000": {"portaudit": ("nft -j list ruleset", 0.30)},
 }
 # mode -> peak RSS target (MiB)

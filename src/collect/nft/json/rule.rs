@@ -264,7 +264,12 @@ impl Builder<'_> {
             Need::Nothing => {}
             Need::Ip(family) => self.network(family, false),
             Need::L4(protocol, family) => {
-                if let Some(family) = family {
+                // nft looks for ICMP's network protocol only where the rule has not
+                // established one: after `meta nfproto ipv4`, `icmpv6 type` gets its
+                // `meta l4proto` and no IPv6 check.
+                if let Some(family) = family
+                    && self.ip.is_none()
+                {
                     self.network(family, true);
                 }
                 if self.l4 != Some(protocol) {
@@ -757,10 +762,11 @@ impl Builder<'_> {
                     self.l4 = Some(v[0]);
                 }
             }
-            Expr::Meta(key) if key == "iiftype" => {
-                if number(Type::ArpHrd).as_deref() == Some(&1u16.to_ne_bytes()[..]) {
-                    self.ether = true;
-                }
+            Expr::Meta(key)
+                if key == "iiftype"
+                    && number(Type::ArpHrd).as_deref() == Some(&1u16.to_ne_bytes()[..]) =>
+            {
+                self.ether = true;
             }
             Expr::Meta(key) if key == "nfproto" => match number(Type::Nfproto).as_deref() {
                 Some([2]) => self.ip = Some(Family::Ipv4),

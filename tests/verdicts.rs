@@ -1220,6 +1220,18 @@ patest!(
                 port: 1000,
             },
             Case {
+                cause: "nat-runs-at-the-nat-hook",
+                // A nat chain at -110 runs inside netfilter's NAT hook (-100): the filter
+                // chain at -101 sees the address before the DNAT (long run, seed 20).
+                rules: "table inet t { chain p { type filter hook prerouting priority -101; \
+                    ip6 daddr != fd61::1 meta nfproto ipv6 drop; }; }; \
+                    table ip6 n { chain nat { type nat hook prerouting priority -110; \
+                    udp dport 3000 dnat to [fd62::2]:2000; }; }",
+                listener: "udp :::2000 (app)",
+                dst: "fd61::1",
+                port: 3000,
+            },
+            Case {
                 cause: "weak-host",
                 rules: "table inet t { chain i { type filter hook input priority 0; \
                     iifname \"vha\" drop; }; }",

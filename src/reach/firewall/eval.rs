@@ -139,6 +139,17 @@ impl Dispatch {
     }
 }
 
+/// The priority of netfilter's own NAT hook, where every nat chain of the hook runs
+/// (NF_IP_PRI_NAT_DST at prerouting and output, NF_IP_PRI_NAT_SRC at input and
+/// postrouting).
+fn nat_core_priority(hook: Hook) -> Option<i32> {
+    match hook {
+        Hook::Prerouting | Hook::Output => Some(-100),
+        Hook::Input | Hook::Postrouting => Some(100),
+        _ => None,
+    }
+}
+
 /// What a rule asks for before it can do anything (only matches, conditions and effects
 /// come before): an exact destination address, else an exact destination port.
 fn asks_for(rule: &Rule) -> Asks {
@@ -319,7 +330,32 @@ impl<'r> Index<'r> {
                     }
                     None => true,
                 };
-                bases.push((base.priority, t, c, maybe));
+                bases.push(((base.priority, 0), t, c, maybe));
+            }
+        }
+        // The nat chains of a hook run inside netfilter's NAT hook, at its priority, in
+        // their own order among themselves: a filter chain at -101 sees the address a nat
+        // chain at -110 is about to rewrite. One at the NAT hook's own priority runs before
+        // or after it, as the two were registered: its drops count only as possible.
+        let core = nat_core_priority(hook);
+        let nat = |t: usize, c: usize| {
+            let table = &self.ruleset.tables[t];
+            matches!(
+                table.family,
+                TableFamily::Ip | TableFamily::Ip6 | TableFamily::Inet
+            ) && table.chains[c]
+                .base
+                .as_ref()
+                .is_some_and(|b| b.kind == ChainKind::Nat)
+        };
+        let any_nat = core.is_some() && bases.iter().any(|&(_, t, c, _)| nat(t, c));
+        if let Some(core) = core.filter(|_| any_nat) {
+            for (key, t, c, maybe) in &mut bases {
+                if nat(*t, *c) {
+                    *key = (core, key.0);
+                } else if key.0 == core {
+                    *maybe = true;
+                }
             }
         }
         bases.sort_by_key(|b| b.0);

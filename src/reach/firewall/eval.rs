@@ -8,10 +8,10 @@
 //! packet again, which keeps long chains of jumps (kube-proxy's, Docker's) linear.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::hash::{FastMap, hash_of};
 use super::packet::{Hit, Packet, PortNow, Tri, Value, element};
 use super::ports::PortSet;
 use super::{Class, End, Fate, Mark, NatAddress, NatTo, Rewrite, TproxyTo, render};
@@ -33,15 +33,15 @@ const MAX_REASONS: usize = 32;
 pub struct Index<'r> {
     ruleset: &'r Ruleset,
     /// Per table: chain name → index.
-    chains: Vec<HashMap<&'r str, usize>>,
+    chains: Vec<FastMap<&'r str, usize>>,
     /// Per table: set name → index.
-    sets: Vec<HashMap<&'r str, usize>>,
+    sets: Vec<FastMap<&'r str, usize>>,
     /// Reasons and rule labels rendered so far: each rule is written out once, however
     /// many classes and fates it decides.
-    texts: RefCell<HashMap<(Reason, Hook), Arc<str>>>,
-    labels: RefCell<HashMap<(usize, usize, usize), Arc<str>>>,
+    texts: RefCell<FastMap<(Reason, Hook), Arc<str>>>,
+    labels: RefCell<FastMap<(usize, usize, usize), Arc<str>>>,
     /// Per long chain, its rules by the destination they ask for first.
-    dispatch: RefCell<HashMap<(usize, usize), Dispatch>>,
+    dispatch: RefCell<FastMap<(usize, usize), Dispatch>>,
 }
 
 /// Chains this long get a [`Dispatch`].
@@ -53,11 +53,11 @@ const DISPATCH_MIN: usize = 32;
 /// destination, or to a few ports, go to the rules that can match them, not through all.
 #[derive(Debug, Default)]
 struct Dispatch {
-    by_v4: HashMap<[u8; 4], Vec<u32>>,
+    by_v4: FastMap<[u8; 4], Vec<u32>>,
     all_v4: Vec<u32>,
-    by_v6: HashMap<[u8; 16], Vec<u32>>,
+    by_v6: FastMap<[u8; 16], Vec<u32>>,
     all_v6: Vec<u32>,
-    by_port: HashMap<u16, Vec<u32>>,
+    by_port: FastMap<u16, Vec<u32>>,
     all_port: Vec<u32>,
     /// The rules that ask for neither first.
     others: Vec<u32>,
@@ -206,7 +206,7 @@ impl<'r> Index<'r> {
             .iter()
             .map(|t| {
                 // The first of two chains of one name wins, as a lookup in nft would.
-                let mut map = HashMap::with_capacity(t.chains.len());
+                let mut map = FastMap::with_capacity_and_hasher(t.chains.len(), Default::default());
                 for (i, c) in t.chains.iter().enumerate() {
                     map.entry(c.name.as_str()).or_insert(i);
                 }
@@ -217,7 +217,7 @@ impl<'r> Index<'r> {
             .tables
             .iter()
             .map(|t| {
-                let mut map = HashMap::with_capacity(t.sets.len());
+                let mut map = FastMap::with_capacity_and_hasher(t.sets.len(), Default::default());
                 for (i, s) in t.sets.iter().enumerate() {
                     map.entry(s.name.as_str()).or_insert(i);
                 }
@@ -228,9 +228,9 @@ impl<'r> Index<'r> {
             ruleset,
             chains,
             sets,
-            texts: RefCell::new(HashMap::new()),
-            labels: RefCell::new(HashMap::new()),
-            dispatch: RefCell::new(HashMap::new()),
+            texts: RefCell::default(),
+            labels: RefCell::default(),
+            dispatch: RefCell::default(),
         }
     }
 
@@ -521,6 +521,8 @@ struct Branch {
 
 impl State {
     /// A hash of the state with the destination left out (as before a rule pinned it).
+    /// SipHash, not the evaluator's fast hash: an equal hash here drops a branch as
+    /// covered, so a collision must be out of reach, not only unlikely.
     fn unpinned(&self) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::hash::DefaultHasher::new();
@@ -585,11 +587,7 @@ impl Branch {
 
     /// A hash of where it is and what it carries (what `joins` compares).
     fn place(&self) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::hash::DefaultHasher::new();
-        self.stack.hash(&mut hasher);
-        self.state.hash(&mut hasher);
-        hasher.finish()
+        hash_of(&(&self.stack, &self.state))
     }
 
     /// The same packets at the same place: they can go on as one.
@@ -615,7 +613,8 @@ fn merge(branches: Vec<Branch>) -> Vec<Branch> {
     let mut merged: Vec<Branch> = Vec::with_capacity(branches.len());
     // Thousands of branches pass a chain on a big ruleset (one per NAT): find the alike
     // ones by hash, not by comparing each with all.
-    let mut seen: HashMap<u64, Vec<usize>> = HashMap::with_capacity(branches.len());
+    let mut seen: FastMap<u64, Vec<usize>> =
+        FastMap::with_capacity_and_hasher(branches.len(), Default::default());
     for branch in branches {
         if branch.ports.is_empty() {
             continue;
@@ -1545,7 +1544,7 @@ type FateKey = (
 #[derive(Default)]
 struct Fates {
     list: Vec<Fate>,
-    index: HashMap<FateKey, usize>,
+    index: FastMap<FateKey, usize>,
 }
 
 impl Fates {

@@ -16,6 +16,7 @@
 //! dropped only when every fate that reaches it drops.
 
 mod eval;
+mod hash;
 mod judge;
 mod packet;
 mod ports;

@@ -526,10 +526,28 @@ impl State {
     fn unpinned(&self) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::hash::DefaultHasher::new();
-        let mut plain = self.clone();
-        plain.daddr = None;
-        plain.pinned = None;
-        plain.hash(&mut hasher);
+        // Every field but the destination, as `State`'s derived hash with both `None`
+        // (no copy of the state: this runs at every pinned jump).
+        let State {
+            daddr: _,
+            pinned: _,
+            port,
+            mark,
+            ct_mark,
+            local,
+            dnat,
+            nat_done,
+            rewrite,
+        } = self;
+        None::<IpAddr>.hash(&mut hasher);
+        None::<IpAddr>.hash(&mut hasher);
+        port.hash(&mut hasher);
+        mark.hash(&mut hasher);
+        ct_mark.hash(&mut hasher);
+        local.hash(&mut hasher);
+        dnat.hash(&mut hasher);
+        nat_done.hash(&mut hasher);
+        rewrite.hash(&mut hasher);
         hasher.finish()
     }
 }
@@ -1028,17 +1046,20 @@ impl<'r> Run<'_, 'r, '_> {
                             return (going_on, acted);
                         }
                         Outcome::All(Tri::Maybe) => {
-                            going(&mut going_on, on.clone().doubted(reason), pinned_here);
+                            if !pinned_here {
+                                going_on.push(on.clone().doubted(reason));
+                            }
                             on.doubt_all(reason);
                         }
                         Outcome::Split { yes, maybe } => {
                             let passing = yes.union(&maybe);
                             let no = on.ports.subtract(&passing);
-                            if !no.is_empty() {
-                                going(&mut going_on, on.part(&no), pinned_here);
+                            // (Not even built once pinned: see `pinned_here`.)
+                            if !no.is_empty() && !pinned_here {
+                                going_on.push(on.part(&no));
                             }
-                            if !maybe.is_empty() {
-                                going(&mut going_on, on.part(&maybe).doubted(reason), pinned_here);
+                            if !maybe.is_empty() && !pinned_here {
+                                going_on.push(on.part(&maybe).doubted(reason));
                             }
                             on.restrict(&passing);
                             on.doubt(&maybe, reason);
@@ -1055,13 +1076,17 @@ impl<'r> Run<'_, 'r, '_> {
                 }
                 Step::Condition(_) => {
                     let reason = step_reason(i, false);
-                    going(&mut going_on, on.clone().doubted(reason), pinned_here);
+                    if !pinned_here {
+                        going_on.push(on.clone().doubted(reason));
+                    }
                     on.doubt_all(reason);
                 }
                 Step::Opaque(what) => {
                     let reason = step_reason(i, false);
                     on.doubt_all(reason);
-                    going(&mut going_on, on.clone(), pinned_here);
+                    if !pinned_here {
+                        going_on.push(on.clone());
+                    }
                     acted.push((on.clone(), Act::Opaque(what)));
                 }
                 Step::Statement(statement) => match statement {
@@ -1121,7 +1146,9 @@ impl<'r> Run<'_, 'r, '_> {
                             rule: r,
                         };
                         on.doubt_all(reason);
-                        going(&mut going_on, on.clone(), pinned_here);
+                        if !pinned_here {
+                            going_on.push(on.clone());
+                        }
                         pinned_here = false;
                         let const_of = |operand: &Option<Operand>| match operand {
                             Some(Operand::Const(bytes)) => Some(Some(bytes.clone())),

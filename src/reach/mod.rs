@@ -225,7 +225,10 @@ impl<'f> Ways<'f> {
         }
         let mut unanswered: HashMap<(Protocol, IpAddr), Vec<&Unanswered>> = HashMap::new();
         for u in &found.unanswered {
-            unanswered.entry((u.protocol, u.target)).or_default().push(u);
+            unanswered
+                .entry((u.protocol, u.target))
+                .or_default()
+                .push(u);
         }
         Ways {
             by_socket,

@@ -119,7 +119,10 @@ fn read_once_by(
                 ));
             }
             if kind == NEWCHAIN {
-                chains.push((payload.first().copied().unwrap_or(0), rules_request(payload)));
+                chains.push((
+                    payload.first().copied().unwrap_or(0),
+                    rules_request(payload),
+                ));
             }
             feed(&mut builder, kind, payload)
         })?;
@@ -168,10 +171,7 @@ fn read_once_by(
 /// request's: a table's name is unique only within its family).
 fn rules_request(chain: &[u8]) -> Vec<u8> {
     let a = Attrs::parse(chain.get(4..).unwrap_or_default());
-    let mut request = attribute(
-        NFTA_RULE_TABLE,
-        a.get(NFTA_CHAIN_TABLE).unwrap_or_default(),
-    );
+    let mut request = attribute(NFTA_RULE_TABLE, a.get(NFTA_CHAIN_TABLE).unwrap_or_default());
     request.extend(attribute(
         NFTA_RULE_CHAIN,
         a.get(NFTA_CHAIN_NAME).unwrap_or_default(),
@@ -326,7 +326,12 @@ mod tests {
         assert!(chains > 1);
         assert_eq!(script.rule_requests.len(), chains);
         assert!(script.rule_requests.iter().all(|(family, _)| *family != 0));
-        assert!(ruleset.tables.iter().any(|t| t.chains.iter().any(|c| !c.rules.is_empty())));
+        assert!(
+            ruleset
+                .tables
+                .iter()
+                .any(|t| t.chains.iter().any(|c| !c.rules.is_empty()))
+        );
         assert_eq!(by_chain.finish(), ruleset);
     }
 

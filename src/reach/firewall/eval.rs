@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::hash::{FastMap, hash_of};
 use super::packet::{Hit, Packet, PortNow, Tri, Value, element};
 use super::ports::PortSet;
-use super::{Class, End, Fate, Mark, NatAddress, NatTo, Rewrite, TproxyTo, render};
+use super::{Class, DoubtKind, End, Fate, Mark, NatAddress, NatTo, Rewrite, TproxyTo, render};
 use crate::ruleset::{
     ChainKind, CtKey, Data, Dormant, Element, Elements, Field, Hook, Key, Match, MetaKey, Nat,
     NatFamily, NatKind, Operand, OperandRange, PayloadBase, Policy, Rule, Ruleset, Statement, Step,
@@ -260,6 +260,7 @@ impl<'r> Index<'r> {
                 certain: true,
                 why: format!("no {} chain: nothing filters", hook.name()).into(),
                 doubt: None,
+                doubt_kind: None,
                 daddr: None,
             }];
         }
@@ -1537,6 +1538,10 @@ impl<'r> Run<'_, 'r, '_> {
                         certain: false,
                         why: why_text.clone(),
                         doubt: Some(doubt_text),
+                        doubt_kind: Some(match doubt {
+                            Reason::Tproxy { .. } => DoubtKind::Tproxy,
+                            _ => DoubtKind::Other,
+                        }),
                         daddr,
                     });
                 }
@@ -1548,6 +1553,7 @@ impl<'r> Run<'_, 'r, '_> {
                         certain: daddr.is_none(),
                         why: why_text,
                         doubt: None,
+                        doubt_kind: None,
                         daddr,
                     });
                 }
@@ -1563,6 +1569,7 @@ type FateKey = (
     bool,
     Arc<str>,
     Option<Arc<str>>,
+    Option<DoubtKind>,
     Option<IpAddr>,
     Rewrite,
 );
@@ -1581,6 +1588,7 @@ impl Fates {
             fate.certain,
             fate.why.clone(),
             fate.doubt.clone(),
+            fate.doubt_kind,
             fate.daddr,
             fate.rewrite.clone(),
         );

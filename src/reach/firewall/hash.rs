@@ -81,7 +81,10 @@ mod tests {
         // The length of a tail counts: a string is not its zero-padded self.
         assert_ne!(hash_of(&b"ab"[..]), hash_of(&b"ab\0"[..]));
         let mut map: FastMap<&str, u32> = FastMap::default();
-        for (i, name) in ["KUBE-SERVICES", "KUBE-SVC-A", "KUBE-SEP-B"].iter().enumerate() {
+        for (i, name) in ["KUBE-SERVICES", "KUBE-SVC-A", "KUBE-SEP-B"]
+            .iter()
+            .enumerate()
+        {
             map.insert(name, i as u32);
         }
         assert_eq!(map.get("KUBE-SVC-A"), Some(&1));

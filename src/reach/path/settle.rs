@@ -93,6 +93,7 @@ pub(super) fn settle(fates: Vec<Fate>, ports: &PortSet) -> Vec<Fate> {
                 ports: set,
                 certain: true,
                 doubt: None,
+                doubt_kind: None,
                 ..pick.clone()
             });
         } else {
@@ -171,6 +172,7 @@ mod tests {
                     ports: set,
                     certain: true,
                     doubt: None,
+                    doubt_kind: None,
                     ..pick.clone()
                 });
             } else {
@@ -187,16 +189,15 @@ mod tests {
         let ports = proptest::collection::vec((0u16..40, 0u16..40), 1..4).prop_map(|pairs| {
             PortSet::from_ranges(pairs.into_iter().map(|(a, b)| (a.min(b), a.max(b))))
         });
-        (ports, any::<bool>(), any::<bool>(), 0u8..3).prop_map(|(ports, drop, certain, why)| {
-            Fate {
-                ports,
-                end: if drop { End::Drop } else { End::Pass },
-                rewrite: Rewrite::default(),
-                certain,
-                why: Arc::from(format!("rule {why}")),
-                doubt: (!certain).then(|| Arc::from("a doubt")),
-                daddr: None,
-            }
+        (ports, any::<bool>(), any::<bool>(), 0u8..3).prop_map(|(ports, drop, certain, why)| Fate {
+            ports,
+            end: if drop { End::Drop } else { End::Pass },
+            rewrite: Rewrite::default(),
+            certain,
+            why: Arc::from(format!("rule {why}")),
+            doubt: (!certain).then(|| Arc::from("a doubt")),
+            doubt_kind: (!certain).then_some(crate::reach::firewall::DoubtKind::Other),
+            daddr: None,
         })
     }
 

@@ -150,3 +150,36 @@ fn the_table_has_a_firewall_column_only_when_a_ruleset_is_read() {
     let without = util::run(util::portaudit().arg("--proc-root").arg(&proc_root));
     assert!(!without.stdout.contains("Firewall"), "{}", without.stdout);
 }
+
+#[test]
+fn a_dnat_whose_map_gives_the_port_too_publishes_that_port_or_says_it_cannot_tell() {
+    // ip nat prerouting: tcp dport map { 9000 : 10.88.0.9 . 8080 } (address and port from
+    // the map), and the same through a named map @pub { 9100 : 10.88.0.9 . 8080 }.
+    let (code, report) = audit("nft-dnat-map.json", &["--no-default-allow"]);
+    assert_eq!(code, 1, "{report:#?}");
+    // The map's port, not the packet's: 9000 reaches 10.88.0.9:8080.
+    let mapped = report.one("tcp", "10.88.0.9", 8080);
+    let host = mapped.published.as_ref().unwrap();
+    assert_eq!(
+        (host.port, host.via.as_str()),
+        (9000, "dnat"),
+        "{mapped:#?}"
+    );
+    assert_eq!(host.rule.as_deref(), Some("ip nat prerouting handle 4"));
+    // Never "the port is kept": nothing is published to 10.88.0.9:9000 or :9100.
+    for s in &report.sockets {
+        assert!(
+            !(s.address == "10.88.0.9" && [9000, 9100].contains(&s.port)),
+            "{s:#?}"
+        );
+    }
+    // The named map's data is not followed: the rule is named as not known.
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("handle 5") && w.contains("not known")),
+        "{:#?}",
+        report.warnings
+    );
+}

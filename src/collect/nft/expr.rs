@@ -627,6 +627,23 @@ impl Decoder<'_> {
         };
         // A write (SREG), or neither a load nor a write: `reset tcp option …`.
         if a.has(7) || !a.has(1) {
+            // The kernel writes or strips a TCP option only in a TCP packet: any other
+            // ends the rule there (NFT_BREAK), as a test of the protocol would.
+            if op == 1 && !self.tests_tcp() {
+                self.step(Step::Match(Match {
+                    key: Key {
+                        parts: vec![Load {
+                            field: Field::Meta(MetaKey::L4proto),
+                            len: 1,
+                            transforms: Vec::new(),
+                        }],
+                    },
+                    test: Test::Equal {
+                        negate: false,
+                        value: [6].into(),
+                    },
+                }));
+            }
             return self.effect(&format!("{what} {kind} set"));
         }
         // NFT_EXTHDR_F_PRESENT loads a boolean.
@@ -1012,6 +1029,17 @@ impl Decoder<'_> {
                 (Field::Meta(MetaKey::Protocol), [0x86, 0xdd]) => Some(NFPROTO_IPV6),
                 _ => None,
             }
+        })
+    }
+
+    /// Whether the rule so far tests that the packet is TCP (`meta l4proto tcp`).
+    fn tests_tcp(&self) -> bool {
+        self.out.steps.iter().any(|step| {
+            matches!(step, Step::Match(Match {
+                key,
+                test: Test::Equal { negate: false, value },
+            }) if value.as_ref() == [6]
+                && matches!(key.parts.as_slice(), [l] if l.field == Field::Meta(MetaKey::L4proto)))
         })
     }
 

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::hash::{FastMap, hash_of};
-use super::packet::{Hit, Packet, PortNow, Tri, Value, element};
+use super::packet::{Hit, Packet, PortNow, Tracked, Tri, Value, element};
 use super::ports::PortSet;
 use super::{Class, DoubtKind, End, Fate, Mark, NatAddress, NatTo, Rewrite, TproxyTo, render};
 use crate::ruleset::{
@@ -249,7 +249,7 @@ impl<'r> Index<'r> {
             class,
             budget: BUDGET,
             raw: Vec::new(),
-            untracked: false,
+            tracked: Tracked::Yes,
         };
         let bases = self.bases(hook, class, only);
         if bases.is_empty() {
@@ -677,14 +677,15 @@ struct Run<'i, 'r, 'c> {
     class: &'i Class<'c>,
     budget: u32,
     raw: Vec<RawFate>,
-    /// The base chain running sees packets before conntrack has (priority -200 or
-    /// lower at prerouting and output, netdev ingress): no connection yet.
-    untracked: bool,
+    /// Whether the base chain running sees packets after conntrack: not below priority
+    /// -200 at prerouting and output, nor at netdev ingress; either at -200.
+    tracked: Tracked,
 }
 
 /// Conntrack's own priority at prerouting and output (NF_IP_PRI_CONNTRACK): a chain of
-/// this priority or lower runs first (a hook of equal priority registered later runs
-/// before the earlier ones).
+/// lower priority runs first; one of this priority runs before conntrack when it was
+/// registered after it and after it otherwise (a hook of equal priority registered later
+/// runs before the earlier ones), which the ruleset does not say.
 const CONNTRACK_PRIORITY: i32 = -200;
 
 impl<'r> Run<'_, 'r, '_> {
@@ -704,10 +705,14 @@ impl<'r> Run<'_, 'r, '_> {
         let table = &self.ruleset().tables[t];
         let chain = &table.chains[c];
         let Some(base) = &chain.base else { return };
-        self.untracked = match base.hook {
-            Hook::Ingress | Hook::Egress => true,
-            Hook::Prerouting | Hook::Output => base.priority <= CONNTRACK_PRIORITY,
-            _ => false,
+        self.tracked = match base.hook {
+            Hook::Ingress | Hook::Egress => Tracked::No,
+            Hook::Prerouting | Hook::Output => match base.priority.cmp(&CONNTRACK_PRIORITY) {
+                std::cmp::Ordering::Less => Tracked::No,
+                std::cmp::Ordering::Equal => Tracked::Either,
+                std::cmp::Ordering::Greater => Tracked::Yes,
+            },
+            _ => Tracked::Yes,
         };
         if base.kind == ChainKind::Nat && branch.state.nat_done {
             passed.push(branch);
@@ -997,7 +1002,7 @@ impl<'r> Run<'_, 'r, '_> {
             ct_mark: state.ct_mark,
             local: state.local,
             dnat: state.dnat,
-            untracked: self.untracked,
+            tracked: self.tracked,
         }
     }
 

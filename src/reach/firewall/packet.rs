@@ -217,9 +217,20 @@ pub(super) struct Packet<'a> {
     pub ct_mark: Option<u32>,
     pub local: Option<bool>,
     pub dnat: bool,
+    /// Whether conntrack has seen the packet when the chain runs.
+    pub tracked: Tracked,
+}
+
+/// Whether conntrack has seen a packet when a chain runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tracked {
+    Yes,
     /// Before conntrack: the packet has no connection (`ct state` is invalid, the other
     /// ct keys cannot be loaded).
-    pub untracked: bool,
+    No,
+    /// A chain at conntrack's own priority runs before or after it, as they were
+    /// registered: either.
+    Either,
 }
 
 // NF_CT_STATE_BIT(IP_CT_NEW), NF_CT_STATE_INVALID_BIT; IPS_* status bits.
@@ -428,11 +439,15 @@ impl Packet<'_> {
     }
 
     fn ct(&self, key: CtKey, len: usize) -> Value {
-        if self.untracked {
-            return match key {
-                CtKey::State => host_u32(CT_STATE_INVALID, len),
-                _ => Value::Absent,
-            };
+        match self.tracked {
+            Tracked::Yes => {}
+            Tracked::No => {
+                return match key {
+                    CtKey::State => host_u32(CT_STATE_INVALID, len),
+                    _ => Value::Absent,
+                };
+            }
+            Tracked::Either => return Value::UNKNOWN,
         }
         match key {
             CtKey::State => host_u32(CT_STATE_NEW, len),
@@ -862,7 +877,7 @@ mod tests {
             ct_mark: None,
             local: Some(true),
             dnat: false,
-            untracked: false,
+            tracked: Tracked::Yes,
         }
     }
 

@@ -1194,9 +1194,11 @@ fn a_chain_before_conntrack_sees_no_connection() {
         at(&raw(-300), Hook::Prerouting, &tcp4(), 22),
         Answer::Accepted
     );
+    // At conntrack's own priority the chain runs before or after it, as the two were
+    // registered: either, so neither answer is certain.
     assert_eq!(
         at(&raw(-200), Hook::Prerouting, &tcp4(), 22),
-        Answer::Accepted
+        Answer::Unknown
     );
     assert_eq!(
         at(&raw(-199), Hook::Prerouting, &tcp4(), 22),

@@ -30,8 +30,9 @@ pub enum Expr<'a> {
         flags: Vec<Cow<'a, str>>,
     },
     Socket(Cow<'a, str>),
-    /// numgen, jhash, symhash: a value the packet does not show.
-    Hash(&'static str),
+    /// numgen, jhash, symhash: a value the packet does not show; for jhash, what it
+    /// hashes (nft checks that the packet has those headers first).
+    Hash(&'static str, Option<Box<Expr<'a>>>),
     Set(Vec<Expr<'a>>),
     Range(Box<Expr<'a>>, Box<Expr<'a>>),
     Prefix(Box<Expr<'a>>, u32),
@@ -266,13 +267,25 @@ impl<'de> Visitor<'de> for ExprVisitor {
                 }
             }
             "socket" => Expr::Socket(map.next_value::<KeyBody>()?.key),
-            "numgen" | "jhash" | "symhash" => {
+            "numgen" | "symhash" => {
                 map.next_value::<IgnoredAny>()?;
-                Expr::Hash(match &*key {
-                    "numgen" => "numgen",
-                    "jhash" => "jhash",
-                    _ => "symhash",
-                })
+                Expr::Hash(
+                    if &*key == "numgen" {
+                        "numgen"
+                    } else {
+                        "symhash"
+                    },
+                    None,
+                )
+            }
+            "jhash" => {
+                #[derive(Deserialize)]
+                struct JhashBody<'a> {
+                    #[serde(borrow, default)]
+                    expr: Option<Expr<'a>>,
+                }
+                let b: JhashBody = map.next_value()?;
+                Expr::Hash("jhash", b.expr.map(boxed))
             }
             "set" => match map.next_value::<Expr>()? {
                 Expr::List(items) => Expr::Set(items),
@@ -374,8 +387,16 @@ pub enum Stmt<'a> {
     Condition(String),
     /// Does nothing to the packet's path (counter, log, …).
     Effect(String),
-    /// A dynamic set or map updated from the packet path: `@name`, and what it adds.
-    Update(String, Option<Expr<'a>>),
+    /// A dynamic set or map updated from the packet path: `@name`, what it adds, and
+    /// whether it carries per-element statements (`update @s { ip saddr limit rate
+    /// 10/second }`: then whether the rule goes on depends on the set's state).
+    Update(String, Option<Expr<'a>>, bool),
+    /// A map update nft 1.0.6 prints as text (`"update @m { ip saddr : 0x1 }"`: it has no
+    /// JSON for it): the map's name, and the text.
+    UpdateText(String, String),
+    /// An object map (`counter name tcp dport map { 443 : "c1" }`): a key not in it ends
+    /// the rule. What kind of object, and the key.
+    ObjectMap(Cow<'a, str>, Expr<'a>),
     Xt {
         kind: Cow<'a, str>,
         name: Cow<'a, str>,
@@ -459,10 +480,22 @@ struct XtBody<'a> {
 
 #[derive(Deserialize)]
 struct SetStmtBody<'a> {
-    #[serde(borrow)]
-    set: Cow<'a, str>,
+    /// `set` for a set statement, `map` for a map statement (newer nft).
+    #[serde(borrow, default)]
+    set: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    map: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     elem: Option<Expr<'a>>,
+    #[serde(default)]
+    stmt: Option<Vec<IgnoredAny>>,
+}
+
+/// An object statement whose name is looked up: `{"map": {"key": …, "data": …}}`.
+#[derive(Deserialize)]
+struct ObjectMapBody<'a> {
+    #[serde(borrow)]
+    map: MapBody<'a>,
 }
 
 /// The one key of an object and its value, unparsed.
@@ -476,10 +509,31 @@ pub fn single(raw: &RawValue) -> Option<(Cow<'_, str>, &RawValue)> {
     map.into_iter().next()
 }
 
+/// A statement nft printed as text: a set or map update (`add @m { … }`, `update @m { …
+/// }`, `delete @m { … }`) is known by its map; anything else is unknown.
+fn text_statement(text: &str) -> Stmt<'static> {
+    let mut words = text.split_whitespace();
+    match (words.next(), words.next()) {
+        (Some("add" | "update" | "delete"), Some(name)) if name.starts_with('@') => {
+            Stmt::UpdateText(name[1..].to_owned(), text.to_owned())
+        }
+        _ => Stmt::Unknown(format!(
+            "the statement {:?}",
+            text.chars()
+                .filter(|c| !c.is_control())
+                .take(60)
+                .collect::<String>()
+        )),
+    }
+}
+
 /// A statement from its raw JSON; what cannot be read is `Unknown`, never an error.
 pub fn statement(raw: &RawValue) -> Stmt<'_> {
     let Some((key, body)) = single(raw) else {
-        return Stmt::Unknown("an unreadable statement".into());
+        return match serde_json::from_str::<Cow<str>>(raw.get()) {
+            Ok(text) => text_statement(&text),
+            Err(_) => Stmt::Unknown("an unreadable statement".into()),
+        };
     };
     let text = body.get();
     let parse = |what: &str| format!("{what} (malformed)");
@@ -563,9 +617,34 @@ pub fn statement(raw: &RawValue) -> Stmt<'_> {
             }
         }
         "set" | "map" => match serde_json::from_str::<SetStmtBody>(text) {
-            Ok(s) => Stmt::Update(s.set.trim_start_matches('@').to_owned(), s.elem),
-            Err(_) => Stmt::Unknown(parse(&key)),
+            Ok(SetStmtBody {
+                set: Some(name),
+                elem,
+                stmt,
+                ..
+            })
+            | Ok(SetStmtBody {
+                map: Some(name),
+                elem,
+                stmt,
+                ..
+            }) => Stmt::Update(
+                name.trim_start_matches('@').to_owned(),
+                elem,
+                stmt.is_some_and(|s| !s.is_empty()),
+            ),
+            _ => Stmt::Unknown(parse(&key)),
         },
+        "counter" | "quota" | "limit" | "ct helper" | "ct timeout" | "ct expectation"
+        | "secmark" | "synproxy"
+            if text.trim_start().starts_with('{')
+                && serde_json::from_str::<ObjectMapBody>(text).is_ok() =>
+        {
+            match serde_json::from_str::<ObjectMapBody>(text) {
+                Ok(body) => Stmt::ObjectMap(key, body.map.key),
+                Err(_) => Stmt::Unknown(parse(&key)),
+            }
+        }
         "counter" => Stmt::Effect(match serde_json::from_str::<Cow<str>>(text) {
             Ok(name) => format!("counter name {name:?}"),
             Err(_) => "counter".into(),

@@ -312,11 +312,22 @@ impl Builder<'_> {
             .map(|w| w.into_iter().map(Cow::into_owned).collect())
             .unwrap_or_default();
         let interval = flags.iter().any(|f| f == "interval");
+        // A map's data: `verdict`, a type, or a concatenation (`ipv4_addr . inet_service`).
+        let data_types: Option<Vec<Type>> = set
+            .map
+            .as_deref()
+            .filter(|m| *m != "verdict")
+            .and_then(|m| m.split(" . ").map(|t| Type::named(t.trim())).collect());
         let value = match set.map.as_deref() {
             None => None,
             Some("verdict") => Some(Some(Value::Verdict)),
-            Some(other) => Some(Type::named(other).map(Value::Bytes)),
+            Some(_) => Some(data_types.as_deref().map(Value::Bytes)),
         };
+        let data_parts = match set.map.as_deref() {
+            Some("verdict") | None => Some(1),
+            Some(_) => data_types.as_ref().map(Vec::len),
+        };
+        let mut data_interval = false;
         let mut incomplete = flags.iter().any(|f| f == "timeout");
         let mut elements: Vec<Element> = Vec::new();
         match (&types, value) {
@@ -325,6 +336,7 @@ impl Builder<'_> {
                     let parsed = serde_json::from_str::<Expr>(raw.get())
                         .map_err(|e| e.to_string())
                         .and_then(|e| {
+                            data_interval |= rule::data_is_range(&e);
                             rule::element(&e, types, interval, value.flatten(), self.interfaces)
                         });
                     match parsed {
@@ -337,7 +349,14 @@ impl Builder<'_> {
             }
             _ => incomplete = true,
         }
-        self.sets[table].insert(set.name.to_string(), SetInfo { interval });
+        self.sets[table].insert(
+            set.name.to_string(),
+            SetInfo {
+                interval,
+                data_parts,
+                data_interval,
+            },
+        );
         self.ruleset.tables[table].sets.push(Set {
             name: set.name.into_owned(),
             key_types: type_names,

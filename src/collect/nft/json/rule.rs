@@ -20,10 +20,16 @@ use crate::ruleset::{
 };
 use crate::socket::Family;
 
-/// What a rule needs to know of its table's sets: whether they hold intervals.
+/// What a rule needs to know of its table's sets: whether they hold intervals, and for a
+/// map what its data holds.
 #[derive(Debug, Clone)]
 pub struct SetInfo {
     pub interval: bool,
+    /// A map's data components (`ipv4_addr . inet_service` is 2); `None` where the data
+    /// type could not be read (it may hold anything).
+    pub data_parts: Option<usize>,
+    /// A map's data are ranges (`: interval ipv4_addr`), as its elements show.
+    pub data_interval: bool,
 }
 
 /// The steps of one rule, and the sets it updates from the packet path.
@@ -41,6 +47,8 @@ pub fn build(
             _ => None,
         },
         l4: None,
+        // A bridge's packets have an ethernet header; elsewhere a rule establishes it.
+        ether: family == TableFamily::Bridge,
         steps: Vec::with_capacity(exprs.len() + 2),
         sets,
         interfaces,
@@ -61,6 +69,9 @@ struct Builder<'s> {
     ip: Option<Family>,
     /// The transport protocol the rule has established so far.
     l4: Option<u8>,
+    /// Whether the rule has established an ethernet link header (`meta iiftype ether`,
+    /// or a bridge): nft adds no `meta iiftype ether` before a link header field then.
+    ether: bool,
     steps: Vec<Step>,
     sets: &'s HashMap<String, SetInfo>,
     interfaces: &'s dyn Fn(&str) -> Option<u32>,
@@ -115,16 +126,38 @@ impl Builder<'_> {
             }
             Stmt::Condition(what) => self.condition(&what),
             Stmt::Effect(what) => self.effect(&what),
-            Stmt::Update(set, elem) => {
+            Stmt::Update(set, elem, statements) => {
                 // What it adds is read from the packet: nft checks the protocols first.
-                if let Some(Ok((_, needs))) = elem.as_ref().map(|e| self.key(e)) {
+                if let Some(Ok((_, needs))) = elem.as_ref().map(|e| self.key(unwrap_elem(e))) {
                     for need in needs {
                         self.ensure(need);
                     }
                 }
-                self.effect(&format!("update @{set}"));
+                // With per-element statements (a limit, a quota) whether the rule goes on
+                // depends on the element's state: either way.
+                if statements {
+                    self.condition(&format!("update @{set} with statements"));
+                } else {
+                    self.effect(&format!("update @{set}"));
+                }
                 self.updates.push(set);
             }
+            Stmt::UpdateText(set, text) => {
+                // Only the text is known (nft 1.0.6 has no JSON for a map statement): what
+                // it adds, and whether per-element statements stop the rule, are not.
+                self.condition(&text);
+                self.updates.push(set);
+            }
+            Stmt::ObjectMap(kind, key) => match self.key(&key) {
+                Ok((_, needs)) => {
+                    for need in needs {
+                        self.ensure(need);
+                    }
+                    // A key not in the map ends the rule.
+                    self.condition(&format!("{kind} map"));
+                }
+                Err(what) => self.condition(&format!("{kind} map on {what}")),
+            },
             Stmt::Xt { kind, name } => self.xt(&kind, &name),
             Stmt::Unknown(what) => self.opaque(&what),
         }
@@ -229,30 +262,15 @@ impl Builder<'_> {
     fn ensure(&mut self, need: Need) {
         match need {
             Need::Nothing => {}
-            Need::Ip(family) => {
-                if self.ip == Some(family) {
-                    return;
-                }
-                match self.family {
-                    TableFamily::Inet => {
-                        let nfproto = if family == Family::Ipv4 { 2 } else { 10 };
-                        self.dependency(MetaKey::Nfproto, &[nfproto]);
-                    }
-                    TableFamily::Bridge | TableFamily::Netdev => {
-                        let ethertype: [u8; 2] = if family == Family::Ipv4 {
-                            [0x08, 0x00]
-                        } else {
-                            [0x86, 0xdd]
-                        };
-                        self.dependency(MetaKey::Protocol, &ethertype);
-                    }
-                    _ => {}
-                }
-                self.ip = Some(family);
-            }
+            Need::Ip(family) => self.network(family, false),
             Need::L4(protocol, family) => {
-                if let Some(family) = family {
-                    self.ensure(Need::Ip(family));
+                // nft looks for ICMP's network protocol only where the rule has not
+                // established one: after `meta nfproto ipv4`, `icmpv6 type` gets its
+                // `meta l4proto` and no IPv6 check.
+                if let Some(family) = family
+                    && self.ip.is_none()
+                {
+                    self.network(family, true);
                 }
                 if self.l4 != Some(protocol) {
                     self.dependency(MetaKey::L4proto, &[protocol]);
@@ -260,15 +278,58 @@ impl Builder<'_> {
                 }
             }
             Need::Ether => {
-                if matches!(
-                    self.family,
-                    TableFamily::Ip | TableFamily::Ip6 | TableFamily::Inet
-                ) {
+                if !self.ether {
                     // ARPHRD_ETHER, host order.
                     self.dependency(MetaKey::Iiftype, &1u16.to_ne_bytes());
+                    self.ether = true;
                 }
             }
         }
+    }
+
+    /// The network protocol check nft puts before a network header field, unless the
+    /// rule has made it. In a bridge nft checks `meta protocol` before an IP header
+    /// field (it matches VLAN-offloaded packets too) but `ether type` (link header bytes
+    /// 12–13) before ICMP's (`for_icmp`), as it finds the ICMP dependency on the
+    /// family's link header. (After `meta iiftype ether` in other families nft's choice
+    /// depends on the order it evaluated the rule in, which its listing does not keep.)
+    fn network(&mut self, family: Family, for_icmp: bool) {
+        if self.ip == Some(family) {
+            return;
+        }
+        let ethertype: [u8; 2] = if family == Family::Ipv4 {
+            [0x08, 0x00]
+        } else {
+            [0x86, 0xdd]
+        };
+        let ether_type = self.family == TableFamily::Bridge && for_icmp;
+        match self.family {
+            _ if ether_type => self.steps.push(Step::Match(Match {
+                key: Key {
+                    parts: vec![Load {
+                        field: Field::Payload {
+                            base: PayloadBase::Link,
+                            offset: 12,
+                        },
+                        len: 2,
+                        transforms: Vec::new(),
+                    }],
+                },
+                test: Test::Equal {
+                    negate: false,
+                    value: ethertype.into(),
+                },
+            })),
+            TableFamily::Inet => {
+                let nfproto = if family == Family::Ipv4 { 2 } else { 10 };
+                self.dependency(MetaKey::Nfproto, &[nfproto]);
+            }
+            TableFamily::Bridge | TableFamily::Netdev => {
+                self.dependency(MetaKey::Protocol, &ethertype);
+            }
+            _ => {}
+        }
+        self.ip = Some(family);
     }
 
     fn dependency(&mut self, key: MetaKey, value: &[u8]) {
@@ -297,6 +358,12 @@ impl Builder<'_> {
             one => std::slice::from_ref(one),
         };
         for item in items {
+            // What jhash hashes is loaded first, its protocols checked.
+            if let Expr::Hash(_, Some(hashed)) = item
+                && let Ok((_, hashed_needs)) = self.key(hashed)
+            {
+                needs.extend(hashed_needs);
+            }
             let (load, ty, need) = self.load(item)?;
             parts.push((load, ty));
             needs.push(need);
@@ -407,7 +474,7 @@ impl Builder<'_> {
                 };
                 plain(Field::Socket(key), ty, Need::Nothing)
             }
-            Expr::Hash(name) => plain(
+            Expr::Hash(name, _) => plain(
                 Field::Other((*name).into()),
                 Type::Int { len: 4, host: true },
                 Need::Nothing,
@@ -695,6 +762,12 @@ impl Builder<'_> {
                     self.l4 = Some(v[0]);
                 }
             }
+            Expr::Meta(key)
+                if key == "iiftype"
+                    && number(Type::ArpHrd).as_deref() == Some(&1u16.to_ne_bytes()[..]) =>
+            {
+                self.ether = true;
+            }
             Expr::Meta(key) if key == "nfproto" => match number(Type::Nfproto).as_deref() {
                 Some([2]) => self.ip = Some(Family::Ipv4),
                 Some([10]) => self.ip = Some(Family::Ipv6),
@@ -798,13 +871,18 @@ impl Builder<'_> {
             (Some(NatFamily::Ipv6), _) | (None, TableFamily::Ip6) => Type::Ipv6,
             _ => Type::Ipv4,
         };
-        let address = match &body.addr {
-            None => None,
-            Some(expr) => Some(self.operand_range(expr, address_type)?),
+        let (address, mapped_port) = match &body.addr {
+            None => (None, None),
+            Some(Expr::Map(key, data)) => {
+                let (address, port) = self.nat_map(key, data, address_type)?;
+                (Some(address), port)
+            }
+            Some(expr) => (Some(self.operand_range(expr, address_type)?), None),
         };
-        let port = match &body.port {
-            None => None,
-            Some(expr) => Some(self.operand_range(expr, Type::Port)?),
+        let port = match (&body.port, mapped_port) {
+            (None, mapped) => mapped,
+            (Some(_), Some(_)) => return Err("a port given twice".into()),
+            (Some(expr), None) => Some(self.operand_range(expr, Type::Port)?),
         };
         let mut flags = if port.is_some() { 0x2 } else { 0 };
         if let Some(names) = &body.flags {
@@ -854,20 +932,19 @@ impl Builder<'_> {
                 Operand::Const(ty.encode(expr, self.interfaces)?.into())
             }
             Expr::Map(key, data) => {
-                let (parts, needs) = self.key(key)?;
-                for need in needs {
-                    self.ensure(need);
-                }
-                let types: Vec<Type> = parts.iter().map(|(_, t)| *t).collect();
-                let map = self.mapping(data, &types, Some(Value::Bytes(ty)))?;
-                Operand::Map {
-                    key: Key {
-                        parts: parts.into_iter().map(|(l, _)| l).collect(),
-                    },
-                    map,
-                }
+                let (key, types) = self.map_key(key, data)?;
+                let map = self.mapping(data, &types, Some(Value::Bytes(&[ty])))?;
+                Operand::Map { key, map }
             }
-            Expr::Hash(name) => Operand::Unknown((*name).into()),
+            Expr::Hash(name, hashed) => {
+                // What jhash hashes is read from the packet: nft checks the protocols.
+                if let Some(Ok((_, needs))) = hashed.as_deref().map(|h| self.key(h)) {
+                    for need in needs {
+                        self.ensure(need);
+                    }
+                }
+                Operand::Unknown((*name).into())
+            }
             other => {
                 let (parts, needs) = self.key(other)?;
                 for need in needs {
@@ -880,12 +957,128 @@ impl Builder<'_> {
         })
     }
 
+    /// A map lookup's key, its implied checks made, through byteorder where an interval
+    /// map holds a host-order key (`numgen inc mod 10 map { 0-5 : … }`); and its types.
+    fn map_key(&mut self, key: &Expr, data: &Expr) -> Result<(Key, Vec<Type>), String> {
+        let (mut parts, needs) = self.key(key)?;
+        for need in needs {
+            self.ensure(need);
+        }
+        let types: Vec<Type> = parts.iter().map(|(_, t)| *t).collect();
+        let interval = match data {
+            Expr::Str(name) if name.starts_with('@') => {
+                self.sets.get(&name[1..]).is_some_and(|s| s.interval)
+            }
+            Expr::Set(items) => items.iter().any(|i| match unwrap_elem(i) {
+                Expr::List(pair) => pair.first().is_some_and(needs_interval),
+                _ => false,
+            }),
+            _ => false,
+        };
+        if interval && parts.iter().any(|(_, t)| t.host()) {
+            if parts.len() != 1 {
+                return Err("a host-order concatenation of intervals".into());
+            }
+            byteorder(&mut parts);
+        }
+        Ok((
+            Key {
+                parts: parts.into_iter().map(|(l, _)| l).collect(),
+            },
+            types,
+        ))
+    }
+
+    /// A NAT's address from a map: its data may also hold the port (`ipv4_addr .
+    /// inet_service`) and may be ranges, which the NAT reads from the registers after
+    /// the address. (address, port), each a range of operands.
+    fn nat_map(
+        &mut self,
+        key: &Expr,
+        data: &Expr,
+        address: Type,
+    ) -> Result<(OperandRange, Option<OperandRange>), String> {
+        let (key, types) = self.map_key(key, data)?;
+        match data {
+            Expr::Str(name) if name.starts_with('@') => {
+                let name = &name[1..];
+                let info = self.sets.get(name);
+                // A data type not read may hold a port too: say it is not known.
+                let port = info.and_then(|i| i.data_parts).is_none_or(|n| n > 1);
+                let interval = info.is_none_or(|i| i.data_interval);
+                let part = || Operand::Unknown(format!("part of the data of map {name}"));
+                Ok((
+                    OperandRange {
+                        min: Operand::Map {
+                            key,
+                            map: Elements::Set(name.to_owned()),
+                        },
+                        max: interval.then(part),
+                    },
+                    port.then(|| OperandRange {
+                        min: part(),
+                        max: interval.then(part),
+                    }),
+                ))
+            }
+            Expr::Set(items) => {
+                let port = items.iter().any(|i| match unwrap_elem(i) {
+                    Expr::List(pair) => matches!(pair.get(1), Some(Expr::Concat(_))),
+                    _ => false,
+                });
+                let interval = items.iter().any(data_is_range);
+                let data_types: &[Type] = if port {
+                    &[address, Type::Port]
+                } else {
+                    std::slice::from_ref(&address)
+                };
+                let map = self.mapping(data, &types, Some(Value::Bytes(data_types)))?;
+                let width = address.len();
+                let slice = |offset, len| Operand::Map {
+                    key: key.clone(),
+                    map: data_slice(&map, offset, len),
+                };
+                match (port, interval) {
+                    (false, false) => Ok((
+                        OperandRange {
+                            min: Operand::Map {
+                                key: key.clone(),
+                                map: map.clone(),
+                            },
+                            max: None,
+                        },
+                        None,
+                    )),
+                    (false, true) => Ok((
+                        OperandRange {
+                            min: slice(0, width),
+                            max: Some(slice(width, width)),
+                        },
+                        None,
+                    )),
+                    (true, false) => Ok((
+                        OperandRange {
+                            min: slice(0, width),
+                            max: None,
+                        },
+                        Some(OperandRange {
+                            min: slice(width, 2),
+                            max: None,
+                        }),
+                    )),
+                    (true, true) => Err("a map to ranges of addresses and ports".into()),
+                }
+            }
+            other => Err(describe(other)),
+        }
+    }
+
     /// The elements of a map in a rule (`{ 80 : accept }`), or a named one.
     fn mapping(
         &self,
         data: &Expr,
         types: &[Type],
-        value: Option<Value>,
+        value: Option<Value<'_>>,
     ) -> Result<Elements, String> {
         match data {
             Expr::Str(name) if name.starts_with('@') => Ok(Elements::Set(name[1..].to_owned())),
@@ -993,11 +1186,81 @@ impl Builder<'_> {
     }
 }
 
-/// What a map element's data is.
+/// What a map element's data is: a verdict, or values of these types (several: a
+/// concatenation, each part from a 4-byte boundary, as the kernel's registers hold it).
 #[derive(Debug, Clone, Copy)]
-pub enum Value {
+pub enum Value<'t> {
     Verdict,
-    Bytes(Type),
+    Bytes(&'t [Type]),
+}
+
+/// A map element's data as the kernel stores it: one value (a range: its low and high,
+/// each from a 4-byte boundary), or a concatenation of values, each from a 4-byte
+/// boundary. A concatenation of ranges is not read.
+fn data_bytes(
+    types: &[Type],
+    data: &Expr,
+    interfaces: &dyn Fn(&str) -> Option<u32>,
+) -> Result<Vec<u8>, String> {
+    let padded = |mut bytes: Vec<u8>| {
+        bytes.resize(bytes.len().div_ceil(4) * 4, 0);
+        bytes
+    };
+    match (types, data) {
+        ([ty], Expr::Range(low, high)) => {
+            let mut bytes = padded(ty.encode(low, interfaces)?);
+            bytes.extend(padded(ty.encode(high, interfaces)?));
+            Ok(bytes)
+        }
+        ([ty], one) => ty.encode(one, interfaces),
+        (types, Expr::Concat(items)) if items.len() == types.len() => {
+            let mut bytes = Vec::new();
+            for (ty, item) in types.iter().zip(items) {
+                if matches!(item, Expr::Range(..)) {
+                    return Err("a concatenation of ranges as a map's data".into());
+                }
+                bytes.extend(padded(ty.encode(item, interfaces)?));
+            }
+            Ok(bytes)
+        }
+        _ => Err(format!("a map's data {}", describe(data))),
+    }
+}
+
+/// Whether a map element's data is a range (`: 10.0.0.1-10.0.0.9`, or a part of it).
+pub fn data_is_range(item: &Expr) -> bool {
+    match unwrap_elem(item) {
+        Expr::List(pair) if pair.len() == 2 => match &pair[1] {
+            Expr::Range(..) => true,
+            Expr::Concat(items) => items.iter().any(|i| matches!(i, Expr::Range(..))),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// `len` bytes at `offset` of each element's data: the part of a map's data a statement
+/// reads from a later register (a NAT's port after its address).
+fn data_slice(map: &Elements, offset: usize, len: usize) -> Elements {
+    match map {
+        Elements::Set(_) => map.clone(),
+        Elements::Inline(elements) => Elements::Inline(
+            elements
+                .iter()
+                .map(|e| Element {
+                    key: e.key.clone(),
+                    data: match &e.data {
+                        Some(Data::Value(v)) => Some(Data::Value(
+                            v.get(offset..(offset + len).min(v.len()))
+                                .unwrap_or_default()
+                                .into(),
+                        )),
+                        other => other.clone(),
+                    },
+                })
+                .collect(),
+        ),
+    }
 }
 
 fn elements_inline(elements: Vec<Element>) -> Elements {
@@ -1019,7 +1282,7 @@ pub fn element(
     item: &Expr,
     types: &[Type],
     interval: bool,
-    value: Option<Value>,
+    value: Option<Value<'_>>,
     interfaces: &dyn Fn(&str) -> Option<u32>,
 ) -> Result<Element, String> {
     let item = unwrap_elem(item);
@@ -1027,7 +1290,7 @@ pub fn element(
         (Expr::List(pair), Some(value)) if pair.len() == 2 => {
             let data = match (value, &pair[1]) {
                 (Value::Verdict, Expr::Verdict(v)) => Data::Verdict(verdict(v.clone())),
-                (Value::Bytes(ty), d) => Data::Value(ty.encode(d, interfaces)?.into()),
+                (Value::Bytes(types), d) => Data::Value(data_bytes(types, d, interfaces)?.into()),
                 (_, other) => return Err(describe(other)),
             };
             (unwrap_elem(&pair[0]), Some(data))
@@ -1035,6 +1298,17 @@ pub fn element(
         (_, Some(_)) => return Err("a map element without data".into()),
         (key, None) => (key, None),
     };
+    // The catch-all element (`* : drop`): every key, whatever its parts.
+    if matches!(key, Expr::Str(s) if s == "*") {
+        let key = types
+            .iter()
+            .map(|ty| Span {
+                low: vec![0; ty.len()].into(),
+                high: vec![0xff; ty.len()].into(),
+            })
+            .collect();
+        return Ok(Element { key, data });
+    }
     let values: &[Expr] = match key {
         Expr::Concat(items) => items,
         one => std::slice::from_ref(one),
@@ -1179,6 +1453,8 @@ fn prefix_mask(len: usize, bits: usize) -> Vec<u8> {
 fn needs_interval(item: &Expr) -> bool {
     match unwrap_elem(item) {
         Expr::Range(..) | Expr::Prefix(..) => true,
+        // A bare `*` is a map's catch-all element, not a name pattern.
+        Expr::Str(s) if s == "*" => false,
         Expr::Str(s) => matches!(ifname_pattern(s), IfnamePattern::Prefix(_)) && s.ends_with('*'),
         Expr::Concat(items) => items.iter().any(needs_interval),
         _ => false,
@@ -1211,7 +1487,7 @@ pub fn describe(expr: &Expr) -> String {
         Expr::Payload(Payload::Named { protocol, field }) => format!("{protocol} {field}"),
         Expr::Meta(key) => format!("meta {key}"),
         Expr::Ct { key, .. } => format!("ct {key}"),
-        Expr::Hash(name) => (*name).into(),
+        Expr::Hash(name, _) => (*name).into(),
         Expr::Str(s) => format!("{s:?}"),
         Expr::Num(n) => n.to_string(),
         other => format!("{:?}", std::mem::discriminant(other))

@@ -552,3 +552,328 @@ fn a_header_read_inside_a_statement_gets_its_family_check_too() {
     );
     assert_eq!(built[2], verdict(Verdict::Drop));
 }
+
+/// The ruleset of nft's JSON `items` (the objects of its `nftables` array).
+fn ruleset(items: &[&str]) -> crate::ruleset::Ruleset {
+    parse(
+        &format!(r#"{{"nftables": [{}]}}"#, items.join(",")),
+        &|name| (name == "lo").then_some(1),
+    )
+    .unwrap()
+}
+
+fn nat_of(ruleset: &crate::ruleset::Ruleset, handle: u64) -> crate::ruleset::Nat {
+    let rule = ruleset.tables[0]
+        .chains
+        .iter()
+        .flat_map(|c| &c.rules)
+        .find(|r| r.handle == handle)
+        .unwrap();
+    rule.steps
+        .iter()
+        .find_map(|s| match s {
+            Step::Statement(Statement::Nat(nat)) => Some((**nat).clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no NAT in {:?}", rule.steps))
+}
+
+const NAT_TABLE: &str = r#"{"table": {"family": "ip", "name": "nat", "handle": 1}}"#;
+const NAT_CHAIN: &str = r#"{"chain": {"family": "ip", "table": "nat", "name": "pre", "handle": 1, "type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"}}"#;
+
+#[test]
+fn a_dnat_through_a_map_of_addresses_and_ports_never_loses_the_port() {
+    // map z { type ipv4_addr : ipv4_addr . inet_service; elements = { 1.2.3.4 : 10.0.0.1 . 8080 } }
+    // meta l4proto tcp dnat ip to ip daddr map @z
+    // meta l4proto tcp dnat to ip saddr map { 1.1.1.1 : 2.2.2.2 . 80 }
+    // (kernel: lookup into reg 1, nat dnat ip addr_min reg 1 proto_min reg 9)
+    let r = ruleset(&[
+        NAT_TABLE,
+        r#"{"map": {"family": "ip", "name": "z", "table": "nat", "type": "ipv4_addr", "handle": 2, "map": "ipv4_addr . inet_service", "elem": [["1.2.3.4", {"concat": ["10.0.0.1", 8080]}]]}}"#,
+        NAT_CHAIN,
+        r#"{"rule": {"family": "ip", "table": "nat", "chain": "pre", "handle": 7, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "tcp"}}, {"dnat": {"family": "ip", "addr": {"map": {"key": {"payload": {"protocol": "ip", "field": "daddr"}}, "data": "@z"}}}}]}}"#,
+        r#"{"rule": {"family": "ip", "table": "nat", "chain": "pre", "handle": 9, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "tcp"}}, {"dnat": {"family": "ip", "addr": {"map": {"key": {"payload": {"protocol": "ip", "field": "saddr"}}, "data": {"set": [["1.1.1.1", {"concat": ["2.2.2.2", 80]}]]}}}}}]}}"#,
+    ]);
+    // The named map: its elements read (address, then the port from the next word).
+    let z = &r.tables[0].sets[0];
+    assert!(!z.incomplete, "{z:?}");
+    assert_eq!(
+        z.elements[0].data,
+        Some(Data::Value([10, 0, 0, 1, 0x1f, 0x90, 0, 0].into()))
+    );
+    let named = nat_of(&r, 7);
+    let daddr = Key {
+        parts: vec![payload(PayloadBase::Network, 16, 4)],
+    };
+    assert_eq!(
+        named.address.unwrap().min,
+        Operand::Map {
+            key: daddr,
+            map: Elements::Set("z".into())
+        }
+    );
+    // The port comes from the map too: never "unchanged".
+    assert_eq!(
+        named.port.expect("the port of the map's data").min,
+        Operand::Unknown("part of the data of map z".into())
+    );
+    // The anonymous map: address and port, each its part of the data.
+    let inline = nat_of(&r, 9);
+    let saddr = Key {
+        parts: vec![payload(PayloadBase::Network, 12, 4)],
+    };
+    let part = |bytes: &[u8]| Operand::Map {
+        key: saddr.clone(),
+        map: Elements::Inline(vec![crate::ruleset::Element {
+            key: vec![Span::exact(&[1, 1, 1, 1])],
+            data: Some(Data::Value(bytes.into())),
+        }]),
+    };
+    assert_eq!(inline.address.unwrap().min, part(&[2, 2, 2, 2]));
+    assert_eq!(inline.port.unwrap().min, part(&[0, 80]));
+}
+
+#[test]
+fn a_nat_map_to_address_ranges_has_an_upper_bound() {
+    // map y { type ipv4_addr : interval ipv4_addr; flags interval;
+    //         elements = { 10.141.10.0/24 : 192.168.2.2-192.168.2.4 } }
+    // snat ip to ip saddr map @y
+    // snat to ip saddr map { 10.141.11.4 : 192.168.2.2-192.168.2.4 }
+    let r = ruleset(&[
+        NAT_TABLE,
+        r#"{"map": {"family": "ip", "name": "y", "table": "nat", "type": "ipv4_addr", "handle": 7, "map": "ipv4_addr", "flags": ["interval"], "elem": [[{"prefix": {"addr": "10.141.10.0", "len": 24}}, {"range": ["192.168.2.2", "192.168.2.4"]}]]}}"#,
+        r#"{"chain": {"family": "ip", "table": "nat", "name": "n", "handle": 2, "type": "nat", "hook": "postrouting", "prio": 100, "policy": "accept"}}"#,
+        r#"{"rule": {"family": "ip", "table": "nat", "chain": "n", "handle": 21, "expr": [{"snat": {"family": "ip", "addr": {"map": {"key": {"payload": {"protocol": "ip", "field": "saddr"}}, "data": "@y"}}}}]}}"#,
+        r#"{"rule": {"family": "ip", "table": "nat", "chain": "n", "handle": 23, "expr": [{"snat": {"family": "ip", "addr": {"map": {"key": {"payload": {"protocol": "ip", "field": "saddr"}}, "data": {"set": [["10.141.11.4", {"range": ["192.168.2.2", "192.168.2.4"]}]]}}}}}]}}"#,
+    ]);
+    let named = nat_of(&r, 21).address.unwrap();
+    assert_eq!(
+        named.max,
+        Some(Operand::Unknown("part of the data of map y".into()))
+    );
+    let inline = nat_of(&r, 23).address.unwrap();
+    let bound = |bytes: &[u8]| Operand::Map {
+        key: Key {
+            parts: vec![payload(PayloadBase::Network, 12, 4)],
+        },
+        map: Elements::Inline(vec![crate::ruleset::Element {
+            key: vec![Span::exact(&[10, 141, 11, 4])],
+            data: Some(Data::Value(bytes.into())),
+        }]),
+    };
+    assert_eq!(inline.min, bound(&[192, 168, 2, 2]));
+    assert_eq!(inline.max, Some(bound(&[192, 168, 2, 4])));
+}
+
+#[test]
+fn a_catch_all_element_covers_every_key() {
+    // map cm { type inet_service : verdict; elements = { 22 : accept, * : drop } }
+    let r = ruleset(&[
+        NAT_TABLE,
+        r#"{"map": {"family": "ip", "name": "cm", "table": "nat", "type": "inet_service", "handle": 3, "map": "verdict", "elem": [[22, {"accept": null}], ["*", {"drop": null}]]}}"#,
+    ]);
+    let cm = &r.tables[0].sets[0];
+    assert!(!cm.incomplete, "{cm:?}");
+    assert_eq!(cm.elements.len(), 2);
+    assert!(cm.elements.iter().any(|e| e.key
+        == [Span {
+            low: [0, 0].into(),
+            high: [0xff, 0xff].into()
+        }]
+        && e.data == Some(Data::Verdict(Verdict::Drop))));
+    assert!(cm.elements.iter().any(
+        |e| e.key == [Span::exact(&[0, 22])] && e.data == Some(Data::Verdict(Verdict::Accept))
+    ));
+}
+
+#[test]
+fn a_map_the_packet_path_updates_is_never_a_fixed_list() {
+    // map ms { type ipv4_addr : mark; flags dynamic; }
+    // update @ms { ip daddr : 0x1 }   (nft 1.0.6 has no JSON for it: it prints text)
+    // add @ms { ip saddr limit rate 1/second : 0x2 }
+    let r = ruleset(&[
+        r#"{"table": {"family": "ip", "name": "x", "handle": 1}}"#,
+        r#"{"map": {"family": "ip", "name": "ms", "table": "x", "type": "ipv4_addr", "handle": 6, "map": "mark", "size": 65535}}"#,
+        r#"{"chain": {"family": "ip", "table": "x", "name": "z", "handle": 1, "type": "filter", "hook": "output", "prio": 0, "policy": "accept"}}"#,
+        r#"{"rule": {"family": "ip", "table": "x", "chain": "z", "handle": 9, "expr": ["update @ms { ip daddr : 0x00000001 }"]}}"#,
+        r#"{"rule": {"family": "ip", "table": "x", "chain": "z", "handle": 10, "expr": ["add @ms { ip saddr limit rate 1/second : 0x00000002 }"]}}"#,
+    ]);
+    let table = &r.tables[0];
+    assert!(table.sets[0].incomplete, "{:?}", table.sets[0]);
+    // Only the text is known: whether the rule goes on is not.
+    for rule in &table.chains[0].rules {
+        assert!(
+            matches!(rule.steps.as_slice(), [Step::Condition(_)]),
+            "{rule:?}"
+        );
+    }
+}
+
+#[test]
+fn a_set_update_with_a_limit_is_a_condition_and_checks_its_family() {
+    // inet: set s { type ipv4_addr; flags dynamic,timeout; timeout 1h; }
+    // update @s { ip saddr timeout 10s }
+    let timeout = r#"[{"set": {"op": "update", "elem": {"elem": {"val": {"payload": {"protocol": "ip", "field": "saddr"}}, "timeout": 10}}, "set": "@s"}}]"#;
+    let update = steps("inet", timeout);
+    assert_eq!(update[0], nfproto(2));
+    assert!(matches!(update[1], Step::Statement(Statement::Effect(_))));
+    // update @s { ip saddr limit rate 1/second }: the rule goes on within the limit.
+    let limited = r#"[{"set": {"op": "update", "elem": {"payload": {"protocol": "ip", "field": "saddr"}}, "set": "@s", "stmt": [{"limit": {"rate": 1, "burst": 5, "per": "second"}}]}}]"#;
+    let update = steps("inet", limited);
+    assert_eq!(update[0], nfproto(2));
+    assert!(matches!(update[1], Step::Condition(_)), "{update:?}");
+    // meta mark set jhash ip saddr mod 2: the hash reads the IPv4 header.
+    let jhash = r#"[{"mangle": {"key": {"meta": {"key": "mark"}}, "value": {"jhash": {"mod": 2, "expr": {"payload": {"protocol": "ip", "field": "saddr"}}}}}}]"#;
+    assert_eq!(steps("inet", jhash)[0], nfproto(2));
+}
+
+#[test]
+fn an_object_map_checks_its_key_s_protocol_and_may_end_the_rule() {
+    // counter name tcp dport map { 443 : "cnt1", 80 : "cnt2" }
+    let objects = r#"[{"counter": {"map": {"key": {"payload": {"protocol": "tcp", "field": "dport"}}, "data": {"set": [[80, "cnt2"], [443, "cnt1"]]}}}}]"#;
+    let s = steps("ip", objects);
+    assert_eq!(s[0], l4(6));
+    assert!(matches!(s[1], Step::Condition(_)), "{s:?}");
+}
+
+#[test]
+fn conntrack_times_labels_ids_and_meta_random_are_encoded_as_the_kernel_holds_them() {
+    let ct = |key: &str| {
+        load(
+            Field::Ct {
+                key: match key {
+                    "expiration" => crate::ruleset::CtKey::Expiration,
+                    "label" => crate::ruleset::CtKey::Label,
+                    _ => crate::ruleset::CtKey::Other(23),
+                },
+                direction: None,
+            },
+            if key == "label" { 16 } else { 4 },
+        )
+    };
+    let one = |json: &str| steps("ip", &format!("[{json}]"));
+    // ct expiration 30s: milliseconds, host order ([ cmp eq reg 1 0x00007530 ]).
+    assert_eq!(
+        one(r#"{"match": {"op": "==", "left": {"ct": {"key": "expiration"}}, "right": 30}}"#),
+        [equal(ct("expiration"), &30_000u32.to_ne_bytes())]
+    );
+    // ct expiration 1m-1h: through byteorder, in milliseconds.
+    let mut swapped = ct("expiration");
+    swapped.transforms.push(Transform::ByteOrder {
+        to_network: true,
+        size: 4,
+    });
+    assert_eq!(
+        one(
+            r#"{"match": {"op": "==", "left": {"ct": {"key": "expiration"}}, "right": {"range": [60, 3600]}}}"#
+        ),
+        [
+            test(
+                swapped.clone(),
+                Test::Compare {
+                    op: Order::Ge,
+                    value: 60_000u32.to_be_bytes().into()
+                }
+            ),
+            test(
+                swapped,
+                Test::Compare {
+                    op: Order::Le,
+                    value: 3_600_000u32.to_be_bytes().into()
+                }
+            )
+        ]
+    );
+    // ct label 127: bit 127 of the 128 (byte 15, bit 7), masked, != 0.
+    let mut bit = [0u8; 16];
+    bit[15] = 0x80;
+    assert_eq!(
+        one(r#"{"match": {"op": "in", "left": {"ct": {"key": "label"}}, "right": 127}}"#),
+        [not_equal(masked(ct("label"), &bit), &[0; 16])]
+    );
+    // ct label set 127
+    assert_eq!(
+        one(r#"{"mangle": {"key": {"ct": {"key": "label"}}, "value": 127}}"#),
+        [Step::Statement(Statement::Set {
+            field: ct("label").field,
+            value: Box::new(Operand::Const(bit.into()))
+        })]
+    );
+    // ct id 12345: big-endian ([ cmp eq reg 1 0x39300000 ]).
+    assert_eq!(
+        one(r#"{"match": {"op": "==", "left": {"ct": {"key": "id"}}, "right": 12345}}"#),
+        [equal(ct("id"), &12345u32.to_be_bytes())]
+    );
+    // meta random 1, meta random > 1000000: big-endian, compared without byteorder.
+    let random = meta(MetaKey::Other(24), 4);
+    assert_eq!(
+        one(r#"{"match": {"op": "==", "left": {"meta": {"key": "random"}}, "right": 1}}"#),
+        [equal(random.clone(), &[0, 0, 0, 1])]
+    );
+    assert_eq!(
+        one(r#"{"match": {"op": ">", "left": {"meta": {"key": "random"}}, "right": 1000000}}"#),
+        [test(
+            random,
+            Test::Compare {
+                op: Order::Gt,
+                value: 1_000_000u32.to_be_bytes().into()
+            }
+        )]
+    );
+}
+
+#[test]
+fn a_number_generator_looked_up_in_intervals_goes_through_byteorder() {
+    // ip daddr set numgen inc mod 16 map { 0-7 : 10.0.1.1, 8-15 : 10.0.1.2 }
+    let s = steps(
+        "ip",
+        r#"[{"mangle": {"key": {"payload": {"protocol": "ip", "field": "daddr"}}, "value": {"map": {"key": {"numgen": {"mode": "inc", "mod": 16, "offset": 0}}, "data": {"set": [[{"range": [0, 7]}, "10.0.1.1"], [{"range": [8, 15]}, "10.0.1.2"]]}}}}}]"#,
+    );
+    let Step::Statement(Statement::Set { value, .. }) = &s[0] else {
+        panic!("{s:?}");
+    };
+    let Operand::Map { key, map } = &**value else {
+        panic!("{value:?}");
+    };
+    assert_eq!(
+        key.parts[0].transforms,
+        [Transform::ByteOrder {
+            to_network: true,
+            size: 4
+        }]
+    );
+    let Elements::Inline(elements) = map else {
+        panic!("{map:?}");
+    };
+    assert_eq!(
+        elements[1].key,
+        [Span {
+            low: [0, 0, 0, 8].into(),
+            high: [0, 0, 0, 15].into()
+        }]
+    );
+}
+
+#[test]
+fn link_layer_fields_check_the_device_type_and_a_bridge_s_icmp_the_ether_type() {
+    let ether = equal(meta(MetaKey::Iiftype, 2), &1u16.to_ne_bytes());
+    // netdev: tcp dport 22 ether saddr 00:0f:54:0c:11:04 ip daddr 1.2.3.4 drop
+    // [ meta load iiftype ] [ cmp eq 1 ] [ meta load l4proto ] [ cmp eq 6 ] …
+    let netdev = steps(
+        "netdev",
+        r#"[{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}}, {"match": {"op": "==", "left": {"payload": {"protocol": "ether", "field": "saddr"}}, "right": "00:0f:54:0c:11:04"}}, {"drop": null}]"#,
+    );
+    assert_eq!(netdev[0], l4(6));
+    assert!(netdev.contains(&ether), "{netdev:?}");
+    // bridge: icmp type echo-request drop
+    // [ payload load 2b @ link header + 12 ] [ cmp eq 0x0008 ] [ meta load l4proto ] …
+    let bridge = steps(
+        "bridge",
+        r#"[{"match": {"op": "==", "left": {"payload": {"protocol": "icmp", "field": "type"}}, "right": "echo-request"}}, {"drop": null}]"#,
+    );
+    assert_eq!(
+        bridge[0],
+        equal(payload(PayloadBase::Link, 12, 2), &[0x08, 0x00])
+    );
+    assert_eq!(bridge[1], l4(1));
+}

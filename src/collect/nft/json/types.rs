@@ -41,6 +41,12 @@ pub enum Type {
     TcpFlags,
     ArpHrd,
     Bool,
+    /// A time nft prints in seconds (`ct expiration 30`) that the kernel holds in
+    /// milliseconds, host order, 4 bytes.
+    Millis,
+    /// Connection labels: 128 bits, a label is a bit number (`ct label 127` is bit 7 of
+    /// byte 15).
+    Labels,
 }
 
 impl Type {
@@ -49,7 +55,8 @@ impl Type {
             Type::Int { len, .. } | Type::Text(len) => usize::from(len),
             Type::Port | Type::Ethertype | Type::ArpHrd => 2,
             Type::Ipv4 | Type::CtState | Type::CtStatus | Type::Ifindex | Type::Fibtype => 4,
-            Type::Ipv6 | Type::Ifname => 16,
+            Type::Ipv6 | Type::Ifname | Type::Labels => 16,
+            Type::Millis => 4,
             Type::EtherAddr => 6,
             Type::Proto
             | Type::Nfproto
@@ -68,6 +75,7 @@ impl Type {
     pub fn host(self) -> bool {
         match self {
             Type::Int { host, .. } => host,
+            Type::Millis => true,
             Type::CtState | Type::CtStatus | Type::Ifindex | Type::Fibtype | Type::ArpHrd => true,
             _ => false,
         }
@@ -75,7 +83,10 @@ impl Type {
 
     /// Flags: a bare value (`ct state new`) tests the bit, not equality.
     pub fn bitmask(self) -> bool {
-        matches!(self, Type::CtState | Type::CtStatus | Type::TcpFlags)
+        matches!(
+            self,
+            Type::CtState | Type::CtStatus | Type::TcpFlags | Type::Labels
+        )
     }
 
     pub fn is_address(self) -> bool {
@@ -157,6 +168,29 @@ impl Type {
                 }
             }
             (Type::Ifname | Type::Text(_), Expr::Str(s)) => Ok(text(s, len)),
+            (Type::Millis, Expr::Num(n)) => number(n.saturating_mul(1000)),
+            (Type::Millis, Expr::Str(s)) => match seconds(s) {
+                Some(ms) => number(ms),
+                None => Err(format!("{s:?} is not a time")),
+            },
+            (Type::Labels, Expr::Num(n)) if *n < 128 => {
+                let mut bits = vec![0u8; 16];
+                bits[(*n / 8) as usize] |= 1 << (n % 8);
+                Ok(bits)
+            }
+            (Type::Labels, Expr::List(items)) => {
+                let mut bits = vec![0u8; 16];
+                for item in items {
+                    let one = self.encode(item, interfaces)?;
+                    bits.iter_mut().zip(one).for_each(|(b, o)| *b |= o);
+                }
+                Ok(bits)
+            }
+            (Type::Labels, Expr::Str(s)) => match s.parse::<u64>() {
+                Ok(n) => self.encode(&Expr::Num(n), interfaces),
+                // A name from connlabel.conf: which bit is not known here.
+                Err(_) => Err(format!("the label {s:?}")),
+            },
             (Type::Ifindex, Expr::Str(s)) => match interfaces(s) {
                 Some(index) => number(u64::from(index)),
                 None => Err(format!("the index of interface {s:?} is not known")),
@@ -313,6 +347,34 @@ impl Type {
         };
         table.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
     }
+}
+
+/// A time as nft writes it (`90`, `1m30s`, `2h`, `500ms`), in milliseconds.
+fn seconds(s: &str) -> Option<u64> {
+    if let Ok(n) = s.parse::<u64>() {
+        return n.checked_mul(1000);
+    }
+    let mut total = 0u64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(scale)?)?;
+        rest = &rest[unit..];
+    }
+    Some(total)
 }
 
 /// A name as the kernel compares it: `len` bytes, NUL-padded.
@@ -508,7 +570,14 @@ pub fn meta_key(name: &str) -> Option<(MetaKey, Type)> {
         "iifgroup" => (MetaKey::Iifgroup, host(4)),
         "oifgroup" => (MetaKey::Oifgroup, host(4)),
         "cgroup" => (MetaKey::Cgroup, host(4)),
-        "random" => (MetaKey::Other(24), host(4)),
+        // prandom_u32() stored as it comes: nft treats it as a big-endian number.
+        "random" => (
+            MetaKey::Other(24),
+            Type::Int {
+                len: 4,
+                host: false,
+            },
+        ),
         "ipsec" | "secpath" => (MetaKey::Other(25), Type::Bool),
         "iifkind" => (MetaKey::Iifkind, Type::Text(16)),
         "oifkind" => (MetaKey::Oifkind, Type::Text(16)),
@@ -531,7 +600,7 @@ pub fn ct_key(name: &str, family: Option<&str>) -> Option<(CtKey, Type)> {
         "direction" => (CtKey::Direction, Type::CtDirection),
         "status" => (CtKey::Status, Type::CtStatus),
         "mark" => (CtKey::Mark, host(4)),
-        "expiration" => (CtKey::Expiration, host(4)),
+        "expiration" => (CtKey::Expiration, Type::Millis),
         "helper" => (CtKey::Helper, Type::Text(16)),
         "l3proto" => (CtKey::L3protocol, Type::Nfproto),
         "protocol" => (CtKey::Protocol, Type::Proto),
@@ -540,8 +609,15 @@ pub fn ct_key(name: &str, family: Option<&str>) -> Option<(CtKey, Type)> {
         "proto-src" => (CtKey::ProtoSrc, Type::Port),
         "proto-dst" => (CtKey::ProtoDst, Type::Port),
         "zone" => (CtKey::Zone, host(2)),
-        "label" => (CtKey::Label, Type::Text(16)),
-        "id" => (CtKey::Other(23), host(4)),
+        "label" => (CtKey::Label, Type::Labels),
+        // The conntrack id, big-endian as the kernel stores it.
+        "id" => (
+            CtKey::Other(23),
+            Type::Int {
+                len: 4,
+                host: false,
+            },
+        ),
         _ => return None,
     })
 }

@@ -97,7 +97,7 @@ fn read_once(source: &mut impl Source) -> Result<Option<Builder>, NetlinkError> 
 /// the messages come in the same order. Below, one dump costs fewer round trips.
 const CHAINS_ONE_BY_ONE: usize = 64;
 
-fn read_once_by(
+pub(super) fn read_once_by(
     source: &mut impl Source,
     one_by_one_from: usize,
 ) -> Result<Option<Builder>, NetlinkError> {

@@ -1210,6 +1210,16 @@ patest!(
                 port: 1000,
             },
             Case {
+                cause: "map-miss",
+                // A value looked up in a map that lacks the key ends the rule before its
+                // drop (found by the long run, seed 19: the client is not in the map).
+                rules: "table ip t { chain i { type filter hook input priority 0; \
+                    meta mark set ip saddr map { 10.2.3.1 : 0x17, 10.2.3.2 : 0x2a } drop; }; }",
+                listener: "udp 0.0.0.0:1000 (host)",
+                dst: "10.61.0.1",
+                port: 1000,
+            },
+            Case {
                 cause: "weak-host",
                 rules: "table inet t { chain i { type filter hook input priority 0; \
                     iifname \"vha\" drop; }; }",

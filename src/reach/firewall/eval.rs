@@ -1179,6 +1179,13 @@ impl<'r> Run<'_, 'r, '_> {
                         }
                     }
                     Statement::Set { field, value } => {
+                        // A value looked up in a map: a key the map lacks ends the rule
+                        // there (NFT_BREAK), which the packet's source may decide.
+                        if let Operand::Map { .. } = &**value {
+                            let reason = step_reason(i, false);
+                            going(&mut going_on, on.clone().doubted(reason), pinned_here);
+                            on.doubt_all(reason);
+                        }
                         self.set(t, &mut on, field, value);
                         pinned_here = false;
                     }

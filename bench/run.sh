@@ -108,7 +108,7 @@ for scenario in "${scenarios[@]}"; do
             load=(--listeners 20 --wildcard --udp 5); rounds=5; kube=5000
             command -v iptables-nft-restore >/dev/null ||
                 { echo "bench/run.sh: iptables-nft-restore is missing (Debian's iptables)" >&2; exit 2; }
-            # One portaudit mode: a round takes minutes with today's judge.
+            # One portaudit mode (a second or so a round; the ruleset dominates).
             commands=(
                 "portaudit=$pa"
                 "nft -j list ruleset=nft -j list ruleset"

@@ -34,7 +34,7 @@ use crate::socket::{
 };
 use firewall::{Class, Index, Judge};
 use lookup::Sockets;
-use path::{Answered, Arrival, Found, Hooks};
+use path::{Answered, Arrival, Found, Hooks, Unanswered};
 use publish::Paired;
 use topology::Topology;
 
@@ -211,7 +211,9 @@ impl Hooks for Firewalls<'_> {
 /// The walk's arrivals, by socket, made into each subject's ways in.
 struct Ways<'f> {
     by_socket: HashMap<usize, Vec<&'f Arrival>>,
-    found: &'f Found,
+    /// The rewrites no socket answers, by protocol and target (thousands of publishes
+    /// look theirs up on a Kubernetes node).
+    unanswered: HashMap<(Protocol, IpAddr), Vec<&'f Unanswered>>,
     firewall_read: bool,
 }
 
@@ -221,9 +223,16 @@ impl<'f> Ways<'f> {
         for arrival in &found.arrivals {
             by_socket.entry(arrival.socket).or_default().push(arrival);
         }
+        let mut unanswered: HashMap<(Protocol, IpAddr), Vec<&Unanswered>> = HashMap::new();
+        for u in &found.unanswered {
+            unanswered
+                .entry((u.protocol, u.target))
+                .or_default()
+                .push(u);
+        }
         Ways {
             by_socket,
-            found,
+            unanswered,
             firewall_read,
         }
     }
@@ -260,14 +269,11 @@ impl<'f> Ways<'f> {
                 }
                 Via::Dnat { .. } if index.is_none() => {
                     found.extend(
-                        self.found
-                            .unanswered
-                            .iter()
-                            .filter(|u| {
-                                u.protocol == host.protocol
-                                    && u.target == host.target
-                                    && u.ports.contains(listener.port)
-                            })
+                        self.unanswered
+                            .get(&(host.protocol, host.target))
+                            .into_iter()
+                            .flatten()
+                            .filter(|u| u.ports.contains(listener.port))
                             .map(|u| (u.way.clone(), u.judgement.clone())),
                     );
                 }

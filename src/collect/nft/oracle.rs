@@ -754,3 +754,49 @@ fn nftables_corpus_reads_the_same_both_ways() {
     std::fs::write(dir.join("unknown-to-json.txt"), &unknown_report).unwrap();
     println!("{totals:#?}");
 }
+
+/// The kernel answers a rule dump asked by family, table and chain with that chain's
+/// rules: read chain by chain, a ruleset is the one a single dump gives. Two tables of one
+/// name in two families (a name alone would find the first), 80 chains, more rules than
+/// one 32 KiB batch holds.
+#[test]
+fn rules_read_chain_by_chain_are_the_rules_of_one_dump() {
+    if !can_run("rules_read_chain_by_chain_are_the_rules_of_one_dump") {
+        return;
+    }
+    let mut text = String::new();
+    for (family, base) in [("ip", 1000), ("inet", 20000)] {
+        text += &format!("table {family} t {{\n");
+        for c in 0..40 {
+            text += &format!("  chain c{c} {{\n");
+            for r in 0..c % 9 {
+                let port = base + c * 10 + r;
+                text += &format!("    tcp dport {port} counter accept comment \"c{c} r{r}\"\n");
+            }
+            text += "  }\n";
+        }
+        text += "  chain input {\n    type filter hook input priority 0; policy accept;\n";
+        text += "    jump c1\n  }\n}\n";
+    }
+    let (by_chain, at_once) = in_private_netns(|| {
+        run("nft", &["-f", "-"], &text).expect("the ruleset loads");
+        let mut source =
+            crate::collect::netlink::Nftables::open().expect("nfnetlink in the namespace");
+        let mut read = |from| {
+            native::read_once_by(&mut source, from)
+                .expect("the dumps")
+                .expect("not interrupted")
+                .finish()
+        };
+        (read(0), read(usize::MAX))
+    });
+    let rules: usize = at_once
+        .tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .map(|c| c.rules.len())
+        .sum();
+    assert_eq!(at_once.tables.len(), 2);
+    assert_eq!(rules, 2 * (1 + (0..40).map(|c| c % 9).sum::<usize>()));
+    assert_eq!(by_chain, at_once);
+}

@@ -8,13 +8,13 @@
 //! packet again, which keeps long chains of jumps (kube-proxy's, Docker's) linear.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::hash::{FastMap, hash_of};
 use super::packet::{Hit, Packet, PortNow, Tracked, Tri, Value, element};
 use super::ports::PortSet;
-use super::{Class, End, Fate, Mark, NatAddress, NatTo, Rewrite, TproxyTo, render};
+use super::{Class, DoubtKind, End, Fate, Mark, NatAddress, NatTo, Rewrite, TproxyTo, render};
 use crate::ruleset::{
     ChainKind, CtKey, Data, Dormant, Element, Elements, Field, Hook, Key, Match, MetaKey, Nat,
     NatFamily, NatKind, Operand, OperandRange, PayloadBase, Policy, Rule, Ruleset, Statement, Step,
@@ -33,15 +33,15 @@ const MAX_REASONS: usize = 32;
 pub struct Index<'r> {
     ruleset: &'r Ruleset,
     /// Per table: chain name → index.
-    chains: Vec<HashMap<&'r str, usize>>,
+    chains: Vec<FastMap<&'r str, usize>>,
     /// Per table: set name → index.
-    sets: Vec<HashMap<&'r str, usize>>,
+    sets: Vec<FastMap<&'r str, usize>>,
     /// Reasons and rule labels rendered so far: each rule is written out once, however
     /// many classes and fates it decides.
-    texts: RefCell<HashMap<(Reason, Hook), Arc<str>>>,
-    labels: RefCell<HashMap<(usize, usize, usize), Arc<str>>>,
+    texts: RefCell<FastMap<(Reason, Hook), Arc<str>>>,
+    labels: RefCell<FastMap<(usize, usize, usize), Arc<str>>>,
     /// Per long chain, its rules by the destination they ask for first.
-    dispatch: RefCell<HashMap<(usize, usize), Dispatch>>,
+    dispatch: RefCell<FastMap<(usize, usize), Dispatch>>,
 }
 
 /// Chains this long get a [`Dispatch`].
@@ -53,11 +53,11 @@ const DISPATCH_MIN: usize = 32;
 /// destination, or to a few ports, go to the rules that can match them, not through all.
 #[derive(Debug, Default)]
 struct Dispatch {
-    by_v4: HashMap<[u8; 4], Vec<u32>>,
+    by_v4: FastMap<[u8; 4], Vec<u32>>,
     all_v4: Vec<u32>,
-    by_v6: HashMap<[u8; 16], Vec<u32>>,
+    by_v6: FastMap<[u8; 16], Vec<u32>>,
     all_v6: Vec<u32>,
-    by_port: HashMap<u16, Vec<u32>>,
+    by_port: FastMap<u16, Vec<u32>>,
     all_port: Vec<u32>,
     /// The rules that ask for neither first.
     others: Vec<u32>,
@@ -217,7 +217,7 @@ impl<'r> Index<'r> {
             .iter()
             .map(|t| {
                 // The first of two chains of one name wins, as a lookup in nft would.
-                let mut map = HashMap::with_capacity(t.chains.len());
+                let mut map = FastMap::with_capacity_and_hasher(t.chains.len(), Default::default());
                 for (i, c) in t.chains.iter().enumerate() {
                     map.entry(c.name.as_str()).or_insert(i);
                 }
@@ -228,7 +228,7 @@ impl<'r> Index<'r> {
             .tables
             .iter()
             .map(|t| {
-                let mut map = HashMap::with_capacity(t.sets.len());
+                let mut map = FastMap::with_capacity_and_hasher(t.sets.len(), Default::default());
                 for (i, s) in t.sets.iter().enumerate() {
                     map.entry(s.name.as_str()).or_insert(i);
                 }
@@ -239,9 +239,9 @@ impl<'r> Index<'r> {
             ruleset,
             chains,
             sets,
-            texts: RefCell::new(HashMap::new()),
-            labels: RefCell::new(HashMap::new()),
-            dispatch: RefCell::new(HashMap::new()),
+            texts: RefCell::default(),
+            labels: RefCell::default(),
+            dispatch: RefCell::default(),
         }
     }
 
@@ -271,6 +271,7 @@ impl<'r> Index<'r> {
                 certain: true,
                 why: format!("no {} chain: nothing filters", hook.name()).into(),
                 doubt: None,
+                doubt_kind: None,
                 daddr: None,
             }];
         }
@@ -557,13 +558,33 @@ struct Branch {
 
 impl State {
     /// A hash of the state with the destination left out (as before a rule pinned it).
+    /// SipHash, not the evaluator's fast hash: an equal hash here drops a branch as
+    /// covered, so a collision must be out of reach, not only unlikely.
     fn unpinned(&self) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::hash::DefaultHasher::new();
-        let mut plain = self.clone();
-        plain.daddr = None;
-        plain.pinned = None;
-        plain.hash(&mut hasher);
+        // Every field but the destination, as `State`'s derived hash with both `None`
+        // (no copy of the state: this runs at every pinned jump).
+        let State {
+            daddr: _,
+            pinned: _,
+            port,
+            mark,
+            ct_mark,
+            local,
+            dnat,
+            nat_done,
+            rewrite,
+        } = self;
+        None::<IpAddr>.hash(&mut hasher);
+        None::<IpAddr>.hash(&mut hasher);
+        port.hash(&mut hasher);
+        mark.hash(&mut hasher);
+        ct_mark.hash(&mut hasher);
+        local.hash(&mut hasher);
+        dnat.hash(&mut hasher);
+        nat_done.hash(&mut hasher);
+        rewrite.hash(&mut hasher);
         hasher.finish()
     }
 }
@@ -621,11 +642,7 @@ impl Branch {
 
     /// A hash of where it is and what it carries (what `joins` compares).
     fn place(&self) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::hash::DefaultHasher::new();
-        self.stack.hash(&mut hasher);
-        self.state.hash(&mut hasher);
-        hasher.finish()
+        hash_of(&(&self.stack, &self.state))
     }
 
     /// The same packets at the same place: they can go on as one.
@@ -651,7 +668,8 @@ fn merge(branches: Vec<Branch>) -> Vec<Branch> {
     let mut merged: Vec<Branch> = Vec::with_capacity(branches.len());
     // Thousands of branches pass a chain on a big ruleset (one per NAT): find the alike
     // ones by hash, not by comparing each with all.
-    let mut seen: HashMap<u64, Vec<usize>> = HashMap::with_capacity(branches.len());
+    let mut seen: FastMap<u64, Vec<usize>> =
+        FastMap::with_capacity_and_hasher(branches.len(), Default::default());
     for branch in branches {
         if branch.ports.is_empty() {
             continue;
@@ -1070,17 +1088,20 @@ impl<'r> Run<'_, 'r, '_> {
                             return (going_on, acted);
                         }
                         Outcome::All(Tri::Maybe) => {
-                            going(&mut going_on, on.clone().doubted(reason), pinned_here);
+                            if !pinned_here {
+                                going_on.push(on.clone().doubted(reason));
+                            }
                             on.doubt_all(reason);
                         }
                         Outcome::Split { yes, maybe } => {
                             let passing = yes.union(&maybe);
                             let no = on.ports.subtract(&passing);
-                            if !no.is_empty() {
-                                going(&mut going_on, on.part(&no), pinned_here);
+                            // (Not even built once pinned: see `pinned_here`.)
+                            if !no.is_empty() && !pinned_here {
+                                going_on.push(on.part(&no));
                             }
-                            if !maybe.is_empty() {
-                                going(&mut going_on, on.part(&maybe).doubted(reason), pinned_here);
+                            if !maybe.is_empty() && !pinned_here {
+                                going_on.push(on.part(&maybe).doubted(reason));
                             }
                             on.restrict(&passing);
                             on.doubt(&maybe, reason);
@@ -1097,13 +1118,17 @@ impl<'r> Run<'_, 'r, '_> {
                 }
                 Step::Condition(_) => {
                     let reason = step_reason(i, false);
-                    going(&mut going_on, on.clone().doubted(reason), pinned_here);
+                    if !pinned_here {
+                        going_on.push(on.clone().doubted(reason));
+                    }
                     on.doubt_all(reason);
                 }
                 Step::Opaque(what) => {
                     let reason = step_reason(i, false);
                     on.doubt_all(reason);
-                    going(&mut going_on, on.clone(), pinned_here);
+                    if !pinned_here {
+                        going_on.push(on.clone());
+                    }
                     acted.push((on.clone(), Act::Opaque(what)));
                 }
                 Step::Statement(statement) => match statement {
@@ -1163,7 +1188,9 @@ impl<'r> Run<'_, 'r, '_> {
                             rule: r,
                         };
                         on.doubt_all(reason);
-                        going(&mut going_on, on.clone(), pinned_here);
+                        if !pinned_here {
+                            going_on.push(on.clone());
+                        }
                         pinned_here = false;
                         let const_of = |operand: &Option<Operand>| match operand {
                             Some(Operand::Const(bytes)) => Some(Some(bytes.clone())),
@@ -1559,6 +1586,10 @@ impl<'r> Run<'_, 'r, '_> {
                         certain: false,
                         why: why_text.clone(),
                         doubt: Some(doubt_text),
+                        doubt_kind: Some(match doubt {
+                            Reason::Tproxy { .. } => DoubtKind::Tproxy,
+                            _ => DoubtKind::Other,
+                        }),
                         daddr,
                     });
                 }
@@ -1570,6 +1601,7 @@ impl<'r> Run<'_, 'r, '_> {
                         certain: daddr.is_none(),
                         why: why_text,
                         doubt: None,
+                        doubt_kind: None,
                         daddr,
                     });
                 }
@@ -1585,6 +1617,7 @@ type FateKey = (
     bool,
     Arc<str>,
     Option<Arc<str>>,
+    Option<DoubtKind>,
     Option<IpAddr>,
     Rewrite,
 );
@@ -1593,7 +1626,7 @@ type FateKey = (
 #[derive(Default)]
 struct Fates {
     list: Vec<Fate>,
-    index: HashMap<FateKey, usize>,
+    index: FastMap<FateKey, usize>,
 }
 
 impl Fates {
@@ -1603,6 +1636,7 @@ impl Fates {
             fate.certain,
             fate.why.clone(),
             fate.doubt.clone(),
+            fate.doubt_kind,
             fate.daddr,
             fate.rewrite.clone(),
         );

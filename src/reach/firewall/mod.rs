@@ -16,6 +16,7 @@
 //! dropped only when every fate that reaches it drops.
 
 mod eval;
+mod hash;
 mod judge;
 mod packet;
 mod ports;
@@ -107,9 +108,21 @@ pub struct Fate {
     /// Why it is only a possibility: the first thing on its way that could not be told
     /// (`inet filter input handle 2: ip saddr cannot be evaluated`). `None` when certain.
     pub doubt: Option<Arc<str>>,
+    /// What `doubt` is about, as data; `None` when certain.
+    pub doubt_kind: Option<DoubtKind>,
     /// The destination address the chains matched on the way when the class did not say
     /// (`ip daddr 10.96.0.10 … jump`): this fate is for packets to that address only.
     pub daddr: Option<IpAddr>,
+}
+
+/// What a fate's doubt is about, where a later stage decides by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DoubtKind {
+    /// Only whether a transparent socket takes the packet (`tproxy`, which goes on only
+    /// where one does): the socket lookup at the end of the walk decides that.
+    Tproxy,
+    /// Anything else the model could not tell.
+    Other,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

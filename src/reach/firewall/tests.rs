@@ -1013,7 +1013,33 @@ fn queue_and_tproxy_are_possibilities() {
         })
     );
     assert!(!proxied.certain);
+    // The doubt is tproxy's own, as data: the walk's socket lookup settles it.
+    assert_eq!(proxied.doubt_kind, Some(DoubtKind::Tproxy));
+    // The rule's other way (no transparent socket: on to the next rule) doubts the same.
+    assert!(
+        fates
+            .iter()
+            .filter(|f| f.rewrite.tproxy.is_none() && f.ports.contains(22))
+            .all(|f| f.doubt_kind == Some(DoubtKind::Tproxy))
+    );
     assert_eq!(answer(&fates, 22), Answer::Accepted);
+    // Anything else in doubt is not tproxy's.
+    let queued = evaluate(&queue, Hook::Input, &tcp4());
+    assert!(
+        queued
+            .iter()
+            .any(|f| f.doubt_kind == Some(DoubtKind::Other))
+    );
+    assert!(
+        queued
+            .iter()
+            .all(|f| f.doubt_kind != Some(DoubtKind::Tproxy))
+    );
+    assert!(
+        queued
+            .iter()
+            .all(|f| f.doubt.is_some() == f.doubt_kind.is_some())
+    );
 }
 
 #[test]

@@ -21,7 +21,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use super::bpf;
-use super::firewall::{Class, End, Fate, Iface, Mark, NatAddress, PortSet, Rewrite};
+use super::firewall::{Class, DoubtKind, End, Fate, Iface, Mark, NatAddress, PortSet, Rewrite};
 use super::lookup::{Dest, Sockets, Steer};
 use super::routing::{self, Outcome, Query};
 use super::topology::{Entry, Node, Topology};
@@ -112,9 +112,6 @@ pub fn walk(
     found.warnings = walker.warned.into_iter().collect();
     found
 }
-
-/// How the model words its doubt about a tproxy statement (firewall/eval.rs).
-const TPROXY_DOUBT: &str = "which goes on only where a transparent socket takes the packet";
 
 /// Hooks asked at most before the walk stops and calls every socket reachable.
 const BUDGET: usize = 400_000;
@@ -463,8 +460,8 @@ impl<'a> Walker<'a> {
             let doubt = fate.doubt.clone().unwrap_or_else(|| Arc::clone(&fate.why));
             // The model doubts a tproxy branch only for whether a transparent socket takes
             // it: the socket lookup at the end of this walk decides that.
-            let certain =
-                fate.certain || (fate.rewrite.tproxy.is_some() && doubt.ends_with(TPROXY_DOUBT));
+            let certain = fate.certain
+                || (fate.rewrite.tproxy.is_some() && fate.doubt_kind == Some(DoubtKind::Tproxy));
             // A hook that may not see the class (`unsure`) cannot drop it for certain.
             match (fate.end, certain) {
                 (End::Drop, true) if !unsure => answer.dropped = Some(Arc::clone(&fate.why)),

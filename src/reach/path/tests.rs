@@ -186,6 +186,7 @@ fn fate(ports: PortSet, end: End, why: &str) -> Fate {
         certain: true,
         why: why.into(),
         doubt: None,
+        doubt_kind: None,
         daddr: None,
     }
 }
@@ -906,6 +907,7 @@ fn fates_that_agree_are_certain_and_ones_that_differ_stay_possibilities() {
     let doubt = |ports: PortSet, end: End, why: &str| Fate {
         certain: false,
         doubt: Some("inet f input handle 2: ip saddr cannot be evaluated".into()),
+        doubt_kind: Some(crate::reach::firewall::DoubtKind::Other),
         ..fate(ports, end, why)
     };
     // `ip saddr 10.0.0.0/8 accept` then `tcp dport 22 accept`, policy drop: port 22 is

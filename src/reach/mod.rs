@@ -32,7 +32,7 @@ use crate::socket::{
     FirewallVerdict, Judgement, Listener, Netns, Protocol, Publish, Published, Subject, Via, Way,
     WayIn,
 };
-use firewall::{Class, Index, Judge};
+use firewall::{Class, Index};
 use lookup::Sockets;
 use path::{Answered, Arrival, Found, Hooks, Unanswered};
 use publish::Paired;
@@ -58,10 +58,20 @@ pub fn resolve(listeners: Vec<Listener>, seen: &Seen) -> Result<Reach, Error> {
         RulesetRead::Unreadable => (None, true),
         RulesetRead::Read(ruleset) => (Some(&**ruleset), true),
     };
-    let judge = ruleset.map(Judge::new);
+    let network = network_of(seen);
+    let topology = Topology::new(&network);
+    let host = (0..topology.namespaces())
+        .find(|&i| topology.namespace(i).netns.host)
+        .unwrap_or(0);
+    let hooks = Firewalls::new(&network, host, firewall_read, ruleset);
+
     let mut publishes: Vec<Publish> = Vec::new();
-    if let Some(judge) = &judge {
-        let (dnats, unread) = judge.dnats();
+    // The host's ruleset as the walk indexed it (one index: what it renders, it renders
+    // once for both).
+    if ruleset.is_some()
+        && let Rules::Read(index) = &hooks.rules[host]
+    {
+        let (dnats, unread) = firewall::dnats(index);
         publishes.extend(dnats.into_iter().map(publish_of_dnat));
         for unread in unread {
             warnings.push(format!(
@@ -71,16 +81,10 @@ pub fn resolve(listeners: Vec<Listener>, seen: &Seen) -> Result<Reach, Error> {
     }
     publishes.extend(seen.proxies.iter().cloned());
 
-    let network = network_of(seen);
-    let topology = Topology::new(&network);
-    let host = (0..topology.namespaces())
-        .find(|&i| topology.namespace(i).netns.host)
-        .unwrap_or(0);
     let sockets = Sockets::new(&listeners, |l| match &l.netns {
         Some(netns) => topology.index_of(netns.inode),
         None => Some(host),
     });
-    let hooks = Firewalls::new(&network, host, firewall_read, ruleset);
     let mut protocols: Vec<Protocol> = listeners
         .iter()
         .map(|l| l.protocol)

@@ -19,7 +19,9 @@ use std::rc::Rc;
 use super::{Class, End, Index, NatAddress, PortSet};
 #[cfg(test)]
 use super::{Fate, Iface};
-use crate::ruleset::{ChainKind, Hook, Ruleset};
+#[cfg(test)]
+use crate::ruleset::Ruleset;
+use crate::ruleset::{ChainKind, Hook};
 use crate::socket::{Family, Protocol};
 #[cfg(test)]
 use crate::socket::{FirewallVerdict, Judgement};
@@ -66,6 +68,7 @@ struct Asked {
 }
 
 /// A ruleset, indexed, with the fates of each destination asked so far.
+#[cfg(test)]
 pub struct Judge<'r> {
     index: Index<'r>,
     #[cfg(test)]
@@ -80,6 +83,7 @@ enum Outcome {
     Unknown(String),
 }
 
+#[cfg(test)]
 impl<'r> Judge<'r> {
     pub fn new(ruleset: &'r Ruleset) -> Judge<'r> {
         Judge {
@@ -210,82 +214,83 @@ impl<'r> Judge<'r> {
         fates
     }
 
-    /// Every DNAT of the nat prerouting chains (following jumps and maps), host side to
-    /// target, and one line per one whose target could not be read.
+    /// [`dnats`] of this ruleset.
     pub fn dnats(&self) -> (Vec<Dnat>, Vec<String>) {
-        let mut dnats: Vec<Dnat> = Vec::new();
-        let mut seen: HashSet<Dnat> = HashSet::new();
-        let mut unread = Lines::default();
-        for family in [Family::Ipv4, Family::Ipv6] {
-            for protocol in [Protocol::Tcp, Protocol::Udp] {
-                let mut class = Class::new(family, protocol, PortSet::range(1, u16::MAX));
-                class.local = None;
-                let fates =
-                    self.index
-                        .evaluate_kinds(Hook::Prerouting, &class, Some(ChainKind::Nat));
-                for fate in fates.iter().filter(|f| f.end == End::Pass) {
-                    if let Some(nat) = &fate.rewrite.nat {
-                        let target = match &nat.address {
-                            NatAddress::To(a, b) if a == b => *a,
-                            // A redirect is to the host itself; a port-only DNAT keeps the
-                            // address: neither publishes another one.
-                            NatAddress::Interface | NatAddress::Same => continue,
-                            NatAddress::To(a, b) => {
-                                push_new(
-                                    &mut unread,
-                                    format!(
-                                        "{}: the dnat address is not one address ({a}-{b})",
-                                        nat.rule
-                                    ),
-                                );
-                                continue;
-                            }
-                            NatAddress::Unknown(what) => {
-                                push_new(&mut unread, format!("{}: {what}", nat.rule));
-                                continue;
-                            }
-                        };
-                        let target_port = match nat.ports {
-                            None => None,
-                            Some((a, b)) if a == b => Some(a),
-                            Some((a, b)) => {
-                                push_new(
-                                    &mut unread,
-                                    format!(
-                                        "{}: the dnat port is not one port ({a}-{b})",
-                                        nat.rule
-                                    ),
-                                );
-                                continue;
-                            }
-                        };
-                        let target = target.to_canonical();
-                        if target.is_ipv4() != (family == Family::Ipv4) {
+        dnats(&self.index)
+    }
+}
+
+/// Every DNAT of the nat prerouting chains (following jumps and maps), host side to
+/// target, and one line per one whose target could not be read. On the walk's own index
+/// of the ruleset: the reasons it renders are rendered once for both.
+pub fn dnats(index: &Index<'_>) -> (Vec<Dnat>, Vec<String>) {
+    let mut dnats: Vec<Dnat> = Vec::new();
+    let mut seen: HashSet<Dnat> = HashSet::new();
+    let mut unread = Lines::default();
+    for family in [Family::Ipv4, Family::Ipv6] {
+        for protocol in [Protocol::Tcp, Protocol::Udp] {
+            let mut class = Class::new(family, protocol, PortSet::range(1, u16::MAX));
+            class.local = None;
+            let fates = index.evaluate_kinds(Hook::Prerouting, &class, Some(ChainKind::Nat));
+            for fate in fates.iter().filter(|f| f.end == End::Pass) {
+                if let Some(nat) = &fate.rewrite.nat {
+                    let target = match &nat.address {
+                        NatAddress::To(a, b) if a == b => *a,
+                        // A redirect is to the host itself; a port-only DNAT keeps the
+                        // address: neither publishes another one.
+                        NatAddress::Interface | NatAddress::Same => continue,
+                        NatAddress::To(a, b) => {
+                            push_new(
+                                &mut unread,
+                                format!(
+                                    "{}: the dnat address is not one address ({a}-{b})",
+                                    nat.rule
+                                ),
+                            );
                             continue;
                         }
-                        for &(low, high) in fate.ports.ranges() {
-                            let dnat = Dnat {
-                                protocol,
-                                host_address: fate.daddr,
-                                ipv4: family == Family::Ipv4,
-                                ipv6: family == Family::Ipv6,
-                                host_ports: low..=high,
-                                target,
-                                target_port,
-                                rule: nat.rule.to_string(),
-                            };
-                            if seen.insert(dnat.clone()) {
-                                dnats.push(dnat);
-                            }
+                        NatAddress::Unknown(what) => {
+                            push_new(&mut unread, format!("{}: {what}", nat.rule));
+                            continue;
                         }
-                    } else if let Some(what) = &fate.rewrite.unknown {
-                        push_new(&mut unread, what.to_string());
+                    };
+                    let target_port = match nat.ports {
+                        None => None,
+                        Some((a, b)) if a == b => Some(a),
+                        Some((a, b)) => {
+                            push_new(
+                                &mut unread,
+                                format!("{}: the dnat port is not one port ({a}-{b})", nat.rule),
+                            );
+                            continue;
+                        }
+                    };
+                    let target = target.to_canonical();
+                    if target.is_ipv4() != (family == Family::Ipv4) {
+                        continue;
                     }
+                    for &(low, high) in fate.ports.ranges() {
+                        let dnat = Dnat {
+                            protocol,
+                            host_address: fate.daddr,
+                            ipv4: family == Family::Ipv4,
+                            ipv6: family == Family::Ipv6,
+                            host_ports: low..=high,
+                            target,
+                            target_port,
+                            rule: nat.rule.to_string(),
+                        };
+                        if seen.insert(dnat.clone()) {
+                            dnats.push(dnat);
+                        }
+                    }
+                } else if let Some(what) = &fate.rewrite.unknown {
+                    push_new(&mut unread, what.to_string());
                 }
             }
         }
-        (dnats, unread.lines)
     }
+    (dnats, unread.lines)
 }
 
 /// Lines in the order first said, each once.

@@ -29,7 +29,9 @@ use std::sync::Arc;
 
 pub use eval::Index;
 pub use judge::Dnat;
+#[cfg(test)]
 pub use judge::Judge;
+pub use judge::dnats;
 pub use ports::PortSet;
 
 use crate::ruleset::{Hook, Ruleset};

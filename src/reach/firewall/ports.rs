@@ -2,11 +2,88 @@
 //! splits it into. Sorted, disjoint, inclusive ranges, never two that touch.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::ops::Deref;
 
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct PortSet {
     /// Sorted by start; disjoint and not adjacent (`1-2` and `3-4` are one range `1-4`).
-    ranges: Vec<(u16, u16)>,
+    ranges: Ranges,
+}
+
+/// How many ranges a set holds without a heap allocation: a class's ports, and the parts a
+/// port match splits them into, are one or two ranges almost always, and the evaluator
+/// makes millions of them on a Kubernetes node's ruleset.
+const INLINE: usize = 2;
+
+/// The ranges of a set: the first [`INLINE`] in place, more on the heap. Compared and
+/// hashed as the slice they are, whichever way they are held.
+#[derive(Clone)]
+enum Ranges {
+    Inline {
+        len: u8,
+        items: [(u16, u16); INLINE],
+    },
+    Heap(Vec<(u16, u16)>),
+}
+
+impl Default for Ranges {
+    fn default() -> Ranges {
+        Ranges::Inline {
+            len: 0,
+            items: [(0, 0); INLINE],
+        }
+    }
+}
+
+impl Ranges {
+    fn push(&mut self, range: (u16, u16)) {
+        match self {
+            Ranges::Inline { len, items } if usize::from(*len) < INLINE => {
+                items[usize::from(*len)] = range;
+                *len += 1;
+            }
+            Ranges::Inline { len, items } => {
+                let mut heap = Vec::with_capacity(INLINE * 2);
+                heap.extend_from_slice(&items[..usize::from(*len)]);
+                heap.push(range);
+                *self = Ranges::Heap(heap);
+            }
+            Ranges::Heap(heap) => heap.push(range),
+        }
+    }
+
+    fn last_mut(&mut self) -> Option<&mut (u16, u16)> {
+        match self {
+            Ranges::Inline { len, items } => items[..usize::from(*len)].last_mut(),
+            Ranges::Heap(heap) => heap.last_mut(),
+        }
+    }
+}
+
+impl Deref for Ranges {
+    type Target = [(u16, u16)];
+
+    fn deref(&self) -> &[(u16, u16)] {
+        match self {
+            Ranges::Inline { len, items } => &items[..usize::from(*len)],
+            Ranges::Heap(heap) => heap,
+        }
+    }
+}
+
+impl PartialEq for Ranges {
+    fn eq(&self, other: &Ranges) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Ranges {}
+
+impl Hash for Ranges {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
 }
 
 impl PortSet {
@@ -28,16 +105,16 @@ impl PortSet {
         if low > high {
             return PortSet::empty();
         }
-        PortSet {
-            ranges: vec![(low, high)],
-        }
+        let mut ranges = Ranges::default();
+        ranges.push((low, high));
+        PortSet { ranges }
     }
 
     /// The union of any ranges, in any order (`low > high` ones are empty).
     pub fn from_ranges(ranges: impl IntoIterator<Item = (u16, u16)>) -> PortSet {
         let mut ranges: Vec<(u16, u16)> = ranges.into_iter().filter(|(l, h)| l <= h).collect();
         ranges.sort_unstable();
-        let mut merged: Vec<(u16, u16)> = Vec::with_capacity(ranges.len());
+        let mut merged = Ranges::default();
         for (low, high) in ranges {
             match merged.last_mut() {
                 Some(last) if u32::from(low) <= u32::from(last.1) + 1 => last.1 = last.1.max(high),
@@ -72,7 +149,7 @@ impl PortSet {
 
     pub fn intersect(&self, other: &PortSet) -> PortSet {
         let (mut i, mut j) = (0, 0);
-        let mut out = Vec::new();
+        let mut out = Ranges::default();
         while i < self.ranges.len() && j < other.ranges.len() {
             let (a, b) = (self.ranges[i], other.ranges[j]);
             let (low, high) = (a.0.max(b.0), a.1.min(b.1));
@@ -98,7 +175,7 @@ impl PortSet {
         // Both sorted: one merge pass (a walk unions thousands of fates' ports into one
         // set, one at a time).
         let (a, b) = (&self.ranges, &other.ranges);
-        let mut out: Vec<(u16, u16)> = Vec::with_capacity(a.len() + b.len());
+        let mut out = Ranges::default();
         let (mut i, mut j) = (0, 0);
         while i < a.len() || j < b.len() {
             let next = if j >= b.len() || (i < a.len() && a[i].0 <= b[j].0) {
@@ -123,9 +200,9 @@ impl PortSet {
         if other.is_empty() || self.is_empty() {
             return self.clone();
         }
-        let mut out = Vec::new();
+        let mut out = Ranges::default();
         let mut j = 0;
-        for &(low, high) in &self.ranges {
+        for &(low, high) in self.ranges.iter() {
             let mut start = u32::from(low);
             let end = u32::from(high);
             while j < other.ranges.len() && u32::from(other.ranges[j].1) < start {

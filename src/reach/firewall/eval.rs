@@ -261,6 +261,8 @@ impl<'r> Index<'r> {
             budget: BUDGET,
             raw: Vec::new(),
             tracked: Tracked::Yes,
+            going_on: Vec::new(),
+            acted: Vec::new(),
         };
         let bases = self.bases(hook, class, only);
         if bases.is_empty() {
@@ -657,6 +659,15 @@ impl Branch {
     }
 }
 
+/// As [`merge`], in place (the vector's room kept for the next rule).
+fn merge_in_place(branches: &mut Vec<Branch>) {
+    if branches.len() <= 1 {
+        branches.retain(|b| !b.ports.is_empty());
+    } else {
+        *branches = merge(std::mem::take(branches));
+    }
+}
+
 /// Branches that are the same packets at the same place, joined (in the order first seen).
 fn merge(branches: Vec<Branch>) -> Vec<Branch> {
     if branches.len() <= 1 {
@@ -716,6 +727,11 @@ struct Run<'i, 'r, 'c> {
     /// Whether the base chain running sees packets after conntrack: not below priority
     /// -200 at prerouting and output, nor at netdev ingress; either at -200.
     tracked: Tracked,
+    /// What `rule` returns, kept empty between rules: a rule runs for every branch at
+    /// every rule it reaches (millions on a Kubernetes node), and two fresh vectors
+    /// each time were a good part of the evaluation's allocations.
+    going_on: Vec<Branch>,
+    acted: Vec<(Branch, Act<'r>)>,
 }
 
 /// Conntrack's own priority at prerouting and output (NF_IP_PRI_CONNTRACK): a chain of
@@ -853,22 +869,28 @@ impl<'r> Run<'_, 'r, '_> {
             if let Some(top) = branch.stack.last_mut() {
                 top.next += 1;
             }
-            let (going_on, acted) = self.rule(t, c, frame.next, rule, branch);
-            let mut going_on = merge(going_on);
+            let mut going_on = std::mem::take(&mut self.going_on);
+            let mut acted = std::mem::take(&mut self.acted);
+            self.rule(t, c, frame.next, rule, branch, &mut going_on, &mut acted);
+            merge_in_place(&mut going_on);
             if acted.is_empty() && going_on.len() == 1 {
                 // The common case: nothing acted, one branch goes on.
                 if let Some(next) = going_on.pop() {
+                    self.going_on = going_on;
+                    self.acted = acted;
                     branch = next;
                     continue;
                 }
             }
-            work.extend(going_on);
+            work.append(&mut going_on);
             // The parts acted on are followed first, in the rule's order.
             let mut follow = Vec::new();
-            for (piece, act) in acted {
+            for (piece, act) in acted.drain(..) {
                 follow.extend(self.act(piece, act, here, t, passed));
             }
             work.extend(follow.into_iter().rev());
+            self.going_on = going_on;
+            self.acted = acted;
             return;
         }
     }
@@ -1048,8 +1070,10 @@ impl<'r> Run<'_, 'r, '_> {
         key.parts.iter().map(|l| packet.load(family, l)).collect()
     }
 
-    /// Run one rule on a branch: the branches that go on to the next rule, and the parts
-    /// a verdict (or NAT, or something unread) acted on.
+    /// Run one rule on a branch: the branches that go on to the next rule (pushed to
+    /// `going_on`), and the parts a verdict (or NAT, or something unread) acted on
+    /// (pushed to `acted`).
+    #[allow(clippy::too_many_arguments)]
     fn rule(
         &mut self,
         t: usize,
@@ -1057,9 +1081,9 @@ impl<'r> Run<'_, 'r, '_> {
         r: u32,
         rule: &'r Rule,
         mut on: Branch,
-    ) -> (Vec<Branch>, Vec<(Branch, Act<'r>)>) {
-        let mut going_on: Vec<Branch> = Vec::new();
-        let mut acted: Vec<(Branch, Act<'r>)> = Vec::new();
+        going_on: &mut Vec<Branch>,
+        acted: &mut Vec<(Branch, Act<'r>)>,
+    ) {
         let step_reason = |step: usize, key_only: bool| Reason::Step {
             table: t as u32,
             chain: c as u32,
@@ -1084,8 +1108,8 @@ impl<'r> Run<'_, 'r, '_> {
                     match outcome {
                         Outcome::All(Tri::Yes) => {}
                         Outcome::All(Tri::No) => {
-                            going(&mut going_on, on, pinned_here);
-                            return (going_on, acted);
+                            going(going_on, on, pinned_here);
+                            return;
                         }
                         Outcome::All(Tri::Maybe) => {
                             if !pinned_here {
@@ -1106,7 +1130,7 @@ impl<'r> Run<'_, 'r, '_> {
                             on.restrict(&passing);
                             on.doubt(&maybe, reason);
                             if on.ports.is_empty() {
-                                return (going_on, acted);
+                                return;
                             }
                         }
                     }
@@ -1140,7 +1164,7 @@ impl<'r> Run<'_, 'r, '_> {
                             _ => Act::Verdict(verdict),
                         };
                         acted.push((on, act));
-                        return (going_on, acted);
+                        return;
                     }
                     Statement::VerdictMap { key, map } => {
                         let reason = step_reason(i, false);
@@ -1155,11 +1179,11 @@ impl<'r> Run<'_, 'r, '_> {
                             };
                             acted.push((piece, act));
                         }
-                        return (going_on, acted);
+                        return;
                     }
                     Statement::Reject(_) => {
                         acted.push((on, Act::Drop));
-                        return (going_on, acted);
+                        return;
                     }
                     Statement::Nat(nat) => {
                         let nat: &'r Nat = nat;
@@ -1169,7 +1193,7 @@ impl<'r> Run<'_, 'r, '_> {
                             going_on.extend(missed);
                         }
                         acted.extend(done.into_iter().map(|b| (b, Act::Nat)));
-                        return (going_on, acted);
+                        return;
                     }
                     Statement::Tproxy(tproxy) => {
                         let Tproxy {
@@ -1178,8 +1202,8 @@ impl<'r> Run<'_, 'r, '_> {
                             port,
                         } = &**tproxy;
                         if family.is_some_and(|f| !same_family(f, self.class.family)) {
-                            going(&mut going_on, on, pinned_here);
-                            return (going_on, acted);
+                            going(going_on, on, pinned_here);
+                            return;
                         }
                         // Without a transparent socket there the rule stops: both ways.
                         let reason = Reason::Tproxy {
@@ -1219,7 +1243,7 @@ impl<'r> Run<'_, 'r, '_> {
                         // there (NFT_BREAK), which the packet's source may decide.
                         if let Operand::Map { .. } = &**value {
                             let reason = step_reason(i, false);
-                            going(&mut going_on, on.clone().doubted(reason), pinned_here);
+                            going(going_on, on.clone().doubted(reason), pinned_here);
                             on.doubt_all(reason);
                         }
                         self.set(t, &mut on, field, value);
@@ -1230,8 +1254,7 @@ impl<'r> Run<'_, 'r, '_> {
             }
         }
         // Through every step without a verdict: on to the next rule.
-        going(&mut going_on, on, pinned_here);
-        (going_on, acted)
+        going(going_on, on, pinned_here);
     }
 
     /// `meta mark set`, `ct mark set`, a header field set.

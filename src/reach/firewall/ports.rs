@@ -37,6 +37,16 @@ impl Default for Ranges {
 }
 
 impl Ranges {
+    /// Room for `n` ranges (on the heap only beyond [`INLINE`]): a merge of two sets
+    /// of thousands of ranges grows no vector on the way.
+    fn with_capacity(n: usize) -> Ranges {
+        if n <= INLINE {
+            Ranges::default()
+        } else {
+            Ranges::Heap(Vec::with_capacity(n))
+        }
+    }
+
     fn push(&mut self, range: (u16, u16)) {
         match self {
             Ranges::Inline { len, items } if usize::from(*len) < INLINE => {
@@ -114,7 +124,7 @@ impl PortSet {
     pub fn from_ranges(ranges: impl IntoIterator<Item = (u16, u16)>) -> PortSet {
         let mut ranges: Vec<(u16, u16)> = ranges.into_iter().filter(|(l, h)| l <= h).collect();
         ranges.sort_unstable();
-        let mut merged = Ranges::default();
+        let mut merged = Ranges::with_capacity(ranges.len());
         for (low, high) in ranges {
             match merged.last_mut() {
                 Some(last) if u32::from(low) <= u32::from(last.1) + 1 => last.1 = last.1.max(high),
@@ -149,7 +159,7 @@ impl PortSet {
 
     pub fn intersect(&self, other: &PortSet) -> PortSet {
         let (mut i, mut j) = (0, 0);
-        let mut out = Ranges::default();
+        let mut out = Ranges::with_capacity(self.ranges.len() + other.ranges.len());
         while i < self.ranges.len() && j < other.ranges.len() {
             let (a, b) = (self.ranges[i], other.ranges[j]);
             let (low, high) = (a.0.max(b.0), a.1.min(b.1));
@@ -175,7 +185,7 @@ impl PortSet {
         // Both sorted: one merge pass (a walk unions thousands of fates' ports into one
         // set, one at a time).
         let (a, b) = (&self.ranges, &other.ranges);
-        let mut out = Ranges::default();
+        let mut out = Ranges::with_capacity(a.len() + b.len());
         let (mut i, mut j) = (0, 0);
         while i < a.len() || j < b.len() {
             let next = if j >= b.len() || (i < a.len() && a[i].0 <= b[j].0) {
@@ -200,7 +210,7 @@ impl PortSet {
         if other.is_empty() || self.is_empty() {
             return self.clone();
         }
-        let mut out = Ranges::default();
+        let mut out = Ranges::with_capacity(self.ranges.len() + other.ranges.len());
         let mut j = 0;
         for &(low, high) in self.ranges.iter() {
             let mut start = u32::from(low);

@@ -29,8 +29,6 @@ use std::sync::Arc;
 
 pub use eval::Index;
 pub use judge::Dnat;
-#[cfg(test)]
-pub use judge::Judge;
 pub use judge::dnats;
 pub use ports::PortSet;
 

@@ -182,6 +182,28 @@ pub struct RouteRule {
     pub unknown: Vec<String>,
 }
 
+impl RouteRule {
+    /// A rule without selectors: every packet of `family` takes `action`.
+    pub fn any(family: Family, priority: u32, action: RuleAction) -> RouteRule {
+        RouteRule {
+            family,
+            priority,
+            invert: false,
+            from: None,
+            to: None,
+            iif: None,
+            oif: None,
+            fwmark: None,
+            ip_proto: None,
+            dport: None,
+            sport: None,
+            suppress_prefixlen: None,
+            action,
+            unknown: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuleAction {
     /// Look the route up in this table.

@@ -96,22 +96,7 @@ pub fn decide(
 }
 
 fn default_rule(family: Family, priority: u32, table: u32) -> RouteRule {
-    RouteRule {
-        family,
-        priority,
-        invert: false,
-        from: None,
-        to: None,
-        iif: None,
-        oif: None,
-        fwmark: None,
-        ip_proto: None,
-        dport: None,
-        sport: None,
-        suppress_prefixlen: None,
-        action: RuleAction::Table(table),
-        unknown: Vec::new(),
-    }
+    RouteRule::any(family, priority, RuleAction::Table(table))
 }
 
 /// Rules visited at most, against a goto loop the kernel would not allow anyway.
@@ -465,14 +450,7 @@ mod tests {
     }
 
     fn rule(priority: u32, action: RuleAction) -> RouteRule {
-        default_rule(Family::Ipv4, priority, 0).with(action)
-    }
-
-    impl RouteRule {
-        fn with(mut self, action: RuleAction) -> RouteRule {
-            self.action = action;
-            self
-        }
+        RouteRule::any(Family::Ipv4, priority, action)
     }
 
     fn defaults() -> Vec<RouteRule> {

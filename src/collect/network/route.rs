@@ -202,20 +202,8 @@ pub fn parse_rule(payload: &[u8]) -> Result<Option<RouteRule>, String> {
     check_prefix(family, src_len)?;
     let flags = u32_at(payload, 8);
     let mut rule = RouteRule {
-        family,
-        priority: 0,
         invert: flags & FIB_RULE_INVERT != 0,
-        from: None,
-        to: None,
-        iif: None,
-        oif: None,
-        fwmark: None,
-        ip_proto: None,
-        dport: None,
-        sport: None,
-        suppress_prefixlen: None,
-        action: RuleAction::Other(action),
-        unknown: Vec::new(),
+        ..RouteRule::any(family, 0, RuleAction::Other(action))
     };
     if tos != 0 {
         rule.unknown.push(format!("tos {tos:#x}"));

@@ -44,22 +44,7 @@ fn route(family: Family, table: u32, kind: RouteKind, destination: &str, len: u8
 }
 
 fn rule(priority: u32, action: RuleAction) -> RouteRule {
-    RouteRule {
-        family: Family::Ipv4,
-        priority,
-        invert: false,
-        from: None,
-        to: None,
-        iif: None,
-        oif: None,
-        fwmark: None,
-        ip_proto: None,
-        dport: None,
-        sport: None,
-        suppress_prefixlen: None,
-        action,
-        unknown: Vec::new(),
-    }
+    RouteRule::any(Family::Ipv4, priority, action)
 }
 
 fn net(address: &str, len: u8) -> Option<(IpAddr, u8)> {

@@ -535,29 +535,13 @@ impl Decoder<'_> {
             Some(base) => Field::Payload { base, offset },
             None => Field::Other(format!("payload base {}", a.be32(2).unwrap_or(0))),
         };
-        if let Some(sreg) = a.be32(5) {
-            let value = self.regs.operand(sreg, len);
-            self.statement(Statement::Set {
-                field,
-                value: Box::new(value),
-            });
-            return Ok(());
-        }
-        self.load_into(a, 1, load(field, len), len)
+        self.read_or_write(a, a.be32(5), field, len)
     }
 
     fn meta(&mut self, a: &Attrs) -> Result<()> {
         // NFTA_META_DREG, KEY, SREG
         let (key, len) = meta_key(need(a, 2, "meta")?);
-        if let Some(sreg) = a.be32(3) {
-            let value = self.regs.operand(sreg, len);
-            self.statement(Statement::Set {
-                field: Field::Meta(key),
-                value: Box::new(value),
-            });
-            return Ok(());
-        }
-        self.load_into(a, 1, load(Field::Meta(key), len), len)
+        self.read_or_write(a, a.be32(3), Field::Meta(key), len)
     }
 
     fn ct(&mut self, a: &Attrs) -> Result<()> {
@@ -570,8 +554,19 @@ impl Decoder<'_> {
             Some(other) => return any(format!("ct direction {other}")),
         };
         let (key, len) = ct_key(number, self.cx.family());
-        let field = Field::Ct { key, direction };
-        if let Some(sreg) = a.be32(4) {
+        self.read_or_write(a, a.be32(4), Field::Ct { key, direction }, len)
+    }
+
+    /// A field loaded into the register of attribute 1 (DREG), or, with `sreg`, set from
+    /// that register: `meta mark set …`, `ct mark set …`, a header field written.
+    fn read_or_write(
+        &mut self,
+        a: &Attrs,
+        sreg: Option<u32>,
+        field: Field,
+        len: usize,
+    ) -> Result<()> {
+        if let Some(sreg) = sreg {
             let value = self.regs.operand(sreg, len);
             self.statement(Statement::Set {
                 field,

@@ -11,24 +11,11 @@ use crate::reach::firewall::{End, Fate, PortSet};
 /// way they go. Where fates differ, or a drop alone is in doubt, they stay possibilities.
 /// Fates are cut to `ports`.
 pub(super) fn settle(fates: Vec<Fate>, ports: &PortSet) -> Vec<Fate> {
-    let fates: Vec<Fate> = fates
-        .into_iter()
-        .map(|mut f| {
-            f.ports = f.ports.intersect(ports);
-            f
-        })
-        .filter(|f| !f.ports.is_empty())
-        .collect();
+    let fates = cut(fates, ports);
     if fates.iter().all(|f| f.certain) {
         return fates;
     }
-    let mut cuts: Vec<u32> = fates
-        .iter()
-        .flat_map(|f| f.ports.ranges().iter())
-        .flat_map(|&(low, high)| [u32::from(low), u32::from(high) + 1])
-        .collect();
-    cuts.sort_unstable();
-    cuts.dedup();
+    let cuts = cuts(&fates);
     // Where each fate's ranges start and end, in port order: the fates covering a window
     // are kept up to date as the windows go by (thousands of fates on a Kubernetes node:
     // no scan of all of them per window).
@@ -73,6 +60,12 @@ pub(super) fn settle(fates: Vec<Fate>, ports: &PortSet) -> Vec<Fate> {
             }
         }
     }
+    merge(&fates, groups)
+}
+
+/// The fates of each group of ports (by the fates that cover them, in the order they first
+/// appear): one certain fate where they agree, else each of them cut to the group's ports.
+fn merge(fates: &[Fate], groups: Vec<(Vec<usize>, PortSet)>) -> Vec<Fate> {
     let mut out = Vec::with_capacity(groups.len());
     for (covering, set) in groups {
         let first = &fates[covering[0]];
@@ -106,6 +99,30 @@ pub(super) fn settle(fates: Vec<Fate>, ports: &PortSet) -> Vec<Fate> {
     out
 }
 
+/// Fates cut to `ports`, those left with none dropped.
+fn cut(fates: Vec<Fate>, ports: &PortSet) -> Vec<Fate> {
+    fates
+        .into_iter()
+        .map(|mut f| {
+            f.ports = f.ports.intersect(ports);
+            f
+        })
+        .filter(|f| !f.ports.is_empty())
+        .collect()
+}
+
+/// Every point where a fate's range starts or ends past one, in order.
+fn cuts(fates: &[Fate]) -> Vec<u32> {
+    let mut cuts: Vec<u32> = fates
+        .iter()
+        .flat_map(|f| f.ports.ranges().iter())
+        .flat_map(|&(low, high)| [u32::from(low), u32::from(high) + 1])
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    cuts
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -118,24 +135,11 @@ mod tests {
     /// The straightforward settle (every fate scanned for every window), which the sweep
     /// must agree with.
     fn reference(fates: Vec<Fate>, ports: &PortSet) -> Vec<Fate> {
-        let fates: Vec<Fate> = fates
-            .into_iter()
-            .map(|mut f| {
-                f.ports = f.ports.intersect(ports);
-                f
-            })
-            .filter(|f| !f.ports.is_empty())
-            .collect();
+        let fates = cut(fates, ports);
         if fates.iter().all(|f| f.certain) {
             return fates;
         }
-        let mut cuts: Vec<u32> = fates
-            .iter()
-            .flat_map(|f| f.ports.ranges().iter())
-            .flat_map(|&(low, high)| [u32::from(low), u32::from(high) + 1])
-            .collect();
-        cuts.sort_unstable();
-        cuts.dedup();
+        let cuts = cuts(&fates);
         // Ports by the fates that cover them, in the order they first appear.
         let mut groups: Vec<(Vec<usize>, PortSet)> = Vec::new();
         for window in cuts.windows(2) {
@@ -152,37 +156,7 @@ mod tests {
                 None => groups.push((covering, span)),
             }
         }
-        let mut out = Vec::with_capacity(groups.len());
-        for (covering, set) in groups {
-            let first = &fates[covering[0]];
-            let agree = covering.iter().all(|&i| {
-                let f = &fates[i];
-                f.end == first.end && f.rewrite == first.rewrite && f.daddr == first.daddr
-            });
-            // Alone for its ports, a pass is the only possibility the model saw (a drop alone in
-            // doubt is one that may not happen: a dormant table, a hook br_netfilter may skip).
-            let alone_pass = first.end == End::Pass && first.rewrite.unknown.is_none();
-            if agree && (covering.len() > 1 || first.certain || alone_pass) {
-                let pick = covering
-                    .iter()
-                    .map(|&i| &fates[i])
-                    .find(|f| f.certain)
-                    .unwrap_or(first);
-                out.push(Fate {
-                    ports: set,
-                    certain: true,
-                    doubt: None,
-                    doubt_kind: None,
-                    ..pick.clone()
-                });
-            } else {
-                out.extend(covering.iter().map(|&i| Fate {
-                    ports: set.clone(),
-                    ..fates[i].clone()
-                }));
-            }
-        }
-        out
+        merge(&fates, groups)
     }
 
     fn arbitrary_fate() -> impl Strategy<Value = Fate> {

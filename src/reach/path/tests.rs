@@ -46,22 +46,7 @@ fn route(table: u32, kind: RouteKind, network: &str, oif: u32) -> Route {
 }
 
 fn rule(family: Family, priority: u32, table: u32) -> RouteRule {
-    RouteRule {
-        family,
-        priority,
-        invert: false,
-        from: None,
-        to: None,
-        iif: None,
-        oif: None,
-        fwmark: None,
-        ip_proto: None,
-        dport: None,
-        sport: None,
-        suppress_prefixlen: None,
-        action: RuleAction::Table(table),
-        unknown: Vec::new(),
-    }
+    RouteRule::any(family, priority, RuleAction::Table(table))
 }
 
 fn default_rules() -> Vec<RouteRule> {

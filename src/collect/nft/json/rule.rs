@@ -1099,34 +1099,9 @@ impl Builder<'_> {
     }
 
     fn vmap(&mut self, key: &Expr, data: &Expr) -> Result<(), String> {
-        let (mut parts, needs) = self.key(key)?;
-        for need in needs {
-            self.ensure(need);
-        }
-        let types: Vec<Type> = parts.iter().map(|(_, t)| *t).collect();
-        let interval = match data {
-            Expr::Str(name) if name.starts_with('@') => {
-                self.sets.get(&name[1..]).is_some_and(|s| s.interval)
-            }
-            Expr::Set(items) => items.iter().any(|i| match unwrap_elem(i) {
-                Expr::List(pair) => pair.first().is_some_and(needs_interval),
-                _ => false,
-            }),
-            _ => false,
-        };
-        if interval && parts.iter().any(|(_, t)| t.host()) {
-            if parts.len() != 1 {
-                return Err("a host-order concatenation of intervals".into());
-            }
-            byteorder(&mut parts);
-        }
+        let (key, types) = self.map_key(key, data)?;
         let map = self.mapping(data, &types, Some(Value::Verdict))?;
-        self.push(Statement::VerdictMap {
-            key: Key {
-                parts: parts.into_iter().map(|(l, _)| l).collect(),
-            },
-            map,
-        });
+        self.push(Statement::VerdictMap { key, map });
         Ok(())
     }
 

@@ -65,34 +65,48 @@ pub fn resolve(listeners: Vec<Listener>, seen: &Seen) -> Result<Reach, Error> {
         .unwrap_or(0);
     let hooks = Firewalls::new(&network, host, firewall_read, ruleset);
 
-    let mut publishes: Vec<Publish> = Vec::new();
-    // The host's ruleset as the walk indexed it (one index: what it renders, it renders
-    // once for both).
-    if ruleset.is_some()
-        && let Rules::Read(index) = &hooks.rules[host]
-    {
-        let (dnats, unread) = firewall::dnats(index);
-        publishes.extend(dnats.into_iter().map(publish_of_dnat));
+    let sockets = Sockets::new(&listeners, |l| match &l.netns {
+        Some(netns) => topology.index_of(netns.inode),
+        None => Some(host),
+    });
+    let protocols_of = |publishes: &[Publish]| {
+        let mut protocols: Vec<Protocol> = listeners
+            .iter()
+            .map(|l| l.protocol)
+            .chain(publishes.iter().map(|p| p.protocol))
+            .collect();
+        protocols.sort();
+        protocols.dedup();
+        protocols
+    };
+    // The host's DNAT rules on a thread of their own, on an index of their own, while
+    // the walk goes on with the protocols known without them (on a Kubernetes node each
+    // is a good part of the audit); walked again in the rare case they add one.
+    let mut publishes = seen.proxies.clone();
+    let listed = protocols_of(&publishes);
+    let (dnats, mut found) = std::thread::scope(|scope| {
+        let dnats = match (ruleset, &hooks.rules[host]) {
+            (Some(ruleset), Rules::Read(_)) => {
+                Some(scope.spawn(move || firewall::dnats(&Index::new(ruleset))))
+            }
+            _ => None,
+        };
+        let found = path::walk(&topology, &hooks, &sockets, &listed, firewall_read);
+        // A thread that panicked is a bug: its answer would be missing, so the panic goes on.
+        (dnats.map(|dnats| dnats.join().unwrap()), found)
+    });
+    if let Some((dnats, unread)) = dnats {
+        publishes.splice(0..0, dnats.into_iter().map(publish_of_dnat));
         for unread in unread {
             warnings.push(format!(
                 "{unread}: its target is not known, so what it publishes is not reported"
             ));
         }
     }
-    publishes.extend(seen.proxies.iter().cloned());
-
-    let sockets = Sockets::new(&listeners, |l| match &l.netns {
-        Some(netns) => topology.index_of(netns.inode),
-        None => Some(host),
-    });
-    let mut protocols: Vec<Protocol> = listeners
-        .iter()
-        .map(|l| l.protocol)
-        .chain(publishes.iter().map(|p| p.protocol))
-        .collect();
-    protocols.sort();
-    protocols.dedup();
-    let found = path::walk(&topology, &hooks, &sockets, &protocols, firewall_read);
+    let protocols = protocols_of(&publishes);
+    if protocols != listed {
+        found = path::walk(&topology, &hooks, &sockets, &protocols, firewall_read);
+    }
     warnings.extend(found.warnings.iter().cloned());
 
     let proxies: HashMap<u64, usize> = listeners

@@ -7,6 +7,9 @@
 //! generation id is asked before and after, and a read that straddles a change (or
 //! that the kernel flags as interrupted) is done again.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+
 use super::decode::{Builder, Coverage, NEWCHAIN, NEWSET};
 use crate::collect::netlink::{NetlinkError, Nftables, OnMessage};
 use crate::collect::nlmsg::{Attrs, align4};
@@ -43,6 +46,11 @@ pub(super) trait Source {
         what: &str,
         each: &mut OnMessage<'_>,
     ) -> Result<bool, NetlinkError>;
+    /// Another connection to the same ruleset, for dumping chains side by side; None
+    /// where there is none.
+    fn another(&mut self) -> Option<Self>
+    where
+        Self: Sized;
 }
 
 impl Source for Nftables {
@@ -60,6 +68,11 @@ impl Source for Nftables {
     ) -> Result<bool, NetlinkError> {
         Nftables::dump(self, get, family, attrs, what, each)
     }
+
+    /// Opened on the calling thread: in its network namespace, as `self` is.
+    fn another(&mut self) -> Option<Nftables> {
+        Nftables::open().ok()
+    }
 }
 
 /// The ruleset of the calling thread's network namespace, and how much of it was
@@ -69,7 +82,9 @@ pub fn read() -> Result<(Ruleset, Coverage), NetlinkError> {
     read_from(&mut source)
 }
 
-pub(super) fn read_from(source: &mut impl Source) -> Result<(Ruleset, Coverage), NetlinkError> {
+pub(super) fn read_from(
+    source: &mut (impl Source + Send),
+) -> Result<(Ruleset, Coverage), NetlinkError> {
     for _ in 0..ATTEMPTS {
         let before = source.generation()?;
         let Some(builder) = read_once(source)? else {
@@ -86,7 +101,7 @@ pub(super) fn read_from(source: &mut impl Source) -> Result<(Ruleset, Coverage),
 }
 
 /// One pass over the dumps; None if one was interrupted.
-fn read_once(source: &mut impl Source) -> Result<Option<Builder>, NetlinkError> {
+fn read_once(source: &mut (impl Source + Send)) -> Result<Option<Builder>, NetlinkError> {
     read_once_by(source, CHAINS_ONE_BY_ONE)
 }
 
@@ -98,7 +113,7 @@ fn read_once(source: &mut impl Source) -> Result<Option<Builder>, NetlinkError> 
 const CHAINS_ONE_BY_ONE: usize = 64;
 
 pub(super) fn read_once_by(
-    source: &mut impl Source,
+    source: &mut (impl Source + Send),
     one_by_one_from: usize,
 ) -> Result<Option<Builder>, NetlinkError> {
     let mut builder = Builder::new();
@@ -152,19 +167,113 @@ pub(super) fn read_once_by(
         )?;
         return Ok(complete.then_some(builder));
     }
-    for (family, request) in &chains {
-        let complete = source.dump(
-            NFT_MSG_GETRULE,
-            *family,
-            request,
-            "the nftables rules",
-            &mut |kind, payload| feed(&mut builder, kind, payload),
-        )?;
-        if !complete {
-            return Ok(None);
+    let complete = rules_by_chain(source, &chains, &mut |kind, payload| {
+        feed(&mut builder, kind, payload)
+    })?;
+    Ok(complete.then_some(builder))
+}
+
+/// How many connections dump chains side by side: one per core, a few at most (each
+/// dump is the kernel's work on the dumping thread; the decoding is this thread's).
+const LANES: usize = 4;
+
+/// Every chain's rules, asked chain by chain on connections of their own, one thread
+/// each, while this thread hands each chain's replies to `each` as they come (a chain's
+/// rules in order; the chains in any order: a rule names its chain). Ok(false) if a dump
+/// was interrupted. Alone on `source` where no other connection opens.
+fn rules_by_chain<S: Source + Send>(
+    source: &mut S,
+    chains: &[(u8, Vec<u8>)],
+    each: &mut OnMessage<'_>,
+) -> Result<bool, NetlinkError> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let lanes: Vec<S> = (0..cores.clamp(1, LANES))
+        .map_while(|_| source.another())
+        .collect();
+    if lanes.is_empty() {
+        for (family, request) in chains {
+            if !source.dump(
+                NFT_MSG_GETRULE,
+                *family,
+                request,
+                "the nftables rules",
+                each,
+            )? {
+                return Ok(false);
+            }
         }
+        return Ok(true);
     }
-    Ok(Some(builder))
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let (sender, replies) = mpsc::channel::<Result<Replies, NetlinkError>>();
+    std::thread::scope(|scope| {
+        for mut lane in lanes {
+            let (sender, next, stop) = (sender.clone(), &next, &stop);
+            scope.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let Some((family, request)) = chains.get(next.fetch_add(1, Ordering::Relaxed))
+                    else {
+                        break;
+                    };
+                    let mut got = Replies::default();
+                    let dumped = lane.dump(
+                        NFT_MSG_GETRULE,
+                        *family,
+                        request,
+                        "the nftables rules",
+                        &mut |kind, payload| {
+                            got.push(kind, payload);
+                            Ok(())
+                        },
+                    );
+                    got.complete = matches!(dumped, Ok(true));
+                    let last = !got.complete;
+                    if sender.send(dumped.map(|_| got)).is_err() || last {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+        drop(sender);
+        let mut complete = true;
+        for chain in replies {
+            let chain = chain.inspect_err(|_| stop.store(true, Ordering::Relaxed))?;
+            complete &= chain.complete;
+            for (kind, payload) in chain.messages() {
+                each(kind, payload).map_err(|why| {
+                    stop.store(true, Ordering::Relaxed);
+                    NetlinkError::Failed(why)
+                })?;
+            }
+        }
+        Ok(complete)
+    })
+}
+
+/// One chain's replies, copied out of a lane's receive buffer for the decoding thread.
+#[derive(Default)]
+struct Replies {
+    bytes: Vec<u8>,
+    /// Each message's type and where its payload ends in `bytes`.
+    ends: Vec<(u16, usize)>,
+    /// The dump was not interrupted.
+    complete: bool,
+}
+
+impl Replies {
+    fn push(&mut self, kind: u16, payload: &[u8]) {
+        self.bytes.extend_from_slice(payload);
+        self.ends.push((kind, self.bytes.len()));
+    }
+
+    fn messages(&self) -> impl Iterator<Item = (u16, &[u8])> {
+        let starts = std::iter::once(0).chain(self.ends.iter().map(|&(_, end)| end));
+        self.ends
+            .iter()
+            .zip(starts)
+            .map(|(&(kind, end), start)| (kind, &self.bytes[start..end]))
+    }
 }
 
 /// The attributes that ask for one chain's rules: its table and name (the family is the
@@ -219,6 +328,9 @@ mod tests {
         element_requests: Vec<Vec<u8>>,
         /// The rule dumps asked for, by family and attributes.
         rule_requests: Vec<(u8, Vec<u8>)>,
+        /// How many more connections [`Source::another`] opens (each a script like this
+        /// one, its interruptions its own).
+        lanes: Vec<usize>,
     }
 
     impl Script {
@@ -230,6 +342,7 @@ mod tests {
                 table_dumps: 0,
                 element_requests: Vec::new(),
                 rule_requests: Vec::new(),
+                lanes: Vec::new(),
             }
         }
     }
@@ -283,6 +396,14 @@ mod tests {
             }
             Ok(true)
         }
+
+        fn another(&mut self) -> Option<Script> {
+            let interrupted = self.lanes.pop()?;
+            Some(Script {
+                interrupted,
+                ..Script::new(self.generations.clone())
+            })
+        }
     }
 
     #[test]
@@ -333,6 +454,32 @@ mod tests {
                 .any(|t| t.chains.iter().any(|c| !c.rules.is_empty()))
         );
         assert_eq!(by_chain.finish(), ruleset);
+    }
+
+    #[test]
+    fn chains_dumped_side_by_side_are_the_rules_read_at_once() {
+        let at_once = read_once_by(&mut Script::new(vec![3]), usize::MAX)
+            .unwrap()
+            .unwrap()
+            .finish();
+        for lanes in [1, 3] {
+            let mut script = Script::new(vec![3]);
+            script.lanes = vec![0; lanes];
+            let side_by_side = read_once_by(&mut script, 0).unwrap().unwrap();
+            // Every chain on the other connections (as many as there are cores, up to
+            // the script's), none on this one.
+            assert!(script.lanes.len() < lanes && script.rule_requests.is_empty());
+            assert_eq!(side_by_side.finish(), at_once);
+        }
+
+        // A dump interrupted on any connection is a read to do again.
+        let mut script = Script::new(vec![3]);
+        script.lanes = vec![0, 1];
+        assert!(read_once_by(&mut script, 0).unwrap().is_none());
+        let mut script = Script::new(vec![3, 3, 3, 3]);
+        script.lanes = vec![0, 1];
+        let (ruleset, _) = read_from(&mut script).unwrap();
+        assert_eq!(ruleset, at_once);
     }
 
     #[test]

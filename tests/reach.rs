@@ -632,6 +632,58 @@ patest!(
 );
 
 patest!(
+    a_dnat_for_another_address_does_not_apply_to_loopback_from_outside,
+    LAB,
+    |_| {
+        // kube-proxy's shape: a service address DNATed to a local port, route_localnet
+        // on. A packet to 127.0.0.1:443 is not to the service address: not rewritten.
+        let (lab, vip) = Lab::new().with_vip_on_lo();
+        let _app = Lab::listen(&lab.host, "127.0.0.1", 3000);
+        lab.client_routes_loopback_to_the_host();
+        Lab::sysctl(&lab.host, "net/ipv4/conf/vhc/route_localnet", "1");
+        lab.nft(&format!(
+            "table ip nat {{\n  chain pre {{\n    type nat hook prerouting priority dstnat; \
+             policy accept;\n    ip daddr {vip} tcp dport 443 dnat to 127.0.0.1:3000\n  }}\n}}\n"
+        ));
+        assert!(
+            lab.client_connects(vip, 443, 5),
+            "the client cannot reach 127.0.0.1:3000 through {vip}:443"
+        );
+        assert!(
+            !lab.client_connects("127.0.0.1", 443, 2),
+            "the client reaches 127.0.0.1:443, which no rule rewrites"
+        );
+
+        let run = lab.audit(&["--json"]);
+        assert_eq!(run.code, 1, "{run:#?}");
+        let report = run.report();
+        // The publish is its own record; the socket's has every way in.
+        assert_eq!(report.published(443).port, 3000);
+        let sockets = report.find("tcp", "127.0.0.1", 3000);
+        let s = sockets
+            .iter()
+            .find(|s| s.published.is_none())
+            .unwrap_or_else(|| panic!("{report:#?}"));
+        let dnat: Vec<(&str, u16)> = s
+            .ways_in
+            .iter()
+            .filter(|w| w.via == "dnat")
+            .map(|w| (w.address.as_str(), w.port))
+            .collect();
+        assert_eq!(dnat, [(vip, 443)], "{s:#?}");
+        assert!(
+            steered(s).contains(&(
+                "localnet",
+                Some("vhc"),
+                "127.0.0.1:3000".into(),
+                Some("accepted")
+            )),
+            "{s:#?}"
+        );
+    }
+);
+
+patest!(
     tproxy_hands_outside_traffic_to_a_transparent_socket_and_not_to_a_plain_one,
     LAB,
     |_| {

@@ -44,6 +44,14 @@ impl Dest {
         }
     }
 
+    /// The prefix of a class of several addresses that lie in one.
+    pub fn prefix(self) -> Option<(IpAddr, u8)> {
+        match self {
+            Dest::Prefix(network, len) => Some((network, len)),
+            Dest::Exact(_) | Dest::Any(_) => None,
+        }
+    }
+
     /// An address of the class for the routing decision (a prefix's network).
     pub fn route_address(self) -> Option<IpAddr> {
         match self {

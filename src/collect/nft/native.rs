@@ -206,7 +206,7 @@ fn rules_by_chain<S: Source + Send>(
     }
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let (sender, replies) = mpsc::channel::<Result<Replies, NetlinkError>>();
+    let (sender, replies) = mpsc::sync_channel::<Result<Replies, NetlinkError>>(16);
     std::thread::scope(|scope| {
         for mut lane in lanes {
             let (sender, next, stop) = (sender.clone(), &next, &stop);

@@ -1055,6 +1055,13 @@ impl<'r> Run<'_, 'r, '_> {
             iif: self.class.iif,
             oif: self.class.oif,
             daddr: state.daddr,
+            // A NAT or a rule that could have changed the address leaves the class's
+            // prefix behind.
+            dnet: self.class.dnet.filter(|_| {
+                state.daddr.is_none()
+                    && state.rewrite.nat.is_none()
+                    && state.rewrite.unknown.is_none()
+            }),
             port: state.port,
             mark: state.mark,
             ct_mark: state.ct_mark,

@@ -197,6 +197,7 @@ impl<'r> Judge<'r> {
             family,
             protocol: asked.protocol,
             daddr: (!address.is_unspecified()).then_some(address),
+            dnet: None,
             ports: PortSet::all(),
             iif: iface(&destination.device),
             oif: iface(&destination.out_device),

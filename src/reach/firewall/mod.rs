@@ -43,6 +43,9 @@ pub struct Class<'a> {
     pub protocol: Protocol,
     /// `None`: not known (a wildcard bind, an address the walk cannot tell).
     pub daddr: Option<IpAddr>,
+    /// When `daddr` is not known: the prefix it lies in, if the class has one (any
+    /// address of 127.0.0.0/8, of an AnyIP route), as network and length.
+    pub dnet: Option<(IpAddr, u8)>,
     /// The destination ports this class covers.
     pub ports: PortSet,
     /// The interface it arrived on; `None`: not known (never loopback: nothing from
@@ -82,6 +85,7 @@ impl<'a> Class<'a> {
             family,
             protocol,
             daddr: None,
+            dnet: None,
             ports,
             iif: None,
             oif: None,

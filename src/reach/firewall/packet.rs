@@ -170,10 +170,12 @@ pub(super) enum Value {
     /// ranges over.
     Port,
     /// Not known. `daddr`: it is exactly the destination address, so a rule that matches
-    /// one address tells it.
+    /// one address tells it; `within`: the bits known of it all the same (the prefix of
+    /// a class of addresses).
     Unknown {
         except: Option<Except>,
         daddr: bool,
+        within: Option<Bits>,
     },
     /// The kernel cannot load it for this packet: the rule ends there, whatever follows.
     Absent,
@@ -183,6 +185,7 @@ impl Value {
     const UNKNOWN: Value = Value::Unknown {
         except: None,
         daddr: false,
+        within: None,
     };
 
     /// Nothing at all known of it (the reason names only the key, not the value).
@@ -212,6 +215,8 @@ pub(super) struct Packet<'a> {
     pub iif: Option<Iface<'a>>,
     pub oif: Option<Iface<'a>>,
     pub daddr: Option<IpAddr>,
+    /// When `daddr` is not known and nothing rewrote it: the prefix it lies in.
+    pub dnet: Option<(IpAddr, u8)>,
     pub port: PortNow,
     pub mark: Option<u32>,
     pub ct_mark: Option<u32>,
@@ -293,6 +298,29 @@ impl Packet<'_> {
         value
     }
 
+    /// The destination address's bits the class's prefix tells (none past its length);
+    /// `None` without a prefix of this family, or one that tells nothing (/0).
+    fn prefix_bits(&self) -> Option<Bits> {
+        let (network, len) = self.dnet.filter(|&(_, len)| len > 0)?;
+        let octets = match (network, self.family) {
+            (IpAddr::V4(a), Family::Ipv4) => a.octets().to_vec(),
+            (IpAddr::V6(a), Family::Ipv6) => a.octets().to_vec(),
+            _ => return None,
+        };
+        let mut bits = Bits::unknown(octets.len())?;
+        let mut left = usize::from(len).min(octets.len() * 8);
+        for (i, octet) in octets.into_iter().enumerate() {
+            let known = match left {
+                0 => 0,
+                1..=7 => 0xffu8 << (8 - left),
+                _ => 0xff,
+            };
+            bits.set(i, octet, known);
+            left = left.saturating_sub(8);
+        }
+        Some(bits)
+    }
+
     fn payload(&self, base: PayloadBase, offset: usize, len: usize) -> Value {
         let Some(mut bits) = Bits::unknown(len) else {
             return Value::UNKNOWN;
@@ -312,10 +340,15 @@ impl Packet<'_> {
                     Family::Ipv4 => 4,
                     Family::Ipv6 => 16,
                 };
+                let prefix = match self.daddr {
+                    None => self.prefix_bits(),
+                    Some(_) => None,
+                };
                 if self.daddr.is_none() && offset == address_at && len == address_len {
                     return Value::Unknown {
                         except: None,
                         daddr: true,
+                        within: prefix,
                     };
                 }
                 for i in 0..len {
@@ -326,6 +359,11 @@ impl Packet<'_> {
                         && (address_at..address_at + address.len()).contains(&at)
                     {
                         bits.set(i, address[at - address_at], 0xff);
+                    } else if let Some(prefix) = &prefix
+                        && (address_at..address_at + address_len).contains(&at)
+                    {
+                        let (value, known) = prefix.byte(at - address_at);
+                        bits.set(i, value, known);
                     } else if at == 0 {
                         // The version nibble.
                         let version = match self.family {
@@ -515,6 +553,7 @@ fn except(value: Value, is_name: bool) -> Value {
                 name: is_name,
             }),
             daddr: false,
+            within: None,
         },
         other => other,
     }
@@ -522,11 +561,14 @@ fn except(value: Value, is_name: bool) -> Value {
 
 /// A bitwise, shift or byteorder expression applied to a loaded value.
 fn apply(value: Value, transform: &Transform) -> Value {
-    let Value::Bits(bits) = value else {
-        return match value {
-            Value::Absent => Value::Absent,
-            _ => Value::UNKNOWN,
-        };
+    let bits = match value {
+        // What is known of an address goes through the transform as any known bits do.
+        Value::Bits(bits)
+        | Value::Unknown {
+            within: Some(bits), ..
+        } => bits,
+        Value::Absent => return Value::Absent,
+        Value::Port | Value::Unknown { .. } => return Value::UNKNOWN,
     };
     let out = match transform {
         Transform::Mask { mask, xor } => {
@@ -726,10 +768,17 @@ impl Value {
                 },
                 None => Hit::all(Tri::Maybe),
             },
-            Value::Unknown { except, daddr } => {
+            Value::Unknown {
+                except,
+                daddr,
+                within,
+            } => {
                 if let Some(except) = except
                     && pins(except, value)
                 {
+                    return Hit::NO;
+                }
+                if within.is_some_and(|w| w.equals(value) == Tri::No) {
                     return Hit::NO;
                 }
                 Hit {
@@ -758,11 +807,18 @@ impl Value {
                 },
                 None => Hit::all(Tri::Maybe),
             },
-            Value::Unknown { except, daddr } => {
+            Value::Unknown {
+                except,
+                daddr,
+                within,
+            } => {
                 if let Some(except) = except
                     && span.low == span.high
                     && pins(except, &span.low)
                 {
+                    return Hit::NO;
+                }
+                if within.is_some_and(|w| w.span(span) == Tri::No) {
                     return Hit::NO;
                 }
                 let pinned = (*daddr && span.low == span.high)
@@ -872,12 +928,84 @@ mod tests {
             iif: None,
             oif: None,
             daddr: Some("192.0.2.10".parse().unwrap()),
+            dnet: None,
             port: PortNow::Class,
             mark: Some(0),
             ct_mark: None,
             local: Some(true),
             dnat: false,
             tracked: Tracked::Yes,
+        }
+    }
+
+    /// `ip daddr` as a rule loads it: 4 bytes, or fewer for a prefix nft shortens.
+    fn daddr_of(p: &Packet, len: u8) -> Value {
+        let field = Field::Payload {
+            base: PayloadBase::Network,
+            offset: 16,
+        };
+        p.load(TableFamily::Ip, &load(field, len))
+    }
+
+    #[test]
+    fn a_class_of_a_prefix_knows_its_addresses_leading_bits() {
+        // Any address of 127.0.0.0/8: never a service address, maybe one of its own.
+        let p = Packet {
+            daddr: None,
+            dnet: Some(("127.0.0.0".parse().unwrap(), 8)),
+            ..packet(Hook::Prerouting)
+        };
+        let daddr = daddr_of(&p, 4);
+        assert_eq!(daddr.equal(&[10, 96, 0, 10]), Hit::NO);
+        let own = daddr.equal(&[127, 0, 0, 53]);
+        assert_eq!(
+            (own.tri, own.daddr),
+            (Tri::Maybe, Some("127.0.0.53".parse().unwrap()))
+        );
+        assert_eq!(
+            daddr.span(&span(&[10, 0, 0, 0], &[10, 255, 255, 255])),
+            Hit::NO
+        );
+        assert_eq!(
+            daddr.span(&span(&[127, 0, 0, 0], &[127, 0, 0, 9])).tri,
+            Tri::Maybe
+        );
+        // `ip daddr 127.0.0.0/8` loads one byte: every address of the class matches.
+        assert_eq!(daddr_of(&p, 1).equal(&[127]).tri, Tri::Yes);
+        assert_eq!(daddr_of(&p, 1).equal(&[10]).tri, Tri::No);
+        // `ip daddr 96.0.0.0/3` masks the address: 127 = 0b011_11111 is in it.
+        let mut masked = load(
+            Field::Payload {
+                base: PayloadBase::Network,
+                offset: 16,
+            },
+            4,
+        );
+        masked.transforms.push(Transform::Mask {
+            mask: [0xe0, 0, 0, 0].into(),
+            xor: [0; 4].into(),
+        });
+        let masked = p.load(TableFamily::Ip, &masked);
+        assert_eq!(masked.equal(&[96, 0, 0, 0]).tri, Tri::Yes);
+        assert_eq!(masked.equal(&[128, 0, 0, 0]).tri, Tri::No);
+
+        // A prefix not on a byte boundary: 10.96.0.0/12 holds 10.96-10.111.
+        let p12 = Packet {
+            daddr: None,
+            dnet: Some(("10.96.0.0".parse().unwrap(), 12)),
+            ..packet(Hook::Prerouting)
+        };
+        let daddr = daddr_of(&p12, 4);
+        assert_eq!(daddr.equal(&[10, 111, 3, 4]).tri, Tri::Maybe);
+        assert_eq!(daddr.equal(&[10, 112, 0, 1]), Hit::NO);
+        // A /0 prefix and one of the other family tell nothing.
+        for dnet in [("0.0.0.0", 0), ("::", 8)] {
+            let p = Packet {
+                daddr: None,
+                dnet: Some((dnet.0.parse().unwrap(), dnet.1)),
+                ..packet(Hook::Prerouting)
+            };
+            assert_eq!(daddr_of(&p, 4).equal(&[10, 96, 0, 10]).tri, Tri::Maybe);
         }
     }
 

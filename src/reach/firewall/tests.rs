@@ -1236,3 +1236,75 @@ fn a_chain_before_conntrack_sees_no_connection() {
     )]);
     assert_eq!(at(&mark, Hook::Prerouting, &tcp4(), 22), Answer::Accepted);
 }
+
+#[test]
+fn a_class_of_a_prefix_passes_rules_for_addresses_outside_it_until_a_rewrite() {
+    // nat prerouting (-100): tcp dport 8080 redirect; filter prerouting (0): ip daddr
+    // 10.96.0.10 tcp dport { 53, 8080 } drop. The class: any address of 127.0.0.0/8.
+    let redirect = Nat {
+        kind: NatKind::Redirect,
+        family: None,
+        address: None,
+        port: None,
+        flags: 0,
+    };
+    let to_service = |handle, port| {
+        rule(
+            handle,
+            vec![
+                is(payload(PayloadBase::Network, 16, 4), &[10, 96, 0, 10]),
+                l4(6),
+                dport(port),
+                drop_(),
+            ],
+        )
+    };
+    let rules = ruleset(vec![table(
+        TableFamily::Ip,
+        vec![
+            base_kind(
+                "nat",
+                ChainKind::Nat,
+                Hook::Prerouting,
+                -100,
+                Policy::Accept,
+                vec![rule(
+                    2,
+                    vec![
+                        l4(6),
+                        dport(8080),
+                        Step::Statement(Statement::Nat(Box::new(redirect))),
+                    ],
+                )],
+            ),
+            base(
+                "filter",
+                Hook::Prerouting,
+                0,
+                Policy::Accept,
+                vec![to_service(3, 53), to_service(4, 8080)],
+            ),
+        ],
+    )]);
+    let mut class = tcp4();
+    class.daddr = None;
+    class.local = None;
+    // Not knowing the address, the service's port may be dropped.
+    assert_eq!(at(&rules, Hook::Prerouting, &class, 53), Answer::Unknown);
+    class.dnet = Some(("127.0.0.0".parse().unwrap(), 8));
+    let fates = evaluate(&rules, Hook::Prerouting, &class);
+    covers(&fates, &class);
+    assert_eq!(answer(&fates, 53), Answer::Accepted, "{fates:#?}");
+    assert!(
+        fates
+            .iter()
+            .filter(|f| f.ports.contains(53))
+            .all(|f| f.daddr.is_none() && f.certain),
+        "nothing pinned, nothing doubted: {fates:#?}"
+    );
+    // Redirected, the address is the interface's: the prefix no longer tells.
+    assert_eq!(answer(&fates, 8080), Answer::Unknown, "{fates:#?}");
+    // A prefix that holds the service's address tells nothing either.
+    class.dnet = Some(("10.96.0.0".parse().unwrap(), 12));
+    assert_eq!(at(&rules, Hook::Prerouting, &class, 53), Answer::Unknown);
+}

@@ -396,6 +396,7 @@ impl<'a> Walker<'a> {
             family: p.family(),
             protocol: p.protocol,
             daddr: p.dest.exact(),
+            dnet: p.dest.prefix(),
             ports: p.ports.clone(),
             iif: self.iface(p.ns, p.iif),
             oif: self.iface(p.ns, oif),

@@ -79,22 +79,24 @@ pub fn resolve(listeners: Vec<Listener>, seen: &Seen) -> Result<Reach, Error> {
         protocols.dedup();
         protocols
     };
-    // The host's DNAT rules on a thread of their own, on an index of their own, while
-    // the walk goes on with the protocols known without them (on a Kubernetes node each
-    // is a good part of the audit); walked again in the rare case they add one.
+    // The host's DNAT rules, with more than one core on a thread of their own and an
+    // index of their own while the walk goes on with the protocols known without them
+    // (on a Kubernetes node each is a good part of the audit); walked again in the rare
+    // case they add one.
     let mut publishes = seen.proxies.clone();
     let listed = protocols_of(&publishes);
-    let (dnats, mut found) = std::thread::scope(|scope| {
-        let dnats = match (ruleset, &hooks.rules[host]) {
-            (Some(ruleset), Rules::Read(_)) => {
-                Some(scope.spawn(move || firewall::dnats(&Index::new(ruleset))))
-            }
-            _ => None,
-        };
-        let found = path::walk(&topology, &hooks, &sockets, &listed, firewall_read);
-        // A thread that panicked is a bug: its answer would be missing, so the panic goes on.
-        (dnats.map(|dnats| dnats.join().unwrap()), found)
-    });
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (dnats, walked) = match (ruleset, &hooks.rules[host]) {
+        (Some(ruleset), Rules::Read(_)) if cores > 1 => std::thread::scope(|scope| {
+            let dnats = scope.spawn(move || firewall::dnats(&Index::new(ruleset)));
+            let found = path::walk(&topology, &hooks, &sockets, &listed, firewall_read);
+            // A thread that panicked is a bug: its answer would be missing, so the panic
+            // goes on.
+            (Some(dnats.join().unwrap()), Some(found))
+        }),
+        (Some(_), Rules::Read(index)) => (Some(firewall::dnats(index)), None),
+        _ => (None, None),
+    };
     if let Some((dnats, unread)) = dnats {
         publishes.splice(0..0, dnats.into_iter().map(publish_of_dnat));
         for unread in unread {
@@ -104,9 +106,10 @@ pub fn resolve(listeners: Vec<Listener>, seen: &Seen) -> Result<Reach, Error> {
         }
     }
     let protocols = protocols_of(&publishes);
-    if protocols != listed {
-        found = path::walk(&topology, &hooks, &sockets, &protocols, firewall_read);
-    }
+    let found = match walked {
+        Some(found) if protocols == listed => found,
+        _ => path::walk(&topology, &hooks, &sockets, &protocols, firewall_read),
+    };
     warnings.extend(found.warnings.iter().cloned());
 
     let proxies: HashMap<u64, usize> = listeners

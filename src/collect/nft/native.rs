@@ -102,7 +102,7 @@ pub(super) fn read_from(
 
 /// One pass over the dumps; None if one was interrupted.
 fn read_once(source: &mut (impl Source + Send)) -> Result<Option<Builder>, NetlinkError> {
-    read_once_by(source, CHAINS_ONE_BY_ONE)
+    read_once_by(source, CHAINS_ONE_BY_ONE, lanes())
 }
 
 /// From this many chains on, the rules are dumped chain by chain. The kernel resumes a
@@ -112,9 +112,11 @@ fn read_once(source: &mut (impl Source + Send)) -> Result<Option<Builder>, Netli
 /// the messages come in the same order. Below, one dump costs fewer round trips.
 const CHAINS_ONE_BY_ONE: usize = 64;
 
+/// `lanes`: how many more connections dump the chains' rules side by side.
 pub(super) fn read_once_by(
     source: &mut (impl Source + Send),
     one_by_one_from: usize,
+    lanes: usize,
 ) -> Result<Option<Builder>, NetlinkError> {
     let mut builder = Builder::new();
     let mut sets: Vec<(u8, Vec<u8>)> = Vec::new();
@@ -167,29 +169,37 @@ pub(super) fn read_once_by(
         )?;
         return Ok(complete.then_some(builder));
     }
-    let complete = rules_by_chain(source, &chains, &mut |kind, payload| {
+    let complete = rules_by_chain(source, &chains, lanes, &mut |kind, payload| {
         feed(&mut builder, kind, payload)
     })?;
     Ok(complete.then_some(builder))
 }
 
-/// How many connections dump chains side by side: one per core, a few at most (each
-/// dump is the kernel's work on the dumping thread; the decoding is this thread's).
+/// Connections that dump chains side by side at most.
 const LANES: usize = 4;
 
-/// Every chain's rules, asked chain by chain on connections of their own, one thread
-/// each, while this thread hands each chain's replies to `each` as they come (a chain's
-/// rules in order; the chains in any order: a rule names its chain). Ok(false) if a dump
-/// was interrupted. Alone on `source` where no other connection opens.
+/// How many connections dump chains side by side: one per core, a few at most (each
+/// dump is the kernel's work on the dumping thread; the decoding is this thread's); none
+/// on one core, where a lane would only add a copy and a thread switch per chain.
+fn lanes() -> usize {
+    match std::thread::available_parallelism().map_or(1, |n| n.get()) {
+        1 => 0,
+        cores => cores.min(LANES),
+    }
+}
+
+/// Every chain's rules, asked chain by chain on `lanes` connections of their own, one
+/// thread each, while this thread hands each chain's replies to `each` as they come (a
+/// chain's rules in order; the chains in any order: a rule names its chain). Ok(false)
+/// if a dump was interrupted. Alone on `source` without lanes, or where no other
+/// connection opens.
 fn rules_by_chain<S: Source + Send>(
     source: &mut S,
     chains: &[(u8, Vec<u8>)],
+    lanes: usize,
     each: &mut OnMessage<'_>,
 ) -> Result<bool, NetlinkError> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let lanes: Vec<S> = (0..cores.clamp(1, LANES))
-        .map_while(|_| source.another())
-        .collect();
+    let lanes: Vec<S> = (0..lanes).map_while(|_| source.another()).collect();
     if lanes.is_empty() {
         for (family, request) in chains {
             if !source.dump(
@@ -437,11 +447,11 @@ mod tests {
     #[test]
     fn rules_read_chain_by_chain_are_the_rules_read_at_once() {
         let mut whole = Script::new(vec![3]);
-        let at_once = read_once_by(&mut whole, usize::MAX).unwrap().unwrap();
+        let at_once = read_once_by(&mut whole, usize::MAX, 0).unwrap().unwrap();
         assert_eq!(whole.rule_requests, vec![(0, Vec::new())]);
 
         let mut script = Script::new(vec![3]);
-        let by_chain = read_once_by(&mut script, 0).unwrap().unwrap();
+        let by_chain = read_once_by(&mut script, 0, 0).unwrap().unwrap();
         let ruleset = at_once.finish();
         let chains: usize = ruleset.tables.iter().map(|t| t.chains.len()).sum();
         assert!(chains > 1);
@@ -458,24 +468,24 @@ mod tests {
 
     #[test]
     fn chains_dumped_side_by_side_are_the_rules_read_at_once() {
-        let at_once = read_once_by(&mut Script::new(vec![3]), usize::MAX)
+        let at_once = read_once_by(&mut Script::new(vec![3]), usize::MAX, 0)
             .unwrap()
             .unwrap()
             .finish();
         for lanes in [1, 3] {
             let mut script = Script::new(vec![3]);
             script.lanes = vec![0; lanes];
-            let side_by_side = read_once_by(&mut script, 0).unwrap().unwrap();
-            // Every chain on the other connections (as many as there are cores, up to
-            // the script's), none on this one.
-            assert!(script.lanes.len() < lanes && script.rule_requests.is_empty());
+            let side_by_side = read_once_by(&mut script, 0, lanes).unwrap().unwrap();
+            // Every chain on the other connections, none on this one.
+            assert!(script.lanes.is_empty() && script.rule_requests.is_empty());
             assert_eq!(side_by_side.finish(), at_once);
         }
 
         // A dump interrupted on any connection is a read to do again.
         let mut script = Script::new(vec![3]);
         script.lanes = vec![0, 1];
-        assert!(read_once_by(&mut script, 0).unwrap().is_none());
+        assert!(read_once_by(&mut script, 0, 2).unwrap().is_none());
+        // Read again (on as many lanes as this machine has cores), it is all there.
         let mut script = Script::new(vec![3, 3, 3, 3]);
         script.lanes = vec![0, 1];
         let (ruleset, _) = read_from(&mut script).unwrap();

@@ -756,9 +756,9 @@ fn nftables_corpus_reads_the_same_both_ways() {
 }
 
 /// The kernel answers a rule dump asked by family, table and chain with that chain's
-/// rules: read chain by chain, a ruleset is the one a single dump gives. Two tables of one
-/// name in two families (a name alone would find the first), 80 chains, more rules than
-/// one 32 KiB batch holds.
+/// rules: read chain by chain, on one connection or on two more side by side, a ruleset is
+/// the one a single dump gives. Two tables of one name in two families (a name alone
+/// would find the first), 80 chains, more rules than one 32 KiB batch holds.
 #[test]
 fn rules_read_chain_by_chain_are_the_rules_of_one_dump() {
     if !can_run("rules_read_chain_by_chain_are_the_rules_of_one_dump") {
@@ -778,17 +778,17 @@ fn rules_read_chain_by_chain_are_the_rules_of_one_dump() {
         text += "  chain input {\n    type filter hook input priority 0; policy accept;\n";
         text += "    jump c1\n  }\n}\n";
     }
-    let (by_chain, at_once) = in_private_netns(|| {
+    let (by_chain, side_by_side, at_once) = in_private_netns(|| {
         run("nft", &["-f", "-"], &text).expect("the ruleset loads");
         let mut source =
             crate::collect::netlink::Nftables::open().expect("nfnetlink in the namespace");
-        let mut read = |from| {
-            native::read_once_by(&mut source, from)
+        let mut read = |from, lanes| {
+            native::read_once_by(&mut source, from, lanes)
                 .expect("the dumps")
                 .expect("not interrupted")
                 .finish()
         };
-        (read(0), read(usize::MAX))
+        (read(0, 0), read(0, 2), read(usize::MAX, 0))
     });
     let rules: usize = at_once
         .tables
@@ -799,4 +799,5 @@ fn rules_read_chain_by_chain_are_the_rules_of_one_dump() {
     assert_eq!(at_once.tables.len(), 2);
     assert_eq!(rules, 2 * (1 + (0..40).map(|c| c % 9).sum::<usize>()));
     assert_eq!(by_chain, at_once);
+    assert_eq!(side_by_side, at_once);
 }

@@ -2,7 +2,8 @@
 //! reader leaves to nft, read through nft's JSON and its text listing, in a namespace of
 //! the test's own with listeners of its own.
 
-use std::process::Stdio;
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::netns::{self, Child, NetNs};
@@ -145,5 +146,61 @@ patest!(
             firewall(&from_file, &ns, 6379).0.as_deref(),
             Some("unknown")
         );
+    }
+);
+
+patest!(
+    a_kubernetes_node_is_read_and_judged_alike_on_one_core_and_on_every_core,
+    [
+        Root,
+        Program("ip"),
+        Program("python3"),
+        Program("taskset"),
+        Nft,
+        IptablesNft
+    ],
+    |_| {
+        // kube-proxy's iptables mode with 300 services (bench/kube.py): about 1,300 rules
+        // in 460 chains. With more than one core the rules are dumped chain by chain on a
+        // connection per core and the DNAT rules listed beside the walk; on one, neither.
+        let ns = NetNs::new();
+        ns.add_addresses(&["192.0.2.1/24"]);
+        let kube = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/kube.py");
+        let rules = Command::new("python3")
+            .args([kube, "--services", "300", "--nodeports", "30"])
+            .output()
+            .unwrap();
+        assert!(rules.status.success(), "bench/kube.py: {rules:?}");
+        let restore = netns::iptables_nft()
+            .unwrap()
+            .with_file_name("iptables-nft-restore");
+        let mut load = ns
+            .exec(restore, std::iter::empty::<&str>())
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        load.stdin.take().unwrap().write_all(&rules.stdout).unwrap();
+        assert!(load.wait().unwrap().success(), "iptables-nft-restore");
+        let mut cmd = ns.exec("python3", ["-c", LISTENERS, "22", "6379"]);
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped());
+        let mut listeners = Child::spawn(&mut cmd);
+        listeners.wait_for_line("ready", Duration::from_secs(10));
+
+        let every = audit(&ns, &["--json", "--no-config"]);
+        let one = util::run(
+            ns.exec("taskset", ["-c", "0", util::bin(), "--json", "--no-config"])
+                .env("PATH", netns::path_with_nft()),
+        );
+        assert_eq!(every.code, 1, "{every:#?}");
+        assert_eq!(one.code, every.code, "{one:#?}");
+        let (every, one) = (every.report(), one.report());
+        // 220 DNAT rules to endpoints, and the NodePorts: each a publish.
+        let published = every.sockets.iter().filter(|s| s.published.is_some());
+        assert!(published.count() > 220, "{every:#?}");
+        assert_eq!(
+            format!("{:#?}", one.sockets),
+            format!("{:#?}", every.sockets)
+        );
+        assert_eq!(one.warnings, every.warnings);
     }
 );

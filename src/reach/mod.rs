@@ -79,15 +79,14 @@ pub fn resolve(listeners: Vec<Listener>, seen: &Seen) -> Result<Reach, Error> {
         protocols.dedup();
         protocols
     };
-    // The host's DNAT rules, with more than one core on a thread of their own and an
-    // index of their own while the walk goes on with the protocols known without them
-    // (on a Kubernetes node each is a good part of the audit); walked again in the rare
-    // case they add one.
+    // The host's DNAT rules; in a big ruleset with more than one core, on a thread of
+    // their own and an index of their own while the walk goes on with the protocols
+    // known without them (on a Kubernetes node each is a good part of the audit), walked
+    // again in the rare case they add one.
     let mut publishes = seen.proxies.clone();
     let listed = protocols_of(&publishes);
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (dnats, walked) = match (ruleset, &hooks.rules[host]) {
-        (Some(ruleset), Rules::Read(_)) if cores > 1 => std::thread::scope(|scope| {
+        (Some(ruleset), Rules::Read(_)) if side_by_side(ruleset) => std::thread::scope(|scope| {
             let dnats = scope.spawn(move || firewall::dnats(&Index::new(ruleset)));
             let found = path::walk(&topology, &hooks, &sockets, &listed, firewall_read);
             // A thread that panicked is a bug: its answer would be missing, so the panic
@@ -128,6 +127,21 @@ pub fn resolve(listeners: Vec<Listener>, seen: &Seen) -> Result<Reach, Error> {
         warnings,
         firewall_read,
     })
+}
+
+/// From this many rules on, the DNAT listing runs beside the walk: below, a thread and a
+/// second index cost more than the listing.
+const SIDE_BY_SIDE_RULES: usize = 1_000;
+
+/// Whether to list `ruleset`'s DNAT rules beside the walk: big, and more than one core.
+fn side_by_side(ruleset: &Ruleset) -> bool {
+    let rules: usize = ruleset
+        .tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .map(|c| c.rules.len())
+        .sum();
+    rules >= SIDE_BY_SIDE_RULES && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
 }
 
 /// Each namespace's network as collect read it; a captured tree (or a collector that read

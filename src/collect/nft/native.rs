@@ -102,7 +102,7 @@ pub(super) fn read_from(
 
 /// One pass over the dumps; None if one was interrupted.
 fn read_once(source: &mut (impl Source + Send)) -> Result<Option<Builder>, NetlinkError> {
-    read_once_by(source, CHAINS_ONE_BY_ONE, lanes())
+    read_once_by(source, CHAINS_ONE_BY_ONE, lanes)
 }
 
 /// From this many chains on, the rules are dumped chain by chain. The kernel resumes a
@@ -112,11 +112,12 @@ fn read_once(source: &mut (impl Source + Send)) -> Result<Option<Builder>, Netli
 /// the messages come in the same order. Below, one dump costs fewer round trips.
 const CHAINS_ONE_BY_ONE: usize = 64;
 
-/// `lanes`: how many more connections dump the chains' rules side by side.
+/// `lanes`: how many more connections dump the chains' rules side by side (asked only
+/// when they are dumped chain by chain).
 pub(super) fn read_once_by(
     source: &mut (impl Source + Send),
     one_by_one_from: usize,
-    lanes: usize,
+    lanes: fn() -> usize,
 ) -> Result<Option<Builder>, NetlinkError> {
     let mut builder = Builder::new();
     let mut sets: Vec<(u8, Vec<u8>)> = Vec::new();
@@ -169,7 +170,7 @@ pub(super) fn read_once_by(
         )?;
         return Ok(complete.then_some(builder));
     }
-    let complete = rules_by_chain(source, &chains, lanes, &mut |kind, payload| {
+    let complete = rules_by_chain(source, &chains, lanes(), &mut |kind, payload| {
         feed(&mut builder, kind, payload)
     })?;
     Ok(complete.then_some(builder))
@@ -447,11 +448,11 @@ mod tests {
     #[test]
     fn rules_read_chain_by_chain_are_the_rules_read_at_once() {
         let mut whole = Script::new(vec![3]);
-        let at_once = read_once_by(&mut whole, usize::MAX, 0).unwrap().unwrap();
+        let at_once = read_once_by(&mut whole, usize::MAX, || 0).unwrap().unwrap();
         assert_eq!(whole.rule_requests, vec![(0, Vec::new())]);
 
         let mut script = Script::new(vec![3]);
-        let by_chain = read_once_by(&mut script, 0, 0).unwrap().unwrap();
+        let by_chain = read_once_by(&mut script, 0, || 0).unwrap().unwrap();
         let ruleset = at_once.finish();
         let chains: usize = ruleset.tables.iter().map(|t| t.chains.len()).sum();
         assert!(chains > 1);
@@ -468,13 +469,14 @@ mod tests {
 
     #[test]
     fn chains_dumped_side_by_side_are_the_rules_read_at_once() {
-        let at_once = read_once_by(&mut Script::new(vec![3]), usize::MAX, 0)
+        let at_once = read_once_by(&mut Script::new(vec![3]), usize::MAX, || 0)
             .unwrap()
             .unwrap()
             .finish();
-        for lanes in [1, 3] {
+        let lanes: [fn() -> usize; 2] = [|| 1, || 3];
+        for lanes in lanes {
             let mut script = Script::new(vec![3]);
-            script.lanes = vec![0; lanes];
+            script.lanes = vec![0; lanes()];
             let side_by_side = read_once_by(&mut script, 0, lanes).unwrap().unwrap();
             // Every chain on the other connections, none on this one.
             assert!(script.lanes.is_empty() && script.rule_requests.is_empty());
@@ -484,7 +486,7 @@ mod tests {
         // A dump interrupted on any connection is a read to do again.
         let mut script = Script::new(vec![3]);
         script.lanes = vec![0, 1];
-        assert!(read_once_by(&mut script, 0, 2).unwrap().is_none());
+        assert!(read_once_by(&mut script, 0, || 2).unwrap().is_none());
         // Read again (on as many lanes as this machine has cores), it is all there.
         let mut script = Script::new(vec![3, 3, 3, 3]);
         script.lanes = vec![0, 1];

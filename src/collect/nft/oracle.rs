@@ -782,13 +782,13 @@ fn rules_read_chain_by_chain_are_the_rules_of_one_dump() {
         run("nft", &["-f", "-"], &text).expect("the ruleset loads");
         let mut source =
             crate::collect::netlink::Nftables::open().expect("nfnetlink in the namespace");
-        let mut read = |from, lanes| {
+        let mut read = |from, lanes: fn() -> usize| {
             native::read_once_by(&mut source, from, lanes)
                 .expect("the dumps")
                 .expect("not interrupted")
                 .finish()
         };
-        (read(0, 0), read(0, 2), read(usize::MAX, 0))
+        (read(0, || 0), read(0, || 2), read(usize::MAX, || 0))
     });
     let rules: usize = at_once
         .tables

@@ -28,13 +28,7 @@ fn payloads(datagram: &[u8]) -> impl Iterator<Item = &[u8]> {
 #[cfg(target_os = "linux")]
 pub fn nft_netlink(stream: &[u8]) {
     if let Ok((ruleset, coverage)) = crate::collect::decode_dump(stream) {
-        let rules: usize = ruleset
-            .tables
-            .iter()
-            .flat_map(|t| &t.chains)
-            .map(|c| c.rules.len())
-            .sum();
-        assert_eq!(rules, coverage.rules);
+        assert_eq!(ruleset.rules(), coverage.rules);
         assert!(coverage.undecoded <= coverage.rules);
     }
 }
@@ -333,12 +327,7 @@ mod tests {
             let text = String::from_utf8(bytes).unwrap();
             let ruleset = crate::collect::nft::parse_saved(&text)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            rules += ruleset
-                .tables
-                .iter()
-                .flat_map(|t| &t.chains)
-                .map(|c| c.rules.len())
-                .sum::<usize>();
+            rules += ruleset.rules();
         }
         assert!(rules > 40, "{rules}");
         // What is not a ruleset is one line.

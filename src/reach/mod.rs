@@ -135,13 +135,8 @@ const SIDE_BY_SIDE_RULES: usize = 1_000;
 
 /// Whether to list `ruleset`'s DNAT rules beside the walk: big, and more than one core.
 fn side_by_side(ruleset: &Ruleset) -> bool {
-    let rules: usize = ruleset
-        .tables
-        .iter()
-        .flat_map(|t| &t.chains)
-        .map(|c| c.rules.len())
-        .sum();
-    rules >= SIDE_BY_SIDE_RULES && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+    ruleset.rules() >= SIDE_BY_SIDE_RULES
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
 }
 
 /// Each namespace's network as collect read it; a captured tree (or a collector that read

@@ -790,14 +790,11 @@ fn rules_read_chain_by_chain_are_the_rules_of_one_dump() {
         };
         (read(0, || 0), read(0, || 2), read(usize::MAX, || 0))
     });
-    let rules: usize = at_once
-        .tables
-        .iter()
-        .flat_map(|t| &t.chains)
-        .map(|c| c.rules.len())
-        .sum();
     assert_eq!(at_once.tables.len(), 2);
-    assert_eq!(rules, 2 * (1 + (0..40).map(|c| c % 9).sum::<usize>()));
+    assert_eq!(
+        at_once.rules(),
+        2 * (1 + (0..40).map(|c| c % 9).sum::<usize>())
+    );
     assert_eq!(by_chain, at_once);
     assert_eq!(side_by_side, at_once);
 }

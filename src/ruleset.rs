@@ -217,6 +217,29 @@ pub enum Elements {
     Set(String),
 }
 
+impl Elements {
+    /// The map with each inline element's data cut to `len` bytes from `offset`: the part
+    /// a statement reads from a later register (a NAT's port after its address). A named
+    /// map stays as it is.
+    pub fn data_part(&self, offset: usize, len: usize) -> Elements {
+        let Elements::Inline(elements) = self else {
+            return self.clone();
+        };
+        let cut = |e: &Element| Element {
+            key: e.key.clone(),
+            data: match &e.data {
+                Some(Data::Value(v)) => Some(Data::Value(
+                    v.get(offset..(offset + len).min(v.len()))
+                        .unwrap_or_default()
+                        .into(),
+                )),
+                other => other.clone(),
+            },
+        };
+        Elements::Inline(elements.iter().map(cut).collect())
+    }
+}
+
 /// The bytes of one value, in register layout.
 pub type Bytes = Box<[u8]>;
 

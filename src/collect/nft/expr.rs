@@ -263,7 +263,7 @@ impl Registers {
                 }),
                 Value::Map { key, map } => Operand::Map {
                     key: key.clone(),
-                    map: slice(map, 0, len),
+                    map: map.data_part(0, len),
                 },
                 Value::Unknown(why) => Operand::Unknown(why.clone()),
             },
@@ -278,7 +278,7 @@ impl Registers {
                     Word::Start(Value::Map { key, map }, _) => match map {
                         Elements::Inline(_) => Operand::Map {
                             key: key.clone(),
-                            map: slice(map, offset, len),
+                            map: map.data_part(offset, len),
                         },
                         Elements::Set(name) => {
                             Operand::Unknown(format!("part of the data of map {name}"))
@@ -288,39 +288,6 @@ impl Registers {
                 }
             }
         }
-    }
-}
-
-/// An inline map with each element's data cut to `len` bytes from `offset`.
-fn slice(map: &Elements, offset: usize, len: usize) -> Elements {
-    match map {
-        Elements::Set(_) => map.clone(),
-        Elements::Inline(elements) if offset == 0 && elements.iter().all(|e| fits(e, len)) => {
-            map.clone()
-        }
-        Elements::Inline(elements) => Elements::Inline(
-            elements
-                .iter()
-                .map(|e| Element {
-                    key: e.key.clone(),
-                    data: match &e.data {
-                        Some(crate::ruleset::Data::Value(v)) => Some(crate::ruleset::Data::Value(
-                            v.get(offset..(offset + len).min(v.len()))
-                                .unwrap_or_default()
-                                .into(),
-                        )),
-                        other => other.clone(),
-                    },
-                })
-                .collect(),
-        ),
-    }
-}
-
-fn fits(e: &Element, len: usize) -> bool {
-    match &e.data {
-        Some(crate::ruleset::Data::Value(v)) => v.len() <= len,
-        _ => true,
     }
 }
 

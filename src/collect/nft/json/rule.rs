@@ -1036,7 +1036,7 @@ impl Builder<'_> {
                 let width = address.len();
                 let slice = |offset, len| Operand::Map {
                     key: key.clone(),
-                    map: data_slice(&map, offset, len),
+                    map: map.data_part(offset, len),
                 };
                 match (port, interval) {
                     (false, false) => Ok((
@@ -1211,30 +1211,6 @@ pub fn data_is_range(item: &Expr) -> bool {
             _ => false,
         },
         _ => false,
-    }
-}
-
-/// `len` bytes at `offset` of each element's data: the part of a map's data a statement
-/// reads from a later register (a NAT's port after its address).
-fn data_slice(map: &Elements, offset: usize, len: usize) -> Elements {
-    match map {
-        Elements::Set(_) => map.clone(),
-        Elements::Inline(elements) => Elements::Inline(
-            elements
-                .iter()
-                .map(|e| Element {
-                    key: e.key.clone(),
-                    data: match &e.data {
-                        Some(Data::Value(v)) => Some(Data::Value(
-                            v.get(offset..(offset + len).min(v.len()))
-                                .unwrap_or_default()
-                                .into(),
-                        )),
-                        other => other.clone(),
-                    },
-                })
-                .collect(),
-        ),
     }
 }
 

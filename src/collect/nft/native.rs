@@ -202,14 +202,8 @@ fn rules_by_chain<S: Source + Send>(
 ) -> Result<bool, NetlinkError> {
     let lanes: Vec<S> = (0..lanes).map_while(|_| source.another()).collect();
     if lanes.is_empty() {
-        for (family, request) in chains {
-            if !source.dump(
-                NFT_MSG_GETRULE,
-                *family,
-                request,
-                "the nftables rules",
-                each,
-            )? {
+        for chain in chains {
+            if !dump_chain(source, chain, each)? {
                 return Ok(false);
             }
         }
@@ -223,21 +217,14 @@ fn rules_by_chain<S: Source + Send>(
             let (sender, next, stop) = (sender.clone(), &next, &stop);
             scope.spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    let Some((family, request)) = chains.get(next.fetch_add(1, Ordering::Relaxed))
-                    else {
+                    let Some(chain) = chains.get(next.fetch_add(1, Ordering::Relaxed)) else {
                         break;
                     };
                     let mut got = Replies::default();
-                    let dumped = lane.dump(
-                        NFT_MSG_GETRULE,
-                        *family,
-                        request,
-                        "the nftables rules",
-                        &mut |kind, payload| {
-                            got.push(kind, payload);
-                            Ok(())
-                        },
-                    );
+                    let dumped = dump_chain(&mut lane, chain, &mut |kind, payload| {
+                        got.push(kind, payload);
+                        Ok(())
+                    });
                     got.complete = matches!(dumped, Ok(true));
                     let last = !got.complete;
                     if sender.send(dumped.map(|_| got)).is_err() || last {
@@ -247,19 +234,32 @@ fn rules_by_chain<S: Source + Send>(
             });
         }
         drop(sender);
+        // Returning early drops `replies`: each lane's next send fails and it stops.
         let mut complete = true;
         for chain in replies {
-            let chain = chain.inspect_err(|_| stop.store(true, Ordering::Relaxed))?;
+            let chain = chain?;
             complete &= chain.complete;
             for (kind, payload) in chain.messages() {
-                each(kind, payload).map_err(|why| {
-                    stop.store(true, Ordering::Relaxed);
-                    NetlinkError::Failed(why)
-                })?;
+                each(kind, payload).map_err(NetlinkError::Failed)?;
             }
         }
         Ok(complete)
     })
+}
+
+/// One chain's rules, asked by the table and name in `request`.
+fn dump_chain(
+    source: &mut impl Source,
+    (family, request): &(u8, Vec<u8>),
+    each: &mut OnMessage<'_>,
+) -> Result<bool, NetlinkError> {
+    source.dump(
+        NFT_MSG_GETRULE,
+        *family,
+        request,
+        "the nftables rules",
+        each,
+    )
 }
 
 /// One chain's replies, copied out of a lane's receive buffer for the decoding thread.
